@@ -1,0 +1,1 @@
+"""Demo relying party ("Demo portal") for the idp; see :mod:`examples.portal.app`."""

@@ -1,0 +1,70 @@
+"""idp: an OpenID Connect provider that runs every second factor for its portals."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+from flask_wtf import CSRFProtect
+
+from idp.config import ROOT, Settings
+
+log = logging.getLogger("idp")
+csrf = CSRFProtect()
+
+
+def create_app(settings: Settings | None = None, **flask_config) -> Flask:
+    """The app: configuration, extensions, blueprints — nothing else."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, template_folder=str(ROOT / "templates"))
+    app.config.update(
+        IDP=settings,
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="idp_form",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        WTF_CSRF_TIME_LIMIT=3600,
+        MAX_CONTENT_LENGTH=256 * 1024,
+        **flask_config,
+    )
+    # Transport security is decided by IDP_BASE_URL (warned about when http), not by the
+    # scheme a proxy happens to forward.
+    os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
+
+    from idp import db, store, web
+    from idp.login import session as sso
+    from idp.login import transaction
+    from idp.login.password import Passwords
+    from idp.login.views import bp as login_bp
+    from idp.oidc import server
+    from idp.oidc.keys import Keyring
+    from idp.oidc.views import bp as oidc_bp
+
+    db.init_app(app)
+    store.init_app(app)
+    web.init_app(app)
+    csrf.init_app(app)
+    app.extensions["idp.keyring"] = Keyring(
+        settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl)
+    )
+    app.extensions["idp.passwords"] = Passwords(
+        settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+    )
+    server.init_app(app)
+    # Protocol endpoints are called by clients, not by our forms; they authenticate otherwise.
+    for view in ("authorize", "token", "revoke", "introspect", "userinfo", "logout"):
+        csrf.exempt(f"idp.oidc.views.{view}")
+    app.register_blueprint(oidc_bp)
+    app.register_blueprint(login_bp)
+    app.after_request(sso.write_cookie)
+    app.after_request(transaction.write_cookie)
+
+    @app.get("/")
+    def index():
+        return {"service": "idp", "tenants": "/t/<tenant>/.well-known/openid-configuration"}
+
+    for warning in settings.warnings():
+        log.warning(warning)
+    return app

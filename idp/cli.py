@@ -1,0 +1,188 @@
+"""The ``idp`` command: ``idp NOUN VERB SLUG ...``, JSON on stdout, one clear line on error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from idp.config import Settings
+
+
+class CLIError(Exception):
+    """Printed as one line on stderr; the command exits 1."""
+
+
+def _out(data) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+@contextmanager
+def _database(settings: Settings):
+    """A session committed when the command succeeds, rolled back when it fails."""
+    from idp.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+        engine.dispose()
+
+
+def _passwords(settings: Settings):
+    from idp.login.password import Passwords
+
+    return Passwords(settings.argon2_memory_kib, settings.argon2_time_cost,
+                     settings.argon2_parallelism)
+
+
+def cmd_init(settings: Settings, args) -> dict:
+    from idp import db
+    from idp.oidc import keys
+
+    db.upgrade(settings.database_url)
+    created = keys.ensure(settings.keys_dir)
+    return {"database": "migrated to head", "keys_created": [k.kid for k in created],
+            "keys_dir": str(settings.keys_dir)}
+
+
+def cmd_keys_rotate(settings: Settings, args) -> dict:
+    from idp.oidc import keys
+
+    created = keys.rotate(settings.keys_dir)
+    return {"active": {k.alg: k.kid for k in created}}
+
+
+def cmd_tenant_create(settings: Settings, args) -> dict:
+    from idp import directory
+
+    with _database(settings) as session:
+        tenant = directory.create_tenant(session, args.slug, args.name)
+        return {"slug": tenant.slug, "name": tenant.name,
+                "issuer": f"{settings.base_url}/t/{tenant.slug}"}
+
+
+def cmd_user_create(settings: Settings, args) -> dict:
+    from idp import directory
+
+    if not args.password_stdin:
+        raise CLIError("give the password on standard input with --password-stdin")
+    password = sys.stdin.readline().rstrip("\r\n")
+    with _database(settings) as session:
+        tenant = directory.get_tenant(session, args.slug)
+        user = directory.create_user(
+            session, _passwords(settings), tenant, args.email, password, name=args.name or "",
+            role=args.role, phone=args.phone, groups=args.group or [],
+        )
+        return {"tenant": tenant.slug, "email": user.email, "sub": user.subject,
+                "role": user.role, "groups": [g.name for g in user.groups], "phone": user.phone}
+
+
+def cmd_client_create(settings: Settings, args) -> dict:
+    from idp import directory
+
+    grant_types = [g.strip() for g in args.grant_types.split(",") if g.strip()]
+    with _database(settings) as session:
+        tenant = directory.get_tenant(session, args.slug)
+        new = directory.create_client(
+            session, tenant, args.name, args.redirect_uri or [], public=args.public,
+            post_logout_redirect_uris=args.post_logout_redirect_uri or [],
+            grant_types=grant_types, id_token_alg=args.id_token_alg,
+        )
+        return {"client_id": new.client.client_id, "client_secret": new.secret,
+                "name": new.client.name, "public": new.client.is_public,
+                "redirect_uris": new.client.redirect_uris,
+                "post_logout_redirect_uris": new.client.post_logout_redirect_uris,
+                "grant_types": new.client.grant_types,
+                "issuer": f"{settings.base_url}/t/{tenant.slug}"}
+
+
+def cmd_serve(settings: Settings, args) -> None:
+    from idp import create_app
+
+    cmd_init(settings, args)
+    app = create_app(settings)
+    print(f"idp serving {settings.base_url} (listening on {args.host}:{args.port})",
+          file=sys.stderr, flush=True)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+
+
+def cmd_demo(settings: Settings, args) -> None:
+    from idp.demo import run_demo
+
+    run_demo(settings, host=args.host, port=args.port, portal_port=args.portal_port)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="idp", description="OpenID Connect identity provider")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="migrate the database to head; create signing keys if none"
+                   ).set_defaults(func=cmd_init)
+    for name, func in (("serve", cmd_serve), ("demo", cmd_demo)):
+        sp = sub.add_parser(name, help=f"{name} on the embedded defaults")
+        sp.add_argument("--host", default="127.0.0.1")
+        sp.add_argument("--port", type=int, default=5000)
+        if name == "demo":
+            sp.add_argument("--portal-port", type=int, default=5001)
+        sp.set_defaults(func=func)
+
+    tenant = sub.add_parser("tenant").add_subparsers(dest="verb", required=True)
+    sp = tenant.add_parser("create")
+    sp.add_argument("slug")
+    sp.add_argument("--name")
+    sp.set_defaults(func=cmd_tenant_create)
+
+    user = sub.add_parser("user").add_subparsers(dest="verb", required=True)
+    sp = user.add_parser("create")
+    sp.add_argument("slug")
+    sp.add_argument("email")
+    sp.add_argument("--password-stdin", action="store_true")
+    sp.add_argument("--name")
+    sp.add_argument("--role", choices=["admin", "member"], default="member")
+    sp.add_argument("--phone")
+    sp.add_argument("--group", action="append")
+    sp.set_defaults(func=cmd_user_create)
+
+    client = sub.add_parser("client").add_subparsers(dest="verb", required=True)
+    sp = client.add_parser("create")
+    sp.add_argument("slug")
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--redirect-uri", nargs="+", action="extend")
+    sp.add_argument("--public", action="store_true")
+    sp.add_argument("--post-logout-redirect-uri", nargs="+", action="extend")
+    sp.add_argument("--grant-types", default="authorization_code,refresh_token")
+    sp.add_argument("--id-token-alg", default="RS256", choices=["RS256", "ES256"])
+    sp.set_defaults(func=cmd_client_create)
+
+    keys = sub.add_parser("keys").add_subparsers(dest="verb", required=True)
+    keys.add_parser("rotate").set_defaults(func=cmd_keys_rotate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from idp.directory import DirectoryError
+
+    try:
+        result = args.func(Settings.from_env(), args)
+    except (CLIError, DirectoryError) as e:
+        print(f"idp: {e}", file=sys.stderr)
+        return 1
+    if result is not None:
+        _out(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

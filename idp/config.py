@@ -1,0 +1,87 @@
+"""Settings from the environment (``IDP_*``), with the embedded defaults of DESIGN.md.
+
+Unset means embedded: SQLite under ``instance/``, the in-process Redis-compatible store,
+the outbox for mail and SMS. ``warnings()`` names the settings that are unsafe in production.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET = "idp-embedded-default-secret-change-me"
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str = "http://127.0.0.1:5000"
+    database_url: str = f"sqlite:///{ROOT / 'instance' / 'idp.sqlite3'}"
+    redis_url: str | None = None
+    secret_key: str = DEFAULT_SECRET
+    keys_dir: Path = ROOT / "keys"
+    smtp_url: str | None = None
+    mail_from: str = "idp@localhost"
+    sms_url: str | None = None
+    captcha: str = "altcha"
+    # Lifetimes, in seconds.
+    access_token_ttl: int = 3600
+    id_token_ttl: int = 3600
+    refresh_token_ttl: int = 30 * 24 * 3600
+    code_ttl: int = 60
+    sso_session_ttl: int = 12 * 3600
+    login_transaction_ttl: int = 15 * 60
+    # argon2id at OWASP's minimum (m=19 MiB, t=2, p=1): DESIGN.md's performance budget.
+    argon2_memory_kib: int = 19 * 1024
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return urlsplit(self.base_url).scheme == "https"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        mapping = {
+            "IDP_BASE_URL": "base_url",
+            "IDP_DATABASE_URL": "database_url",
+            "IDP_REDIS_URL": "redis_url",
+            "IDP_SECRET_KEY": "secret_key",
+            "IDP_SMTP_URL": "smtp_url",
+            "IDP_MAIL_FROM": "mail_from",
+            "IDP_SMS_URL": "sms_url",
+            "IDP_CAPTCHA": "captcha",
+        }
+        for name, attr in mapping.items():
+            if env.get(name):
+                values[attr] = env[name]
+        if env.get("IDP_KEYS_DIR"):
+            values["keys_dir"] = Path(env["IDP_KEYS_DIR"])
+        for name in ("ARGON2_MEMORY_KIB", "ARGON2_TIME_COST"):
+            if env.get(f"IDP_{name}"):
+                values[name.lower()] = int(env[f"IDP_{name}"])
+        values.update(overrides)
+        if "base_url" in values:
+            values["base_url"] = values["base_url"].rstrip("/")
+        return cls(**values)
+
+    def warnings(self) -> list[str]:
+        """What is unsafe about these settings in production (logged at start)."""
+        found = []
+        if self.secret_key == DEFAULT_SECRET:
+            found.append("IDP_SECRET_KEY is the embedded default: set a long random secret.")
+        if self.redis_url is None:
+            found.append(
+                "IDP_REDIS_URL is unset: the embedded store lives in one process, so "
+                "several workers or hosts would not share sign-ins, sessions or lockouts."
+            )
+        if self.database_url.startswith("sqlite"):
+            found.append("IDP_DATABASE_URL is SQLite: use PostgreSQL behind several workers.")
+        if not self.secure_cookies:
+            found.append("IDP_BASE_URL is not https: cookies are sent without Secure.")
+        return found

@@ -1,0 +1,187 @@
+"""Tenants, users and clients: creating and finding them, for the CLI, the console and views.
+
+Errors are named for what went wrong (``DirectoryError`` and its subclasses) and carry a
+message fit for a person; callers commit.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idp import audit
+from idp.login.password import Passwords, normalise_email
+from idp.models import Client, Group, Tenant, User
+from idp.oidc import hashing
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
+ROLES = ("admin", "member")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
+ID_TOKEN_ALGS = ("RS256", "ES256")
+
+
+class DirectoryError(ValueError):
+    """A request to the directory that cannot be carried out, said plainly."""
+
+
+class NotFound(DirectoryError):
+    pass
+
+
+class AlreadyExists(DirectoryError):
+    pass
+
+
+def get_tenant(db: Session, slug: str) -> Tenant:
+    tenant = db.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise NotFound(f"no tenant {slug!r}")
+    return tenant
+
+
+def create_tenant(db: Session, slug: str, name: str | None = None) -> Tenant:
+    if not SLUG.match(slug or ""):
+        raise DirectoryError(
+            "a tenant slug is 1-63 lower-case letters, digits and hyphens, "
+            "not starting or ending with a hyphen"
+        )
+    if db.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None:
+        raise AlreadyExists(f"tenant {slug!r} already exists")
+    tenant = Tenant(slug=slug, name=name or slug)
+    db.add(tenant)
+    db.flush()
+    audit.record(db, tenant.id, "tenant.created", actor="cli")
+    return tenant
+
+
+def find_user(db: Session, tenant: Tenant, email: str) -> User | None:
+    return db.scalar(
+        select(User).where(User.tenant_id == tenant.id, User.email == normalise_email(email))
+    )
+
+
+def normalise_phone(phone: str) -> str:
+    """E.164, or DirectoryError."""
+    try:
+        parsed = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        raise DirectoryError(f"{phone!r} is not a phone number in +E.164 form") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise DirectoryError(f"{phone!r} is not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def create_user(
+    db: Session,
+    passwords: Passwords,
+    tenant: Tenant,
+    email: str,
+    password: str,
+    *,
+    name: str = "",
+    role: str = "member",
+    phone: str | None = None,
+    groups: list[str] = (),
+) -> User:
+    email = normalise_email(email)
+    if not EMAIL.match(email) or len(email) > 320:
+        raise DirectoryError(f"{email!r} is not an email address")
+    if role not in ROLES:
+        raise DirectoryError(f"role must be one of {', '.join(ROLES)}")
+    if find_user(db, tenant, email) is not None:
+        raise AlreadyExists(f"{email} already has an account in {tenant.slug}")
+    try:
+        password_hash = passwords.hash(password)
+    except ValueError as e:
+        raise DirectoryError(str(e)) from None
+    user = User(
+        tenant_id=tenant.id,
+        email=email,
+        name=name or email.split("@")[0],
+        role=role,
+        phone=normalise_phone(phone) if phone else None,
+        password_hash=password_hash,
+    )
+    for group_name in groups:
+        user.groups.append(_group(db, tenant, group_name))
+    db.add(user)
+    db.flush()
+    audit.record(db, tenant.id, "user.created", actor="cli", user_id=user.id, role=role)
+    return user
+
+
+def _group(db: Session, tenant: Tenant, name: str) -> Group:
+    name = name.strip()
+    if not name:
+        raise DirectoryError("a group name cannot be empty")
+    group = db.scalar(select(Group).where(Group.tenant_id == tenant.id, Group.name == name))
+    if group is None:
+        group = Group(tenant_id=tenant.id, name=name)
+        db.add(group)
+        db.flush()
+    return group
+
+
+def _check_uri(uri: str, what: str) -> str:
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+        raise DirectoryError(f"{what} {uri!r} must be an absolute http(s) URL without a fragment")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise DirectoryError(f"{what} {uri!r} must use https (http only for loopback)")
+    return uri
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client: Client
+    secret: str | None  # shown once, never stored
+
+
+def create_client(
+    db: Session,
+    tenant: Tenant,
+    name: str,
+    redirect_uris: list[str],
+    *,
+    public: bool = False,
+    post_logout_redirect_uris: list[str] = (),
+    grant_types: list[str] = DEFAULT_GRANT_TYPES,
+    id_token_alg: str = "RS256",
+) -> NewClient:
+    if not name.strip():
+        raise DirectoryError("a client needs a name")
+    grant_types = list(dict.fromkeys(grant_types))
+    unknown = [g for g in grant_types if g not in GRANT_TYPES]
+    if unknown or not grant_types:
+        raise DirectoryError(f"grant types must be among {', '.join(GRANT_TYPES)}")
+    if public and "client_credentials" in grant_types:
+        raise DirectoryError("a public client cannot use client_credentials")
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise DirectoryError("the authorization_code grant needs at least one --redirect-uri")
+    if id_token_alg not in ID_TOKEN_ALGS:
+        raise DirectoryError(f"ID token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
+    secret = None if public else hashing.new_secret()
+    client = Client(
+        tenant_id=tenant.id,
+        client_id=secrets.token_urlsafe(18),
+        name=name.strip(),
+        secret_hash=hashing.digest("client-secret", secret) if secret else None,
+        redirect_uris=[_check_uri(u, "redirect URI") for u in redirect_uris],
+        post_logout_redirect_uris=[
+            _check_uri(u, "post-logout redirect URI") for u in post_logout_redirect_uris
+        ],
+        grant_types=grant_types,
+        id_token_signed_response_alg=id_token_alg,
+    )
+    db.add(client)
+    db.flush()
+    audit.record(db, tenant.id, "client.created", actor="cli", client_id=client.client_id)
+    return NewClient(client, secret)

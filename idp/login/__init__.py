@@ -1,0 +1,1 @@
+"""The hosted sign-in journey: transaction, password, SSO session, views."""

@@ -1,0 +1,88 @@
+"""The login transaction: an authorization request waiting for the user to sign in.
+
+It lives in Redis under ``ltx:<id>`` for ``login_transaction_ttl`` seconds and is bound to the
+browser that started it by the ``idp_browser`` cookie, so a link copied to another browser
+(or planted by an attacker) cannot finish someone else's sign-in.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+
+from flask import Response, g, request
+
+from idp import store
+from idp.web import settings, tenant_path
+
+BROWSER_COOKIE = "idp_browser"
+
+
+class TransactionGone(LookupError):
+    """The sign-in expired, finished already, or belongs to another browser."""
+
+
+@dataclass
+class Transaction:
+    id: str
+    tenant_id: int
+    browser: str
+    params: dict
+    created: int
+    authenticated: bool = False
+    consented: bool = False
+    notes: dict = field(default_factory=dict)
+
+
+def _key(tx_id: str) -> str:
+    return f"ltx:{tx_id}"
+
+
+def browser_id() -> str:
+    """This browser's binding id, minted on first use and sent by ``write_cookie``."""
+    if "browser_id" not in g:
+        existing = request.cookies.get(BROWSER_COOKIE, "")
+        if 16 <= len(existing) <= 64:
+            g.browser_id = existing
+        else:
+            g.browser_id = secrets.token_urlsafe(24)
+            g.browser_cookie_new = True
+    return g.browser_id
+
+
+def begin(tenant_id: int, params: dict) -> Transaction:
+    tx = Transaction(secrets.token_urlsafe(24), tenant_id, browser_id(), params, int(time.time()))
+    save(tx)
+    return tx
+
+
+def save(tx: Transaction) -> None:
+    store.get().set(_key(tx.id), json.dumps(asdict(tx)), ex=settings().login_transaction_ttl)
+
+
+def load(tenant_id: int, tx_id: str | None) -> Transaction:
+    if not tx_id or len(tx_id) > 64:
+        raise TransactionGone()
+    raw = store.get().get(_key(tx_id))
+    if not raw:
+        raise TransactionGone()
+    tx = Transaction(**json.loads(raw))
+    if tx.tenant_id != tenant_id or not hmac.compare_digest(tx.browser, browser_id()):
+        raise TransactionGone()
+    return tx
+
+
+def finish(tx: Transaction) -> None:
+    store.get().delete(_key(tx.id))
+
+
+def write_cookie(response: Response) -> Response:
+    if g.get("browser_cookie_new") and "tenant" in g:
+        response.set_cookie(
+            BROWSER_COOKIE, g.browser_id, path=tenant_path(), secure=settings().secure_cookies,
+            httponly=True, samesite="Lax",
+        )
+    return response

@@ -1,0 +1,18 @@
+"""SQLAlchemy tables: what lasts. No rules live here."""
+
+from idp.models.base import Base
+from idp.models.tenancy import Group, Tenant, User, user_groups
+from idp.models.oauth import AuthorizationCode, Client, Token
+from idp.models.audit import AuditEvent
+
+__all__ = [
+    "AuditEvent",
+    "AuthorizationCode",
+    "Base",
+    "Client",
+    "Group",
+    "Tenant",
+    "Token",
+    "User",
+    "user_groups",
+]

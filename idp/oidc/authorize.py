@@ -1,0 +1,161 @@
+"""The authorization endpoint's decisions (OIDC Core 3.1.2), before and after sign-in.
+
+Order matters and follows RFC 6749 4.1.2.1: while the client or its redirect URI is unknown
+we show an error page and never redirect; once both are known, every error goes back to the
+client with ``state`` and ``iss`` (RFC 9207). Authlib validates the request itself; ``prompt``,
+``max_age``, ``id_token_hint`` and ``login_hint`` are decided here, since Authlib leaves them
+to us.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from flask import current_app, g, redirect, url_for
+from werkzeug.datastructures import MultiDict
+
+from idp.login import session as sso
+from idp.login import transaction
+from idp.oidc.server import query_client
+from idp.oidc.tokens import InvalidToken, verify
+from idp.web import error_page, issuer
+
+MAX_PARAM_LENGTH = 4096
+PROMPTS = {"none", "login", "consent", "select_account"}
+
+
+@dataclass(frozen=True)
+class ClientError(Exception):
+    """An error to send back to the client's redirect URI."""
+
+    error: str
+    description: str
+
+
+def single_valued(values: MultiDict) -> dict | str:
+    """The request's parameters, or the reason they cannot be used (RFC 6749 3.1)."""
+    params = {}
+    for key in values:
+        items = values.getlist(key)
+        if len(items) > 1:
+            return f"The parameter {key!r} was sent more than once."
+        if len(items[0]) > MAX_PARAM_LENGTH:
+            return f"The parameter {key!r} is too long."
+        params[key] = items[0]
+    return params
+
+
+def client_redirect(redirect_uri: str, params: list[tuple[str, str]]):
+    params = params + [("iss", issuer())]
+    return redirect(add_params_to_uri(redirect_uri, params), code=302)
+
+
+def error_redirect(redirect_uri: str, state: str | None, error: str, description: str):
+    params = [("error", error), ("error_description", description)]
+    if state:
+        params.append(("state", state))
+    return client_redirect(redirect_uri, params)
+
+
+def start(values: MultiDict):
+    """A fresh request at the authorization endpoint."""
+    params = single_valued(values)
+    if isinstance(params, str):
+        client = query_client(values.get("client_id"))
+        uri = values.get("redirect_uri")
+        if client and len(values.getlist("redirect_uri")) == 1 and client.check_redirect_uri(uri):
+            return error_redirect(uri, values.get("state"), "invalid_request", params)
+        return error_page(400, "This sign-in link is broken", params)
+    return proceed(params, None)
+
+
+def proceed(params: dict, tx: transaction.Transaction | None):
+    """Run the request: validate, sign in if needed, consent if asked, then issue a code."""
+    client = query_client(params.get("client_id"))
+    if client is None:
+        return error_page(400, "Unknown application",
+                          "The application that sent you here is not registered with this "
+                          "organisation. Go back and contact the application's owner.")
+    redirect_uri = params.get("redirect_uri")
+    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
+        return error_page(400, "This sign-in link is not allowed",
+                          "The application asked to send you to an address it has not "
+                          "registered, so we stopped here to keep you safe.")
+    state = params.get("state")
+    server = current_app.extensions["idp.oauth"]
+    session = sso.current(g.tenant.id)
+    user = _session_user(session)
+    request = OAuth2Request("GET", issuer() + "/authorize")
+    request.payload = BasicOAuth2Payload(params)
+    try:
+        prompts = _prompts(params)
+        if user is None and "none" in prompts:
+            raise ClientError("login_required", "The user is not signed in.")
+        grant = server.get_consent_grant(request=request, end_user=user)
+        if not (tx and tx.authenticated) and _needs_login(params, prompts, session, user):
+            if "none" in prompts:
+                raise ClientError("login_required", "The user must sign in again.")
+            tx = tx or transaction.begin(g.tenant.id, params)
+            return redirect(url_for("login.login", tenant=g.tenant.slug, tx=tx.id))
+        if "consent" in prompts and not (tx and tx.consented):
+            tx = tx or transaction.begin(g.tenant.id, params)
+            return redirect(url_for("login.consent", tenant=g.tenant.slug, tx=tx.id))
+    except ClientError as e:
+        return error_redirect(redirect_uri, state, e.error, e.description)
+    except OAuth2Error as e:
+        return error_redirect(redirect_uri, state, e.error, e.get_error_description() or e.error)
+    response = server.create_authorization_response(request=request, grant_user=user, grant=grant)
+    if tx is not None:
+        transaction.finish(tx)
+    if response.location and "iss=" not in response.location.split("?", 1)[-1]:
+        response.location = add_params_to_uri(response.location, [("iss", issuer())])
+    return response
+
+
+def _session_user(session):
+    if session is None:
+        return None
+    from idp import db
+    from idp.models import User
+
+    user = db.session().get(User, session.user_id)
+    if user is None or user.tenant_id != g.tenant.id:
+        return None
+    return user
+
+
+def _prompts(params: dict) -> set[str]:
+    prompts = set(params.get("prompt", "").split())
+    if "none" in prompts and len(prompts) > 1:
+        raise ClientError("invalid_request", "prompt=none cannot be combined with other values.")
+    return prompts
+
+
+def _needs_login(params: dict, prompts: set[str], session, user) -> bool:
+    if user is None or "login" in prompts:
+        return True
+    if "max_age" in params:
+        try:
+            max_age = int(params["max_age"])
+        except ValueError:
+            raise ClientError("invalid_request", "max_age must be a number of seconds.") from None
+        if max_age < 0:
+            raise ClientError("invalid_request", "max_age must not be negative.")
+        # OIDC Core 3.1.2.1: authenticate again when the last one is older than max_age.
+        if time.time() - session.auth_time > max_age:
+            return True
+    hint = params.get("id_token_hint")
+    if hint:
+        keyring = current_app.extensions["idp.keyring"]
+        try:
+            claims = verify(keyring, hint, issuer=issuer(), check_expiry=False).claims
+        except InvalidToken:
+            raise ClientError("invalid_request", "id_token_hint is not an ID token we issued.") from None
+        if claims.get("sub") != user.subject:
+            return True  # someone else is signed in here: ask for the hinted user's sign-in
+    return False

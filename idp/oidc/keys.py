@@ -1,0 +1,148 @@
+"""The signing keyring in ``IDP_KEYS_DIR``: one JSON file per key, mode 0600.
+
+One keyring signs for every tenant. Each algorithm (RS256 for ID tokens, ES256 for access
+tokens and for clients that register it) has one active key, the newest unretired one.
+``rotate()`` retires the active keys and makes new ones; a retired key's public half stays in
+JWKS until every token it signed has expired (``grace`` seconds), so nothing live stops
+verifying. Workers reload when the folder changes, so a rotation reaches all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from joserfc.jwk import ECKey, RSAKey
+
+ALGORITHMS = ("RS256", "ES256")
+
+
+class NoSigningKey(RuntimeError):
+    """The keyring has no active key for an algorithm: run `idp init`."""
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    kid: str
+    alg: str
+    created_at: float
+    retired_at: float | None
+    private: dict
+
+    def public_jwk(self) -> dict:
+        key = self.imported()
+        return {**key.as_dict(private=False), "kid": self.kid, "alg": self.alg, "use": "sig"}
+
+    def imported(self):
+        cls = RSAKey if self.alg == "RS256" else ECKey
+        return cls.import_key(self.private)
+
+
+def _generate(alg: str) -> StoredKey:
+    kid = f"{alg.lower()}-{time.strftime('%Y%m%d')}-{secrets.token_hex(4)}"
+    if alg == "RS256":
+        key = RSAKey.generate_key(2048, private=True)
+    else:
+        key = ECKey.generate_key("P-256", private=True)
+    return StoredKey(kid, alg, time.time(), None, key.as_dict(private=True))
+
+
+def _write(directory: Path, key: StoredKey) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    data = {
+        "kid": key.kid,
+        "alg": key.alg,
+        "created_at": key.created_at,
+        "retired_at": key.retired_at,
+        "private": key.private,
+    }
+    tmp = directory / f".{key.kid}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, directory / f"{key.kid}.json")
+
+
+def read_all(directory: Path) -> list[StoredKey]:
+    keys = []
+    for path in sorted(directory.glob("*.json")):
+        data = json.loads(path.read_text())
+        keys.append(
+            StoredKey(data["kid"], data["alg"], data["created_at"], data["retired_at"], data["private"])
+        )
+    return sorted(keys, key=lambda k: k.created_at)
+
+
+def ensure(directory: Path) -> list[StoredKey]:
+    """Create an active key for each algorithm that has none; return the new ones."""
+    have = {k.alg for k in read_all(directory) if k.retired_at is None}
+    created = [_generate(alg) for alg in ALGORITHMS if alg not in have]
+    for key in created:
+        _write(directory, key)
+    return created
+
+
+def rotate(directory: Path) -> list[StoredKey]:
+    """Retire every active key and create a new active key per algorithm."""
+    now = time.time()
+    for key in read_all(directory):
+        if key.retired_at is None:
+            _write(directory, StoredKey(key.kid, key.alg, key.created_at, now, key.private))
+    created = [_generate(alg) for alg in ALGORITHMS]
+    for key in created:
+        _write(directory, key)
+    return created
+
+
+class Keyring:
+    """The keys in a folder, reloaded when the folder changes."""
+
+    def __init__(self, directory: Path, grace: int):
+        self.directory = Path(directory)
+        self.grace = grace
+        self._lock = threading.Lock()
+        self._stamp: tuple | None = None
+        self._keys: list[StoredKey] = []
+        self._imported: dict[str, object] = {}
+
+    def _fresh(self) -> list[StoredKey]:
+        try:
+            stat = self.directory.stat()
+            stamp = (stat.st_mtime_ns, stat.st_ino)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._stamp:
+            with self._lock:
+                self._keys = read_all(self.directory) if stamp else []
+                self._imported = {k.kid: k.imported() for k in self._keys}
+                self._stamp = stamp
+        return self._keys
+
+    def active(self, alg: str) -> tuple[str, object]:
+        """(kid, joserfc key) of the active key for ``alg``."""
+        for key in reversed(self._fresh()):
+            if key.alg == alg and key.retired_at is None:
+                return key.kid, self._imported[key.kid]
+        raise NoSigningKey(f"no active {alg} signing key in {self.directory}: run `idp init`")
+
+    def published(self) -> list[StoredKey]:
+        """Keys whose signatures may still be live: active, or retired within the grace."""
+        now = time.time()
+        return [
+            k for k in self._fresh() if k.retired_at is None or k.retired_at + self.grace > now
+        ]
+
+    def jwks(self) -> dict:
+        return {"keys": [k.public_jwk() for k in self.published()]}
+
+    def verification_key(self, kid: str):
+        """The key with ``kid`` if it is still published, else None."""
+        for key in self.published():
+            if key.kid == kid:
+                return self._imported[kid]
+        return None

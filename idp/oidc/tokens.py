@@ -1,0 +1,84 @@
+"""Signed tokens: JWT access tokens (RFC 9068, ES256), ID token hints, and their checks.
+
+Access tokens are self-contained so resource servers can verify them with JWKS alone; the
+``tokens`` row behind each ``jti`` lets userinfo and introspection honour revocation.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+
+from idp.oidc.keys import Keyring
+
+ACCESS_TOKEN_ALG = "ES256"
+
+
+class InvalidToken(ValueError):
+    """The token is not one we issued for this issuer, or it has expired."""
+
+
+def issue_access_token(
+    keyring: Keyring, *, issuer: str, client_id: str, subject: str | None, scope: str, ttl: int,
+    auth_time: int | None = None, acr: str | None = None,
+) -> tuple[str, str]:
+    """Return (jwt, jti)."""
+    kid, key = keyring.active(ACCESS_TOKEN_ALG)
+    now = int(time.time())
+    jti = secrets.token_urlsafe(24)
+    claims = {
+        "iss": issuer,
+        "sub": subject or client_id,
+        "aud": client_id,
+        "client_id": client_id,
+        "scope": scope,
+        "jti": jti,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    if auth_time is not None:
+        claims["auth_time"] = auth_time
+    if acr:
+        claims["acr"] = acr
+    header = {"alg": ACCESS_TOKEN_ALG, "kid": kid, "typ": "at+jwt"}
+    return jwt.encode(header, claims, key, algorithms=[ACCESS_TOKEN_ALG]), jti
+
+
+@dataclass(frozen=True)
+class Verified:
+    header: dict
+    claims: dict
+
+
+def verify(keyring: Keyring, token: str, *, issuer: str, check_expiry: bool = True,
+           typ: str | None = None) -> Verified:
+    """Check signature (a published key of ours), issuer and, unless told not to, expiry."""
+    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
+        raise InvalidToken("not a signed token")
+    try:
+        compact = jws.extract_compact(token.encode())
+    except (JoseError, ValueError, UnicodeError):
+        raise InvalidToken("malformed token") from None
+    header = compact.protected
+    if not isinstance(header, dict):
+        raise InvalidToken("malformed token")
+    key = keyring.verification_key(str(header.get("kid", "")))
+    alg = header.get("alg")
+    if key is None or alg not in ("RS256", "ES256"):
+        raise InvalidToken("not signed by a key of ours")
+    if typ is not None and header.get("typ") != typ:
+        raise InvalidToken("wrong token type")
+    try:
+        decoded = jwt.decode(token, key, algorithms=[alg])
+    except (JoseError, ValueError):
+        raise InvalidToken("bad signature") from None
+    claims = dict(decoded.claims)
+    if claims.get("iss") != issuer:
+        raise InvalidToken("issued by another issuer")
+    if check_expiry and not (isinstance(claims.get("exp"), int) and claims["exp"] > time.time()):
+        raise InvalidToken("expired")
+    return Verified(header, claims)

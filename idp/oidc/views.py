@@ -1,0 +1,204 @@
+"""Protocol endpoints under each tenant's issuer, ``/t/<tenant>/...``."""
+
+from __future__ import annotations
+
+from authlib.common.urls import add_params_to_uri
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request
+from flask_wtf.csrf import validate_csrf
+from sqlalchemy import select
+from wtforms import ValidationError
+
+from idp import audit, db
+from idp.login import session as sso
+from idp.login import transaction
+from idp.models import Client, Token, User
+from idp.oidc import authorize as authz
+from idp.oidc.server import user_claims
+from idp.oidc.tokens import InvalidToken, verify
+from idp.web import error_page, issuer, load_tenant
+
+bp = Blueprint("oidc", __name__, url_prefix="/t/<tenant>")
+bp.url_value_preprocessor(load_tenant)
+
+ACR_VALUES = ["pwd", "mfa", "phr"]
+
+
+def _server():
+    return current_app.extensions["idp.oauth"]
+
+
+def _keyring():
+    return current_app.extensions["idp.keyring"]
+
+
+@bp.get("/.well-known/openid-configuration")
+@bp.get("/.well-known/oauth-authorization-server")
+def discovery():
+    base = issuer()
+    body = {
+        "issuer": base,
+        "authorization_endpoint": f"{base}/authorize",
+        "token_endpoint": f"{base}/token",
+        "userinfo_endpoint": f"{base}/userinfo",
+        "jwks_uri": f"{base}/jwks",
+        "revocation_endpoint": f"{base}/revoke",
+        "introspection_endpoint": f"{base}/introspect",
+        "end_session_endpoint": f"{base}/logout",
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": ACR_VALUES,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid",
+                             "acr", "amr", "name", "preferred_username", "email", "email_verified"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+        "frontchannel_logout_supported": False,
+        "backchannel_logout_supported": False,
+    }
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/jwks")
+def jwks():
+    response = jsonify(_keyring().jwks())
+    # Short enough that RPs see a rotation's new key well before it signs anything they hold.
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize():
+    return authz.start(request.values)
+
+
+@bp.get("/authorize/resume")
+def resume():
+    try:
+        tx = transaction.load(g.tenant.id, request.args.get("tx"))
+    except transaction.TransactionGone:
+        return error_page(400, "This sign-in has expired",
+                          "Go back to the application and start signing in again.")
+    return authz.proceed(tx.params, tx)
+
+
+@bp.post("/token")
+def token():
+    return _server().create_token_response()
+
+
+@bp.post("/revoke")
+def revoke():
+    return _server().create_endpoint_response("revocation")
+
+
+@bp.post("/introspect")
+def introspect():
+    return _server().create_endpoint_response("introspection")
+
+
+def _bearer_error(description: str, status: int = 401, error: str = "invalid_token"):
+    response = jsonify({"error": error, "error_description": description})
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = f'Bearer error="{error}", error_description="{description}"'
+    return response
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo():
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    form_token = request.form.get("access_token") if request.method == "POST" else None
+    if header and scheme.lower() != "bearer":
+        return _bearer_error("Use a Bearer access token.", 400, "invalid_request")
+    if header and form_token:
+        return _bearer_error("Send the access token only once.", 400, "invalid_request")
+    access_token = value.strip() if header else form_token
+    if not access_token:
+        response = _bearer_error("An access token is required.")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    try:
+        claims = verify(_keyring(), access_token, issuer=issuer(), typ="at+jwt").claims
+    except InvalidToken as e:
+        return _bearer_error(f"The access token is not valid ({e}).")
+    row = db.session().scalar(select(Token).where(
+        Token.jti == str(claims.get("jti")), Token.tenant_id == g.tenant.id))
+    if row is None or row.revoked_at or row.access_revoked_at:
+        return _bearer_error("The access token was revoked.")
+    if row.user is None:
+        return _bearer_error("This access token does not belong to a user.", 403, "insufficient_scope")
+    if "openid" not in row.scope.split():
+        return _bearer_error("The access token lacks the openid scope.", 403, "insufficient_scope")
+    response = jsonify(user_claims(row.user, row.scope))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    """RP-Initiated Logout 1.0: end the SSO session, then return to the RP if it is allowed."""
+    params = authz.single_valued(request.values)
+    if isinstance(params, str):
+        return error_page(400, "This sign-out link is broken", params)
+    hint, claims = params.get("id_token_hint"), None
+    if hint:
+        try:
+            claims = verify(_keyring(), hint, issuer=issuer(), check_expiry=False).claims
+        except InvalidToken:
+            return error_page(400, "This sign-out link is broken",
+                              "The application sent a sign-out request we cannot verify.")
+    client = _logout_client(params, claims)
+    if isinstance(client, tuple):
+        return client
+    target = params.get("post_logout_redirect_uri")
+    if target and (client is None or target not in client.post_logout_redirect_uris):
+        return error_page(400, "This sign-out link is not allowed",
+                          "The application asked to send you to an address it has not registered.")
+    current = sso.current(g.tenant.id)
+    user = db.session().get(User, current.user_id) if current else None
+    hinted_here = bool(claims and user and claims.get("sub") == user.subject)
+    # Without a hint that names this session's user, a cross-site link must not sign anyone
+    # out silently (RP-Initiated Logout 2): ask.
+    if current and not hinted_here:
+        if request.method != "POST" or request.form.get("confirm") != "yes":
+            return render_template("login/logout_confirm.html", tenant=g.tenant, user=user,
+                                   params=params, client=client)
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError:
+            return error_page(400, "This form has expired", "Reload the page and try again.")
+    if current:
+        sso.end(g.tenant.id)
+        audit.record(db.session(), g.tenant.id, "user.signed_out", user_id=current.user_id,
+                     actor=user.email if user else "", client_id=client.client_id if client else None)
+    if target:
+        query = [("state", params["state"])] if params.get("state") else []
+        return redirect(add_params_to_uri(target, query))
+    return render_template("login/signed_out.html", tenant=g.tenant)
+
+
+def _logout_client(params: dict, claims: dict | None):
+    client_id = params.get("client_id")
+    aud = (claims or {}).get("aud")
+    auds = [aud] if isinstance(aud, str) else list(aud or [])
+    if client_id and auds and client_id not in auds:
+        return error_page(400, "This sign-out link is broken",
+                          "The application and the ID token it sent do not match.")
+    client_id = client_id or (auds[0] if auds else None)
+    if not client_id:
+        return None
+    client = db.session().scalar(select(Client).where(
+        Client.client_id == str(client_id), Client.tenant_id == g.tenant.id))
+    return client

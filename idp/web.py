@@ -1,0 +1,88 @@
+"""What every hosted page and endpoint shares: the tenant from the URL, the issuer, error
+pages, security headers."""
+
+from __future__ import annotations
+
+from flask import Flask, abort, current_app, g, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from idp import db
+from idp.config import Settings
+from idp.directory import NotFound, get_tenant
+from idp.models import Tenant
+
+
+def settings() -> Settings:
+    return current_app.config["IDP"]
+
+
+def tenant() -> Tenant:
+    return g.tenant
+
+
+def issuer(slug: str | None = None) -> str:
+    return f"{settings().base_url}/t/{slug or g.tenant.slug}"
+
+
+def tenant_path(slug: str | None = None) -> str:
+    """The cookie path that scopes a cookie to one tenant's pages."""
+    return f"/t/{slug or g.tenant.slug}/"
+
+
+def load_tenant(endpoint, values) -> None:
+    """url_value_preprocessor for blueprints under /t/<tenant>."""
+    if values is None or "tenant" not in values:
+        return
+    slug = values.pop("tenant")
+    try:
+        g.tenant = get_tenant(db.session(), slug)
+    except NotFound:
+        abort(404, description="There is no such organisation here. Check the address.")
+
+
+def error_page(status: int, title: str, message: str):
+    return render_template("error.html", title=title, message=message), status
+
+
+def _security_headers(response):
+    # No form-action: it would block the redirect back to the relying party (DESIGN.md).
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+        "base-uri 'none'; object-src 'none'",
+    )
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith("/t/") and response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    if settings().secure_cookies:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+TITLES = {
+    400: "That request could not be understood",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    413: "Too much data",
+    429: "Too many attempts",
+    503: "Temporarily unavailable",
+}
+
+
+def _http_error(error: HTTPException):
+    status = error.code or 500
+    message = error.description if status != 405 else "That page cannot be used that way."
+    if request.accept_mimetypes.best == "application/json" or request.path.endswith(
+        ("/token", "/introspect", "/revoke", "/userinfo", "/jwks")
+    ):
+        return {"error": "invalid_request" if status < 500 else "server_error",
+                "error_description": message}, status
+    return error_page(status, TITLES.get(status, "Something went wrong"), message)
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_security_headers)
+    app.register_error_handler(HTTPException, _http_error)

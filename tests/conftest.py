@@ -1,0 +1,202 @@
+"""Fixtures: the backend (PostgreSQL + Redis when IDP_TEST_DATABASE_URL / IDP_TEST_REDIS_URL
+are set, else SQLite + the embedded store), the app, a fresh tenant per test, a live server."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from idp import create_app, db as idp_db, directory
+from idp.config import Settings
+from idp.oidc import keys
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"
+
+
+def _fresh_postgres_database(url: str) -> tuple[str, callable]:
+    """A new, empty database on the server at ``url``; returns (its URL, drop function)."""
+    base = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"idp_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+    def drop():
+        engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with engine.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+    return base.set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(scope="session")
+def backend(tmp_path_factory):
+    """(database URL, redis URL or None) for this test session."""
+    pg = os.environ.get("IDP_TEST_DATABASE_URL")
+    redis_url = os.environ.get("IDP_TEST_REDIS_URL") or None
+    if pg:
+        url, drop = _fresh_postgres_database(pg)
+    else:
+        url, drop = f"sqlite:///{tmp_path_factory.mktemp('db') / 'idp.sqlite3'}", lambda: None
+    idp_db.upgrade(url)
+    yield url, redis_url
+    drop()
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("keys")
+    keys.ensure(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def settings(backend, keys_dir) -> Settings:
+    database_url, redis_url = backend
+    return Settings.from_env(
+        {}, base_url="http://idp.test", database_url=database_url, redis_url=redis_url,
+        keys_dir=keys_dir, secret_key=secrets.token_hex(32),
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    app = create_app(settings, TESTING=True)
+    yield app
+    app.extensions["idp.engine"].dispose()
+
+
+@dataclass
+class ClientCreds:
+    client_id: str
+    client_secret: str | None
+    redirect_uri: str
+    post_logout_redirect_uri: str
+
+
+@dataclass
+class World:
+    """A fresh tenant with two users and three clients."""
+
+    slug: str
+    issuer: str
+    alice: str
+    bob: str
+    password: str
+    portal: ClientCreds  # confidential, code + refresh
+    spa: ClientCreds  # public, code + refresh
+    service: ClientCreds  # confidential, client_credentials only
+
+
+def make_world(app, settings, base_url: str | None = None) -> World:
+    slug = f"t-{secrets.token_hex(4)}"
+    with app.app_context():
+        session = idp_db.session()
+        passwords = app.extensions["idp.passwords"]
+        tenant = directory.create_tenant(session, slug, f"Tenant {slug}")
+        alice = directory.create_user(session, passwords, tenant, "Alice@Example.com", PASSWORD,
+                                      name="Alice")
+        bob = directory.create_user(session, passwords, tenant, "bob@example.com", PASSWORD,
+                                    name="Bob")
+
+        def client(name, uri, **kw):
+            new = directory.create_client(session, tenant, name, [uri] if uri else [],
+                                          post_logout_redirect_uris=[f"{uri or 'https://x.test'}/bye"],
+                                          **kw)
+            return ClientCreds(new.client.client_id, new.secret, uri or "",
+                               f"{uri or 'https://x.test'}/bye")
+
+        world = World(
+            slug=slug,
+            issuer=f"{base_url or settings.base_url}/t/{slug}",
+            alice=alice.email,
+            bob=bob.email,
+            password=PASSWORD,
+            portal=client("Portal", "https://portal.test/callback"),
+            spa=client("SPA", "http://127.0.0.1:8765/cb", public=True),
+            service=client("Service", None, grant_types=["client_credentials"]),
+        )
+        session.commit()
+    return world
+
+
+@pytest.fixture
+def world(app, settings) -> World:
+    return make_world(app, settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+    process: subprocess.Popen
+
+
+@pytest.fixture(scope="session")
+def live_server(settings, tmp_path_factory):
+    """``idp serve`` in its own process, on the test backend."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "IDP_BASE_URL": url,
+        "IDP_DATABASE_URL": settings.database_url,
+        "IDP_KEYS_DIR": str(settings.keys_dir),
+        "IDP_SECRET_KEY": settings.secret_key,
+    }
+    if settings.redis_url:
+        env["IDP_REDIS_URL"] = settings.redis_url
+    else:
+        env.pop("IDP_REDIS_URL", None)
+    log = open(tmp_path_factory.mktemp("live") / "server.log", "w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "idp", "serve", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(url + "/", timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            raise RuntimeError(f"idp serve did not start:\n{log.read()}")
+        time.sleep(0.1)
+    yield LiveServer(url, Settings.from_env({}, base_url=url, database_url=settings.database_url,
+                                            redis_url=settings.redis_url,
+                                            keys_dir=settings.keys_dir), process)
+    process.terminate()
+    process.wait(10)
+    log.close()
+
+
+@pytest.fixture
+def live_world(app, settings, live_server) -> World:
+    return make_world(app, settings, base_url=live_server.url)
