@@ -83,6 +83,15 @@ def _http_error(error: HTTPException):
     return error_page(status, TITLES.get(status, "Something went wrong"), message)
 
 
+def _refuse_nul_bytes():
+    """No text we store or look up may hold NUL (PostgreSQL refuses it): stop it at the door."""
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                abort(400, description="The request contains a NUL character, which is never valid here.")
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_refuse_nul_bytes)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)

@@ -96,7 +96,11 @@ def proceed(params: dict, tx: transaction.Transaction | None):
         prompts = _prompts(params)
         if user is None and "none" in prompts:
             raise ClientError("login_required", "The user is not signed in.")
-        grant = server.get_consent_grant(request=request, end_user=user)
+        try:
+            grant = server.get_consent_grant(request=request, end_user=user)
+        except ValueError:
+            # Authlib refuses to echo a control character in its own error description.
+            raise ClientError("invalid_request", "A parameter has characters that are not allowed.") from None
         if not (tx and tx.authenticated) and _needs_login(params, prompts, session, user):
             if "none" in prompts:
                 raise ClientError("login_required", "The user must sign in again.")

@@ -1,0 +1,95 @@
+"""The `idp` command as a person or a script uses it: JSON out, one clear line on error."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import select
+
+from idp import db
+from idp.models import Client, Tenant
+from idp.oidc import hashing
+
+
+@pytest.fixture
+def idp(settings):
+    env = {**os.environ, "IDP_DATABASE_URL": settings.database_url, "IDP_KEYS_DIR": str(settings.keys_dir),
+           "IDP_BASE_URL": settings.base_url}
+
+    def run(*args, stdin: str = ""):
+        done = subprocess.run([sys.executable, "-m", "idp", *args], input=stdin, env=env,
+                              capture_output=True, text=True, timeout=60)
+        return done.returncode, done.stdout, done.stderr
+
+    return run
+
+
+def test_tenant_user_and_client_create_print_json(app, idp, settings):
+    slug = f"cli-{secrets.token_hex(3)}"
+    code, out, _ = idp("tenant", "create", slug, "--name", "CLI Org")
+    assert code == 0 and json.loads(out)["issuer"] == f"{settings.base_url}/t/{slug}"
+    code, out, _ = idp("user", "create", slug, "Carol@Example.com", "--password-stdin", "--role", "admin",
+                       "--phone", "+44 20 7946 0958", "--group", "finance", "--group", "staff",
+                       stdin="a long enough password\n")
+    user = json.loads(out)
+    assert code == 0 and user["email"] == "carol@example.com" and user["role"] == "admin"
+    assert user["phone"] == "+442079460958" and sorted(user["groups"]) == ["finance", "staff"]
+    code, out, _ = idp("client", "create", slug, "--name", "Portal", "--redirect-uri", "https://p.test/cb",
+                       "--post-logout-redirect-uri", "https://p.test/")
+    created = json.loads(out)
+    assert code == 0 and created["grant_types"] == ["authorization_code", "refresh_token"]
+    with app.app_context():
+        row = db.session().scalar(select(Client).where(Client.client_id == created["client_id"]))
+        # Only a hash of the secret is stored.
+        assert created["client_secret"] not in row.secret_hash
+        assert row.secret_hash == hashing.digest("client-secret", created["client_secret"])
+
+
+def test_public_client_has_no_secret_and_grant_types_are_chosen(idp, world):
+    code, out, _ = idp("client", "create", world.slug, "--name", "SPA", "--public",
+                       "--redirect-uri", "http://localhost:3000/cb")
+    assert code == 0 and json.loads(out)["client_secret"] is None
+    code, out, _ = idp("client", "create", world.slug, "--name", "Batch",
+                       "--grant-types", "client_credentials")
+    assert code == 0 and json.loads(out)["grant_types"] == ["client_credentials"]
+
+
+@pytest.mark.parametrize("args,stdin,message", [
+    (("tenant", "create", "Bad Slug!"), "", "slug"),
+    (("user", "create", "no-such-tenant", "a@b.test", "--password-stdin"), "long enough pw\n", "no tenant"),
+    (("user", "create", "{slug}", "not-an-email", "--password-stdin"), "long enough pw\n", "email"),
+    (("user", "create", "{slug}", "x@example.com", "--password-stdin"), "short\n", "at least"),
+    (("user", "create", "{slug}", "x@example.com"), "", "--password-stdin"),
+    (("user", "create", "{slug}", "alice@example.com", "--password-stdin"), "long enough pw\n", "already"),
+    (("user", "create", "{slug}", "y@example.com", "--password-stdin", "--phone", "12"), "long enough pw\n", "phone"),
+    (("client", "create", "{slug}", "--name", "X", "--redirect-uri", "http://evil.test/cb"), "", "https"),
+    (("client", "create", "{slug}", "--name", "X"), "", "redirect-uri"),
+    (("client", "create", "{slug}", "--name", "X", "--grant-types", "password"), "", "grant types"),
+    (("client", "create", "{slug}", "--name", "X", "--public", "--grant-types", "client_credentials"), "", "public"),
+])
+def test_errors_are_one_clear_line_and_a_nonzero_exit(idp, world, args, stdin, message):
+    code, out, err = idp(*[a.format(slug=world.slug) for a in args], stdin=stdin)
+    assert code != 0 and out == ""
+    assert err.startswith("idp: ") and len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_init_is_idempotent_and_keys_rotate_adds_keys(idp, settings):
+    code, out, _ = idp("init")
+    assert code == 0 and json.loads(out)["keys_created"] == []
+    before = {p.name for p in settings.keys_dir.glob("*.json")}
+    code, out, _ = idp("keys", "rotate")
+    active = json.loads(out)["active"]
+    assert code == 0 and set(active) == {"RS256", "ES256"}
+    assert {f"{kid}.json" for kid in active.values()} == {p.name for p in settings.keys_dir.glob("*.json")} - before
+
+
+def test_duplicate_tenant_is_refused_and_nothing_is_changed(app, idp, world):
+    code, _, err = idp("tenant", "create", world.slug)
+    assert code == 1 and "already exists" in err
+    with app.app_context():
+        assert len(db.session().scalars(select(Tenant).where(Tenant.slug == world.slug)).all()) == 1

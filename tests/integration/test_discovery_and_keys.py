@@ -1,0 +1,99 @@
+"""Discovery metadata, JWKS, key files and rotation."""
+
+from __future__ import annotations
+
+import stat
+import time
+
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from idp.oidc import keys
+from idp.oidc.keys import Keyring
+from tests.integration.test_token import get_code, redeem, userinfo
+
+
+def test_discovery_describes_this_issuer(client, world):
+    meta = client.get(f"/t/{world.slug}/.well-known/openid-configuration").get_json()
+    assert meta["issuer"] == world.issuer
+    for name in ("authorization", "token", "userinfo", "revocation", "introspection", "end_session"):
+        assert meta[f"{name}_endpoint"].startswith(world.issuer + "/")
+    assert meta["jwks_uri"] == f"{world.issuer}/jwks"
+    assert meta["acr_values_supported"] == ["pwd", "mfa", "phr"]
+    assert {"amr", "acr", "auth_time"} <= set(meta["claims_supported"])
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    # RFC 8414 metadata is the same document.
+    assert client.get(f"/t/{world.slug}/.well-known/oauth-authorization-server").get_json() == meta
+
+
+def test_jwks_publishes_public_keys_only(client, world):
+    body = client.get(f"/t/{world.slug}/jwks").get_json()
+    algs = {k["alg"] for k in body["keys"]}
+    assert {"RS256", "ES256"} <= algs
+    for key in body["keys"]:
+        assert "d" not in key and "p" not in key and key["use"] == "sig" and key["kid"]
+
+
+def test_key_files_are_private(keys_dir):
+    for path in keys_dir.glob("*.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_id_token_verifies_against_jwks(client, world):
+    code, verifier = get_code(client, world, world.portal)
+    tokens = redeem(client, world, world.portal, code, verifier).get_json()
+    jwks = KeySet.import_key_set(client.get(f"/t/{world.slug}/jwks").get_json())
+    claims = jwt.decode(tokens["id_token"], jwks, algorithms=["RS256"]).claims
+    assert claims["iss"] == world.issuer and claims["aud"] == [world.portal.client_id]
+    assert claims["amr"] == ["pwd"] and claims["acr"] == "pwd"
+    assert isinstance(claims["auth_time"], int) and claims["sid"]
+
+
+def test_rotation_keeps_old_keys_published_until_their_tokens_expire(tmp_path):
+    keys.ensure(tmp_path)
+    ring = Keyring(tmp_path, grace=2)
+    old_kid, _ = ring.active("RS256")
+    time.sleep(0.01)
+    created = keys.rotate(tmp_path)
+    new_kid = next(k.kid for k in created if k.alg == "RS256")
+    assert ring.active("RS256")[0] == new_kid  # the running keyring notices the rotation
+    published = {k["kid"] for k in ring.jwks()["keys"]}
+    assert {old_kid, new_kid} <= published
+    time.sleep(2.1)
+    assert old_kid not in {k["kid"] for k in ring.jwks()["keys"]}
+
+
+def test_tokens_signed_before_a_rotation_still_work(app, client, world, settings):
+    code, verifier = get_code(client, world, world.portal)
+    before = redeem(client, world, world.portal, code, verifier).get_json()
+    keys.rotate(settings.keys_dir)
+    assert userinfo(client, world, before["access_token"]).status_code == 200
+    code, verifier = get_code(client, world, world.portal)
+    after = redeem(client, world, world.portal, code, verifier).get_json()
+    from joserfc import jws
+
+    old_kid = jws.extract_compact(before["id_token"].encode()).protected["kid"]
+    new_kid = jws.extract_compact(after["id_token"].encode()).protected["kid"]
+    assert old_kid != new_kid
+    published = {k["kid"] for k in client.get(f"/t/{world.slug}/jwks").get_json()["keys"]}
+    assert {old_kid, new_kid} <= published
+
+
+def test_a_client_registered_for_es256_gets_es256_id_tokens(app, client, world):
+    from idp import db, directory
+    from tests.conftest import ClientCreds
+
+    with app.app_context():
+        session = db.session()
+        tenant = directory.get_tenant(session, world.slug)
+        new = directory.create_client(session, tenant, "EC portal", ["https://ec.test/cb"], id_token_alg="ES256")
+        session.commit()
+    creds = ClientCreds(new.client.client_id, new.secret, "https://ec.test/cb", "")
+    code, verifier = get_code(client, world, creds)
+    tokens = redeem(client, world, creds, code, verifier).get_json()
+    from joserfc import jws
+
+    assert jws.extract_compact(tokens["id_token"].encode()).protected["alg"] == "ES256"
+    jwks = KeySet.import_key_set(client.get(f"/t/{world.slug}/jwks").get_json())
+    assert jwt.decode(tokens["id_token"], jwks, algorithms=["ES256"]).claims["sub"]
