@@ -7,12 +7,31 @@ the outbox for mail and SMS. ``warnings()`` names the settings that are unsafe i
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET = "idp-embedded-default-secret-change-me"
+
+
+def _embedded_secret(create: bool = True) -> str | None:
+    """A random secret kept in instance/secret_key (0600), made on first use."""
+    path = ROOT / "instance" / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        if not create:
+            return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,8 @@ class Settings:
                 values[attr] = env[name]
         if env.get("IDP_KEYS_DIR"):
             values["keys_dir"] = Path(env["IDP_KEYS_DIR"])
+        if "secret_key" not in values and "secret_key" not in overrides:
+            values["secret_key"] = _embedded_secret()
         for name in ("ARGON2_MEMORY_KIB", "ARGON2_TIME_COST"):
             if env.get(f"IDP_{name}"):
                 values[name.lower()] = int(env[f"IDP_{name}"])
@@ -75,6 +96,11 @@ class Settings:
         found = []
         if self.secret_key == DEFAULT_SECRET:
             found.append("IDP_SECRET_KEY is the embedded default: set a long random secret.")
+        elif self.secret_key == _embedded_secret(create=False):
+            found.append(
+                "IDP_SECRET_KEY is unset: using the key generated in instance/secret_key; "
+                "set the same IDP_SECRET_KEY on every host."
+            )
         if self.redis_url is None:
             found.append(
                 "IDP_REDIS_URL is unset: the embedded store lives in one process, so "

@@ -195,3 +195,18 @@ def test_a_nonce_already_used_by_the_client_is_refused(browser, world):
 def test_unknown_tenant_is_404(browser, world):
     page = browser.get("/t/no-such-tenant/authorize", params_for(world.portal))
     assert page.status == 404 and page.location is None
+
+
+def test_id_token_hint_for_someone_else_with_prompt_none_is_login_required(app, world):
+    from tests.integration.test_token import get_code, redeem
+
+    bobs_browser = app.test_client()
+    code, verifier = get_code(bobs_browser, world, world.portal, email=world.bob)
+    bobs_id_token = redeem(bobs_browser, world, world.portal, code, verifier).get_json()["id_token"]
+    alices_browser = Browser(app.test_client())
+    sign_in(alices_browser, world)
+    page = alices_browser.get(f"/t/{world.slug}/authorize",
+                              params_for(world.portal, prompt="none", id_token_hint=bobs_id_token))
+    assert query(page.location)["error"] == "login_required"
+    own = alices_browser.get(f"/t/{world.slug}/authorize", params_for(world.portal, prompt="none"))
+    assert "code" in query(own.location)

@@ -250,3 +250,16 @@ def test_introspection_of_access_and_refresh_tokens(client, world, tokens):
     assert info["active"] is True and info["username"] == world.alice and info["acr"] == "pwd"
     assert introspect(client, world, world.portal, tokens["refresh_token"])["active"] is True
     assert introspect(client, world, world.portal, "nonsense") == {"active": False}
+
+
+def test_an_expired_code_is_refused(app, settings, world):
+    from dataclasses import replace
+
+    from idp import create_app
+
+    impatient = create_app(replace(settings, code_ttl=0), TESTING=True)
+    c = impatient.test_client()
+    code, verifier = get_code(c, world, world.portal)
+    r = redeem(c, world, world.portal, code, verifier)
+    assert r.status_code == 400 and r.get_json()["error"] == "invalid_grant"
+    impatient.extensions["idp.engine"].dispose()

@@ -1,0 +1,30 @@
+"""Settings: IDP_* variables, embedded defaults, and the warnings for unsafe production use."""
+
+from pathlib import Path
+
+from idp.config import Settings
+
+
+def test_environment_overrides_the_embedded_defaults():
+    s = Settings.from_env({
+        "IDP_BASE_URL": "https://login.example.com/", "IDP_DATABASE_URL": "postgresql://db/idp",
+        "IDP_REDIS_URL": "redis://cache:6379/0", "IDP_SECRET_KEY": "k" * 40, "IDP_KEYS_DIR": "/etc/idp/keys",
+        "IDP_ARGON2_TIME_COST": "3",
+    })
+    assert s.base_url == "https://login.example.com"  # no trailing slash in issuers
+    assert s.database_url == "postgresql://db/idp" and s.redis_url == "redis://cache:6379/0"
+    assert s.keys_dir == Path("/etc/idp/keys") and s.argon2_time_cost == 3
+    assert s.secure_cookies and s.warnings() == []
+
+
+def test_embedded_defaults_are_sqlite_and_the_in_process_store_and_say_so():
+    s = Settings.from_env({})
+    assert s.database_url.startswith("sqlite:///") and s.redis_url is None
+    assert not s.secure_cookies
+    joined = " ".join(s.warnings())
+    assert "IDP_REDIS_URL" in joined and "SQLite" in joined and "IDP_SECRET_KEY" in joined
+
+
+def test_unset_secret_is_random_and_stable_across_processes():
+    first, second = Settings.from_env({}), Settings.from_env({})
+    assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
