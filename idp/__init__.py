@@ -36,7 +36,10 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     from idp import db, store, web
     from idp.login import session as sso
     from idp.login import transaction
+    from idp.account.views import bp as account_bp
+    from idp.guard import Guard
     from idp.login.password import Passwords
+    from idp.mfa.secrets import SecretBox
     from idp.login.views import bp as login_bp
     from idp.oidc import server
     from idp.oidc.keys import Keyring
@@ -52,12 +55,15 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     app.extensions["idp.passwords"] = Passwords(
         settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
     )
+    app.extensions["idp.secretbox"] = SecretBox(settings.secret_key)
+    app.extensions["idp.guard"] = Guard(app.extensions["idp.store"])
     server.init_app(app)
     # Protocol endpoints are called by clients, not by our forms; they authenticate otherwise.
     for view in ("authorize", "token", "revoke", "introspect", "userinfo", "logout"):
         csrf.exempt(f"idp.oidc.views.{view}")
     app.register_blueprint(oidc_bp)
     app.register_blueprint(login_bp)
+    app.register_blueprint(account_bp)
     app.after_request(sso.write_cookie)
     app.after_request(transaction.write_cookie)
 

@@ -32,8 +32,13 @@ class Transaction:
     browser: str
     params: dict
     created: int
-    authenticated: bool = False
+    authenticated: bool = False  # every step done: the SSO session exists
     consented: bool = False
+    # Between the password and the second factor: who, and what they proved so far.
+    user_id: int | None = None
+    methods: list = field(default_factory=list)
+    # Where a sign-in that no client asked for goes when it is done (a path of this tenant).
+    next_url: str | None = None
     notes: dict = field(default_factory=dict)
 
 
@@ -53,8 +58,9 @@ def browser_id() -> str:
     return g.browser_id
 
 
-def begin(tenant_id: int, params: dict) -> Transaction:
-    tx = Transaction(secrets.token_urlsafe(24), tenant_id, browser_id(), params, int(time.time()))
+def begin(tenant_id: int, params: dict, next_url: str | None = None) -> Transaction:
+    tx = Transaction(secrets.token_urlsafe(24), tenant_id, browser_id(), params, int(time.time()),
+                     next_url=next_url)
     save(tx)
     return tx
 

@@ -4,9 +4,14 @@ from idp.models.base import Base
 from idp.models.tenancy import Group, Tenant, User, user_groups
 from idp.models.oauth import AuthorizationCode, Client, Token
 from idp.models.audit import AuditEvent
+from idp.models.factors import Authenticator, BackupCode, OutboxMessage, SecurityQuestion
 
 __all__ = [
     "AuditEvent",
+    "Authenticator",
+    "BackupCode",
+    "OutboxMessage",
+    "SecurityQuestion",
     "AuthorizationCode",
     "Base",
     "Client",

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from idp import db
 from idp.models import AuditEvent, User
-from tests.support.journey import CSRF, Browser, field
+from tests.support.journey import CSRF, TX, Browser, field
 
 
 def login_page(client, slug):
@@ -19,9 +19,10 @@ def login_page(client, slug):
 
 
 def post_login(client, slug, email, password, csrf=None):
-    token = csrf if csrf is not None else field(CSRF, login_page(client, slug))
+    page = login_page(client, slug)
+    token = csrf if csrf is not None else field(CSRF, page)
     return client.post(f"/t/{slug}/login", data={"csrf_token": token, "email": email,
-                                                 "password": password, "tx": ""})
+                                                 "password": password, "tx": field(TX, page)})
 
 
 def test_the_form_asks_browsers_to_fill_it_properly(client, world):

@@ -1,0 +1,1 @@
+"""User self-service: the account security page, factors, backup codes."""

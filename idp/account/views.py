@@ -1,0 +1,194 @@
+"""``{issuer}/account``: a user's own security page — list, add, rename, remove factors.
+
+Changing factors needs a recent sign-in at the user's current level: with a second factor
+enrolled, a session that proved only the password can add or remove nothing (it is sent to
+sign in again, factor included).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError
+
+from idp import db, mfa, store
+from idp.guard import Locked
+from idp.login import session as sso
+from idp.login.views import locked_page
+from idp.mfa import flow
+from idp.mfa.base import NotNow, Step, WrongAnswer
+from idp.models import Authenticator, User
+from idp.oidc.claims import level_at_least
+from idp.web import error_page, load_tenant
+
+bp = Blueprint("account", __name__, url_prefix="/t/<tenant>/account")
+bp.url_value_preprocessor(load_tenant)
+
+RECENT_SECONDS = 15 * 60
+POSSESSION = {"otp", "sms", "hwk"}
+
+
+def _signed_in():
+    session = sso.current(g.tenant.id)
+    if session is None:
+        return None, None
+    user = db.session().get(User, session.user_id)
+    return (session, user) if user else (None, None)
+
+
+def _to_sign_in():
+    return redirect(url_for("login.login", tenant=g.tenant.slug,
+                            next=url_for("account.index", tenant=g.tenant.slug)))
+
+
+def _level_needed(user: User) -> str:
+    """The level the user can reach: a second factor counts once one is enrolled."""
+    for auth in flow.enrolled(user):
+        factor = mfa.get(auth.type)
+        if factor and factor.amr in POSSESSION:
+            return "mfa"
+    return "pwd"
+
+
+def may_change_factors(session, user) -> bool:
+    recent = time.time() - session.auth_time <= RECENT_SECONDS
+    return recent and level_at_least(session.acr, _level_needed(user))
+
+
+def _csrf_ok() -> bool:
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+        return True
+    except ValidationError:
+        return False
+
+
+@bp.get("")
+def index():
+    session, user = _signed_in()
+    if user is None:
+        return _to_sign_in()
+    factors = [(a, mfa.get(a.type)) for a in flow.enrolled(user) if mfa.get(a.type)]
+    addable = [f for f in mfa.ordered()
+               if f.several or not any(a.type == f.type for a, _ in factors)]
+    return render_template("account/index.html", user=user, factors=factors, addable=addable,
+                           may_change=may_change_factors(session, user),
+                           has_backup=any(a.type == "backup" for a, _ in factors))
+
+
+def _gate():
+    """(session, user) when the user may change factors now, else a response to return."""
+    session, user = _signed_in()
+    if user is None:
+        return None, _to_sign_in()
+    if not may_change_factors(session, user):
+        flash("For your security, sign in again before changing how you sign in.")
+        return None, redirect(url_for("login.login", tenant=g.tenant.slug,
+                                      next=url_for("account.index", tenant=g.tenant.slug)))
+    return (session, user), None
+
+
+@bp.route("/add/<factor_type>", methods=["GET", "POST"])
+def add(factor_type):
+    factor = mfa.get(factor_type)
+    if factor is None:
+        return error_page(404, "Not found", "There is no such kind of sign-in method.")
+    ok, response = _gate()
+    if response is not None:
+        return response
+    session, user = ok
+    error = None
+    if request.method == "GET":
+        step = factor.enroll_begin(flow.context(user))
+        ceremony = flow.save_ceremony(factor.type, user, session.sid, step.state)
+        context = step.context
+        store_context(ceremony.id, context)
+    else:
+        if not _csrf_ok():
+            return error_page(400, "This page expired", "Go back to your account and start again.")
+        try:
+            ceremony = flow.load_ceremony(request.form.get("ceremony"), factor.type, user, session.sid)
+        except NotNow as e:
+            return error_page(400, "This setup expired", e.message)
+        try:
+            result = flow.enroll_finish(factor, user, ceremony, request.form)
+        except Locked as locked:
+            return locked_page(locked)
+        except (WrongAnswer, NotNow) as e:
+            error, context = e.message, load_context(ceremony.id)
+        else:
+            if isinstance(result, Step):
+                context = result.context
+                store_context(ceremony.id, context)
+            else:
+                if not factor.several:
+                    _remove_others(user, result)
+                flash(f"{factor.label} added.")
+                return redirect(url_for("account.index", tenant=g.tenant.slug))
+    return render_template("account/enroll.html", factor=factor, step=context, error=error,
+                           ceremony=ceremony.id, user=user), (200 if error is None else 400)
+
+
+def store_context(ceremony_id: str, context: dict) -> None:
+    """What the page showed, to show it again after a wrong answer; sealed, as it may hold a seed."""
+    sealed = current_app.extensions["idp.secretbox"].encrypt(json.dumps(context))
+    store.get().set(f"ceremony-page:{ceremony_id}", sealed, ex=flow.CEREMONY_TTL)
+
+
+def load_context(ceremony_id: str) -> dict:
+    raw = store.get().get(f"ceremony-page:{ceremony_id}")
+    return json.loads(current_app.extensions["idp.secretbox"].decrypt(raw)) if raw else {}
+
+
+def _remove_others(user: User, keep: Authenticator) -> None:
+    for auth in flow.enrolled(user):
+        if auth.type == keep.type and auth.id != keep.id:
+            db.session().delete(auth)
+
+
+def _owned(user: User, authenticator_id: int) -> Authenticator | None:
+    auth = db.session().get(Authenticator, authenticator_id)
+    if auth is None or auth.user_id != user.id or auth.tenant_id != g.tenant.id:
+        return None
+    return auth
+
+
+@bp.post("/factors/<int:authenticator_id>/rename")
+def rename(authenticator_id):
+    ok, response = _gate()
+    if response is not None:
+        return response
+    _, user = ok
+    if not _csrf_ok():
+        return error_page(400, "This page expired", "Go back to your account and try again.")
+    auth = _owned(user, authenticator_id)
+    if auth is None:
+        return error_page(404, "Not found", "There is no such sign-in method on your account.")
+    name = (request.form.get("name") or "").strip()
+    if not 1 <= len(name) <= 100:
+        flash("A name needs 1 to 100 characters.")
+        return redirect(url_for("account.index", tenant=g.tenant.slug))
+    old, auth.name = auth.name, name
+    flow.context(user).audit("mfa.renamed", factor=auth.type, authenticator_id=auth.id, old=old, new=name)
+    flash("Renamed.")
+    return redirect(url_for("account.index", tenant=g.tenant.slug))
+
+
+@bp.post("/factors/<int:authenticator_id>/remove")
+def remove(authenticator_id):
+    ok, response = _gate()
+    if response is not None:
+        return response
+    _, user = ok
+    if not _csrf_ok():
+        return error_page(400, "This page expired", "Go back to your account and try again.")
+    auth = _owned(user, authenticator_id)
+    if auth is None:
+        return error_page(404, "Not found", "There is no such sign-in method on your account.")
+    flow.context(user).audit("mfa.removed", factor=auth.type, authenticator_id=auth.id, name=auth.name)
+    db.session().delete(auth)
+    flash(f"{auth.name} removed.")
+    return redirect(url_for("account.index", tenant=g.tenant.slug))

@@ -1,0 +1,119 @@
+"""The one interface every factor type implements.
+
+A factor is a class with four methods, each a step of a ceremony:
+
+- ``enroll_begin(ctx)`` → a ``Step``: what the enrollment page shows, and the state to keep;
+- ``enroll_finish(ctx, state, form)`` → the new ``Authenticator`` (not yet added), or another
+  ``Step`` when the ceremony has more pages (an SMS number, then its code);
+- ``challenge_begin(ctx, factors)`` → a ``Step`` asking the user for proof;
+- ``verify(ctx, factors, state, form)`` → a ``Proof`` (the authenticator and the ``amr``
+  values it proved, e.g. ``["hwk", "user"]`` after WebAuthn with user verification), or
+  another ``Step`` (resend, "try another question").
+
+Both finishers raise ``WrongAnswer`` for a wrong code or answer (the guard counts it) and
+``NotNow`` for a refusal that is not a guess (a resend too soon). State is plain JSON kept by
+the caller in Redis between the steps; secrets never enter it in the clear. The generic flow
+(``idp.mfa.flow``) does the rest: storing state, the guard, audit, ``last_used_at``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from redis import Redis
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
+
+from idp import audit
+from idp.config import Settings
+from idp.mfa.secrets import SecretBox
+from idp.models import Authenticator, Tenant, User
+
+
+class WrongAnswer(Exception):
+    """The proof was wrong; the message is safe to show and reveals nothing."""
+
+    def __init__(self, message: str = "That code is not right. Try again."):
+        super().__init__(message)
+        self.message = message
+
+
+class NotNow(Exception):
+    """A refusal that is not a wrong guess (resend throttled, ceremony expired)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class Proof:
+    """A passed challenge: the authenticator used and the ``amr`` values it proved."""
+
+    authenticator: Authenticator
+    methods: list[str]
+
+
+@dataclass
+class Step:
+    """A page to show (``context`` for its template) and what to remember until the answer."""
+
+    context: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)
+
+
+@dataclass
+class FactorContext:
+    db: Session
+    store: Redis
+    settings: Settings
+    box: SecretBox
+    tenant: Tenant
+    user: User
+    now: float = field(default_factory=time.time)
+
+    @property
+    def rp_id(self) -> str:
+        return urlsplit(self.settings.base_url).hostname
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.settings.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def audit(self, action: str, **data) -> None:
+        audit.record(self.db, self.tenant.id, action, actor=self.user.email, user_id=self.user.id,
+                     **data)
+
+
+class Factor:
+    type: ClassVar[str]
+    label: ClassVar[str]  # what users read: "Authenticator app"
+    amr: ClassVar[str]  # RFC 8176 value added to the token when it is used
+    rank: ClassVar[int]  # lower is stronger and offered first
+    several: ClassVar[bool] = True  # may a user hold more than one of this type?
+    challengeable: ClassVar[bool] = True
+
+    def enroll_begin(self, ctx: FactorContext) -> Step:
+        raise NotImplementedError
+
+    def enroll_finish(self, ctx: FactorContext, state: dict, form: MultiDict) -> Authenticator | Step:
+        raise NotImplementedError
+
+    def challenge_begin(self, ctx: FactorContext, factors: list[Authenticator]) -> Step:
+        raise NotImplementedError
+
+    def verify(self, ctx: FactorContext, factors: list[Authenticator], state: dict,
+               form: MultiDict) -> Proof | Step:
+        raise NotImplementedError
+
+    def usable(self, authenticator: Authenticator) -> bool:
+        """Can this authenticator still answer a challenge (a spent set of codes cannot)?"""
+        return True
+
+    def describe(self, authenticator: Authenticator) -> str:
+        """A line for the factor list; never a secret."""
+        return ""

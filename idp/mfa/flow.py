@@ -1,0 +1,130 @@
+"""What every factor's ceremony shares: its context, its enrolled authenticators, its
+state between pages, and the guard, audit and bookkeeping around a factor's own check."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app, g
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from idp import db, mfa, store
+from idp.guard import Guard, account_key
+from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
+from idp.models import Authenticator, User
+from idp.models.base import utcnow
+
+CEREMONY_TTL = 15 * 60
+
+
+def context(user: User) -> FactorContext:
+    settings = current_app.config["IDP"]
+    return FactorContext(db=db.session(), store=store.get(), settings=settings,
+                         box=current_app.extensions["idp.secretbox"], tenant=g.tenant, user=user)
+
+
+def guard() -> Guard:
+    return current_app.extensions["idp.guard"]
+
+
+def enrolled(user: User) -> list[Authenticator]:
+    return list(db.session().scalars(
+        select(Authenticator).where(Authenticator.user_id == user.id).order_by(Authenticator.id)))
+
+
+def challengeable(user: User) -> dict[str, list[Authenticator]]:
+    """The user's factors by type, strongest type first, only types that can be challenged."""
+    found: dict[str, list[Authenticator]] = {}
+    for auth in enrolled(user):
+        factor = mfa.get(auth.type)
+        if factor and factor.challengeable and factor.usable(auth):
+            found.setdefault(auth.type, []).append(auth)
+    return {t: found[t] for t in sorted(found, key=lambda t: mfa.get(t).rank)}
+
+
+@dataclass
+class Ceremony:
+    """State kept in Redis between the pages of one enrollment, bound to user and session."""
+
+    id: str
+    type: str
+    user_id: int
+    binding: str
+    state: dict
+
+
+def _key(ceremony_id: str) -> str:
+    return f"ceremony:{ceremony_id}"
+
+
+def save_ceremony(type_name: str, user: User, binding: str, state: dict,
+                  ceremony_id: str | None = None) -> Ceremony:
+    ceremony = Ceremony(ceremony_id or secrets.token_urlsafe(18), type_name, user.id, binding, state)
+    store.get().set(_key(ceremony.id), json.dumps(ceremony.__dict__), ex=CEREMONY_TTL)
+    return ceremony
+
+
+def load_ceremony(ceremony_id: str | None, type_name: str, user: User, binding: str) -> Ceremony:
+    raw = store.get().get(_key(ceremony_id)) if ceremony_id and len(ceremony_id) < 64 else None
+    if not raw:
+        raise NotNow("This setup expired. Start again.")
+    ceremony = Ceremony(**json.loads(raw))
+    if ceremony.type != type_name or ceremony.user_id != user.id or ceremony.binding != binding:
+        raise NotNow("This setup expired. Start again.")
+    return ceremony
+
+
+def end_ceremony(ceremony_id: str) -> None:
+    store.get().delete(_key(ceremony_id))
+
+
+def enroll_finish(factor: Factor, user: User, ceremony: Ceremony, form: MultiDict) -> Authenticator | Step:
+    """Finish (or advance) an enrollment; confirmation codes are counted by the guard."""
+    ctx = context(user)
+    key = account_key(g.tenant.id, user.id, user.email)
+    guard().reserve(key)
+    try:
+        result = factor.enroll_finish(ctx, ceremony.state, form)
+    except WrongAnswer:
+        ctx.audit("mfa.enroll_failed", factor=factor.type)
+        raise
+    except NotNow:
+        guard().refund(key)
+        raise
+    guard().refund(key)
+    if isinstance(result, Step):
+        save_ceremony(factor.type, user, ceremony.binding, result.state, ceremony.id)
+        return result
+    end_ceremony(ceremony.id)
+    result.tenant_id, result.user_id = g.tenant.id, user.id
+    if not result.name:
+        result.name = factor.label
+    ctx.db.add(result)
+    ctx.db.flush()
+    ctx.audit("mfa.enrolled", factor=factor.type, authenticator_id=result.id, name=result.name)
+    return result
+
+
+def verify(factor: Factor, user: User, factors: list[Authenticator], state: dict,
+           form: MultiDict) -> Proof | Step:
+    """Check a second factor at sign-in: count first (guard), verify second, audit both ways."""
+    ctx = context(user)
+    key = account_key(g.tenant.id, user.id, user.email)
+    guard().reserve(key)
+    try:
+        result = factor.verify(ctx, factors, state, form)
+    except WrongAnswer:
+        ctx.audit("mfa.challenge_failed", factor=factor.type)
+        raise
+    except NotNow:
+        guard().refund(key)
+        raise
+    guard().refund(key)
+    if isinstance(result, Proof):
+        result.authenticator.last_used_at = utcnow()
+        ctx.audit("mfa.challenge_passed", factor=factor.type,
+                  authenticator_id=result.authenticator.id, methods=result.methods)
+    return result

@@ -1,0 +1,1 @@
+"""Placeholder while this factor is written; it registers nothing yet."""

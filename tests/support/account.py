@@ -1,0 +1,45 @@
+"""Helpers for tests of the account page and second factors, through the hosted pages."""
+
+from __future__ import annotations
+
+import re
+
+from tests.support.journey import CSRF, TX, Browser, Page, field, query
+
+CEREMONY = re.compile(r'name="ceremony"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="ceremony"')
+
+
+def password_sign_in(browser: Browser, world, email: str | None = None) -> Page:
+    """Sign in at the tenant's login page (no client); returns the page after the password."""
+    page = browser.get(f"/t/{world.slug}/login")
+    form = {"csrf_token": field(CSRF, page.text), "tx": field(TX, page.text),
+            "email": email or world.alice, "password": world.password}
+    return browser.follow(browser.post(f"/t/{world.slug}/login", form), stop_at="\0")
+
+
+def start_enrollment(browser: Browser, world, factor_type: str) -> Page:
+    page = browser.get(f"/t/{world.slug}/account/add/{factor_type}")
+    assert page.status == 200, (page.status, page.location, page.text[:500])
+    return page
+
+
+def submit_enrollment(browser: Browser, world, factor_type: str, page: Page, **fields) -> Page:
+    form = {"csrf_token": field(CSRF, page.text), "ceremony": field(CEREMONY, page.text), **fields}
+    return browser.post(f"/t/{world.slug}/account/add/{factor_type}", form)
+
+
+def answer_challenge(browser: Browser, world, page: Page, factor_type: str, **fields) -> Page:
+    """Post an answer on the second-factor page; follows redirects until the RP or a page."""
+    form = {"csrf_token": field(CSRF, page.text), "tx": field(TX, page.text),
+            "factor": factor_type, **fields}
+    return browser.post(f"/t/{world.slug}/login/verify", form)
+
+
+def authorize_params(creds, **extra):
+    from tests.integration.test_authorize import params_for
+
+    return params_for(creds, **extra)
+
+
+def code_from(page: Page) -> str:
+    return query(page.location)["code"]
