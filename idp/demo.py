@@ -61,10 +61,12 @@ def run_demo(settings: Settings, host: str, port: int, portal_port: int) -> None
     from examples.portal.app import create_portal_app
     from idp import create_app
 
-    base = f"http://{host}:{port}"
+    # Browsers refuse WebAuthn for an IP address, so loopback is published as "localhost".
+    public_host = "localhost" if host in ("127.0.0.1", "::1", "localhost") else host
+    base = f"http://{public_host}:{port}"
     if settings.base_url != base:
         settings = Settings.from_env(base_url=base)
-    portal_url = f"http://{host}:{portal_port}"
+    portal_url = f"http://{public_host}:{portal_port}"
     demo = prepare(settings, portal_url)
     issuer = f"{base}/t/{TENANT}"
     idp_server = make_server(host, port, create_app(settings), threaded=True)

@@ -55,6 +55,11 @@ class Guard:
         if count > self.lock_after:
             raise Locked(time.time() + max(self.store.ttl(key), 0))
 
+    def after_failure(self, key: str) -> None:
+        """Raise Locked when this failure was the last one allowed, so the user learns now."""
+        if self.failures(key) >= self.lock_after:
+            raise Locked(time.time() + max(self.store.ttl(key), 0))
+
     def refund(self, key: str) -> None:
         """The secret was right: this attempt does not count against the account."""
         self.store.decr(key)

@@ -91,6 +91,10 @@ def login():
         audit.record(db.session(), g.tenant.id, "user.sign_in_failed",
                      user_id=user.id if user else None, actor=form.email.data[:320],
                      client_id=client.client_id if client else None)
+        try:
+            flow.guard().after_failure(key)
+        except Locked as locked:
+            return locked_page(locked)
         return render_template("login/login.html", form=form, client=client, error=INCORRECT), 200
     flow.guard().refund(key)
     if check.new_hash:
@@ -131,14 +135,14 @@ def second_factor():
     available = flow.challengeable(user)
     if not available:
         return _complete(tx, user, _client(tx))
-    chosen = request.values.get("factor") or next(iter(available))
-    if chosen not in available:
-        chosen = next(iter(available))
+    requested = request.values.get("factor")
+    chosen = requested if requested in available else next(iter(available))
     factor = mfa.get(chosen)
     others = [mfa.get(t) for t in available if t != chosen]
     challenge = tx.notes.get("challenge")
     error = None
-    if request.method == "POST" and challenge and challenge["type"] == chosen:
+    # Only an answer for the factor that was actually challenged is checked (never another type).
+    if request.method == "POST" and requested == chosen and challenge and challenge["type"] == chosen:
         try:
             validate_csrf(request.form.get("csrf_token"))
         except ValidationError:

@@ -90,6 +90,7 @@ def enroll_finish(factor: Factor, user: User, ceremony: Ceremony, form: MultiDic
         result = factor.enroll_finish(ctx, ceremony.state, form)
     except WrongAnswer:
         ctx.audit("mfa.enroll_failed", factor=factor.type)
+        guard().after_failure(key)
         raise
     except NotNow:
         guard().refund(key)
@@ -118,6 +119,7 @@ def verify(factor: Factor, user: User, factors: list[Authenticator], state: dict
         result = factor.verify(ctx, factors, state, form)
     except WrongAnswer:
         ctx.audit("mfa.challenge_failed", factor=factor.type)
+        guard().after_failure(key)
         raise
     except NotNow:
         guard().refund(key)

@@ -88,8 +88,8 @@ def page(chromium):
 
 @dataclass
 class Demo:
-    portal_url: str  # "http://127.0.0.1:Q" (no trailing slash)
-    issuer: str  # "http://127.0.0.1:P/t/demo"
+    portal_url: str  # "http://localhost:Q" (no trailing slash)
+    issuer: str  # "http://localhost:P/t/demo"
     passwords: dict[str, str] = field(default_factory=dict)  # email -> password
     roles: dict[str, str] = field(default_factory=dict)  # email -> role
     log: Path | None = None
@@ -153,8 +153,9 @@ def demo(tmp_path_factory):
                 process.wait(10)
         log.close()
 
-    idp_base = f"http://127.0.0.1:{idp_port}"
-    portal_base = f"http://127.0.0.1:{portal_port}"
+    # The demo publishes loopback as "localhost" (WebAuthn needs a domain, not an IP).
+    idp_base = f"http://localhost:{idp_port}"
+    portal_base = f"http://localhost:{portal_port}"
     probes = [f"{idp_base}/t/demo/.well-known/openid-configuration", f"{portal_base}/"]
     deadline = time.monotonic() + START_TIMEOUT
     try:

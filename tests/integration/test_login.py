@@ -129,3 +129,12 @@ def test_rehash_on_login_when_parameters_change(app, settings, world):
         user = db.session().scalar(select(User).where(User.email == world.alice, User.tenant.has(slug=world.slug)))
         assert ",t=3," in user.password_hash
     stronger.extensions["idp.engine"].dispose()
+
+
+@pytest.mark.parametrize("who", ["known", "unknown"])
+def test_five_wrong_passwords_lock_known_and_unknown_accounts_alike(client, world, who):
+    email = world.alice if who == "known" else "nobody@example.com"
+    statuses = [post_login(client, world.slug, email, "wrong password").status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 200, 429]
+    locked = post_login(client, world.slug, email, world.password if who == "known" else "x" * 12)
+    assert locked.status_code == 429 and "locked" in locked.get_data(as_text=True)

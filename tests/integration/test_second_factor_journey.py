@@ -1,0 +1,63 @@
+"""The journey around any second factor: nothing is reachable half-way, the strongest factor
+is offered first, others can be chosen, and the guard counts wrong answers."""
+
+from __future__ import annotations
+
+from idp.guard import account_key
+from tests.integration.test_authorize import params_for
+from tests.integration.test_factor_backup_codes import challenge_page, enroll_backup_codes
+from tests.support.account import answer_challenge
+from tests.support.journey import Browser, query
+
+
+def test_half_way_through_nothing_is_reachable(app, client, world):
+    enroll_backup_codes(Browser(client), world)
+    browser, _, page = challenge_page(app, world)
+    assert page.status == 200  # the password was right; the second factor is pending
+    # No code without a prompt...
+    silent = browser.get(f"/t/{world.slug}/authorize", params_for(world.portal, prompt="none"))
+    assert query(silent.location)["error"] == "login_required"
+    # ...no account page...
+    account = browser.get(f"/t/{world.slug}/account")
+    assert account.status == 302 and "/login" in account.location
+    # ...and no SSO cookie was ever set.
+    assert "idp_sso" not in str(browser.http.get_cookie("idp_sso", path=f"/t/{world.slug}/"))
+
+
+def test_no_sso_cookie_until_the_second_factor_passes(app, client, world):
+    codes = enroll_backup_codes(Browser(client), world)
+    browser, _, page = challenge_page(app, world)
+    assert browser.http.get_cookie("idp_sso", path=f"/t/{world.slug}/") is None
+    browser.follow(answer_challenge(browser, world, page, "backup", code=codes[0]), world.portal.redirect_uri)
+    assert browser.http.get_cookie("idp_sso", path=f"/t/{world.slug}/") is not None
+
+
+def test_a_challenge_cannot_be_answered_for_a_factor_the_user_lacks(app, client, world):
+    codes = enroll_backup_codes(Browser(client), world)
+    browser, _, page = challenge_page(app, world)
+    r = answer_challenge(browser, world, page, "totp", code="123456")
+    # The page is shown again for the user's own factor; nothing was accepted.
+    assert r.status == 200 and "Backup code" in r.text
+    assert browser.http.get_cookie("idp_sso", path=f"/t/{world.slug}/") is None
+    assert codes  # the codes still work afterwards
+    done = answer_challenge(browser, world, page, "backup", code=codes[1])
+    assert done.status == 302
+
+
+def test_wrong_answers_count_and_lock_the_account(app, client, world):
+    enroll_backup_codes(Browser(client), world)
+    browser, _, page = challenge_page(app, world)
+    for _ in range(5):
+        r = answer_challenge(browser, world, page, "backup", code="xxxxx-xxxxx")
+    assert r.status == 429 and "locked" in r.text
+    with app.app_context():
+        from idp import db
+        from idp.directory import find_user, get_tenant
+
+        user = find_user(db.session(), get_tenant(db.session(), world.slug), world.alice)
+        assert app.extensions["idp.guard"].failures(account_key(user.tenant_id, user.id, user.email)) >= 5
+    # Even the right password is now refused with the locked page.
+    fresh = Browser(app.test_client())
+    login = fresh.authorize(f"/t/{world.slug}", params_for(world.portal))
+    locked = fresh.sign_in(login, world.alice, world.password, world.slug, world.portal.redirect_uri)
+    assert locked.status == 429
