@@ -1,0 +1,290 @@
+"""The one place that decides whether a sign-in needs a second factor, and which.
+
+``decide()`` is a pure function of typed facts — the tenant's policy, the user, the client's
+and the request's requirements, what the sign-in has proved so far — to a ``Decision``: what is
+still needed and a sentence saying why. The sign-in journey, the console's "what happens if…"
+panel and the tests all call it; nothing else decides whether MFA is needed.
+
+Two different questions are answered here:
+
+- **the tenant's policy** asks for a *second step* from the factor types it allows. Security
+  questions may be one of them (a Klearcom-style tenant), and then ``pwd`` + ``kba`` satisfies
+  the policy — while the token still says ``acr`` ``pwd``, since questions are knowledge;
+- **the relying party** asks for a *level* (``acr_values``, an essential ``acr`` claim, the
+  client's minimum): ``mfa`` needs a possession factor, ``phr`` needs WebAuthn.
+
+A voluntary request that cannot be met is answered at the level reached (OIDC Core 3.1.2.1:
+``acr_values`` is a voluntary claim); an essential one, or the client's minimum, ends in
+``unmet_authentication_requirements`` (OIDC Core 5.5.1.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from idp.oidc.claims import LEVELS, amr_and_acr, level_at_least
+
+# Factor types, the amr each one proves, and the level its proof reaches with a password.
+FACTOR_AMR = {"webauthn": "hwk", "totp": "otp", "sms": "sms", "backup": "otp", "kba": "kba"}
+FACTOR_LEVEL = {"webauthn": "phr", "totp": "mfa", "sms": "mfa", "backup": "mfa", "kba": "pwd"}
+ALL_FACTORS = ("webauthn", "totp", "sms", "kba", "backup")
+
+
+class Mode(str, Enum):
+    DISABLED = "disabled"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
+
+
+class AdminState(str, Enum):
+    DEFAULT = "default"
+    ENFORCED = "enforced"  # an admin switched MFA on for this user; the user cannot turn it off
+    EXEMPT = "exempt"  # an admin switched MFA off for this user
+
+
+class Primary(str, Enum):
+    """How the user proved who they are before any second factor."""
+
+    PASSWORD = "password"
+    LOGIN_TOKEN = "login_token"
+    FEDERATION = "federation"  # an upstream the tenant does not trust for MFA
+    FEDERATION_TRUSTED = "federation_trusted"  # the upstream's MFA counts here
+
+
+@dataclass(frozen=True)
+class TenantPolicy:
+    mode: Mode = Mode.DISABLED
+    everyone: bool = True  # else only ``groups`` and ``users``
+    groups: frozenset[str] = frozenset()
+    users: frozenset[int] = frozenset()
+    grace_until: datetime | None = None
+    grace_skips: int | None = None
+    allowed_factors: frozenset[str] = frozenset(ALL_FACTORS)
+    roles_allowed: frozenset[str] = frozenset({"admin", "member"})
+    self_disable: bool = True
+    login_token_bypass: bool = True
+
+
+@dataclass(frozen=True)
+class UserFacts:
+    id: int
+    role: str = "member"
+    groups: frozenset[str] = frozenset()
+    admin_state: AdminState = AdminState.DEFAULT
+    must_reenroll: bool = False  # an admin reset MFA: set up again at next sign-in
+    skips_used: int = 0
+    enrolled: frozenset[str] = frozenset()  # factor types the user can answer now
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What the relying party asked for."""
+
+    acr_values: tuple[str, ...] = ()  # voluntary, at least the lowest listed
+    essential_acr: tuple[str, ...] = ()  # from the claims parameter: one of these, or fail
+    client_min_acr: str | None = None  # the client's registered floor: must be met
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What this sign-in (or the SSO session it steps up) has proved so far."""
+
+    primary: Primary = Primary.PASSWORD
+    methods: tuple[str, ...] = ("pwd",)
+
+
+class Need(str, Enum):
+    NOTHING = "nothing"
+    CHALLENGE = "challenge"
+    ENROLL = "enroll"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class Decision:
+    need: Need
+    reason: str
+    factors: tuple[str, ...] = ()  # to challenge (enrolled) or to enroll (allowed), strongest first
+    skippable: bool = False
+    skips_left: int | None = None
+    grace_until: datetime | None = None
+    error: str | None = None  # the OAuth error when refused
+    counts_for_policy: bool = True  # does the policy (not only the RP) ask for this?
+    target_acr: str = "pwd"
+
+    @property
+    def satisfied(self) -> bool:
+        return self.need is Need.NOTHING
+
+
+# Backup codes recover an account; they are never the factor a user is asked to set up first.
+ENROLLABLE = ("webauthn", "totp", "sms", "kba")
+
+
+def _rank(factors) -> tuple[str, ...]:
+    factors = set(factors)
+    return tuple(f for f in ALL_FACTORS if f in factors)
+
+
+def _enrollable(allowed, wanted: str) -> tuple[str, ...]:
+    return _rank(f for f in ENROLLABLE if f in allowed and level_at_least(FACTOR_LEVEL[f], wanted))
+
+
+def mfa_available(policy: TenantPolicy, user: UserFacts) -> bool:
+    """May this user use second factors at all? ("Two-factor authentication is not available")"""
+    return policy.mode is not Mode.DISABLED and user.role in policy.roles_allowed
+
+
+def policy_applies(policy: TenantPolicy, user: UserFacts) -> bool:
+    """Is the tenant's policy in force for this user (before bypasses and progress)?"""
+    if not mfa_available(policy, user) or user.admin_state is AdminState.EXEMPT:
+        return False
+    if user.admin_state is AdminState.ENFORCED or user.must_reenroll:
+        return True
+    return policy.everyone or bool(user.groups & policy.groups) or user.id in policy.users
+
+
+def _policy_demand(policy: TenantPolicy, user: UserFacts) -> str | None:
+    """"required", "optional" or None: how strongly the policy asks this user for a second step."""
+    if not policy_applies(policy, user):
+        return None
+    if user.admin_state is AdminState.ENFORCED or user.must_reenroll:
+        return "required"
+    return policy.mode.value
+
+
+def _in_grace(policy: TenantPolicy, user: UserFacts, now: datetime) -> tuple[bool, int | None]:
+    """(still in grace, skips left) — reset and admin enforcement allow no grace."""
+    if user.must_reenroll or user.admin_state is AdminState.ENFORCED:
+        return False, None
+    skips_left = None
+    if policy.grace_skips is not None:
+        skips_left = max(policy.grace_skips - user.skips_used, 0)
+    by_date = policy.grace_until is not None and now < policy.grace_until
+    by_skips = skips_left is not None and skips_left > 0
+    if policy.grace_until is not None and policy.grace_skips is not None:
+        return by_date and by_skips, skips_left  # both limits hold when both are set
+    return by_date or by_skips, skips_left
+
+
+def _requested_level(req: Requirements) -> tuple[str, bool]:
+    """(level wanted, must it be met) from the request and the client."""
+    levels = []
+    if req.client_min_acr in LEVELS:
+        levels.append((req.client_min_acr, True))
+    essential = [v for v in req.essential_acr if v in LEVELS]
+    if essential:
+        levels.append((min(essential, key=LEVELS.index), True))
+    elif req.essential_acr:
+        levels.append(("unknown", True))
+    voluntary = [v for v in req.acr_values if v in LEVELS]
+    if voluntary:
+        levels.append((min(voluntary, key=LEVELS.index), False))
+    if not levels:
+        return "pwd", False
+    if any(level == "unknown" for level, _ in levels):
+        return "unknown", True
+    top = max(LEVELS.index(level) for level, _ in levels)
+    must = any(LEVELS.index(level) == top and must for level, must in levels)
+    return LEVELS[top], must
+
+
+def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: Progress,
+           now: datetime) -> Decision:
+    """What this sign-in still needs. Pure: same facts, same answer."""
+    methods = set(progress.methods)
+    _, reached = amr_and_acr(list(progress.methods))
+    allowed = policy.allowed_factors
+    enrolled = user.enrolled & allowed if mfa_available(policy, user) else frozenset()
+    wanted, must = _requested_level(req)
+    if wanted == "unknown":
+        return Decision(Need.REFUSE, "The application asked for an authentication level this "
+                        "provider does not offer.", error="unmet_authentication_requirements")
+
+    # 1. The tenant's policy: a second step from the allowed types, unless bypassed.
+    demand = _policy_demand(policy, user)
+    bypass = None
+    if progress.primary is Primary.FEDERATION_TRUSTED:
+        bypass = "The upstream sign-in is trusted for the second factor."
+    elif progress.primary is Primary.LOGIN_TOKEN and policy.login_token_bypass:
+        bypass = "Sign-in with a login token skips the second factor in this organisation."
+    proved_step = any(FACTOR_AMR[f] in methods for f in allowed if f in FACTOR_AMR)
+    if demand and not bypass and not proved_step:
+        if enrolled:
+            if not level_at_least(reached, wanted):
+                usable = tuple(f for f in _rank(enrolled) if level_at_least(FACTOR_LEVEL[f], wanted))
+                if usable:
+                    return Decision(Need.CHALLENGE, f"The organisation's policy asks for a second "
+                                    f"step, and the application asks for level {wanted}.",
+                                    factors=usable, target_acr=wanted)
+            return Decision(Need.CHALLENGE, _policy_reason(demand, user),
+                            factors=_rank(enrolled), target_acr=reached)
+        if demand == "required":
+            in_grace, skips_left = _in_grace(policy, user, now)
+            candidates = _enrollable(allowed, wanted) or _enrollable(allowed, "pwd")
+            return Decision(Need.ENROLL, _enroll_reason(policy, user, in_grace, skips_left),
+                            factors=candidates, skippable=in_grace, skips_left=skips_left,
+                            grace_until=policy.grace_until if in_grace else None)
+
+    # 2. The relying party: a level.
+    if level_at_least(reached, wanted):
+        if bypass and demand:
+            return Decision(Need.NOTHING, bypass)
+        return Decision(Need.NOTHING, _satisfied_reason(policy, user, demand, reached))
+    usable = tuple(f for f in _rank(enrolled) if level_at_least(FACTOR_LEVEL[f], wanted))
+    if usable:
+        return Decision(Need.CHALLENGE, f"The application asks for level {wanted}; this sign-in "
+                        f"is at {reached}.", factors=usable, counts_for_policy=False,
+                        target_acr=wanted)
+    if not must:
+        return Decision(Need.NOTHING, f"The application would like level {wanted}, but this "
+                        f"user has no way to reach it; the token says {reached}.")
+    if not enrolled and mfa_available(policy, user):
+        candidates = _enrollable(allowed, wanted)
+        if candidates:
+            return Decision(Need.ENROLL, f"The application requires level {wanted}; set up a "
+                            f"second factor first.", factors=candidates, counts_for_policy=False,
+                            target_acr=wanted)
+    return Decision(Need.REFUSE, f"The application requires level {wanted}, which this user "
+                    f"cannot reach here.", error="unmet_authentication_requirements")
+
+
+def _policy_reason(demand: str, user: UserFacts) -> str:
+    if user.admin_state is AdminState.ENFORCED:
+        return "An administrator turned on two-step verification for this user."
+    if demand == "required":
+        return "The organisation requires a second step at sign-in."
+    return "This user set up a second step, and the organisation allows it."
+
+
+def _enroll_reason(policy: TenantPolicy, user: UserFacts, in_grace: bool, skips_left) -> str:
+    if user.must_reenroll:
+        return "An administrator reset this user's second factors: set one up again."
+    if user.admin_state is AdminState.ENFORCED:
+        return "An administrator turned on two-step verification for this user: set it up now."
+    if in_grace:
+        left = []
+        if policy.grace_until is not None:
+            left.append(f"until {policy.grace_until:%Y-%m-%d}")
+        if skips_left is not None:
+            left.append(f"{skips_left} more skip{'s' if skips_left != 1 else ''}")
+        return "The organisation requires a second step; setup can wait (" + ", ".join(left) + ")."
+    if policy.grace_until is not None or policy.grace_skips is not None:
+        return "The organisation requires a second step and the grace period is over: set it up now."
+    return "The organisation requires a second step: set it up now."
+
+
+def _satisfied_reason(policy: TenantPolicy, user: UserFacts, demand: str | None, reached: str) -> str:
+    if policy.mode is Mode.DISABLED:
+        return "Two-factor authentication is not available in this organisation."
+    if user.role not in policy.roles_allowed:
+        return f"Two-factor authentication is not available to the role {user.role!r}."
+    if user.admin_state is AdminState.EXEMPT:
+        return "An administrator exempted this user from two-step verification."
+    if demand is None:
+        return "The organisation's policy does not cover this user."
+    if demand == "optional" and not user.enrolled:
+        return "Two-step verification is optional and this user has not set it up."
+    return f"Everything asked for is done (level {reached})."

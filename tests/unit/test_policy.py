@@ -1,0 +1,228 @@
+"""policy.decide() as decision tables: one per customer portal of the seeds, then step-up.
+
+Each row reads: given this tenant policy, this user and what the sign-in proved so far, the
+decision is ... . These are the rules a tenant admin switches on; the hosted pages only
+carry them out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from idp.policy import (AdminState, Mode, Need, Primary, Progress, Requirements, TenantPolicy,
+                        UserFacts, decide, mfa_available)
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+PWD = Progress()
+
+
+def run(policy, user, progress=PWD, req=Requirements()):
+    return decide(policy, user, req, progress, NOW)
+
+
+def user(**kw):
+    kw.setdefault("id", 7)
+    if "enrolled" in kw:
+        kw["enrolled"] = frozenset(kw["enrolled"])
+    if "groups" in kw:
+        kw["groups"] = frozenset(kw["groups"])
+    return UserFacts(**kw)
+
+
+# --- Klearcom: admins enforce per user; security questions only; users cannot toggle. -------
+KLEARCOM = TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"kba"}), self_disable=False)
+
+
+@pytest.mark.parametrize("facts,progress,need,factors", [
+    (user(), PWD, Need.NOTHING, ()),  # not enforced: nothing
+    (user(admin_state=AdminState.ENFORCED), PWD, Need.ENROLL, ("kba",)),  # prompted setup at next login
+    (user(admin_state=AdminState.ENFORCED, enrolled={"kba"}), PWD, Need.CHALLENGE, ("kba",)),
+    (user(admin_state=AdminState.ENFORCED, enrolled={"kba"}), Progress(methods=("pwd", "kba")), Need.NOTHING, ()),
+    (user(must_reenroll=True), PWD, Need.ENROLL, ("kba",)),  # admin reset: set up again
+    (user(admin_state=AdminState.EXEMPT, enrolled={"kba"}), PWD, Need.NOTHING, ()),  # admin disabled it
+    (user(admin_state=AdminState.ENFORCED, enrolled={"totp"}), PWD, Need.ENROLL, ("kba",)),  # TOTP not allowed here
+])
+def test_klearcom(facts, progress, need, factors):
+    d = run(KLEARCOM, facts, progress)
+    assert (d.need, d.factors) == (need, factors), d.reason
+    if need is Need.ENROLL:
+        assert not d.skippable
+
+
+def test_klearcom_questions_satisfy_the_policy_but_never_count_as_mfa():
+    from idp.oidc.claims import amr_and_acr
+
+    d = run(KLEARCOM, user(admin_state=AdminState.ENFORCED, enrolled={"kba"}), Progress(methods=("pwd", "kba")))
+    assert d.satisfied
+    assert amr_and_acr(["pwd", "kba"]) == (["pwd", "kba"], "pwd")
+
+
+# --- ClickHelp: one portal switch; TOTP + backup codes; Contributors only; SSO/tokens skip. ---
+CLICKHELP = TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp", "backup"}),
+                         roles_allowed=frozenset({"admin"}), login_token_bypass=True)
+
+
+@pytest.mark.parametrize("policy,facts,progress,need", [
+    (CLICKHELP, user(role="admin", enrolled={"totp"}), PWD, Need.CHALLENGE),  # enabled it: asked
+    (CLICKHELP, user(role="admin"), PWD, Need.NOTHING),  # not enabled by the user: nothing
+    (CLICKHELP, user(role="member", enrolled={"totp"}), PWD, Need.NOTHING),  # Power Readers cannot use 2FA
+    (CLICKHELP, user(role="admin", enrolled={"totp"}), Progress(Primary.LOGIN_TOKEN), Need.NOTHING),
+    (CLICKHELP, user(role="admin", enrolled={"totp"}), Progress(Primary.FEDERATION_TRUSTED, ("fed",)), Need.NOTHING),
+    (TenantPolicy(mode=Mode.DISABLED), user(role="admin", enrolled={"totp"}), PWD, Need.NOTHING),  # codes ignored
+    (CLICKHELP, user(role="admin", enrolled={"totp", "backup"}), PWD, Need.CHALLENGE),
+])
+def test_clickhelp(policy, facts, progress, need):
+    assert run(policy, facts, progress).need is need
+
+
+def test_clickhelp_power_readers_are_told_it_is_not_available():
+    assert not mfa_available(CLICKHELP, user(role="member"))
+    assert "not available" in run(CLICKHELP, user(role="member")).reason
+
+
+def test_clickhelp_login_token_bypass_can_be_switched_off():
+    strict = TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp"}), login_token_bypass=False)
+    assert run(strict, user(enrolled={"totp"}), Progress(Primary.LOGIN_TOKEN)).need is Need.CHALLENGE
+
+
+def test_an_untrusted_upstream_gets_the_local_policy():
+    d = run(CLICKHELP, user(role="admin", enrolled={"totp"}), Progress(Primary.FEDERATION, ("fed",)))
+    assert d.need is Need.CHALLENGE
+
+
+# --- KloudEmail: per domain Required / Optional / Disabled; SMS or authenticator app. ---------
+KLOUD = frozenset({"sms", "totp"})
+
+
+@pytest.mark.parametrize("mode,enrolled,need,factors", [
+    (Mode.REQUIRED, set(), Need.ENROLL, ("totp", "sms")),  # must set up at next login
+    (Mode.REQUIRED, {"sms"}, Need.CHALLENGE, ("sms",)),
+    (Mode.OPTIONAL, set(), Need.NOTHING, ()),  # may turn it on in Settings → Security
+    (Mode.OPTIONAL, {"totp"}, Need.CHALLENGE, ("totp",)),
+    (Mode.DISABLED, {"totp"}, Need.NOTHING, ()),
+])
+def test_kloudemail(mode, enrolled, need, factors):
+    d = run(TenantPolicy(mode=mode, allowed_factors=KLOUD), user(enrolled=enrolled))
+    assert (d.need, d.factors) == (need, factors)
+
+
+# --- Claromentis: chosen groups; optional at first (grace), enforced later; revoke → redo. ----
+def claromentis(grace_until=None, grace_skips=None):
+    return TenantPolicy(mode=Mode.REQUIRED, everyone=False, groups=frozenset({"Finance"}),
+                        allowed_factors=frozenset({"totp"}), grace_until=grace_until, grace_skips=grace_skips)
+
+
+def test_claromentis_group_members_only():
+    assert run(claromentis(), user(groups={"Sales"})).need is Need.NOTHING
+    assert run(claromentis(), user(groups={"Finance"})).need is Need.ENROLL
+
+
+def test_claromentis_grace_by_date_then_enforced():
+    during = run(claromentis(grace_until=NOW + timedelta(days=14)), user(groups={"Finance"}))
+    assert during.need is Need.ENROLL and during.skippable and "until 2026-12-07" in during.reason
+    after = run(claromentis(grace_until=NOW - timedelta(seconds=1)), user(groups={"Finance"}))
+    assert after.need is Need.ENROLL and not after.skippable
+
+
+def test_grace_by_skips_counts_down():
+    policy = claromentis(grace_skips=3)
+    first = run(policy, user(groups={"Finance"}, skips_used=0))
+    assert first.skippable and first.skips_left == 3
+    last = run(policy, user(groups={"Finance"}, skips_used=2))
+    assert last.skippable and last.skips_left == 1 and "1 more skip" in last.reason
+    over = run(policy, user(groups={"Finance"}, skips_used=3))
+    assert not over.skippable and over.skips_left == 0
+
+
+def test_claromentis_revoked_user_sets_up_again_without_grace():
+    d = run(claromentis(grace_until=NOW + timedelta(days=14)), user(groups={"Finance"}, must_reenroll=True))
+    assert d.need is Need.ENROLL and not d.skippable
+
+
+def test_single_users_can_be_targeted():
+    policy = TenantPolicy(mode=Mode.REQUIRED, everyone=False, users=frozenset({7}))
+    assert run(policy, user(id=7)).need is Need.ENROLL
+    assert run(policy, user(id=8)).need is Need.NOTHING
+
+
+# --- The fifth portal: domain switch on, then enabled per user; "not available" when off. ----
+def test_fifth_portal_domain_then_per_user():
+    on = TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp"}), self_disable=False)
+    assert run(on, user()).need is Need.NOTHING
+    assert run(on, user(admin_state=AdminState.ENFORCED)).factors == ("totp",)
+    off = TenantPolicy(mode=Mode.DISABLED)
+    d = run(off, user(admin_state=AdminState.ENFORCED, enrolled={"totp"}))
+    assert d.need is Need.NOTHING and "not available" in d.reason
+
+
+# --- Step-up: the relying party asks for a level. ---------------------------------------------
+OPTIONAL_ALL = TenantPolicy(mode=Mode.OPTIONAL)
+
+
+def test_acr_values_mfa_from_a_pwd_session_asks_only_for_a_second_factor():
+    d = run(OPTIONAL_ALL, user(enrolled={"totp", "webauthn"}), req=Requirements(acr_values=("mfa",)))
+    assert d.need is Need.CHALLENGE and d.factors == ("webauthn", "totp") and d.target_acr == "mfa"
+
+
+def test_phr_needs_webauthn():
+    d = run(OPTIONAL_ALL, user(enrolled={"totp", "webauthn"}), Progress(methods=("pwd", "otp")),
+            Requirements(acr_values=("phr",)))
+    assert d.need is Need.CHALLENGE and d.factors == ("webauthn",)
+
+
+def test_questions_never_reach_mfa():
+    first = run(OPTIONAL_ALL, user(enrolled={"kba"}), req=Requirements(acr_values=("mfa",)))
+    assert first.need is Need.CHALLENGE and first.factors == ("kba",)  # the policy's second step
+    then = run(OPTIONAL_ALL, user(enrolled={"kba"}), Progress(methods=("pwd", "kba")),
+               Requirements(acr_values=("mfa",)))
+    assert then.need is Need.NOTHING and "token says pwd" in then.reason
+
+
+def test_voluntary_phr_without_webauthn_is_answered_at_the_level_reached():
+    d = run(OPTIONAL_ALL, user(enrolled={"totp"}), Progress(methods=("pwd", "otp")), Requirements(acr_values=("phr",)))
+    assert d.need is Need.NOTHING
+
+
+def test_essential_phr_without_webauthn_is_unmet():
+    d = run(OPTIONAL_ALL, user(enrolled={"totp"}), Progress(methods=("pwd", "otp")), Requirements(essential_acr=("phr",)))
+    assert d.need is Need.REFUSE and d.error == "unmet_authentication_requirements"
+
+
+def test_essential_acr_is_met_by_the_lowest_listed_value():
+    d = run(OPTIONAL_ALL, user(enrolled={"totp"}), Progress(methods=("pwd", "otp")),
+            Requirements(essential_acr=("mfa", "phr")))
+    assert d.satisfied
+
+
+def test_unknown_essential_acr_is_unmet():
+    d = run(OPTIONAL_ALL, user(), req=Requirements(essential_acr=("urn:example:loa:4",)))
+    assert d.error == "unmet_authentication_requirements"
+
+
+def test_client_minimum_acr_forces_first_setup_for_a_user_without_factors():
+    d = run(OPTIONAL_ALL, user(), req=Requirements(client_min_acr="mfa"))
+    assert d.need is Need.ENROLL and "kba" not in d.factors and not d.counts_for_policy
+
+
+def test_client_minimum_acr_cannot_be_met_when_the_tenant_has_mfa_off():
+    d = run(TenantPolicy(mode=Mode.DISABLED), user(enrolled={"totp"}), req=Requirements(client_min_acr="mfa"))
+    assert d.need is Need.REFUSE
+
+
+def test_a_session_already_at_mfa_is_not_asked_again():
+    d = run(OPTIONAL_ALL, user(enrolled={"totp"}), Progress(methods=("pwd", "otp", "mfa")),
+            Requirements(acr_values=("mfa",), client_min_acr="mfa"))
+    assert d.satisfied
+
+
+def test_required_policy_and_step_up_ask_for_the_stronger_factor_at_once():
+    policy = TenantPolicy(mode=Mode.REQUIRED)
+    d = run(policy, user(enrolled={"kba", "totp"}), req=Requirements(acr_values=("mfa",)))
+    assert d.need is Need.CHALLENGE and d.factors == ("totp",)
+
+
+def test_same_facts_same_decision():
+    facts = (OPTIONAL_ALL, user(enrolled={"totp"}), Requirements(acr_values=("mfa",)), PWD, NOW)
+    assert decide(*facts) == decide(*facts)
