@@ -4,6 +4,7 @@ from idp.models.base import Base
 from idp.models.tenancy import Group, Tenant, User, user_groups
 from idp.models.oauth import AuthorizationCode, Client, Token
 from idp.models.audit import AuditEvent
+from idp.models.policy import LoginToken, TenantPolicyRow, Upstream, UpstreamIdentity
 from idp.models.factors import Authenticator, BackupCode, OutboxMessage, SecurityQuestion
 
 __all__ = [
@@ -16,8 +17,12 @@ __all__ = [
     "Base",
     "Client",
     "Group",
+    "LoginToken",
     "Tenant",
+    "TenantPolicyRow",
     "Token",
+    "Upstream",
+    "UpstreamIdentity",
     "User",
     "user_groups",
 ]

@@ -29,6 +29,8 @@ class Client(Base):
     grant_types: Mapped[list] = mapped_column(default=list)
     scope: Mapped[str] = mapped_column(Text, default="openid profile email offline_access")
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    # The lowest acr this client accepts, for every request it makes (None: no floor).
+    min_acr: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tenant: Mapped[Tenant] = relationship(lazy="joined")

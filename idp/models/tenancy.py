@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.models.base import Base, new_public_id, utcnow
@@ -50,6 +50,10 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="member")
     phone: Mapped[str | None] = mapped_column(String(20))
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # Per-user MFA state set by admins (idp.policy.AdminState) and the enrollment grace used.
+    mfa_admin_state: Mapped[str] = mapped_column(String(10), default="default", server_default="default")
+    mfa_must_reenroll: Mapped[bool] = mapped_column(default=False, server_default=false())
+    mfa_skips_used: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tenant: Mapped[Tenant] = relationship(lazy="joined")

@@ -1,0 +1,85 @@
+"""A tenant's sign-in policy, login tokens, and upstream identity providers.
+
+Only facts: ``idp.policy.decide()`` is where they become a decision.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from idp.models.base import Base, utcnow
+from idp.models.tenancy import User
+
+
+class TenantPolicyRow(Base):
+    __tablename__ = "tenant_policies"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(10), default="disabled")
+    everyone: Mapped[bool] = mapped_column(Boolean, default=True)
+    groups: Mapped[list] = mapped_column(default=list)  # group names
+    users: Mapped[list] = mapped_column(default=list)  # user ids
+    grace_until: Mapped[datetime | None] = mapped_column()
+    grace_skips: Mapped[int | None] = mapped_column(Integer)
+    allowed_factors: Mapped[list] = mapped_column(default=lambda: ["webauthn", "totp", "sms", "kba", "backup"])
+    roles_allowed: Mapped[list] = mapped_column(default=lambda: ["admin", "member"])
+    self_disable: Mapped[bool] = mapped_column(Boolean, default=True)
+    login_token_bypass: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Federation: create an account on first upstream sign-in (else only match existing ones).
+    federation_jit: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The guard (failed-attempt protection).
+    captcha_after: Mapped[int] = mapped_column(Integer, default=3)
+    lock_after: Mapped[int] = mapped_column(Integer, default=5)
+    lock_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LoginToken(Base):
+    """A one-time sign-in link an admin issued; only its hash is kept."""
+
+    __tablename__ = "login_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class Upstream(Base):
+    """An upstream OpenID provider users of the tenant may sign in with."""
+
+    __tablename__ = "upstreams"
+    __table_args__ = (UniqueConstraint("tenant_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(200))
+    issuer: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(String(255))
+    client_secret_sealed: Mapped[str] = mapped_column(Text)  # encrypted with the SecretBox
+    email_domains: Mapped[list] = mapped_column(default=list)
+    trust_mfa: Mapped[str] = mapped_column(String(20), default="never")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UpstreamIdentity(Base):
+    """Which local user an upstream subject is."""
+
+    __tablename__ = "upstream_identities"
+    __table_args__ = (UniqueConstraint("upstream_id", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    upstream_id: Mapped[int] = mapped_column(ForeignKey("upstreams.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
