@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from idp import create_app, db as idp_db, directory
 from idp.config import Settings
+from idp.models import TenantPolicyRow
 from idp.oidc import keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +109,8 @@ def make_world(app, settings, base_url: str | None = None) -> World:
         session = idp_db.session()
         passwords = app.extensions["idp.passwords"]
         tenant = directory.create_tenant(session, slug, f"Tenant {slug}")
+        # MFA optional for everyone: whoever enrolls a factor is asked for it at sign-in.
+        session.add(TenantPolicyRow(tenant_id=tenant.id, mode="optional"))
         alice = directory.create_user(session, passwords, tenant, "Alice@Example.com", PASSWORD,
                                       name="Alice")
         bob = directory.create_user(session, passwords, tenant, "bob@example.com", PASSWORD,
