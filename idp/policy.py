@@ -93,6 +93,7 @@ class Progress:
 
     primary: Primary = Primary.PASSWORD
     methods: tuple[str, ...] = ("pwd",)
+    enrollment_skipped: bool = False  # the user used a grace skip in this sign-in
 
 
 class Need(str, Enum):
@@ -221,7 +222,7 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
                                     factors=usable, target_acr=wanted)
             return Decision(Need.CHALLENGE, _policy_reason(demand, user),
                             factors=_rank(enrolled), target_acr=reached)
-        if demand == "required":
+        if demand == "required" and not progress.enrollment_skipped:
             in_grace, skips_left = _in_grace(policy, user, now)
             candidates = _enrollable(allowed, wanted) or _enrollable(allowed, "pwd")
             return Decision(Need.ENROLL, _enroll_reason(policy, user, in_grace, skips_left),

@@ -133,14 +133,12 @@ def add(factor_type):
 
 
 def store_context(ceremony_id: str, context: dict) -> None:
-    """What the page showed, to show it again after a wrong answer; sealed, as it may hold a seed."""
-    sealed = current_app.extensions["idp.secretbox"].encrypt(json.dumps(context))
-    store.get().set(f"ceremony-page:{ceremony_id}", sealed, ex=flow.CEREMONY_TTL)
+    """What the page showed, to show it again after a wrong answer (sealed: it may hold a seed)."""
+    store.get().set(f"ceremony-page:{ceremony_id}", flow.seal(context), ex=flow.CEREMONY_TTL)
 
 
 def load_context(ceremony_id: str) -> dict:
-    raw = store.get().get(f"ceremony-page:{ceremony_id}")
-    return json.loads(current_app.extensions["idp.secretbox"].decrypt(raw)) if raw else {}
+    return flow.unseal(store.get().get(f"ceremony-page:{ceremony_id}"))
 
 
 def _remove_others(user: User, keep: Authenticator) -> None:

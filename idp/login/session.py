@@ -62,6 +62,17 @@ def start(tenant_id: int, user_id: int, amr: list[str], acr: str) -> SSOSession:
     return session
 
 
+def step_up(tenant_id: int, amr: list[str], acr: str) -> SSOSession:
+    """More methods proved in the same session: auth_time stays, the sid rotates."""
+    old = current(tenant_id)
+    store.get().delete(_key(old.sid))
+    session = SSOSession(secrets.token_urlsafe(32), tenant_id, old.user_id, old.auth_time, amr, acr)
+    store.get().set(_key(session.sid), json.dumps(asdict(session)), ex=settings().sso_session_ttl)
+    g.sso = session
+    g.sso_cookie = session.sid
+    return session
+
+
 def end(tenant_id: int) -> SSOSession | None:
     old = current(tenant_id)
     if old is not None:

@@ -14,17 +14,19 @@ from flask_wtf.csrf import validate_csrf
 from sqlalchemy import select
 from wtforms import ValidationError
 
-from idp import audit, db, mfa
+from idp import audit, db, mfa, policy
 from idp.directory import find_user
 from idp.guard import Locked, account_key
+from idp.login import facts
 from idp.login import session as sso
 from idp.login import transaction
 from idp.login.forms import ConsentForm, LoginForm, SignOutForm
 from idp.mfa import flow
-from idp.mfa.base import NotNow, Proof, WrongAnswer
+from idp.mfa.base import NotNow, Proof, Step, WrongAnswer
 from idp.models import Client, User
 from idp.oidc.authorize import error_redirect
 from idp.oidc.claims import amr_and_acr
+from idp.policy import Decision, Need, Primary, Progress
 from idp.web import error_page, load_tenant
 
 bp = Blueprint("login", __name__, url_prefix="/t/<tenant>")
@@ -100,16 +102,52 @@ def login():
     if check.new_hash:
         user.password_hash = check.new_hash
     tx.user_id, tx.methods = user.id, ["pwd"]
-    if flow.challengeable(user):
-        transaction.save(tx)
-        return redirect(url_for("login.second_factor", tenant=g.tenant.slug, tx=tx.id))
-    return _complete(tx, user, client)
+    return next_step(tx, user)
+
+
+def decision_for(tx: transaction.Transaction, user: User) -> Decision:
+    session = db.session()
+    try:
+        requirements = facts.requirements(tx.params, _client(tx))
+    except facts.BadClaimsParameter as e:
+        return Decision(Need.REFUSE, str(e), error="invalid_request")
+    progress = Progress(primary=Primary(tx.notes.get("primary", Primary.PASSWORD.value)),
+                        methods=tuple(tx.methods),
+                        enrollment_skipped=bool(tx.notes.get("skipped")))
+    return policy.decide(facts.tenant_policy(session, g.tenant), facts.user_facts(session, user),
+                         requirements, progress, datetime.now(timezone.utc))
+
+
+def next_step(tx: transaction.Transaction, user: User):
+    """Ask the policy what this sign-in still needs, and go there."""
+    decision = decision_for(tx, user)
+    if decision.need is Need.NOTHING:
+        return _complete(tx, user, _client(tx))
+    if decision.need is Need.REFUSE:
+        transaction.finish(tx)
+        audit.record(db.session(), g.tenant.id, "user.sign_in_refused", user_id=user.id,
+                     actor=user.email, reason=decision.reason)
+        if tx.params.get("redirect_uri"):
+            return error_redirect(tx.params["redirect_uri"], tx.params.get("state"),
+                                  decision.error or "access_denied", decision.reason)
+        return error_page(403, "Sign-in not possible", decision.reason)
+    tx.notes["decision"] = {"need": decision.need.value, "factors": list(decision.factors),
+                            "reason": decision.reason, "skippable": decision.skippable,
+                            "skips_left": decision.skips_left,
+                            "counts": decision.counts_for_policy}
+    transaction.save(tx)
+    if decision.need is Need.ENROLL:
+        return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
+    return redirect(url_for("login.second_factor", tenant=g.tenant.slug, tx=tx.id))
 
 
 def _complete(tx: transaction.Transaction, user: User, client: Client | None):
-    """Every step is done: the SSO session starts (a new sid), the journey goes on."""
+    """Every step is done: the SSO session starts, or a step-up extends it (a new sid either way)."""
     amr, acr = amr_and_acr(tx.methods)
-    sso.start(g.tenant.id, user.id, amr, acr)
+    if tx.notes.get("step_up") and sso.current(g.tenant.id) is not None:
+        sso.step_up(g.tenant.id, amr, acr)
+    else:
+        sso.start(g.tenant.id, user.id, amr, acr)
     flow.guard().clear(account_key(g.tenant.id, user.id, user.email))
     audit.record(db.session(), g.tenant.id, "user.signed_in", user_id=user.id, actor=user.email,
                  client_id=client.client_id if client else None, amr=amr, acr=acr)
@@ -132,9 +170,12 @@ def second_factor():
     user = db.session().get(User, tx.user_id) if tx.user_id else None
     if user is None or tx.authenticated or user.tenant_id != g.tenant.id:
         return _expired()
-    available = flow.challengeable(user)
+    wanted = tx.notes.get("decision", {})
+    if wanted.get("need") != Need.CHALLENGE.value:
+        return _expired()
+    available = {t: auths for t, auths in flow.challengeable(user).items() if t in wanted["factors"]}
     if not available:
-        return _complete(tx, user, _client(tx))
+        return next_step(tx, user)
     requested = request.values.get("factor")
     chosen = requested if requested in available else next(iter(available))
     factor = mfa.get(chosen)
@@ -159,7 +200,7 @@ def second_factor():
             if isinstance(result, Proof):
                 tx.methods = tx.methods + result.methods
                 tx.notes.pop("challenge", None)
-                return _complete(tx, user, _client(tx))
+                return next_step(tx, user)
             tx.notes["challenge"] = {"type": chosen, "state": result.state, "context": result.context}
             transaction.save(tx)
             step_context = result.context
@@ -177,6 +218,95 @@ def second_factor():
     return render_template("login/second_factor.html", tx=tx, factor=factor, step=step_context,
                            others=others, error=error, user=user, client=_client(tx)), \
         (200 if error is None else 400)
+
+
+def _enrolling(tx_id):
+    """(tx, user, decision notes) for a sign-in that must set up a factor, else None."""
+    try:
+        tx = transaction.load(g.tenant.id, tx_id)
+    except transaction.TransactionGone:
+        return None
+    user = db.session().get(User, tx.user_id) if tx.user_id else None
+    wanted = tx.notes.get("decision", {})
+    if user is None or tx.authenticated or wanted.get("need") != Need.ENROLL.value:
+        return None
+    return tx, user, wanted
+
+
+@bp.get("/login/setup")
+def setup():
+    """The enrollment wizard a policy forces before any code is issued."""
+    found = _enrolling(request.args.get("tx"))
+    if found is None:
+        return _expired()
+    tx, user, wanted = found
+    factors = [mfa.get(t) for t in wanted["factors"] if mfa.get(t)]
+    return render_template("login/setup.html", tx=tx, user=user, factors=factors, wanted=wanted)
+
+
+@bp.route("/login/setup/<factor_type>", methods=["GET", "POST"])
+def setup_factor(factor_type):
+    found = _enrolling(request.values.get("tx"))
+    if found is None:
+        return _expired()
+    tx, user, wanted = found
+    factor = mfa.get(factor_type)
+    if factor is None or factor_type not in wanted["factors"]:
+        return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
+    error = None
+    if request.method == "GET":
+        step = factor.enroll_begin(flow.context(user))
+        ceremony = flow.save_ceremony(factor.type, user, tx.id, step.state)
+        context = step.context
+        tx.notes["setup_page"] = flow.seal(context)
+        transaction.save(tx)
+    else:
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+            ceremony = flow.load_ceremony(request.form.get("ceremony"), factor.type, user, tx.id)
+        except (ValidationError, NotNow):
+            return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
+        try:
+            result = flow.enroll_finish(factor, user, ceremony, request.form)
+        except Locked as locked:
+            transaction.finish(tx)
+            return locked_page(locked)
+        except (WrongAnswer, NotNow) as e:
+            error, context = e.message, flow.unseal(tx.notes.get("setup_page"))
+        else:
+            if isinstance(result, Step):
+                context = result.context
+                tx.notes["setup_page"] = flow.seal(context)
+                transaction.save(tx)
+            else:
+                # The forced first setup counts as this sign-in's second step (the user just
+                # proved the new factor); a reset is done once a factor is set up again.
+                user.mfa_must_reenroll = False
+                tx.methods = tx.methods + [factor.amr]
+                tx.notes.pop("setup_page", None)
+                return next_step(tx, user)
+    return render_template("login/setup_factor.html", tx=tx, user=user, factor=factor,
+                           step=context, error=error, ceremony=ceremony.id), \
+        (200 if error is None else 400)
+
+
+@bp.post("/login/setup/skip")
+def setup_skip():
+    found = _enrolling(request.form.get("tx"))
+    if found is None:
+        return _expired()
+    tx, user, wanted = found
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
+    if not wanted.get("skippable"):
+        return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
+    user.mfa_skips_used += 1
+    tx.notes["skipped"] = True
+    audit.record(db.session(), g.tenant.id, "mfa.enrollment_skipped", user_id=user.id,
+                 actor=user.email, skips_used=user.mfa_skips_used)
+    return next_step(tx, user)
 
 
 @bp.route("/consent", methods=["GET", "POST"])

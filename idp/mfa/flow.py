@@ -81,6 +81,15 @@ def end_ceremony(ceremony_id: str) -> None:
     store.get().delete(_key(ceremony_id))
 
 
+def seal(context: dict) -> str:
+    """A page's context, encrypted: it may hold a seed shown for setup."""
+    return current_app.extensions["idp.secretbox"].encrypt(json.dumps(context))
+
+
+def unseal(sealed: str | None) -> dict:
+    return json.loads(current_app.extensions["idp.secretbox"].decrypt(sealed)) if sealed else {}
+
+
 def enroll_finish(factor: Factor, user: User, ceremony: Ceremony, form: MultiDict) -> Authenticator | Step:
     """Finish (or advance) an enrollment; confirmation codes are counted by the guard."""
     ctx = context(user)

@@ -23,6 +23,8 @@ from idp.login import session as sso
 from idp.login import transaction
 from idp.oidc.server import query_client
 from idp.oidc.tokens import InvalidToken, verify
+from idp.login.facts import BadClaimsParameter, essential_acr
+from idp.policy import Need
 from idp.web import error_page, issuer
 
 MAX_PARAM_LENGTH = 4096
@@ -94,6 +96,10 @@ def proceed(params: dict, tx: transaction.Transaction | None):
     request.payload = BasicOAuth2Payload(params)
     try:
         prompts = _prompts(params)
+        try:
+            essential_acr(params)
+        except BadClaimsParameter as e:
+            raise ClientError("invalid_request", str(e)) from None
         if user is None and "none" in prompts:
             raise ClientError("login_required", "The user is not signed in.")
         try:
@@ -106,6 +112,11 @@ def proceed(params: dict, tx: transaction.Transaction | None):
                 raise ClientError("login_required", "The user must sign in again.")
             tx = tx or transaction.begin(g.tenant.id, params)
             return redirect(url_for("login.login", tenant=g.tenant.slug, tx=tx.id))
+        if not (tx and tx.authenticated):
+            # Signed in already: the policy or the client may still want more (step-up).
+            stepped = _step_up(params, prompts, session, user)
+            if stepped is not None:
+                return stepped
         if "consent" in prompts and not (tx and tx.consented):
             tx = tx or transaction.begin(g.tenant.id, params)
             return redirect(url_for("login.consent", tenant=g.tenant.slug, tx=tx.id))
@@ -119,6 +130,25 @@ def proceed(params: dict, tx: transaction.Transaction | None):
     if response.location and "iss=" not in response.location.split("?", 1)[-1]:
         response.location = add_params_to_uri(response.location, [("iss", issuer())])
     return response
+
+
+def _step_up(params: dict, prompts: set[str], session, user):
+    """A response that starts a step-up, or None when the session already suffices."""
+    from idp.login import views as journey  # the journey's pages import this module
+
+    draft = transaction.Transaction("", g.tenant.id, "", params, int(time.time()),
+                                    user_id=user.id, methods=list(session.amr))
+    decision = journey.decision_for(draft, user)
+    if decision.need is Need.NOTHING:
+        return None
+    if decision.need is Need.REFUSE:
+        raise ClientError(decision.error or "access_denied", decision.reason)
+    if "none" in prompts:
+        raise ClientError("interaction_required", "The user must complete another sign-in step.")
+    tx = transaction.begin(g.tenant.id, params)
+    tx.user_id, tx.methods = user.id, list(session.amr)
+    tx.notes["step_up"] = True
+    return journey.next_step(tx, user)
 
 
 def _session_user(session):

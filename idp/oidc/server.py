@@ -26,7 +26,9 @@ from sqlalchemy import select, update
 
 from idp import audit, db
 from idp.models import AuthorizationCode, Client, Token, User
+from idp.login.facts import essential_acr
 from idp.oidc import hashing
+from idp.oidc.claims import LEVELS, level_at_least
 from idp.oidc.tokens import issue_access_token
 from idp.web import issuer, settings
 
@@ -187,6 +189,16 @@ def revoke_family(family: str, reason: str) -> int:
     return result.rowcount
 
 
+def _acr_to_report(reached: str, params: dict) -> str:
+    """The level reached, or for an essential request one of its values (OIDC Core 5.5.1.1):
+    the highest requested value the sign-in meets. The policy already refused the unmet."""
+    essential = essential_acr(params)
+    if not essential or reached in essential:
+        return reached
+    met = [v for v in essential if v in LEVELS and level_at_least(reached, v)]
+    return max(met, key=LEVELS.index) if met else reached
+
+
 class S256Only(CodeChallenge):
     """PKCE with S256 only: ``plain`` (and its implicit default) is refused (RFC 9700 2.1.1)."""
 
@@ -225,7 +237,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
             auth_time=sso.auth_time,
-            acr=sso.acr,
+            acr=_acr_to_report(sso.acr, data),
             amr=list(sso.amr),
             sid=sso.sid,
             expires_at=_now() + timedelta(seconds=settings().code_ttl),

@@ -58,7 +58,7 @@ def discovery():
         "acr_values_supported": ACR_VALUES,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid",
                              "acr", "amr", "name", "preferred_username", "email", "email_verified"],
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,

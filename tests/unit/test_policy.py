@@ -226,3 +226,9 @@ def test_required_policy_and_step_up_ask_for_the_stronger_factor_at_once():
 def test_same_facts_same_decision():
     facts = (OPTIONAL_ALL, user(enrolled={"totp"}), Requirements(acr_values=("mfa",)), PWD, NOW)
     assert decide(*facts) == decide(*facts)
+
+
+def test_a_grace_skip_lets_this_sign_in_through():
+    policy = claromentis(grace_skips=2)
+    d = run(policy, user(groups={"Finance"}), Progress(enrollment_skipped=True))
+    assert d.satisfied

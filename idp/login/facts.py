@@ -1,0 +1,78 @@
+"""The facts ``policy.decide()`` needs, read from the database and the authorization request.
+
+Reading is all this module does; the decision is ``idp.policy``'s alone.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idp import mfa
+from idp.models import Authenticator, Client, Tenant, TenantPolicyRow, User
+from idp.policy import AdminState, Mode, Requirements, TenantPolicy, UserFacts
+
+
+class BadClaimsParameter(ValueError):
+    """The ``claims`` request parameter is not the JSON object OIDC Core 5.5 describes."""
+
+
+def tenant_policy(db: Session, tenant: Tenant) -> TenantPolicy:
+    row = db.get(TenantPolicyRow, tenant.id)
+    if row is None:
+        return TenantPolicy()
+    return TenantPolicy(
+        mode=Mode(row.mode), everyone=row.everyone, groups=frozenset(row.groups),
+        users=frozenset(row.users), grace_until=row.grace_until, grace_skips=row.grace_skips,
+        allowed_factors=frozenset(row.allowed_factors), roles_allowed=frozenset(row.roles_allowed),
+        self_disable=row.self_disable, login_token_bypass=row.login_token_bypass,
+    )
+
+
+def enrolled_types(db: Session, user: User) -> frozenset[str]:
+    """Factor types the user can answer now (a spent set of backup codes cannot)."""
+    found = set()
+    for auth in db.scalars(select(Authenticator).where(Authenticator.user_id == user.id)):
+        factor = mfa.get(auth.type)
+        if factor is not None and factor.challengeable and factor.usable(auth):
+            found.add(auth.type)
+    return frozenset(found)
+
+
+def user_facts(db: Session, user: User) -> UserFacts:
+    return UserFacts(
+        id=user.id, role=user.role, groups=frozenset(g.name for g in user.groups),
+        admin_state=AdminState(user.mfa_admin_state), must_reenroll=user.mfa_must_reenroll,
+        skips_used=user.mfa_skips_used, enrolled=enrolled_types(db, user),
+    )
+
+
+def essential_acr(params: dict) -> tuple[str, ...]:
+    """The values of an essential ``acr`` claim in the ``claims`` parameter (OIDC Core 5.5.1.1)."""
+    raw = params.get("claims")
+    if not raw:
+        return ()
+    try:
+        claims = json.loads(raw)
+    except ValueError:
+        raise BadClaimsParameter("The claims parameter is not valid JSON.") from None
+    if not isinstance(claims, dict):
+        raise BadClaimsParameter("The claims parameter must be a JSON object.")
+    request = claims.get("id_token")
+    acr = request.get("acr") if isinstance(request, dict) else None
+    if not isinstance(acr, dict) or not acr.get("essential"):
+        return ()
+    values = acr.get("values") or ([acr["value"]] if "value" in acr else [])
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values) or not values:
+        raise BadClaimsParameter("An essential acr claim needs a value or a list of values.")
+    return tuple(values)
+
+
+def requirements(params: dict, client: Client | None) -> Requirements:
+    return Requirements(
+        acr_values=tuple(params.get("acr_values", "").split()),
+        essential_acr=essential_acr(params),
+        client_min_acr=client.min_acr if client else None,
+    )
