@@ -97,13 +97,14 @@ def cmd_client_create(settings: Settings, args) -> dict:
         new = directory.create_client(
             session, tenant, args.name, args.redirect_uri or [], public=args.public,
             post_logout_redirect_uris=args.post_logout_redirect_uri or [],
-            grant_types=grant_types, id_token_alg=args.id_token_alg,
+            grant_types=grant_types, id_token_alg=args.id_token_alg, min_acr=args.min_acr,
         )
         return {"client_id": new.client.client_id, "client_secret": new.secret,
                 "name": new.client.name, "public": new.client.is_public,
                 "redirect_uris": new.client.redirect_uris,
                 "post_logout_redirect_uris": new.client.post_logout_redirect_uris,
                 "grant_types": new.client.grant_types,
+                "min_acr": new.client.min_acr,
                 "issuer": f"{settings.base_url}/t/{tenant.slug}"}
 
 
@@ -121,6 +122,100 @@ def cmd_demo(settings: Settings, args) -> None:
     from idp.demo import run_demo
 
     run_demo(settings, host=args.host, port=args.port, portal_port=args.portal_port)
+
+
+def _csv(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _on_off(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
+def cmd_policy_show(settings: Settings, args) -> dict:
+    from idp import admin, directory
+
+    with _database(settings) as session:
+        return admin.policy_dict(session, directory.get_tenant(session, args.slug))
+
+
+def cmd_policy_set(settings: Settings, args) -> dict:
+    from idp import admin, directory
+
+    with _database(settings) as session:
+        tenant = directory.get_tenant(session, args.slug)
+        return admin.set_policy(
+            session, tenant, "cli", mode=args.mode, factors=_csv(args.factors),
+            groups=_csv(args.groups), users=_csv(args.users), grace_days=args.grace_days,
+            grace_skips=args.grace_skips, roles_allowed=_csv(args.roles_allowed),
+            self_disable=_on_off(args.self_disable),
+            login_token_bypass=_on_off(args.login_token_bypass),
+            federation_jit=_on_off(args.federation_jit),
+        )
+
+
+def cmd_group_create(settings: Settings, args) -> dict:
+    from idp import admin, directory
+
+    with _database(settings) as session:
+        group = admin.create_group(session, directory.get_tenant(session, args.slug), args.name, "cli")
+        return {"tenant": args.slug, "group": group.name}
+
+
+def cmd_group_add(settings: Settings, args) -> dict:
+    from idp import admin, directory
+
+    with _database(settings) as session:
+        user = admin.add_to_group(session, directory.get_tenant(session, args.slug), args.name,
+                                  args.email, "cli")
+        return {"tenant": args.slug, "email": user.email, "groups": [g.name for g in user.groups]}
+
+
+def cmd_user_mfa(settings: Settings, args) -> dict:
+    from idp import admin, directory
+
+    with _database(settings) as session:
+        user = admin.set_user_mfa(session, directory.get_tenant(session, args.slug), args.email,
+                                  args.action, "cli")
+        return {"tenant": args.slug, "email": user.email, "mfa_admin_state": user.mfa_admin_state,
+                "must_reenroll": user.mfa_must_reenroll}
+
+
+def cmd_login_token_create(settings: Settings, args) -> dict:
+    from idp import admin, directory
+
+    with _database(settings) as session:
+        issued = admin.create_login_token(session, directory.get_tenant(session, args.slug),
+                                          args.email, settings.base_url, "cli", args.ttl_minutes)
+        return {"url": issued.url, "expires_at": issued.expires_at.isoformat()}
+
+
+def cmd_upstream_add(settings: Settings, args) -> dict:
+    from idp import admin, directory
+    from idp.mfa.secrets import SecretBox
+
+    if not args.client_secret_stdin:
+        raise CLIError("give the client secret on standard input with --client-secret-stdin")
+    secret = sys.stdin.readline().strip()
+    with _database(settings) as session:
+        upstream = admin.add_upstream(
+            session, SecretBox(settings.secret_key), directory.get_tenant(session, args.slug),
+            slug=args.slug_name or _slugify(args.name), name=args.name, issuer=args.issuer,
+            client_id=args.client_id, client_secret=secret,
+            email_domains=_csv(args.email_domains) or [], trust_mfa=args.trust_mfa, actor="cli",
+        )
+        return {"tenant": args.slug, "upstream": upstream.slug, "name": upstream.name,
+                "issuer": upstream.issuer, "trust_mfa": upstream.trust_mfa,
+                "email_domains": upstream.email_domains,
+                "redirect_uri": f"{settings.base_url}/t/{args.slug}/login/upstream/{upstream.slug}/callback"}
+
+
+def _slugify(name: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63] or "upstream"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -163,7 +258,62 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--post-logout-redirect-uri", nargs="+", action="extend")
     sp.add_argument("--grant-types", default="authorization_code,refresh_token")
     sp.add_argument("--id-token-alg", default="RS256", choices=["RS256", "ES256"])
+    sp.add_argument("--min-acr", choices=["pwd", "mfa", "phr"])
     sp.set_defaults(func=cmd_client_create)
+
+    policy = sub.add_parser("policy").add_subparsers(dest="verb", required=True)
+    sp = policy.add_parser("show")
+    sp.add_argument("slug")
+    sp.set_defaults(func=cmd_policy_show)
+    sp = policy.add_parser("set")
+    sp.add_argument("slug")
+    sp.add_argument("--mode", choices=["disabled", "optional", "required"])
+    sp.add_argument("--factors", help="totp,webauthn,sms,questions,backup")
+    sp.add_argument("--groups", help="G,... (with --users: the policy covers only these)")
+    sp.add_argument("--users", help="EMAIL,...")
+    sp.add_argument("--grace-days", type=int)
+    sp.add_argument("--grace-skips", type=int)
+    sp.add_argument("--roles-allowed", help="admin,member")
+    sp.add_argument("--self-disable", choices=["on", "off"])
+    sp.add_argument("--login-token-bypass", choices=["on", "off"])
+    sp.add_argument("--federation-jit", choices=["on", "off"])
+    sp.set_defaults(func=cmd_policy_set)
+
+    group = sub.add_parser("group").add_subparsers(dest="verb", required=True)
+    sp = group.add_parser("create")
+    sp.add_argument("slug")
+    sp.add_argument("name")
+    sp.set_defaults(func=cmd_group_create)
+    sp = group.add_parser("add")
+    sp.add_argument("slug")
+    sp.add_argument("name")
+    sp.add_argument("email")
+    sp.set_defaults(func=cmd_group_add)
+
+    sp = user.add_parser("mfa")
+    sp.add_argument("slug")
+    sp.add_argument("email")
+    sp.add_argument("action", choices=["enforce", "exempt", "default", "reset"])
+    sp.set_defaults(func=cmd_user_mfa)
+
+    token = sub.add_parser("login-token").add_subparsers(dest="verb", required=True)
+    sp = token.add_parser("create")
+    sp.add_argument("slug")
+    sp.add_argument("email")
+    sp.add_argument("--ttl-minutes", type=int, default=15)
+    sp.set_defaults(func=cmd_login_token_create)
+
+    upstream = sub.add_parser("upstream").add_subparsers(dest="verb", required=True)
+    sp = upstream.add_parser("add")
+    sp.add_argument("slug")
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--slug-name", help="the upstream's short name in URLs (default: from --name)")
+    sp.add_argument("--issuer", required=True)
+    sp.add_argument("--client-id", required=True)
+    sp.add_argument("--client-secret-stdin", action="store_true")
+    sp.add_argument("--email-domains", help="example.com,...")
+    sp.add_argument("--trust-mfa", choices=["never", "when_upstream_mfa", "always"], default="never")
+    sp.set_defaults(func=cmd_upstream_add)
 
     keys = sub.add_parser("keys").add_subparsers(dest="verb", required=True)
     keys.add_parser("rotate").set_defaults(func=cmd_keys_rotate)

@@ -155,6 +155,7 @@ def create_client(
     post_logout_redirect_uris: list[str] = (),
     grant_types: list[str] = DEFAULT_GRANT_TYPES,
     id_token_alg: str = "RS256",
+    min_acr: str | None = None,
 ) -> NewClient:
     if not name.strip():
         raise DirectoryError("a client needs a name")
@@ -168,6 +169,8 @@ def create_client(
         raise DirectoryError("the authorization_code grant needs at least one --redirect-uri")
     if id_token_alg not in ID_TOKEN_ALGS:
         raise DirectoryError(f"ID token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
+    if min_acr not in (None, "pwd", "mfa", "phr"):
+        raise DirectoryError("the minimum acr must be pwd, mfa or phr")
     secret = None if public else hashing.new_secret()
     client = Client(
         tenant_id=tenant.id,
@@ -180,6 +183,7 @@ def create_client(
         ],
         grant_types=grant_types,
         id_token_signed_response_alg=id_token_alg,
+        min_acr=min_acr if min_acr != "pwd" else None,
     )
     db.add(client)
     db.flush()

@@ -19,6 +19,7 @@ from idp.directory import find_user
 from idp.guard import Locked, account_key
 from idp.login import facts
 from idp.login import session as sso
+from idp.login import tokens
 from idp.login import transaction
 from idp.login.forms import ConsentForm, LoginForm, SignOutForm
 from idp.mfa import flow
@@ -102,6 +103,33 @@ def login():
     if check.new_hash:
         user.password_hash = check.new_hash
     tx.user_id, tx.methods = user.id, ["pwd"]
+    return next_step(tx, user)
+
+
+@bp.route("/login/token/<token>", methods=["GET", "POST"])
+def login_token(token):
+    """Sign in with a one-time link an admin issued; the policy decides what else is needed."""
+    session = db.session()
+    if request.method == "GET":
+        row = tokens.peek(session, g.tenant, token)
+        if row is None:
+            return error_page(400, "This sign-in link does not work",
+                              "It was used already, has expired, or was copied incompletely. "
+                              "Ask your administrator for a new one.")
+        return render_template("login/token.html", user=row.user, token=token)
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        return error_page(400, "This page expired", "Open the sign-in link again.")
+    user_id = tokens.spend(session, g.tenant, token)
+    user = session.get(User, user_id) if user_id else None
+    if user is None:
+        return error_page(400, "This sign-in link does not work",
+                          "It was used already or has expired. Ask your administrator for a new one.")
+    audit.record(session, g.tenant.id, "login_token.used", user_id=user.id, actor=user.email)
+    tx = transaction.begin(g.tenant.id, {}, next_url=url_for("login.home", tenant=g.tenant.slug))
+    tx.user_id, tx.methods = user.id, [tokens.AMR]
+    tx.notes["primary"] = Primary.LOGIN_TOKEN.value
     return next_step(tx, user)
 
 

@@ -16,6 +16,7 @@ KIND = {
     "user": "inherence",
     "pin": "knowledge",
     "fed": "federation",
+    "login_token": None,  # an admin's one-time link: proves no factor of the user's own
 }
 LEVELS = ("pwd", "mfa", "phr")
 

@@ -1,0 +1,214 @@
+"""What tenant admins do — policy, groups, per-user MFA state, login tokens, upstreams — as
+functions the CLI and the console both call. Each records an audit event; callers commit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from idp import audit
+from idp.directory import SLUG, DirectoryError, NotFound, _group, find_user
+from idp.mfa.secrets import SecretBox
+from idp.models import (Authenticator, Group, LoginToken, Tenant, TenantPolicyRow, Upstream,
+                        User)
+from idp.oidc import hashing
+from idp.policy import ALL_FACTORS, AdminState, Mode
+
+FACTOR_NAMES = {"totp": "totp", "webauthn": "webauthn", "sms": "sms", "questions": "kba",
+                "kba": "kba", "backup": "backup"}
+TRUST_MFA = ("never", "when_upstream_mfa", "always")
+
+
+def policy_row(db: Session, tenant: Tenant) -> TenantPolicyRow:
+    row = db.get(TenantPolicyRow, tenant.id)
+    if row is None:
+        row = TenantPolicyRow(tenant_id=tenant.id)
+        db.add(row)
+        db.flush()
+    return row
+
+
+def policy_dict(db: Session, tenant: Tenant) -> dict:
+    row = policy_row(db, tenant)
+    users = db.scalars(select(User.email).where(User.id.in_(row.users))).all() if row.users else []
+    return {
+        "tenant": tenant.slug,
+        "mode": row.mode,
+        "scope": "everyone" if row.everyone else "selected",
+        "groups": list(row.groups),
+        "users": sorted(users),
+        "grace_until": row.grace_until.isoformat() if row.grace_until else None,
+        "grace_skips": row.grace_skips,
+        "factors": [f for f in ALL_FACTORS if f in row.allowed_factors],
+        "roles_allowed": list(row.roles_allowed),
+        "self_disable": row.self_disable,
+        "login_token_bypass": row.login_token_bypass,
+        "federation_jit": row.federation_jit,
+        "captcha_after": row.captcha_after,
+        "lock_after": row.lock_after,
+        "lock_minutes": row.lock_minutes,
+    }
+
+
+def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = None,
+               factors: list[str] | None = None, groups: list[str] | None = None,
+               users: list[str] | None = None, grace_days: int | None = None,
+               grace_skips: int | None = None, roles_allowed: list[str] | None = None,
+               self_disable: bool | None = None, login_token_bypass: bool | None = None,
+               federation_jit: bool | None = None) -> dict:
+    """Change what is given; the scope is everyone unless groups or users are named."""
+    row = policy_row(db, tenant)
+    before = policy_dict(db, tenant)
+    if mode is not None:
+        try:
+            row.mode = Mode(mode).value
+        except ValueError:
+            raise DirectoryError("mode must be disabled, optional or required") from None
+    if factors is not None:
+        unknown = [f for f in factors if f not in FACTOR_NAMES]
+        if unknown or not factors:
+            raise DirectoryError(f"factors must be among {', '.join(FACTOR_NAMES)}")
+        row.allowed_factors = sorted({FACTOR_NAMES[f] for f in factors})
+    if groups is not None or users is not None:
+        if groups is not None:
+            for name in groups:
+                if db.scalar(select(Group.id).where(Group.tenant_id == tenant.id, Group.name == name)) is None:
+                    raise NotFound(f"no group {name!r} in {tenant.slug}")
+            row.groups = list(groups)
+        if users is not None:
+            ids = []
+            for email in users:
+                user = find_user(db, tenant, email)
+                if user is None:
+                    raise NotFound(f"no user {email} in {tenant.slug}")
+                ids.append(user.id)
+            row.users = ids
+        row.everyone = not (row.groups or row.users)
+    if grace_days is not None:
+        if grace_days < 0:
+            raise DirectoryError("grace days cannot be negative")
+        row.grace_until = datetime.now(timezone.utc) + timedelta(days=grace_days) if grace_days else None
+    if grace_skips is not None:
+        if grace_skips < 0:
+            raise DirectoryError("grace skips cannot be negative")
+        row.grace_skips = grace_skips or None
+    if roles_allowed is not None:
+        bad = [r for r in roles_allowed if r not in ("admin", "member")]
+        if bad:
+            raise DirectoryError("roles must be among admin, member")
+        row.roles_allowed = list(dict.fromkeys(roles_allowed))
+    for name, value in (("self_disable", self_disable), ("login_token_bypass", login_token_bypass),
+                        ("federation_jit", federation_jit)):
+        if value is not None:
+            setattr(row, name, value)
+    db.flush()
+    after = policy_dict(db, tenant)
+    changed = {k: after[k] for k in after if after[k] != before[k]}
+    audit.record(db, tenant.id, "policy.changed", actor=actor, changes=changed)
+    return after
+
+
+def create_group(db: Session, tenant: Tenant, name: str, actor: str) -> Group:
+    if db.scalar(select(Group.id).where(Group.tenant_id == tenant.id, Group.name == name.strip())):
+        raise DirectoryError(f"group {name!r} already exists")
+    group = _group(db, tenant, name)
+    audit.record(db, tenant.id, "group.created", actor=actor, group=group.name)
+    return group
+
+
+def add_to_group(db: Session, tenant: Tenant, name: str, email: str, actor: str) -> User:
+    group = db.scalar(select(Group).where(Group.tenant_id == tenant.id, Group.name == name))
+    if group is None:
+        raise NotFound(f"no group {name!r} in {tenant.slug}")
+    user = _user(db, tenant, email)
+    if group not in user.groups:
+        user.groups.append(group)
+    audit.record(db, tenant.id, "group.member_added", actor=actor, user_id=user.id, group=name)
+    return user
+
+
+def remove_from_group(db: Session, tenant: Tenant, name: str, email: str, actor: str) -> User:
+    user = _user(db, tenant, email)
+    user.groups = [g for g in user.groups if g.name != name]
+    audit.record(db, tenant.id, "group.member_removed", actor=actor, user_id=user.id, group=name)
+    return user
+
+
+def _user(db: Session, tenant: Tenant, email: str) -> User:
+    user = find_user(db, tenant, email)
+    if user is None:
+        raise NotFound(f"no user {email} in {tenant.slug}")
+    return user
+
+
+def set_user_mfa(db: Session, tenant: Tenant, email: str, action: str, actor: str) -> User:
+    """enforce (the user cannot turn it off), exempt, or reset (factors removed; set up again)."""
+    user = _user(db, tenant, email)
+    if action == "enforce":
+        user.mfa_admin_state = AdminState.ENFORCED.value
+    elif action == "exempt":
+        user.mfa_admin_state = AdminState.EXEMPT.value
+    elif action == "default":
+        user.mfa_admin_state = AdminState.DEFAULT.value
+    elif action == "reset":
+        removed = db.execute(delete(Authenticator).where(Authenticator.user_id == user.id)).rowcount
+        user.mfa_must_reenroll = True
+        user.mfa_skips_used = 0
+        audit.record(db, tenant.id, "mfa.reset", actor=actor, user_id=user.id, removed=removed)
+        return user
+    else:
+        raise DirectoryError("the action must be enforce, exempt, default or reset")
+    audit.record(db, tenant.id, f"mfa.{action}", actor=actor, user_id=user.id)
+    return user
+
+
+@dataclass(frozen=True)
+class IssuedLoginToken:
+    url: str
+    expires_at: datetime
+
+
+def create_login_token(db: Session, tenant: Tenant, email: str, base_url: str, actor: str,
+                       ttl_minutes: int = 15) -> IssuedLoginToken:
+    if not 1 <= ttl_minutes <= 7 * 24 * 60:
+        raise DirectoryError("a login token lives from 1 minute to 7 days")
+    user = _user(db, tenant, email)
+    token = secrets.token_urlsafe(32)
+    expires = datetime.now(timezone.utc) + timedelta(minutes=ttl_minutes)
+    db.add(LoginToken(tenant_id=tenant.id, user_id=user.id, token_hash=hashing.digest("login-token", token),
+                      created_by=actor, expires_at=expires))
+    audit.record(db, tenant.id, "login_token.created", actor=actor, user_id=user.id,
+                 ttl_minutes=ttl_minutes)
+    return IssuedLoginToken(f"{base_url}/t/{tenant.slug}/login/token/{token}", expires)
+
+
+def add_upstream(db: Session, box: SecretBox, tenant: Tenant, *, slug: str, name: str,
+                 issuer: str, client_id: str, client_secret: str, email_domains: list[str],
+                 trust_mfa: str, actor: str) -> Upstream:
+    if not SLUG.match(slug or ""):
+        raise DirectoryError("an upstream's slug is lower-case letters, digits and hyphens")
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("https", "http") or not parts.netloc or \
+            (parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1")):
+        raise DirectoryError("the issuer must be an https URL (http only for loopback)")
+    if trust_mfa not in TRUST_MFA:
+        raise DirectoryError(f"trust-mfa must be one of {', '.join(TRUST_MFA)}")
+    if not client_id or not client_secret:
+        raise DirectoryError("an upstream needs a client id and a client secret")
+    if db.scalar(select(Upstream.id).where(Upstream.tenant_id == tenant.id, Upstream.slug == slug)):
+        raise DirectoryError(f"upstream {slug!r} already exists")
+    upstream = Upstream(tenant_id=tenant.id, slug=slug, name=name, issuer=issuer.rstrip("/"),
+                        client_id=client_id, client_secret_sealed=box.encrypt(client_secret),
+                        email_domains=[d.lower().lstrip("@") for d in email_domains],
+                        trust_mfa=trust_mfa)
+    db.add(upstream)
+    db.flush()
+    audit.record(db, tenant.id, "upstream.added", actor=actor, upstream=slug, issuer=issuer,
+                 trust_mfa=trust_mfa)
+    return upstream
