@@ -204,6 +204,14 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
         return Decision(Need.REFUSE, "The application asked for an authentication level this "
                         "provider does not offer.", error="unmet_authentication_requirements")
 
+    # An essential level no path can reach is refused now, before asking for anything.
+    if must and not level_at_least(reached, wanted):
+        reachable = any(level_at_least(FACTOR_LEVEL[f], wanted) for f in enrolled) or (
+            not enrolled and mfa_available(policy, user) and _enrollable(allowed, wanted))
+        if not reachable:
+            return Decision(Need.REFUSE, f"The application requires level {wanted}, which this "
+                            f"user cannot reach here.", error="unmet_authentication_requirements")
+
     # 1. The tenant's policy: a second step from the allowed types, unless bypassed.
     demand = _policy_demand(policy, user)
     bypass = None

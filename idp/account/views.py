@@ -7,15 +7,16 @@ sign in again, factor included).
 
 from __future__ import annotations
 
-import json
 import time
+from dataclasses import dataclass
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from idp import db, mfa, store
+from idp import db, mfa, policy, store
 from idp.guard import Locked
+from idp.login import facts
 from idp.login import session as sso
 from idp.login.views import locked_page
 from idp.mfa import flow
@@ -66,17 +67,44 @@ def _csrf_ok() -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class MfaStatus:
+    available: bool  # may this user manage second factors here at all?
+    reason: str
+    allowed: frozenset[str]
+    may_turn_off: bool  # may the user remove their last factor?
+
+
+def mfa_status(user: User) -> MfaStatus:
+    session = db.session()
+    tenant_policy = facts.tenant_policy(session, g.tenant)
+    user_facts = facts.user_facts(session, user)
+    if not policy.mfa_available(tenant_policy, user_facts):
+        return MfaStatus(False, "Two-factor authentication is not available"
+                         + ("." if tenant_policy.mode is policy.Mode.DISABLED
+                            else " for your role."), frozenset(), True)
+    if not policy.policy_applies(tenant_policy, user_facts):
+        return MfaStatus(False, "Two-factor authentication is not available for your account; "
+                         "ask an administrator.", frozenset(), True)
+    required = (tenant_policy.mode is policy.Mode.REQUIRED
+                or user_facts.admin_state is policy.AdminState.ENFORCED)
+    return MfaStatus(True, "", tenant_policy.allowed_factors,
+                     not required and tenant_policy.self_disable)
+
+
 @bp.get("")
 def index():
     session, user = _signed_in()
     if user is None:
         return _to_sign_in()
+    status = mfa_status(user)
     factors = [(a, mfa.get(a.type)) for a in flow.enrolled(user) if mfa.get(a.type)]
-    addable = [f for f in mfa.ordered()
-               if f.several or not any(a.type == f.type for a, _ in factors)]
+    addable = [f for f in mfa.ordered() if status.available and f.type in status.allowed
+               and (f.several or not any(a.type == f.type for a, _ in factors))]
     return render_template("account/index.html", user=user, factors=factors, addable=addable,
-                           may_change=may_change_factors(session, user),
-                           has_backup=any(a.type == "backup" for a, _ in factors))
+                           may_change=may_change_factors(session, user), status=status,
+                           has_backup=any(a.type == "backup" for a, _ in factors)
+                           and "backup" in status.allowed)
 
 
 def _gate():
@@ -100,6 +128,10 @@ def add(factor_type):
     if response is not None:
         return response
     session, user = ok
+    status = mfa_status(user)
+    if not status.available or factor.type not in status.allowed:
+        return error_page(403, "Not available", status.reason or
+                          f"Your organisation does not allow {factor.label.lower()}.")
     error = None
     if request.method == "GET":
         step = factor.enroll_begin(flow.context(user))
@@ -186,6 +218,12 @@ def remove(authenticator_id):
     auth = _owned(user, authenticator_id)
     if auth is None:
         return error_page(404, "Not found", "There is no such sign-in method on your account.")
+    remaining = [a for a in flow.enrolled(user) if a.id != auth.id and mfa.get(a.type)
+                 and mfa.get(a.type).usable(a)]
+    if not remaining and not mfa_status(user).may_turn_off:
+        flash("Your organisation requires two-step verification, so your last method cannot "
+              "be removed. Add another one first.")
+        return redirect(url_for("account.index", tenant=g.tenant.slug))
     flow.context(user).audit("mfa.removed", factor=auth.type, authenticator_id=auth.id, name=auth.name)
     db.session().delete(auth)
     flash(f"{auth.name} removed.")

@@ -1,0 +1,294 @@
+"""The tenant's policy and the relying party's requirements, applied by the hosted pages."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from idp import admin, db, directory
+from idp.models import LoginToken, User
+from tests.integration.test_factor_backup_codes import enroll_backup_codes, jwt_claims
+from tests.integration.test_token import redeem
+from tests.support.account import answer_challenge
+from tests.support.journey import CSRF, Browser, field, pkce_pair, query
+
+
+def set_policy(app, world, **changes):
+    with app.app_context():
+        session = db.session()
+        admin.set_policy(session, directory.get_tenant(session, world.slug), "test", **changes)
+        session.commit()
+
+
+def user_mfa(app, world, email, action):
+    with app.app_context():
+        session = db.session()
+        admin.set_user_mfa(session, directory.get_tenant(session, world.slug), email, action, "test")
+        session.commit()
+
+
+def start(browser, world, **extra):
+    """An authorization request through the password step; (verifier, page after it, params)."""
+    from tests.integration.test_authorize import params_for
+
+    verifier, challenge = pkce_pair()
+    params = params_for(world.portal, code_challenge=challenge, **extra)
+    page = browser.authorize(f"/t/{world.slug}", params)
+    if page.status == 200 and 'autocomplete="current-password"' in page.text:
+        page = browser.sign_in(page, extra.get("email", world.alice), world.password, world.slug,
+                               world.portal.redirect_uri)
+    return verifier, page, params
+
+
+def tokens_for(browser, world, page, verifier):
+    assert page.status == 302 and page.location.startswith(world.portal.redirect_uri), (page.status, page.text[:400])
+    r = redeem(browser.http, world, world.portal, query(page.location)["code"], verifier)
+    assert r.status_code == 200, r.get_json()
+    return jwt_claims(r.get_json()["id_token"])
+
+
+def test_disabled_ignores_enrolled_factors(app, client, world):
+    enroll_backup_codes(Browser(client), world)
+    set_policy(app, world, mode="disabled")
+    browser = Browser(app.test_client())
+    verifier, page, _ = start(browser, world)
+    claims = tokens_for(browser, world, page, verifier)
+    assert claims["amr"] == ["pwd"] and claims["acr"] == "pwd"
+
+
+def test_disabled_tenant_says_two_factor_is_not_available(app, client, world):
+    set_policy(app, world, mode="disabled")
+    browser = Browser(client)
+    from tests.support.account import password_sign_in
+
+    password_sign_in(browser, world)
+    page = browser.get(f"/t/{world.slug}/account")
+    assert "Two-factor authentication is not available" in page.text
+    assert browser.get(f"/t/{world.slug}/account/add/backup").status == 403
+
+
+def test_group_scope_asks_only_members(app, client, world):
+    codes = enroll_backup_codes(Browser(client), world)
+    with app.app_context():
+        session = db.session()
+        tenant = directory.get_tenant(session, world.slug)
+        admin.create_group(session, tenant, "Finance", "test")
+        session.commit()
+    set_policy(app, world, mode="required", groups=["Finance"])
+    browser = Browser(app.test_client())
+    verifier, page, _ = start(browser, world)
+    # Alice is not in Finance: her enrolled codes are not asked for.
+    assert tokens_for(browser, world, page, verifier)["amr"] == ["pwd"]
+    with app.app_context():
+        session = db.session()
+        admin.add_to_group(session, directory.get_tenant(session, world.slug), "Finance", world.alice, "test")
+        session.commit()
+    browser = Browser(app.test_client())
+    verifier, page, _ = start(browser, world)
+    assert page.status == 200 and "Backup code" in page.text
+    done = answer_challenge(browser, world, page, "backup", code=codes[0])
+    assert tokens_for(browser, world, browser.follow(done, world.portal.redirect_uri), verifier)["acr"] == "mfa"
+
+
+def test_exempt_user_is_not_asked(app, client, world):
+    enroll_backup_codes(Browser(client), world)
+    set_policy(app, world, mode="required")
+    user_mfa(app, world, world.alice, "exempt")
+    browser = Browser(app.test_client())
+    verifier, page, _ = start(browser, world)
+    assert tokens_for(browser, world, page, verifier)["amr"] == ["pwd"]
+
+
+def test_required_without_a_factor_shows_the_setup_wizard_before_any_code(app, world):
+    set_policy(app, world, mode="required", factors=["totp", "sms", "questions"])
+    browser = Browser(app.test_client())
+    _, page, params = start(browser, world)
+    assert page.status == 200 and "Set up two-step verification" in page.text
+    assert "Not now" not in page.text  # no grace configured
+    # No code can be had meanwhile, not even silently.
+    from tests.integration.test_authorize import params_for
+
+    silent = browser.get(f"/t/{world.slug}/authorize", params_for(world.portal, prompt="none"))
+    assert query(silent.location)["error"] == "login_required"
+
+
+def test_grace_skips_then_forced(app, world):
+    set_policy(app, world, mode="required", grace_skips=2)
+    for left in (2, 1):
+        browser = Browser(app.test_client())
+        verifier, page, _ = start(browser, world)
+        assert f"Not now ({left} skip" in page.text
+        tx = field(__import__("tests.support.journey", fromlist=["TX"]).TX, page.text)
+        done = browser.follow(browser.post(f"/t/{world.slug}/login/setup/skip",
+                                           {"csrf_token": field(CSRF, page.text), "tx": tx}),
+                              world.portal.redirect_uri)
+        assert tokens_for(browser, world, done, verifier)["amr"] == ["pwd"]
+    browser = Browser(app.test_client())
+    _, page, _ = start(browser, world)
+    assert "Set up two-step verification" in page.text and "Not now" not in page.text
+    assert "grace period is over" in page.text
+
+
+def test_a_forged_skip_is_refused_when_no_grace_is_left(app, world):
+    from tests.integration.test_authorize import params_for
+    from tests.support.journey import TX
+
+    set_policy(app, world, mode="required")
+    browser = Browser(app.test_client())
+    login = browser.authorize(f"/t/{world.slug}", params_for(world.portal))
+    after_password = browser.post(f"/t/{world.slug}/login", {
+        "csrf_token": field(CSRF, login.text), "tx": field(TX, login.text),
+        "email": world.alice, "password": world.password})
+    assert "/login/setup?tx=" in after_password.location
+    tx = query(after_password.location)["tx"]
+    r = browser.post(f"/t/{world.slug}/login/setup/skip", {"csrf_token": field(CSRF, login.text), "tx": tx})
+    assert r.status == 302 and "/login/setup" in r.location  # back to the wizard, no code
+
+
+def test_reset_removes_factors_and_forces_setup_again(app, client, world):
+    enroll_backup_codes(Browser(client), world)
+    user_mfa(app, world, world.alice, "reset")
+    browser = Browser(app.test_client())
+    _, page, _ = start(browser, world)
+    assert "Set up two-step verification" in page.text and "reset" in page.text
+
+
+def test_step_up_from_a_pwd_session_asks_only_for_the_second_factor(app, client, world):
+    codes = enroll_backup_codes(Browser(client), world)
+    set_policy(app, world, mode="disabled")
+    browser = Browser(app.test_client())
+    verifier, page, _ = start(browser, world)
+    first = tokens_for(browser, world, page, verifier)
+    assert first["acr"] == "pwd"
+    set_policy(app, world, mode="optional")
+    # The portal opens a sensitive page: acr_values=mfa. No password page, a factor page.
+    verifier, page, _ = start(browser, world, acr_values="mfa")
+    assert page.status == 200 and "current-password" not in page.text and "Backup code" in page.text
+    done = browser.follow(answer_challenge(browser, world, page, "backup", code=codes[2]), world.portal.redirect_uri)
+    stepped = tokens_for(browser, world, done, verifier)
+    assert stepped["acr"] == "mfa" and stepped["amr"] == ["pwd", "otp", "mfa"]
+    assert stepped["auth_time"] == first["auth_time"]  # the last full authentication
+    assert stepped["sid"] != first["sid"]  # the session id rotated
+
+
+def test_voluntary_phr_without_webauthn_returns_the_level_reached(app, client, world):
+    codes = enroll_backup_codes(Browser(client), world)
+    browser = Browser(app.test_client())
+    verifier, page, _ = start(browser, world, acr_values="phr")
+    done = browser.follow(answer_challenge(browser, world, page, "backup", code=codes[0]), world.portal.redirect_uri)
+    assert tokens_for(browser, world, done, verifier)["acr"] == "mfa"
+
+
+def test_essential_phr_without_webauthn_is_unmet(app, client, world):
+    codes = enroll_backup_codes(Browser(client), world)
+    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": ["phr"]}}})
+    browser = Browser(app.test_client())
+    _, page, _ = start(browser, world, claims=claims)
+    q = query(page.location)
+    assert q["error"] == "unmet_authentication_requirements" and q["iss"] == world.issuer
+    assert codes
+
+
+def test_essential_acr_is_reported_as_a_requested_value(app, client, world):
+    codes = enroll_backup_codes(Browser(client), world)
+    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": ["mfa"]}}})
+    browser = Browser(app.test_client())
+    verifier, page, _ = start(browser, world, claims=claims)
+    done = browser.follow(answer_challenge(browser, world, page, "backup", code=codes[0]), world.portal.redirect_uri)
+    assert tokens_for(browser, world, done, verifier)["acr"] == "mfa"
+
+
+def test_malformed_claims_parameter_is_invalid_request(app, world):
+    browser = Browser(app.test_client())
+    _, page, _ = start(browser, world, claims="{not json")
+    assert query(page.location)["error"] == "invalid_request"
+
+
+def test_client_minimum_acr_applies_to_every_request(app, world):
+    with app.app_context():
+        session = db.session()
+        tenant = directory.get_tenant(session, world.slug)
+        new = directory.create_client(session, tenant, "Bank", ["https://bank.test/cb"], min_acr="mfa")
+        session.commit()
+    from tests.conftest import ClientCreds
+
+    world.portal = ClientCreds(new.client.client_id, new.secret, "https://bank.test/cb", "")
+    browser = Browser(app.test_client())
+    _, page, _ = start(browser, world)
+    # Alice has no factor: the forced first setup, limited to factors that reach mfa.
+    assert "Set up two-step verification" in page.text and "Security questions" not in page.text
+
+
+def test_policy_change_applies_at_the_next_request(app, client, world):
+    codes = enroll_backup_codes(Browser(client), world)
+    set_policy(app, world, mode="disabled")
+    browser = Browser(app.test_client())
+    verifier, page, _ = start(browser, world)
+    tokens_for(browser, world, page, verifier)
+    set_policy(app, world, mode="required")
+    verifier, page, _ = start(browser, world)
+    assert "Backup code" in page.text  # the live session at pwd is stepped up
+    assert codes
+
+
+# --- Login tokens ------------------------------------------------------------------------------
+def issue_token(app, world, settings, ttl=15):
+    with app.app_context():
+        session = db.session()
+        issued = admin.create_login_token(session, directory.get_tenant(session, world.slug),
+                                          world.alice, settings.base_url, "test", ttl)
+        session.commit()
+    return issued.url.replace(settings.base_url, "")
+
+
+def use_token(browser, path):
+    page = browser.get(path)
+    assert page.status == 200, page.text[:300]
+    return browser.follow(browser.post(path, {"csrf_token": field(CSRF, page.text)}), "\0")
+
+
+def test_login_token_signs_in_once(app, world, settings):
+    path = issue_token(app, world, settings)
+    browser = Browser(app.test_client())
+    home = use_token(browser, path)
+    assert world.alice in home.text
+    again = Browser(app.test_client()).get(path)
+    assert again.status == 400 and "does not work" in again.text
+    with app.app_context():
+        assert db.session().scalar(select(LoginToken.used_at)) is not None
+
+
+def test_login_token_expires(app, world, settings):
+    path = issue_token(app, world, settings)
+    with app.app_context():
+        session = db.session()
+        for row in session.scalars(select(LoginToken)):
+            row.expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+        session.commit()
+    assert Browser(app.test_client()).get(path).status == 400
+
+
+@pytest.mark.parametrize("bypass", [True, False])
+def test_login_token_bypass_on_and_off(app, client, world, settings, bypass):
+    enroll_backup_codes(Browser(client), world)
+    set_policy(app, world, mode="required", login_token_bypass=bypass)
+    path = issue_token(app, world, settings)
+    browser = Browser(app.test_client())
+    page = use_token(browser, path)
+    if bypass:
+        assert world.alice in page.text and "You are signed in" in page.text
+    else:
+        assert "Backup code" in page.text
+
+
+def test_login_token_session_says_so_in_the_token(app, world, settings):
+    path = issue_token(app, world, settings)
+    browser = Browser(app.test_client())
+    use_token(browser, path)
+    verifier, page, _ = start(browser, world)
+    claims = tokens_for(browser, world, page, verifier)
+    assert claims["amr"] == ["login_token"] and claims["acr"] == "pwd"
