@@ -19,7 +19,7 @@ from idp.oidc import hashing
 @pytest.fixture
 def idp(settings):
     env = {**os.environ, "IDP_DATABASE_URL": settings.database_url, "IDP_KEYS_DIR": str(settings.keys_dir),
-           "IDP_BASE_URL": settings.base_url}
+           "IDP_BASE_URL": settings.base_url, "IDP_SECRET_KEY": settings.secret_key}
 
     def run(*args, stdin: str = ""):
         done = subprocess.run([sys.executable, "-m", "idp", *args], input=stdin, env=env,
