@@ -186,17 +186,26 @@ def _owned(user: User, authenticator_id: int) -> Authenticator | None:
     return auth
 
 
-@bp.post("/factors/<int:authenticator_id>/rename")
-def rename(authenticator_id):
+def _own_factor(authenticator_id: int):
+    """(user, authenticator) for a change the user may make now, else (None, a response)."""
     ok, response = _gate()
     if response is not None:
-        return response
+        return None, response
     _, user = ok
     if not _csrf_ok():
-        return error_page(400, "This page expired", "Go back to your account and try again.")
+        return None, error_page(400, "This page expired", "Go back to your account and try again.")
     auth = _owned(user, authenticator_id)
     if auth is None:
-        return error_page(404, "Not found", "There is no such sign-in method on your account.")
+        return None, error_page(404, "Not found", "There is no such sign-in method on your account.")
+    return (user, auth), None
+
+
+@bp.post("/factors/<int:authenticator_id>/rename")
+def rename(authenticator_id):
+    found, response = _own_factor(authenticator_id)
+    if response is not None:
+        return response
+    user, auth = found
     name = (request.form.get("name") or "").strip()
     if not 1 <= len(name) <= 100:
         flash("A name needs 1 to 100 characters.")
@@ -209,15 +218,10 @@ def rename(authenticator_id):
 
 @bp.post("/factors/<int:authenticator_id>/remove")
 def remove(authenticator_id):
-    ok, response = _gate()
+    found, response = _own_factor(authenticator_id)
     if response is not None:
         return response
-    _, user = ok
-    if not _csrf_ok():
-        return error_page(400, "This page expired", "Go back to your account and try again.")
-    auth = _owned(user, authenticator_id)
-    if auth is None:
-        return error_page(404, "Not found", "There is no such sign-in method on your account.")
+    user, auth = found
     remaining = [a for a in flow.enrolled(user) if a.id != auth.id and mfa.get(a.type)
                  and mfa.get(a.type).usable(a)]
     if not remaining and not mfa_status(user).may_turn_off:

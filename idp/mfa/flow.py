@@ -90,21 +90,29 @@ def unseal(sealed: str | None) -> dict:
     return json.loads(current_app.extensions["idp.secretbox"].decrypt(sealed)) if sealed else {}
 
 
-def enroll_finish(factor: Factor, user: User, ceremony: Ceremony, form: MultiDict) -> Authenticator | Step:
-    """Finish (or advance) an enrollment; confirmation codes are counted by the guard."""
-    ctx = context(user)
-    key = account_key(g.tenant.id, user.id, user.email)
+def guarded(ctx: FactorContext, failed_action: str, factor: Factor, check):
+    """Run a factor's check under the guard: an attempt is spent before it runs, given back
+    when the answer was right or was no guess (NotNow), kept and audited when it was wrong."""
+    key = account_key(ctx.tenant.id, ctx.user.id, ctx.user.email)
     guard().reserve(key)
     try:
-        result = factor.enroll_finish(ctx, ceremony.state, form)
+        result = check()
     except WrongAnswer:
-        ctx.audit("mfa.enroll_failed", factor=factor.type)
+        ctx.audit(failed_action, factor=factor.type)
         guard().after_failure(key)
         raise
     except NotNow:
         guard().refund(key)
         raise
     guard().refund(key)
+    return result
+
+
+def enroll_finish(factor: Factor, user: User, ceremony: Ceremony, form: MultiDict) -> Authenticator | Step:
+    """Finish (or advance) an enrollment; confirmation codes are counted by the guard."""
+    ctx = context(user)
+    result = guarded(ctx, "mfa.enroll_failed", factor,
+                     lambda: factor.enroll_finish(ctx, ceremony.state, form))
     if isinstance(result, Step):
         save_ceremony(factor.type, user, ceremony.binding, result.state, ceremony.id)
         return result
@@ -122,18 +130,8 @@ def verify(factor: Factor, user: User, factors: list[Authenticator], state: dict
            form: MultiDict) -> Proof | Step:
     """Check a second factor at sign-in: count first (guard), verify second, audit both ways."""
     ctx = context(user)
-    key = account_key(g.tenant.id, user.id, user.email)
-    guard().reserve(key)
-    try:
-        result = factor.verify(ctx, factors, state, form)
-    except WrongAnswer:
-        ctx.audit("mfa.challenge_failed", factor=factor.type)
-        guard().after_failure(key)
-        raise
-    except NotNow:
-        guard().refund(key)
-        raise
-    guard().refund(key)
+    result = guarded(ctx, "mfa.challenge_failed", factor,
+                     lambda: factor.verify(ctx, factors, state, form))
     if isinstance(result, Proof):
         result.authenticator.last_used_at = utcnow()
         ctx.audit("mfa.challenge_passed", factor=factor.type,
