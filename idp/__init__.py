@@ -71,6 +71,12 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     def index():
         return {"service": "idp", "tenants": "/t/<tenant>/.well-known/openid-configuration"}
 
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
     for warning in settings.warnings():
         log.warning(warning)
     return app

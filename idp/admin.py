@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from idp import audit
+from idp.guard import Guard, account_key
 from idp.directory import SLUG, DirectoryError, NotFound, _group, find_user
 from idp.mfa.secrets import SecretBox
 from idp.models import (Authenticator, Group, LoginToken, Tenant, TenantPolicyRow, Upstream,
@@ -61,7 +62,8 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
                users: list[str] | None = None, grace_days: int | None = None,
                grace_skips: int | None = None, roles_allowed: list[str] | None = None,
                self_disable: bool | None = None, login_token_bypass: bool | None = None,
-               federation_jit: bool | None = None) -> dict:
+               federation_jit: bool | None = None, captcha_after: int | None = None,
+               lock_after: int | None = None, lock_minutes: int | None = None) -> dict:
     """Change what is given; the scope is everyone unless groups or users are named."""
     row = policy_row(db, tenant)
     before = policy_dict(db, tenant)
@@ -103,6 +105,13 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
         if bad:
             raise DirectoryError("roles must be among admin, member")
         row.roles_allowed = list(dict.fromkeys(roles_allowed))
+    for name, value, low, high in (("captcha_after", captcha_after, 1, 100),
+                                   ("lock_after", lock_after, 1, 100),
+                                   ("lock_minutes", lock_minutes, 1, 7 * 24 * 60)):
+        if value is not None:
+            if not low <= value <= high:
+                raise DirectoryError(f"{name.replace('_', '-')} must be from {low} to {high}")
+            setattr(row, name, value)
     for name, value in (("self_disable", self_disable), ("login_token_bypass", login_token_bypass),
                         ("federation_jit", federation_jit)):
         if value is not None:
@@ -165,6 +174,16 @@ def set_user_mfa(db: Session, tenant: Tenant, email: str, action: str, actor: st
     else:
         raise DirectoryError("the action must be enforce, exempt, default or reset")
     audit.record(db, tenant.id, f"mfa.{action}", actor=actor, user_id=user.id)
+    return user
+
+
+def unlock(db: Session, guard: Guard, tenant: Tenant, email: str, actor: str) -> User:
+    """End a lock now (and forget the failures that led to it)."""
+    user = _user(db, tenant, email)
+    key = account_key(tenant.id, user.id, user.email)
+    was = guard.failures(key)
+    guard.clear(key)
+    audit.record(db, tenant.id, "account.unlocked", actor=actor, user_id=user.id, failures=was)
     return user
 
 

@@ -152,7 +152,8 @@ def cmd_policy_set(settings: Settings, args) -> dict:
             grace_skips=args.grace_skips, roles_allowed=_csv(args.roles_allowed),
             self_disable=_on_off(args.self_disable),
             login_token_bypass=_on_off(args.login_token_bypass),
-            federation_jit=_on_off(args.federation_jit),
+            federation_jit=_on_off(args.federation_jit), captcha_after=args.captcha_after,
+            lock_after=args.lock_after, lock_minutes=args.lock_minutes,
         )
 
 
@@ -181,6 +182,19 @@ def cmd_user_mfa(settings: Settings, args) -> dict:
                                   args.action, "cli")
         return {"tenant": args.slug, "email": user.email, "mfa_admin_state": user.mfa_admin_state,
                 "must_reenroll": user.mfa_must_reenroll}
+
+
+def cmd_user_unlock(settings: Settings, args) -> dict:
+    from idp import admin, directory, store
+    from idp.guard import Guard
+
+    with _database(settings) as session:
+        if settings.redis_url is None:
+            raise CLIError("locks live in the embedded store of the running server; "
+                           "set IDP_REDIS_URL to unlock from the command line")
+        user = admin.unlock(session, Guard(store.connect(settings.redis_url)),
+                            directory.get_tenant(session, args.slug), args.email, "cli")
+        return {"tenant": args.slug, "email": user.email, "locked": False}
 
 
 def cmd_login_token_create(settings: Settings, args) -> dict:
@@ -277,6 +291,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--self-disable", choices=["on", "off"])
     sp.add_argument("--login-token-bypass", choices=["on", "off"])
     sp.add_argument("--federation-jit", choices=["on", "off"])
+    sp.add_argument("--captcha-after", type=int)
+    sp.add_argument("--lock-after", type=int)
+    sp.add_argument("--lock-minutes", type=int)
     sp.set_defaults(func=cmd_policy_set)
 
     group = sub.add_parser("group").add_subparsers(dest="verb", required=True)
@@ -295,6 +312,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("email")
     sp.add_argument("action", choices=["enforce", "exempt", "default", "reset"])
     sp.set_defaults(func=cmd_user_mfa)
+    sp = user.add_parser("unlock")
+    sp.add_argument("slug")
+    sp.add_argument("email")
+    sp.set_defaults(func=cmd_user_unlock)
 
     token = sub.add_parser("login-token").add_subparsers(dest="verb", required=True)
     sp = token.add_parser("create")

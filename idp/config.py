@@ -45,6 +45,9 @@ class Settings:
     mail_from: str = "idp@localhost"
     sms_url: str | None = None
     captcha: str = "altcha"
+    # How many reverse proxies in front of us set X-Forwarded-For (werkzeug ProxyFix); with 0,
+    # a forged header changes no client address and no count.
+    trusted_proxies: int = 0
     # Lifetimes, in seconds.
     access_token_ttl: int = 3600
     id_token_ttl: int = 3600
@@ -83,6 +86,8 @@ class Settings:
             values["keys_dir"] = Path(env["IDP_KEYS_DIR"])
         if "secret_key" not in values and "secret_key" not in overrides:
             values["secret_key"] = _embedded_secret()
+        if env.get("IDP_TRUSTED_PROXIES"):
+            values["trusted_proxies"] = int(env["IDP_TRUSTED_PROXIES"])
         for name in ("ARGON2_MEMORY_KIB", "ARGON2_TIME_COST"):
             if env.get(f"IDP_{name}"):
                 values[name.lower()] = int(env[f"IDP_{name}"])

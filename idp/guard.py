@@ -1,30 +1,39 @@
 """The one guard for attempts: failed passwords and second factors, counted per account.
 
 Count first, verify second: an attempt is reserved atomically in Redis (INCR) *before* the
-secret is checked, so N parallel guesses never test more than the limit. A full sign-in clears
-the count; a lock ends by itself when the key expires. Unknown accounts are counted under a
-key derived from the address they were tried with, so they behave like real ones.
+secret is checked, so N parallel guesses never test more than the limit. A right answer gives
+its attempt back; a full sign-in clears the count; a lock ends by itself when the key expires.
+Unknown accounts are counted under a key derived from the address they were tried with, so
+they behave like real ones.
 
-If Redis cannot be reached the guard raises: sign-in fails closed, never uncounted.
+If Redis cannot be reached the guard raises: sign-in fails closed (503), never uncounted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from redis import Redis
 
-LOCK_AFTER = 5
-LOCK_SECONDS = 3600
+
+@dataclass(frozen=True)
+class Limits:
+    """A tenant's thresholds (tenant policy): CAPTCHA after, lock after, lock for."""
+
+    captcha_after: int = 3
+    lock_after: int = 5
+    lock_seconds: int = 3600
 
 
 @dataclass(frozen=True)
 class Locked(Exception):
-    """Too many failed attempts; the account is locked until ``until`` (epoch seconds)."""
+    """Too many failed attempts; the account is locked until ``until`` (epoch seconds).
+    ``new`` is true for the failure that caused the lock (to audit and notify once)."""
 
     until: float
+    new: bool = False
 
 
 def account_key(tenant_id: int, user_id: int | None, email: str) -> str:
@@ -34,39 +43,50 @@ def account_key(tenant_id: int, user_id: int | None, email: str) -> str:
     return f"guard:{tenant_id}:unknown:{digest}"
 
 
+@dataclass(frozen=True)
 class Guard:
-    def __init__(self, store: Redis, lock_after: int = LOCK_AFTER, lock_seconds: int = LOCK_SECONDS):
-        self.store = store
-        self.lock_after = lock_after
-        self.lock_seconds = lock_seconds
+    store: Redis
+    limits: Limits = Limits()
+
+    def with_limits(self, limits: Limits) -> "Guard":
+        return replace(self, limits=limits)
+
+    def _locked(self, key: str, new: bool = False) -> Locked:
+        return Locked(time.time() + max(self.store.ttl(key), 0), new)
 
     def check(self, key: str) -> None:
         """Refuse at once when the account is locked (no attempt is spent)."""
-        count = self.store.get(key)
-        if count is not None and int(count) >= self.lock_after:
-            raise Locked(time.time() + max(self.store.ttl(key), 0))
+        if self.failures(key) >= self.limits.lock_after:
+            raise self._locked(key)
 
     def reserve(self, key: str) -> None:
         """Spend one attempt before checking a secret; raise Locked when none is left."""
         pipe = self.store.pipeline()
         pipe.incr(key)
-        pipe.expire(key, self.lock_seconds, nx=True)
+        pipe.expire(key, self.limits.lock_seconds, nx=True)
         count, _ = pipe.execute()
-        if count > self.lock_after:
-            raise Locked(time.time() + max(self.store.ttl(key), 0))
+        if count > self.limits.lock_after:
+            raise self._locked(key)
 
     def after_failure(self, key: str) -> None:
         """Raise Locked when this failure was the last one allowed, so the user learns now."""
-        if self.failures(key) >= self.lock_after:
-            raise Locked(time.time() + max(self.store.ttl(key), 0))
+        count = self.failures(key)
+        if count >= self.limits.lock_after:
+            if count == self.limits.lock_after:
+                # The lock lasts its full duration from the failure that caused it.
+                self.store.expire(key, self.limits.lock_seconds)
+            raise self._locked(key, new=count == self.limits.lock_after)
 
     def refund(self, key: str) -> None:
-        """The secret was right: this attempt does not count against the account."""
+        """The secret was right (or no guess was made): this attempt does not count."""
         self.store.decr(key)
 
     def clear(self, key: str) -> None:
-        """A full sign-in: forget the failures."""
+        """A full sign-in, or an admin's unlock: forget the failures."""
         self.store.delete(key)
 
     def failures(self, key: str) -> int:
         return int(self.store.get(key) or 0)
+
+    def needs_captcha(self, key: str) -> bool:
+        return self.failures(key) >= self.limits.captcha_after

@@ -4,6 +4,8 @@ pages, security headers."""
 from __future__ import annotations
 
 from flask import Flask, abort, current_app, g, render_template, request
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from idp import db
@@ -91,7 +93,21 @@ def _refuse_nul_bytes():
                 abort(400, description="The request contains a NUL character, which is never valid here.")
 
 
+def _store_unavailable(error):
+    """Redis is down: fail closed. No sign-in goes uncounted; the user is told to retry."""
+    current_app.logger.error("shared store unavailable: %s", error)
+    if request.path.endswith(("/token", "/introspect", "/revoke", "/userinfo")):
+        return {"error": "temporarily_unavailable",
+                "error_description": "The service is briefly unavailable. Try again shortly."}, 503
+    response = error_page(503, "Sign-in is temporarily unavailable",
+                          "We cannot check sign-ins safely right now. Nothing was lost; "
+                          "try again in a minute.")
+    return response[0], 503, {"Retry-After": "30"}
+
+
 def init_app(app: Flask) -> None:
+    app.register_error_handler(RedisConnectionError, _store_unavailable)
+    app.register_error_handler(RedisTimeoutError, _store_unavailable)
     app.before_request(_refuse_nul_bytes)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)

@@ -97,6 +97,10 @@ def login():
         try:
             flow.guard().after_failure(key)
         except Locked as locked:
+            if locked.new:
+                audit.record(db.session(), g.tenant.id, "account.locked",
+                             user_id=user.id if user else None, actor=form.email.data[:320],
+                             until=int(locked.until), cause="password")
             return locked_page(locked)
         return render_template("login/login.html", form=form, client=client, error=INCORRECT), 200
     flow.guard().refund(key)

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from idp import db, mfa, store
-from idp.guard import Guard, account_key
+from idp.guard import Guard, Limits, Locked, account_key
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
-from idp.models import Authenticator, User
+from idp.models import Authenticator, TenantPolicyRow, User
 from idp.models.base import utcnow
 
 CEREMONY_TTL = 15 * 60
@@ -27,7 +27,13 @@ def context(user: User) -> FactorContext:
 
 
 def guard() -> Guard:
-    return current_app.extensions["idp.guard"]
+    """The guard with this tenant's thresholds."""
+    if "guard" not in g:
+        row = db.session().get(TenantPolicyRow, g.tenant.id)
+        limits = Limits() if row is None else Limits(row.captcha_after, row.lock_after,
+                                                     row.lock_minutes * 60)
+        g.guard = current_app.extensions["idp.guard"].with_limits(limits)
+    return g.guard
 
 
 def enrolled(user: User) -> list[Authenticator]:
@@ -99,7 +105,12 @@ def guarded(ctx: FactorContext, failed_action: str, factor: Factor, check):
         result = check()
     except WrongAnswer:
         ctx.audit(failed_action, factor=factor.type)
-        guard().after_failure(key)
+        try:
+            guard().after_failure(key)
+        except Locked as locked:
+            if locked.new:
+                ctx.audit("account.locked", until=int(locked.until), cause=factor.type)
+            raise
         raise
     except NotNow:
         guard().refund(key)
