@@ -296,3 +296,38 @@ def test_login_token_session_says_so_in_the_token(app, world, settings):
     verifier, page, _ = start(browser, world)
     claims = tokens_for(browser, world, page, verifier)
     assert claims["amr"] == ["login_token"] and claims["acr"] == "pwd"
+
+
+# --- Forced setup completed, and what an enrollment does not prove ---------------------------
+def test_forced_setup_completed_in_the_sign_in_counts_as_its_second_step(app, world):
+    from tests.integration.test_factor_totp import KEY, code
+    from tests.support.account import CEREMONY
+
+    set_policy(app, world, mode="required", factors=["totp"])
+    browser = Browser(app.test_client())
+    verifier, page, _ = start(browser, world)
+    assert "Authenticator app" in page.text
+    link = __import__("re").search(r'href="([^"]*/login/setup/totp\?tx=[^"]+)"', page.text).group(1)
+    setup = browser.get(link.replace("&amp;", "&"))
+    secret = KEY.search(setup.text).group(1).replace(" ", "")
+    from tests.support.journey import TX
+
+    done = browser.follow(browser.post(f"/t/{world.slug}/login/setup/totp", {
+        "csrf_token": field(CSRF, setup.text), "tx": field(TX, setup.text),
+        "ceremony": field(CEREMONY, setup.text), "code": code(secret)}), world.portal.redirect_uri)
+    claims = tokens_for(browser, world, done, verifier)
+    assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == "mfa"
+
+
+def test_a_factor_added_on_the_account_page_does_not_step_up_the_session(app, world):
+    from tests.integration.test_factor_totp import code, enroll_totp
+
+    browser = Browser(app.test_client())
+    secret = enroll_totp(browser, world)  # a password-only session adds its first factor
+    verifier, page, _ = start(browser, world, acr_values="mfa")
+    # Still asked to prove the factor: having enrolled it is not having used it at sign-in.
+    assert page.status == 200 and "Authenticator app" in page.text
+    time_step_ahead = code(secret, 1)
+    done = browser.follow(answer_challenge(browser, world, page, "totp", code=time_step_ahead),
+                          world.portal.redirect_uri)
+    assert tokens_for(browser, world, done, verifier)["acr"] == "mfa"
