@@ -54,6 +54,12 @@ def backend(tmp_path_factory):
     else:
         url, drop = f"sqlite:///{tmp_path_factory.mktemp('db') / 'idp.sqlite3'}", lambda: None
     idp_db.upgrade(url)
+    if redis_url:
+        # Each run's database numbers tenants and users from 1 again; keys an earlier run left
+        # (guard counts expire after an hour) would otherwise land on this run's accounts.
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()
     yield url, redis_url
     drop()
 

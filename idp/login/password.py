@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 CONCURRENT_VERIFIES = max(1, os.cpu_count() or 1)
-_verify_slots = threading.BoundedSemaphore(CONCURRENT_VERIFIES)
+verify_slots = threading.BoundedSemaphore(CONCURRENT_VERIFIES)  # shared by every argon2 check
 MIN_LENGTH = 8
 MAX_LENGTH = 1024  # argon2 takes any length; bound it so a huge body cannot cost more
 
@@ -59,7 +59,7 @@ class Passwords:
         if not isinstance(password, str) or len(password) > MAX_LENGTH:
             password = ""
         target = stored_hash or self._dummy
-        with _verify_slots:
+        with verify_slots:
             try:
                 self.hasher.verify(target, password)
             except (VerifyMismatchError, VerificationError, InvalidHashError):
