@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     # scheme a proxy happens to forward.
     os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
 
-    from idp import db, store, web
+    from idp import captcha, db, store, web
     from idp.login import session as sso
     from idp.login import transaction
     from idp.account.views import bp as account_bp
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
         settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
     )
     app.extensions["idp.secretbox"] = SecretBox(settings.secret_key)
+    app.extensions["idp.captcha"] = captcha.from_setting(settings.captcha, settings.secret_key)
     app.extensions["idp.guard"] = Guard(app.extensions["idp.store"])
     server.init_app(app)
     # Protocol endpoints are called by clients, not by our forms; they authenticate otherwise.

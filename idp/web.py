@@ -48,10 +48,13 @@ def error_page(status: int, title: str, message: str):
 
 def _security_headers(response):
     # No form-action: it would block the redirect back to the relying party (DESIGN.md).
+    hosted = " ".join(current_app.extensions["idp.captcha"].csp_sources)
+    extra = f"; script-src 'self' {hosted}; frame-src {hosted}; connect-src 'self' {hosted}" \
+        if hosted else ""
     response.headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-        "base-uri 'none'; object-src 'none'",
+        "base-uri 'none'; object-src 'none'" + extra,
     )
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -85,6 +85,9 @@ def login():
     user = find_user(db.session(), g.tenant, form.email.data)
     key = account_key(g.tenant.id, user.id if user else None, form.email.data.strip().lower())
     try:
+        if not flow.captcha_passed(key):
+            return render_template("login/login.html", form=form, client=client,
+                                   error=flow.CAPTCHA_NEEDED, captcha=flow.captcha_widget(key)), 400
         flow.guard().reserve(key)
     except Locked as locked:
         return locked_page(locked)
@@ -102,7 +105,8 @@ def login():
                              user_id=user.id if user else None, actor=form.email.data[:320],
                              until=int(locked.until), cause="password")
             return locked_page(locked)
-        return render_template("login/login.html", form=form, client=client, error=INCORRECT), 200
+        return render_template("login/login.html", form=form, client=client, error=INCORRECT,
+                               captcha=flow.captcha_widget(key)), 200
     flow.guard().refund(key)
     if check.new_hash:
         user.password_hash = check.new_hash
@@ -220,7 +224,10 @@ def second_factor():
             validate_csrf(request.form.get("csrf_token"))
         except ValidationError:
             return error_page(400, "This page expired", "Go back and try again.")
+        key = account_key(g.tenant.id, user.id, user.email)
         try:
+            if not flow.captcha_passed(key):
+                raise NotNow(flow.CAPTCHA_NEEDED)
             result = flow.verify(factor, user, available[chosen], challenge["state"], request.form)
         except Locked as locked:
             transaction.finish(tx)
@@ -247,8 +254,10 @@ def second_factor():
             step_context = step.context
         else:
             step_context = {}
+    captcha = flow.captcha_widget(account_key(g.tenant.id, user.id, user.email))
     return render_template("login/second_factor.html", tx=tx, factor=factor, step=step_context,
-                           others=others, error=error, user=user, client=_client(tx)), \
+                           others=others, error=error, user=user, client=_client(tx),
+                           captcha=captcha), \
         (200 if error is None else 400)
 
 

@@ -7,7 +7,7 @@ import json
 import secrets
 from dataclasses import dataclass
 
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
@@ -34,6 +34,26 @@ def guard() -> Guard:
                                                      row.lock_minutes * 60)
         g.guard = current_app.extensions["idp.guard"].with_limits(limits)
     return g.guard
+
+
+CAPTCHA_NEEDED = "Complete the check below to continue."
+
+
+def captcha_widget(key: str) -> dict | None:
+    """The CAPTCHA to show on the next page for this account, if its failures call for one."""
+    if not guard().needs_captcha(key):
+        return None
+    return current_app.extensions["idp.captcha"].widget()
+
+
+def captcha_passed(key: str) -> bool:
+    """The CAPTCHA gate: past the threshold an attempt needs a solution, each accepted once.
+    A refused attempt checks no secret and spends no attempt."""
+    guard().check(key)  # a locked account gets the locked page, whatever was sent
+    if not guard().needs_captcha(key):
+        return True
+    verifier = current_app.extensions["idp.captcha"]
+    return verifier.verify(store.get(), request.form.get(verifier.form_field), request.remote_addr)
 
 
 def enrolled(user: User) -> list[Authenticator]:
