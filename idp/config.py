@@ -48,6 +48,8 @@ class Settings:
     # How many reverse proxies in front of us set X-Forwarded-For (werkzeug ProxyFix); with 0,
     # a forged header changes no client address and no count.
     trusted_proxies: int = 0
+    # Wrong passwords one client address may send in 10 minutes, across accounts and tenants.
+    ip_failures_per_10_minutes: int = 30
     # Lifetimes, in seconds.
     access_token_ttl: int = 3600
     id_token_ttl: int = 3600
@@ -86,6 +88,8 @@ class Settings:
             values["keys_dir"] = Path(env["IDP_KEYS_DIR"])
         if "secret_key" not in values and "secret_key" not in overrides:
             values["secret_key"] = _embedded_secret()
+        if env.get("IDP_IP_FAILURES_PER_10_MINUTES"):
+            values["ip_failures_per_10_minutes"] = int(env["IDP_IP_FAILURES_PER_10_MINUTES"])
         if env.get("IDP_TRUSTED_PROXIES"):
             values["trusted_proxies"] = int(env["IDP_TRUSTED_PROXIES"])
         for name in ("ARGON2_MEMORY_KIB", "ARGON2_TIME_COST"):

@@ -84,6 +84,13 @@ def login():
         return render_template("login/login.html", form=form, client=client, error=error), 400
     user = find_user(db.session(), g.tenant, form.email.data)
     key = account_key(g.tenant.id, user.id if user else None, form.email.data.strip().lower())
+    per_ip, ip_key = flow.ip_guard()
+    try:
+        per_ip.reserve(ip_key)
+    except Locked:
+        return error_page(429, "Too many attempts",
+                          "There were too many failed sign-ins from your network. "
+                          "Wait a few minutes and try again.")
     try:
         if not flow.captcha_passed(key):
             return render_template("login/login.html", form=form, client=client,
@@ -108,6 +115,7 @@ def login():
         return render_template("login/login.html", form=form, client=client, error=INCORRECT,
                                captcha=flow.captcha_widget(key)), 200
     flow.guard().refund(key)
+    per_ip.refund(ip_key)
     if check.new_hash:
         user.password_hash = check.new_hash
     tx.user_id, tx.methods = user.id, ["pwd"]

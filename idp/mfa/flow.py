@@ -37,6 +37,14 @@ def guard() -> Guard:
 
 
 CAPTCHA_NEEDED = "Complete the check below to continue."
+# Credential stuffing spreads guesses over many accounts: count wrong passwords per client
+# address too, across accounts and tenants (the address comes through ProxyFix, so a forged
+# X-Forwarded-For changes nothing unless IDP_TRUSTED_PROXIES says a proxy set it).
+def ip_guard() -> tuple[Guard, str]:
+    limit = current_app.config["IDP"].ip_failures_per_10_minutes
+    limits = Limits(captcha_after=limit + 1, lock_after=limit, lock_seconds=10 * 60)
+    return (current_app.extensions["idp.guard"].with_limits(limits),
+            f"guard:ip:{request.remote_addr}")
 
 
 def captcha_widget(key: str) -> dict | None:
