@@ -1,0 +1,146 @@
+"""Locks: they end by themselves, admins end them early, and parallel guesses cannot beat
+them — against a live gunicorn with two workers when Redis is real."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from sqlalchemy import func, select
+
+from idp import admin, db, directory
+from idp.guard import account_key
+from idp.models import AuditEvent
+from tests.conftest import _free_port
+from tests.integration.test_policy_journey import set_policy
+from tests.integration.test_token import get_code, redeem, refresh
+from tests.support.captcha import solve
+from tests.support.journey import CSRF, TX, Browser, field
+
+
+def fail_until_locked(client, world, email):
+    last = ""
+    for attempt in range(5):
+        page = client.get(f"/t/{world.slug}/login").get_data(as_text=True)
+        data = {"csrf_token": field(CSRF, page), "tx": field(TX, page), "email": email, "password": "wrong!!!!"}
+        if attempt >= 3:
+            data["altcha"] = solve(last)
+        r = client.post(f"/t/{world.slug}/login", data=data)
+        last = r.get_data(as_text=True)
+    assert r.status_code == 429
+    return r
+
+
+def sign_in(client, world):
+    page = client.get(f"/t/{world.slug}/login").get_data(as_text=True)
+    return client.post(f"/t/{world.slug}/login", data={"csrf_token": field(CSRF, page), "tx": field(TX, page),
+                                                      "email": world.alice, "password": world.password})
+
+
+def guard_key(app, world):
+    with app.app_context():
+        session = db.session()
+        tenant = directory.get_tenant(session, world.slug)
+        user = directory.find_user(session, tenant, world.alice)
+        return account_key(tenant.id, user.id, user.email)
+
+
+def test_the_lock_page_says_until_when_whatever_was_typed(app, client, world):
+    locked = fail_until_locked(client, world, world.alice).get_data(as_text=True)
+    assert "locked until" in locked and "UTC" in locked
+    right = sign_in(client, world)
+    assert right.status_code == 429 and right.get_data(as_text=True).count("locked until") == 1
+
+
+def test_a_lock_ends_by_itself(app, client, world):
+    set_policy(app, world, lock_minutes=1)
+    fail_until_locked(client, world, world.alice)
+    key = guard_key(app, world)
+    assert 0 < app.extensions["idp.store"].ttl(key) <= 60  # the tenant's configured duration
+    app.extensions["idp.store"].expire(key, 1)  # let the minute pass
+    time.sleep(1.2)
+    assert sign_in(client, world).status_code == 302
+
+
+def test_an_admin_unlocks_and_it_is_audited(app, client, world):
+    fail_until_locked(client, world, world.alice)
+    with app.app_context():
+        session = db.session()
+        admin.unlock(session, app.extensions["idp.guard"], directory.get_tenant(session, world.slug),
+                     world.alice, "admin@example.com")
+        session.commit()
+        actions = session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("account.%"))).all()
+    assert sign_in(client, world).status_code == 302
+    assert "account.locked" in actions and "account.unlocked" in actions
+
+
+def test_a_lock_keeps_live_sessions_and_refresh_tokens(app, client, world):
+    """A lock stops guessing; it does not sign out the real user (README: Lockout)."""
+    code, verifier = get_code(client, world, world.portal)
+    tokens = redeem(client, world, world.portal, code, verifier).get_json()
+    attacker = app.test_client()
+    fail_until_locked(attacker, world, world.alice)
+    assert refresh(client, world, world.portal, tokens["refresh_token"]).status_code == 200
+    from tests.integration.test_authorize import params_for
+    from tests.support.journey import query
+
+    silent = Browser(client).get(f"/t/{world.slug}/authorize", params_for(world.portal, prompt="none"))
+    assert "code" in query(silent.location)
+
+
+def test_parallel_wrong_guesses_never_test_more_than_the_limit(app, settings, world):
+    """20 parallel wrong passwords at a live gunicorn: at most 5 are checked, none gets in."""
+    set_policy(app, world, captcha_after=100, lock_after=5)
+    port = _free_port()
+    workers = "2" if settings.redis_url else "1"  # the embedded store lives in one process
+    env = {**os.environ, "IDP_BASE_URL": f"http://127.0.0.1:{port}", "IDP_DATABASE_URL": settings.database_url,
+           "IDP_KEYS_DIR": str(settings.keys_dir), "IDP_SECRET_KEY": settings.secret_key,
+           "IDP_IP_FAILURES_PER_10_MINUTES": "1000"}
+    if settings.redis_url:
+        env["IDP_REDIS_URL"] = settings.redis_url
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", workers, "--threads", "10",
+                               "-b", f"127.0.0.1:{port}", "wsgi:app"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                requests.get(base + "/", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        browsers = []
+        for _ in range(20):  # each with its own login page, ready to post
+            http = requests.Session()
+            page = http.get(f"{base}/t/{world.slug}/login").text
+            browsers.append((http, {"csrf_token": field(CSRF, page), "tx": field(TX, page),
+                                    "email": world.alice, "password": "a wrong guess"}))
+
+        def guess(browser):
+            http, form = browser
+            return http.post(f"{base}/t/{world.slug}/login", data=form, allow_redirects=False).status_code
+
+        with ThreadPoolExecutor(20) as pool:
+            statuses = list(pool.map(guess, browsers))
+        # Locked now, whatever is typed: the right password too.
+        http = requests.Session()
+        page = http.get(f"{base}/t/{world.slug}/login").text
+        right = http.post(f"{base}/t/{world.slug}/login", allow_redirects=False, data={
+            "csrf_token": field(CSRF, page), "tx": field(TX, page), "email": world.alice,
+            "password": world.password})
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert 302 not in statuses
+    with app.app_context():
+        session = db.session()
+        tenant = directory.get_tenant(session, world.slug)
+        checked = session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.tenant_id == tenant.id, AuditEvent.action == "user.sign_in_failed"))
+    assert 1 <= checked <= 5, statuses
+    assert statuses.count(429) >= 15
+    assert right.status_code == 429 and "locked" in right.text
