@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     from idp.login import session as sso
     from idp.login import transaction
     from idp.account.views import bp as account_bp
+    from idp.login.federation import bp as federation_bp
     from idp.guard import Guard
     from idp.login.password import Passwords
     from idp.mfa.secrets import SecretBox
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     app.register_blueprint(oidc_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(federation_bp)
     app.after_request(sso.write_cookie)
     app.after_request(transaction.write_cookie)
 
@@ -78,6 +80,8 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
-    for warning in settings.warnings():
+    from idp import notify
+
+    for warning in settings.warnings() + notify.problems(settings):
         log.warning(warning)
     return app

@@ -204,9 +204,12 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
         return Decision(Need.REFUSE, "The application asked for an authentication level this "
                         "provider does not offer.", error="unmet_authentication_requirements")
 
+    # A factor already proved in this sign-in cannot lift it further: never ask for it again.
+    unproved = frozenset(f for f in enrolled if FACTOR_AMR[f] not in methods)
+
     # An essential level no path can reach is refused now, before asking for anything.
     if must and not level_at_least(reached, wanted):
-        reachable = any(level_at_least(FACTOR_LEVEL[f], wanted) for f in enrolled) or (
+        reachable = any(level_at_least(FACTOR_LEVEL[f], wanted) for f in unproved) or (
             not enrolled and mfa_available(policy, user) and _enrollable(allowed, wanted))
         if not reachable:
             return Decision(Need.REFUSE, f"The application requires level {wanted}, which this "
@@ -223,7 +226,7 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
     if demand and not bypass and not proved_step:
         if enrolled:
             if not level_at_least(reached, wanted):
-                usable = tuple(f for f in _rank(enrolled) if level_at_least(FACTOR_LEVEL[f], wanted))
+                usable = tuple(f for f in _rank(unproved) if level_at_least(FACTOR_LEVEL[f], wanted))
                 if usable:
                     return Decision(Need.CHALLENGE, f"The organisation's policy asks for a second "
                                     f"step, and the application asks for level {wanted}.",
@@ -242,7 +245,7 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
         if bypass and demand:
             return Decision(Need.NOTHING, bypass)
         return Decision(Need.NOTHING, _satisfied_reason(policy, user, demand, reached))
-    usable = tuple(f for f in _rank(enrolled) if level_at_least(FACTOR_LEVEL[f], wanted))
+    usable = tuple(f for f in _rank(unproved) if level_at_least(FACTOR_LEVEL[f], wanted))
     if usable:
         return Decision(Need.CHALLENGE, f"The application asks for level {wanted}; this sign-in "
                         f"is at {reached}.", factors=usable, counts_for_policy=False,

@@ -119,6 +119,7 @@ def login():
     if check.new_hash:
         user.password_hash = check.new_hash
     tx.user_id, tx.methods = user.id, ["pwd"]
+    tx.notes.pop("step_up", None)  # a password sign-in is a full one: never a step-up
     return next_step(tx, user)
 
 
@@ -188,7 +189,8 @@ def next_step(tx: transaction.Transaction, user: User):
 def _complete(tx: transaction.Transaction, user: User, client: Client | None):
     """Every step is done: the SSO session starts, or a step-up extends it (a new sid either way)."""
     amr, acr = amr_and_acr(tx.methods)
-    if tx.notes.get("step_up") and sso.current(g.tenant.id) is not None:
+    current = sso.current(g.tenant.id)
+    if tx.notes.get("step_up") and current is not None and current.user_id == user.id:
         sso.step_up(g.tenant.id, amr, acr)
     else:
         sso.start(g.tenant.id, user.id, amr, acr)

@@ -1,1 +1,314 @@
-"""Placeholder while this factor is written; it registers nothing yet."""
+"""Text message (SMS) codes: a 6-digit code sent to a verified mobile number.
+
+SMS is the weakest possession factor we offer (rank 30): NIST SP 800-63B section 5.1.3.3
+calls out-of-band codes over the phone network "restricted" (SIM swap, number porting,
+interception). It still proves possession of the phone, so it counts for ``mfa`` (RFC 8176
+``sms``), never for ``phr``.
+
+Enrollment is two pages: the number (validated and normalised to E.164 with
+``phonenumbers``), then the code sent to it; only a number that received a code is kept,
+as ``Authenticator.data = {"phone": "+33612345678"}``.
+
+Codes (SP 800-63B section 5.1.3.2: a random secret, short-lived, accepted once, with rate
+limiting because it is short):
+
+- 6 digits from ``secrets``, valid 5 minutes, single use;
+- only a keyed hash is kept, in Redis, one pending code per (user, purpose) with a TTL; the
+  hash binds the code to its purpose and number, so a code sent to one number never confirms
+  another;
+- checked and spent in one Lua script (compare, then delete, atomically): two parallel
+  requests with the same code cannot both pass, and a wrong code leaves the pending one alone
+  (wrong guesses are counted by the guard around ``verify``, not here);
+- sends are throttled per user: one per 30 seconds, five per hour (a fixed window from the
+  first send) — each costs money, and "SMS pumping" fraud sends many.
+
+At sign-in the code goes to the user's first SMS number (the oldest); with several, the page
+offers "send to •••• 5678 instead". Reloading the page within the 30 seconds sends nothing
+new: the code already sent is still the one to type.
+
+The code never enters a log, an audit event, a ceremony state or a page.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+
+import phonenumbers
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from idp import notify
+from idp.directory import DirectoryError, normalise_phone
+from idp.mfa import register
+from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
+from idp.models import Authenticator
+
+log = logging.getLogger(__name__)
+
+DIGITS = 6
+CODE_TTL = 5 * 60  # seconds a code is valid (SP 800-63B 5.1.3.2 allows at most 10 minutes)
+RESEND_WAIT = 30  # seconds between two sends to one user
+PER_HOUR = 5  # sends per user per hour
+HOUR = 3600
+NAME_MAX = 100  # Authenticator.name is String(100)
+PHONE_MAX = 40  # characters typed, before parsing
+
+UNAVAILABLE = ("We could not send a text message right now. "
+               "Try another method or try again later.")
+NOT_A_NUMBER = ("Enter your mobile number in international format: + and the country code, "
+                "then the number, like +33 6 12 34 56 78.")
+# Numbers that cannot receive a text, or that bill the sender (premium rate): the latter is
+# how SMS pumping fraud makes money, so it is refused, not only pointless.
+TEXTABLE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+            phonenumbers.PhoneNumberType.VOIP, phonenumbers.PhoneNumberType.PERSONAL_NUMBER}
+
+# KEYS[1] the pending code (a hash: digest, to); ARGV[1] the digest of the typed code.
+# 1: right (and now spent); 0: wrong (the pending code stays); -1: no code pending.
+_CONSUME = """
+local digest = redis.call('HGET', KEYS[1], 'digest')
+if not digest then
+  return -1
+end
+if digest == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+# KEYS[1] the 30-second wait marker, KEYS[2] the hourly counter;
+# ARGV: wait seconds, window seconds, sends per window.
+# {0, n}: go ahead; {1, ttl}: too soon; {2, ttl}: too many this hour.
+_THROTTLE = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+  return {1, redis.call('TTL', KEYS[1])}
+end
+local sent = redis.call('INCR', KEYS[2])
+if sent == 1 then
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
+end
+if sent > tonumber(ARGV[3]) then
+  return {2, redis.call('TTL', KEYS[2])}
+end
+return {0, sent}
+"""
+
+# A send that failed at the provider gives its place back (both keys keep their TTL).
+_REFUND = """
+redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('DECR', KEYS[2])
+end
+return 1
+"""
+
+
+# Keys name the user by ``subject`` (random, never reused), not the row id, which a restored
+# or recreated database hands out again while Redis still holds the old counters. Every key
+# of one user shares the hash tag {sms:SUBJECT}, so the scripts touching two of them also
+# work on Redis Cluster (all keys of a script must live in one slot).
+def code_key(subject: str, purpose: str) -> str:
+    return f"{{sms:{subject}}}:code:{purpose}"
+
+
+def wait_key(subject: str) -> str:
+    return f"{{sms:{subject}}}:wait"
+
+
+def hour_key(subject: str) -> str:
+    return f"{{sms:{subject}}}:hour"
+
+
+def mask(phone: str) -> str:
+    return f"•••• {phone[-4:]}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+class Throttled(NotNow):
+    pass
+
+
+def parse_phone(raw: str | None) -> str:
+    """The number in E.164, or NotNow with what to type instead (a typo is no guess)."""
+    raw = " ".join((raw or "").split())
+    if not raw:
+        raise NotNow("Enter your mobile number.")
+    if len(raw) > PHONE_MAX:
+        raise NotNow(NOT_A_NUMBER)
+    try:
+        e164 = normalise_phone(raw)
+    except DirectoryError:
+        raise NotNow(NOT_A_NUMBER) from None
+    if phonenumbers.number_type(phonenumbers.parse(e164, None)) not in TEXTABLE:
+        raise NotNow(f"{pretty(e164)} cannot receive text messages. Enter a mobile number.")
+    return e164
+
+
+def pretty(e164: str) -> str:
+    """``+33 6 12 34 56 78``: the number as people write it, to check at a glance."""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+@register
+class Sms(Factor):
+    type = "sms"
+    label = "Text message (SMS)"
+    amr = "sms"  # RFC 8176 section 2: confirmation using SMS
+    rank = 30
+    several = True
+
+    # -- codes ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _digest(ctx: FactorContext, purpose: str, phone: str, code: str) -> str:
+        return ctx.box.keyed_hash("sms-code", f"{purpose}\x00{phone}\x00{code}")
+
+    @staticmethod
+    def _normalise(form: MultiDict) -> str:
+        """The typed code without spaces or dashes; WrongAnswer unless exactly DIGITS ASCII
+        digits (``str.isdigit`` would take '²')."""
+        code = re.sub(r"[\s-]", "", (form.get("code") or "")[:64])
+        if not re.fullmatch(rf"[0-9]{{{DIGITS}}}", code, flags=re.ASCII):
+            raise WrongAnswer(f"Enter the {DIGITS}-digit code from the text message.")
+        return code
+
+    def send_code(self, ctx: FactorContext, purpose: str, phone: str) -> None:
+        """Send a new code to ``phone`` (replacing any pending one), or NotNow."""
+        who = ctx.user.subject
+        verdict, value = ctx.store.eval(_THROTTLE, 2, wait_key(who), hour_key(who),
+                                        RESEND_WAIT, HOUR, PER_HOUR)
+        if verdict == 1:
+            seconds = max(int(value), 1)
+            raise Throttled(f"We sent a code a moment ago. You can ask for a new one in "
+                            f"{_plural(seconds, 'second')}.")
+        if verdict == 2:
+            minutes = max((int(value) + 59) // 60, 1)
+            raise Throttled(f"Too many codes were sent for this account in the last hour. Try "
+                            f"again in {_plural(minutes, 'minute')}, or use another method.")
+        code = f"{secrets.randbelow(10 ** DIGITS):0{DIGITS}d}"
+        text = (f"Your {ctx.tenant.name} sign-in code is {code}. "
+                f"It expires in {CODE_TTL // 60} minutes. Don't share it.")
+        try:
+            notify.sms_sender(ctx.settings, ctx.db).send(phone, text)
+        except notify.SendError as e:
+            log.warning("SMS to %s not sent: %s", mask(phone), e)
+            ctx.store.eval(_REFUND, 2, wait_key(who), hour_key(who))
+            ctx.audit("mfa.sms_failed", purpose=purpose, to=mask(phone))
+            raise NotNow(UNAVAILABLE) from None
+        # Kept only after the send: a send that failed leaves the previous code valid.
+        key = code_key(who, purpose)
+        with ctx.store.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping={"digest": self._digest(ctx, purpose, phone, code), "to": phone})
+            pipe.expire(key, CODE_TTL)
+            pipe.execute()
+        ctx.audit("mfa.sms_sent", purpose=purpose, to=mask(phone))
+
+    def consume(self, ctx: FactorContext, purpose: str, phone: str, code: str) -> None:
+        """Spend the pending code if ``code`` is it; else WrongAnswer (or NotNow if none)."""
+        found = ctx.store.eval(_CONSUME, 1, code_key(ctx.user.subject, purpose),
+                               self._digest(ctx, purpose, phone, code))
+        if found == -1:
+            raise NotNow("That code has expired or was used already. Send a new code.")
+        if found != 1:
+            raise WrongAnswer("That code is not right. Check the latest text message and try again.")
+
+    # -- enrollment -----------------------------------------------------------------------
+
+    def enroll_begin(self, ctx: FactorContext) -> Step:
+        return self._number_page(ctx.user.phone or "")
+
+    @staticmethod
+    def _number_page(phone: str) -> Step:
+        return Step(context={"stage": "phone", "phone": pretty(phone) if phone else ""},
+                    state={"stage": "phone"})
+
+    def _code_page(self, phone: str, notice: str = "") -> Step:
+        return Step(context={"stage": "code", "phone": pretty(phone), "masked": mask(phone),
+                             "digits": DIGITS, "minutes": CODE_TTL // 60, "notice": notice,
+                             "default_name": f"Phone ending {phone[-4:]}"},
+                    state={"stage": "code", "phone": phone})
+
+    def enroll_finish(self, ctx: FactorContext, state: dict, form: MultiDict) -> Authenticator | Step:
+        if state.get("stage") != "code":
+            phone = parse_phone(form.get("phone"))
+            mine = ctx.db.scalars(select(Authenticator).where(
+                Authenticator.user_id == ctx.user.id, Authenticator.type == self.type)).all()
+            if any((a.data or {}).get("phone") == phone for a in mine):
+                raise NotNow(f"{pretty(phone)} is already set up for your account.")
+            self.send_code(ctx, "enroll", phone)
+            return self._code_page(phone)
+        phone = state["phone"]
+        if form.get("restart"):
+            ctx.store.delete(code_key(ctx.user.subject, "enroll"))
+            return self._number_page(phone)
+        if form.get("resend"):
+            self.send_code(ctx, "enroll", phone)
+            return self._code_page(phone, f"We sent a new code to {pretty(phone)}.")
+        name = " ".join((form.get("name") or "").split())
+        if len(name) > NAME_MAX:
+            raise NotNow(f"A name can have at most {NAME_MAX} characters.")
+        self.consume(ctx, "enroll", phone, self._normalise(form))
+        return Authenticator(type=self.type, name=name or f"Phone ending {phone[-4:]}",
+                             data={"phone": phone})
+
+    # -- sign-in --------------------------------------------------------------------------
+
+    def _challenge_page(self, auth: Authenticator, factors: list[Authenticator],
+                        notice: str = "") -> Step:
+        others = [{"id": a.id, "masked": mask(a.data["phone"])} for a in factors
+                  if a.id != auth.id and a.data.get("phone") != auth.data["phone"]]
+        return Step(context={"masked": mask(auth.data["phone"]), "digits": DIGITS,
+                             "minutes": CODE_TTL // 60, "notice": notice, "others": others},
+                    state={"authenticator_id": auth.id})
+
+    def challenge_begin(self, ctx: FactorContext, factors: list[Authenticator]) -> Step:
+        usable = [a for a in factors if self.usable(a)]
+        if not usable:
+            raise NotNow(UNAVAILABLE)
+        try:
+            self.send_code(ctx, "signin", usable[0].data["phone"])
+        except Throttled:
+            # A reload, or back from another method: the code sent moments ago still stands.
+            pending = ctx.store.hget(code_key(ctx.user.subject, "signin"), "to")
+            sent_to = next((a for a in usable if a.data["phone"] == pending), None)
+            if sent_to is None:
+                raise
+            return self._challenge_page(sent_to, usable, "The code we sent is still valid.")
+        return self._challenge_page(usable[0], usable)
+
+    def verify(self, ctx: FactorContext, factors: list[Authenticator], state: dict,
+               form: MultiDict) -> Proof | Step:
+        usable = {a.id: a for a in factors if self.usable(a)}
+        if form.get("send_to"):
+            try:
+                target = usable[int(form["send_to"])]
+            except (KeyError, ValueError):
+                raise NotNow("Choose one of your numbers.") from None
+            self.send_code(ctx, "signin", target.data["phone"])
+            return self._challenge_page(target, list(usable.values()),
+                                        f"We sent a code to {mask(target.data['phone'])}.")
+        auth = usable.get(state.get("authenticator_id"))
+        if auth is None:  # removed since the code was sent
+            raise NotNow("That code has expired. Send a new code.")
+        if form.get("resend"):
+            self.send_code(ctx, "signin", auth.data["phone"])
+            return self._challenge_page(auth, list(usable.values()), "We sent a new code.")
+        self.consume(ctx, "signin", auth.data["phone"], self._normalise(form))
+        return Proof(auth, [self.amr])
+
+    def usable(self, authenticator: Authenticator) -> bool:
+        return bool((authenticator.data or {}).get("phone"))
+
+    def describe(self, authenticator: Authenticator) -> str:
+        phone = (authenticator.data or {}).get("phone")
+        return mask(phone) if phone else ""

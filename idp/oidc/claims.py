@@ -15,16 +15,21 @@ KIND = {
     "swk": "possession",
     "user": "inherence",
     "pin": "knowledge",
-    "fed": "federation",
-    "login_token": None,  # an admin's one-time link: proves no factor of the user's own
+    # An upstream sign-in or an admin's login link stands in for the password it replaces, so
+    # either plus a local possession factor is two kinds, and plus security questions is not.
+    # (Only a trusted upstream's own values ever sit next to "fed": idp/login/federation.py.)
+    "fed": "knowledge",
+    "login_token": "knowledge",
 }
 LEVELS = ("pwd", "mfa", "phr")
 
 
 def amr_and_acr(methods: list[str]) -> tuple[list[str], str]:
+    # A trusted upstream that says "mfa" did two factors there: keep its word.
+    upstream_mfa = "fed" in methods and "mfa" in methods
     amr = list(dict.fromkeys(m for m in methods if m != "mfa"))
-    kinds = {KIND.get(m) for m in amr} - {None, "federation"}
-    if len(kinds) >= 2:
+    kinds = {KIND.get(m) for m in amr} - {None}
+    if len(kinds) >= 2 or upstream_mfa:
         amr.append("mfa")
     if "hwk" in amr and "mfa" in amr:
         acr = "phr"

@@ -232,3 +232,25 @@ def test_a_grace_skip_lets_this_sign_in_through():
     policy = claromentis(grace_skips=2)
     d = run(policy, user(groups={"Finance"}), Progress(enrollment_skipped=True))
     assert d.satisfied
+
+
+def test_a_factor_already_proved_is_never_asked_again():
+    """A login-token or untrusted-upstream sign-in plus the only factor cannot loop."""
+    d = run(OPTIONAL_ALL, user(enrolled={"totp"}), Progress(Primary.LOGIN_TOKEN, ("login_token", "otp")),
+            Requirements(acr_values=("phr",)))
+    assert d.need is Need.NOTHING
+    d = run(OPTIONAL_ALL, user(enrolled={"totp"}), Progress(Primary.FEDERATION, ("fed", "otp")),
+            Requirements(essential_acr=("phr",)))
+    assert d.need is Need.REFUSE
+
+
+def test_upstream_or_login_token_plus_a_possession_factor_is_mfa():
+    from idp.oidc.claims import amr_and_acr
+
+    assert amr_and_acr(["fed", "otp"]) == (["fed", "otp", "mfa"], "mfa")
+    assert amr_and_acr(["login_token", "otp"]) == (["login_token", "otp", "mfa"], "mfa")
+    assert amr_and_acr(["fed", "kba"]) == (["fed", "kba"], "pwd")
+    assert amr_and_acr(["fed", "pwd", "mfa"]) == (["fed", "pwd", "mfa"], "mfa")  # a trusted upstream's word
+    d = run(OPTIONAL_ALL, user(enrolled={"totp"}), Progress(Primary.LOGIN_TOKEN, ("login_token", "otp")),
+            Requirements(acr_values=("mfa",)))
+    assert d.satisfied

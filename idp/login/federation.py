@@ -1,0 +1,608 @@
+"""Sign in with an upstream OpenID provider: here we are the relying party.
+
+A tenant lists upstream providers (``idp upstream add``); the login page offers "Sign in with
+{name}". The round trip is the authorization code flow of OIDC Core 3.1 with PKCE S256
+(RFC 7636), ``state`` and ``nonce``, run by Authlib's OAuth 2 client; the ID token is checked
+as OIDC Core 3.1.3.7 asks, with joserfc, against the upstream's published keys.
+
+The pending request (state, nonce, code_verifier, upstream, our login transaction) waits in
+Redis under ``upstream_request:<state>`` with a TTL and is spent once. It is bound to the
+browser through our login transaction, which only the browser that started it can load.
+
+What the upstream proved becomes the transaction's methods, and then the policy decides as
+for any other primary sign-in (``views.next_step``): an upstream the tenant trusts for MFA
+passes its ``amr`` on and the sign-in is ``federation_trusted``; an untrusted one is only
+``fed``, and the tenant's own second factor follows.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+from urllib.parse import urlsplit
+
+import requests
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from idp import audit, db, store
+from idp.directory import EMAIL, find_user
+from idp.login import transaction
+from idp.login.password import normalise_email
+from idp.models import Tenant, TenantPolicyRow, Upstream, UpstreamIdentity, User
+from idp.oidc.claims import amr_and_acr
+from idp.policy import Primary
+from idp.web import error_page, issuer, load_tenant, settings
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("federation", __name__, url_prefix="/t/<tenant>")
+bp.url_value_preprocessor(load_tenant)
+
+SCOPE = "openid email profile"
+METADATA_TTL = 300  # discovery and JWKS are cached per process this long (seconds)
+HTTP_TIMEOUT = (3.05, 10)  # (connect, read): a slow upstream must not hold a worker for long
+LEEWAY = 60  # clock skew allowed on exp / iat / auth_time (RFC 7519 4.1.4 "small leeway")
+# Asymmetric algorithms only: "none" and HMAC (keyed with the client secret) are never accepted.
+ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+              "EdDSA")
+KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+# RFC 8176 method values are short tokens; anything else an upstream sends is dropped.
+AMR_VALUE = re.compile(r"^[A-Za-z0-9_.-]{1,16}$")
+MAX_AMR_VALUES = 10
+
+
+# --- Talking to the upstream --------------------------------------------------------------------
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream could not be reached, or what it published is unusable."""
+
+
+_cache: dict[str, tuple[float, object]] = {}
+
+
+def _cached(key: str, fetch: Callable[[], object], refresh: bool = False):
+    """A per-process cache entry (a few minutes), fetched on a miss or when told to refresh."""
+    hit = _cache.get(key)
+    if hit and not refresh and hit[0] > time.monotonic():
+        return hit[1]
+    value = fetch()
+    _cache[key] = (time.monotonic() + METADATA_TTL, value)
+    return value
+
+
+def _get_json(url: str) -> dict:
+    try:
+        response = requests.get(url, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"})
+        response.raise_for_status()
+        body = response.json()
+    except (requests.RequestException, ValueError) as e:
+        raise UpstreamUnavailable(f"{url}: {e}") from None
+    if not isinstance(body, dict):
+        raise UpstreamUnavailable(f"{url}: not a JSON object")
+    return body
+
+
+def _usable_url(url) -> bool:
+    """https, or http on loopback only (the same rule as ``admin.add_upstream``)."""
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    return bool(parts.netloc) and (parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")))
+
+
+def metadata(upstream_issuer: str) -> dict:
+    """The upstream's discovery document (OIDC Discovery 4), cached for a few minutes."""
+
+    def fetch():
+        doc = _get_json(f"{upstream_issuer}/.well-known/openid-configuration")
+        # OIDC Discovery 4.3: the issuer in the document MUST be exactly the one we asked.
+        if doc.get("issuer") != upstream_issuer:
+            raise UpstreamUnavailable(f"discovery names issuer {doc.get('issuer')!r}, "
+                                      f"not {upstream_issuer!r}")
+        for endpoint in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+            if not _usable_url(doc.get(endpoint)):
+                raise UpstreamUnavailable(f"discovery has no usable {endpoint}")
+        return doc
+
+    return _cached(f"discovery:{upstream_issuer}", fetch)
+
+
+def signing_keys(jwks_uri: str, refresh: bool = False) -> KeySet:
+    def fetch():
+        try:
+            return KeySet.import_key_set(_get_json(jwks_uri))
+        except (JoseError, ValueError, KeyError, TypeError) as e:
+            raise UpstreamUnavailable(f"{jwks_uri}: not a usable JWK set ({e})") from None
+
+    return _cached(f"jwks:{jwks_uri}", fetch, refresh=refresh)
+
+
+def _oauth_client(upstream: Upstream, doc: dict) -> OAuth2Session:
+    secret = current_app.extensions["idp.secretbox"].decrypt(upstream.client_secret_sealed)
+    methods = doc.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+    auth_method = "client_secret_post" if "client_secret_basic" not in methods and \
+        "client_secret_post" in methods else "client_secret_basic"
+    return OAuth2Session(upstream.client_id, secret, scope=SCOPE,
+                         redirect_uri=callback_url(upstream), code_challenge_method="S256",
+                         token_endpoint_auth_method=auth_method, default_timeout=HTTP_TIMEOUT)
+
+
+def callback_url(upstream: Upstream) -> str:
+    """Where the upstream sends the browser back; ``idp upstream add`` prints the same URL."""
+    return f"{issuer()}/login/upstream/{upstream.slug}/callback"
+
+
+# --- The ID token (OIDC Core 3.1.3.7) ----------------------------------------------------------
+
+
+class UntrustedToken(ValueError):
+    """The upstream's ID token failed a check; the message says which, for logs and the page."""
+
+
+def _half_hash(value: str, alg: str) -> str:
+    """``at_hash`` (OIDC Core 3.1.3.6): the left half of the hash that matches the JWS alg."""
+    digest = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}[alg[-3:]]
+    raw = digest(value.encode()).digest()
+    return base64.urlsafe_b64encode(raw[: len(raw) // 2]).rstrip(b"=").decode()
+
+
+def validate_id_token(id_token, *, issuer: str, client_id: str, nonce: str,
+                      keys: KeySet | Callable[[bool], KeySet], algorithms=ALGORITHMS,
+                      access_token: str | None = None, max_age: int | None = None,
+                      now: int | None = None) -> dict:
+    """The ID token's claims, once every check of OIDC Core 3.1.3.7 passed; else UntrustedToken.
+
+    ``keys`` is the upstream's JWK set, or a function ``keys(refresh)`` that fetches it (asked
+    again once, with ``refresh=True``, when the token names a key id we do not have: the
+    upstream may have rotated its keys since we cached them).
+    """
+    if not isinstance(id_token, str) or id_token.count(".") != 2 or len(id_token) > 16384:
+        raise UntrustedToken("the ID token is not a signed JWT")
+    try:
+        header = jws.extract_compact(id_token.encode()).protected
+    except (JoseError, ValueError, UnicodeError):
+        raise UntrustedToken("the ID token is malformed") from None
+    alg = header.get("alg") if isinstance(header, dict) else None
+    # 3.1.3.7 step 7: the alg is one we expect; never "none", never a MAC (RFC 8725 3.1).
+    if alg not in algorithms or alg not in ALGORITHMS:
+        raise UntrustedToken(f"the ID token is signed with {alg!r}, which is not accepted")
+    kid = header.get("kid")
+    key = _pick_key(keys(False) if callable(keys) else keys, alg, kid)
+    if key is None and callable(keys):
+        key = _pick_key(keys(True), alg, kid)
+    if key is None:
+        raise UntrustedToken("the ID token is not signed by a key the upstream publishes")
+    # Step 6: the signature, with the upstream's key.
+    try:
+        claims = dict(jwt.decode(id_token, key, algorithms=[alg]).claims)
+    except (JoseError, ValueError, TypeError):
+        raise UntrustedToken("the ID token's signature is not valid") from None
+    # Steps 2, 3, 9, 10, 11: iss exactly, our client id among the audiences, exp, iat, nonce.
+    registry = jwt.JWTClaimsRegistry(
+        now=now, leeway=LEEWAY,
+        iss={"essential": True, "value": issuer},
+        aud={"essential": True, "value": client_id},
+        sub={"essential": True},
+        exp={"essential": True},
+        iat={"essential": True},
+        nonce={"essential": True, "value": nonce},
+    )
+    try:
+        registry.validate(claims)
+    except JoseError as e:
+        raise UntrustedToken(f"the ID token's claims do not check out ({e})") from None
+    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    # Steps 3-5: other audiences are only acceptable when we are the authorized party.
+    if claims.get("azp", client_id) != client_id or (len(audiences) > 1 and "azp" not in claims):
+        raise UntrustedToken("the ID token was issued to another party (azp)")
+    if not isinstance(claims["sub"], str) or not 0 < len(claims["sub"]) <= 255:
+        raise UntrustedToken("the ID token's subject is not usable")
+    # at_hash (3.1.3.8, 3.2.2.9): when present it binds the ID token to this access token.
+    if "at_hash" in claims and access_token and alg != "EdDSA":
+        if claims["at_hash"] != _half_hash(access_token, alg):
+            raise UntrustedToken("the ID token does not belong to this access token (at_hash)")
+    # Step 13: we asked for a recent sign-in (max_age), so auth_time must show one.
+    if max_age is not None:
+        auth_time = claims.get("auth_time")
+        if not isinstance(auth_time, (int, float)) or isinstance(auth_time, bool) or \
+                auth_time + max_age + LEEWAY < (now if now is not None else time.time()):
+            raise UntrustedToken("the upstream did not sign the user in recently enough (auth_time)")
+    return claims
+
+
+def _pick_key(keyset: KeySet, alg: str, kid):
+    wanted_type = KEY_TYPES.get(alg[:2])
+    candidates = [k for k in keyset.keys
+                  if k.key_type == wanted_type and k.get("use", "sig") == "sig"
+                  and k.get("alg", alg) == alg]
+    if kid is not None:
+        candidates = [k for k in candidates if k.kid == kid]
+    # Without a kid, only an unambiguous key will do (OIDC Core 10.1).
+    return candidates[0] if len(candidates) == 1 else None
+
+
+# --- What the upstream proved --------------------------------------------------------------------
+
+
+def upstream_methods(claims: dict) -> list[str]:
+    """The upstream's ``amr`` values (RFC 8176), kept only if they are plain short tokens."""
+    amr = claims.get("amr")
+    if not isinstance(amr, list):
+        return []
+    values = [v for v in amr if isinstance(v, str) and AMR_VALUE.match(v) and v != "fed"]
+    return list(dict.fromkeys(values))[:MAX_AMR_VALUES]
+
+
+def upstream_did_mfa(claims: dict) -> bool:
+    """Did the upstream say it used more than one factor? Its ``amr`` has ``mfa`` (RFC 8176 2)
+    or methods of two kinds, or its ``acr`` is ``mfa``/``phr`` or a value naming mfa."""
+    methods = upstream_methods(claims)
+    if "mfa" in methods or amr_and_acr(methods)[1] != "pwd":
+        return True
+    acr = claims.get("acr")
+    return isinstance(acr, str) and (acr in ("mfa", "phr") or "mfa" in acr.lower())
+
+
+def progress_for(upstream: Upstream, claims: dict) -> tuple[list[str], Primary]:
+    """(the transaction's methods, the primary) for this upstream sign-in and trust setting."""
+    trusted = upstream.trust_mfa == "always" or (
+        upstream.trust_mfa == "when_upstream_mfa" and upstream_did_mfa(claims))
+    if not trusted:
+        # The upstream's own values are not ours to vouch for: only that it was federated.
+        return ["fed"], Primary.FEDERATION
+    methods = ["fed"] + upstream_methods(claims)
+    if upstream_did_mfa(claims) and "mfa" not in methods:
+        methods.append("mfa")  # an acr-only assertion of MFA (see the report on claims.py)
+    return methods, Primary.FEDERATION_TRUSTED
+
+
+# --- Which local user ---------------------------------------------------------------------------
+
+
+class NoAccount(Exception):
+    """The upstream sign-in maps to no account here, and none may be created."""
+
+    def __init__(self, title: str, message: str):
+        super().__init__(message)
+        self.title = title
+        self.message = message
+
+
+def _email(claims: dict) -> str | None:
+    value = claims.get("email")
+    if not isinstance(value, str):
+        return None
+    value = normalise_email(value)
+    return value if EMAIL.match(value) and len(value) <= 320 else None
+
+
+def _email_verified(claims: dict) -> bool:
+    # OIDC Core 5.1 says boolean; some providers (e.g. Amazon Cognito) send the string "true".
+    return claims.get("email_verified") in (True, "true")
+
+
+def _display_name(claims: dict, email: str) -> str:
+    name = claims.get("name")
+    if not isinstance(name, str) or not name.strip():
+        parts = [claims.get(k) for k in ("given_name", "family_name")]
+        name = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+    return (name.strip() or email.split("@")[0])[:200]
+
+
+def resolve_user(session: Session, tenant: Tenant, upstream: Upstream, claims: dict,
+                 jit: bool) -> tuple[User, str]:
+    """(the local user, how: "linked" | "matched" | "provisioned"), or NoAccount.
+
+    1. a link (upstream, sub) names the user;
+    2. else a verified email in one of the upstream's domains (any, if it lists none) matches
+       an account here, and the link is made;
+    3. else, with just-in-time provisioning on, a passwordless member is created and linked.
+    """
+    subject = claims["sub"]
+    link = session.scalar(select(UpstreamIdentity).where(
+        UpstreamIdentity.upstream_id == upstream.id, UpstreamIdentity.subject == subject))
+    if link is not None:
+        user = session.get(User, link.user_id)
+        if user is not None and user.tenant_id == tenant.id:
+            return user, "linked"
+    email = _email(claims)
+    domain = email.rsplit("@", 1)[1] if email else None
+    vouched = bool(email) and _email_verified(claims) and (
+        not upstream.email_domains or domain in upstream.email_domains)
+    no_account = NoAccount(
+        "No account here",
+        f"Your {upstream.name} sign-in worked, but it is not connected to an account in "
+        f"{tenant.name}. Ask your administrator for access.")
+    existing = find_user(session, tenant, email) if email else None
+    if existing is not None:
+        if not vouched:
+            # An unverified (or out-of-domain) address proves nothing about who owns it here.
+            raise no_account
+        other = session.scalar(select(UpstreamIdentity.subject).where(
+            UpstreamIdentity.upstream_id == upstream.id, UpstreamIdentity.user_id == existing.id))
+        if other is not None:
+            # The address moved to another upstream account (a recycled mailbox?): never
+            # hand the local account to it silently.
+            raise NoAccount(
+                "Account already connected",
+                f"The account for {email} is connected to a different {upstream.name} account. "
+                f"Ask your administrator to check it.")
+        _link(session, upstream, subject, existing)
+        audit.record(session, tenant.id, "upstream.identity_linked", user_id=existing.id,
+                     actor=f"upstream:{upstream.slug}", upstream=upstream.slug, how="verified_email")
+        return existing, "matched"
+    # JIT needs an address for the account; when the upstream is limited to some domains, the
+    # address must be verified and in one of them, or any account of the upstream would get in.
+    if not jit or not email or (upstream.email_domains and not vouched):
+        raise no_account
+    user = User(tenant_id=tenant.id, email=email, name=_display_name(claims, email),
+                role="member", password_hash=None)
+    session.add(user)
+    session.flush()
+    _link(session, upstream, subject, user)
+    audit.record(session, tenant.id, "user.provisioned", user_id=user.id,
+                 actor=f"upstream:{upstream.slug}", upstream=upstream.slug, role="member")
+    return user, "provisioned"
+
+
+def _link(session: Session, upstream: Upstream, subject: str, user: User) -> None:
+    session.add(UpstreamIdentity(upstream_id=upstream.id, user_id=user.id, subject=subject))
+    session.flush()
+
+
+# --- The pending request ------------------------------------------------------------------------
+
+
+def _pending_key(state: str) -> str:
+    return f"upstream_request:{state}"
+
+
+@dataclass(frozen=True)
+class Pending:
+    tenant_id: int
+    upstream_id: int
+    tx: str
+    browser: str
+    nonce: str
+    verifier: str
+    max_age: int | None = None
+
+
+# --- Pages -------------------------------------------------------------------------------------
+
+
+@bp.app_template_global()
+def upstream_choices() -> list[Upstream]:
+    """The tenant's upstreams, for the login page's "Sign in with {name}" buttons."""
+    if "tenant" not in g:
+        return []
+    return list(db.session().scalars(select(Upstream).where(
+        Upstream.tenant_id == g.tenant.id).order_by(Upstream.name)))
+
+
+def _upstream(slug: str) -> Upstream | None:
+    return db.session().scalar(select(Upstream).where(
+        Upstream.tenant_id == g.tenant.id, Upstream.slug == slug))
+
+
+def _problem(status: int, title: str, message: str, tx: transaction.Transaction | None = None):
+    """A page that explains, with a way back to the sign-in when the transaction lives on."""
+    back = url_for("login.login", tenant=g.tenant.slug, tx=tx.id) if tx else None
+    return render_template("login/upstream_error.html", title=title, message=message,
+                           back=back), status
+
+
+def _expired():
+    return error_page(400, "This sign-in has expired",
+                      "Go back to the application and start signing in again.")
+
+
+def _failed(upstream: Upstream, reason: str, **data) -> None:
+    audit.record(db.session(), g.tenant.id, "upstream.sign_in_failed",
+                 actor=f"upstream:{upstream.slug}", upstream=upstream.slug, reason=reason[:300],
+                 **data)
+
+
+UPSTREAM_ERRORS = {
+    "access_denied": "You cancelled signing in with {name}, or {name} did not allow it.",
+    "login_required": "{name} needs you to sign in there first.",
+    "interaction_required": "{name} needs you to complete a step there first.",
+    "temporarily_unavailable": "{name} is busy right now. Try again in a moment.",
+    "server_error": "{name} ran into a problem. Try again in a moment.",
+}
+
+
+@bp.post("/login/upstream/<upstream>")
+def start(upstream):
+    """The "Sign in with {name}" button: off to the upstream's authorization endpoint."""
+    row = _upstream(upstream)
+    if row is None:
+        return error_page(404, "No such sign-in option",
+                          "This organisation does not offer that way of signing in.")
+    try:
+        if request.form.get("tx"):
+            tx = transaction.load(g.tenant.id, request.form["tx"])
+        else:
+            tx = transaction.begin(g.tenant.id, {},
+                                   next_url=url_for("login.home", tenant=g.tenant.slug))
+    except transaction.TransactionGone:
+        return _expired()
+    if tx.authenticated:
+        return _expired()
+    try:
+        doc = metadata(row.issuer)
+        client = _oauth_client(row, doc)
+    except (UpstreamUnavailable, ValueError) as e:
+        log.warning("upstream %s unusable: %s", row.slug, e)
+        _failed(row, f"unavailable: {e}")
+        return _problem(502, f"{row.name} is not available",
+                        f"We could not reach {row.name} to sign you in. Try again in a few "
+                        f"minutes, or sign in another way.", tx)
+    state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(64)  # RFC 7636 4.1: 43-128 characters
+    extra = {}
+    # A relying party that asked us for a fresh sign-in gets one upstream too (OIDC Core 3.1.2.1).
+    prompts = set(tx.params.get("prompt", "").split())
+    max_age = None
+    if "max_age" in tx.params:
+        try:
+            max_age = max(int(tx.params["max_age"]), 0)
+        except ValueError:
+            max_age = None
+    if "login" in prompts:
+        # max_age=0 too: then the upstream MUST send auth_time, and we can check it (3.1.2.1).
+        extra["prompt"] = "login"
+        max_age = 0 if max_age is None else max_age
+    if max_age is not None:
+        extra["max_age"] = str(max_age)
+    if tx.params.get("login_hint"):
+        extra["login_hint"] = tx.params["login_hint"][:320]
+    pending = Pending(g.tenant.id, row.id, tx.id, tx.browser, nonce, verifier, max_age)
+    store.get().set(_pending_key(state), json.dumps(asdict(pending)),
+                    ex=settings().login_transaction_ttl)
+    url, _ = client.create_authorization_url(doc["authorization_endpoint"], state=state,
+                                             nonce=nonce, code_verifier=verifier, **extra)
+    return redirect(url, code=302)
+
+
+@bp.get("/login/upstream/<upstream>/callback")
+def callback(upstream):
+    """The upstream sends the browser back here with a code (or an error)."""
+    row = _upstream(upstream)
+    if row is None:
+        return error_page(404, "No such sign-in option",
+                          "This organisation does not offer that way of signing in.")
+    state = request.args.get("state", "")
+    key = _pending_key(state)
+    raw = store.get().get(key) if 20 <= len(state) <= 128 else None
+    if not raw:
+        return error_page(400, "This sign-in cannot continue",
+                          f"The answer from {row.name} was already used, has expired, or was not "
+                          f"meant for this page. Start signing in again.")
+    pending = Pending(**json.loads(raw))
+    if pending.tenant_id != g.tenant.id or pending.upstream_id != row.id:
+        return error_page(400, "This sign-in cannot continue",
+                          f"The answer from {row.name} does not belong to this sign-in.")
+    try:
+        # Our login transaction only loads in the browser that started it.
+        tx = transaction.load(g.tenant.id, pending.tx)
+    except transaction.TransactionGone:
+        return _expired()
+    if tx.authenticated or tx.browser != pending.browser:
+        return _expired()
+    # Spend the request: of two callbacks with this state, only the one that deletes it goes on.
+    if not store.get().delete(key):
+        return error_page(400, "This sign-in cannot continue",
+                          f"The answer from {row.name} was already used. Start signing in again.")
+    try:
+        doc = metadata(row.issuer)
+    except UpstreamUnavailable as e:
+        _failed(row, f"unavailable: {e}")
+        return _problem(502, f"{row.name} is not available",
+                        f"We could not reach {row.name} to finish signing you in. Try again in a "
+                        f"few minutes.", tx)
+    # RFC 9207 2.4: the response names its issuer; it must be the one we sent the user to, and
+    # an upstream that promises to name it must do so (mix-up attack defence).
+    answered_by = request.args.get("iss")
+    if answered_by != row.issuer and (answered_by is not None or
+                                      doc.get("authorization_response_iss_parameter_supported")):
+        _failed(row, "iss mismatch in the authorization response")
+        return _problem(400, "This sign-in cannot continue",
+                        f"The answer did not come from {row.name}.", tx)
+    if request.args.get("error"):
+        error = request.args["error"][:64]
+        _failed(row, f"upstream error: {error}")
+        text = UPSTREAM_ERRORS.get(error, "{name} could not sign you in.").format(name=row.name)
+        return _problem(400, f"Not signed in with {row.name}", f"{text} (error: {error})", tx)
+    code = request.args.get("code", "")
+    if not code or len(code) > 2048:
+        _failed(row, "no code in the authorization response")
+        return _problem(400, "This sign-in cannot continue",
+                        f"{row.name} did not send the expected answer.", tx)
+
+    # The code for tokens, over the back channel, with the PKCE verifier (RFC 7636 4.5).
+    try:
+        client = _oauth_client(row, doc)
+        token = client.fetch_token(doc["token_endpoint"], code=code,
+                                   code_verifier=pending.verifier)
+    except OAuthError as e:
+        _failed(row, f"token endpoint: {e.error}")
+        return _problem(400, f"Not signed in with {row.name}",
+                        f"{row.name} did not confirm the sign-in. Start again.", tx)
+    except (requests.RequestException, ValueError) as e:
+        log.warning("upstream %s token endpoint: %s", row.slug, e)
+        _failed(row, f"token endpoint unavailable: {e}")
+        return _problem(502, f"{row.name} is not available",
+                        f"We could not reach {row.name} to finish signing you in. Try again in a "
+                        f"few minutes.", tx)
+    try:
+        algorithms = [a for a in doc.get("id_token_signing_alg_values_supported") or ["RS256"]
+                      if a in ALGORITHMS]
+        claims = validate_id_token(
+            token.get("id_token"), issuer=row.issuer, client_id=row.client_id,
+            nonce=pending.nonce, keys=lambda refresh: signing_keys(doc["jwks_uri"], refresh),
+            algorithms=algorithms, access_token=token.get("access_token"),
+            max_age=pending.max_age)
+    except UntrustedToken as e:
+        log.warning("upstream %s ID token refused: %s", row.slug, e)
+        _failed(row, f"ID token refused: {e}")
+        return _problem(400, f"Could not verify your {row.name} sign-in",
+                        f"The sign-in from {row.name} could not be verified ({e}), so you are "
+                        f"not signed in. Start again; if it keeps happening, tell your "
+                        f"administrator.", tx)
+    except UpstreamUnavailable as e:
+        _failed(row, f"keys unavailable: {e}")
+        return _problem(502, f"{row.name} is not available",
+                        f"We could not fetch {row.name}'s signing keys. Try again in a few "
+                        f"minutes.", tx)
+
+    session = db.session()
+    policy_row = session.get(TenantPolicyRow, g.tenant.id)
+    jit = bool(policy_row and policy_row.federation_jit)
+    try:
+        user, how = resolve_user(session, g.tenant, row, claims, jit)
+    except NoAccount as e:
+        _failed(row, e.title, subject=claims["sub"][:255])
+        return error_page(403, e.title, e.message)
+    except IntegrityError:
+        # A second sign-in of the same new person raced this one and created the account
+        # first; nothing of ours was written yet (audit events are added again below).
+        session.rollback()
+        link = session.scalar(select(UpstreamIdentity).where(
+            UpstreamIdentity.upstream_id == row.id, UpstreamIdentity.subject == claims["sub"]))
+        user = session.get(User, link.user_id) if link else None
+        if user is None or user.tenant_id != g.tenant.id:
+            return _problem(409, "Please try again", "Your account was being set up at the same "
+                            "time by another sign-in. Start again.", tx)
+        how = "linked"
+
+    methods, primary = progress_for(row, claims)
+    tx.user_id, tx.methods = user.id, methods
+    tx.notes["primary"] = primary.value
+    tx.notes["upstream"] = row.slug
+    # A fresh, full authentication: never a step-up of whoever was signed in before.
+    for stale in ("step_up", "challenge", "decision", "setup_page", "skipped"):
+        tx.notes.pop(stale, None)
+    audit.record(session, g.tenant.id, "user.signed_in_upstream", user_id=user.id,
+                 actor=user.email, upstream=row.slug, how=how, trusted=primary.value,
+                 upstream_amr=upstream_methods(claims))
+    from idp.login import views as journey  # the journey's pages; they list our buttons
+
+    return journey.next_step(tx, user)

@@ -1,0 +1,55 @@
+"""Sending mail and text messages: one small class per backend, chosen from the settings.
+
+- SMS: ``send(to, text)`` — the outbox (``OutboxMessage(channel="sms")``, the embedded
+  default) or, with ``IDP_SMS_URL``, an HTTP provider in the shape of Twilio's Messages API.
+- Mail: ``send(to, subject, text)`` — the outbox (``channel="mail"``) or, with
+  ``IDP_SMTP_URL``, an SMTP server (``smtp://``, ``smtps://``, ``smtp+starttls://``).
+
+The outbox backends add a row to the caller's database session, so a message is kept exactly
+when the request (or CLI command) that wrote it commits; ``idp outbox`` lists them. The
+network backends raise ``SendError`` when the message could not be handed over; callers turn
+that into a message for people (``NotNow``) and never show the error's text, which is for logs.
+Neither kind of backend ever logs the text of a message: it may hold a code.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from idp.config import Settings
+
+
+class SendError(Exception):
+    """A message could not be handed to the provider (network, refusal, configuration).
+
+    The text is for operators' logs: it names the provider's answer, never the message."""
+
+
+def sms_sender(settings: Settings, db: Session | None):
+    """The SMS backend the settings choose: HTTP when ``sms_url`` is set, else the outbox."""
+    from idp.notify import sms
+
+    if settings.sms_url:
+        return sms.HttpSMS(settings.sms_url)
+    return sms.OutboxSMS(db)
+
+
+def mail_sender(settings: Settings, db: Session | None):
+    """The mail backend the settings choose: SMTP when ``smtp_url`` is set, else the outbox."""
+    from idp.notify import mail
+
+    if settings.smtp_url:
+        return mail.SmtpMail(settings.smtp_url, settings.mail_from)
+    return mail.OutboxMail(db)
+
+
+def problems(settings: Settings) -> list[str]:
+    """What is wrong with ``IDP_SMS_URL`` / ``IDP_SMTP_URL``, for a warning at start
+    (the same checks run again, as ``SendError``, when a message is sent)."""
+    found = []
+    for make in (lambda: sms_sender(settings, None), lambda: mail_sender(settings, None)):
+        try:
+            make()
+        except SendError as e:
+            found.append(str(e))
+    return found
