@@ -20,7 +20,7 @@ A voluntary request that cannot be met is answered at the level reached (OIDC Co
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 

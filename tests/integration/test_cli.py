@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 
 import pytest
 from sqlalchemy import select
@@ -14,19 +11,6 @@ from sqlalchemy import select
 from idp import db
 from idp.models import Client, Tenant
 from idp.oidc import hashing
-
-
-@pytest.fixture
-def idp(settings):
-    env = {**os.environ, "IDP_DATABASE_URL": settings.database_url, "IDP_KEYS_DIR": str(settings.keys_dir),
-           "IDP_BASE_URL": settings.base_url, "IDP_SECRET_KEY": settings.secret_key}
-
-    def run(*args, stdin: str = ""):
-        done = subprocess.run([sys.executable, "-m", "idp", *args], input=stdin, env=env,
-                              capture_output=True, text=True, timeout=60)
-        return done.returncode, done.stdout, done.stderr
-
-    return run
 
 
 def test_tenant_user_and_client_create_print_json(app, idp, settings):

@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from idp import db
 from idp.models import AuditEvent, Upstream
-from tests.integration.test_cli import idp  # noqa: F401  (fixture)
 
 
 def run_json(idp, *args, stdin=""):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import threading
 
-import pytest
 from sqlalchemy import select
 
 from idp import db

@@ -24,7 +24,6 @@ from sqlalchemy import func, select
 from idp import create_app, db
 from idp.mfa.sms import code_key, hour_key, mask, pretty, wait_key
 from idp.models import AuditEvent, Authenticator, OutboxMessage, Tenant, User
-from tests.integration.test_cli import idp  # noqa: F401  (the fixture running `idp` for real)
 from tests.integration.test_factor_backup_codes import challenge_page, jwt_claims
 from tests.integration.test_notify import FakeTwilio
 from tests.integration.test_token import redeem

@@ -18,11 +18,8 @@ import base64
 import hashlib
 import html
 import json
-import os
 import re
 import secrets
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -42,7 +39,7 @@ from idp import admin, db, directory
 from idp.login import federation
 from idp.mfa.backup_codes import ALPHABET, normalise
 from idp.models import AuditEvent, Authenticator, BackupCode, Upstream, UpstreamIdentity, User
-from tests.conftest import PASSWORD, ROOT, LiveServer, World, _free_port, make_world
+from tests.conftest import PASSWORD, LiveServer, World, _free_port, make_world
 from tests.integration.test_authorize import params_for
 from tests.support.account import answer_challenge
 from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair, query
@@ -57,42 +54,10 @@ def plain_http_is_fine(monkeypatch):
 # --- A server that has the federation pages ----------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(app, settings, request, tmp_path_factory):
-    """The session's live server once ``create_app`` registers the federation blueprint;
-    until then a second ``idp`` process that registers it (same database, keys, secret)."""
-    if "federation" in app.blueprints:
-        yield request.getfixturevalue("live_server")
-        return
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "IDP_BASE_URL": url, "IDP_DATABASE_URL": settings.database_url,
-           "IDP_KEYS_DIR": str(settings.keys_dir), "IDP_SECRET_KEY": settings.secret_key}
-    if settings.redis_url:
-        env["IDP_REDIS_URL"] = settings.redis_url
-    else:
-        env.pop("IDP_REDIS_URL", None)
-    boot = ("import sys\nfrom idp import create_app\nfrom idp.login.federation import bp\n"
-            "app = create_app()\napp.register_blueprint(bp)\n"
-            "app.run(host='127.0.0.1', port=int(sys.argv[1]), threaded=True, use_reloader=False)\n")
-    log = open(tmp_path_factory.mktemp("federation") / "server.log", "w+")
-    process = subprocess.Popen([sys.executable, "-c", boot, str(port)], env=env, stdout=log,
-                               stderr=subprocess.STDOUT, cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(url + "/", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            raise RuntimeError(f"the federation server did not start:\n{log.read()}")
-        time.sleep(0.1)
-    yield LiveServer(url, settings, process)
-    process.terminate()
-    process.wait(10)
-    log.close()
+@pytest.fixture(scope="session")
+def server(live_server):
+    """The session's live ``idp serve``: it serves both the upstream and the downstream tenant."""
+    return live_server
 
 
 # --- The scripted upstream ---------------------------------------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from idp import db
 from idp.models import AuditEvent, User
-from tests.support.journey import CSRF, TX, Browser, field
+from tests.support.journey import CSRF, TX, field
 
 
 def login_page(client, slug):
@@ -136,7 +136,7 @@ def test_five_wrong_passwords_lock_known_and_unknown_accounts_alike(client, worl
     from tests.support.captcha import solve
 
     email = world.alice if who == "known" else "nobody@example.com"
-    statuses = []
+    statuses, last = [], ""
     for attempt in range(5):
         page = login_page(client, world.slug)
         data = {"csrf_token": field(CSRF, page), "tx": field(TX, page), "email": email,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
 
 from idp import admin, db, directory
-from idp.models import LoginToken, User
+from idp.models import LoginToken
 from tests.integration.test_factor_backup_codes import enroll_backup_codes, jwt_claims
 from tests.integration.test_token import redeem
 from tests.support.account import answer_challenge
