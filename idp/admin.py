@@ -54,6 +54,7 @@ def policy_dict(db: Session, tenant: Tenant) -> dict:
         "captcha_after": row.captcha_after,
         "lock_after": row.lock_after,
         "lock_minutes": row.lock_minutes,
+        "lock_email_admins": row.lock_email_admins,
     }
 
 
@@ -63,7 +64,8 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
                grace_skips: int | None = None, roles_allowed: list[str] | None = None,
                self_disable: bool | None = None, login_token_bypass: bool | None = None,
                federation_jit: bool | None = None, captcha_after: int | None = None,
-               lock_after: int | None = None, lock_minutes: int | None = None) -> dict:
+               lock_after: int | None = None, lock_minutes: int | None = None,
+               lock_email_admins: bool | None = None) -> dict:
     """Change what is given; the scope is everyone unless groups or users are named."""
     row = policy_row(db, tenant)
     before = policy_dict(db, tenant)
@@ -113,6 +115,7 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
                 raise DirectoryError(f"{name.replace('_', '-')} must be from {low} to {high}")
             setattr(row, name, value)
     for name, value in (("self_disable", self_disable), ("login_token_bypass", login_token_bypass),
+                        ("lock_email_admins", lock_email_admins),
                         ("federation_jit", federation_jit)):
         if value is not None:
             setattr(row, name, value)

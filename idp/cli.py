@@ -154,6 +154,7 @@ def cmd_policy_set(settings: Settings, args) -> dict:
             login_token_bypass=_on_off(args.login_token_bypass),
             federation_jit=_on_off(args.federation_jit), captcha_after=args.captcha_after,
             lock_after=args.lock_after, lock_minutes=args.lock_minutes,
+            lock_email_admins=_on_off(args.lock_email_admins),
         )
 
 
@@ -341,6 +342,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--captcha-after", type=int)
     sp.add_argument("--lock-after", type=int)
     sp.add_argument("--lock-minutes", type=int)
+    sp.add_argument("--lock-email-admins", choices=["on", "off"])
     sp.set_defaults(func=cmd_policy_set)
 
     group = sub.add_parser("group").add_subparsers(dest="verb", required=True)

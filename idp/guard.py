@@ -59,23 +59,26 @@ class Guard:
         if self.failures(key) >= self.limits.lock_after:
             raise self._locked(key)
 
-    def reserve(self, key: str) -> None:
-        """Spend one attempt before checking a secret; raise Locked when none is left."""
+    def reserve(self, key: str) -> int:
+        """Spend one attempt before checking a secret; raise Locked when none is left.
+        Returns this attempt's number, which only this request holds."""
         pipe = self.store.pipeline()
         pipe.incr(key)
         pipe.expire(key, self.limits.lock_seconds, nx=True)
         count, _ = pipe.execute()
         if count > self.limits.lock_after:
             raise self._locked(key)
+        return count
 
-    def after_failure(self, key: str) -> None:
-        """Raise Locked when this failure was the last one allowed, so the user learns now."""
-        count = self.failures(key)
-        if count >= self.limits.lock_after:
-            if count == self.limits.lock_after:
+    def after_failure(self, key: str, attempt: int) -> None:
+        """Raise Locked when this failure was the last one allowed, so the user learns now.
+        ``new`` is set for exactly one request: the one whose attempt number hit the limit."""
+        if attempt >= self.limits.lock_after:
+            new = attempt == self.limits.lock_after
+            if new:
                 # The lock lasts its full duration from the failure that caused it.
                 self.store.expire(key, self.limits.lock_seconds)
-            raise self._locked(key, new=count == self.limits.lock_after)
+            raise self._locked(key, new=new)
 
     def refund(self, key: str) -> None:
         """The secret was right (or no guess was made): this attempt does not count."""

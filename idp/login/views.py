@@ -17,7 +17,7 @@ from wtforms import ValidationError
 from idp import audit, db, mfa, policy
 from idp.directory import find_user
 from idp.guard import Locked, account_key
-from idp.login import facts
+from idp.login import facts, lockout
 from idp.login import session as sso
 from idp.login import tokens
 from idp.login import transaction
@@ -95,7 +95,7 @@ def login():
         if not flow.captcha_passed(key):
             return render_template("login/login.html", form=form, client=client,
                                    error=flow.CAPTCHA_NEEDED, captcha=flow.captcha_widget(key)), 400
-        flow.guard().reserve(key)
+        attempt = flow.guard().reserve(key)
     except Locked as locked:
         return locked_page(locked)
     # Same work and the same answer whether or not the account exists.
@@ -105,12 +105,11 @@ def login():
                      user_id=user.id if user else None, actor=form.email.data[:320],
                      client_id=client.client_id if client else None)
         try:
-            flow.guard().after_failure(key)
+            flow.guard().after_failure(key, attempt)
         except Locked as locked:
             if locked.new:
-                audit.record(db.session(), g.tenant.id, "account.locked",
-                             user_id=user.id if user else None, actor=form.email.data[:320],
-                             until=int(locked.until), cause="password")
+                lockout.account_locked(db.session(), g.tenant, user, form.email.data,
+                                       locked.until, "password")
             return locked_page(locked)
         return render_template("login/login.html", form=form, client=client, error=INCORRECT,
                                captcha=flow.captcha_widget(key)), 200

@@ -13,6 +13,7 @@ from werkzeug.datastructures import MultiDict
 
 from idp import db, mfa, store
 from idp.guard import Guard, Limits, Locked, account_key
+from idp.login import lockout
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator, TenantPolicyRow, User
 from idp.models.base import utcnow
@@ -128,16 +129,17 @@ def guarded(ctx: FactorContext, failed_action: str, factor: Factor, check):
     """Run a factor's check under the guard: an attempt is spent before it runs, given back
     when the answer was right or was no guess (NotNow), kept and audited when it was wrong."""
     key = account_key(ctx.tenant.id, ctx.user.id, ctx.user.email)
-    guard().reserve(key)
+    attempt = guard().reserve(key)
     try:
         result = check()
     except WrongAnswer:
         ctx.audit(failed_action, factor=factor.type)
         try:
-            guard().after_failure(key)
+            guard().after_failure(key, attempt)
         except Locked as locked:
             if locked.new:
-                ctx.audit("account.locked", until=int(locked.until), cause=factor.type)
+                lockout.account_locked(ctx.db, ctx.tenant, ctx.user, ctx.user.email,
+                                       locked.until, factor.type)
             raise
         raise
     except NotNow:

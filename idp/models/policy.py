@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.models.base import Base, utcnow
@@ -34,6 +34,7 @@ class TenantPolicyRow(Base):
     captcha_after: Mapped[int] = mapped_column(Integer, default=3)
     lock_after: Mapped[int] = mapped_column(Integer, default=5)
     lock_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    lock_email_admins: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -144,3 +144,48 @@ def test_parallel_wrong_guesses_never_test_more_than_the_limit(app, settings, wo
     assert 1 <= checked <= 5, statuses
     assert statuses.count(429) >= 15
     assert right.status_code == 429 and "locked" in right.text
+
+
+def test_the_lockout_mail_reaches_a_real_smtp_server_once(app, settings, world):
+    from dataclasses import replace
+
+    from aiosmtpd.controller import Controller
+
+    from idp import create_app
+
+    class Inbox:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            import email
+            import email.policy
+
+            message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+            self.messages.append((envelope.rcpt_tos, message.get_content()))
+            return "250 OK"
+
+    inbox = Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    smtp.start()
+    try:
+        set_policy(app, world, lock_email_admins=True)
+        with app.app_context():
+            session = db.session()
+            directory.create_user(session, app.extensions["idp.passwords"],
+                                  directory.get_tenant(session, world.slug), "boss@example.com",
+                                  "a long admin password", role="admin")
+            session.commit()
+        mailing = create_app(replace(settings, smtp_url=f"smtp://127.0.0.1:{smtp.port}"), TESTING=True)
+        client = mailing.test_client()
+        fail_until_locked(client, world, world.alice)
+        sign_in(client, world)  # a further attempt while locked sends nothing more
+        fail_until_locked(client, world, "nobody@example.com")  # no mailbox behind it: no mail
+        mailing.extensions["idp.engine"].dispose()
+    finally:
+        smtp.stop()
+    recipients = [to for to, _ in inbox.messages]
+    assert recipients == [[world.alice], ["boss@example.com"]]
+    body = inbox.messages[0][1]
+    assert "locked until" in body and "wrong!!!!" not in body and world.password not in body
+    assert "ask your administrator to unlock" in body
