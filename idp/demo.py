@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 from idp import directory
 from idp.cli import _database, _passwords, cmd_init
 from idp.config import Settings
-from idp.models import Client
+from idp.models import Client, TenantPolicyRow
 from idp.oidc import hashing
 
 TENANT = "demo"
@@ -33,6 +33,8 @@ def prepare(settings: Settings, portal_url: str) -> dict:
             tenant = directory.get_tenant(session, TENANT)
         except directory.NotFound:
             tenant = directory.create_tenant(session, TENANT, "Demo Organisation")
+            # Second factors on offer from the start; `idp policy set demo ...` changes it.
+            session.add(TenantPolicyRow(tenant_id=tenant.id, mode="optional"))
         for email, role, name in USERS:
             password = secrets.token_urlsafe(9)
             user = directory.find_user(session, tenant, email)

@@ -332,7 +332,7 @@ def setup_factor(factor_type):
                 # The forced first setup counts as this sign-in's second step (the user just
                 # proved the new factor); a reset is done once a factor is set up again.
                 user.mfa_must_reenroll = False
-                tx.methods = tx.methods + [factor.amr]
+                tx.methods = tx.methods + factor.proved_by_enrollment(result)
                 tx.notes.pop("setup_page", None)
                 return next_step(tx, user)
     return render_template("login/setup_factor.html", tx=tx, user=user, factor=factor,

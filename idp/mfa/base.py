@@ -110,6 +110,11 @@ class Factor:
                form: MultiDict) -> Proof | Step:
         raise NotImplementedError
 
+    def proved_by_enrollment(self, authenticator: Authenticator) -> list[str]:
+        """The ``amr`` values a just-finished enrollment proved (it counts only as a forced
+        first setup inside a sign-in)."""
+        return [self.amr]
+
     def usable(self, authenticator: Authenticator) -> bool:
         """Can this authenticator still answer a challenge (a spent set of codes cannot)?"""
         return True

@@ -193,3 +193,17 @@ def test_a_client_minimum_acr_applies_to_its_requests(app, live_server, live_wor
     prove = lambda b, p: answer_challenge(b, live_world, p, "backup", code=codes[0])  # noqa: E731
     claims, _ = portal_sign_in(live_server, live_world, provider, jwks, prove, creds=bank)
     assert claims["acr"] == "mfa"
+
+
+def test_passkey_reaches_phr(live_server, live_world, provider, jwks):
+    """Enrolled and used on the live server itself: its origin is the relying party's view."""
+    from tests.integration.test_factor_webauthn import answer as answer_webauthn, enroll, options_from
+    from tests.support.soft_authenticator import SoftAuthenticator
+
+    soft = SoftAuthenticator(live_server.url)
+    browser = Browser(requests.Session(), origin=live_server.url)
+    password_sign_in(browser, live_world)
+    enroll(browser, live_world, soft)
+    prove = lambda b, page: answer_webauthn(b, live_world, page, soft.get(options_from(page.text)))  # noqa: E731
+    claims, _ = portal_sign_in(live_server, live_world, provider, jwks, prove)
+    assert (claims["amr"], claims["acr"]) == (["pwd", "hwk", "user", "mfa"], "phr")

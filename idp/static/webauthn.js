@@ -1,0 +1,162 @@
+/* Passkeys and security keys on the hosted pages (W3C Web Authentication, Level 2).
+ *
+ * The page's <form> holds an element id="webauthn" with data-webauthn="register" or
+ * "authenticate", and inside it:
+ *   <script type="application/json" id="webauthn-options">  the options, binary as base64url
+ *   <input type="hidden" name="credential" id="webauthn-credential">
+ *   <p id="webauthn-status" role="alert" hidden>               where errors are shown
+ * Submitting the form runs the ceremony first (navigator.credentials.create or .get), puts
+ * the credential as JSON (binary fields base64url, the shape of PublicKeyCredential's
+ * toJSON() in Level 3) in the hidden input, then submits. No inline script and no third-party
+ * code: the page's CSP is default-src 'self'.
+ */
+(function () {
+  "use strict";
+
+  function toBuffer(base64url) {
+    var base64 = base64url.replace(/-/g, "+").replace(/_/g, "/");
+    while (base64.length % 4) base64 += "=";
+    var binary = atob(base64);
+    var bytes = new Uint8Array(binary.length);
+    for (var i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes.buffer;
+  }
+
+  function toBase64url(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var binary = "";
+    for (var i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]);
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function descriptors(list) {
+    return (list || []).map(function (d) {
+      var out = { type: d.type, id: toBuffer(d.id) };
+      if (d.transports) out.transports = d.transports;
+      return out;
+    });
+  }
+
+  function creationOptions(json) {
+    var options = Object.assign({}, json);
+    options.challenge = toBuffer(json.challenge);
+    options.user = Object.assign({}, json.user, { id: toBuffer(json.user.id) });
+    options.excludeCredentials = descriptors(json.excludeCredentials);
+    return options;
+  }
+
+  function requestOptions(json) {
+    var options = Object.assign({}, json);
+    options.challenge = toBuffer(json.challenge);
+    options.allowCredentials = descriptors(json.allowCredentials);
+    return options;
+  }
+
+  function common(credential) {
+    return {
+      id: credential.id,
+      rawId: toBase64url(credential.rawId),
+      type: credential.type,
+      authenticatorAttachment: credential.authenticatorAttachment || null,
+      clientExtensionResults: credential.getClientExtensionResults ? credential.getClientExtensionResults() : {}
+    };
+  }
+
+  function registrationJSON(credential) {
+    var r = credential.response;
+    var out = common(credential);
+    out.response = {
+      clientDataJSON: toBase64url(r.clientDataJSON),
+      attestationObject: toBase64url(r.attestationObject),
+      transports: typeof r.getTransports === "function" ? r.getTransports() : []
+    };
+    return out;
+  }
+
+  function assertionJSON(credential) {
+    var r = credential.response;
+    var out = common(credential);
+    out.response = {
+      clientDataJSON: toBase64url(r.clientDataJSON),
+      authenticatorData: toBase64url(r.authenticatorData),
+      signature: toBase64url(r.signature),
+      userHandle: r.userHandle ? toBase64url(r.userHandle) : null
+    };
+    return out;
+  }
+
+  function explain(error, registering) {
+    switch (error && error.name) {
+      case "NotAllowedError":
+        return "The request was cancelled or timed out. Try again when you are ready.";
+      case "InvalidStateError":
+        return registering
+          ? "This passkey or security key is registered on your account already. Use another one."
+          : "This passkey or security key cannot be used here. Try another one.";
+      case "SecurityError":
+        return "This address cannot use passkeys. Ask your administrator to check the sign-in address.";
+      case "NotSupportedError":
+        return "This passkey or security key does not support what this site needs. Try another one.";
+      case "AbortError":
+        return "The request was stopped. Try again.";
+      default:
+        return "Your passkey or security key could not be used. Try again.";
+    }
+  }
+
+  function init() {
+    var box = document.getElementById("webauthn");
+    var source = document.getElementById("webauthn-options");
+    if (!box || !source) return;
+    var form = box.closest("form");
+    var field = document.getElementById("webauthn-credential");
+    var status = document.getElementById("webauthn-status");
+    var mode = box.getAttribute("data-webauthn");
+    var registering = mode === "register";
+    var busy = false;
+
+    function say(message) {
+      status.textContent = message;
+      status.hidden = !message;
+    }
+
+    if (!window.PublicKeyCredential || !navigator.credentials) {
+      say("This browser cannot use passkeys or security keys. Use another browser or another method.");
+      return;
+    }
+
+    form.addEventListener("submit", function (event) {
+      if (field.value) return; // the credential is there: let the form go
+      event.preventDefault();
+      if (busy) return;
+      var options;
+      try {
+        options = JSON.parse(source.textContent);
+      } catch (e) {
+        say("This page is damaged. Reload it and try again.");
+        return;
+      }
+      busy = true;
+      say("");
+      box.setAttribute("aria-busy", "true");
+      var ceremony = registering
+        ? navigator.credentials.create({ publicKey: creationOptions(options) })
+        : navigator.credentials.get({ publicKey: requestOptions(options) });
+      ceremony.then(function (credential) {
+        if (!credential) throw new Error("no credential");
+        field.value = JSON.stringify(registering ? registrationJSON(credential) : assertionJSON(credential));
+        form.submit(); // submit() fires no submit event: no second ceremony
+      }).catch(function (error) {
+        busy = false;
+        box.removeAttribute("aria-busy");
+        say(explain(error, registering));
+      });
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();
