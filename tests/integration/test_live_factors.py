@@ -207,3 +207,84 @@ def test_passkey_reaches_phr(live_server, live_world, provider, jwks):
     prove = lambda b, page: answer_webauthn(b, live_world, page, soft.get(options_from(page.text)))  # noqa: E731
     claims, _ = portal_sign_in(live_server, live_world, provider, jwks, prove)
     assert (claims["amr"], claims["acr"]) == (["pwd", "hwk", "user", "mfa"], "phr")
+
+
+# --- The tenant's policy, as a portal using Authlib sees it -----------------------------------
+def admin_action(app, world, email, action):
+    from tests.integration.test_policy_journey import user_mfa
+
+    user_mfa(app, world, email, action)
+
+
+def totp_setup(world):
+    """Complete the forced setup wizard with an authenticator app."""
+    import re
+
+    from tests.integration.test_factor_totp import KEY
+    from tests.support.account import CEREMONY
+    from tests.support.journey import CSRF, TX, field
+
+    def enroll_now(b, page):
+        assert "Set up two-step verification" in page.text, page.text[:400]
+        link = re.search(r'href="([^"]*/login/setup/totp\?tx=[^"]+)"', page.text).group(1)
+        setup = b.get(link.replace("&amp;", "&"))
+        secret = KEY.search(setup.text).group(1).replace(" ", "")
+        return b.post(f"/t/{world.slug}/login/setup/totp", {
+            "csrf_token": field(CSRF, setup.text), "tx": field(TX, setup.text),
+            "ceremony": field(CEREMONY, setup.text), "code": pyotp.TOTP(secret).now()})
+
+    return enroll_now
+
+
+def test_policy_disabled_ignores_enrolled_factors(app, live_server, live_world, provider, jwks):
+    enroll_backup_codes(local(app), live_world)
+    set_policy(app, live_world, mode="disabled")
+    claims, _ = portal_sign_in(live_server, live_world, provider, jwks)
+    assert claims["amr"] == ["pwd"]
+
+
+def test_policy_for_a_group(app, live_server, live_world, provider, jwks):
+    from idp import admin
+
+    codes = enroll_backup_codes(local(app), live_world)
+    with app.app_context():
+        session = db.session()
+        admin.create_group(session, directory.get_tenant(session, live_world.slug), "Finance", "test")
+        session.commit()
+    set_policy(app, live_world, mode="required", groups=["Finance"])
+    assert portal_sign_in(live_server, live_world, provider, jwks)[0]["amr"] == ["pwd"]
+    with app.app_context():
+        session = db.session()
+        admin.add_to_group(session, directory.get_tenant(session, live_world.slug), "Finance",
+                           live_world.alice, "test")
+        session.commit()
+    prove = lambda b, p: answer_challenge(b, live_world, p, "backup", code=codes[0])  # noqa: E731
+    assert portal_sign_in(live_server, live_world, provider, jwks, prove)[0]["acr"] == "mfa"
+
+
+def test_admin_enforce_exempt_and_reset(app, live_server, live_world, provider, jwks):
+    set_policy(app, live_world, mode="optional", factors=["totp", "backup"])
+    admin_action(app, live_world, live_world.alice, "enforce")
+    enforced, _ = portal_sign_in(live_server, live_world, provider, jwks, totp_setup(live_world))
+    assert enforced["acr"] == "mfa"  # an admin switched it on: setup at the next sign-in
+    admin_action(app, live_world, live_world.alice, "exempt")
+    assert portal_sign_in(live_server, live_world, provider, jwks)[0]["amr"] == ["pwd"]
+    admin_action(app, live_world, live_world.alice, "default")
+    admin_action(app, live_world, live_world.alice, "reset")  # factors gone: set up again
+    again, _ = portal_sign_in(live_server, live_world, provider, jwks, totp_setup(live_world))
+    assert again["acr"] == "mfa"
+
+
+def test_grace_skip_then_forced_setup(app, live_server, live_world, provider, jwks):
+    from tests.support.journey import CSRF, TX, field
+
+    set_policy(app, live_world, mode="required", factors=["totp"], grace_skips=1)
+
+    def skip(b, page):
+        assert "Not now (1 skip left)" in page.text
+        return b.post(f"/t/{live_world.slug}/login/setup/skip",
+                      {"csrf_token": field(CSRF, page.text), "tx": field(TX, page.text)})
+
+    assert portal_sign_in(live_server, live_world, provider, jwks, skip)[0]["amr"] == ["pwd"]
+    forced, _ = portal_sign_in(live_server, live_world, provider, jwks, totp_setup(live_world))
+    assert forced["amr"] == ["pwd", "otp", "mfa"]
