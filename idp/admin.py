@@ -162,6 +162,9 @@ def _user(db: Session, tenant: Tenant, email: str) -> User:
 def set_user_mfa(db: Session, tenant: Tenant, email: str, action: str, actor: str) -> User:
     """enforce (the user cannot turn it off), exempt, or reset (factors removed; set up again)."""
     user = _user(db, tenant, email)
+    if action in ("enforce", "reset") and policy_row(db, tenant).mode == Mode.DISABLED.value:
+        raise DirectoryError("Two-factor authentication is not available: the organisation has it "
+                             "disabled (idp policy set SLUG --mode optional|required)")
     if action == "enforce":
         user.mfa_admin_state = AdminState.ENFORCED.value
     elif action == "exempt":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,7 +14,7 @@ from idp.models import LoginToken
 from tests.integration.test_factor_backup_codes import enroll_backup_codes, jwt_claims
 from tests.integration.test_token import redeem
 from tests.support.account import answer_challenge
-from tests.support.journey import CSRF, Browser, field, pkce_pair, query
+from tests.support.journey import CSRF, TX, Browser, field, pkce_pair, query
 
 
 def set_policy(app, world, **changes):
@@ -121,7 +122,7 @@ def test_grace_skips_then_forced(app, world):
         browser = Browser(app.test_client())
         verifier, page, _ = start(browser, world)
         assert f"Not now ({left} skip" in page.text
-        tx = field(__import__("tests.support.journey", fromlist=["TX"]).TX, page.text)
+        tx = field(TX, page.text)
         done = browser.follow(browser.post(f"/t/{world.slug}/login/setup/skip",
                                            {"csrf_token": field(CSRF, page.text), "tx": tx}),
                               world.portal.redirect_uri)
@@ -306,7 +307,7 @@ def test_forced_setup_completed_in_the_sign_in_counts_as_its_second_step(app, wo
     browser = Browser(app.test_client())
     verifier, page, _ = start(browser, world)
     assert "Authenticator app" in page.text
-    link = __import__("re").search(r'href="([^"]*/login/setup/totp\?tx=[^"]+)"', page.text).group(1)
+    link = re.search(r'href="([^"]*/login/setup/totp\?tx=[^"]+)"', page.text).group(1)
     setup = browser.get(link.replace("&amp;", "&"))
     secret = KEY.search(setup.text).group(1).replace(" ", "")
     from tests.support.journey import TX
@@ -330,3 +331,35 @@ def test_a_factor_added_on_the_account_page_does_not_step_up_the_session(app, wo
     done = browser.follow(answer_challenge(browser, world, page, "totp", code=time_step_ahead),
                           world.portal.redirect_uri)
     assert tokens_for(browser, world, done, verifier)["acr"] == "mfa"
+
+
+def test_admins_cannot_enforce_while_the_tenant_has_mfa_disabled(app, world):
+    from idp.directory import DirectoryError
+
+    set_policy(app, world, mode="disabled")
+    with pytest.raises(DirectoryError, match="not available"):
+        user_mfa(app, world, world.alice, "enforce")
+
+
+@pytest.mark.parametrize("changes,may_remove", [
+    ({"mode": "optional", "self_disable": True}, True),
+    ({"mode": "optional", "self_disable": False}, False),  # Klearcom: users cannot turn it off
+    ({"mode": "required"}, False),
+])
+def test_removing_the_last_factor_follows_the_self_disable_rule(app, world, changes, may_remove):
+    from tests.support.account import password_sign_in
+
+    browser = Browser(app.test_client())
+    codes = enroll_backup_codes(browser, world)
+    set_policy(app, world, **changes)
+    # A session that proved the codes may change factors: sign in again with one.
+    page = password_sign_in(browser, world)
+    answered = browser.follow(answer_challenge(browser, world, page, "backup", code=codes[0]), "\0")
+    assert "Sign-in and security" in answered.text or "signed in" in answered.text.lower()
+    account = browser.get(f"/t/{world.slug}/account")
+    factor_id = re.search(r"/factors/(\d+)/remove", account.text).group(1)
+    browser.post(f"/t/{world.slug}/account/factors/{factor_id}/remove", {"csrf_token": field(CSRF, account.text)})
+    after = browser.get(f"/t/{world.slug}/account").text
+    assert ('data-factor="backup"' not in after) is may_remove
+    if not may_remove:
+        assert "requires two-step verification" in after
