@@ -19,6 +19,7 @@ the caller in Redis between the steps; secrets never enter it in the clear. The 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -89,7 +90,7 @@ class FactorContext:
                      **data)
 
 
-class Factor:
+class Factor(ABC):
     type: ClassVar[str]
     label: ClassVar[str]  # what users read: "Authenticator app"
     amr: ClassVar[str]  # RFC 8176 value added to the token when it is used
@@ -97,18 +98,22 @@ class Factor:
     several: ClassVar[bool] = True  # may a user hold more than one of this type?
     challengeable: ClassVar[bool] = True
 
+    @abstractmethod
     def enroll_begin(self, ctx: FactorContext) -> Step:
-        raise NotImplementedError
+        """See the module docstring."""
 
+    @abstractmethod
     def enroll_finish(self, ctx: FactorContext, state: dict, form: MultiDict) -> Authenticator | Step:
-        raise NotImplementedError
+        """See the module docstring."""
 
+    @abstractmethod
     def challenge_begin(self, ctx: FactorContext, factors: list[Authenticator]) -> Step:
-        raise NotImplementedError
+        """See the module docstring."""
 
+    @abstractmethod
     def verify(self, ctx: FactorContext, factors: list[Authenticator], state: dict,
                form: MultiDict) -> Proof | Step:
-        raise NotImplementedError
+        """See the module docstring."""
 
     def proved_by_enrollment(self, authenticator: Authenticator) -> list[str]:
         """The ``amr`` values a just-finished enrollment proved (it counts only as a forced
