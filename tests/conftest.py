@@ -106,6 +106,7 @@ class World:
     alice: str
     bob: str
     password: str
+    admin: str  # the tenant's administrator
     portal: ClientCreds  # confidential, code + refresh
     spa: ClientCreds  # public, code + refresh
     service: ClientCreds  # confidential, client_credentials only
@@ -123,6 +124,8 @@ def make_world(app, settings, base_url: str | None = None) -> World:
                                       name="Alice")
         bob = directory.create_user(session, passwords, tenant, "bob@example.com", PASSWORD,
                                     name="Bob")
+        ada = directory.create_user(session, passwords, tenant, "ada@example.com", PASSWORD,
+                                    name="Ada", role="admin")
 
         def client(name, uri, **kw):
             new = directory.create_client(session, tenant, name, [uri] if uri else [],
@@ -137,6 +140,7 @@ def make_world(app, settings, base_url: str | None = None) -> World:
             alice=alice.email,
             bob=bob.email,
             password=PASSWORD,
+            admin=ada.email,
             portal=client("Portal", "https://portal.test/callback"),
             spa=client("SPA", "http://127.0.0.1:8765/cb", public=True),
             service=client("Service", None, grant_types=["client_credentials"]),

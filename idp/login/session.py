@@ -28,10 +28,18 @@ class SSOSession:
     auth_time: int
     amr: list[str] = field(default_factory=list)
     acr: str = "pwd"
+    stepped_at: int = 0  # when the last step (sign-in or step-up) was proved
 
 
 def _key(sid: str) -> str:
     return f"sso:{sid}"
+
+
+def belongs_elsewhere(tenant_id: int) -> bool:
+    """Does the browser present a live session of *another* tenant (a cookie sent off its path)?"""
+    sid = request.cookies.get(COOKIE, "")
+    raw = store.get().get(_key(sid)) if 16 <= len(sid) <= 128 else None
+    return bool(raw) and json.loads(raw)["tenant_id"] != tenant_id
 
 
 def current(tenant_id: int) -> SSOSession | None:
@@ -55,21 +63,46 @@ def start(tenant_id: int, user_id: int, amr: list[str], acr: str) -> SSOSession:
     old = current(tenant_id)
     if old is not None:
         store.get().delete(_key(old.sid))
-    session = SSOSession(secrets.token_urlsafe(32), tenant_id, user_id, int(time.time()), amr, acr)
-    store.get().set(_key(session.sid), json.dumps(asdict(session)), ex=settings().sso_session_ttl)
+    now = int(time.time())
+    session = SSOSession(secrets.token_urlsafe(32), tenant_id, user_id, now, amr, acr, now)
+    _save(session)
+    return session
+
+
+def _save(session: SSOSession) -> None:
+    """Keep the session, and index it under its user (for "sign out everywhere")."""
+    ttl = settings().sso_session_ttl
+    pipe = store.get().pipeline()
+    pipe.set(_key(session.sid), json.dumps(asdict(session)), ex=ttl)
+    pipe.sadd(_user_key(session.user_id), session.sid)
+    pipe.expire(_user_key(session.user_id), ttl)
+    pipe.execute()
     g.sso = session
     g.sso_cookie = session.sid
-    return session
+
+
+def _user_key(user_id: int) -> str:
+    return f"sso-user:{user_id}"
+
+
+def end_all(user_id: int) -> int:
+    """Sign a user out of every browser (their sessions end; cookies die on next use)."""
+    r = store.get()
+    sids = r.smembers(_user_key(user_id))
+    if sids:
+        r.delete(*[_key(sid) for sid in sids])
+    r.delete(_user_key(user_id))
+    return len(sids)
 
 
 def step_up(tenant_id: int, amr: list[str], acr: str) -> SSOSession:
     """More methods proved in the same session: auth_time stays, the sid rotates."""
     old = current(tenant_id)
     store.get().delete(_key(old.sid))
-    session = SSOSession(secrets.token_urlsafe(32), tenant_id, old.user_id, old.auth_time, amr, acr)
-    store.get().set(_key(session.sid), json.dumps(asdict(session)), ex=settings().sso_session_ttl)
-    g.sso = session
-    g.sso_cookie = session.sid
+    session = SSOSession(secrets.token_urlsafe(32), tenant_id, old.user_id, old.auth_time, amr, acr,
+                         int(time.time()))
+    store.get().srem(_user_key(old.user_id), old.sid)
+    _save(session)
     return session
 
 
@@ -77,6 +110,7 @@ def end(tenant_id: int) -> SSOSession | None:
     old = current(tenant_id)
     if old is not None:
         store.get().delete(_key(old.sid))
+        store.get().srem(_user_key(old.user_id), old.sid)
     g.sso = None
     g.sso_cookie = ""
     return old

@@ -7,6 +7,7 @@ that reaches a code, the account page or userinfo.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
@@ -155,6 +156,8 @@ def decision_for(tx: transaction.Transaction, user: User) -> Decision:
         requirements = facts.requirements(tx.params, _client(tx))
     except facts.BadClaimsParameter as e:
         return Decision(Need.REFUSE, str(e), error="invalid_request")
+    if tx.notes.get("min_acr"):  # our own pages' floor (the console's step-up)
+        requirements = replace(requirements, client_min_acr=tx.notes["min_acr"])
     progress = Progress(primary=Primary(tx.notes.get("primary", Primary.PASSWORD.value)),
                         methods=tuple(tx.methods),
                         enrollment_skipped=bool(tx.notes.get("skipped")))

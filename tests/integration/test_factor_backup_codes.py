@@ -23,8 +23,8 @@ def jwt_claims(token: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
-def enroll_backup_codes(browser, world) -> list[str]:
-    password_sign_in(browser, world)
+def enroll_backup_codes(browser, world, email=None) -> list[str]:
+    password_sign_in(browser, world, email)
     page = start_enrollment(browser, world, "backup")
     codes = re.findall(r"<code>([a-z0-9-]+)</code>", page.text)
     done = submit_enrollment(browser, world, "backup", page)

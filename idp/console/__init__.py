@@ -1,0 +1,1 @@
+"""The tenant admin console at ``{issuer}/admin``."""

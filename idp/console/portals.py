@@ -1,0 +1,1 @@
+"""Placeholder while this console area is written; it adds no routes yet."""
