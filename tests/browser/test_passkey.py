@@ -3,10 +3,9 @@ the demo portal, with Chromium's virtual authenticator (DevTools protocol, WebAu
 standing in for a phone or laptop.
 
 WebAuthn needs a domain as RP ID (an IP address is refused), so this relies on the demo
-publishing loopback as "localhost" (idp/demo.py). The demo tenant's policy is switched to
-"optional" (so the account page offers second factors) with ``idp policy set``, and put
-back afterwards; the passkey is removed at the end, so the other demo tests still sign in
-with the password alone.
+publishing loopback as "localhost" (idp/demo.py). The demo tenant offers second factors
+(policy "optional"); the passkey is removed at the end, so the other demo tests still sign
+in with the password alone.
 """
 
 from __future__ import annotations

@@ -1,0 +1,102 @@
+"""The admin console in Chromium: the demo's admin secures the console with an authenticator
+app, turns on two-step verification for a user with the shield (confirm dialog), and that
+user's next sign-in asks for setup; reset and unlock from the console."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+
+import pyotp
+import requests
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import ROOT
+from tests.browser.test_demo import _under, submit_login
+from tests.support.captcha import solve
+from tests.support.journey import CSRF, TX, field
+
+ADMIN = "admin@demo.test"
+
+
+def new_user(demo) -> tuple[str, str]:
+    """A user of the demo tenant of this test's own (the other browser tests use alice)."""
+    email, password = f"carol-{secrets.token_hex(3)}@demo.test", secrets.token_urlsafe(12)
+    env = {**os.environ, "IDP_DATABASE_URL": f"sqlite:///{demo.log.parent / 'idp.sqlite3'}",
+           "IDP_KEYS_DIR": str(demo.log.parent / "keys")}
+    env.pop("IDP_REDIS_URL", None)
+    done = subprocess.run([sys.executable, "-m", "idp", "user", "create", "demo", email, "--password-stdin"],
+                          input=password + "\n", env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return email, password
+
+
+def admin_into_console(page: Page, demo) -> None:
+    """Sign in as the admin; the console asks for a second factor, set one up if needed."""
+    page.goto(demo.issuer + "/admin/users")
+    expect(page.locator("#email")).to_be_visible()
+    submit_login(page, ADMIN, demo.passwords[ADMIN])
+    if "/login/setup" in page.url:  # no factor yet: set up an authenticator app
+        page.get_by_role("link", name="Authenticator app").click()
+        key = page.locator("#totp-setup-key").inner_text().replace(" ", "")
+        page.get_by_label(re.compile("digit code the app shows")).fill(pyotp.TOTP(key).now())
+        page.get_by_role("button", name="Confirm").click()
+    expect(page).to_have_url(_under(demo.issuer + "/admin/users"))
+
+
+def shield(page: Page, email: str):
+    return page.locator(f'tr[data-user="{email}"] [data-shield]')
+
+
+def lock(demo, email: str) -> None:
+    """Five wrong passwords over HTTP (solving the CAPTCHA the page shows after three)."""
+    http, last = requests.Session(), ""
+    for attempt in range(5):
+        page = http.get(f"{demo.issuer}/login").text
+        data = {"csrf_token": field(CSRF, page), "tx": field(TX, page), "email": email, "password": "wrong guess!"}
+        if attempt >= 3:
+            data["altcha"] = solve(last)
+        last = http.post(f"{demo.issuer}/login", data=data).text
+    assert "locked" in last
+
+
+def test_shield_reset_and_unlock_from_the_console(page: Page, demo, chromium):
+    email, password = new_user(demo)
+    admin_into_console(page, demo)
+
+    page.get_by_label("Search by email or name").fill(email)
+    page.get_by_role("button", name="Search").click()
+    expect(shield(page, email)).to_have_attribute("data-shield", "off")
+    page.get_by_role("button", name=f"Turn on two-step verification for {email}").click()
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(f"Turn on two-step verification for {email}?")
+    page.get_by_role("button", name="Confirm").click()
+    expect(shield(page, email)).to_have_attribute("data-shield", "enforced")
+    expect(page.get_by_role("status")).to_contain_text(f"Two-step verification is on for {email}")
+
+    # That user's next sign-in asks for setup before anything else.
+    other = chromium.new_context().new_page()
+    other.goto(demo.issuer + "/login")
+    submit_login(other, email, password)
+    expect(other).to_have_url(_under(demo.issuer + "/login/setup"))
+    expect(other.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
+    other.context.close()
+
+    # Reset from the user's page: confirm, and the page says so.
+    page.get_by_role("link", name=email).click()
+    page.get_by_role("button", name="Reset").click()
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_contain_text("sets up two-step verification again")
+
+    # Locked by failed attempts: the shield says so, Unlock ends it.
+    lock(demo, email)
+    page.goto(demo.issuer + f"/admin/users?q={email}")
+    expect(shield(page, email)).to_have_attribute("data-shield", "locked")
+    page.locator(f'tr[data-user="{email}"]').get_by_role("button", name="Unlock").click()
+    page.get_by_role("button", name="Confirm").click()
+    expect(shield(page, email)).not_to_have_attribute("data-shield", "locked")
+    expect(page.get_by_role("status")).to_contain_text(f"{email} is unlocked")
