@@ -39,6 +39,17 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+def for_dialect(dialect: str):
+    """Alembic's ``include_object`` for ``dialect``: leaves out what the models create on
+    another dialect only (``Index(...).ddl_if(dialect=...)``), which autogenerate ignores."""
+
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        wanted = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return wanted is None or wanted == dialect
+
+    return include
+
+
 def alembic_config(url: str) -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(ROOT / "migrations"))

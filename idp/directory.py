@@ -156,6 +156,7 @@ def create_client(
     grant_types: list[str] = DEFAULT_GRANT_TYPES,
     id_token_alg: str = "RS256",
     min_acr: str | None = None,
+    actor: str = "cli",
 ) -> NewClient:
     if not name.strip():
         raise DirectoryError("a client needs a name")
@@ -187,5 +188,5 @@ def create_client(
     )
     db.add(client)
     db.flush()
-    audit.record(db, tenant.id, "client.created", actor="cli", client_id=client.client_id)
+    audit.record(db, tenant.id, "client.created", actor=actor, client_id=client.client_id)
     return NewClient(client, secret)

@@ -3,7 +3,7 @@
 from alembic import context
 
 from idp.config import Settings
-from idp.db import make_engine
+from idp.db import for_dialect, make_engine
 from idp.models import Base
 
 config = context.config
@@ -18,6 +18,7 @@ def run_migrations_online() -> None:
             target_metadata=Base.metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=for_dialect(connection.dialect.name),
         )
         with context.begin_transaction():
             context.run_migrations()

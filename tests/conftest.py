@@ -14,34 +14,15 @@ from pathlib import Path
 
 import pytest
 import requests
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from idp import create_app, db as idp_db, directory
 from idp.config import Settings
 from idp.models import TenantPolicyRow
 from idp.oidc import keys
+from tests.support.databases import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
-
-
-def _fresh_postgres_database(url: str) -> tuple[str, callable]:
-    """A new, empty database on the server at ``url``; returns (its URL, drop function)."""
-    base = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"idp_test_{secrets.token_hex(4)}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-
-    def drop():
-        engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-        with engine.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +31,7 @@ def backend(tmp_path_factory):
     pg = os.environ.get("IDP_TEST_DATABASE_URL")
     redis_url = os.environ.get("IDP_TEST_REDIS_URL") or None
     if pg:
-        url, drop = _fresh_postgres_database(pg)
+        url, drop = scratch_database(pg, "idp_test")
     else:
         url, drop = f"sqlite:///{tmp_path_factory.mktemp('db') / 'idp.sqlite3'}", lambda: None
     idp_db.upgrade(url)
@@ -183,6 +164,8 @@ def live_server(settings, tmp_path_factory):
         "IDP_DATABASE_URL": settings.database_url,
         "IDP_KEYS_DIR": str(settings.keys_dir),
         "IDP_SECRET_KEY": settings.secret_key,
+        # As in-process (see ``settings``): every test's failures come from 127.0.0.1.
+        "IDP_IP_FAILURES_PER_10_MINUTES": str(settings.ip_failures_per_10_minutes),
     }
     if settings.redis_url:
         env["IDP_REDIS_URL"] = settings.redis_url

@@ -1,1 +1,226 @@
-"""Placeholder while this console area is written; it adds no routes yet."""
+"""The console's policy page: every setting of the tenant's sign-in policy and guard, with
+plain-language help, and a "what happens if…" panel.
+
+Saving goes through ``idp.admin.set_policy`` (which validates and audits with the admin as
+actor). The panel reads the same facts the sign-in journey reads and asks
+``idp.policy.decide()``; nothing here decides whether MFA is needed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from flask import flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from idp import admin, db, directory, policy
+from idp.console.views import bp
+from idp.directory import DirectoryError
+from idp.login import facts
+from idp.models import Client, Group
+
+# The form's names for the allowed factors (what set_policy takes) and what admins read.
+FACTORS = (
+    ("webauthn", "Passkeys and security keys",
+     "Phishing-resistant: a passkey on a phone or computer, or a hardware key. Reaches level phr."),
+    ("totp", "Authenticator app", "A six-digit code from an app such as Google Authenticator."),
+    ("sms", "Text message", "A code sent to the user's phone. Weaker than an app: SIM swaps happen."),
+    ("questions", "Security questions",
+     "Answers only the user should know. These are knowledge, like the password: they never "
+     "count as two-factor authentication (the token says acr pwd, amr pwd kba)."),
+    ("backup", "Backup codes", "One-time codes for when the usual method is out of reach."),
+)
+# decide()'s factor names (``kba`` for questions) to what admins read.
+FACTOR_LABELS = {"webauthn": "Passkeys and security keys", "totp": "Authenticator app",
+                 "sms": "Text message", "kba": "Security questions", "backup": "Backup codes"}
+FORM_NAME = {"kba": "questions"}  # policy_dict's name → the form's
+
+MODES = (
+    ("disabled", "Off", "Nobody is asked for a second step and nobody can set one up; everyone "
+                        "signs in with a password only."),
+    ("optional", "Optional", "People may set up a second step on their account page, and whoever "
+                             "has one is asked for it at every sign-in."),
+    ("required", "Required", "Everyone the policy covers must set up a second step (after any grace "
+                             "period) and is asked for it at every sign-in."),
+)
+ROLES = (("admin", "Administrators"), ("member", "Members"))
+SWITCHES = (
+    ("self_disable", "Users may turn two-step verification off themselves",
+     "When off, only an administrator can remove a user's last method."),
+    ("login_token_bypass", "Sign-in links skip the second step",
+     "A one-time sign-in link an administrator created is enough on its own."),
+    ("federation_jit", "Create accounts on first sign-in through a connected identity provider",
+     "When off, an upstream sign-in only works for people who already have an account here."),
+)
+GUARD = (
+    ("captcha_after", "Ask for a CAPTCHA after this many failed attempts", 1, 100),
+    ("lock_after", "Lock the account after this many failed attempts", 1, 100),
+    ("lock_minutes", "Keep a locked account locked for this many minutes", 1, 7 * 24 * 60),
+)
+LABELS = {"mode": "two-step verification", "scope": "who is covered", "groups": "groups",
+          "users": "users", "grace_until": "grace period until", "grace_skips": "grace skips",
+          "factors": "allowed methods", "roles_allowed": "roles allowed",
+          "self_disable": "users may turn it off", "login_token_bypass": "sign-in links skip it",
+          "federation_jit": "accounts created on first upstream sign-in",
+          "captcha_after": "CAPTCHA after", "lock_after": "lock after", "lock_minutes": "lock minutes",
+          "lock_email_admins": "lockout mail copied to admins"}
+MAX_USERS = 500  # named users in the scope; more belong in a group
+LEVELS = (("", "None (the portal's own minimum only)"), ("mfa", "mfa: a possession factor"),
+          ("phr", "phr: phishing-resistant (passkey or security key)"))
+
+
+# -- the form ---------------------------------------------------------------------------------
+
+def _form_from_policy(p: dict) -> dict:
+    """The form's fields, filled from ``admin.policy_dict``."""
+    return {
+        "mode": p["mode"], "scope": p["scope"], "groups": list(p["groups"]),
+        "users": "\n".join(p["users"]), "grace_days": "",
+        "grace_skips": "" if p["grace_skips"] is None else str(p["grace_skips"]),
+        "factors": [FORM_NAME.get(f, f) for f in p["factors"]], "roles_allowed": list(p["roles_allowed"]),
+        **{name: p[name] for name, _, _ in SWITCHES}, "lock_email_admins": p["lock_email_admins"],
+        **{name: str(p[name]) for name, _, _, _ in GUARD},
+    }
+
+
+def _form_from_request() -> dict:
+    """The form's fields as typed (to show them again when they cannot be saved)."""
+    f = request.form
+    return {
+        "mode": f.get("mode", ""), "scope": f.get("scope", "everyone"),
+        "groups": f.getlist("groups"), "users": f.get("users", "")[:50_000],
+        "grace_days": f.get("grace_days", "").strip(), "grace_skips": f.get("grace_skips", "").strip(),
+        "factors": f.getlist("factors"), "roles_allowed": f.getlist("roles_allowed"),
+        **{name: name in f for name, _, _ in SWITCHES}, "lock_email_admins": "lock_email_admins" in f,
+        **{name: f.get(name, "").strip() for name, _, _, _ in GUARD},
+    }
+
+
+def _number(value: str, what: str, blank=None) -> int | None:
+    if value == "":
+        if blank is not None:
+            return blank
+        raise DirectoryError(f"Enter a number for “{what}”.")
+    if not re.fullmatch(r"-?\d{1,7}", value):
+        raise DirectoryError(f"“{what}” must be a whole number, not {value[:40]!r}.")
+    return int(value)
+
+
+def _changes(form: dict) -> dict:
+    """``set_policy``'s keyword arguments from the form, or DirectoryError."""
+    if not form["factors"]:
+        raise DirectoryError("Choose at least one allowed method.")
+    kwargs = {"mode": form["mode"], "factors": form["factors"], "roles_allowed": form["roles_allowed"]}
+    if form["scope"] == "selected":
+        users = [u for u in re.split(r"[\s,;]+", form["users"]) if u]
+        if not form["groups"] and not users:
+            raise DirectoryError("Choose at least one group or user, or let the policy cover everyone.")
+        if len(users) > MAX_USERS:
+            raise DirectoryError(f"Name at most {MAX_USERS} users here; put more people in a group.")
+        kwargs.update(groups=form["groups"], users=users)
+    elif form["scope"] == "everyone":
+        kwargs.update(groups=[], users=[])
+    else:
+        raise DirectoryError("Choose who the policy covers: everyone or selected groups and users.")
+    if form["grace_days"] != "":
+        kwargs["grace_days"] = _number(form["grace_days"], "grace days")
+    kwargs["grace_skips"] = _number(form["grace_skips"], "grace skips", blank=0)
+    for name, label, _, _ in GUARD:
+        kwargs[name] = _number(form[name], label)
+    for name, _, _ in SWITCHES:
+        kwargs[name] = form[name]
+    kwargs["lock_email_admins"] = form["lock_email_admins"]
+    return kwargs
+
+
+def _shown(key: str, value) -> str:
+    if value is None or value == []:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ", ".join(FACTOR_LABELS.get(v, v) if key == "factors" else str(v) for v in value)
+    if key == "grace_until":
+        return str(value)[:10]
+    return str(value)
+
+
+def _summary(before: dict, after: dict) -> str:
+    changed = [f"{LABELS.get(k, k)}: {_shown(k, before[k])} → {_shown(k, after[k])}"
+               for k in after if k in LABELS and after[k] != before[k]]
+    if not changed:
+        return "Saved. Nothing changed."
+    text = "Saved. " + "; ".join(changed) + "."
+    if "kba" in after["factors"] and "kba" not in before["factors"]:
+        text += (" Remember: security questions are knowledge like the password and never count as "
+                 "two-factor authentication; tokens after them say acr pwd.")
+    return text
+
+
+# -- the "what happens if…" panel -------------------------------------------------------------
+
+def _what_if(session) -> tuple[dict, dict | None, str | None]:
+    """(the panel's typed values, its answer or None, an error message or None)."""
+    asked = {"email": request.args.get("email", "").strip()[:320],
+             "portal": request.args.get("portal", ""), "acr": request.args.get("acr", "")}
+    if "email" not in request.args:
+        return asked, None, None
+    if not asked["email"]:
+        return asked, None, "Enter the email of a user of this organisation."
+    user = directory.find_user(session, g.tenant, asked["email"])
+    if user is None:
+        return asked, None, f"There is no user {asked['email']} in this organisation."
+    client = None
+    if asked["portal"]:
+        client = session.scalar(select(Client).where(Client.tenant_id == g.tenant.id,
+                                                     Client.client_id == asked["portal"]))
+        if client is None:
+            return asked, None, "There is no such portal in this organisation."
+    if asked["acr"] not in dict(LEVELS):
+        return asked, None, "The requested level must be none, mfa or phr."
+    # Exactly what the sign-in journey reads, for a fresh password sign-in.
+    tenant_policy = facts.tenant_policy(session, g.tenant)
+    user_facts = facts.user_facts(session, user)
+    requirements = facts.requirements({"acr_values": asked["acr"]}, client)
+    decision = policy.decide(tenant_policy, user_facts, requirements, policy.Progress(),
+                             datetime.now(timezone.utc))
+    return asked, {"decision": decision, "user": user, "client": client, "facts": user_facts}, None
+
+
+# -- the page ---------------------------------------------------------------------------------
+
+def _render(form: dict, status: int = 200, error: str | None = None):
+    session = db.session()
+    asked, answer, whatif_error = _what_if(session)
+    groups = session.scalars(select(Group.name).where(Group.tenant_id == g.tenant.id)
+                             .order_by(Group.name).limit(1000)).all()
+    clients = session.execute(select(Client.client_id, Client.name, Client.min_acr)
+                              .where(Client.tenant_id == g.tenant.id)
+                              .order_by(Client.name, Client.id).limit(1000)).all()
+    current = admin.policy_dict(session, g.tenant)
+    if whatif_error and status == 200:
+        status = 400
+    return render_template(
+        "console/policy.html", form=form, error=error, current=current,
+        group_names=list(dict.fromkeys([*groups, *form["groups"]])),
+        clients=clients, modes=MODES, factors=FACTORS, roles=ROLES, switches=SWITCHES, guard=GUARD,
+        levels=LEVELS, factor_labels=FACTOR_LABELS, asked=asked, answer=answer,
+        whatif_error=whatif_error, Need=policy.Need,
+    ), status
+
+
+@bp.route("/policy", methods=("GET", "POST"), endpoint="policy")
+def policy_page():
+    session = db.session()
+    if request.method == "GET":
+        return _render(_form_from_policy(admin.policy_dict(session, g.tenant)))
+    form = _form_from_request()
+    before = admin.policy_dict(session, g.tenant)
+    try:
+        after = admin.set_policy(session, g.tenant, g.admin.email, **_changes(form))
+    except DirectoryError as e:
+        session.rollback()  # set_policy may have changed some settings before it refused
+        return _render(form, 400, str(e))
+    flash(_summary(before, after))
+    return redirect(url_for("console.policy", tenant=g.tenant.slug))

@@ -1,1 +1,162 @@
-"""Placeholder while this console area is written; it adds no routes yet."""
+"""The console's portals (OAuth clients): list, register, edit, rotate the secret, delete.
+
+A new or rotated secret is shown once, on the page that answers the POST (never cached, never
+shown again: only its hash is stored). Every change goes through ``idp.admin``, which checks
+it as ``directory.create_client`` does and audits it with the admin as actor and the client_id.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from idp import admin, db
+from idp.console.views import bp
+from idp.directory import DEFAULT_GRANT_TYPES, GRANT_TYPES, ID_TOKEN_ALGS, DirectoryError
+from idp.models import Client
+
+MAX_URIS = 50
+MAX_URI_LENGTH = 2000
+MAX_URI_TEXT = MAX_URIS * (MAX_URI_LENGTH + 2)  # what a textarea of URIs may hold
+ACR_CHOICES = [("", "No floor: whatever the policy asks"),
+               ("mfa", "mfa: a second factor every time"),
+               ("phr", "phr: a passkey or security key (phishing-resistant)")]
+GRANT_HELP = {
+    "authorization_code": "Sign people in (authorization code with PKCE)",
+    "refresh_token": "Stay signed in (refresh tokens, with offline_access)",
+    "client_credentials": "Machine to machine (client credentials, confidential portals only)",
+}
+
+
+class BadForm(DirectoryError):
+    pass
+
+
+def _uris(field: str, what: str) -> list[str]:
+    """One URI a line, blank lines ignored, duplicates dropped."""
+    lines = [line.strip() for line in request.form.get(field, "").splitlines()]
+    uris = list(dict.fromkeys(line for line in lines if line))
+    if len(uris) > MAX_URIS:
+        raise BadForm(f"at most {MAX_URIS} {what}s")
+    for uri in uris:
+        if len(uri) > MAX_URI_LENGTH:
+            raise BadForm(f"a {what} is at most {MAX_URI_LENGTH} characters")
+    return uris
+
+
+def _min_acr() -> str | None:
+    value = request.form.get("min_acr", "")
+    return value or None
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def _portal(client_id: str) -> Client:
+    client = db.session().scalar(select(Client).where(Client.tenant_id == g.tenant.id,
+                                                      Client.client_id == client_id[:64]))
+    if client is None:
+        abort(404, description="There is no such portal in this organisation.")
+    return client
+
+
+def _render_list(status: int = 200, error: str | None = None, form: dict | None = None):
+    """The tenant's portals, and the form that registers one (re-shown as typed on an error)."""
+    clients = db.session().scalars(
+        select(Client).where(Client.tenant_id == g.tenant.id).order_by(Client.name, Client.id)
+        .limit(1000)).all()
+    form = form or {"name": "", "redirect_uris": "", "post_logout_redirect_uris": "",
+                    "public": False, "grant_types": list(DEFAULT_GRANT_TYPES), "min_acr": "",
+                    "id_token_alg": "RS256"}
+    return render_template("console/portals.html", clients=clients, error=error, form=form,
+                           grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, algs=ID_TOKEN_ALGS), status
+
+
+@bp.get("/portals", endpoint="portals")
+def portals_list():
+    return _render_list()
+
+
+@bp.post("/portals")
+def portal_register():
+    form = {
+        "name": request.form.get("name", "")[:200],
+        "redirect_uris": request.form.get("redirect_uris", "")[:MAX_URI_TEXT],
+        "post_logout_redirect_uris":
+            request.form.get("post_logout_redirect_uris", "")[:MAX_URI_TEXT],
+        "public": request.form.get("public") == "1",
+        "grant_types": [t for t in request.form.getlist("grant_types") if t in GRANT_TYPES],
+        "min_acr": request.form.get("min_acr", ""),
+        "id_token_alg": request.form.get("id_token_alg", "RS256"),
+    }
+    unknown = [t for t in request.form.getlist("grant_types") if t not in GRANT_TYPES]
+    try:
+        if unknown:
+            raise BadForm(f"grant types must be among {', '.join(GRANT_TYPES)}")
+        new = admin.register_client(
+            db.session(), g.tenant, g.admin.email, form["name"],
+            _uris("redirect_uris", "redirect URI"), public=form["public"],
+            post_logout_redirect_uris=_uris("post_logout_redirect_uris", "post-logout redirect URI"),
+            grant_types=form["grant_types"], id_token_alg=form["id_token_alg"], min_acr=_min_acr())
+    except DirectoryError as e:
+        return _render_list(400, str(e), form)
+    flash(f"{new.client.name} is registered.")
+    return _no_store(make_response(_render_portal(new.client, secret=new.secret)))
+
+
+def _render_portal(client: Client, status: int = 200, error: str | None = None,
+                   form: dict | None = None, secret: str | None = None):
+    """One portal's page; ``secret`` (just created or rotated) is shown on this answer only."""
+    form = form or {"name": client.name, "redirect_uris": "\n".join(client.redirect_uris),
+                    "post_logout_redirect_uris": "\n".join(client.post_logout_redirect_uris),
+                    "min_acr": client.min_acr or ""}
+    return render_template("console/portal.html", client=client, error=error, form=form,
+                           grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, secret=secret), status
+
+
+@bp.get("/portals/<client_id>")
+def portal(client_id):
+    return _render_portal(_portal(client_id))
+
+
+@bp.post("/portals/<client_id>")
+def portal_update(client_id):
+    client = _portal(client_id)
+    form = {"name": request.form.get("name", "")[:200],
+            "redirect_uris": request.form.get("redirect_uris", "")[:MAX_URI_TEXT],
+            "post_logout_redirect_uris":
+                request.form.get("post_logout_redirect_uris", "")[:MAX_URI_TEXT],
+            "min_acr": request.form.get("min_acr", "")}
+    try:
+        admin.update_client(db.session(), g.tenant, client.client_id, g.admin.email, name=form["name"],
+                            redirect_uris=_uris("redirect_uris", "redirect URI"),
+                            post_logout_redirect_uris=_uris("post_logout_redirect_uris",
+                                                            "post-logout redirect URI"),
+                            min_acr=_min_acr())
+    except DirectoryError as e:  # update_client checks everything before it changes anything
+        return _render_portal(client, 400, str(e), form)
+    flash(f"{client.name} is saved.")
+    return redirect(url_for("console.portal", tenant=g.tenant.slug, client_id=client.client_id))
+
+
+@bp.post("/portals/<client_id>/rotate")
+def portal_rotate(client_id):
+    client = _portal(client_id)
+    try:
+        secret = admin.rotate_client_secret(db.session(), g.tenant, client.client_id, g.admin.email)
+    except DirectoryError as e:
+        flash(str(e))
+        return redirect(url_for("console.portal", tenant=g.tenant.slug, client_id=client.client_id))
+    flash(f"The secret of {client.name} is rotated: the old one no longer works.")
+    return _no_store(make_response(_render_portal(client, secret=secret)))
+
+
+@bp.post("/portals/<client_id>/delete")
+def portal_delete(client_id):
+    client = _portal(client_id)
+    name = admin.delete_client(db.session(), g.tenant, client.client_id, g.admin.email)
+    flash(f"{name} is deleted: its sign-ins, codes and tokens no longer work.")
+    return redirect(url_for("console.portals", tenant=g.tenant.slug))

@@ -4,11 +4,15 @@ user's next sign-in asks for setup; reset and unlock from the console."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import secrets
+import sqlite3
 import subprocess
 import sys
+import time
 
 import pyotp
 import requests
@@ -34,6 +38,19 @@ def new_user(demo) -> tuple[str, str]:
     return email, password
 
 
+ADMIN_TOTP: dict[str, str] = {}  # demo issuer -> the admin's authenticator-app key
+USED_CODES: set[tuple[str, str]] = set()
+
+
+def _fresh_code(key: str) -> str:
+    """A code the app shows now, never one already accepted (a TOTP code is spent once)."""
+    totp = pyotp.TOTP(key)
+    while (key, code := totp.now()) in USED_CODES:
+        time.sleep(1)
+    USED_CODES.add((key, code))
+    return code
+
+
 def admin_into_console(page: Page, demo) -> None:
     """Sign in as the admin; the console asks for a second factor, set one up if needed."""
     page.goto(demo.issuer + "/admin/users")
@@ -42,8 +59,12 @@ def admin_into_console(page: Page, demo) -> None:
     if "/login/setup" in page.url:  # no factor yet: set up an authenticator app
         page.get_by_role("link", name="Authenticator app").click()
         key = page.locator("#totp-setup-key").inner_text().replace(" ", "")
-        page.get_by_label(re.compile("digit code the app shows")).fill(pyotp.TOTP(key).now())
+        ADMIN_TOTP[demo.issuer] = key
+        page.get_by_label(re.compile("digit code the app shows")).fill(_fresh_code(key))
         page.get_by_role("button", name="Confirm").click()
+    else:  # set up by an earlier test: answer with the app
+        page.get_by_label("Code from your authenticator app").fill(_fresh_code(ADMIN_TOTP[demo.issuer]))
+        page.get_by_role("button", name="Verify").click()
     expect(page).to_have_url(_under(demo.issuer + "/admin/users"))
 
 
@@ -100,3 +121,39 @@ def test_shield_reset_and_unlock_from_the_console(page: Page, demo, chromium):
     page.get_by_role("button", name="Confirm").click()
     expect(shield(page, email)).not_to_have_attribute("data-shield", "locked")
     expect(page.get_by_role("status")).to_contain_text(f"{email} is unlocked")
+
+
+def test_the_report_chart_renders_and_the_csv_holds_every_users_state(page: Page, demo, chromium):
+    email, _ = new_user(demo)
+    admin_into_console(page, demo)
+    page.get_by_label("Search by email or name").fill(email)
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("button", name=f"Turn on two-step verification for {email}").click()
+    page.get_by_role("button", name="Confirm").click()
+    expect(shield(page, email)).to_have_attribute("data-shield", "enforced")
+
+    page.get_by_role("link", name="MFA report").click()
+    chart = page.get_by_role("img", name="Two-step verification adoption, overall and per group")
+    expect(chart).to_be_visible()
+    box = chart.bounding_box()
+    assert box and box["width"] > 200 and box["height"] > 40  # drawn, not an empty element
+    overall = page.locator("tr[data-overall]")
+    expect(overall.locator('[data-count="enforced"]')).not_to_have_text(re.compile(r"^0 "))
+    # Each bar's segments are drawn with a width; the overall bar spans users of every state.
+    widths = [float(w) for w in page.locator("g.bar").first.locator("rect").evaluate_all(
+        "rects => rects.map(r => r.getAttribute('width'))")]
+    assert widths and sum(widths) > 0
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download every user's status (CSV)").click()
+    text = open(download.value.path(), encoding="utf-8").read()
+    rows = {row["email"]: row for row in csv.DictReader(io.StringIO(text))}
+    with sqlite3.connect(demo.log.parent / "idp.sqlite3") as db:
+        everyone = {e for (e,) in db.execute(
+            "SELECT users.email FROM users JOIN tenants ON tenants.id = users.tenant_id "
+            "WHERE tenants.slug = 'demo'")}
+    assert set(rows) == everyone
+    assert rows[email]["state"] == "enforced" and rows[email]["admin_state"] == "enforced"
+    assert rows[ADMIN]["state"] == "enrolled" and "totp" in rows[ADMIN]["factor_types"]
+    total = int(overall.locator('[data-count="total"]').inner_text())
+    assert total == len(everyone)

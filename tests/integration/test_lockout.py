@@ -99,7 +99,7 @@ def test_parallel_wrong_guesses_never_test_more_than_the_limit(app, settings, wo
     workers = "2" if settings.redis_url else "1"  # the embedded store lives in one process
     env = {**os.environ, "IDP_BASE_URL": f"http://127.0.0.1:{port}", "IDP_DATABASE_URL": settings.database_url,
            "IDP_KEYS_DIR": str(settings.keys_dir), "IDP_SECRET_KEY": settings.secret_key,
-           "IDP_IP_FAILURES_PER_10_MINUTES": "1000"}
+           "IDP_IP_FAILURES_PER_10_MINUTES": str(settings.ip_failures_per_10_minutes)}
     if settings.redis_url:
         env["IDP_REDIS_URL"] = settings.redis_url
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", workers, "--threads", "10",

@@ -6,14 +6,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from idp.db import alembic_config, make_engine
+from idp.db import alembic_config, for_dialect, make_engine
 from idp.models import Base
 
 
 def test_models_and_migrations_agree(backend):
     engine = make_engine(backend[0])
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": True, "include_object": for_dialect(connection.dialect.name)})
         diff = compare_metadata(context, Base.metadata)
         current = context.get_current_revision()
     engine.dispose()
