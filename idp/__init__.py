@@ -48,8 +48,8 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     from idp.oidc.keys import Keyring
     from idp.oidc.views import bp as oidc_bp
 
-    db.init_app(app)
     store.init_app(app)
+    db.init_app(app)  # its sessions bump the cache generation in the store (idp.cache)
     web.init_app(app)
     csrf.init_app(app)
     app.extensions["idp.keyring"] = Keyring(

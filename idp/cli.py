@@ -24,10 +24,13 @@ def _out(data) -> None:
 @contextmanager
 def _database(settings: Settings):
     """A session committed when the command succeeds, rolled back when it fails."""
+    from idp import cache  # noqa: F401  (a change to a client or tenant reaches the workers)
+    from idp import store
     from idp.db import make_engine
 
     engine = make_engine(settings.database_url)
-    session = Session(engine, expire_on_commit=False)
+    info = {"idp.store": store.connect(settings.redis_url)} if settings.redis_url else {}
+    session = Session(engine, expire_on_commit=False, info=info)
     try:
         yield session
         session.commit()

@@ -71,7 +71,10 @@ def session() -> Session:
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config["IDP"].database_url)
     app.extensions["idp.engine"] = engine
-    app.extensions["idp.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+    from idp import cache  # noqa: F401  (its session events bump the generation on commit)
+
+    app.extensions["idp.sessionmaker"] = sessionmaker(
+        engine, expire_on_commit=False, info={"idp.store": app.extensions["idp.store"]})
 
     @app.after_request
     def _commit(response):

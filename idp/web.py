@@ -8,17 +8,31 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from dataclasses import dataclass
+
 from idp import db
+from idp.cache import Snapshots
 from idp.config import Settings
 from idp.directory import NotFound, get_tenant
-from idp.models import Tenant
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    """What requests read of a tenant, cached per worker (``idp.cache``)."""
+
+    id: int
+    slug: str
+    name: str
+
+
+TENANTS: Snapshots[str, TenantRef] = Snapshots("tenants")
 
 
 def settings() -> Settings:
     return current_app.config["IDP"]
 
 
-def tenant() -> Tenant:
+def tenant() -> TenantRef:
     return g.tenant
 
 
@@ -36,10 +50,19 @@ def load_tenant(endpoint, values) -> None:
     if values is None or "tenant" not in values:
         return
     slug = values.pop("tenant")
-    try:
-        g.tenant = get_tenant(db.session(), slug)
-    except NotFound:
+    g.tenant = TENANTS.get(slug, lambda: _load_tenant(slug))
+    if g.tenant is None:
         abort(404, description="There is no such organisation here. Check the address.")
+
+
+def _load_tenant(slug: str) -> TenantRef | None:
+    if not isinstance(slug, str) or len(slug) > 63:
+        return None
+    try:
+        row = get_tenant(db.session(), slug)
+    except NotFound:
+        return None
+    return TenantRef(row.id, row.slug, row.name)
 
 
 def error_page(status: int, title: str, message: str):

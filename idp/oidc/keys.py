@@ -109,6 +109,7 @@ class Keyring:
         self._stamp: tuple | None = None
         self._keys: list[StoredKey] = []
         self._imported: dict[str, object] = {}
+        self._jwks: tuple[tuple | None, float, bytes] | None = None  # (stamp, until, JSON)
 
     def _fresh(self) -> list[StoredKey]:
         try:
@@ -139,6 +140,18 @@ class Keyring:
 
     def jwks(self) -> dict:
         return {"keys": [k.public_jwk() for k in self.published()]}
+
+    def jwks_json(self) -> bytes:
+        """``jwks()`` serialised, rebuilt only when the folder changes or a retired key's grace
+        ends (JWKS is fetched by every RP and resource server: it must cost nothing)."""
+        self._fresh()
+        now = time.time()
+        cached = self._jwks
+        if cached is None or cached[0] != self._stamp or cached[1] <= now:
+            ends = [k.retired_at + self.grace for k in self.published() if k.retired_at is not None]
+            body = json.dumps(self.jwks(), separators=(",", ":")).encode()
+            cached = self._jwks = (self._stamp, min(ends, default=float("inf")), body)
+        return cached[2]
 
     def verification_key(self, kid: str):
         """The key with ``kid`` if it is still published, else None."""

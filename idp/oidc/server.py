@@ -25,6 +25,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import select, update
 
 from idp import audit, db
+from idp.cache import Snapshots
 from idp.models import AuthorizationCode, Client, Token, User
 from idp.login.facts import essential_acr
 from idp.oidc import hashing
@@ -44,10 +45,41 @@ def keyring():
     return current_app.extensions["idp.keyring"]
 
 
-class OAuthClient:
-    """Authlib's view of a ``Client`` row (ClientMixin)."""
+@dataclass(frozen=True)
+class ClientRef:
+    """A ``Client`` row as requests read it, cached per worker (``idp.cache``)."""
 
-    def __init__(self, row: Client):
+    id: int
+    tenant_id: int
+    client_id: str
+    name: str
+    secret_hash: str | None
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    scope: str
+    id_token_signed_response_alg: str
+    min_acr: str | None
+
+    @classmethod
+    def of(cls, row: Client) -> ClientRef:
+        return cls(row.id, row.tenant_id, row.client_id, row.name, row.secret_hash,
+                   tuple(row.redirect_uris), tuple(row.post_logout_redirect_uris),
+                   tuple(row.grant_types), row.scope, row.id_token_signed_response_alg,
+                   row.min_acr)
+
+    @property
+    def is_public(self) -> bool:
+        return self.secret_hash is None
+
+
+CLIENTS: Snapshots[tuple[int, str], ClientRef] = Snapshots("clients")
+
+
+class OAuthClient:
+    """Authlib's view of a client (ClientMixin)."""
+
+    def __init__(self, row: ClientRef):
         self.row = row
         self.id_token_signed_response_alg = row.id_token_signed_response_alg
 
@@ -120,10 +152,15 @@ class IssuedRefreshToken:
 def query_client(client_id) -> OAuthClient | None:
     if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
         return None
+    tenant_id = g.tenant.id
+    found = CLIENTS.get((tenant_id, client_id), lambda: _load_client(tenant_id, client_id))
+    return OAuthClient(found) if found else None
+
+
+def _load_client(tenant_id: int, client_id: str) -> ClientRef | None:
     row = db.session().scalar(
-        select(Client).where(Client.client_id == client_id, Client.tenant_id == g.tenant.id)
-    )
-    return OAuthClient(row) if row else None
+        select(Client).where(Client.client_id == client_id, Client.tenant_id == tenant_id))
+    return ClientRef.of(row) if row else None
 
 
 def _jwt_claims(access_token: str) -> dict:
@@ -151,8 +188,10 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None,
 
 
 def save_token(token: dict, request) -> None:
+    if request.payload.grant_type == "client_credentials":
+        return  # self-contained: nothing to store (see ServiceToken)
     session = db.session()
-    client: Client = request.client.row
+    client: ClientRef = request.client.row
     claims = _jwt_claims(token["access_token"])
     source = g.get("token_source")
     if isinstance(source, Token):
@@ -225,7 +264,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def save_authorization_code(self, code, request):
         sso = g.sso
         data = request.payload.data
-        client: Client = request.client.row
+        client: ClientRef = request.client.row
         row = AuthorizationCode(
             tenant_id=client.tenant_id,
             client_pk=client.id,
@@ -375,11 +414,57 @@ def find_token(token_string, hint) -> FoundToken | None:
                                                      Token.tenant_id == g.tenant.id))
             if row:
                 return FoundToken(row, "access_token")
+            return ServiceToken.of(claims)
     row = session.scalar(select(Token).where(
         Token.refresh_token_hash == hashing.digest("refresh-token", token_string),
         Token.tenant_id == g.tenant.id,
     ))
     return FoundToken(row, "refresh_token") if row else None
+
+
+REVOKED_JTI = "revoked-jti:{}"
+
+
+@dataclass
+class ServiceToken:
+    """A client-credentials access token: no row, the JWT says it all (RFC 9068). It is active
+    while signed by a published key of ours, unexpired, its client still exists in this tenant
+    and its ``jti`` is not on the revocation list (Redis, kept until the token's ``exp``)."""
+
+    claims: dict
+    client: ClientRef
+    kind: str = "access_token"
+
+    @classmethod
+    def of(cls, claims: dict) -> ServiceToken | None:
+        client_id = claims.get("client_id")
+        if not isinstance(client_id, str) or claims.get("sub") != client_id or "auth_time" in claims:
+            return None  # a user's token whose row is gone: not active
+        found = query_client(client_id)
+        return cls(claims, found.row) if found else None
+
+    @property
+    def jti(self) -> str:
+        return str(self.claims.get("jti"))
+
+    def check_client(self, client):
+        return self.client.id == client.row.id
+
+    def is_expired(self):
+        exp = self.claims.get("exp")
+        return not isinstance(exp, int) or exp <= _now().timestamp()
+
+    def is_revoked(self):
+        return bool(current_app.extensions["idp.store"].exists(REVOKED_JTI.format(self.jti)))
+
+    def revoke(self) -> None:
+        ttl = max(1, int(self.claims["exp"] - _now().timestamp()) + 1)
+        current_app.extensions["idp.store"].set(REVOKED_JTI.format(self.jti), "1", ex=ttl)
+
+    def introspection(self) -> dict:
+        return {"active": True, "client_id": self.client.client_id, "token_type": "Bearer",
+                "scope": self.claims.get("scope", ""), "iss": issuer(), "exp": self.claims["exp"],
+                "iat": self.claims.get("iat"), "sub": self.client.client_id}
 
 
 class Revocation(RevocationEndpoint):
@@ -388,7 +473,12 @@ class Revocation(RevocationEndpoint):
     def query_token(self, token_string, token_type_hint):
         return find_token(token_string, token_type_hint)
 
-    def revoke_token(self, token: FoundToken, request):
+    def revoke_token(self, token: FoundToken | ServiceToken, request):
+        if isinstance(token, ServiceToken):
+            token.revoke()
+            audit.record(db.session(), token.client.tenant_id, "oauth.token_revoked",
+                         client_id=token.client.client_id, kind=token.kind)
+            return
         # RFC 7009 2.1: revoking a refresh token also ends the access tokens of its grant.
         if token.kind == "refresh_token":
             revoke_family(token.row.family, "revoked by client")
@@ -405,12 +495,15 @@ class Introspection(IntrospectionEndpoint):
     def query_token(self, token_string, token_type_hint):
         return find_token(token_string, token_type_hint)
 
-    def check_permission(self, token: FoundToken, client, request):
+    def check_permission(self, token: FoundToken | ServiceToken, client, request):
         # Any confidential client of the tenant may introspect (a resource server is one);
         # tokens of another tenant are never found at all.
-        return token.row.tenant_id == client.row.tenant_id
+        owner = token.client if isinstance(token, ServiceToken) else token.row
+        return owner.tenant_id == client.row.tenant_id
 
-    def introspect_token(self, token: FoundToken):
+    def introspect_token(self, token: FoundToken | ServiceToken):
+        if isinstance(token, ServiceToken):
+            return token.introspection()
         row = token.row
         expires = row.access_expires_at if token.kind == "access_token" else row.refresh_expires_at
         body = {

@@ -72,7 +72,7 @@ def discovery():
 
 @bp.get("/jwks")
 def jwks():
-    response = jsonify(_keyring().jwks())
+    response = current_app.response_class(_keyring().jwks_json(), mimetype="application/json")
     # Short enough that RPs see a rotation's new key well before it signs anything they hold.
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import json
 import time
 
 from joserfc import jwt
@@ -54,14 +55,20 @@ def test_rotation_keeps_old_keys_published_until_their_tokens_expire(tmp_path):
     keys.ensure(tmp_path)
     ring = Keyring(tmp_path, grace=2)
     old_kid, _ = ring.active("RS256")
+
+    def served() -> set[str]:  # the JSON the JWKS endpoint sends (cached between changes)
+        return {k["kid"] for k in json.loads(ring.jwks_json())["keys"]}
+
+    assert old_kid in served()
     time.sleep(0.01)
     created = keys.rotate(tmp_path)
     new_kid = next(k.kid for k in created if k.alg == "RS256")
     assert ring.active("RS256")[0] == new_kid  # the running keyring notices the rotation
     published = {k["kid"] for k in ring.jwks()["keys"]}
-    assert {old_kid, new_kid} <= published
+    assert {old_kid, new_kid} <= published and {old_kid, new_kid} <= served()
     time.sleep(2.1)
     assert old_kid not in {k["kid"] for k in ring.jwks()["keys"]}
+    assert old_kid not in served() and new_kid in served()
 
 
 def test_tokens_signed_before_a_rotation_still_work(app, client, world, settings):
