@@ -1,5 +1,5 @@
-"""In-process caches of what almost every request reads and rarely changes: tenants and
-clients. Each worker keeps frozen snapshots (never ORM objects), so the token endpoint does no
+"""In-process caches of what almost every request reads and rarely changes: tenants,
+clients and tenant policies. Each worker keeps frozen snapshots (never ORM objects), so the token endpoint does no
 database work for them (DESIGN.md's performance budget).
 
 Cross-worker invalidation by generation: a commit that touched a cached table increments the
@@ -9,9 +9,10 @@ the generation *before* it reads the database, so an entry loaded while a change
 stale at once, never kept. The check costs one Redis GET per request (not per lookup); when
 Redis cannot answer, the cache is bypassed (read from the database), never trusted blindly.
 
-The CLI increments the same counter when it has ``IDP_REDIS_URL``. The embedded store lives
-inside one server process, so a CLI change reaches a running embedded server through the
-``TTL`` backstop (entries are re-read after that many seconds whatever happens).
+The CLI increments the same counter (it has ``IDP_REDIS_URL`` too). Without Redis (the
+embedded store of ``idp demo``) nothing is cached: the CLI and tests change the database from
+other processes that could not reach the server's in-process store, and speed is not the
+point of the demo. ``TTL`` is a backstop: entries are re-read after that many seconds.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ V = TypeVar("V")
 
 
 def _cached_tables() -> set[str]:
-    from idp.models import Client, Tenant
+    from idp.models import Client, Tenant, TenantPolicyRow
 
-    return {Tenant.__tablename__, Client.__tablename__}
+    return {Tenant.__tablename__, Client.__tablename__, TenantPolicyRow.__tablename__}
 
 
 # -- writers: bump the generation after a commit that changed a cached table ------------------
@@ -86,8 +87,12 @@ def bump(store) -> None:
 
 
 def generation() -> str | None:
-    """This request's view of the generation; None when Redis cannot tell (bypass)."""
+    """This request's view of the generation; None (bypass) without a shared Redis or when
+    Redis cannot tell."""
     if "cache_generation" not in g:
+        if not current_app.config["IDP"].redis_url:
+            g.cache_generation = None
+            return None
         try:
             g.cache_generation = current_app.extensions["idp.store"].get(GENERATION) or "0"
         except RedisError:

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 
+from flask import has_request_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp import mfa
+from idp.cache import Snapshots
+from idp.guard import Limits
 from idp.models import Authenticator, Client, Tenant, TenantPolicyRow, User
 from idp.policy import AdminState, Mode, Requirements, TenantPolicy, UserFacts
 
@@ -19,8 +22,32 @@ class BadClaimsParameter(ValueError):
     """The ``claims`` request parameter is not the JSON object OIDC Core 5.5 describes."""
 
 
+POLICIES: Snapshots[int, TenantPolicy] = Snapshots("tenant-policies")
+
+
 def tenant_policy(db: Session, tenant: Tenant) -> TenantPolicy:
-    row = db.get(TenantPolicyRow, tenant.id)
+    """The tenant's policy (a per-worker cached snapshot in a request, see ``idp.cache``)."""
+    if has_request_context():
+        return POLICIES.get(tenant.id, lambda: _read_policy(db, tenant.id))
+    return _read_policy(db, tenant.id)
+
+
+def limits(db: Session, tenant_id: int) -> Limits:
+    """The tenant's attempt thresholds for the guard (cached like the policy)."""
+    return LIMITS.get(tenant_id, lambda: _read_limits(db, tenant_id))
+
+
+LIMITS: Snapshots[int, Limits] = Snapshots("tenant-limits")
+
+
+def _read_limits(db: Session, tenant_id: int) -> Limits:
+    row = db.get(TenantPolicyRow, tenant_id)
+    return Limits() if row is None else Limits(row.captcha_after, row.lock_after,
+                                               row.lock_minutes * 60)
+
+
+def _read_policy(db: Session, tenant_id: int) -> TenantPolicy:
+    row = db.get(TenantPolicyRow, tenant_id)
     if row is None:
         return TenantPolicy()
     return TenantPolicy(

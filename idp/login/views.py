@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_wtf.csrf import validate_csrf
-from sqlalchemy import select
 from wtforms import ValidationError
 
 from idp import audit, db, mfa, policy
@@ -25,8 +24,9 @@ from idp.login import transaction
 from idp.login.forms import ConsentForm, LoginForm, SignOutForm
 from idp.mfa import flow
 from idp.mfa.base import NotNow, Proof, Step, WrongAnswer
-from idp.models import Client, User
+from idp.models import User
 from idp.oidc.authorize import error_redirect
+from idp.oidc.server import ClientRef, query_client
 from idp.oidc.claims import amr_and_acr
 from idp.policy import Decision, Need, Primary, Progress
 from idp.web import error_page, load_tenant
@@ -188,7 +188,7 @@ def next_step(tx: transaction.Transaction, user: User):
     return redirect(url_for("login.second_factor", tenant=g.tenant.slug, tx=tx.id))
 
 
-def _complete(tx: transaction.Transaction, user: User, client: Client | None):
+def _complete(tx: transaction.Transaction, user: User, client: ClientRef | None):
     """Every step is done: the SSO session starts, or a step-up extends it (a new sid either way)."""
     amr, acr = amr_and_acr(tx.methods)
     current = sso.current(g.tenant.id)
@@ -405,8 +405,9 @@ def signout():
     return render_template("login/signed_out.html", tenant=g.tenant)
 
 
-def _client(tx) -> Client | None:
+def _client(tx) -> ClientRef | None:
+    """The portal this sign-in is for (the per-worker cached snapshot)."""
     if tx is None or not tx.params:
         return None
-    return db.session().scalar(select(Client).where(
-        Client.client_id == tx.params.get("client_id"), Client.tenant_id == g.tenant.id))
+    found = query_client(tx.params.get("client_id"))
+    return found.row if found else None

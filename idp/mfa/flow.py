@@ -15,7 +15,7 @@ from idp import db, mfa, store
 from idp.guard import Guard, Limits, Locked, account_key
 from idp.login import lockout
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
-from idp.models import Authenticator, TenantPolicyRow, User
+from idp.models import Authenticator, User
 from idp.models.base import utcnow
 
 CEREMONY_TTL = 15 * 60
@@ -30,9 +30,9 @@ def context(user: User) -> FactorContext:
 def guard() -> Guard:
     """The guard with this tenant's thresholds."""
     if "guard" not in g:
-        row = db.session().get(TenantPolicyRow, g.tenant.id)
-        limits = Limits() if row is None else Limits(row.captcha_after, row.lock_after,
-                                                     row.lock_minutes * 60)
+        from idp.login import facts
+
+        limits = facts.limits(db.session(), g.tenant.id)
         g.guard = current_app.extensions["idp.guard"].with_limits(limits)
     return g.guard
 

@@ -1,6 +1,7 @@
-"""Tenants and clients are cached in each worker; a change made anywhere (another worker, the
-CLI) is seen by the next request. Client-credentials access tokens are stateless JWTs that
-introspection and revocation still govern."""
+"""Tenants, clients and policies are cached in each worker when Redis is shared; a change made
+anywhere (another worker, the CLI) is seen by the next request. Without Redis nothing is
+cached. Client-credentials access tokens are stateless JWTs that introspection and revocation
+still govern."""
 
 from __future__ import annotations
 
@@ -8,9 +9,34 @@ import pytest
 from flask import g
 from sqlalchemy.orm import Session
 
-from idp import admin, cache, directory
+from idp import admin, cache, create_app, directory
+from idp.login import facts
 from idp.oidc.server import CLIENTS
 from tests.integration.test_token import basic, introspect, userinfo
+from tests.support.redis_server import PrivateRedis
+
+
+@pytest.fixture
+def app(settings):
+    """An app with a shared Redis: the test backend's, or (on the embedded defaults) a
+    redis-server of this test's own, so caching is on in both test runs."""
+    from dataclasses import replace
+
+    server = None
+    if not settings.redis_url:
+        server = PrivateRedis()
+        server.start()
+        settings = replace(settings, redis_url=server.url)
+    app = create_app(settings, TESTING=True)
+    yield app
+    app.extensions["idp.engine"].dispose()
+    if server:
+        server.stop()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
 
 
 def service_token(client, world, secret=None) -> tuple[int, dict]:
@@ -53,15 +79,18 @@ def test_a_client_deleted_elsewhere_gets_no_token_and_its_tokens_die(client, wor
 
 
 def test_redirect_uris_edited_elsewhere_apply_to_the_next_authorize(client, world, elsewhere):
-    new_uri = "https://portal.test/moved"
+    def authorize():
+        return client.get(f"/t/{world.slug}/authorize", query_string={
+            "response_type": "code", "client_id": world.portal.client_id, "scope": "openid",
+            "redirect_uri": world.portal.redirect_uri, "state": "s"})
+
+    assert authorize().status_code == 302  # the portal is cached now
     with elsewhere() as session:
         tenant = directory.get_tenant(session, world.slug)
-        admin.update_client(session, tenant, world.portal.client_id, "cli", redirect_uris=[new_uri])
+        admin.update_client(session, tenant, world.portal.client_id, "cli",
+                            redirect_uris=["https://portal.test/moved"])
         session.commit()
-    old = client.get(f"/t/{world.slug}/authorize", query_string={
-        "response_type": "code", "client_id": world.portal.client_id, "scope": "openid",
-        "redirect_uri": world.portal.redirect_uri, "state": "s"})
-    assert old.status_code == 400  # an unregistered redirect URI: an error page, no redirect
+    assert authorize().status_code == 400  # an unregistered redirect URI: an error page
 
 
 def test_an_entry_read_while_a_change_commits_is_never_kept(app):
@@ -121,3 +150,30 @@ def test_another_client_cannot_revoke_a_service_token(client, world):
     client.post(f"/t/{world.slug}/revoke", data={"token": token},
                 headers=basic(world.portal.client_id, world.portal.client_secret))
     assert introspect(client, world, world.portal, token)["active"] is True
+
+
+def test_a_policy_changed_elsewhere_applies_to_the_next_request(app, world, elsewhere):
+    def mode_seen_by_a_request() -> str:
+        with app.test_request_context(), elsewhere() as session:
+            tenant = directory.get_tenant(session, world.slug)
+            return facts.tenant_policy(session, tenant).mode.value
+
+    assert mode_seen_by_a_request() == "optional"  # now cached
+    with elsewhere() as session:
+        admin.set_policy(session, directory.get_tenant(session, world.slug), "cli", mode="required")
+        session.commit()
+    assert mode_seen_by_a_request() == "required"
+
+
+def test_without_redis_nothing_is_cached(settings, world):
+    """The embedded store (``idp demo``): every request reads the database, so the CLI's
+    changes (another process) apply at once."""
+    from dataclasses import replace
+
+    embedded = create_app(replace(settings, redis_url=None), TESTING=True)
+    reads = []
+    for _ in range(2):
+        with embedded.test_request_context():
+            CLIENTS.get((0, "embedded"), lambda: reads.append(1) or "v")
+    assert len(reads) == 2
+    embedded.extensions["idp.engine"].dispose()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from dataclasses import replace
 
 import pytest
@@ -13,40 +9,7 @@ import pytest
 from idp import create_app
 from tests.integration.test_authorize import params_for
 from tests.support.journey import Browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PrivateRedis:
-    """A redis-server of the test's own, so stopping it disturbs nothing else."""
-
-    def __init__(self):
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is needed for this test (Debian package redis-server)"
-        self.binary, self.port, self.process = binary, _free_port(), None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.process = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                                         "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(10)
+from tests.support.redis_server import PrivateRedis
 
 
 @pytest.fixture
