@@ -22,7 +22,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import OpenIDCode, UserInfo
 from flask import Flask, current_app, g
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from idp import audit, db
 from idp.cache import Snapshots
@@ -136,19 +136,6 @@ class IssuedCode:
         return list(self.row.amr)
 
 
-class IssuedRefreshToken:
-    """Authlib's view of a ``Token`` row presented as a refresh token (TokenMixin)."""
-
-    def __init__(self, row: Token):
-        self.row = row
-
-    def get_scope(self):
-        return self.row.scope
-
-    def check_client(self, client):
-        return self.row.client_pk == client.row.id
-
-
 def query_client(client_id) -> OAuthClient | None:
     if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
         return None
@@ -194,13 +181,13 @@ def save_token(token: dict, request) -> None:
     client: ClientRef = request.client.row
     claims = _jwt_claims(token["access_token"])
     source = g.get("token_source")
-    if isinstance(source, Token):
+    if isinstance(source, RefreshSource):
         family, code_id = source.family, source.code_id
     else:
         family, code_id = secrets.token_urlsafe(16), getattr(source, "id", None)
     now = _now()
     refresh = token.get("refresh_token")
-    session.add(Token(
+    session.connection().execute(insert(TOKENS), dict(
         tenant_id=client.tenant_id,
         client_pk=client.id,
         user_id=request.user.id if request.user else None,
@@ -217,7 +204,6 @@ def save_token(token: dict, request) -> None:
         access_expires_at=now + timedelta(seconds=token["expires_in"]),
         refresh_expires_at=now + timedelta(seconds=settings().refresh_token_ttl) if refresh else None,
     ))
-    session.flush()
 
 
 def revoke_family(family: str, reason: str) -> int:
@@ -321,7 +307,57 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return authorization_code.row.user
 
 
+@dataclass(frozen=True)
+class RefreshSource:
+    """What a claimed refresh token passes on to the tokens that replace it."""
+
+    id: int
+    tenant_id: int
+    client_pk: int
+    user_id: int | None
+    code_id: int | None
+    family: str
+    scope: str
+    auth_time: int | None
+    acr: str | None
+    amr: list
+    sid: str | None
+
+    def get_scope(self):
+        return self.scope
+
+    def check_client(self, client):
+        return self.client_pk == client.row.id
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    """The user a refresh continues: all the token endpoint reads of them."""
+
+    id: int
+    subject: str
+
+
+TOKENS = Token.__table__  # the hot path runs Core statements: no ORM bookkeeping per request
+SOURCE_COLUMNS = (TOKENS.c.id, TOKENS.c.tenant_id, TOKENS.c.client_pk, TOKENS.c.user_id,
+                  TOKENS.c.code_id, TOKENS.c.family, TOKENS.c.scope, TOKENS.c.auth_time,
+                  TOKENS.c.acr, TOKENS.c.amr, TOKENS.c.sid)
+SUBJECT = select(User.__table__.c.subject).where(User.__table__.c.id == bindparam("user_id"))
+CLAIM = (update(TOKENS)
+         .where(TOKENS.c.refresh_token_hash == bindparam("b_digest"),
+                TOKENS.c.tenant_id == bindparam("b_tenant"),
+                TOKENS.c.client_pk == bindparam("b_client"), TOKENS.c.revoked_at.is_(None),
+                TOKENS.c.rotated_at.is_(None), TOKENS.c.refresh_expires_at > bindparam("b_now"))
+         .values(rotated_at=bindparam("b_now"))
+         .returning(*SOURCE_COLUMNS))
+
+
 class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """Refresh with rotation in two statements on the usual path: one ``UPDATE … RETURNING``
+    that checks and claims the token at once (hash, tenant, client, not revoked, not expired,
+    not rotated) and the INSERT of its successor. Anything else takes the careful path, which
+    tells a replay (revoke the family) from a token that is merely wrong."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
@@ -331,42 +367,50 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         presented = self.request.form.get("refresh_token")
         if not presented:
             raise InvalidRequestError("Missing 'refresh_token' in request.")
-        token = self.find_refresh_token(presented, client)
-        if token is None:
-            raise InvalidGrantError("The refresh token is invalid, expired or revoked.")
-        self._validate_token_scope(token)
-        self.claim(token.row)
-        self.request.refresh_token = token
-
-    def find_refresh_token(self, presented, client) -> IssuedRefreshToken | None:
         if not isinstance(presented, str) or len(presented) > 256:
-            return None
-        row = db.session().scalar(select(Token).where(
-            Token.refresh_token_hash == hashing.digest("refresh-token", presented),
-            Token.tenant_id == g.tenant.id,
-        ))
-        if row is None or row.client_pk != client.row.id or row.revoked_at is not None:
-            return None
-        if row.refresh_expires_at is None or row.refresh_expires_at < _now():
-            return None
-        return IssuedRefreshToken(row)
+            raise InvalidGrantError("The refresh token is invalid, expired or revoked.")
+        digest = hashing.digest("refresh-token", presented)
+        # A narrower scope must be checked before the token is spent: the careful path.
+        source = None if self.request.payload.scope else self._claim(digest, client)
+        if source is None:
+            source = self._careful(digest, client)
+        g.token_source = source
+        self.request.refresh_token = source
 
-    def claim(self, row: Token) -> None:
-        """Rotate atomically; a token already rotated is a replay: revoke its family."""
+    def _claim(self, digest: str, client) -> RefreshSource | None:
+        row = db.session().connection().execute(CLAIM, {
+            "b_digest": digest, "b_tenant": g.tenant.id, "b_client": client.row.id,
+            "b_now": _now()}).first()
+        return RefreshSource(*row) if row else None
+
+    def _careful(self, digest: str, client) -> RefreshSource:
         session = db.session()
-        claimed = session.execute(
+        row = session.execute(select(*SOURCE_COLUMNS, Token.revoked_at, Token.rotated_at,
+                                     Token.refresh_expires_at)
+                              .where(Token.refresh_token_hash == digest,
+                                     Token.tenant_id == g.tenant.id)).first()
+        if (row is None or row.client_pk != client.row.id or row.revoked_at is not None
+                or row.refresh_expires_at is None or row.refresh_expires_at < _now()):
+            raise InvalidGrantError("The refresh token is invalid, expired or revoked.")
+        source = RefreshSource(*row[:len(SOURCE_COLUMNS)])
+        self._validate_token_scope(source)
+        claimed = row.rotated_at is None and session.execute(
             update(Token).where(Token.id == row.id, Token.rotated_at.is_(None))
             .values(rotated_at=_now())
         ).rowcount
         if not claimed:
             revoked = revoke_family(row.family, "refresh token reused")
             audit.record(session, row.tenant_id, "oauth.refresh_reused", user_id=row.user_id,
-                         client_id=row.client.client_id, revoked=revoked)
+                         client_id=client.get_client_id(), revoked=revoked)
             raise InvalidGrantError("The refresh token was already used.")
-        g.token_source = row
+        return source
 
-    def authenticate_user(self, refresh_token):
-        return refresh_token.row.user
+    def authenticate_user(self, refresh_token: RefreshSource):
+        if refresh_token.user_id is None:
+            return None
+        subject = db.session().connection().execute(
+            SUBJECT, {"user_id": refresh_token.user_id}).scalar()
+        return TokenUser(refresh_token.user_id, subject) if subject else None
 
     def revoke_old_credential(self, refresh_token):
         """Already marked rotated when it was claimed."""

@@ -162,6 +162,36 @@ def test_refresh_token_is_bound_to_its_client(client, world, tokens):
     assert refresh(client, world, world.portal, tokens["refresh_token"]).status_code == 200
 
 
+def test_a_refresh_may_narrow_the_scope_but_never_widen_it(client, world, tokens):
+    def ask(refresh_token, scope):
+        return client.post(f"/t/{world.slug}/token", headers=basic(world.portal.client_id, world.portal.client_secret),
+                           data={"grant_type": "refresh_token", "refresh_token": refresh_token, "scope": scope})
+
+    wider = ask(tokens["refresh_token"], tokens["scope"] + " admin")
+    assert wider.status_code == 400 and wider.get_json()["error"] == "invalid_scope"
+    # Refused before it was spent: the holder can still use it, for a narrower scope.
+    narrower = ask(tokens["refresh_token"], "openid offline_access")
+    assert narrower.status_code == 200 and narrower.get_json()["scope"] == "openid offline_access"
+    assert refresh(client, world, world.portal, tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def test_an_expired_refresh_token_is_refused(app, client, world, tokens):
+    from sqlalchemy import update
+
+    from idp import db
+    from idp.oidc import hashing
+    from idp.models import Token
+
+    with app.app_context():
+        session = db.session()
+        session.execute(update(Token).where(
+            Token.refresh_token_hash == hashing.digest("refresh-token", tokens["refresh_token"]))
+            .values(refresh_expires_at=Token.issued_at))
+        session.commit()
+    r = refresh(client, world, world.portal, tokens["refresh_token"])
+    assert r.status_code == 400 and r.get_json()["error"] == "invalid_grant"
+
+
 def make_other_confidential_client(client, world):
     from idp import db, directory
     from tests.conftest import ClientCreds
