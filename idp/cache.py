@@ -1,5 +1,5 @@
 """In-process caches of what almost every request reads and rarely changes: tenants,
-clients and tenant policies. Each worker keeps frozen snapshots (never ORM objects), so the token endpoint does no
+clients, tenant policies and the upstreams a login page offers. Each worker keeps frozen snapshots (never ORM objects), so the token endpoint does no
 database work for them (DESIGN.md's performance budget).
 
 Cross-worker invalidation by generation: a commit that touched a cached table increments the
@@ -36,9 +36,10 @@ V = TypeVar("V")
 
 
 def _cached_tables() -> set[str]:
-    from idp.models import Client, Tenant, TenantPolicyRow
+    from idp.models import Client, Tenant, TenantPolicyRow, Upstream
 
-    return {Tenant.__tablename__, Client.__tablename__, TenantPolicyRow.__tablename__}
+    return {Tenant.__tablename__, Client.__tablename__, TenantPolicyRow.__tablename__,
+            Upstream.__tablename__}
 
 
 # -- writers: bump the generation after a commit that changed a cached table ------------------

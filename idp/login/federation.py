@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp import audit, db, store
+from idp.cache import Snapshots
 from idp.directory import EMAIL, find_user
 from idp.login import transaction
 from idp.login.password import normalise_email
@@ -388,13 +389,26 @@ class Pending:
 # --- Pages -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class UpstreamChoice:
+    slug: str
+    name: str
+
+
+UPSTREAM_CHOICES: Snapshots[int, tuple[UpstreamChoice, ...]] = Snapshots("upstream-choices")
+
+
 @bp.app_template_global()
-def upstream_choices() -> list[Upstream]:
-    """The tenant's upstreams, for the login page's "Sign in with {name}" buttons."""
+def upstream_choices() -> tuple[UpstreamChoice, ...]:
+    """The tenant's upstreams, for the login page's "Sign in with {name}" buttons (cached per
+    worker like tenants and clients: every login page shows them)."""
     if "tenant" not in g:
-        return []
-    return list(db.session().scalars(select(Upstream).where(
-        Upstream.tenant_id == g.tenant.id).order_by(Upstream.name)))
+        return ()
+    tenant_id = g.tenant.id
+    return UPSTREAM_CHOICES.get(tenant_id, lambda: tuple(
+        UpstreamChoice(slug, name) for slug, name in db.session().execute(
+            select(Upstream.slug, Upstream.name).where(Upstream.tenant_id == tenant_id)
+            .order_by(Upstream.name))))
 
 
 def _upstream(slug: str) -> Upstream | None:

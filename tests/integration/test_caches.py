@@ -177,3 +177,21 @@ def test_without_redis_nothing_is_cached(settings, world):
             CLIENTS.get((0, "embedded"), lambda: reads.append(1) or "v")
     assert len(reads) == 2
     embedded.extensions["idp.engine"].dispose()
+
+
+def test_an_upstream_added_elsewhere_appears_on_the_next_login_page(app, client, world, elsewhere):
+    from tests.support.journey import Browser
+
+    from tests.integration.test_authorize import params_for
+
+    def login_page() -> str:
+        return Browser(client).authorize(f"/t/{world.slug}", params_for(world.portal)).text
+
+    assert "Sign in with Example Corp" not in login_page()  # the empty list is cached now
+    with elsewhere() as session:
+        admin.add_upstream(session, app.extensions["idp.secretbox"],
+                           directory.get_tenant(session, world.slug), slug="corp",
+                           name="Example Corp", issuer="https://corp.example", client_id="c",
+                           client_secret="s", email_domains=[], trust_mfa="never", actor="cli")
+        session.commit()
+    assert "Sign in with Example Corp" in login_page()
