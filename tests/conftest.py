@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from idp.config import Settings
 from idp.models import TenantPolicyRow
 from idp.oidc import keys
 from tests.support.databases import scratch_database
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
@@ -140,12 +140,6 @@ def client(app):
     return app.test_client()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class LiveServer:
     url: str
@@ -156,7 +150,7 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(settings, tmp_path_factory):
     """``idp serve`` in its own process, on the test backend."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,

@@ -20,4 +20,5 @@
     dialog.showModal();
     document.getElementById("confirm-yes").focus();
   });
+  document.documentElement.dataset.console = "ready";  // confirmations are on from here
 })();

@@ -68,6 +68,12 @@ def admin_into_console(page: Page, demo) -> None:
     expect(page).to_have_url(_under(demo.issuer + "/admin/users"))
 
 
+def confirmations_on(page: Page) -> None:
+    """The deferred console script has bound its confirm dialog (until then a form posts at
+    once, as it does without JavaScript)."""
+    expect(page.locator("html")).to_have_attribute("data-console", "ready")
+
+
 def shield(page: Page, email: str):
     return page.locator(f'tr[data-user="{email}"] [data-shield]')
 
@@ -91,6 +97,7 @@ def test_shield_reset_and_unlock_from_the_console(page: Page, demo, chromium):
     page.get_by_label("Search by email or name").fill(email)
     page.get_by_role("button", name="Search").click()
     expect(shield(page, email)).to_have_attribute("data-shield", "off")
+    confirmations_on(page)
     page.get_by_role("button", name=f"Turn on two-step verification for {email}").click()
     dialog = page.locator("#confirm-dialog")
     expect(dialog).to_be_visible()
@@ -109,6 +116,7 @@ def test_shield_reset_and_unlock_from_the_console(page: Page, demo, chromium):
 
     # Reset from the user's page: confirm, and the page says so.
     page.get_by_role("link", name=email).click()
+    confirmations_on(page)
     page.get_by_role("button", name="Reset").click()
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("status")).to_contain_text("sets up two-step verification again")
@@ -117,6 +125,7 @@ def test_shield_reset_and_unlock_from_the_console(page: Page, demo, chromium):
     lock(demo, email)
     page.goto(demo.issuer + f"/admin/users?q={email}")
     expect(shield(page, email)).to_have_attribute("data-shield", "locked")
+    confirmations_on(page)
     page.locator(f'tr[data-user="{email}"]').get_by_role("button", name="Unlock").click()
     page.get_by_role("button", name="Confirm").click()
     expect(shield(page, email)).not_to_have_attribute("data-shield", "locked")
@@ -128,6 +137,7 @@ def test_the_report_chart_renders_and_the_csv_holds_every_users_state(page: Page
     admin_into_console(page, demo)
     page.get_by_label("Search by email or name").fill(email)
     page.get_by_role("button", name="Search").click()
+    confirmations_on(page)
     page.get_by_role("button", name=f"Turn on two-step verification for {email}").click()
     page.get_by_role("button", name="Confirm").click()
     expect(shield(page, email)).to_have_attribute("data-shield", "enforced")

@@ -39,7 +39,8 @@ from idp import admin, db, directory
 from idp.login import federation
 from idp.mfa.backup_codes import ALPHABET, normalise
 from idp.models import AuditEvent, Authenticator, BackupCode, Upstream, UpstreamIdentity, User
-from tests.conftest import PASSWORD, LiveServer, World, _free_port, make_world
+from tests.conftest import PASSWORD, LiveServer, World, make_world
+from tests.support.ports import free_port
 from tests.integration.test_authorize import params_for
 from tests.support.account import answer_challenge
 from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair, query
@@ -669,7 +670,7 @@ def test_an_error_from_the_upstream_is_a_friendly_page(app, settings, server):
 
 def test_an_unreachable_upstream_is_a_clear_page_not_a_500(app, settings, server):
     down = make_world(app, settings, base_url=server.url)
-    add_upstream(app, down, slug="gone", issuer=f"http://127.0.0.1:{_free_port()}",
+    add_upstream(app, down, slug="gone", issuer=f"http://127.0.0.1:{free_port()}",
                  client_id="x", secret="y", name="Gone SSO")
     browser = Browser(requests.Session(), origin=server.url)
     login = browser.get(f"/t/{down.slug}/login")

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from idp import admin, db, directory
 from idp.guard import account_key
 from idp.models import AuditEvent
-from tests.conftest import _free_port
+from tests.support.ports import free_port
 from tests.integration.test_policy_journey import set_policy
 from tests.integration.test_token import get_code, redeem, refresh
 from tests.support.captcha import solve
@@ -95,7 +95,7 @@ def test_a_lock_keeps_live_sessions_and_refresh_tokens(app, client, world):
 def test_parallel_wrong_guesses_never_test_more_than_the_limit(app, settings, world):
     """20 parallel wrong passwords at a live gunicorn: at most 5 are checked, none gets in."""
     set_policy(app, world, captcha_after=100, lock_after=5)
-    port = _free_port()
+    port = free_port()
     workers = "2" if settings.redis_url else "1"  # the embedded store lives in one process
     env = {**os.environ, "IDP_BASE_URL": f"http://127.0.0.1:{port}", "IDP_DATABASE_URL": settings.database_url,
            "IDP_KEYS_DIR": str(settings.keys_dir), "IDP_SECRET_KEY": settings.secret_key,
@@ -166,7 +166,7 @@ def test_the_lockout_mail_reaches_a_real_smtp_server_once(app, settings, world):
             return "250 OK"
 
     inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     try:
         set_policy(app, world, lock_email_admins=True)

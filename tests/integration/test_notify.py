@@ -27,6 +27,7 @@ from idp import cli, db, notify
 from idp.models import OutboxMessage
 from idp.notify.mail import OutboxMail, SmtpMail
 from idp.notify.sms import HttpSMS, OutboxSMS
+from tests.support.ports import free_port
 
 SID, TOKEN, FROM = "AC0123456789abcdef", "s3cret/token+1", "+15550001111"
 
@@ -193,12 +194,6 @@ def test_a_header_with_a_line_break_is_refused(app):
 
 # -- SMTP, against aiosmtpd ------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Inbox:
     """aiosmtpd's handler: keeps every envelope it accepts."""
 
@@ -261,7 +256,7 @@ def smtp_server():
         inbox = Inbox()
         if kwargs.pop("login", False):
             kwargs.update(authenticator=inbox.authenticate, auth_required=True)
-        controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), **kwargs)
+        controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **kwargs)
         controller.start()
         started.append(controller)
         return inbox, controller.port
@@ -327,7 +322,7 @@ def test_starttls_is_required_when_asked_for(smtp_server):
 
 
 def test_an_unreachable_smtp_server_is_a_send_error():
-    with pytest.raises(notify.SendError, match=f"127.0.0.1:{(port := _free_port())}"):
+    with pytest.raises(notify.SendError, match=f"127.0.0.1:{(port := free_port())}"):
         SmtpMail(f"smtp://127.0.0.1:{port}", "idp@example.test").send("e@example.com", "x", "y")
 
 

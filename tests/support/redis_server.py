@@ -7,11 +7,7 @@ import socket
 import subprocess
 import time
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.ports import free_port
 
 
 class PrivateRedis:
@@ -20,7 +16,7 @@ class PrivateRedis:
     def __init__(self):
         binary = shutil.which("redis-server")
         assert binary, "redis-server is needed for this test (Debian package redis-server)"
-        self.binary, self.port, self.process = binary, _free_port(), None
+        self.binary, self.port, self.process = binary, free_port(), None
 
     @property
     def url(self) -> str:
