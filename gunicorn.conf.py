@@ -17,3 +17,17 @@ import os
 worker_class = "gthread"
 threads = 8
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+
+
+def post_fork(server, worker):
+    """One malloc arena per worker. glibc gives each thread an arena of its own, and each arena
+    keeps the 19 MiB buffer of the last argon2id verify it ran. With 8 threads a worker peaked
+    at 289 MiB; with one arena it peaks at 173 MiB (benchmarks/run.py, sign-ins and client
+    credentials), and throughput does not change: the GIL already serialises the threads' Python
+    work."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
