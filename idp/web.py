@@ -3,12 +3,12 @@ pages, security headers."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Flask, abort, current_app, g, render_template, request
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
-
-from dataclasses import dataclass
 
 from idp import db
 from idp.cache import Snapshots

@@ -22,34 +22,31 @@ class BadClaimsParameter(ValueError):
     """The ``claims`` request parameter is not the JSON object OIDC Core 5.5 describes."""
 
 
-POLICIES: Snapshots[int, TenantPolicy] = Snapshots("tenant-policies")
+# One snapshot per tenant of its policy row: the policy ``decide()`` reads and the guard's
+# thresholds, read together (``idp.cache``).
+POLICY_ROWS: Snapshots[int, tuple[TenantPolicy, Limits]] = Snapshots("tenant-policies")
 
 
 def tenant_policy(db: Session, tenant: Tenant) -> TenantPolicy:
-    """The tenant's policy (a per-worker cached snapshot in a request, see ``idp.cache``)."""
+    """The tenant's policy (in a request, the per-worker snapshot)."""
     if has_request_context():
-        return POLICIES.get(tenant.id, lambda: _read_policy(db, tenant.id))
-    return _read_policy(db, tenant.id)
+        return POLICY_ROWS.get(tenant.id, lambda: _read_policy_row(db, tenant.id))[0]
+    return _read_policy_row(db, tenant.id)[0]
 
 
 def limits(db: Session, tenant_id: int) -> Limits:
-    """The tenant's attempt thresholds for the guard (cached like the policy)."""
-    return LIMITS.get(tenant_id, lambda: _read_limits(db, tenant_id))
+    """The tenant's attempt thresholds for the guard (the same snapshot as the policy)."""
+    return POLICY_ROWS.get(tenant_id, lambda: _read_policy_row(db, tenant_id))[1]
 
 
-LIMITS: Snapshots[int, Limits] = Snapshots("tenant-limits")
-
-
-def _read_limits(db: Session, tenant_id: int) -> Limits:
-    row = db.get(TenantPolicyRow, tenant_id)
-    return Limits() if row is None else Limits(row.captcha_after, row.lock_after,
-                                               row.lock_minutes * 60)
-
-
-def _read_policy(db: Session, tenant_id: int) -> TenantPolicy:
+def _read_policy_row(db: Session, tenant_id: int) -> tuple[TenantPolicy, Limits]:
     row = db.get(TenantPolicyRow, tenant_id)
     if row is None:
-        return TenantPolicy()
+        return TenantPolicy(), Limits()
+    return _policy(row), Limits(row.captcha_after, row.lock_after, row.lock_minutes * 60)
+
+
+def _policy(row: TenantPolicyRow) -> TenantPolicy:
     return TenantPolicy(
         mode=Mode(row.mode), everyone=row.everyone, groups=frozenset(row.groups),
         users=frozenset(row.users), grace_until=row.grace_until, grace_skips=row.grace_skips,
