@@ -19,6 +19,8 @@ core 1, it measures for ``--duration`` seconds each:
 - ``discovery``, ``jwks``: GET req/s, keep-alive;
 - ``signin``: full sign-in flows/s (authorize, password, TOTP, code, token; default argon2id)
   with ``benchmarks/signin_load.py``, also as a fraction of the ``hash`` ceiling;
+- ``burst``: client credentials at a fixed 200/s alone, then again while 32 sign-ins at once
+  (each an argon2id verify) hit the same worker: the rate and p99 the token endpoint keeps;
 
 each first closed-loop (the peak), then paced at ~70% of the keep-alive peak for p50/p99,
 and the peak RSS (VmHWM) of each worker. The server runs under each of ``--stacks`` in
@@ -61,11 +63,14 @@ import sqlalchemy as sa  # noqa: E402
 WRK_DIR = HERE / "wrk"
 REDIRECT_URI = "https://rp.example/cb"
 TENANT = "bench"
-ALL_CASES = ("hash", "cc", "refresh", "signin", "discovery", "jwks")
+ALL_CASES = ("hash", "cc", "refresh", "signin", "burst", "discovery", "jwks")
 ALL_STACKS = ("gunicorn-sync", "gunicorn-gthread", "granian")
 TOKEN_CASES = ("cc", "refresh")
 LOAD = 0.70  # the paced runs aim here, as a fraction of the keep-alive peak
 LOAD_BAND = (0.65, 0.75)
+BURST_SIGNINS = 32  # sign-ins in flight at once during the burst
+BURST_CC_RATE = 200.0  # client-credentials grants/s asked for meanwhile (4 connections)
+BURST_KEEP = 0.9  # the token endpoint must keep this share of that rate
 
 # The issue's targets, per core.
 TARGET_CC = 1000.0
@@ -629,7 +634,7 @@ def setup_ours(args, scratch: Path, cases: list[str]) -> Ours:
         ours = Ours(url, args.redis_url, keys_dir, secret_key, engine, tenant.id,
                     cc.client.client_id, cc.secret, rt.client.id, rt.client.client_id, rt.secret,
                     user.id)
-    if "signin" in cases:
+    if "signin" in cases or "burst" in cases:
         import signin_load
 
         client_id, client_secret, accounts = signin_load.seed_accounts(
@@ -642,7 +647,8 @@ def setup_ours(args, scratch: Path, cases: list[str]) -> Ours:
         ours.accounts_file = path
     log(f"seeded {url.rsplit('/', 1)[-1]}: tenant {TENANT}, a client-credentials client, a "
         f"code+refresh client and its user"
-        + (f", {args.signin_accounts} sign-in accounts with TOTP" if "signin" in cases else "")
+        + (f", {args.signin_accounts} sign-in accounts with TOTP"
+           if "signin" in cases or "burst" in cases else "")
         + f" ({time.monotonic() - started:.1f} s)")
     return ours
 
@@ -819,6 +825,8 @@ def bench_ours(args, bench: Bench, ours: Ours, stack: str, cases: list[str],
                 log(f"  sign-ins: {peak.rate:.1f}/s = {peak.rate / hash_rate:.2f} of the argon2id "
                     f"ceiling ({hash_rate:.1f} verifies/s); generator CPU "
                     f"{peak.detail.get('client_cpu_ms_per_flow')} ms/flow")
+        if "burst" in cases:
+            results.setdefault("burst", {})[stack] = burst(args, bench, target, ours)
         procs, problems = process_report(proc.pid, args.server_cpu)
         info["processes"] = {str(k): v for k, v in procs.items()}
         workers = [v for v in procs.values() if v["role"] == "child"] or list(procs.values())
@@ -836,6 +844,42 @@ def bench_ours(args, bench: Bench, ours: Ours, stack: str, cases: list[str],
         log(f"  FAILED: {info['failed']}\n{tail(log_path)}")
     finally:
         stop_group(proc)
+
+
+def burst(args, bench: Bench, target: Target, ours: Ours) -> dict:
+    """Can a burst of sign-ins starve the token endpoint? Client credentials paced at
+    ``BURST_CC_RATE`` (4 connections, wrk's think time), alone and then while
+    ``BURST_SIGNINS`` sign-in flows run at once against the same worker."""
+    import threading
+
+    c = 4
+    think = c / BURST_CC_RATE * 1000.0
+    alone = bench.wrk_case(target, "cc", connections=c, duration=args.duration, think_ms=think)
+    box: dict = {}
+
+    def sign_ins():
+        try:
+            box["signin"] = run_signin(args, target.issuer, ours.accounts_file,
+                                       concurrency=BURST_SIGNINS)
+        except Exception as exc:  # noqa: BLE001  reported below
+            box["error"] = f"{type(exc).__name__}: {exc}"
+
+    thread = threading.Thread(target=sign_ins)
+    thread.start()
+    time.sleep(2.0)  # the sign-ins are under way
+    during = bench.wrk_case(target, "cc", connections=c, duration=max(2, args.duration - 4),
+                            think_ms=think)
+    thread.join()
+    signin = box.get("signin")
+    out = {"asked_rate": BURST_CC_RATE, "signins_at_once": BURST_SIGNINS,
+           "alone": asdict(alone), "during": asdict(during),
+           "signin": asdict(signin) if signin else None, "signin_error": box.get("error"),
+           "kept": round(during.rate / alone.rate, 3) if alone.rate else None}
+    log(f"  burst: client credentials alone {alone.rate:.1f}/s p99 {alone.p99_ms:.2f} ms; "
+        f"during {BURST_SIGNINS} concurrent sign-ins {during.rate:.1f}/s p99 "
+        f"{during.p99_ms:.2f} ms, errors {during.errors}; sign-ins meanwhile "
+        + (f"{signin.rate:.1f}/s, errors {signin.errors}" if signin else box.get("error", "?")))
+    return out
 
 
 # --------------------------------------------------------------------------- the peer
@@ -1094,6 +1138,16 @@ def evaluate(results: dict, adapters: list[str]) -> dict:
                 oks.append(r["paced"]["p99_ms"] <= TARGET_P99_MS)
         check(f"p99 <= {TARGET_P99_MS:.0f} ms at ~70% of peak (token endpoints)", vals,
               all(oks) if oks else None)
+        b = results.get("burst", {}).get(stack)
+        if b:
+            vals = {"alone /s": b["alone"]["rate"], "during /s": b["during"]["rate"],
+                    "p99 alone ms": b["alone"]["p99_ms"], "p99 during ms": b["during"]["p99_ms"],
+                    "errors": b["during"]["errors"],
+                    "sign-ins /s meanwhile": (b["signin"] or {}).get("rate")}
+            check(f"a burst of {BURST_SIGNINS} sign-ins leaves the token endpoint "
+                  f">= {BURST_KEEP:.0%} of its rate, no errors", vals,
+                  b["kept"] is not None and b["kept"] >= BURST_KEEP
+                  and b["during"]["errors"] == 0)
         errors = sum(r["errors"] for r in mine.values())
         failed = results["stacks"][stack].get("failed")
         check("no errors under load", {"errors": errors, **({"failed": failed} if failed else {})},

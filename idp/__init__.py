@@ -77,6 +77,9 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     def index():
         return {"service": "idp", "tenants": "/t/<tenant>/.well-known/openid-configuration"}
 
+    from idp.oidc import direct
+
+    direct.init_app(app)  # the token endpoint, JWKS and discovery skip Flask's per-request work
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -1,13 +1,20 @@
 """In-process caches of what almost every request reads and rarely changes: tenants,
-clients, tenant policies and the upstreams a login page offers. Each worker keeps frozen snapshots (never ORM objects), so the token endpoint does no
-database work for them (DESIGN.md's performance budget).
+clients, tenant policies and the upstreams a login page offers. Each worker keeps frozen
+snapshots (never ORM objects), so the token endpoint does no database work for them
+(DESIGN.md's performance budget).
 
 Cross-worker invalidation by generation: a commit that touched a cached table increments the
-Redis counter ``GENERATION`` after the commit; every worker reads that counter once per
-request and trusts an entry only if it was loaded under the same generation. A reader notes
-the generation *before* it reads the database, so an entry loaded while a change commits is
-stale at once, never kept. The check costs one Redis GET per request (not per lookup); when
-Redis cannot answer, the cache is bypassed (read from the database), never trusted blindly.
+Redis counter ``GENERATION`` after the commit and publishes the new value on ``CHANNEL``.
+Every worker keeps its copy of the counter current from a subscriber thread (``Watcher``), so
+a request checks it without a round trip; an entry is trusted only if it was loaded under the
+current generation. A reader notes the generation *before* it reads the database, so an entry
+loaded while a change commits is stale at once, never kept. A change reaches other workers as
+fast as Redis delivers the message (well under a millisecond on a LAN).
+
+While the subscription is not up (starting, or its connection lost and not yet back), each
+request reads the counter with a GET instead; when Redis cannot answer that either, the cache
+is bypassed (read from the database), never trusted blindly. A subscription that stops
+answering its pings is dropped and made again.
 
 The CLI increments the same counter (it has ``IDP_REDIS_URL`` too). Without Redis (the
 embedded store of ``idp demo``) nothing is cached: the CLI and tests change the database from
@@ -17,7 +24,11 @@ point of the demo. ``TTL`` is a backstop: entries are re-read after that many se
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -28,8 +39,14 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 GENERATION = "idp:config-generation"
+CHANNEL = "idp:config-generation"  # channels and keys are separate namespaces in Redis
+HEARTBEAT = 1.0  # seconds between the subscriber's pings
+SILENCE = 3.0  # a subscription that heard nothing (not even a pong) this long is dropped
+RETRY = 1.0  # seconds before subscribing again
 TTL = 60.0
 MAX_ENTRIES = 10_000  # per cache; a full cache is emptied (entries are cheap to re-read)
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -75,30 +92,127 @@ def _forget(session: Session) -> None:
     session.info.pop("idp.cache_dirty", None)
 
 
+_BUMP = "local n = redis.call('INCR', KEYS[1]); redis.call('PUBLISH', ARGV[1], n); return n"
+
+
 def bump(store) -> None:
     """Make every worker's cached entries stale (after the change committed)."""
     if store is None:
         return
     try:
-        store.incr(GENERATION)
+        value = int(store.eval(_BUMP, 1, GENERATION, CHANNEL))
     except RedisError:
         # Readers cannot check the generation either while Redis is away: they bypass the
         # cache until it is back, and the backstop TTL covers the rest.
-        pass
+        return
+    watcher = WATCHERS.get(store)
+    if watcher is not None:
+        watcher.advance(value)  # this worker's next request must not wait for the message
 
 
 def generation() -> str | None:
     """This request's view of the generation; None (bypass) without a shared Redis or when
     Redis cannot tell."""
     if "cache_generation" not in g:
-        if not current_app.config["IDP"].redis_url:
-            g.cache_generation = None
-            return None
-        try:
-            g.cache_generation = current_app.extensions["idp.store"].get(GENERATION) or "0"
-        except RedisError:
-            g.cache_generation = None
+        g.cache_generation = _read_generation()
     return g.cache_generation
+
+
+def _read_generation() -> str | None:
+    if not current_app.config["IDP"].redis_url:
+        return None
+    store = current_app.extensions["idp.store"]
+    watcher = WATCHERS.get(store)
+    if watcher is None:
+        watcher = WATCHERS.setdefault(store, Watcher(store))
+    value = watcher.current()
+    if value is not None:
+        return value
+    try:
+        return str(int(store.get(GENERATION) or 0))
+    except (RedisError, ValueError):
+        return None
+
+
+class Watcher:
+    """This worker's copy of ``GENERATION``, kept current by a daemon thread subscribed to
+    ``CHANNEL``. ``current()`` is None while the subscription is not up. The thread starts on
+    first use in each process (so after a fork) and ends when the store is gone."""
+
+    def __init__(self, store):
+        self._store = weakref.ref(store)
+        self._lock = threading.Lock()
+        self._value: int | None = None
+        self._pid: int | None = None
+
+    def current(self) -> str | None:
+        if self._pid != os.getpid():
+            self._start()
+        value = self._value
+        return None if value is None else str(value)
+
+    def advance(self, value: int) -> None:
+        """Move forward only: publishers race, and going back to an older generation would
+        revive entries loaded before a later change."""
+        with self._lock:
+            if self._value is not None and value > self._value:
+                self._value = value
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid, self._value = os.getpid(), None
+        threading.Thread(target=self._run, name="idp-cache-generation", daemon=True).start()
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while self._pid == pid:
+            store = self._store()
+            if store is None:
+                return
+            pubsub = None
+            try:
+                pubsub = store.pubsub()
+                del store  # held weakly: the thread must not keep a dropped app's store alive
+                self._follow(pubsub)
+            except (RedisError, OSError, ValueError) as error:
+                log.info("cache invalidation subscription lost (%s); subscribing again", error)
+            finally:
+                if pubsub is not None:
+                    pubsub.close()
+                with self._lock:
+                    self._value = None
+            time.sleep(RETRY)
+
+    def _follow(self, pubsub) -> None:
+        pubsub.subscribe(CHANNEL)
+        heard = pinged = time.monotonic()
+        while True:
+            message = pubsub.get_message(timeout=HEARTBEAT)
+            now = time.monotonic()
+            store = self._store()
+            if store is None or self._pid != os.getpid():
+                return
+            if message is not None:
+                heard = now
+                if message["type"] == "subscribe":
+                    # Subscribed: no bump is missed from here on, so the counter read now is
+                    # current and stays current.
+                    value = int(store.get(GENERATION) or 0)
+                    with self._lock:
+                        self._value = value
+                elif message["type"] == "message":
+                    self.advance(int(message["data"]))
+            del store
+            if now - heard > SILENCE:
+                raise RedisError("the subscription stopped answering its pings")
+            if now - pinged >= HEARTBEAT:
+                pubsub.ping()
+                pinged = now
+
+
+WATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 # -- readers ----------------------------------------------------------------------------------

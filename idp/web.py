@@ -69,23 +69,32 @@ def error_page(status: int, title: str, message: str):
     return render_template("error.html", title=title, message=message), status
 
 
-def _security_headers(response):
+def security_headers(app: Flask) -> list[tuple[str, str]]:
+    """The headers every response carries unless it set its own (computed once per app)."""
     # No form-action: it would block the redirect back to the relying party (DESIGN.md).
-    hosted = " ".join(current_app.extensions["idp.captcha"].csp_sources)
+    hosted = " ".join(app.extensions["idp.captcha"].csp_sources)
     extra = f"; script-src 'self' {hosted}; frame-src {hosted}; connect-src 'self' {hosted}" \
         if hosted else ""
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-        "base-uri 'none'; object-src 'none'" + extra,
-    )
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    headers = [
+        ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; "
+         "frame-ancestors 'none'; base-uri 'none'; object-src 'none'" + extra),
+        ("X-Frame-Options", "DENY"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+    ]
+    if app.config["IDP"].secure_cookies:
+        headers.append(("Strict-Transport-Security", "max-age=31536000"))
+    return headers
+
+
+def _security_headers(response):
+    headers = current_app.extensions.get("idp.security_headers")
+    if headers is None:
+        headers = current_app.extensions["idp.security_headers"] = security_headers(current_app)
+    for name, value in headers:
+        response.headers.setdefault(name, value)
     if request.path.startswith("/t/") and response.mimetype == "text/html":
         response.headers.setdefault("Cache-Control", "no-store")
-    if settings().secure_cookies:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
 
 
@@ -124,7 +133,8 @@ def _store_unavailable(error):
     current_app.logger.error("shared store unavailable: %s", error)
     if request.path.endswith(("/token", "/introspect", "/revoke", "/userinfo")):
         return {"error": "temporarily_unavailable",
-                "error_description": "The service is briefly unavailable. Try again shortly."}, 503
+                "error_description": "The service is briefly unavailable. Try again shortly."}, \
+            503, {"Retry-After": "30"}
     response = error_page(503, "Sign-in is temporarily unavailable",
                           "We cannot check sign-ins safely right now. Nothing was lost; "
                           "try again in a minute.")

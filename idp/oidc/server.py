@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import (InvalidGrantError, InvalidRequestError, InvalidScopeError,
+                                    OAuth2Request, grants)
+from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -322,6 +324,7 @@ class RefreshSource:
     acr: str | None
     amr: list
     sid: str | None
+    subject: str | None  # the user's, read in the same statement
 
     def get_scope(self):
         return self.scope
@@ -342,7 +345,9 @@ TOKENS = Token.__table__  # the hot path runs Core statements: no ORM bookkeepin
 SOURCE_COLUMNS = (TOKENS.c.id, TOKENS.c.tenant_id, TOKENS.c.client_pk, TOKENS.c.user_id,
                   TOKENS.c.code_id, TOKENS.c.family, TOKENS.c.scope, TOKENS.c.auth_time,
                   TOKENS.c.acr, TOKENS.c.amr, TOKENS.c.sid)
-SUBJECT = select(User.__table__.c.subject).where(User.__table__.c.id == bindparam("user_id"))
+USERS = User.__table__
+SOURCE_COLUMNS += (select(USERS.c.subject).where(USERS.c.id == TOKENS.c.user_id)
+                   .correlate(TOKENS).scalar_subquery().label("subject"),)
 CLAIM = (update(TOKENS)
          .where(TOKENS.c.refresh_token_hash == bindparam("b_digest"),
                 TOKENS.c.tenant_id == bindparam("b_tenant"),
@@ -355,7 +360,7 @@ CLAIM = (update(TOKENS)
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     """Refresh with rotation in two statements on the usual path: one ``UPDATE … RETURNING``
     that checks and claims the token at once (hash, tenant, client, not revoked, not expired,
-    not rotated) and the INSERT of its successor. Anything else takes the careful path, which
+    not rotated) and returns its user's subject, and the INSERT of its successor. Anything else takes the careful path, which
     tells a replay (revoke the family) from a token that is merely wrong."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
@@ -406,18 +411,35 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return source
 
     def authenticate_user(self, refresh_token: RefreshSource):
-        if refresh_token.user_id is None:
+        if refresh_token.user_id is None or not refresh_token.subject:
             return None
-        subject = db.session().connection().execute(
-            SUBJECT, {"user_id": refresh_token.user_id}).scalar()
-        return TokenUser(refresh_token.user_id, subject) if subject else None
+        return TokenUser(refresh_token.user_id, refresh_token.subject)
 
     def revoke_old_credential(self, refresh_token):
         """Already marked rotated when it was claimed."""
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """A service's own token. Its scope is what the client asked for, within what it is
+    registered for (``invalid_scope`` beyond that); without a ``scope`` parameter, all of the
+    registered scope (RFC 6749 3.3)."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = SECRET_METHODS
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        allowed = self.client.row.scope.split()
+        requested = (self.request.payload.scope or "").split()
+        beyond = [s for s in requested if s not in allowed]
+        if beyond:
+            raise InvalidScopeError(f"This client may not ask for: {' '.join(beyond)}.")
+        self.request.scope = " ".join(dict.fromkeys(requested or allowed))
+
+    @hooked
+    def create_token_response(self):
+        token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
 @dataclass
@@ -622,10 +644,20 @@ class OpenIDExtension(OpenIDCode):
 
 class Server(AuthorizationServer):
     def create_oauth2_request(self, request):
-        # The authorization endpoint hands us a request rebuilt from a login transaction.
+        # The authorization endpoint and idp.oidc.direct hand us requests of their own.
         if isinstance(request, OAuth2Request):
             return request
         return super().create_oauth2_request(request)
+
+    def create_token_response(self, request=None):
+        # "Request and response parameters MUST NOT be included more than once" (RFC 6749
+        # 3.2): which of two refresh tokens or scopes was meant is not ours to guess.
+        request = self.create_oauth2_request(request)
+        repeated = [name for name, values in request.payload.datalist.items() if len(values) > 1]
+        if repeated:
+            return self.handle_error_response(
+                request, InvalidRequestError(f"Multiple '{repeated[0]}' in request."))
+        return super().create_token_response(request)
 
 
 def init_app(app: Flask) -> Server:

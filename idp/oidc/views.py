@@ -21,6 +21,9 @@ bp = Blueprint("oidc", __name__, url_prefix="/t/<tenant>")
 bp.url_value_preprocessor(load_tenant)
 
 ACR_VALUES = ["pwd", "mfa", "phr"]
+# Discovery and JWKS: short enough that RPs see a rotation's new key well before it signs
+# anything they hold.
+PUBLIC_CACHE = "public, max-age=300"
 
 
 def _server():
@@ -34,8 +37,13 @@ def _keyring():
 @bp.get("/.well-known/openid-configuration")
 @bp.get("/.well-known/oauth-authorization-server")
 def discovery():
-    base = issuer()
-    body = {
+    response = jsonify(discovery_document(issuer()))
+    response.headers["Cache-Control"] = PUBLIC_CACHE
+    return response
+
+
+def discovery_document(base: str) -> dict:
+    return {
         "issuer": base,
         "authorization_endpoint": f"{base}/authorize",
         "token_endpoint": f"{base}/token",
@@ -65,16 +73,12 @@ def discovery():
         "frontchannel_logout_supported": False,
         "backchannel_logout_supported": False,
     }
-    response = jsonify(body)
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
 
 
 @bp.get("/jwks")
 def jwks():
     response = current_app.response_class(_keyring().jwks_json(), mimetype="application/json")
-    # Short enough that RPs see a rotation's new key well before it signs anything they hold.
-    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Cache-Control"] = PUBLIC_CACHE
     return response
 
 

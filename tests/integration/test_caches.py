@@ -5,11 +5,13 @@ still govern."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from flask import g
 from sqlalchemy.orm import Session
 
-from idp import admin, cache, create_app, directory
+from idp import admin, cache, create_app, directory, store
 from idp.login import facts
 from idp.oidc.server import CLIENTS
 from tests.integration.test_token import basic, introspect, userinfo
@@ -47,25 +49,56 @@ def service_token(client, world, secret=None) -> tuple[int, dict]:
 
 @pytest.fixture
 def elsewhere(app):
-    """A session as another worker or the CLI has it: same database, same Redis, no request."""
+    """A session as another worker or the CLI has it: same database, the same Redis through a
+    connection of its own, no request."""
+    other = store.connect(app.config["IDP"].redis_url)
+
     def open_session() -> Session:
         return Session(app.extensions["idp.engine"], expire_on_commit=False,
-                       info={"idp.store": app.extensions["idp.store"]})
-    return open_session
+                       info={"idp.store": other})
+    yield open_session
+    other.close()
 
 
-def test_a_secret_rotated_by_another_worker_is_refused_at_once(client, world, elsewhere):
+def watcher(app) -> cache.Watcher:
+    with app.test_request_context():
+        cache.generation()  # the first request starts the worker's subscription
+    return cache.WATCHERS[app.extensions["idp.store"]]
+
+
+def settled(app, timeout: float = 5.0) -> str:
+    """Wait until this worker's subscription has heard the latest bump (it arrives by Redis
+    pub/sub, asynchronously) and return the generation."""
+    shared, follower = app.extensions["idp.store"], watcher(app)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        latest = shared.get(cache.GENERATION) or "0"
+        if follower.current() == latest:
+            return latest
+        time.sleep(0.01)
+    raise AssertionError(f"the worker never heard generation {latest}: {follower.current()}")
+
+
+@pytest.fixture(autouse=True)
+def subscribed(app):
+    settled(app)
+
+
+def test_a_secret_rotated_by_another_worker_is_refused_once_it_hears(app, client, world,
+                                                                    elsewhere):
     assert service_token(client, world)[0] == 200  # cached now, with the old secret's hash
     with elsewhere() as session:
         tenant = directory.get_tenant(session, world.slug)
         new = admin.rotate_client_secret(session, tenant, world.service.client_id, "another-worker")
         session.commit()
+    settled(app)
     status, body = service_token(client, world)
     assert status == 401 and body["error"] == "invalid_client"
     assert service_token(client, world, new)[0] == 200
 
 
-def test_a_client_deleted_elsewhere_gets_no_token_and_its_tokens_die(client, world, elsewhere):
+def test_a_client_deleted_elsewhere_gets_no_token_and_its_tokens_die(app, client, world,
+                                                                     elsewhere):
     status, body = service_token(client, world)
     assert status == 200
     token = body["access_token"]
@@ -74,11 +107,13 @@ def test_a_client_deleted_elsewhere_gets_no_token_and_its_tokens_die(client, wor
         tenant = directory.get_tenant(session, world.slug)
         admin.delete_client(session, tenant, world.service.client_id, "cli")
         session.commit()
+    settled(app)
     assert service_token(client, world)[0] == 401
     assert introspect(client, world, world.portal, token) == {"active": False}
 
 
-def test_redirect_uris_edited_elsewhere_apply_to_the_next_authorize(client, world, elsewhere):
+def test_redirect_uris_edited_elsewhere_apply_to_the_next_authorize(app, client, world,
+                                                                     elsewhere):
     def authorize():
         return client.get(f"/t/{world.slug}/authorize", query_string={
             "response_type": "code", "client_id": world.portal.client_id, "scope": "openid",
@@ -90,6 +125,7 @@ def test_redirect_uris_edited_elsewhere_apply_to_the_next_authorize(client, worl
         admin.update_client(session, tenant, world.portal.client_id, "cli",
                             redirect_uris=["https://portal.test/moved"])
         session.commit()
+    settled(app)
     assert authorize().status_code == 400  # an unregistered redirect URI: an error page
 
 
@@ -113,6 +149,9 @@ def test_without_redis_the_cache_is_bypassed_not_trusted(app, world):
 
     class Down:
         def get(self, key):
+            raise ConnectionError("down")
+
+        def pubsub(self):
             raise ConnectionError("down")
 
     reads = []
@@ -162,6 +201,7 @@ def test_a_policy_changed_elsewhere_applies_to_the_next_request(app, world, else
     with elsewhere() as session:
         admin.set_policy(session, directory.get_tenant(session, world.slug), "cli", mode="required")
         session.commit()
+    settled(app)
     assert mode_seen_by_a_request() == "required"
 
 
@@ -194,4 +234,29 @@ def test_an_upstream_added_elsewhere_appears_on_the_next_login_page(app, client,
                            name="Example Corp", issuer="https://corp.example", client_id="c",
                            client_secret="s", email_domains=[], trust_mfa="never", actor="cli")
         session.commit()
+    settled(app)
     assert "Sign in with Example Corp" in login_page()
+
+
+def test_while_its_subscription_is_down_a_worker_reads_the_counter_and_misses_nothing(
+        app, client, world, elsewhere):
+    """The subscription's connection is killed (a Redis failover, a proxy timeout): until it is
+    back, each request reads the counter, so a change made meanwhile still applies at once; then
+    the worker subscribes again."""
+    follower = watcher(app)
+    assert service_token(client, world)[0] == 200  # cached
+    shared = app.extensions["idp.store"]
+    shared.client_kill_filter(_type="pubsub")
+    deadline = time.monotonic() + 5
+    while follower.current() is not None:
+        assert time.monotonic() < deadline, "the worker kept trusting a dead subscription"
+        time.sleep(0.01)
+    with elsewhere() as session:
+        tenant = directory.get_tenant(session, world.slug)
+        new = admin.rotate_client_secret(session, tenant, world.service.client_id, "cli")
+        session.commit()
+    status, body = service_token(client, world)  # no wait: the request reads the counter
+    assert status == 401 and body["error"] == "invalid_client"
+    settled(app)  # subscribed again
+    assert follower.current() is not None
+    assert service_token(client, world, new)[0] == 200

@@ -1,0 +1,212 @@
+"""The endpoints clients call most — the token endpoint, JWKS, discovery — served in front of
+Flask's per-request machinery (request and session objects, URL routing, hooks), which cost
+more than the work itself (benchmarks/README.md).
+
+Authlib still runs the protocol: a token request becomes an ``OAuth2Request`` for the same
+``AuthorizationServer``, inside an app context, so grants, the caches, the database session and
+its commit are the ones the Flask view uses. Only the plain form of each request is taken: a
+token POST of ASCII form data with a length and no query string, a GET with no query string.
+Anything else (another content type, a NUL byte, an unknown tenant, HEAD, ...) goes to Flask,
+whose answer is the one it always gave. Tests drive both paths (tests/integration/test_direct.py).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from urllib.parse import parse_qsl
+
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.requests import OAuth2Payload
+from flask import Flask, g
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.http import HTTP_STATUS_CODES
+
+from idp import web
+from idp.oidc.views import PUBLIC_CACHE, discovery_document
+
+log = logging.getLogger(__name__)
+
+FORM = "application/x-www-form-urlencoded"
+DISCOVERY = (".well-known/openid-configuration", ".well-known/oauth-authorization-server")
+UNAVAILABLE = {"error": "temporarily_unavailable",
+               "error_description": "The service is briefly unavailable. Try again shortly."}
+SERVER_ERROR = {"error": "server_error",
+                "error_description": "The server failed to answer. Try again shortly."}
+BAD_CHARACTERS = {"error": "invalid_request",
+                  "error_description": "A parameter has characters that are not allowed."}
+
+
+class Delegate(Exception):
+    """Not a plain request: Flask answers it."""
+
+
+class FormPayload(OAuth2Payload):
+    """The form as Authlib reads it: ``data`` has each name's first value (as a MultiDict's
+    ``get``), ``datalist`` all of them (Authlib refuses repeated parameters by it)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        self._data: dict[str, str] = {}
+        self._datalist: dict[str, list[str]] = {}
+        for key, value in pairs:
+            self._data.setdefault(key, value)
+            self._datalist.setdefault(key, []).append(value)
+
+    @property
+    def data(self):
+        return self._data
+
+    @property
+    def datalist(self):
+        return self._datalist
+
+
+class FormRequest(OAuth2Request):
+    """A token request read straight from the WSGI environ."""
+
+    def __init__(self, uri: str, headers, pairs: list[tuple[str, str]]):
+        super().__init__("POST", uri, headers=headers)
+        self.payload = FormPayload(pairs)
+
+    @property
+    def form(self):
+        return self.payload.data
+
+    @property
+    def args(self):
+        return {}
+
+
+class Direct:
+    """WSGI middleware in front of ``app.wsgi_app``."""
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self.max_length = app.config["MAX_CONTENT_LENGTH"]
+        self._discovery: dict[str, bytes] = {}
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/t/") and not environ.get("QUERY_STRING"):
+            slug, _, rest = path[3:].partition("/")
+            method = environ.get("REQUEST_METHOD")
+            try:
+                if method == "POST" and rest == "token":
+                    return self.token(environ, start_response, slug)
+                if method == "GET" and rest == "jwks":
+                    return self.jwks(environ, start_response, slug)
+                if method == "GET" and rest in DISCOVERY:
+                    return self.discovery(environ, start_response, slug)
+            except Delegate:
+                pass
+        return self.wsgi_app(environ, start_response)
+
+    # -- endpoints ----------------------------------------------------------------------------
+
+    def token(self, environ, start_response, slug):
+        pairs = self._form(environ)
+        with self.app.app_context():
+            server = self.app.extensions["idp.oauth"]
+            try:
+                self._tenant(slug)
+                request = FormRequest(self._uri(environ), EnvironHeaders(environ), pairs)
+                try:
+                    response = server.create_token_response(request)
+                except ValueError:  # input Authlib cannot even describe: still an OAuth error
+                    response = self._json(400, BAD_CHARACTERS, {"Cache-Control": "no-store"})
+                db = g.get("db")
+                if db is not None:
+                    db.commit()  # before the response leaves, errors included (as in Flask)
+            except Delegate:
+                raise
+            except (RedisConnectionError, RedisTimeoutError) as error:
+                log.error("shared store unavailable: %s", error)
+                response = self._json(503, UNAVAILABLE, {"Retry-After": "30"})
+            except Exception:  # noqa: BLE001  as Flask would: logged, a JSON 500, rolled back
+                log.exception("token endpoint failed")
+                response = self._json(500, SERVER_ERROR)
+            headers = list(response.headers.items())
+            return self._send(start_response, response.status_code, headers, response.get_data())
+
+    def jwks(self, environ, start_response, slug):
+        with self.app.app_context():
+            self._tenant(slug)
+            body = self.app.extensions["idp.keyring"].jwks_json()
+        return self._send(start_response, 200, [("Content-Type", "application/json"),
+                                                ("Cache-Control", PUBLIC_CACHE)], body)
+
+    def discovery(self, environ, start_response, slug):
+        with self.app.app_context():
+            tenant = self._tenant(slug)
+            body = self._discovery.get(tenant.slug)
+            if body is None:
+                issuer = f"{self.app.config['IDP'].base_url}/t/{tenant.slug}"
+                body = self.app.json.response(discovery_document(issuer)).get_data()
+                if len(self._discovery) >= 10_000:
+                    self._discovery.clear()
+                self._discovery[tenant.slug] = body
+        return self._send(start_response, 200, [("Content-Type", "application/json"),
+                                                ("Cache-Control", PUBLIC_CACHE)], body)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _form(self, environ) -> list[tuple[str, str]]:
+        """The form of a plain token request; the body is put back for Flask otherwise."""
+        if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM:
+            raise Delegate
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            raise Delegate from None
+        if not 0 <= length <= self.max_length:
+            raise Delegate
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        try:
+            pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, errors="strict")
+        except (UnicodeError, ValueError):
+            raise Delegate from None
+        for key, value in pairs:
+            if "\x00" in key or "\x00" in value:
+                raise Delegate
+        return pairs
+
+    def _tenant(self, slug: str):
+        try:
+            tenant = web.TENANTS.get(slug, lambda: web._load_tenant(slug))
+        except Exception:  # noqa: BLE001  (the database or Redis failing: Flask's error pages)
+            raise Delegate from None
+        if tenant is None:
+            raise Delegate  # Flask's 404, in the shape the client asked for
+        g.tenant = tenant
+        return tenant
+
+    def _json(self, status: int, doc: dict, headers: dict | None = None):
+        response = self.app.json.response(doc)  # as Flask's views answer
+        response.status_code = status
+        response.headers.update(headers or {})
+        return response
+
+    @staticmethod
+    def _uri(environ) -> str:
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        return f"{environ.get('wsgi.url_scheme', 'http')}://{host}" \
+               f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
+
+    def _send(self, start_response, status: int, headers: list, body: bytes):
+        names = {name.lower() for name, _ in headers}
+        headers += [(k, v) for k, v in self.app.extensions["idp.security_headers"]
+                    if k.lower() not in names]
+        if "content-length" not in names:
+            headers.append(("Content-Length", str(len(body))))
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, '')}", headers)
+        return [body]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["idp.security_headers"] = web.security_headers(app)
+    app.wsgi_app = Direct(app, app.wsgi_app)
