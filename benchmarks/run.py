@@ -680,7 +680,7 @@ def stack_available(stack: str) -> str | None:
         return f"gunicorn is not installed in {bindir}: {sys.executable} -m pip install gunicorn"
     if stack == "granian" and not (bindir / "granian").exists():
         return (f"granian is not installed: {sys.executable} -m pip install granian "
-                "(for the benchmark only; it is not a dependency of the project)")
+                "(a dependency of the project: make .venv/.installed)")
     return None
 
 

@@ -141,7 +141,18 @@ def _store_unavailable(error):
     return response[0], 503, {"Retry-After": "30"}
 
 
+def _busy(error):
+    """This worker already checks and queues as many passwords as it lets (idp.login.password)."""
+    response = error_page(503, "Many people are signing in right now",
+                          "Nothing was counted against your account. Try again in a few seconds.")
+    return response[0], 503, {"Retry-After": "5"}
+
+
 def init_app(app: Flask) -> None:
+    from idp.login import password
+
+    app.register_error_handler(password.Busy, _busy)
+    app.teardown_request(password.release)
     app.register_error_handler(RedisConnectionError, _store_unavailable)
     app.register_error_handler(RedisTimeoutError, _store_unavailable)
     app.before_request(_refuse_nul_bytes)

@@ -1,8 +1,11 @@
 """Passwords: argon2id hashing, verification with equal cost for unknown users, rehash.
 
 A verify costs ~22 ms of CPU at OWASP's minimum parameters, so at most ``CONCURRENT_VERIFIES``
-run at once per worker: a flood of sign-ins queues here instead of starving the token
-endpoint and the other requests that share the worker.
+(the CPUs the worker may use) run at once per worker, and at most ``QUEUED_VERIFIES`` more
+sign-ins wait for one: a flood of sign-ins cannot take every thread of the worker and starve
+the token endpoint and the other requests that share it. A sign-in beyond the queue gets a
+503 "try again in a few seconds" before any attempt is counted (``admit``; benchmarks/run.py's
+``burst`` case measures it).
 """
 
 from __future__ import annotations
@@ -14,9 +17,38 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask import g
 
-CONCURRENT_VERIFIES = max(1, os.cpu_count() or 1)
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # a worker pinned to one core gets one slot
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+CONCURRENT_VERIFIES = max(1, _usable_cpus())
+QUEUED_VERIFIES = 2 * CONCURRENT_VERIFIES  # fewer than a worker's threads (8 by default)
 verify_slots = threading.BoundedSemaphore(CONCURRENT_VERIFIES)  # shared by every argon2 check
+admissions = threading.BoundedSemaphore(CONCURRENT_VERIFIES + QUEUED_VERIFIES)
+
+
+class Busy(Exception):
+    """More sign-ins wait for a password check than this worker lets queue."""
+
+
+def admit() -> None:
+    """Take a place among the sign-ins this worker checks or queues, until the request ends
+    (``release``); raise Busy when there is none."""
+    if g.get("verify_admitted"):
+        return
+    if not admissions.acquire(blocking=False):
+        raise Busy
+    g.verify_admitted = True
+
+
+def release(exc=None) -> None:
+    if g.pop("verify_admitted", False):
+        admissions.release()
 MIN_LENGTH = 8
 MAX_LENGTH = 1024  # argon2 takes any length; bound it so a huge body cannot cost more
 

@@ -17,7 +17,7 @@ from wtforms import ValidationError
 from idp import audit, db, mfa, policy
 from idp.directory import find_user
 from idp.guard import Locked, account_key
-from idp.login import facts, lockout
+from idp.login import facts, lockout, password
 from idp.login import session as sso
 from idp.login import tokens
 from idp.login import transaction
@@ -83,6 +83,7 @@ def login():
         error = "Enter your email and password." if not form.csrf_token.errors else \
             "This page expired. Please try again."
         return render_template("login/login.html", form=form, client=client, error=error), 400
+    password.admit()  # before any attempt is counted: a full queue is a 503, not a failure
     user = find_user(db.session(), g.tenant, form.email.data)
     key = account_key(g.tenant.id, user.id if user else None, form.email.data.strip().lower())
     per_ip, ip_key = flow.ip_guard()
