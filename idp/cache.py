@@ -4,12 +4,13 @@ snapshots (never ORM objects), so the token endpoint does no database work for t
 (DESIGN.md's performance budget).
 
 Cross-worker invalidation by generation: a commit that touched a cached table increments the
-Redis counter ``GENERATION`` after the commit and publishes the new value on ``CHANNEL``.
-Every worker keeps its copy of the counter current from a subscriber thread (``Watcher``), so
-a request checks it without a round trip; an entry is trusted only if it was loaded under the
-current generation. A reader notes the generation *before* it reads the database, so an entry
+Redis counter ``GENERATION`` after the commit and publishes the new value on ``CHANNEL``. An
+entry is trusted only if it was loaded under the current generation. Page requests read the
+counter (one GET per request), so they see a change committed anywhere before them at once.
+The token endpoint, JWKS and discovery (``follow``) take the worker's own copy of the counter,
+kept current by a subscriber thread (``Watcher``), without a round trip. A reader notes the generation *before* it reads the database, so an entry
 loaded while a change commits is stale at once, never kept. A change reaches other workers as
-fast as Redis delivers the message (well under a millisecond on a LAN).
+fast as Redis delivers the message (well under a millisecond on a LAN) to those endpoints.
 
 While the subscription is not up (starting, or its connection lost and not yet back), each
 request reads the counter with a GET instead; when Redis cannot answer that either, the cache
@@ -112,24 +113,33 @@ def bump(store) -> None:
 
 def generation() -> str | None:
     """This request's view of the generation; None (bypass) without a shared Redis or when
-    Redis cannot tell."""
+    Redis cannot tell. A page request reads the counter (one GET), so it sees a change
+    committed anywhere before it at once; ``follow`` is the token endpoint's way."""
     if "cache_generation" not in g:
-        g.cache_generation = _read_generation()
+        g.cache_generation = _read_counter()
     return g.cache_generation
 
 
-def _read_generation() -> str | None:
+def follow() -> None:
+    """This request takes the worker's followed copy of the generation (no round trip); a
+    change reaches it when the message does. For the token endpoint, JWKS and discovery
+    (idp.oidc.direct), whose whole cost is a fraction of a millisecond."""
     if not current_app.config["IDP"].redis_url:
-        return None
+        g.cache_generation = None
+        return
     store = current_app.extensions["idp.store"]
     watcher = WATCHERS.get(store)
     if watcher is None:
         watcher = WATCHERS.setdefault(store, Watcher(store))
     value = watcher.current()
-    if value is not None:
-        return value
+    g.cache_generation = value if value is not None else _read_counter()
+
+
+def _read_counter() -> str | None:
+    if not current_app.config["IDP"].redis_url:
+        return None
     try:
-        return str(int(store.get(GENERATION) or 0))
+        return str(int(current_app.extensions["idp.store"].get(GENERATION) or 0))
     except (RedisError, ValueError):
         return None
 

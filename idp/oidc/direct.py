@@ -24,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
-from idp import web
+from idp import cache, web
 from idp.oidc.views import PUBLIC_CACHE, discovery_document
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,7 @@ class Direct:
 
     def _tenant(self, slug: str):
         try:
+            cache.follow()
             tenant = web.TENANTS.get(slug, lambda: web._load_tenant(slug))
         except Exception:  # noqa: BLE001  (the database or Redis failing: Flask's error pages)
             raise Delegate from None

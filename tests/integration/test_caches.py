@@ -62,7 +62,7 @@ def elsewhere(app):
 
 def watcher(app) -> cache.Watcher:
     with app.test_request_context():
-        cache.generation()  # the first request starts the worker's subscription
+        cache.follow()  # the first token request starts the worker's subscription
     return cache.WATCHERS[app.extensions["idp.store"]]
 
 
