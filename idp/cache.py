@@ -40,7 +40,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 GENERATION = "idp:config-generation"
-CHANNEL = "idp:config-generation"  # channels and keys are separate namespaces in Redis
+CHANNEL = "idp:config-generation:db{db}"  # pub/sub is server-wide: one channel per database
 HEARTBEAT = 1.0  # seconds between the subscriber's pings
 SILENCE = 3.0  # a subscription that heard nothing (not even a pong) this long is dropped
 RETRY = 1.0  # seconds before subscribing again
@@ -101,7 +101,7 @@ def bump(store) -> None:
     if store is None:
         return
     try:
-        value = int(store.eval(_BUMP, 1, GENERATION, CHANNEL))
+        value = int(store.eval(_BUMP, 1, GENERATION, channel(store)))
     except RedisError:
         # Readers cannot check the generation either while Redis is away: they bypass the
         # cache until it is back, and the backstop TTL covers the rest.
@@ -109,6 +109,13 @@ def bump(store) -> None:
     watcher = WATCHERS.get(store)
     if watcher is not None:
         watcher.advance(value)  # this worker's next request must not wait for the message
+
+
+def channel(store) -> str:
+    """The channel of the store's database: installations that share a Redis server in
+    different databases must not hear each other's bumps."""
+    pool = getattr(store, "connection_pool", None)
+    return CHANNEL.format(db=getattr(pool, "connection_kwargs", {}).get("db", 0))
 
 
 def generation() -> str | None:
@@ -183,9 +190,9 @@ class Watcher:
                 return
             pubsub = None
             try:
-                pubsub = store.pubsub()
+                pubsub, name = store.pubsub(), channel(store)
                 del store  # held weakly: the thread must not keep a dropped app's store alive
-                self._follow(pubsub)
+                self._follow(pubsub, name)
             except (RedisError, OSError, ValueError) as error:
                 log.info("cache invalidation subscription lost (%s); subscribing again", error)
             finally:
@@ -195,8 +202,8 @@ class Watcher:
                     self._value = None
             time.sleep(RETRY)
 
-    def _follow(self, pubsub) -> None:
-        pubsub.subscribe(CHANNEL)
+    def _follow(self, pubsub, name: str) -> None:
+        pubsub.subscribe(name)
         heard = pinged = time.monotonic()
         while True:
             message = pubsub.get_message(timeout=HEARTBEAT)

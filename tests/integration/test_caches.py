@@ -260,3 +260,25 @@ def test_while_its_subscription_is_down_a_worker_reads_the_counter_and_misses_no
     settled(app)  # subscribed again
     assert follower.current() is not None
     assert service_token(client, world, new)[0] == 200
+
+
+def test_a_bump_in_another_redis_database_is_not_this_installations(app):
+    """Pub/sub is server-wide; installations sharing a Redis server in different databases
+    must not move each other's generation (a foreign, higher counter would hide our bumps)."""
+    import redis
+
+    follower = watcher(app)
+    settled(app)
+    ours = app.extensions["idp.store"]
+    db = ours.connection_pool.connection_kwargs.get("db", 0)
+    neighbour = redis.Redis(connection_pool=redis.ConnectionPool(
+        **{**ours.connection_pool.connection_kwargs, "db": (db + 1) % 16}))
+    try:
+        before = follower.current()
+        for _ in range(5):
+            cache.bump(neighbour)
+        cache.bump(store.connect(app.config["IDP"].redis_url))  # one of ours, from elsewhere
+        assert settled(app) == str(int(before) + 1)
+    finally:
+        neighbour.delete(cache.GENERATION)
+        neighbour.close()
