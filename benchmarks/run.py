@@ -660,7 +660,9 @@ def stack_command(args, stack: str, port: int | str) -> list[str]:
         cmd = [str(gunicorn), "--workers", "1", "--bind", f"127.0.0.1:{port}",
                "--backlog", "2048", "--log-level", "warning"]
         if stack == "gunicorn-sync":
-            cmd += ["--worker-class", "sync"]
+            # --threads 1: gunicorn.conf.py sets 8, and gunicorn turns a sync worker with
+            # threads into a gthread one
+            cmd += ["--worker-class", "sync", "--threads", "1"]
         else:
             cmd += ["--worker-class", "gthread", "--threads", str(args.threads)]
         return cmd + ["wsgi:app"]
@@ -771,7 +773,7 @@ def run_signin(args, issuer: str, accounts_file: Path, *, concurrency: int,
                            f"{proc.stderr[-2000:]}")
     res = json.loads(proc.stdout[proc.stdout.index("{"):])
     detail = {k: res[k] for k in ("error_samples", "client_cpu_ms_per_flow", "client_cpu_share",
-                                  "account_wait_s", "late_starts") if k in res}
+                                  "account_wait_s", "late_starts", "retry_later") if k in res}
     detail.update(cpu_detail(cpu0, cpu1, res["seconds"], res["flows"] + res["errors"]))
     if proc.stderr.strip():
         detail["stderr"] = proc.stderr.strip()[-500:]
@@ -878,7 +880,8 @@ def burst(args, bench: Bench, target: Target, ours: Ours) -> dict:
     log(f"  burst: client credentials alone {alone.rate:.1f}/s p99 {alone.p99_ms:.2f} ms; "
         f"during {BURST_SIGNINS} concurrent sign-ins {during.rate:.1f}/s p99 "
         f"{during.p99_ms:.2f} ms, errors {during.errors}; sign-ins meanwhile "
-        + (f"{signin.rate:.1f}/s, errors {signin.errors}" if signin else box.get("error", "?")))
+        + (f"{signin.rate:.1f}/s, errors {signin.errors}, shed with a 503 to retry "
+           f"{signin.detail.get('retry_later')}" if signin else box.get("error", "?")))
     return out
 
 
@@ -1143,7 +1146,9 @@ def evaluate(results: dict, adapters: list[str]) -> dict:
             vals = {"alone /s": b["alone"]["rate"], "during /s": b["during"]["rate"],
                     "p99 alone ms": b["alone"]["p99_ms"], "p99 during ms": b["during"]["p99_ms"],
                     "errors": b["during"]["errors"],
-                    "sign-ins /s meanwhile": (b["signin"] or {}).get("rate")}
+                    "sign-ins /s meanwhile": (b["signin"] or {}).get("rate"),
+                    "sign-ins shed (503, retried after Retry-After)":
+                        ((b["signin"] or {}).get("detail") or {}).get("retry_later")}
             check(f"a burst of {BURST_SIGNINS} sign-ins leaves the token endpoint "
                   f">= {BURST_KEEP:.0%} of its rate, no errors", vals,
                   b["kept"] is not None and b["kept"] >= BURST_KEEP

@@ -103,6 +103,16 @@ class Result:
     client_cpu_share: float = 0.0  # this process's CPU / wall time (1.0 = one core busy)
     account_wait_s: float = 0.0  # seconds (summed over workers) waited for a free account
     late_starts: int = 0  # paced flows that started > 50 ms after they were due
+    retry_later: int = 0  # flows the server shed with a 503 + Retry-After (then waited, as users)
+
+
+class RetryLater(Exception):
+    """The server shed this sign-in (503 with Retry-After: its queue of password checks was
+    full) before counting anything; a browser's user tries again after that many seconds."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"asked to retry in {seconds:g} s")
+        self.seconds = seconds
 
 
 class FlowError(Exception):
@@ -226,6 +236,8 @@ class Client:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         status, msg, data = self.http.request(method, path, body, headers)
         jar.update(msg)
+        if status == 503 and msg.get("Retry-After", "").isdigit():
+            raise RetryLater(float(msg["Retry-After"]))
         location = msg.get("Location")
         return status, (urljoin(url, location) if location else None), data.decode("utf-8", "replace")
 
@@ -381,13 +393,14 @@ def run(issuer: str, client_id: str, client_secret: str, redirect_uri: str, acco
     latencies: list[float] = []
     errors: list[str] = []
     error_count = 0
+    shed = 0
     late = 0
     slot = 0
     cpu0, t0 = time.process_time(), time.monotonic()
     deadline = t0 + duration
 
     def worker():
-        nonlocal error_count, late, slot
+        nonlocal error_count, shed, late, slot
         client = Client(issuer, client_id, client_secret, redirect_uri)
         try:
             while True:
@@ -418,6 +431,10 @@ def run(issuer: str, client_id: str, client_secret: str, redirect_uri: str, acco
                         started = due
                 try:
                     client.sign_in(account, code)
+                except RetryLater as e:  # shed by design, not an error: back off as a user would
+                    with lock:
+                        shed += 1
+                    time.sleep(max(0.0, min(e.seconds, deadline - time.monotonic())))
                 except Exception as e:  # one bad flow never ends the run
                     text = str(e) if isinstance(e, FlowError) else f"{type(e).__name__}: {e}"
                     with lock:
@@ -449,7 +466,7 @@ def run(issuer: str, client_id: str, client_secret: str, redirect_uri: str, acco
         error_samples=errors,
         client_cpu_ms_per_flow=round(cpu / attempted * 1000, 2) if attempted else 0.0,
         client_cpu_share=round(cpu / seconds, 3) if seconds else 0.0,
-        account_wait_s=round(pool.waited, 2), late_starts=late,
+        account_wait_s=round(pool.waited, 2), late_starts=late, retry_later=shed,
     )
 
 

@@ -1,11 +1,13 @@
 """Passwords: argon2id hashing, verification with equal cost for unknown users, rehash.
 
-A verify costs ~22 ms of CPU at OWASP's minimum parameters, so at most ``CONCURRENT_VERIFIES``
-(the CPUs the worker may use) run at once per worker, and at most ``QUEUED_VERIFIES`` more
-sign-ins wait for one: a flood of sign-ins cannot take every thread of the worker and starve
-the token endpoint and the other requests that share it. A sign-in beyond the queue gets a
-503 "try again in a few seconds" before any attempt is counted (``admit``; benchmarks/run.py's
-``burst`` case measures it).
+A verify costs ~18-34 ms of CPU at OWASP's minimum parameters, and a burst of sign-ins must not
+starve the token endpoint and the other requests that share a worker (benchmarks/run.py's
+``burst`` case). So every argon2id computation of the worker (passwords, security-question
+answers) runs in ``hashing``: ``CONCURRENT_VERIFIES`` threads (the CPUs the worker may use) at
+a lower CPU priority (nice +10), so the scheduler serves other requests first and the hashes
+take the rest of the CPU; and at most ``QUEUED_VERIFIES`` more sign-ins wait for one, so the
+waiting cannot take every thread of the worker. A sign-in beyond that gets a 503 "try again in
+a few seconds" before any attempt is counted (``admit``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from __future__ import annotations
 import os
 import threading
 import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -27,9 +32,40 @@ def _usable_cpus() -> int:
 
 
 CONCURRENT_VERIFIES = max(1, _usable_cpus())
-QUEUED_VERIFIES = 2 * CONCURRENT_VERIFIES  # fewer than a worker's threads (8 by default)
-verify_slots = threading.BoundedSemaphore(CONCURRENT_VERIFIES)  # shared by every argon2 check
+QUEUED_VERIFIES = 4  # with the checks running, fewer than a worker's threads (8 by default)
+HASH_NICE = 10  # CFS weight 110 against 1024: contended, the hashes get about a tenth of a core
 admissions = threading.BoundedSemaphore(CONCURRENT_VERIFIES + QUEUED_VERIFIES)
+
+T = TypeVar("T")
+
+
+def _lower_priority() -> None:
+    try:  # on Linux a thread id names the thread alone
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+    except (AttributeError, OSError):  # elsewhere, or not allowed: same priority as the rest
+        pass
+
+
+class _Pool:
+    """The worker's argon2id threads, made on first use in each process (after a fork)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def run(self, fn: Callable[..., T], *args) -> T:
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._executor = ThreadPoolExecutor(
+                        CONCURRENT_VERIFIES, thread_name_prefix="argon2",
+                        initializer=_lower_priority)
+                    self._pid = os.getpid()
+        return self._executor.submit(fn, *args).result()  # its exception, if any, raised here
+
+
+hashing = _Pool()
 
 
 class Busy(Exception):
@@ -85,19 +121,18 @@ class Passwords:
 
     def hash(self, password: str) -> str:
         check_strength(password)
-        return self.hasher.hash(password)
+        return hashing.run(self.hasher.hash, password)
 
     def verify(self, stored_hash: str | None, password: str) -> PasswordCheck:
         if not isinstance(password, str) or len(password) > MAX_LENGTH:
             password = ""
         target = stored_hash or self._dummy
-        with verify_slots:
-            try:
-                self.hasher.verify(target, password)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                return PasswordCheck(False)
+        try:
+            hashing.run(self.hasher.verify, target, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return PasswordCheck(False)
         if stored_hash is None:
             return PasswordCheck(False)
         if self.hasher.check_needs_rehash(stored_hash):
-            return PasswordCheck(True, self.hasher.hash(password))
+            return PasswordCheck(True, hashing.run(self.hasher.hash, password))
         return PasswordCheck(True)

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
 from idp.config import Settings
-from idp.login.password import verify_slots
+from idp.login.password import hashing
 from idp.mfa import register
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator, SecurityQuestion
@@ -140,9 +140,9 @@ class SecurityQuestions(Factor):
     def enroll_finish(self, ctx: FactorContext, state: dict, form: MultiDict) -> Authenticator:
         chosen = _choices(state, form)
         ph = hasher(ctx.settings)
-        with verify_slots:  # the same cap as password verifies: argon2 is the costly part
-            answers = [{"question_id": q["id"], "question": q["text"], "hash": ph.hash(a)}
-                       for q, a in chosen]
+        # In the worker's argon2 threads, as password checks: argon2 is the costly part.
+        answers = [{"question_id": q["id"], "question": q["text"], "hash": hashing.run(ph.hash, a)}
+                   for q, a in chosen]
         return Authenticator(type=self.type, name=self.label, data={"answers": answers})
 
     def challenge_begin(self, ctx: FactorContext, factors: list[Authenticator]) -> Step:
@@ -173,12 +173,11 @@ class SecurityQuestions(Factor):
             raise WrongAnswer("That answer is not right. Try again.")
         stored = answers[index]["hash"]
         ph = hasher(ctx.settings)
-        with verify_slots:
-            try:
-                ph.verify(stored, answer)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                raise WrongAnswer("That answer is not right. Try again.") from None
-            new_hash = ph.hash(answer) if ph.check_needs_rehash(stored) else None
+        try:
+            hashing.run(ph.verify, stored, answer)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            raise WrongAnswer("That answer is not right. Try again.") from None
+        new_hash = hashing.run(ph.hash, answer) if ph.check_needs_rehash(stored) else None
         if new_hash:
             # The app's argon2 parameters changed: upgrade this hash while the answer is at
             # hand. A new list, so SQLAlchemy sees the JSON column change.

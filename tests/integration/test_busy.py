@@ -38,3 +38,14 @@ def test_a_sign_in_beyond_the_queue_is_asked_to_retry_and_nothing_counts(client,
     assert "Incorrect email or password" in again.text
     assert password.admissions.acquire(blocking=False)
     password.admissions.release()
+
+
+def test_password_hashes_run_at_a_lower_cpu_priority_than_requests():
+    """The scheduler serves the token endpoint before a queue of argon2id computations."""
+    import os
+    import threading
+
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    theirs = password.hashing.run(
+        lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    assert theirs == min(19, mine + password.HASH_NICE)
