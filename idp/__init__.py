@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     )
     app.extensions["idp.secretbox"] = SecretBox(settings.secret_key)
     app.extensions["idp.captcha"] = captcha.from_setting(settings.captcha, settings.secret_key)
+    app.extensions["idp.security_headers"] = web.security_headers(app)  # needs the CAPTCHA's
     app.extensions["idp.guard"] = Guard(app.extensions["idp.store"])
     server.init_app(app)
     # Protocol endpoints are called by clients, not by our forms; they authenticate otherwise.

@@ -88,10 +88,7 @@ def security_headers(app: Flask) -> list[tuple[str, str]]:
 
 
 def _security_headers(response):
-    headers = current_app.extensions.get("idp.security_headers")
-    if headers is None:
-        headers = current_app.extensions["idp.security_headers"] = security_headers(current_app)
-    for name, value in headers:
+    for name, value in current_app.extensions["idp.security_headers"]:
         response.headers.setdefault(name, value)
     if request.path.startswith("/t/") and response.mimetype == "text/html":
         response.headers.setdefault("Cache-Control", "no-store")
@@ -128,13 +125,15 @@ def _refuse_nul_bytes():
                 abort(400, description="The request contains a NUL character, which is never valid here.")
 
 
+STORE_UNAVAILABLE = {"error": "temporarily_unavailable",
+                     "error_description": "The service is briefly unavailable. Try again shortly."}
+
+
 def _store_unavailable(error):
     """Redis is down: fail closed. No sign-in goes uncounted; the user is told to retry."""
     current_app.logger.error("shared store unavailable: %s", error)
     if request.path.endswith(("/token", "/introspect", "/revoke", "/userinfo")):
-        return {"error": "temporarily_unavailable",
-                "error_description": "The service is briefly unavailable. Try again shortly."}, \
-            503, {"Retry-After": "30"}
+        return STORE_UNAVAILABLE, 503, {"Retry-After": "30"}
     response = error_page(503, "Sign-in is temporarily unavailable",
                           "We cannot check sign-ins safely right now. Nothing was lost; "
                           "try again in a minute.")

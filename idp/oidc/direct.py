@@ -25,18 +25,14 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
 from idp import cache, web
-from idp.oidc.views import PUBLIC_CACHE, discovery_document
+from idp.oidc.views import BAD_CHARACTERS, PUBLIC_CACHE, discovery_document
 
 log = logging.getLogger(__name__)
 
 FORM = "application/x-www-form-urlencoded"
 DISCOVERY = (".well-known/openid-configuration", ".well-known/oauth-authorization-server")
-UNAVAILABLE = {"error": "temporarily_unavailable",
-               "error_description": "The service is briefly unavailable. Try again shortly."}
 SERVER_ERROR = {"error": "server_error",
                 "error_description": "The server failed to answer. Try again shortly."}
-BAD_CHARACTERS = {"error": "invalid_request",
-                  "error_description": "A parameter has characters that are not allowed."}
 
 
 class Delegate(Exception):
@@ -124,7 +120,7 @@ class Direct:
                 raise
             except (RedisConnectionError, RedisTimeoutError) as error:
                 log.error("shared store unavailable: %s", error)
-                response = self._json(503, UNAVAILABLE, {"Retry-After": "30"})
+                response = self._json(503, web.STORE_UNAVAILABLE, {"Retry-After": "30"})
             except Exception:  # noqa: BLE001  as Flask would: logged, a JSON 500, rolled back
                 log.exception("token endpoint failed")
                 response = self._json(500, SERVER_ERROR)
@@ -209,5 +205,4 @@ class Direct:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["idp.security_headers"] = web.security_headers(app)
     app.wsgi_app = Direct(app, app.wsgi_app)

@@ -97,13 +97,16 @@ def resume():
     return authz.proceed(tx.params, tx)
 
 
+BAD_CHARACTERS = {"error": "invalid_request",
+                  "error_description": "A parameter has characters that are not allowed."}
+
+
 def _oauth_json(handler):
     """Run an Authlib endpoint; input it cannot even describe is still a clean OAuth error."""
     try:
         return handler()
     except ValueError:
-        response = jsonify({"error": "invalid_request",
-                            "error_description": "A parameter has characters that are not allowed."})
+        response = jsonify(BAD_CHARACTERS)
         response.status_code = 400
         response.headers["Cache-Control"] = "no-store"
         return response
