@@ -8,9 +8,10 @@ Redis counter ``GENERATION`` after the commit and publishes the new value on ``C
 entry is trusted only if it was loaded under the current generation. Page requests read the
 counter (one GET per request), so they see a change committed anywhere before them at once.
 The token endpoint, JWKS and discovery (``follow``) take the worker's own copy of the counter,
-kept current by a subscriber thread (``Watcher``), without a round trip. A reader notes the generation *before* it reads the database, so an entry
-loaded while a change commits is stale at once, never kept. A change reaches other workers as
-fast as Redis delivers the message (well under a millisecond on a LAN) to those endpoints.
+kept current by a subscriber thread (``Watcher``), without a round trip: a change reaches them
+as fast as Redis delivers the message (well under a millisecond on a LAN). A reader notes the
+generation *before* it reads the database, so an entry loaded while a change commits is stale
+at once, never kept.
 
 While the subscription is not up (starting, or its connection lost and not yet back), each
 request reads the counter with a GET instead; when Redis cannot answer that either, the cache

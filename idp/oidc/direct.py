@@ -25,7 +25,7 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
 from idp import cache, web
-from idp.oidc.views import BAD_CHARACTERS, PUBLIC_CACHE, discovery_document
+from idp.oidc.views import PUBLIC_CACHE, discovery_document, oauth_json
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +109,7 @@ class Direct:
             try:
                 self._tenant(slug)
                 request = FormRequest(self._uri(environ), EnvironHeaders(environ), pairs)
-                try:
-                    response = server.create_token_response(request)
-                except ValueError:  # input Authlib cannot even describe: still an OAuth error
-                    response = self._json(400, BAD_CHARACTERS, {"Cache-Control": "no-store"})
+                response = oauth_json(lambda: server.create_token_response(request))
                 db = g.get("db")
                 if db is not None:
                     db.commit()  # before the response leaves, errors included (as in Flask)

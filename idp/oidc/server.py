@@ -95,6 +95,11 @@ class OAuthClient:
         allowed = set(self.row.scope.split())
         return " ".join(s for s in (scope or "").split() if s in allowed)
 
+    def scope_beyond(self, scope) -> list[str]:
+        """The requested scopes this client is not registered for."""
+        allowed = set(self.row.scope.split())
+        return [s for s in (scope or "").split() if s not in allowed]
+
     def check_redirect_uri(self, redirect_uri):
         return redirect_uri in self.row.redirect_uris  # exact string match
 
@@ -360,8 +365,9 @@ CLAIM = (update(TOKENS)
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     """Refresh with rotation in two statements on the usual path: one ``UPDATE … RETURNING``
     that checks and claims the token at once (hash, tenant, client, not revoked, not expired,
-    not rotated) and returns its user's subject, and the INSERT of its successor. Anything else takes the careful path, which
-    tells a replay (revoke the family) from a token that is merely wrong."""
+    not rotated) and returns its user's subject, and the INSERT of its successor. Anything
+    else takes the careful path, which tells a replay (revoke the family) from a token that
+    is merely wrong."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
@@ -428,12 +434,11 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
     def validate_token_request(self):
         super().validate_token_request()
-        allowed = self.client.row.scope.split()
-        requested = (self.request.payload.scope or "").split()
-        beyond = [s for s in requested if s not in allowed]
+        requested = self.request.payload.scope
+        beyond = self.client.scope_beyond(requested)
         if beyond:
             raise InvalidScopeError(f"This client may not ask for: {' '.join(beyond)}.")
-        self.request.scope = " ".join(dict.fromkeys(requested or allowed))
+        self.request.scope = " ".join(dict.fromkeys((requested or self.client.row.scope).split()))
 
     @hooked
     def create_token_response(self):

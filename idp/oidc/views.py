@@ -97,16 +97,13 @@ def resume():
     return authz.proceed(tx.params, tx)
 
 
-BAD_CHARACTERS = {"error": "invalid_request",
-                  "error_description": "A parameter has characters that are not allowed."}
-
-
-def _oauth_json(handler):
+def oauth_json(handler):
     """Run an Authlib endpoint; input it cannot even describe is still a clean OAuth error."""
     try:
         return handler()
     except ValueError:
-        response = jsonify(BAD_CHARACTERS)
+        response = jsonify({"error": "invalid_request",
+                            "error_description": "A parameter has characters that are not allowed."})
         response.status_code = 400
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -114,17 +111,17 @@ def _oauth_json(handler):
 
 @bp.post("/token")
 def token():
-    return _oauth_json(_server().create_token_response)
+    return oauth_json(_server().create_token_response)
 
 
 @bp.post("/revoke")
 def revoke():
-    return _oauth_json(lambda: _server().create_endpoint_response("revocation"))
+    return oauth_json(lambda: _server().create_endpoint_response("revocation"))
 
 
 @bp.post("/introspect")
 def introspect():
-    return _oauth_json(lambda: _server().create_endpoint_response("introspection"))
+    return oauth_json(lambda: _server().create_endpoint_response("introspection"))
 
 
 def _bearer_error(description: str, status: int = 401, error: str = "invalid_token"):
