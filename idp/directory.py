@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from idp import audit
 from idp.login.password import Passwords, normalise_email
@@ -62,10 +62,13 @@ def create_tenant(db: Session, slug: str, name: str | None = None) -> Tenant:
     return tenant
 
 
-def find_user(db: Session, tenant: Tenant, email: str) -> User | None:
-    return db.scalar(
-        select(User).where(User.tenant_id == tenant.id, User.email == normalise_email(email))
-    )
+def find_user(db: Session, tenant: Tenant, email: str, *, with_groups: bool = False) -> User | None:
+    """The tenant's user with this email; ``with_groups`` loads their groups in the same
+    statement (a sign-in, whose policy decision reads them)."""
+    query = select(User).where(User.tenant_id == tenant.id, User.email == normalise_email(email))
+    if with_groups:
+        return db.scalars(query.options(joinedload(User.groups))).unique().one_or_none()
+    return db.scalar(query)
 
 
 def normalise_phone(phone: str) -> str:

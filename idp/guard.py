@@ -54,10 +54,13 @@ class Guard:
     def _locked(self, key: str, new: bool = False) -> Locked:
         return Locked(time.time() + max(self.store.ttl(key), 0), new)
 
-    def check(self, key: str) -> None:
-        """Refuse at once when the account is locked (no attempt is spent)."""
-        if self.failures(key) >= self.limits.lock_after:
+    def check(self, key: str) -> int:
+        """Refuse at once when the account is locked (no attempt is spent); else the number of
+        failures so far."""
+        failures = self.failures(key)
+        if failures >= self.limits.lock_after:
             raise self._locked(key)
+        return failures
 
     def reserve(self, key: str) -> int:
         """Spend one attempt before checking a secret; raise Locked when none is left.
@@ -80,9 +83,16 @@ class Guard:
                 self.store.expire(key, self.limits.lock_seconds)
             raise self._locked(key, new=new)
 
-    def refund(self, key: str) -> None:
-        """The secret was right (or no guess was made): this attempt does not count."""
-        self.store.decr(key)
+    def refund(self, *keys: str) -> None:
+        """The secret was right (or no guess was made): this attempt does not count (under
+        each of ``keys``: an account's and its address's, say; a refund reads no limit)."""
+        if len(keys) == 1:
+            self.store.decr(keys[0])
+            return
+        pipe = self.store.pipeline(transaction=False)
+        for key in keys:
+            pipe.decr(key)
+        pipe.execute()
 
     def clear(self, key: str) -> None:
         """A full sign-in, or an admin's unlock: forget the failures."""

@@ -55,21 +55,27 @@ def _policy(row: TenantPolicyRow) -> TenantPolicy:
     )
 
 
-def enrolled_types(db: Session, user: User) -> frozenset[str]:
-    """Factor types the user can answer now (a spent set of backup codes cannot)."""
+def enrolled_types(db: Session, user: User,
+                   authenticators: list[Authenticator] | None = None) -> frozenset[str]:
+    """Factor types the user can answer now (a spent set of backup codes cannot); from
+    ``authenticators`` when the request holds all of the user's already (its own rows, so
+    what it changed counts), else read."""
+    if authenticators is None:
+        authenticators = db.scalars(select(Authenticator).where(Authenticator.user_id == user.id))
     found = set()
-    for auth in db.scalars(select(Authenticator).where(Authenticator.user_id == user.id)):
+    for auth in authenticators:
         factor = mfa.get(auth.type)
         if factor is not None and factor.challengeable and factor.usable(auth):
             found.add(auth.type)
     return frozenset(found)
 
 
-def user_facts(db: Session, user: User) -> UserFacts:
+def user_facts(db: Session, user: User,
+               authenticators: list[Authenticator] | None = None) -> UserFacts:
     return UserFacts(
         id=user.id, role=user.role, groups=frozenset(g.name for g in user.groups),
         admin_state=AdminState(user.mfa_admin_state), must_reenroll=user.mfa_must_reenroll,
-        skips_used=user.mfa_skips_used, enrolled=enrolled_types(db, user),
+        skips_used=user.mfa_skips_used, enrolled=enrolled_types(db, user, authenticators),
     )
 
 

@@ -25,6 +25,7 @@ from idp.login.forms import ConsentForm, LoginForm, SignOutForm
 from idp.mfa import flow
 from idp.mfa.base import NotNow, Proof, Step, WrongAnswer
 from idp.models import User
+from idp.oidc import authorize
 from idp.oidc.authorize import error_redirect
 from idp.oidc.server import ClientRef, query_client
 from idp.oidc.claims import amr_and_acr
@@ -84,7 +85,7 @@ def login():
             "This page expired. Please try again."
         return render_template("login/login.html", form=form, client=client, error=error), 400
     password.admit()  # before any attempt is counted: a full queue is a 503, not a failure
-    user = find_user(db.session(), g.tenant, form.email.data)
+    user = find_user(db.session(), g.tenant, form.email.data, with_groups=True)
     key = account_key(g.tenant.id, user.id if user else None, form.email.data.strip().lower())
     per_ip, ip_key = flow.ip_guard()
     try:
@@ -115,8 +116,7 @@ def login():
             return locked_page(locked)
         return render_template("login/login.html", form=form, client=client, error=INCORRECT,
                                captcha=flow.captcha_widget(key)), 200
-    flow.guard().refund(key)
-    per_ip.refund(ip_key)
+    flow.guard().refund(key, ip_key)  # both attempts given back, in one round trip
     if check.new_hash:
         user.password_hash = check.new_hash
     tx.user_id, tx.methods = user.id, ["pwd"]
@@ -151,7 +151,8 @@ def login_token(token):
     return next_step(tx, user)
 
 
-def decision_for(tx: transaction.Transaction, user: User) -> Decision:
+def decision_for(tx: transaction.Transaction, user: User,
+                 authenticators: list | None = None) -> Decision:
     session = db.session()
     try:
         requirements = facts.requirements(tx.params, _client(tx))
@@ -162,13 +163,18 @@ def decision_for(tx: transaction.Transaction, user: User) -> Decision:
     progress = Progress(primary=Primary(tx.notes.get("primary", Primary.PASSWORD.value)),
                         methods=tuple(tx.methods),
                         enrollment_skipped=bool(tx.notes.get("skipped")))
-    return policy.decide(facts.tenant_policy(session, g.tenant), facts.user_facts(session, user),
-                         requirements, progress, datetime.now(timezone.utc))
+    # No autoflush: what the journey has pending (audit events, a factor's last use) is no
+    # group or factor it reads here, and goes with the request's next write.
+    with session.no_autoflush:
+        known = facts.user_facts(session, user, authenticators)
+    return policy.decide(facts.tenant_policy(session, g.tenant), known, requirements, progress,
+                         datetime.now(timezone.utc))
 
 
-def next_step(tx: transaction.Transaction, user: User):
-    """Ask the policy what this sign-in still needs, and go there."""
-    decision = decision_for(tx, user)
+def next_step(tx: transaction.Transaction, user: User, authenticators: list | None = None):
+    """Ask the policy what this sign-in still needs, and go there (``authenticators``: all of
+    the user's, when the request has read them already)."""
+    decision = decision_for(tx, user, authenticators)
     if decision.need is Need.NOTHING:
         return _complete(tx, user, _client(tx))
     if decision.need is Need.REFUSE:
@@ -204,8 +210,10 @@ def _complete(tx: transaction.Transaction, user: User, client: ClientRef | None)
         transaction.finish(tx)
         return redirect(tx.next_url or url_for("login.home", tenant=g.tenant.slug))
     tx.authenticated = True
-    transaction.save(tx)
-    return redirect(url_for("oidc.resume", tenant=g.tenant.slug, tx=tx.id))
+    # Straight on to the authorization request (its code, or consent when asked for) in this
+    # response: a redirect through /authorize/resume would cost the browser a round trip and
+    # the server a request for the same answer.
+    return authorize.proceed(tx.params, tx)
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
@@ -222,9 +230,11 @@ def second_factor():
     wanted = tx.notes.get("decision", {})
     if wanted.get("need") != Need.CHALLENGE.value:
         return _expired()
-    available = {t: auths for t, auths in flow.challengeable(user).items() if t in wanted["factors"]}
+    mine = flow.enrolled(user)
+    available = {t: auths for t, auths in flow.challengeable(user, mine).items()
+                 if t in wanted["factors"]}
     if not available:
-        return next_step(tx, user)
+        return next_step(tx, user, mine)
     requested = request.values.get("factor")
     chosen = requested if requested in available else next(iter(available))
     factor = mfa.get(chosen)
@@ -252,7 +262,7 @@ def second_factor():
             if isinstance(result, Proof):
                 tx.methods = tx.methods + result.methods
                 tx.notes.pop("challenge", None)
-                return next_step(tx, user)
+                return next_step(tx, user, mine)
             tx.notes["challenge"] = {"type": chosen, "state": result.state, "context": result.context}
             transaction.save(tx)
             step_context = result.context

@@ -58,8 +58,8 @@ def captcha_widget(key: str) -> dict | None:
 def captcha_passed(key: str) -> bool:
     """The CAPTCHA gate: past the threshold an attempt needs a solution, each accepted once.
     A refused attempt checks no secret and spends no attempt."""
-    guard().check(key)  # a locked account gets the locked page, whatever was sent
-    if not guard().needs_captcha(key):
+    failures = guard().check(key)  # a locked account gets the locked page, whatever was sent
+    if failures < guard().limits.captcha_after:
         return True
     verifier = current_app.extensions["idp.captcha"]
     return verifier.verify(store.get(), request.form.get(verifier.form_field), request.remote_addr)
@@ -70,10 +70,11 @@ def enrolled(user: User) -> list[Authenticator]:
         select(Authenticator).where(Authenticator.user_id == user.id).order_by(Authenticator.id)))
 
 
-def challengeable(user: User) -> dict[str, list[Authenticator]]:
-    """The user's factors by type, strongest type first, only types that can be challenged."""
+def challengeable(user: User, mine: list[Authenticator] | None = None) -> dict[str, list[Authenticator]]:
+    """The user's factors by type, strongest type first, only types that can be challenged
+    (of ``mine``, the user's authenticators, when the caller has read them already)."""
     found: dict[str, list[Authenticator]] = {}
-    for auth in enrolled(user):
+    for auth in enrolled(user) if mine is None else mine:
         factor = mfa.get(auth.type)
         if factor and factor.challengeable and factor.usable(auth):
             found.setdefault(auth.type, []).append(auth)

@@ -64,5 +64,5 @@ class User(Base):
     mfa_skips_used: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    tenant: Mapped[Tenant] = relationship(lazy="joined")
+    tenant: Mapped[Tenant] = relationship()
     groups: Mapped[list[Group]] = relationship(secondary=user_groups, lazy="select")

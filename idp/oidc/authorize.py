@@ -118,7 +118,10 @@ def proceed(params: dict, tx: transaction.Transaction | None):
             if stepped is not None:
                 return stepped
         if "consent" in prompts and not (tx and tx.consented):
-            tx = tx or transaction.begin(g.tenant.id, params)
+            if tx is None:
+                tx = transaction.begin(g.tenant.id, params)
+            else:
+                transaction.save(tx)  # what was proved so far waits for the answer
             return redirect(url_for("login.consent", tenant=g.tenant.slug, tx=tx.id))
     except ClientError as e:
         return error_redirect(redirect_uri, state, e.error, e.description)

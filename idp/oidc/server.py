@@ -24,7 +24,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import OpenIDCode, UserInfo
 from flask import Flask, current_app, g
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, insert, literal, select, update
 
 from idp import audit, db
 from idp.cache import Snapshots
@@ -32,7 +32,7 @@ from idp.models import AuthorizationCode, Client, Token, User
 from idp.login.facts import essential_acr
 from idp.oidc import hashing
 from idp.oidc.claims import LEVELS, level_at_least
-from idp.oidc.tokens import issue_access_token
+from idp.oidc.tokens import issue_access_token, new_jti
 from idp.web import issuer, settings
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
@@ -167,23 +167,28 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None,
     cfg = settings()
     scope = scope or ""
     source = g.get("token_source")  # the code or refresh row the token continues
+    stored: Rotated | None = g.get("token_stored")  # its row is written already
     access, _ = issue_access_token(
         keyring(), issuer=issuer(), client_id=client.get_client_id(),
         subject=user.subject if user else None, scope=scope, ttl=cfg.access_token_ttl,
         auth_time=getattr(source, "auth_time", None), acr=getattr(source, "acr", None),
+        jti=stored.jti if stored else None, now=stored.now if stored else None,
     )
     token = {"token_type": "Bearer", "access_token": access, "expires_in": cfg.access_token_ttl,
              "scope": scope}
-    # Refresh tokens only for offline access (OIDC Core 11) and clients allowed the grant.
+    # Refresh tokens only for offline access (OIDC Core 11) and clients allowed the grant
+    # (ROTATE's CASE says the same for the row it writes).
     if (include_refresh_token and user is not None and "offline_access" in scope.split()
             and client.check_grant_type("refresh_token")):
-        token["refresh_token"] = secrets.token_urlsafe(32)
+        token["refresh_token"] = stored.refresh_token if stored else secrets.token_urlsafe(32)
     return token
 
 
 def save_token(token: dict, request) -> None:
     if request.payload.grant_type == "client_credentials":
         return  # self-contained: nothing to store (see ServiceToken)
+    if g.get("token_stored") is not None:
+        return  # written with the claim of the refresh token it replaces (ROTATE)
     session = db.session()
     client: ClientRef = request.client.row
     claims = _jwt_claims(token["access_token"])
@@ -362,12 +367,43 @@ CLAIM = (update(TOKENS)
          .returning(*SOURCE_COLUMNS))
 
 
+# PostgreSQL: the claim and the successor's INSERT in one statement, run in autocommit: a
+# single round trip instead of BEGIN, UPDATE, INSERT, COMMIT. The successor's jti, refresh
+# token and times are made beforehand; the access token is signed once the row is written.
+_CLAIMED = CLAIM.cte("claimed")
+_OFFLINE = (literal(" ") + _CLAIMED.c.scope + literal(" ")).contains(" offline_access ")
+ROTATE = (insert(TOKENS)
+          .from_select(
+              ["tenant_id", "client_pk", "user_id", "code_id", "family", "jti",
+               "refresh_token_hash", "scope", "auth_time", "acr", "amr", "sid", "issued_at",
+               "access_expires_at", "refresh_expires_at"],
+              select(_CLAIMED.c.tenant_id, _CLAIMED.c.client_pk, _CLAIMED.c.user_id,
+                     _CLAIMED.c.code_id, _CLAIMED.c.family, bindparam("b_jti"),
+                     case((_OFFLINE, bindparam("b_refresh_hash"))), _CLAIMED.c.scope,
+                     _CLAIMED.c.auth_time, _CLAIMED.c.acr, _CLAIMED.c.amr, _CLAIMED.c.sid,
+                     bindparam("b_now"), bindparam("b_access_expires"),
+                     case((_OFFLINE, bindparam("b_refresh_expires")))))
+          # The claimed row's id and subject, the rest as copied (the CTE has one row or none).
+          .returning(select(_CLAIMED.c.id).scalar_subquery(), *SOURCE_COLUMNS[1:-1],
+                     select(_CLAIMED.c.subject).scalar_subquery()))
+
+
+@dataclass(frozen=True)
+class Rotated:
+    """The successor of a refresh token, written before its access token is signed."""
+
+    jti: str
+    refresh_token: str
+    now: int
+
+
 class RefreshTokenGrant(grants.RefreshTokenGrant):
-    """Refresh with rotation in two statements on the usual path: one ``UPDATE … RETURNING``
-    that checks and claims the token at once (hash, tenant, client, not revoked, not expired,
-    not rotated) and returns its user's subject, and the INSERT of its successor. Anything
-    else takes the careful path, which tells a replay (revoke the family) from a token that
-    is merely wrong."""
+    """Refresh with rotation. The usual path claims the token and writes its successor at
+    once: one ``UPDATE … RETURNING`` that checks and claims (hash, tenant, client, not revoked,
+    not expired, not rotated) and returns its user's subject, with the INSERT of the
+    successor; on PostgreSQL both in one autocommitted statement (ROTATE), on SQLite two in
+    the request's transaction. Anything else takes the careful path, which tells a replay
+    (revoke the family) from a token that is merely wrong."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
@@ -389,10 +425,25 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         self.request.refresh_token = source
 
     def _claim(self, digest: str, client) -> RefreshSource | None:
-        row = db.session().connection().execute(CLAIM, {
-            "b_digest": digest, "b_tenant": g.tenant.id, "b_client": client.row.id,
-            "b_now": _now()}).first()
-        return RefreshSource(*row) if row else None
+        params = {"b_digest": digest, "b_tenant": g.tenant.id, "b_client": client.row.id,
+                  "b_now": _now()}
+        autocommit = current_app.extensions["idp.autocommit"]
+        if autocommit is None:
+            row = db.session().connection().execute(CLAIM, params).first()
+            return RefreshSource(*row) if row else None
+        cfg = settings()
+        stored = Rotated(new_jti(), secrets.token_urlsafe(32), int(params["b_now"].timestamp()))
+        with autocommit.connect() as connection:
+            row = connection.execute(ROTATE, params | {
+                "b_jti": stored.jti,
+                "b_refresh_hash": hashing.digest("refresh-token", stored.refresh_token),
+                "b_access_expires": params["b_now"] + timedelta(seconds=cfg.access_token_ttl),
+                "b_refresh_expires": params["b_now"] + timedelta(seconds=cfg.refresh_token_ttl),
+            }).first()
+        if row is None:
+            return None
+        g.token_stored = stored
+        return RefreshSource(*row)
 
     def _careful(self, digest: str, client) -> RefreshSource:
         session = db.session()
@@ -610,11 +661,20 @@ def user_claims(user: User, scope: str) -> dict:
 
 class OpenIDExtension(OpenIDCode):
     def exists_nonce(self, nonce, request):
-        # A nonce already bound to a code of this client is a replayed request.
-        return db.session().scalar(select(AuthorizationCode.id).where(
-            AuthorizationCode.nonce == nonce,
-            AuthorizationCode.client_pk == request.client.row.id,
-        ).limit(1)) is not None
+        # A nonce already bound to a code of this client is a replayed request. Authlib asks
+        # twice per response (for consent, then to answer); the code is saved after both.
+        # Codes are flushed as they are saved, so nothing pending needs flushing for this read
+        # (what is, an audit event or a factor's bookkeeping, goes with the code's INSERT).
+        key = (request.client.row.id, nonce)
+        seen = g.setdefault("idp.nonces", {})
+        if key not in seen:
+            session = db.session()
+            with session.no_autoflush:
+                seen[key] = session.scalar(select(AuthorizationCode.id).where(
+                    AuthorizationCode.nonce == nonce,
+                    AuthorizationCode.client_pk == request.client.row.id,
+                ).limit(1)) is not None
+        return seen[key]
 
     def resolve_client_private_key(self, client):
         return keyring().active(self.get_client_algorithm(client))[1]

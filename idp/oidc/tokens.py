@@ -24,12 +24,14 @@ class InvalidToken(ValueError):
 
 def issue_access_token(
     keyring: Keyring, *, issuer: str, client_id: str, subject: str | None, scope: str, ttl: int,
-    auth_time: int | None = None, acr: str | None = None,
+    auth_time: int | None = None, acr: str | None = None, jti: str | None = None,
+    now: int | None = None,
 ) -> tuple[str, str]:
-    """Return (jwt, jti)."""
+    """Return (jwt, jti); ``jti`` and ``now`` when the token's row was written before it was
+    signed (a refresh rotated in one statement)."""
     kid, key = keyring.active(ACCESS_TOKEN_ALG)
-    now = int(time.time())
-    jti = secrets.token_urlsafe(24)
+    now = int(time.time()) if now is None else now
+    jti = jti or new_jti()
     claims = {
         "iss": issuer,
         "sub": subject or client_id,
@@ -46,6 +48,10 @@ def issue_access_token(
         claims["acr"] = acr
     header = {"alg": ACCESS_TOKEN_ALG, "kid": kid, "typ": "at+jwt"}
     return jwt.encode(header, claims, key, algorithms=[ACCESS_TOKEN_ALG]), jti
+
+
+def new_jti() -> str:
+    return secrets.token_urlsafe(24)
 
 
 @dataclass(frozen=True)

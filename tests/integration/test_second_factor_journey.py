@@ -32,6 +32,32 @@ def test_no_sso_cookie_until_the_second_factor_passes(app, client, world):
     assert browser.http.get_cookie("idp_sso", path=f"/t/{world.slug}/") is not None
 
 
+def test_the_right_answer_goes_straight_back_to_the_portal_with_a_code(app, client, world):
+    """No stop on the way: the answer's response is the redirect to the portal itself."""
+    codes = enroll_backup_codes(Browser(client), world)
+    browser, _, page = challenge_page(app, world)
+    done = answer_challenge(browser, world, page, "backup", code=codes[0])
+    assert done.status == 302 and done.location.startswith(world.portal.redirect_uri), done.location
+    back = query(done.location)
+    assert back["code"] and back["state"] == "st-123" and back["iss"] == f"http://idp.test/t/{world.slug}"
+
+
+def test_consent_asked_after_the_second_factor_still_issues_the_code(app, client, world):
+    """prompt=consent after a second factor: the consent page comes next, then the code."""
+    from tests.support.journey import TX, field
+
+    codes = enroll_backup_codes(Browser(client), world)
+    browser = Browser(app.test_client())
+    page = browser.authorize(f"/t/{world.slug}", params_for(world.portal, prompt="consent"))
+    page = browser.sign_in(page, world.alice, world.password, world.slug, world.portal.redirect_uri)
+    asked = answer_challenge(browser, world, page, "backup", code=codes[0])
+    assert asked.status == 302 and f"/t/{world.slug}/consent" in asked.location
+    consent = browser.get(asked.location)
+    assert consent.status == 200 and field(TX, consent.text)
+    done = browser.consent(consent, world.slug, allow=True, stop_at=world.portal.redirect_uri)
+    assert done.status == 302 and query(done.location)["code"], done.location
+
+
 def test_a_challenge_cannot_be_answered_for_a_factor_the_user_lacks(app, client, world):
     codes = enroll_backup_codes(Browser(client), world)
     browser, _, page = challenge_page(app, world)

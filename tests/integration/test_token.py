@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import threading
 
 import pytest
 
@@ -152,6 +153,30 @@ def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(client, world,
     # The attacker's replay also kills the legitimate holder's newer tokens (RFC 9700 4.14.2).
     assert refresh(client, world, world.portal, rotated["refresh_token"]).get_json()["error"] == "invalid_grant"
     assert userinfo(client, world, rotated["access_token"]).status_code == 401
+
+
+def test_one_refresh_token_presented_twice_at_once_is_spent_once(app, world, tokens):
+    """Two requests racing with the same refresh token: one rotation, and the other is a
+    reuse, which ends the family (the winner's new refresh token too)."""
+    clients = [app.test_client() for _ in range(2)]
+    start = threading.Barrier(2)
+    results = [None, None]
+
+    def present(i):
+        start.wait()
+        results[i] = refresh(clients[i], world, world.portal, tokens["refresh_token"])
+
+    threads = [threading.Thread(target=present, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in results) == [200, 400]
+    won = next(r for r in results if r.status_code == 200).get_json()
+    lost = next(r for r in results if r.status_code == 400).get_json()
+    assert lost["error"] == "invalid_grant"
+    later = refresh(clients[0], world, world.portal, won["refresh_token"])
+    assert later.status_code == 400 and later.get_json()["error"] == "invalid_grant"
 
 
 def test_refresh_token_is_bound_to_its_client(client, world, tokens):
