@@ -25,6 +25,7 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
 from idp import cache, web
+from idp.oidc.server import PlainResponse
 from idp.oidc.views import PUBLIC_CACHE, discovery_document, oauth_json
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class Direct:
             try:
                 self._tenant(slug)
                 request = FormRequest(self._uri(environ), EnvironHeaders(environ), pairs)
+                g.plain_response = True  # Authlib's answer as a PlainResponse, not a Response
                 response = oauth_json(lambda: server.create_token_response(request))
                 db = g.get("db")
                 if db is not None:
@@ -121,6 +123,9 @@ class Direct:
             except Exception:  # noqa: BLE001  as Flask would: logged, a JSON 500, rolled back
                 log.exception("token endpoint failed")
                 response = self._json(500, SERVER_ERROR)
+            if isinstance(response, PlainResponse):
+                return self._send(start_response, response.status_code, response.headers,
+                                  response.data)
             headers = list(response.headers.items())
             return self._send(start_response, response.status_code, headers, response.get_data())
 

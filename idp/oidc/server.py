@@ -707,7 +707,23 @@ class OpenIDExtension(OpenIDCode):
         return UserInfo(user_claims(user, scope))
 
 
+@dataclass(frozen=True)
+class PlainResponse:
+    """An endpoint's answer as idp.oidc.direct sends it: what Authlib's Flask integration puts
+    in a ``Response`` (the JSON body, its headers, then Content-Length), without building one."""
+
+    status_code: int
+    headers: list
+    data: bytes
+
+
 class Server(AuthorizationServer):
+    def handle_response(self, status_code, payload, headers):
+        if not g.get("plain_response"):
+            return super().handle_response(status_code, payload, headers)
+        body = (current_app.json.dumps(payload) if isinstance(payload, dict) else payload).encode()
+        return PlainResponse(status_code, list(headers) + [("Content-Length", str(len(body)))], body)
+
     def create_oauth2_request(self, request):
         # The authorization endpoint and idp.oidc.direct hand us requests of their own.
         if isinstance(request, OAuth2Request):
