@@ -62,12 +62,7 @@ def enrolled_types(db: Session, user: User,
     what it changed counts), else read."""
     if authenticators is None:
         authenticators = db.scalars(select(Authenticator).where(Authenticator.user_id == user.id))
-    found = set()
-    for auth in authenticators:
-        factor = mfa.get(auth.type)
-        if factor is not None and factor.challengeable and factor.usable(auth):
-            found.add(auth.type)
-    return frozenset(found)
+    return frozenset(auth.type for auth in authenticators if mfa.answerable(auth))
 
 
 def user_facts(db: Session, user: User,

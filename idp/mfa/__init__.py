@@ -20,6 +20,14 @@ def get(type_name: str) -> Factor | None:
     return REGISTRY.get(type_name)
 
 
+def answerable(authenticator) -> bool:
+    """Can this authenticator answer a sign-in challenge now (a known type that challenges,
+    and usable: a spent set of backup codes is not)? The one rule, for the policy's facts and
+    for the challenge page alike."""
+    factor = get(authenticator.type)
+    return factor is not None and factor.challengeable and factor.usable(authenticator)
+
+
 def ordered() -> list[Factor]:
     """Every factor type, strongest first."""
     return sorted(REGISTRY.values(), key=lambda f: f.rank)

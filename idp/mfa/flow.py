@@ -70,13 +70,13 @@ def enrolled(user: User) -> list[Authenticator]:
         select(Authenticator).where(Authenticator.user_id == user.id).order_by(Authenticator.id)))
 
 
-def challengeable(user: User, mine: list[Authenticator] | None = None) -> dict[str, list[Authenticator]]:
+def challengeable(user: User,
+                  mine: list[Authenticator] | None = None) -> dict[str, list[Authenticator]]:
     """The user's factors by type, strongest type first, only types that can be challenged
     (of ``mine``, the user's authenticators, when the caller has read them already)."""
     found: dict[str, list[Authenticator]] = {}
     for auth in enrolled(user) if mine is None else mine:
-        factor = mfa.get(auth.type)
-        if factor and factor.challengeable and factor.usable(auth):
+        if mfa.answerable(auth):
             found.setdefault(auth.type, []).append(auth)
     return {t: found[t] for t in sorted(found, key=lambda t: mfa.get(t).rank)}
 
