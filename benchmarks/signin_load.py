@@ -21,9 +21,9 @@ How a flow goes (idp/login/views.py, idp/oidc/authorize.py), one fresh cookie ja
 2. GET  {issuer}/login?tx=… → 200, the form (csrf_token, tx)
 3. POST {issuer}/login (email, password) → 302 {issuer}/login/verify?tx=…
 4. GET  {issuer}/login/verify?tx=… → 200, the TOTP form (this GET starts the challenge)
-5. POST {issuer}/login/verify (factor=totp, code) → 302 {issuer}/authorize/resume?tx=…
-6. GET  {issuer}/authorize/resume?tx=… → 302 {redirect_uri}?code&state&iss (not followed)
-7. POST {issuer}/token (client_secret_basic, code_verifier) → 200 JSON
+5. POST {issuer}/login/verify (factor=totp, code) → 302 {redirect_uri}?code&state&iss (not
+   followed; before b90a66b it went through GET {issuer}/authorize/resume?tx=… first)
+6. POST {issuer}/token (client_secret_basic, code_verifier) → 200 JSON
 
 Redirects inside the IdP are followed generically, so a changed path does not break the
 count; a flow where no second factor was asked is an error (the benchmark is the full flow).
