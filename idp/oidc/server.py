@@ -24,7 +24,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import OpenIDCode, UserInfo
 from flask import Flask, current_app, g
-from sqlalchemy import bindparam, case, insert, literal, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from idp import audit, db
 from idp.cache import Snapshots
@@ -176,12 +176,19 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None,
     )
     token = {"token_type": "Bearer", "access_token": access, "expires_in": cfg.access_token_ttl,
              "scope": scope}
-    # Refresh tokens only for offline access (OIDC Core 11) and clients allowed the grant
-    # (ROTATE's CASE says the same for the row it writes).
+    # Refresh tokens only for offline access (OIDC Core 11) and clients allowed the grant.
     if (include_refresh_token and user is not None and "offline_access" in scope.split()
             and client.check_grant_type("refresh_token")):
         token["refresh_token"] = stored.refresh_token if stored else secrets.token_urlsafe(32)
     return token
+
+
+def lifetimes(issued_at: datetime, refresh: bool) -> dict:
+    """When a token row's access token and refresh token (if it has one) expire."""
+    cfg = settings()
+    return {"access_expires_at": issued_at + timedelta(seconds=cfg.access_token_ttl),
+            "refresh_expires_at": (issued_at + timedelta(seconds=cfg.refresh_token_ttl)
+                                   if refresh else None)}
 
 
 def save_token(token: dict, request) -> None:
@@ -213,8 +220,7 @@ def save_token(token: dict, request) -> None:
         amr=list(getattr(source, "amr", None) or []),
         sid=getattr(source, "sid", None),
         issued_at=now,
-        access_expires_at=now + timedelta(seconds=token["expires_in"]),
-        refresh_expires_at=now + timedelta(seconds=settings().refresh_token_ttl) if refresh else None,
+        **lifetimes(now, refresh=bool(refresh)),
     ))
 
 
@@ -370,8 +376,9 @@ CLAIM = (update(TOKENS)
 # PostgreSQL: the claim and the successor's INSERT in one statement, run in autocommit: a
 # single round trip instead of BEGIN, UPDATE, INSERT, COMMIT. The successor's jti, refresh
 # token and times are made beforehand; the access token is signed once the row is written.
+# The successor always has a refresh token: the claimed one was issued for offline_access
+# (generate_token's rule), and this path keeps its scope (a narrower one goes the careful way).
 _CLAIMED = CLAIM.cte("claimed")
-_OFFLINE = (literal(" ") + _CLAIMED.c.scope + literal(" ")).contains(" offline_access ")
 ROTATE = (insert(TOKENS)
           .from_select(
               ["tenant_id", "client_pk", "user_id", "code_id", "family", "jti",
@@ -379,10 +386,9 @@ ROTATE = (insert(TOKENS)
                "access_expires_at", "refresh_expires_at"],
               select(_CLAIMED.c.tenant_id, _CLAIMED.c.client_pk, _CLAIMED.c.user_id,
                      _CLAIMED.c.code_id, _CLAIMED.c.family, bindparam("b_jti"),
-                     case((_OFFLINE, bindparam("b_refresh_hash"))), _CLAIMED.c.scope,
-                     _CLAIMED.c.auth_time, _CLAIMED.c.acr, _CLAIMED.c.amr, _CLAIMED.c.sid,
-                     bindparam("b_now"), bindparam("b_access_expires"),
-                     case((_OFFLINE, bindparam("b_refresh_expires")))))
+                     bindparam("b_refresh_hash"), _CLAIMED.c.scope, _CLAIMED.c.auth_time,
+                     _CLAIMED.c.acr, _CLAIMED.c.amr, _CLAIMED.c.sid, bindparam("b_now"),
+                     bindparam("b_access_expires"), bindparam("b_refresh_expires")))
           # The claimed row's id and subject, the rest as copied (the CTE has one row or none).
           .returning(select(_CLAIMED.c.id).scalar_subquery(), *SOURCE_COLUMNS[1:-1],
                      select(_CLAIMED.c.subject).scalar_subquery()))
@@ -431,14 +437,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if autocommit is None:
             row = db.session().connection().execute(CLAIM, params).first()
             return RefreshSource(*row) if row else None
-        cfg = settings()
         stored = Rotated(new_jti(), secrets.token_urlsafe(32), int(params["b_now"].timestamp()))
+        expires = lifetimes(params["b_now"], refresh=True)
         with autocommit.connect() as connection:
             row = connection.execute(ROTATE, params | {
                 "b_jti": stored.jti,
                 "b_refresh_hash": hashing.digest("refresh-token", stored.refresh_token),
-                "b_access_expires": params["b_now"] + timedelta(seconds=cfg.access_token_ttl),
-                "b_refresh_expires": params["b_now"] + timedelta(seconds=cfg.refresh_token_ttl),
+                "b_access_expires": expires["access_expires_at"],
+                "b_refresh_expires": expires["refresh_expires_at"],
             }).first()
         if row is None:
             return None
