@@ -653,7 +653,7 @@ def setup_ours(args, scratch: Path, cases: list[str]) -> Ours:
     return ours
 
 
-def stack_command(args, stack: str, port: int | str) -> list[str]:
+def stack_command(args, stack: str, port: int | str, app: str = "wsgi:app") -> list[str]:
     bindir = Path(sys.executable).parent
     if stack in ("gunicorn-sync", "gunicorn-gthread"):
         gunicorn = bindir / "gunicorn"
@@ -665,13 +665,13 @@ def stack_command(args, stack: str, port: int | str) -> list[str]:
             cmd += ["--worker-class", "sync", "--threads", "1"]
         else:
             cmd += ["--worker-class", "gthread", "--threads", str(args.threads)]
-        return cmd + ["wsgi:app"]
+        return cmd + [app]
     if stack == "granian":
         granian = bindir / "granian"
         return [str(granian), "--interface", "wsgi", "--workers", "1",
                 "--blocking-threads", str(args.threads), "--runtime-threads", "1",
                 "--http", "1", "--host", "127.0.0.1", "--port", str(port),
-                "--log-level", "warning", "wsgi:app"]
+                "--log-level", "warning", app]
     raise ValueError(stack)
 
 
@@ -694,13 +694,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_ours(args, ours: Ours, stack: str, scratch: Path) -> tuple[subprocess.Popen, str, Path]:
+def start_ours(args, ours: Ours, stack: str, scratch: Path, *, app: str = "wsgi:app",
+               env: dict | None = None) -> tuple[subprocess.Popen, str, Path]:
+    """Our server under ``stack``, pinned to ``--server-cpu``, serving ``app`` with the
+    scratch database's settings (and ``env`` on top)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = scratch / f"server-{stack}.log"
-    cmd = ["taskset", "-c", str(args.server_cpu)] + stack_command(args, stack, port)
+    cmd = ["taskset", "-c", str(args.server_cpu)] + stack_command(args, stack, port, app)
     with log_path.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=ours.server_env(base), stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**ours.server_env(base), **(env or {})},
+                                stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     CLEANUP.add(f"stop {stack} (pid {proc.pid})", lambda: stop_group(proc))
     discovery = f"{base}/t/{TENANT}/.well-known/openid-configuration"
