@@ -41,12 +41,15 @@ def make_engine(url: str, *, ping_after: float | None = None) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    engine = create_engine(url, pool_size=10, max_overflow=10)
+    # A server that does not answer fails a request within seconds, not a TCP timeout.
+    engine = create_engine(url, pool_size=10, max_overflow=10,
+                           connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
     ping_when_idle(engine, ping_after)
     return engine
 
 
 IDLE_PING_SECONDS = 2.0
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def ping_when_idle(engine: Engine, idle: float) -> None:
@@ -106,6 +109,15 @@ def session() -> Session:
     if "db" not in g:
         g.db = current_app.extensions["idp.sessionmaker"]()
     return g.db
+
+
+def discard() -> None:
+    """Drop the request's session without committing: its connection failed, so nothing it
+    holds can be written, and the response must not try (the pool opens a new one next)."""
+    session = g.pop("db", None)
+    if session is not None:
+        session.rollback()
+        session.close()
 
 
 def init_app(app: Flask) -> None:

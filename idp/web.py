@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from flask import Flask, abort, current_app, g, render_template, request
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from idp import db
@@ -127,17 +128,41 @@ def _refuse_nul_bytes():
 
 STORE_UNAVAILABLE = {"error": "temporarily_unavailable",
                      "error_description": "The service is briefly unavailable. Try again shortly."}
+# What clients call (OAuth errors in JSON); everything else is a page for a person.
+MACHINE_PATHS = ("/token", "/introspect", "/revoke", "/userinfo", "/jwks",
+                 "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server")
 
 
-def _store_unavailable(error):
-    """Redis is down: fail closed. No sign-in goes uncounted; the user is told to retry."""
-    current_app.logger.error("shared store unavailable: %s", error)
-    if request.path.endswith(("/token", "/introspect", "/revoke", "/userinfo")):
+def _unavailable():
+    """Fail closed with when to retry: an OAuth ``temporarily_unavailable`` for clients, a
+    page for people. Nothing was half-done: the request's transaction is rolled back."""
+    if request.path.endswith(MACHINE_PATHS):
         return STORE_UNAVAILABLE, 503, {"Retry-After": "30"}
     response = error_page(503, "Sign-in is temporarily unavailable",
                           "We cannot check sign-ins safely right now. Nothing was lost; "
                           "try again in a minute.")
     return response[0], 503, {"Retry-After": "30"}
+
+
+def _store_unavailable(error):
+    """Redis is down: no sign-in goes uncounted."""
+    current_app.logger.error("shared store unavailable: %s", error)
+    return _unavailable()
+
+
+def database_unavailable(error: DBAPIError) -> bool:
+    """The database is down, restarting, or dropped this connection (not a fault of the
+    statement): the pool replaces dead connections, so a later request works as soon as the
+    server answers again."""
+    return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
+
+
+def _database_error(error: DBAPIError):
+    if not database_unavailable(error):
+        raise error  # a real fault: Flask's 500, logged with its traceback
+    current_app.logger.error("database unavailable: %s", error.orig or error)
+    db.discard()
+    return _unavailable()
 
 
 def _busy(error):
@@ -154,6 +179,7 @@ def init_app(app: Flask) -> None:
     app.teardown_request(password.release)
     app.register_error_handler(RedisConnectionError, _store_unavailable)
     app.register_error_handler(RedisTimeoutError, _store_unavailable)
+    app.register_error_handler(DBAPIError, _database_error)
     app.before_request(_refuse_nul_bytes)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)

@@ -21,6 +21,7 @@ from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from flask import Flask, g
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -120,9 +121,13 @@ class Direct:
             except (RedisConnectionError, RedisTimeoutError) as error:
                 log.error("shared store unavailable: %s", error)
                 response = self._json(503, web.STORE_UNAVAILABLE, {"Retry-After": "30"})
-            except Exception:  # noqa: BLE001  as Flask would: logged, a JSON 500, rolled back
-                log.exception("token endpoint failed")
-                response = self._json(500, SERVER_ERROR)
+            except Exception as error:  # noqa: BLE001  as Flask would: logged, rolled back
+                if isinstance(error, DBAPIError) and web.database_unavailable(error):
+                    log.error("database unavailable: %s", error.orig or error)
+                    response = self._json(503, web.STORE_UNAVAILABLE, {"Retry-After": "30"})
+                else:
+                    log.exception("token endpoint failed")
+                    response = self._json(500, SERVER_ERROR)
             if isinstance(response, PlainResponse):
                 return self._send(start_response, response.status_code, response.headers,
                                   response.data)

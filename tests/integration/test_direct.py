@@ -8,6 +8,7 @@ import json
 
 import pytest
 from flask import request_started
+from sqlalchemy.exc import OperationalError
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import Client
 
@@ -154,16 +155,21 @@ def test_redis_failing_during_a_grant_is_temporarily_unavailable(client, world, 
     assert r.get_json()["error"] == "temporarily_unavailable" and r.headers["Retry-After"]
 
 
-def test_a_failing_database_during_a_grant_is_a_json_500_not_a_dropped_connection(
-        client, world, monkeypatch):
-    from sqlalchemy.exc import OperationalError
-
+@pytest.mark.parametrize("failure,status,error", [
+    # The database went away: the client is told to retry, as OAuth says.
+    (OperationalError("SELECT", {}, Exception("the database went away")), 503,
+     "temporarily_unavailable"),
+    # A fault of ours: a JSON 500 the client can read, never a dropped connection.
+    (RuntimeError("a bug"), 500, "server_error"),
+])
+def test_a_failure_during_a_grant_is_a_json_answer_not_a_dropped_connection(
+        client, world, monkeypatch, failure, status, error):
     from idp.oidc import server
 
     def broken(*args, **kwargs):
-        raise OperationalError("SELECT", {}, Exception("the database went away"))
+        raise failure
 
     monkeypatch.setattr(server.CLIENTS, "get", broken)
     r = client.post(f"/t/{world.slug}/token", data={"grant_type": "client_credentials"},
                     headers=basic(world.service.client_id, world.service.client_secret))
-    assert r.status_code == 500 and r.get_json()["error"] == "server_error"
+    assert r.status_code == status and r.get_json()["error"] == error

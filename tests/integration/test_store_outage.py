@@ -37,3 +37,31 @@ def test_sign_in_fails_closed_while_redis_is_down_and_recovers(settings, world, 
     done = browser.sign_in(login, world.alice, world.password, world.slug, world.portal.redirect_uri)
     assert done.status == 302 and "code=" in done.location
     app.extensions["idp.engine"].dispose()
+
+
+
+def test_protocol_endpoints_while_redis_is_down(settings, world, redis_server):
+    """What needs Redis fails closed with an answer its caller understands; what does not
+    keeps working, reading the database (the per-worker cache cannot be checked, so it is
+    bypassed, never trusted stale)."""
+    app = create_app(replace(settings, redis_url=redis_server.url), TESTING=True)
+    http = app.test_client()
+    service = (world.service.client_id, world.service.client_secret)
+    redis_server.stop()
+    try:
+        # A sign-in starts a login transaction in Redis: the friendly 503, with when to retry.
+        authorize = http.get(f"/t/{world.slug}/authorize", query_string=params_for(world.portal))
+        assert authorize.status_code == 503 and authorize.headers["Retry-After"] == "30"
+        assert "temporarily unavailable" in authorize.get_data(as_text=True)
+        # Client credentials need no shared state: the client is read from the database.
+        token = http.post(f"/t/{world.slug}/token", data={"grant_type": "client_credentials"},
+                          auth=service)
+        assert token.status_code == 200 and token.get_json()["token_type"] == "Bearer"
+        # A wrong secret is still refused: the bypassed cache is no way around the check.
+        wrong = http.post(f"/t/{world.slug}/token", data={"grant_type": "client_credentials"},
+                          auth=(world.service.client_id, "not-the-secret"))
+        assert wrong.status_code == 401 and wrong.get_json()["error"] == "invalid_client"
+        for path in ("/.well-known/openid-configuration", "/jwks"):
+            assert http.get(f"/t/{world.slug}{path}").status_code == 200, path
+    finally:
+        app.extensions["idp.engine"].dispose()
