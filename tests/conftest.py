@@ -145,27 +145,37 @@ class LiveServer:
     url: str
     settings: Settings
     process: subprocess.Popen
+    log: object = None
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        if self.log is not None:
+            self.log.close()
 
 
-@pytest.fixture(scope="session")
-def live_server(settings, tmp_path_factory):
-    """``idp serve`` in its own process, on the test backend."""
-    port = free_port()
+def serve(settings: Settings, log_path: Path, *, port: int | None = None,
+          base_url: str | None = None, redis_url: str | None = None) -> LiveServer:
+    """``idp serve`` in its own process on the test backend (``redis_url`` instead of the
+    backend's Redis, if given); returns once it answers. ``base_url`` is the issuer, by default
+    its own address: servers behind one load balancer share one."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
+    redis_url = redis_url or settings.redis_url
     env = {
         **os.environ,
-        "IDP_BASE_URL": url,
+        "IDP_BASE_URL": base_url or url,
         "IDP_DATABASE_URL": settings.database_url,
         "IDP_KEYS_DIR": str(settings.keys_dir),
         "IDP_SECRET_KEY": settings.secret_key,
         # As in-process (see ``settings``): every test's failures come from 127.0.0.1.
         "IDP_IP_FAILURES_PER_10_MINUTES": str(settings.ip_failures_per_10_minutes),
     }
-    if settings.redis_url:
-        env["IDP_REDIS_URL"] = settings.redis_url
+    if redis_url:
+        env["IDP_REDIS_URL"] = redis_url
     else:
         env.pop("IDP_REDIS_URL", None)
-    log = open(tmp_path_factory.mktemp("live") / "server.log", "w+")
+    log = open(log_path, "w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "idp", "serve", "--port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
@@ -181,12 +191,18 @@ def live_server(settings, tmp_path_factory):
             log.seek(0)
             raise RuntimeError(f"idp serve did not start:\n{log.read()}")
         time.sleep(0.1)
-    yield LiveServer(url, Settings.from_env({}, base_url=url, database_url=settings.database_url,
-                                            redis_url=settings.redis_url,
-                                            keys_dir=settings.keys_dir), process)
-    process.terminate()
-    process.wait(10)
-    log.close()
+    return LiveServer(url, Settings.from_env({}, base_url=base_url or url,
+                                             database_url=settings.database_url,
+                                             redis_url=redis_url, keys_dir=settings.keys_dir),
+                      process, log)
+
+
+@pytest.fixture(scope="session")
+def live_server(settings, tmp_path_factory):
+    """``idp serve`` in its own process, on the test backend."""
+    server = serve(settings, tmp_path_factory.mktemp("live") / "server.log")
+    yield server
+    server.stop()
 
 
 @pytest.fixture
