@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     # scheme a proxy happens to forward.
     os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
 
-    from idp import captcha, db, store, web
+    from idp import captcha, db, logs, store, web
     from idp.login import session as sso
     from idp.login import transaction
     from idp.account.views import bp as account_bp
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     from idp.oidc.keys import Keyring
     from idp.oidc.views import bp as oidc_bp
 
+    logs.init_app(app)  # first: its request id and clock start before anything else
     store.init_app(app)
     db.init_app(app)  # its sessions bump the cache generation in the store (idp.cache)
     web.init_app(app)

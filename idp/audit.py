@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import has_request_context, request
 from sqlalchemy.orm import Session
 
+from idp import logs
 from idp.models import AuditEvent
 
 
@@ -28,4 +29,5 @@ def record(
         data=data,
     )
     db.add(event)
+    logs.note(action, client_id)  # the request's access line says what happened
     return event

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from contextlib import contextmanager
+from datetime import datetime, timezone
 
 from sqlalchemy.orm import Session
 
@@ -62,8 +64,12 @@ def cmd_init(settings: Settings, args) -> dict:
 def cmd_keys_rotate(settings: Settings, args) -> dict:
     from idp.oidc import keys
 
-    created = keys.rotate(settings.keys_dir)
-    return {"active": {k.alg: k.kid for k in created}}
+    created = keys.rotate(settings.keys_dir, ahead=0 if args.now else keys.JWKS_MAX_AGE)
+    switch = created[0].active_from
+    return {"keys": {k.alg: k.kid for k in created},
+            "signing_from": datetime.fromtimestamp(switch, timezone.utc).isoformat(
+                timespec="seconds"),
+            "published_now": True}
 
 
 def cmd_tenant_create(settings: Settings, args) -> dict:
@@ -116,6 +122,9 @@ def cmd_serve(settings: Settings, args) -> None:
 
     cmd_init(settings, args)
     app = create_app(settings)
+    if settings.access_log:
+        # Ours is the access log; werkzeug's would add a line per request, query string and all.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     print(f"idp serving {settings.base_url} (listening on {args.host}:{args.port})",
           file=sys.stderr, flush=True)
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
@@ -239,8 +248,6 @@ def _positive(value: str) -> int:
 
 def cmd_outbox(settings: Settings, args) -> list | None:
     """What the outbox backends hold (mail and SMS of the embedded defaults), newest first."""
-    from datetime import timezone
-
     from sqlalchemy import func, select
 
     from idp.directory import DirectoryError, normalise_phone
@@ -396,7 +403,11 @@ def parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_outbox)
 
     keys = sub.add_parser("keys").add_subparsers(dest="verb", required=True)
-    keys.add_parser("rotate").set_defaults(func=cmd_keys_rotate)
+    sp = keys.add_parser("rotate", help="new signing keys: published now, signing in "
+                                       "5 minutes (when every cached JWKS has them)")
+    sp.add_argument("--now", action="store_true",
+                    help="sign with the new keys at once (a key that leaked)")
+    sp.set_defaults(func=cmd_keys_rotate)
     return p
 
 

@@ -61,6 +61,9 @@ class Settings:
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
+    # Logs (idp.logs): JSON lines, or text for people; an access line per request.
+    log_format: str = "json"
+    access_log: bool = True
     extra: dict = field(default_factory=dict)
 
     @property
@@ -92,6 +95,14 @@ class Settings:
             values["ip_failures_per_10_minutes"] = int(env["IDP_IP_FAILURES_PER_10_MINUTES"])
         if env.get("IDP_TRUSTED_PROXIES"):
             values["trusted_proxies"] = int(env["IDP_TRUSTED_PROXIES"])
+        if env.get("IDP_LOG_FORMAT"):
+            if env["IDP_LOG_FORMAT"] not in ("json", "text"):
+                raise ValueError("IDP_LOG_FORMAT is json or text")
+            values["log_format"] = env["IDP_LOG_FORMAT"]
+        if env.get("IDP_ACCESS_LOG"):
+            if env["IDP_ACCESS_LOG"] not in ("on", "off"):
+                raise ValueError("IDP_ACCESS_LOG is on or off")
+            values["access_log"] = env["IDP_ACCESS_LOG"] == "on"
         for name in ("ARGON2_MEMORY_KIB", "ARGON2_TIME_COST"):
             if env.get(f"IDP_{name}"):
                 values[name.lower()] = int(env[f"IDP_{name}"])

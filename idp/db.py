@@ -27,7 +27,7 @@ def make_engine(url: str, *, ping_after: float | None = None) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -41,8 +41,9 @@ def make_engine(url: str, *, ping_after: float | None = None) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    # A server that does not answer fails a request within seconds, not a TCP timeout.
-    engine = create_engine(url, pool_size=10, max_overflow=10,
+    # A server that does not answer fails a request within seconds, not a TCP timeout. Errors
+    # never carry a statement's parameters (hashes, emails) into the logs.
+    engine = create_engine(url, pool_size=10, max_overflow=10, hide_parameters=True,
                            connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
     ping_when_idle(engine, ping_after)
     return engine

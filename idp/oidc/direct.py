@@ -12,9 +12,12 @@ whose answer is the one it always gave. Tests drive both paths (tests/integratio
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import logging
-from urllib.parse import parse_qsl
+import time
+from urllib.parse import parse_qsl, unquote
 
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
@@ -25,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
-from idp import cache, web
+from idp import cache, logs, web
 from idp.oidc.server import PlainResponse
 from idp.oidc.views import PUBLIC_CACHE, discovery_document, oauth_json
 
@@ -84,6 +87,7 @@ class Direct:
         self.app = app
         self.wsgi_app = wsgi_app
         self.max_length = app.config["MAX_CONTENT_LENGTH"]
+        self.access_log = app.config["IDP"].access_log
         self._discovery: dict[str, bytes] = {}
 
     def __call__(self, environ, start_response):
@@ -91,15 +95,27 @@ class Direct:
         if path.startswith("/t/") and not environ.get("QUERY_STRING"):
             slug, _, rest = path[3:].partition("/")
             method = environ.get("REQUEST_METHOD")
+            started = time.perf_counter()
             try:
                 if method == "POST" and rest == "token":
-                    return self.token(environ, start_response, slug)
-                if method == "GET" and rest == "jwks":
-                    return self.jwks(environ, start_response, slug)
-                if method == "GET" and rest in DISCOVERY:
-                    return self.discovery(environ, start_response, slug)
+                    body = self.token(environ, start_response, slug)
+                elif method == "GET" and rest == "jwks":
+                    body = self.jwks(environ, start_response, slug)
+                elif method == "GET" and rest in DISCOVERY:
+                    body = self.discovery(environ, start_response, slug)
+                else:
+                    body = None
             except Delegate:
-                pass
+                body = None
+            if body is not None:
+                if self.access_log:
+                    logs.access(method, f"/t/<tenant>/{rest}", environ["idp.status"], started,
+                                environ.get("idp.outcome") or "ok", tenant=slug[:63],
+                                client_id=environ.get("idp.client_id"),
+                                grant_type=environ.get("idp.grant_type"),
+                                request_id=environ["idp.request_id"],
+                                ip=environ.get("REMOTE_ADDR"))
+                return body
         return self.wsgi_app(environ, start_response)
 
     # -- endpoints ----------------------------------------------------------------------------
@@ -129,17 +145,22 @@ class Direct:
                     log.exception("token endpoint failed")
                     response = self._json(500, SERVER_ERROR)
             if isinstance(response, PlainResponse):
-                return self._send(start_response, response.status_code, response.headers,
-                                  response.data)
-            headers = list(response.headers.items())
-            return self._send(start_response, response.status_code, headers, response.get_data())
+                status, headers, body = response.status_code, response.headers, response.data
+            else:
+                status, headers = response.status_code, list(response.headers.items())
+                body = response.get_data()
+            environ["idp.client_id"] = _client_id(pairs, environ)
+            environ["idp.grant_type"] = next((v[:40] for k, v in pairs if k == "grant_type"), None)
+            environ["idp.outcome"] = logs.outcome(status, _oauth_error(status, body))
+            return self._send(environ, start_response, status, headers, body)
 
     def jwks(self, environ, start_response, slug):
         with self.app.app_context():
             self._tenant(slug)
             body = self.app.extensions["idp.keyring"].jwks_json()
-        return self._send(start_response, 200, [("Content-Type", "application/json"),
-                                                ("Cache-Control", PUBLIC_CACHE)], body)
+        return self._send(environ, start_response, 200,
+                          [("Content-Type", "application/json"),
+                           ("Cache-Control", PUBLIC_CACHE)], body)
 
     def discovery(self, environ, start_response, slug):
         with self.app.app_context():
@@ -151,8 +172,9 @@ class Direct:
                 if len(self._discovery) >= 10_000:
                     self._discovery.clear()
                 self._discovery[tenant.slug] = body
-        return self._send(start_response, 200, [("Content-Type", "application/json"),
-                                                ("Cache-Control", PUBLIC_CACHE)], body)
+        return self._send(environ, start_response, 200,
+                          [("Content-Type", "application/json"),
+                           ("Cache-Control", PUBLIC_CACHE)], body)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -201,7 +223,10 @@ class Direct:
         return f"{environ.get('wsgi.url_scheme', 'http')}://{host}" \
                f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
 
-    def _send(self, start_response, status: int, headers: list, body: bytes):
+    def _send(self, environ, start_response, status: int, headers: list, body: bytes):
+        environ["idp.status"] = status
+        environ["idp.request_id"] = rid = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
+        headers.append(("X-Request-ID", rid))
         names = {name.lower() for name, _ in headers}
         headers += [(k, v) for k, v in self.app.extensions["idp.security_headers"]
                     if k.lower() not in names]
@@ -209,6 +234,32 @@ class Direct:
             headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, '')}", headers)
         return [body]
+
+
+def _client_id(pairs: list[tuple[str, str]], environ) -> str | None:
+    """The client the token request names, for the log: its form's ``client_id`` or the user
+    name of its Basic credentials (never the secret)."""
+    for key, value in pairs:
+        if key == "client_id":
+            return value[:100]
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if auth[:6].lower() == "basic ":
+        try:
+            user = base64.b64decode(auth[6:], validate=True).decode().partition(":")[0]
+        except (ValueError, UnicodeError):
+            return None
+        return unquote(user)[:100] or None
+    return None
+
+
+def _oauth_error(status: int, body: bytes) -> str | None:
+    if status < 400:
+        return None
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return None
+    return error if isinstance(error, str) else None
 
 
 def init_app(app: Flask) -> None:

@@ -1,10 +1,20 @@
 """The signing keyring in ``IDP_KEYS_DIR``: one JSON file per key, mode 0600.
 
 One keyring signs for every tenant. Each algorithm (RS256 for ID tokens, ES256 for access
-tokens and for clients that register it) has one active key, the newest unretired one.
-``rotate()`` retires the active keys and makes new ones; a retired key's public half stays in
-JWKS until every token it signed has expired (``grace`` seconds), so nothing live stops
-verifying. Workers reload when the folder changes, so a rotation reaches all of them.
+tokens and for clients that register it) has one active key: the newest whose time has come
+(``active_from``) and that is not retired.
+
+``rotate()`` makes a new key per algorithm and retires the active ones, both at the same
+moment ``ahead`` seconds from now (by default the time a relying party may cache JWKS):
+1. at once the new keys are published in JWKS, not yet signing, so every RP and resource
+   server has them before the first token they sign;
+2. at the switch they sign, and the old ones stop;
+3. an old key's public half stays published until every token it signed has expired
+   (``grace`` seconds after the switch), so nothing live stops verifying.
+
+There is never a moment without an active key: the old keys sign until the new ones do.
+``ahead=0`` switches at once (a key that leaked). Workers reload when the folder changes,
+so a rotation reaches all of them; the switch itself needs no reload, it is a time.
 """
 
 from __future__ import annotations
@@ -26,6 +36,11 @@ class NoSigningKey(RuntimeError):
     """The keyring has no active key for an algorithm: run `idp init`."""
 
 
+# JWKS may be cached this long (its Cache-Control): a new key is published this much before
+# it signs. One place for both.
+JWKS_MAX_AGE = 300
+
+
 @dataclass(frozen=True)
 class StoredKey:
     kid: str
@@ -33,6 +48,16 @@ class StoredKey:
     created_at: float
     retired_at: float | None
     private: dict
+    active_from: float | None = None  # None: from creation (keys made before pre-publishing)
+
+    def signs_at(self, now: float) -> bool:
+        return ((self.active_from or self.created_at) <= now
+                and (self.retired_at is None or now < self.retired_at))
+
+    def published_at(self, now: float, grace: float) -> bool:
+        """Its signatures may be live (or soon will be): not yet active, active, or retired
+        less than ``grace`` ago."""
+        return self.retired_at is None or now < self.retired_at + grace
 
     def public_jwk(self) -> dict:
         key = self.imported()
@@ -52,6 +77,10 @@ def _generate(alg: str) -> StoredKey:
     return StoredKey(kid, alg, time.time(), None, key.as_dict(private=True))
 
 
+def _with(key: StoredKey, **changes) -> StoredKey:
+    return StoredKey(**{**key.__dict__, **changes})
+
+
 def _write(directory: Path, key: StoredKey) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     data = {
@@ -59,6 +88,7 @@ def _write(directory: Path, key: StoredKey) -> None:
         "alg": key.alg,
         "created_at": key.created_at,
         "retired_at": key.retired_at,
+        "active_from": key.active_from,
         "private": key.private,
     }
     tmp = directory / f".{key.kid}.tmp"
@@ -73,13 +103,15 @@ def read_all(directory: Path) -> list[StoredKey]:
     for path in sorted(directory.glob("*.json")):
         data = json.loads(path.read_text())
         keys.append(
-            StoredKey(data["kid"], data["alg"], data["created_at"], data["retired_at"], data["private"])
+            StoredKey(data["kid"], data["alg"], data["created_at"], data["retired_at"],
+                      data["private"], data.get("active_from"))
         )
     return sorted(keys, key=lambda k: k.created_at)
 
 
 def ensure(directory: Path) -> list[StoredKey]:
-    """Create an active key for each algorithm that has none; return the new ones."""
+    """Create an active key for each algorithm that has none (signing at once: nothing was
+    signed for it before); return the new ones."""
     have = {k.alg for k in read_all(directory) if k.retired_at is None}
     created = [_generate(alg) for alg in ALGORITHMS if alg not in have]
     for key in created:
@@ -87,15 +119,18 @@ def ensure(directory: Path) -> list[StoredKey]:
     return created
 
 
-def rotate(directory: Path) -> list[StoredKey]:
-    """Retire every active key and create a new active key per algorithm."""
-    now = time.time()
-    for key in read_all(directory):
-        if key.retired_at is None:
-            _write(directory, StoredKey(key.kid, key.alg, key.created_at, now, key.private))
-    created = [_generate(alg) for alg in ALGORITHMS]
+def rotate(directory: Path, ahead: float = JWKS_MAX_AGE) -> list[StoredKey]:
+    """A new key per algorithm, signing from ``ahead`` seconds on; the keys not yet retired
+    stop signing then. The new keys are written first: whatever a worker reads in between,
+    it has a key to sign with."""
+    switch = time.time() + ahead
+    created = [_with(_generate(alg), active_from=switch) for alg in ALGORITHMS]
     for key in created:
         _write(directory, key)
+    fresh = {key.kid for key in created}
+    for key in read_all(directory):
+        if key.retired_at is None and key.kid not in fresh:
+            _write(directory, _with(key, retired_at=switch))
     return created
 
 
@@ -126,17 +161,17 @@ class Keyring:
 
     def active(self, alg: str) -> tuple[str, object]:
         """(kid, joserfc key) of the active key for ``alg``."""
+        now = time.time()
         for key in reversed(self._fresh()):
-            if key.alg == alg and key.retired_at is None:
+            if key.alg == alg and key.signs_at(now):
                 return key.kid, self._imported[key.kid]
         raise NoSigningKey(f"no active {alg} signing key in {self.directory}: run `idp init`")
 
     def published(self) -> list[StoredKey]:
-        """Keys whose signatures may still be live: active, or retired within the grace."""
+        """Keys whose signatures may be live: about to sign, signing, or retired within the
+        grace."""
         now = time.time()
-        return [
-            k for k in self._fresh() if k.retired_at is None or k.retired_at + self.grace > now
-        ]
+        return [k for k in self._fresh() if k.published_at(now, self.grace)]
 
     def jwks(self) -> dict:
         return {"keys": [k.public_jwk() for k in self.published()]}

@@ -13,6 +13,7 @@ from idp.login import session as sso
 from idp.login import transaction
 from idp.models import Client, Token, User
 from idp.oidc import authorize as authz
+from idp.oidc import keys
 from idp.oidc.server import user_claims
 from idp.oidc.tokens import InvalidToken, verify
 from idp.web import error_page, issuer, load_tenant
@@ -21,9 +22,9 @@ bp = Blueprint("oidc", __name__, url_prefix="/t/<tenant>")
 bp.url_value_preprocessor(load_tenant)
 
 ACR_VALUES = ["pwd", "mfa", "phr"]
-# Discovery and JWKS: short enough that RPs see a rotation's new key well before it signs
-# anything they hold.
-PUBLIC_CACHE = "public, max-age=300"
+# Discovery and JWKS: a rotation publishes its new keys this long before they sign
+# (idp.oidc.keys), so an RP's cached copy has them before any token they sign.
+PUBLIC_CACHE = f"public, max-age={keys.JWKS_MAX_AGE}"
 
 
 def _server():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import select
@@ -67,9 +68,15 @@ def test_init_is_idempotent_and_keys_rotate_adds_keys(idp, settings):
     assert code == 0 and json.loads(out)["keys_created"] == []
     before = {p.name for p in settings.keys_dir.glob("*.json")}
     code, out, _ = idp("keys", "rotate")
-    active = json.loads(out)["active"]
-    assert code == 0 and set(active) == {"RS256", "ES256"}
-    assert {f"{kid}.json" for kid in active.values()} == {p.name for p in settings.keys_dir.glob("*.json")} - before
+    rotated = json.loads(out)
+    assert code == 0 and set(rotated["keys"]) == {"RS256", "ES256"} and rotated["published_now"]
+    assert {f"{kid}.json" for kid in rotated["keys"].values()} == {p.name for p in settings.keys_dir.glob("*.json")} - before
+    # Published now, signing once every cached JWKS (max-age 300) has them.
+    signing_from = datetime.fromisoformat(rotated["signing_from"])
+    assert 295 <= (signing_from - datetime.now(timezone.utc)).total_seconds() <= 301
+    code, out, _ = idp("keys", "rotate", "--now")
+    assert code == 0 and abs((datetime.fromisoformat(json.loads(out)["signing_from"])
+                              - datetime.now(timezone.utc)).total_seconds()) < 5
 
 
 def test_duplicate_tenant_is_refused_and_nothing_is_changed(app, idp, world):

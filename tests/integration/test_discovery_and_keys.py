@@ -61,7 +61,7 @@ def test_rotation_keeps_old_keys_published_until_their_tokens_expire(tmp_path):
 
     assert old_kid in served()
     time.sleep(0.01)
-    created = keys.rotate(tmp_path)
+    created = keys.rotate(tmp_path, ahead=0)
     new_kid = next(k.kid for k in created if k.alg == "RS256")
     assert ring.active("RS256")[0] == new_kid  # the running keyring notices the rotation
     published = {k["kid"] for k in ring.jwks()["keys"]}
@@ -71,10 +71,42 @@ def test_rotation_keeps_old_keys_published_until_their_tokens_expire(tmp_path):
     assert old_kid not in served() and new_kid in served()
 
 
+def test_a_rotation_publishes_new_keys_before_they_sign(tmp_path):
+    keys.ensure(tmp_path)
+    ring = Keyring(tmp_path, grace=60)
+    old = {alg: ring.active(alg)[0] for alg in keys.ALGORITHMS}
+    created = {k.alg: k.kid for k in keys.rotate(tmp_path, ahead=1.0)}
+    # In JWKS at once, for RPs and resource servers to cache; the old keys still sign.
+    served = {k["kid"] for k in json.loads(ring.jwks_json())["keys"]}
+    assert set(created.values()) | set(old.values()) <= served
+    assert {alg: ring.active(alg)[0] for alg in keys.ALGORITHMS} == old
+    time.sleep(1.1)
+    # The switch: the new keys sign, the old ones stay published for their tokens.
+    assert {alg: ring.active(alg)[0] for alg in keys.ALGORITHMS} == created
+    assert set(old.values()) <= {k["kid"] for k in json.loads(ring.jwks_json())["keys"]}
+
+
+def test_a_second_rotation_before_the_switch_still_leaves_one_signing_key(tmp_path):
+    keys.ensure(tmp_path)
+    ring = Keyring(tmp_path, grace=60)
+    first = {k.alg: k.kid for k in keys.rotate(tmp_path, ahead=0.5)}
+    second = {k.alg: k.kid for k in keys.rotate(tmp_path, ahead=1.0)}
+    time.sleep(0.6)
+    assert {alg: ring.active(alg)[0] for alg in keys.ALGORITHMS} == first
+    time.sleep(0.5)
+    assert {alg: ring.active(alg)[0] for alg in keys.ALGORITHMS} == second
+
+
+def test_the_jwks_cache_lifetime_is_the_publication_lead(client, world):
+    # An RP's cached JWKS holds a rotation's new keys before they sign anything.
+    r = client.get(f"/t/{world.slug}/jwks")
+    assert r.headers["Cache-Control"] == f"public, max-age={keys.JWKS_MAX_AGE}"
+
+
 def test_tokens_signed_before_a_rotation_still_work(app, client, world, settings):
     code, verifier = get_code(client, world, world.portal)
     before = redeem(client, world, world.portal, code, verifier).get_json()
-    keys.rotate(settings.keys_dir)
+    keys.rotate(settings.keys_dir, ahead=0)
     assert userinfo(client, world, before["access_token"]).status_code == 200
     code, verifier = get_code(client, world, world.portal)
     after = redeem(client, world, world.portal, code, verifier).get_json()
