@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     from idp.login import transaction
     from idp.account.views import bp as account_bp
     from idp.health import bp as health_bp
+    from idp.metrics import bp as metrics_bp
     from idp.console import areas  # noqa: F401  (each console area adds its routes)
     from idp.console.views import bp as console_bp
     from idp.login.federation import bp as federation_bp
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     app.register_blueprint(federation_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(metrics_bp)
     app.after_request(sso.write_cookie)
     app.after_request(transaction.write_cookie)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import has_request_context, request
 from sqlalchemy.orm import Session
 
-from idp import logs
+from idp import logs, metrics
 from idp.models import AuditEvent
 
 
@@ -30,4 +30,5 @@ def record(
     )
     db.add(event)
     logs.note(action, client_id)  # the request's access line says what happened
+    metrics.audited(action, data)
     return event

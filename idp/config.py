@@ -64,6 +64,8 @@ class Settings:
     # Logs (idp.logs): JSON lines, or text for people; an access line per request.
     log_format: str = "json"
     access_log: bool = True
+    # The bearer token /metrics asks for (idp.metrics); unset: no /metrics at all.
+    metrics_token: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -83,6 +85,7 @@ class Settings:
             "IDP_MAIL_FROM": "mail_from",
             "IDP_SMS_URL": "sms_url",
             "IDP_CAPTCHA": "captcha",
+            "IDP_METRICS_TOKEN": "metrics_token",
         }
         for name, attr in mapping.items():
             if env.get(name):

@@ -23,6 +23,9 @@ import time
 from datetime import datetime, timezone
 
 from flask import Flask, g, has_app_context, has_request_context, request
+from werkzeug.exceptions import HTTPException
+
+from idp import metrics
 
 log = logging.getLogger("idp")
 access_log = logging.getLogger("idp.access")
@@ -66,11 +69,22 @@ def _request_fields() -> dict:
             "client_id": g.get("log_client_id") or _client_id()}
 
 
+def _form_value(name: str) -> str | None:
+    """A field of a form body, if the request has one that can be read (one too large or
+    malformed was answered already: the log must not fail on it)."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return None
+    try:
+        return request.form.get(name)
+    except HTTPException:
+        return None
+
+
 def _client_id() -> str | None:
     """The client the request names (public identifiers only: never its secret)."""
     value = request.args.get("client_id")
-    if value is None and request.mimetype == "application/x-www-form-urlencoded":
-        value = request.form.get("client_id")
+    if value is None:
+        value = _form_value("client_id")
     if value is None and request.authorization and request.authorization.type == "basic":
         value = request.authorization.username
     return value[:100] if value else None
@@ -93,12 +107,16 @@ def outcome(status: int, oauth_error: str | None) -> str:
     return "error" if status >= 400 else "ok"
 
 
-def access(method: str, route: str, status: int, started: float, result: str,
-           **fields) -> None:
-    access_log.info("request", extra={"fields": {
-        "method": method, "route": route, "status": status,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2), "outcome": result,
-        **fields}})
+def finished(method: str, route: str, status: int, started: float, result: str, *,
+             log: bool = True, **fields) -> None:
+    """A request is answered: its latency and what it issued to the metrics, its access line
+    to the log (unless ``log`` is off)."""
+    seconds = time.perf_counter() - started
+    metrics.request_done(method, route, status, seconds, fields.get("grant_type"))
+    if log:
+        access_log.info("request", extra={"fields": {
+            "method": method, "route": route, "status": status,
+            "duration_ms": round(seconds * 1000, 2), "outcome": result, **fields}})
 
 
 def configure(log_format: str) -> None:
@@ -127,13 +145,14 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _access(response):
         response.headers["X-Request-ID"] = _request_id()
-        if settings.access_log:
-            error = None
-            if response.status_code >= 400 and response.is_json:
-                body = response.get_json(silent=True)
-                error = body.get("error") if isinstance(body, dict) else None
-            rule = request.url_rule.rule if request.url_rule else "<no route>"
-            access(request.method, rule, response.status_code,
-                   g.get("log_started", time.perf_counter()),
-                   outcome(response.status_code, error), ip=request.remote_addr)
+        error = None
+        if response.status_code >= 400 and response.is_json:
+            body = response.get_json(silent=True)
+            error = body.get("error") if isinstance(body, dict) else None
+        rule = request.url_rule.rule if request.url_rule else "<no route>"
+        grant = _form_value("grant_type") if rule.endswith("/token") else None
+        finished(request.method, rule, response.status_code,
+                 g.get("log_started", time.perf_counter()),
+                 outcome(response.status_code, error), log=settings.access_log,
+                 ip=request.remote_addr, grant_type=grant[:40] if grant else None)
         return response

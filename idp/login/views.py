@@ -15,7 +15,7 @@ from flask_wtf.csrf import validate_csrf
 from sqlalchemy.orm import joinedload
 from wtforms import ValidationError
 
-from idp import audit, db, mfa, policy
+from idp import audit, db, metrics, mfa, policy
 from idp.directory import find_user
 from idp.guard import Locked, account_key
 from idp.login import facts, lockout, password
@@ -278,6 +278,7 @@ def second_factor():
             tx.notes["challenge"] = {"type": chosen, "state": step.state, "context": step.context}
             transaction.save(tx)
             step_context = step.context
+            metrics.MFA_CHALLENGES.labels(chosen).inc()
         else:
             step_context = {}
     captcha = flow.captcha_widget(account_key(g.tenant.id, user.id, user.email))

@@ -11,7 +11,7 @@ from flask import current_app, g, request
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from idp import db, mfa, store
+from idp import db, metrics, mfa, store
 from idp.guard import Guard, Limits, Locked, account_key
 from idp.login import lockout
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
@@ -52,6 +52,7 @@ def captcha_widget(key: str) -> dict | None:
     """The CAPTCHA to show on the next page for this account, if its failures call for one."""
     if not guard().needs_captcha(key):
         return None
+    metrics.CAPTCHAS.inc()
     return current_app.extensions["idp.captcha"].widget()
 
 

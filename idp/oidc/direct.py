@@ -108,13 +108,11 @@ class Direct:
             except Delegate:
                 body = None
             if body is not None:
-                if self.access_log:
-                    logs.access(method, f"/t/<tenant>/{rest}", environ["idp.status"], started,
-                                environ.get("idp.outcome") or "ok", tenant=slug[:63],
-                                client_id=environ.get("idp.client_id"),
-                                grant_type=environ.get("idp.grant_type"),
-                                request_id=environ["idp.request_id"],
-                                ip=environ.get("REMOTE_ADDR"))
+                logs.finished(method, f"/t/<tenant>/{rest}", environ["idp.status"], started,
+                              environ.get("idp.outcome") or "ok", log=self.access_log,
+                              tenant=slug[:63], client_id=environ.get("idp.client_id"),
+                              grant_type=environ.get("idp.grant_type"),
+                              request_id=environ["idp.request_id"], ip=environ.get("REMOTE_ADDR"))
                 return body
         return self.wsgi_app(environ, start_response)
 
