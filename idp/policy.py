@@ -236,6 +236,12 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
         if demand == "required" and not progress.enrollment_skipped:
             in_grace, skips_left = _in_grace(policy, user, now)
             candidates = _enrollable(allowed, wanted) or _enrollable(allowed, "pwd")
+            if not candidates:
+                # Only backup codes allowed (they recover an account, they are not set up
+                # first): nothing to set up, and the policy is not waived for that.
+                return Decision(Need.REFUSE, "The organisation requires a second step, but "
+                                "allows no factor that can be set up; ask an administrator.",
+                                error="access_denied")
             return Decision(Need.ENROLL, _enroll_reason(policy, user, in_grace, skips_left),
                             factors=candidates, skippable=in_grace, skips_left=skips_left,
                             grace_until=policy.grace_until if in_grace else None)
@@ -251,6 +257,11 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
                         f"is at {reached}.", factors=usable, counts_for_policy=False,
                         target_acr=wanted)
     if not must:
+        floor = Requirements(essential_acr=req.essential_acr, client_min_acr=req.client_min_acr)
+        if floor != req and _requested_level(floor)[1]:
+            # A wish above what must be met cannot be reached: what must be met still must
+            # (a voluntary acr_values never lowers the client's floor or an essential acr).
+            return decide(policy, user, floor, progress, now)
         return Decision(Need.NOTHING, f"The application would like level {wanted}, but this "
                         f"user has no way to reach it; the token says {reached}.")
     if not enrolled and mfa_available(policy, user):

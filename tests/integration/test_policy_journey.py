@@ -363,3 +363,33 @@ def test_removing_the_last_factor_follows_the_self_disable_rule(app, world, chan
     assert ('data-factor="backup"' not in after) is may_remove
     if not may_remove:
         assert "requires two-step verification" in after
+
+
+def test_acr_values_added_to_a_link_cannot_lower_the_portals_minimum(app, world):
+    """A portal registered with minimum level mfa; someone adds acr_values=phr to its sign-in
+    link. Alice has TOTP but is outside the tenant's policy (it names Bob only), so only the
+    portal asks for a second step. phr is out of reach for her, but the portal's floor still
+    holds: TOTP is asked for, and the token says mfa (before the fix, the password alone got
+    a code)."""
+    from dataclasses import replace
+
+    import pyotp
+
+    from tests.conftest import ClientCreds
+    from tests.integration.test_scale_out import with_totp
+
+    with app.app_context():
+        session = db.session()
+        made = directory.create_client(session, directory.get_tenant(session, world.slug),
+                                       "Payroll", ["https://payroll.test/cb"], min_acr="mfa")
+        session.commit()
+    strict = replace(world, portal=ClientCreds(made.client.client_id, made.secret,
+                                               "https://payroll.test/cb", ""))
+    set_policy(app, world, users=[world.bob])
+    seed = with_totp(app, world)
+    browser = Browser(app.test_client())
+    verifier, page, _ = start(browser, strict, acr_values="phr")
+    assert page.status == 200 and 'name="code"' in page.text, (page.status, page.location)
+    done = browser.follow(answer_challenge(browser, strict, page, "totp",
+                                           code=pyotp.TOTP(seed).now()), strict.portal.redirect_uri)
+    assert tokens_for(browser, strict, done, verifier)["acr"] == "mfa"

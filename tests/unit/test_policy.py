@@ -254,3 +254,22 @@ def test_upstream_or_login_token_plus_a_possession_factor_is_mfa():
     d = run(OPTIONAL_ALL, user(enrolled={"totp"}), Progress(Primary.LOGIN_TOKEN, ("login_token", "otp")),
             Requirements(acr_values=("mfa",)))
     assert d.satisfied
+
+
+def test_a_voluntary_higher_level_never_lowers_the_clients_floor():
+    # Found by test_policy_properties: acr_values=phr, which a TOTP user cannot reach, used to
+    # turn the client's registered minimum (mfa) into a wish, and the password alone got in.
+    decision = run(TenantPolicy(mode=Mode.OPTIONAL), user(enrolled={"totp"}),
+                   req=Requirements(acr_values=("phr",), client_min_acr="mfa"))
+    assert decision.need is Need.CHALLENGE and decision.factors == ("totp",)
+    # With nothing to answer and nothing allowed to set up, the floor is refused, not waived.
+    decision = run(TenantPolicy(mode=Mode.DISABLED), user(),
+                   req=Requirements(acr_values=("phr",), essential_acr=("mfa",)))
+    assert decision.need is Need.REFUSE
+
+
+def test_a_required_policy_with_nothing_to_set_up_refuses_rather_than_waives():
+    # Found by test_policy_properties: backup codes alone allowed (they are not set up first)
+    # left a user without factors on a setup page offering nothing.
+    decision = run(TenantPolicy(mode=Mode.REQUIRED, allowed_factors=frozenset({"backup"})), user())
+    assert decision.need is Need.REFUSE and decision.error == "access_denied"

@@ -1,0 +1,117 @@
+"""Properties of ``policy.decide`` over every combination Hypothesis finds: what the examples
+in test_policy.py show for five portals must hold for all facts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from idp.oidc.claims import LEVELS, amr_and_acr, level_at_least
+from idp.policy import (ALL_FACTORS, ENROLLABLE, FACTOR_AMR, AdminState, Mode, Need, Primary,
+                        Progress, Requirements, TenantPolicy, UserFacts, decide, policy_applies)
+
+NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
+factor_sets = st.frozensets(st.sampled_from(ALL_FACTORS))
+acr_values = st.lists(st.sampled_from([*LEVELS, "urn:unknown", ""]), max_size=3).map(tuple)
+
+policies = st.builds(
+    TenantPolicy,
+    mode=st.sampled_from(Mode),
+    everyone=st.booleans(),
+    groups=st.frozensets(st.sampled_from(["finance", "staff"])),
+    users=st.frozensets(st.integers(1, 3)),
+    grace_until=st.none() | st.sampled_from([NOW - timedelta(days=1), NOW + timedelta(days=1)]),
+    grace_skips=st.none() | st.integers(0, 3),
+    allowed_factors=factor_sets,
+    roles_allowed=st.frozensets(st.sampled_from(["admin", "member"])),
+    self_disable=st.booleans(),
+    login_token_bypass=st.booleans(),
+)
+users = st.builds(
+    UserFacts,
+    id=st.integers(1, 3),
+    role=st.sampled_from(["admin", "member"]),
+    groups=st.frozensets(st.sampled_from(["finance", "staff"])),
+    admin_state=st.sampled_from(AdminState),
+    must_reenroll=st.booleans(),
+    skips_used=st.integers(0, 4),
+    enrolled=factor_sets,
+)
+requests = st.builds(Requirements, acr_values=acr_values, essential_acr=acr_values,
+                     client_min_acr=st.none() | st.sampled_from([*LEVELS, "nonsense"]))
+progresses = st.builds(
+    Progress,
+    primary=st.sampled_from(Primary),
+    methods=st.lists(st.sampled_from(["pwd", "otp", "sms", "hwk", "kba"]), min_size=1,
+                     max_size=3, unique=True).map(tuple),
+    enrollment_skipped=st.booleans(),
+)
+NO_ASK = Requirements()
+
+
+@settings(max_examples=800)
+@given(policies, users, requests, progresses)
+def test_every_decision_is_well_formed_and_repeatable(policy, user, req, progress):
+    decision = decide(policy, user, req, progress, NOW)
+    assert decision == decide(policy, user, req, progress, NOW)  # pure
+    assert decision.reason
+    if decision.need is Need.CHALLENGE:
+        # Only factors the user holds, the tenant allows and this sign-in has not used yet.
+        assert decision.factors
+        assert set(decision.factors) <= user.enrolled & policy.allowed_factors
+        assert not {FACTOR_AMR[f] for f in decision.factors} & set(progress.methods)
+    if decision.need is Need.ENROLL:
+        assert decision.factors and set(decision.factors) <= set(ENROLLABLE)
+        assert set(decision.factors) <= policy.allowed_factors
+    if decision.need is Need.REFUSE:
+        # The RP asked for what cannot be had here, or the tenant allows nothing to set up.
+        assert decision.error in ("unmet_authentication_requirements", "access_denied")
+    else:
+        assert decision.error is None
+
+
+@settings(max_examples=800)
+@given(policies, users, progresses)
+def test_a_required_policy_is_never_skipped_after_a_password_alone(policy, user, progress):
+    policy = TenantPolicy(**{**policy.__dict__, "mode": Mode.REQUIRED})
+    progress = Progress(Primary.PASSWORD, ("pwd",), enrollment_skipped=False)
+    if not policy_applies(policy, user):
+        return
+    decision = decide(policy, user, NO_ASK, progress, NOW)
+    in_grace = decision.need is Need.ENROLL and decision.skippable
+    assert decision.need is not Need.NOTHING, decision
+    if user.enrolled & policy.allowed_factors:
+        assert decision.need is Need.CHALLENGE  # who holds a factor is asked for it
+    if user.must_reenroll or user.admin_state is AdminState.ENFORCED:
+        assert not in_grace  # a reset or an admin's enforcement has no grace
+
+
+@settings(max_examples=500)
+@given(policies, users, progresses)
+def test_nobody_is_asked_for_a_factor_the_policy_does_not_apply_to(policy, user, progress):
+    if policy_applies(policy, user):
+        return
+    # Without a relying party's request, a user outside the policy signs in as they are.
+    assert decide(policy, user, NO_ASK, progress, NOW).need is Need.NOTHING
+
+
+@settings(max_examples=500)
+@given(policies, users)
+def test_a_login_token_or_a_trusted_upstream_skip_the_second_factor(policy, user):
+    token = decide(policy, user, NO_ASK, Progress(Primary.LOGIN_TOKEN, ("pwd",)), NOW)
+    if policy.login_token_bypass:
+        assert token.need is Need.NOTHING
+    trusted = decide(policy, user, NO_ASK, Progress(Primary.FEDERATION_TRUSTED, ("pwd",)), NOW)
+    assert trusted.need is Need.NOTHING
+
+
+@settings(max_examples=800)
+@given(policies, users, requests, progresses)
+def test_a_level_that_must_be_met_is_met_or_pursued_or_refused(policy, user, req, progress):
+    decision = decide(policy, user, req, progress, NOW)
+    floor = req.client_min_acr if req.client_min_acr in LEVELS else None
+    if decision.need is Need.NOTHING and floor:
+        # The client's registered minimum is never answered below it.
+        assert level_at_least(amr_and_acr(list(progress.methods))[1], floor)
