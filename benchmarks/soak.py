@@ -1,0 +1,323 @@
+"""A soak: a mixed load held for minutes on two worker processes; errors, p99 drift, memory.
+
+    .venv/bin/python benchmarks/soak.py [--minutes 10] [--json soak.json]
+
+On PostgreSQL and Redis (the same defaults as ``run.py``: a scratch database beside
+``--database-url``, dropped at the end), granian with ``--workers 2`` serves the IdP while
+threads of this process keep up, at fixed rates:
+
+- full sign-ins with TOTP (``signin_load.Client``: authorize, password, TOTP, code, token);
+- refresh grants with rotation, each thread carrying its family forward;
+- userinfo with the access tokens the refreshes return;
+- wrong TOTP codes on a set of victim accounts until they lock (their 400s and 429s are the
+  expected answers; the tenant's CAPTCHA threshold is raised so that guesses reach the lock).
+
+Every minute it notes, per kind, the operations done and their p99, and every 10 s the RSS of
+each worker. Printed at the end: errors (anything not the expected answer; the target is 0),
+the p99 drift per kind (last minute against the first), and each worker's memory growth from
+the end of the first minute (the target is under 10%). Exit status 0 whatever the figures;
+2 when the run cannot be made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import run  # noqa: E402  (benchmarks/run.py: setup, server environment, cleanup)
+import signin_load  # noqa: E402
+
+RATES = {"signin": 2.0, "refresh": 40.0, "userinfo": 40.0, "wrong_code": 1.0}  # per second
+THREADS = {"signin": 4, "refresh": 8, "userinfo": 4, "wrong_code": 2}
+
+
+class Recorder:
+    def __init__(self, started: float):
+        self.started = started
+        self.lock = threading.Lock()
+        self.minutes: dict[int, dict[str, list[float]]] = {}
+        self.errors: list[str] = []
+        self.error_count = 0
+
+    def ok(self, kind: str, seconds: float) -> None:
+        minute = int((time.monotonic() - self.started) // 60)
+        with self.lock:
+            self.minutes.setdefault(minute, {}).setdefault(kind, []).append(seconds * 1000)
+
+    def error(self, kind: str, what: str) -> None:
+        with self.lock:
+            self.error_count += 1
+            if len(self.errors) < 20:
+                self.errors.append(f"{kind}: {what}"[:300])
+
+
+def paced(rate: float, threads: int, deadline: float, stop: threading.Event):
+    """Yield when this thread's next operation is due (each thread takes rate/threads)."""
+    interval = threads / rate
+    due = time.monotonic() + secrets.randbelow(1000) / 1000 * interval
+    while not stop.is_set() and due < deadline:
+        pause = due - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        yield
+        due += interval
+
+
+def p99(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1)
+
+
+def worker_pids(master: int) -> list[int]:
+    return run.descendants(master)
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        return run.kib(run.proc_status(pid), "VmRSS")
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--json", type=Path)
+    opts = parser.parse_args(argv)
+    for var in [k for k in os.environ if k.startswith("IDP_")]:
+        del os.environ[var]
+    accounts_needed = int(RATES["signin"] * 30 * 1.5) + 50
+    args = run.parse_args(["--only", "signin", "--stacks", "granian", "--no-peer",
+                           "--database-url", opts.database_url, "--redis-url", opts.redis_url,
+                           "--signin-accounts", str(accounts_needed)])
+    if run.stack_available("granian"):
+        print(run.stack_available("granian"))
+        return 2
+    import redis
+
+    store = redis.Redis.from_url(args.redis_url)
+    store.flushdb()
+    run.CLEANUP.add(f"FLUSHDB {args.redis_url}", store.flushdb)
+    with tempfile.TemporaryDirectory(prefix="idp-soak-") as tmp:
+        scratch = Path(tmp)
+        ours = run.setup_ours(args, scratch, ["signin"])
+        _raise_captcha_threshold(ours.database_url, ours.secret_key)
+        accounts, extra = signin_load.load_accounts(str(ours.accounts_file))
+        victims, accounts = accounts[:40], accounts[40:]
+        port = run.free_port()
+        base = f"http://127.0.0.1:{port}"
+        cmd = [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi",
+               "--workers", "2", "--blocking-threads", "8", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning", "wsgi:app"]
+        log_path = scratch / "server.log"
+        with log_path.open("wb") as out:
+            server = subprocess.Popen(cmd, cwd=run.ROOT, env={**ours.server_env(base),
+                                                              "IDP_ACCESS_LOG": "off"},
+                                      stdout=out, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        run.CLEANUP.add("stop granian", lambda: run.stop_group(server))
+        issuer = f"{base}/t/{run.TENANT}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{base}/health/ready", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                print(f"the server did not start:\n{run.tail(log_path)}")
+                return 2
+            time.sleep(0.2)
+        refresh_pool = ours.mint_refresh(THREADS["refresh"] * 2)
+        result = soak(opts.minutes, issuer, extra, accounts, victims, ours, refresh_pool,
+                      server.pid)
+        run.stop_group(server)
+    run.CLEANUP.run()
+    report(result)
+    if opts.json:
+        opts.json.write_text(json.dumps(result, indent=2))
+        print(f"wrote {opts.json}")
+    return 0
+
+
+def _raise_captcha_threshold(database_url: str, secret_key: str) -> None:
+    """Guesses in this soak are meant to reach the lock, not stop at the CAPTCHA."""
+    from sqlalchemy.orm import Session
+
+    from idp import admin, db as idp_db, directory
+
+    engine = idp_db.make_engine(database_url)
+    with Session(engine) as session:
+        admin.set_policy(session, directory.get_tenant(session, run.TENANT), "soak",
+                         captcha_after=100, lock_after=5)
+        session.commit()
+    engine.dispose()
+
+
+def soak(minutes, issuer, extra, accounts, victims, ours, refresh_pool, master) -> dict:
+    started = time.monotonic()
+    deadline = started + minutes * 60
+    rec = Recorder(started)
+    stop = threading.Event()
+    pool = signin_load.Accounts(accounts)
+    access_tokens: list[str] = []
+    token_url = f"{issuer}/token"
+    rt_auth = (ours.rt_client_id, ours.rt_secret)
+
+    def signin():
+        client = signin_load.Client(issuer, extra["client_id"], extra["client_secret"],
+                                    extra["redirect_uri"])
+        for _ in paced(RATES["signin"], THREADS["signin"], deadline, stop):
+            taken = pool.take(deadline)
+            if taken is None:
+                return
+            t0 = time.monotonic()
+            try:
+                client.sign_in(*taken)
+                rec.ok("signin", time.monotonic() - t0)
+            except signin_load.RetryLater as e:
+                rec.ok("signin_shed", time.monotonic() - t0)
+                time.sleep(e.seconds)
+            except Exception as e:  # noqa: BLE001  counted, the soak goes on
+                rec.error("signin", f"{type(e).__name__}: {e}")
+                client.close()
+
+    def refresh(slot: int):
+        http = requests.Session()
+        mine = [refresh_pool[slot * 2], refresh_pool[slot * 2 + 1]]
+        turn = 0
+        for _ in paced(RATES["refresh"], THREADS["refresh"], deadline, stop):
+            turn ^= 1
+            t0 = time.monotonic()
+            try:
+                r = http.post(token_url, data={"grant_type": "refresh_token",
+                                               "refresh_token": mine[turn]},
+                              auth=rt_auth, timeout=30)
+            except requests.RequestException as e:
+                rec.error("refresh", str(e))
+                continue
+            if r.status_code == 200:
+                body = r.json()
+                mine[turn] = body["refresh_token"]
+                with rec.lock:
+                    access_tokens.append(body["access_token"])
+                    del access_tokens[:-200]
+                rec.ok("refresh", time.monotonic() - t0)
+            else:
+                rec.error("refresh", f"{r.status_code} {r.text[:120]}")
+
+    def userinfo():
+        http = requests.Session()
+        for _ in paced(RATES["userinfo"], THREADS["userinfo"], deadline, stop):
+            with rec.lock:
+                token = access_tokens[-1] if access_tokens else None
+            if token is None:
+                continue
+            t0 = time.monotonic()
+            try:
+                r = http.get(f"{issuer}/userinfo", headers={"Authorization": f"Bearer {token}"},
+                             timeout=30)
+            except requests.RequestException as e:
+                rec.error("userinfo", str(e))
+                continue
+            if r.status_code == 200:
+                rec.ok("userinfo", time.monotonic() - t0)
+            else:
+                rec.error("userinfo", f"{r.status_code} {r.text[:120]}")
+
+    def wrong_code(index: int):
+        client = signin_load.Client(issuer, extra["client_id"], extra["client_secret"],
+                                    extra["redirect_uri"])
+        mine = victims[index::THREADS["wrong_code"]]
+        turn = 0
+        for _ in paced(RATES["wrong_code"], THREADS["wrong_code"], deadline, stop):
+            victim = mine[turn % len(mine)]
+            turn += 1
+            t0 = time.monotonic()
+            try:
+                client.sign_in(victim, "000000")
+                rec.error("wrong_code", "a wrong code signed in")
+            except signin_load.FlowError as e:
+                if "gave 400" in str(e) or "gave 429" in str(e):  # refused, then locked
+                    rec.ok("wrong_code", time.monotonic() - t0)
+                else:
+                    rec.error("wrong_code", str(e))
+            except Exception as e:  # noqa: BLE001
+                rec.error("wrong_code", f"{type(e).__name__}: {e}")
+                client.close()
+
+    threads = ([threading.Thread(target=signin) for _ in range(THREADS["signin"])]
+               + [threading.Thread(target=refresh, args=(i,)) for i in range(THREADS["refresh"])]
+               + [threading.Thread(target=userinfo) for _ in range(THREADS["userinfo"])]
+               + [threading.Thread(target=wrong_code, args=(i,))
+                  for i in range(THREADS["wrong_code"])])
+    for t in threads:
+        t.daemon = True
+        t.start()
+    memory: list[dict] = []
+    while time.monotonic() < deadline:
+        time.sleep(min(10, max(0.0, deadline - time.monotonic())))
+        memory.append({"at_s": round(time.monotonic() - started),
+                       "rss_kib": {str(p): rss_kib(p) for p in worker_pids(master)}})
+    stop.set()
+    for t in threads:
+        t.join(60)
+    per_minute = []
+    for minute in sorted(rec.minutes):
+        kinds = rec.minutes[minute]
+        per_minute.append({"minute": minute + 1, **{
+            kind: {"count": len(v), "p99_ms": p99(v)} for kind, v in sorted(kinds.items())}})
+    return {"minutes": minutes, "rates_per_s": RATES, "errors": rec.error_count,
+            "error_samples": rec.errors, "per_minute": per_minute, "memory": memory}
+
+
+def report(result: dict) -> None:
+    rows = result["per_minute"]
+    kinds = sorted({k for row in rows for k in row if k != "minute"})
+    print(f"\nsoak: {result['minutes']:g} min, rates/s {result['rates_per_s']}, two granian "
+          "workers")
+    print("minute  " + "  ".join(f"{k + ' n/p99 ms':>24s}" for k in kinds))
+    for row in rows:
+        cells = [f"{row[k]['count']:>10d} / {row[k]['p99_ms']:>9}" if k in row else " " * 22
+                 for k in kinds]
+        print(f"{row['minute']:>6d}  " + "  ".join(f"{c:>24s}" for c in cells))
+    print(f"errors: {result['errors']} (target 0) {result['error_samples'][:5]}")
+    full = [row for row in rows if row["minute"] <= result["minutes"]]
+    if len(full) >= 2:
+        for kind in kinds:
+            first = next((r[kind]["p99_ms"] for r in full if kind in r), None)
+            last = next((r[kind]["p99_ms"] for r in reversed(full) if kind in r), None)
+            if first and last:
+                print(f"p99 drift {kind}: {first} -> {last} ms ({last / first:.2f}x)")
+    memory = result["memory"]
+    if len(memory) >= 2:
+        after_first = next((m for m in memory if m["at_s"] >= 60), memory[0])
+        end = memory[-1]
+        for pid, kib in end["rss_kib"].items():
+            start = after_first["rss_kib"].get(pid)
+            if start and kib:
+                growth = (kib - start) / start
+                print(f"worker {pid}: RSS {start / 1024:.1f} -> {kib / 1024:.1f} MiB "
+                      f"({growth:+.1%}; target < 10%)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
