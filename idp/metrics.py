@@ -36,6 +36,8 @@ LATENCY = Histogram("idp_request_duration_seconds", "Time to answer, by route an
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 GRANTS = {"authorization_code", "refresh_token", "client_credentials"}
+# Label values come from a fixed set: a client inventing methods must not grow the registry.
+METHODS = {"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"}
 
 
 def audited(action: str, data: dict) -> None:
@@ -60,7 +62,7 @@ def audited(action: str, data: dict) -> None:
 
 def request_done(method: str, route: str, status: int, seconds: float,
                  grant_type: str | None = None) -> None:
-    LATENCY.labels(route, method).observe(seconds)
+    LATENCY.labels(route, method if method in METHODS else "OTHER").observe(seconds)
     if grant_type and status == 200 and route.endswith("/token"):
         TOKENS.labels(grant_type if grant_type in GRANTS else "other").inc()
 

@@ -166,3 +166,13 @@ def test_several_worker_processes_report_one_sum(settings, world, tmp_path):
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(10)
         log.close()
+
+
+def test_invented_methods_do_not_grow_the_metrics(metered):
+    http = metered.test_client()
+    for method in ("FOO", "BAR", "BAZ"):
+        assert http.open("/health/live", method=method).status_code == 405
+    families = scrape(http)
+    methods = {dict(labels).get("method") for (name, labels) in families
+               if name == "idp_request_duration_seconds_count"}
+    assert "OTHER" in methods and not methods & {"FOO", "BAR", "BAZ"}
