@@ -216,7 +216,7 @@ def create_login_token(db: Session, tenant: Tenant, email: str, base_url: str, a
 def add_upstream(db: Session, box: SecretBox, tenant: Tenant, *, slug: str, name: str,
                  issuer: str, client_id: str, client_secret: str, email_domains: list[str],
                  trust_mfa: str, actor: str) -> Upstream:
-    if not SLUG.match(slug or ""):
+    if not SLUG.fullmatch(slug or ""):
         raise DirectoryError("an upstream's slug is lower-case letters, digits and hyphens")
     parts = urlsplit(issuer)
     if parts.scheme not in ("https", "http") or not parts.netloc or \

@@ -48,7 +48,7 @@ def get_tenant(db: Session, slug: str) -> Tenant:
 
 
 def create_tenant(db: Session, slug: str, name: str | None = None) -> Tenant:
-    if not SLUG.match(slug or ""):
+    if not SLUG.fullmatch(slug or ""):
         raise DirectoryError(
             "a tenant slug is 1-63 lower-case letters, digits and hyphens, "
             "not starting or ending with a hyphen"
@@ -95,7 +95,7 @@ def create_user(
     groups: list[str] = (),
 ) -> User:
     email = normalise_email(email)
-    if not EMAIL.match(email) or len(email) > 320:
+    if not EMAIL.fullmatch(email) or len(email) > 320:
         raise DirectoryError(f"{email!r} is not an email address")
     if role not in ROLES:
         raise DirectoryError(f"role must be one of {', '.join(ROLES)}")

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from idp import db
 from idp.cache import Snapshots
 from idp.config import Settings
-from idp.directory import NotFound, get_tenant
+from idp.directory import SLUG, NotFound, get_tenant
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ def load_tenant(endpoint, values) -> None:
 
 
 def _load_tenant(slug: str) -> TenantRef | None:
-    if not isinstance(slug, str) or len(slug) > 63:
-        return None
+    if not isinstance(slug, str) or not SLUG.fullmatch(slug):
+        return None  # never a lookup for what no tenant can be called (NUL, newline, length)
     try:
         row = get_tenant(db.session(), slug)
     except NotFound:
@@ -120,6 +120,8 @@ def _http_error(error: HTTPException):
 
 def _refuse_nul_bytes():
     """No text we store or look up may hold NUL (PostgreSQL refuses it): stop it at the door."""
+    if "\x00" in request.path:
+        abort(404, description="There is no such page here. Check the address.")
     for values in (request.args, request.form):
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:

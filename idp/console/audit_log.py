@@ -60,7 +60,7 @@ def _day(value: str, label: str) -> date | None:
     if not value:
         return None
     try:
-        if not ISO_DATE.match(value):
+        if not ISO_DATE.fullmatch(value):
             raise ValueError
         return date.fromisoformat(value)
     except ValueError:

@@ -247,7 +247,7 @@ def upstream_methods(claims: dict) -> list[str]:
     amr = claims.get("amr")
     if not isinstance(amr, list):
         return []
-    values = [v for v in amr if isinstance(v, str) and AMR_VALUE.match(v) and v != "fed"]
+    values = [v for v in amr if isinstance(v, str) and AMR_VALUE.fullmatch(v) and v != "fed"]
     return list(dict.fromkeys(values))[:MAX_AMR_VALUES]
 
 
@@ -291,7 +291,7 @@ def _email(claims: dict) -> str | None:
     if not isinstance(value, str):
         return None
     value = normalise_email(value)
-    return value if EMAIL.match(value) and len(value) <= 320 else None
+    return value if EMAIL.fullmatch(value) and len(value) <= 320 else None
 
 
 def _email_verified(claims: dict) -> bool:

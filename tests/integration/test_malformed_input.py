@@ -6,6 +6,9 @@ import base64
 
 import pytest
 
+from idp import db, directory
+from idp.login.federation import upstream_methods
+
 GARBAGE = [
     "", " ", "\x00", "%00", "😀" * 50, "a" * 5000, "' OR 1=1 --", "<script>alert(1)</script>",
     "../../etc/passwd", "null", "[]", "{}", "%ff%fe", "a.b.c", "eyJhbGciOiJub25lIn0.e30.",
@@ -77,3 +80,15 @@ def test_huge_body_is_413_not_500(client, world):
 def test_wrong_methods_are_405(client, world):
     assert client.get(f"/t/{world.slug}/token").status_code == 405
     assert client.delete(f"/t/{world.slug}/authorize").status_code == 405
+
+
+def test_a_trailing_newline_is_not_part_of_a_valid_name(app, client, world):
+    """A `$` anchor accepts "name\\n": slugs and emails must match whole."""
+    assert client.get(f"/t/{world.slug}%0A/.well-known/openid-configuration").status_code == 404
+    assert client.get(f"/t/{world.slug}%00/jwks").status_code == 404
+    with app.app_context():
+        session = db.session()
+        with pytest.raises(directory.DirectoryError, match="slug"):
+            directory.create_tenant(session, "newline\n")
+    # An upstream's amr value is copied into our tokens only if it is a plain token.
+    assert upstream_methods({"amr": ["pwd\n", "otp"]}) == ["otp"]
