@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import Flask, abort, current_app, g, render_template, request
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from idp import db
@@ -159,7 +159,19 @@ def database_unavailable(error: DBAPIError) -> bool:
     return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
 
 
+INVALID_VALUE = {"error": "invalid_request",
+                 "error_description": "The request holds a value that is never valid here."}
+
+
 def _database_error(error: DBAPIError):
+    if isinstance(error, DataError):
+        # The database refused a value the request brought (NUL, an overlong string) that no
+        # check caught sooner: the request's fault, so a 400, with its transaction undone.
+        current_app.logger.warning("value refused by the database: %s", type(error.orig).__name__)
+        db.discard()
+        if request.path.endswith(MACHINE_PATHS):
+            return INVALID_VALUE, 400
+        return error_page(400, TITLES[400], INVALID_VALUE["error_description"])
     if not database_unavailable(error):
         raise error  # a real fault: Flask's 500, logged with its traceback
     current_app.logger.error("database unavailable: %s", error.orig or error)

@@ -144,8 +144,8 @@ class IssuedCode:
 
 
 def query_client(client_id) -> OAuthClient | None:
-    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
-        return None
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 or "\x00" in client_id:
+        return None  # no such client (a NUL would reach PostgreSQL from a Basic header)
     tenant_id = g.tenant.id
     found = CLIENTS.get((tenant_id, client_id), lambda: _load_client(tenant_id, client_id))
     return OAuthClient(found) if found else None

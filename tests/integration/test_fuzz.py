@@ -4,6 +4,7 @@ client or a person can read, never a 500."""
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import quote, urlencode
 
 from hypothesis import HealthCheck, example, given, settings
@@ -81,6 +82,20 @@ def test_revocation_and_introspection_never_answer_500(client, world, pairs, end
         f"/t/{world.slug}/{endpoint}", data=_body(pairs),
         headers={"Content-Type": "application/x-www-form-urlencoded",
                  **basic(world.portal.client_id, world.portal.client_secret)}))
+
+
+@FUZZ
+@given(client_id=hostile, secret=hostile,
+       endpoint=st.sampled_from(["token", "revoke", "introspect"]))
+@example(client_id="\x00", secret="x", endpoint="token")  # reached PostgreSQL's client lookup
+def test_client_credentials_in_any_header_never_answer_500(client, world, client_id, secret,
+                                                           endpoint):
+    encoded = f"{client_id}:{secret}".encode("utf-8", "surrogatepass")
+    response = client.post(f"/t/{world.slug}/{endpoint}",
+                           headers={"Authorization": "Basic " + base64.b64encode(encoded).decode()},
+                           data={"grant_type": "client_credentials", "token": "x"})
+    answered_cleanly(response)
+    assert response.is_json
 
 
 @FUZZ

@@ -54,7 +54,9 @@ def test_garbage_with_a_real_client_is_never_a_500(client, world, value):
 
 @pytest.mark.parametrize("header", [
     "Basic", "Basic !!!", "Basic " + base64.b64encode(b"nocolon").decode(),
-    "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode(), "Bearer", "Bearer a b c", "Digest x=y", "x" * 9000,
+    "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode(), "Bearer",
+    # NUL reached PostgreSQL through the client lookup: now an unknown client, 401.
+    "Basic " + base64.b64encode(b"\x00:x").decode(), "Basic " + base64.b64encode(b"a\x00b:\x00").decode(), "Bearer a b c", "Digest x=y", "x" * 9000,
 ])
 def test_broken_authorization_headers(client, world, header):
     for path in ("/token", "/revoke", "/introspect", "/userinfo"):
@@ -92,3 +94,28 @@ def test_a_trailing_newline_is_not_part_of_a_valid_name(app, client, world):
             directory.create_tenant(session, "newline\n")
     # An upstream's amr value is copied into our tokens only if it is a plain token.
     assert upstream_methods({"amr": ["pwd\n", "otp"]}) == ["otp"]
+
+
+def test_a_value_the_database_refuses_is_a_400_not_a_500(app, client, world,
+                                                          monkeypatch):
+    """The last net under every check: a value the database cannot hold (PostgreSQL's NUL,
+    an overlong string) is the request's fault, on the fast token path and in Flask alike."""
+    from sqlalchemy.exc import DataError
+
+    from idp.oidc import server
+
+    def refused(tenant_id, client_id):
+        raise DataError("SELECT …", {}, ValueError("text fields cannot contain NUL"))
+
+    monkeypatch.setattr(server, "_load_client", refused)
+    monkeypatch.setattr(server, "CLIENTS", type(server.CLIENTS)("clients-test"))
+    auth = {"Authorization": "Basic " + base64.b64encode(b"someone:x").decode()}
+    for path in ("/token", "/revoke"):
+        r = client.post(f"/t/{world.slug}{path}", headers=auth,
+                        data={"grant_type": "client_credentials", "token": "x"})
+        assert r.status_code == 400, (path, r.status_code)
+        assert r.get_json()["error"] == "invalid_request"
+    page = client.get(f"/t/{world.slug}/authorize", query_string={
+        "client_id": "someone", "response_type": "code", "scope": "openid",
+        "redirect_uri": "https://portal.test/callback"})
+    assert page.status_code == 400 and "never valid here" in page.get_data(as_text=True)
