@@ -707,21 +707,45 @@ def start_ours(args, ours: Ours, stack: str, scratch: Path, *, app: str = "wsgi:
                                 stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     CLEANUP.add(f"stop {stack} (pid {proc.pid})", lambda: stop_group(proc))
-    discovery = f"{base}/t/{TENANT}/.well-known/openid-configuration"
-    deadline = time.monotonic() + 60
+    wait_until_answering(proc, f"{base}/t/{TENANT}/.well-known/openid-configuration",
+                         stack, log_path)
+    return proc, base, log_path
+
+
+def wait_until_answering(proc: subprocess.Popen, url: str, name: str, log_path: Path,
+                         timeout: float = 60) -> None:
+    """Return once ``url`` answers 200; RuntimeError with the log's tail if ``proc`` exits or
+    ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"{stack} exited with {proc.returncode} while starting:\n"
+            raise RuntimeError(f"{name} exited with {proc.returncode} while starting:\n"
                                f"{tail(log_path)}")
         try:
-            if requests.get(discovery, timeout=2).status_code == 200:
-                break
+            if requests.get(url, timeout=2).status_code == 200:
+                return
         except requests.RequestException:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{stack} did not answer within 60 s:\n{tail(log_path)}")
+            raise RuntimeError(f"{name} did not answer within {timeout:.0f} s:\n"
+                               f"{tail(log_path)}")
         time.sleep(0.2)
-    return proc, base, log_path
+
+
+def defaults_only() -> None:
+    """Forget every IDP_ variable of the caller's shell: the benchmarks measure the defaults
+    (the argon2id parameters above all), nothing inherited."""
+    for var in [k for k in os.environ if k.startswith("IDP_")]:
+        del os.environ[var]
+
+
+def fresh_store(redis_url: str) -> None:
+    """Empty the benchmark's Redis database now and again on the way out."""
+    import redis
+
+    store = redis.Redis.from_url(redis_url)
+    store.flushdb()
+    CLEANUP.add(f"FLUSHDB {redis_url}", store.flushdb)
 
 
 def tail(path: Path, n: int = 30) -> str:
@@ -1301,8 +1325,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _on_signal)
-    for var in [k for k in os.environ if k.startswith("IDP_")]:
-        del os.environ[var]  # the defaults (argon2id parameters above all), nothing inherited
+    defaults_only()
     if not shutil.which("taskset"):
         log("taskset is missing (util-linux): apt-get install util-linux")
         return 2
@@ -1311,11 +1334,7 @@ def main(argv=None) -> int:
         log(f"this machine has {os.cpu_count()} CPUs: --server-cpu/--client-cpu out of range")
         return 2
 
-    import redis
-
-    store = redis.Redis.from_url(args.redis_url)
-    store.flushdb()
-    CLEANUP.add(f"FLUSHDB {args.redis_url}", store.flushdb)
+    fresh_store(args.redis_url)
 
     results: dict = {"command": " ".join(["benchmarks/run.py"] + (sys.argv[1:] if argv is None
                                                                     else list(argv))),

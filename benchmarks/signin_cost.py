@@ -187,8 +187,7 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=2000, help="calls per floor")
     parser.add_argument("--json", type=Path, help="write the figures here")
     opts = parser.parse_args(argv)
-    for var in [k for k in os.environ if k.startswith("IDP_")]:
-        del os.environ[var]  # the defaults (argon2id parameters above all), as run.py
+    run.defaults_only()
     args = run.parse_args([
         "--duration", str(opts.duration), "--only", "signin,hash", "--stacks", "granian",
         "--no-peer", "--database-url", opts.database_url, "--redis-url", opts.redis_url,
@@ -198,11 +197,7 @@ def main(argv=None) -> int:
     if problem:
         print(problem)
         return 2
-    import redis
-
-    store = redis.Redis.from_url(args.redis_url)
-    store.flushdb()
-    run.CLEANUP.add(f"FLUSHDB {args.redis_url}", store.flushdb)
+    run.fresh_store(args.redis_url)
     with tempfile.TemporaryDirectory(prefix="idp-cost-") as tmp:
         scratch = Path(tmp)
         meter_file = scratch / "meter.json"

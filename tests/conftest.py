@@ -154,6 +154,21 @@ class LiveServer:
             self.log.close()
 
 
+def wait_until_answering(process: subprocess.Popen, url: str, log_path: Path,
+                         timeout: float = 60) -> None:
+    """Return once ``url`` answers; RuntimeError with the server's log if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(url, timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not start:\n{Path(log_path).read_text()}")
+        time.sleep(0.1)
+
+
 def serve(settings: Settings, log_path: Path, *, port: int | None = None,
           base_url: str | None = None, redis_url: str | None = None) -> LiveServer:
     """``idp serve`` in its own process on the test backend (``redis_url`` instead of the
@@ -180,17 +195,7 @@ def serve(settings: Settings, log_path: Path, *, port: int | None = None,
         [sys.executable, "-m", "idp", "serve", "--port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(url + "/", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            raise RuntimeError(f"idp serve did not start:\n{log.read()}")
-        time.sleep(0.1)
+    wait_until_answering(process, url + "/", log_path)
     return LiveServer(url, Settings.from_env({}, base_url=base_url or url,
                                              database_url=settings.database_url,
                                              redis_url=redis_url, keys_dir=settings.keys_dir),

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from idp import create_app
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_until_answering
 from tests.integration.test_authorize import params_for
 from tests.integration.test_policy_journey import set_policy
 from tests.integration.test_scale_out import with_totp
@@ -134,16 +133,7 @@ def test_several_worker_processes_report_one_sum(settings, world, tmp_path):
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/health/live", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (
-                tmp_path / "granian.log").read_text()
-            time.sleep(0.2)
+        wait_until_answering(server, f"{base}/health/live", tmp_path / "granian.log")
         grants = 20
         for _ in range(grants):  # new connections: the kernel spreads them over the workers
             r = requests.post(f"{base}/t/{world.slug}/token",
