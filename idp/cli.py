@@ -414,10 +414,16 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from idp.directory import DirectoryError
+    from idp.store import BadRedisURL
 
     try:
-        result = args.func(Settings.from_env(), args)
-    except (CLIError, DirectoryError) as e:
+        settings = Settings.from_env()
+    except ValueError as e:  # a malformed IDP_ variable: one line, not a traceback
+        print(f"idp: {e}", file=sys.stderr)
+        return 2
+    try:
+        result = args.func(settings, args)
+    except (CLIError, DirectoryError, BadRedisURL) as e:
         print(f"idp: {e}", file=sys.stderr)
         return 1
     if result is not None:

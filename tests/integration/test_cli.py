@@ -63,6 +63,17 @@ def test_errors_are_one_clear_line_and_a_nonzero_exit(idp, world, args, stdin, m
     assert err.startswith("idp: ") and len(err.strip().splitlines()) == 1 and message in err
 
 
+@pytest.mark.parametrize("variable,value,message", [
+    ("IDP_REDIS_URL", "redis+sentinel://sentinel-1,sentinel-2/", "/service"),
+    ("IDP_REDIS_URL", "redis+sentinel://sentinel-1:port/idp", "sentinel host"),
+    ("IDP_LOG_FORMAT", "xml", "json or text"),
+])
+def test_a_malformed_setting_is_one_clear_line(idp, variable, value, message):
+    code, out, err = idp("serve", "--port", "1", environ={variable: value})
+    assert code != 0 and out == ""
+    assert err.startswith("idp: ") and len(err.strip().splitlines()) == 1 and message in err, err
+
+
 def test_init_is_idempotent_and_keys_rotate_adds_keys(idp, settings):
     code, out, _ = idp("init")
     assert code == 0 and json.loads(out)["keys_created"] == []
