@@ -302,10 +302,15 @@ def soak(minutes, warmup, issuer, extra, accounts, victims, ours, refresh_pool,
     for t in threads:
         t.daemon = True
         t.start()
+    database = DatabaseWatch(ours.database_url)
     while time.monotonic() < deadline:
         time.sleep(min(10, max(0.0, deadline - time.monotonic())))
-        memory.append({"at_s": round(time.monotonic() - started),
+        at = round(time.monotonic() - started)
+        memory.append({"at_s": at,
                        "rss_kib": {str(p): rss_kib(p) for p in worker_pids(master)}})
+        if len(memory) % 6 == 0:
+            database.sample(at)
+    database.close()
     stop.set()
     for t in threads:
         t.join(60)
@@ -315,7 +320,38 @@ def soak(minutes, warmup, issuer, extra, accounts, victims, ours, refresh_pool,
         per_minute.append({"minute": minute + 1, **{
             kind: {"count": len(v), "p99_ms": p99(v)} for kind, v in sorted(kinds.items())}})
     return {"minutes": minutes, "warmup_s": warmup, "rates_per_s": RATES, "errors": rec.error_count,
-            "error_samples": rec.errors, "per_minute": per_minute, "memory": memory}
+            "error_samples": rec.errors, "per_minute": per_minute, "memory": memory,
+            "database": database.samples}
+
+
+class DatabaseWatch:
+    """Once a minute, what PostgreSQL says of the tokens table (rows, dead row versions,
+    size, vacuums) and of checkpoints: what a rising refresh tail would come from."""
+
+    def __init__(self, url: str):
+        import sqlalchemy as sa
+
+        self.sa = sa
+        self.engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        self.samples: list[dict] = []
+
+    def sample(self, at: int) -> None:
+        query = self.sa.text(
+            "SELECT n_live_tup, n_dead_tup, autovacuum_count, autoanalyze_count,"
+            " pg_total_relation_size('tokens'), (SELECT checkpoints_timed + checkpoints_req"
+            " FROM pg_stat_bgwriter) FROM pg_stat_user_tables WHERE relname = 'tokens'")
+        try:
+            with self.engine.connect() as c:
+                row = c.execute(query).one()
+        except Exception as exc:  # noqa: BLE001  a figure missing, not a failed soak
+            self.samples.append({"at_s": at, "error": type(exc).__name__})
+            return
+        self.samples.append({"at_s": at, "tokens_live": row[0], "tokens_dead": row[1],
+                             "autovacuums": row[2], "autoanalyzes": row[3],
+                             "tokens_mib": round(row[4] / 2**20, 1), "checkpoints": row[5]})
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def report(result: dict) -> None:
@@ -335,12 +371,28 @@ def report(result: dict) -> None:
             first = next((r[kind]["p99_ms"] for r in full if kind in r), None)
             last = next((r[kind]["p99_ms"] for r in reversed(full) if kind in r), None)
             if first and last:
-                print(f"p99 drift {kind}: {first} -> {last} ms ({last / first:.2f}x)")
+                print(f"p99 drift {kind}: {first} -> {last} ms ({last / first:.2f}x)", end="")
+            head, tail = middle(full[:3], kind), middle(full[-3:], kind)
+            if len(full) >= 6 and head and tail:
+                # One minute's p99 of a slow kind is nearly its slowest operation: a single
+                # stall moves it. The median of three minutes' p99 shows a trend, not a stall.
+                print(f"; median of the first three minutes' p99 -> the last three: {head} -> "
+                      f"{tail} ms ({tail / head:.2f}x)", end="")
+            print()
+    for row in result.get("database", []):
+        print("database at {at_s} s: tokens {tokens_live} live / {tokens_dead} dead, "
+              "{tokens_mib} MiB, {autovacuums} autovacuums, {checkpoints} checkpoints"
+              .format_map(row) if "error" not in row else f"database at {row['at_s']} s: ?")
     for pid, line in memory_growth(result["memory"], result["minutes"]).items():
         print(f"worker {pid}: peak RSS {line['first_minute_mib']} MiB in the first measured "
               f"minute, {line['last_minute_mib']} MiB in the last ({line['growth']:+.1%}; "
               f"target < 10%); samples {line['low_mib']}-{line['high_mib']} MiB, "
               f"{line['cold_mib']} MiB before the warm-up")
+
+
+def middle(rows: list[dict], kind: str) -> float | None:
+    values = sorted(r[kind]["p99_ms"] for r in rows if kind in r and r[kind]["p99_ms"])
+    return values[len(values) // 2] if values else None
 
 
 def memory_growth(memory: list[dict], minutes: float) -> dict[str, dict]:
