@@ -303,6 +303,7 @@ def soak(minutes, warmup, issuer, extra, accounts, victims, ours, refresh_pool,
         t.daemon = True
         t.start()
     database = DatabaseWatch(ours.database_url)
+    cpu = [{"at_s": memory[0]["at_s"], **cpu_now(master)}]
     while time.monotonic() < deadline:
         time.sleep(min(10, max(0.0, deadline - time.monotonic())))
         at = round(time.monotonic() - started)
@@ -310,6 +311,7 @@ def soak(minutes, warmup, issuer, extra, accounts, victims, ours, refresh_pool,
                        "rss_kib": {str(p): rss_kib(p) for p in worker_pids(master)}})
         if len(memory) % 6 == 0:
             database.sample(at)
+            cpu.append({"at_s": at, **cpu_now(master)})
     database.close()
     stop.set()
     for t in threads:
@@ -321,7 +323,33 @@ def soak(minutes, warmup, issuer, extra, accounts, victims, ours, refresh_pool,
             kind: {"count": len(v), "p99_ms": p99(v)} for kind, v in sorted(kinds.items())}})
     return {"minutes": minutes, "warmup_s": warmup, "rates_per_s": RATES, "errors": rec.error_count,
             "error_samples": rec.errors, "per_minute": per_minute, "memory": memory,
-            "database": database.samples}
+            "database": database.samples, "cpu": cpu_per_minute(cpu)}
+
+
+def cpu_now(master: int) -> dict:
+    """CPU seconds so far: the workers, PostgreSQL and Redis (every process of theirs), and
+    what the hypervisor took from this machine (steal, every CPU)."""
+    used = run.cpu_seconds(master)
+    steal = 0.0
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu "):
+            steal = int(line.split()[8]) / run.CLOCK_TICK
+    return {"workers": used["server"], "services": used["db"], "steal": steal}
+
+
+def cpu_per_minute(samples: list[dict]) -> list[dict]:
+    """CPU seconds spent between samples (about a minute apart). The load is the same every
+    minute, so work per request that grows shows as seconds that grow."""
+    out = []
+    for before, after in zip(samples, samples[1:]):
+        services = sum(t - before["services"].get(pid, 0.0)
+                       for pid, t in after["services"].items()
+                       if t >= before["services"].get(pid, 0.0))
+        out.append({"until_s": after["at_s"],
+                    "workers_s": round(after["workers"] - before["workers"], 1),
+                    "postgresql_redis_s": round(services, 1),
+                    "steal_s": round(after["steal"] - before["steal"], 1)})
+    return out
 
 
 class DatabaseWatch:
@@ -383,6 +411,9 @@ def report(result: dict) -> None:
         print("database at {at_s} s: tokens {tokens_live} live / {tokens_dead} dead, "
               "{tokens_mib} MiB, {autovacuums} autovacuums, {checkpoints} checkpoints"
               .format_map(row) if "error" not in row else f"database at {row['at_s']} s: ?")
+    for row in result.get("cpu", []):
+        print("CPU until {until_s} s: workers {workers_s} s, PostgreSQL and Redis "
+              "{postgresql_redis_s} s, stolen {steal_s} s".format_map(row))
     for pid, line in memory_growth(result["memory"], result["minutes"]).items():
         print(f"worker {pid}: peak RSS {line['first_minute_mib']} MiB in the first measured "
               f"minute, {line['last_minute_mib']} MiB in the last ({line['growth']:+.1%}; "
