@@ -72,6 +72,18 @@ def cmd_keys_rotate(settings: Settings, args) -> dict:
             "published_now": True}
 
 
+def cmd_tokens_purge(settings: Settings, args) -> dict:
+    from datetime import timedelta
+
+    from idp.oidc import retention
+
+    if args.grace_hours < 0:
+        raise CLIError("--grace-hours is 0 or more")
+    with _database(settings) as session:
+        return {"deleted": retention.purge(session, timedelta(hours=args.grace_hours)),
+                "expired_before_hours": args.grace_hours}
+
+
 def cmd_tenant_create(settings: Settings, args) -> dict:
     from idp import directory
 
@@ -408,6 +420,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--now", action="store_true",
                     help="sign with the new keys at once (a key that leaked)")
     sp.set_defaults(func=cmd_keys_rotate)
+    tokens = sub.add_parser("tokens").add_subparsers(dest="verb", required=True)
+    sp = tokens.add_parser("purge", help="delete tokens, codes and login tokens that expired "
+                                         "(run it from cron: rotation adds a row per refresh)")
+    sp.add_argument("--grace-hours", type=float, default=24.0,
+                    help="keep what expired less than this long ago (default 24)")
+    sp.set_defaults(func=cmd_tokens_purge)
     return p
 
 

@@ -103,6 +103,22 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+    analyze(url)
+
+
+def analyze(url: str) -> None:
+    """Give PostgreSQL's planner statistics now (autovacuum keeps them current later). A table
+    never analyzed looks tiny to the planner, whatever it holds: it may then find a token by
+    ``tenant_id`` (every row of the tenant) as cheap as by its unique hash, and keep that plan.
+    """
+    if not url.startswith("postgresql"):
+        return
+    engine = make_engine(url)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.exec_driver_sql("ANALYZE")
+    finally:
+        engine.dispose()
 
 
 def session() -> Session:

@@ -130,6 +130,11 @@ def test_idp_init_upgrades_a_first_migration_database_without_losing_anything(
         data = audit.data if isinstance(audit.data, dict) else json.loads(audit.data)
         assert audit.action == "user.created" and data == {"note": "before the upgrade"}
         assert audit.user_id is not None
+        if c.dialect.name == "postgresql":
+            # The planner has statistics at once: a table it never analyzed looks empty to it
+            # and token lookups can be planned as scans of the tenant's rows.
+            assert c.scalar(sa.text(
+                "SELECT reltuples FROM pg_class WHERE relname = 'tokens'")) == 1
     engine.dispose()
 
     app = create_app(replace(settings, database_url=old_database), TESTING=True)

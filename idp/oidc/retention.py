@@ -1,0 +1,43 @@
+"""Rows that can never be used again, deleted: a refresh rotation writes a row per grant, so
+without this the tokens table grows for ever (``idp tokens purge``, run from cron).
+
+A row goes once everything it could still do has expired for ``grace`` (a day by default,
+so the recent past stays readable): a token when its access token and its refresh token
+have both expired; an authorization code and an admin's login token when they expired.
+Expired rows are refused anyway, so deleting them changes no answer: a rotated refresh
+token presented after its expiry is invalid whether or not its row remains.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from idp.models import AuthorizationCode, LoginToken, Token
+from idp.models.base import utcnow
+
+BATCH = 5_000  # rows per DELETE: short transactions, no long lock on a busy table
+
+
+def purge(session: Session, grace: timedelta = timedelta(days=1),
+          now: datetime | None = None) -> dict[str, int]:
+    """Delete what expired before ``now - grace``, committing batch by batch; the counts."""
+    cutoff = (now or utcnow()) - grace
+    done = {}
+    for name, model, expired in (
+        ("tokens", Token, (Token.access_expires_at < cutoff)
+         & ((Token.refresh_expires_at.is_(None)) | (Token.refresh_expires_at < cutoff))),
+        ("authorization_codes", AuthorizationCode, AuthorizationCode.expires_at < cutoff),
+        ("login_tokens", LoginToken, LoginToken.expires_at < cutoff),
+    ):
+        done[name] = 0
+        while True:
+            batch = select(model.id).where(expired).limit(BATCH).scalar_subquery()
+            deleted = session.execute(delete(model).where(model.id.in_(batch))).rowcount
+            session.commit()
+            done[name] += deleted
+            if deleted < BATCH:
+                break
+    return done
