@@ -202,10 +202,7 @@ def cpu_detail(before: dict, after: dict, seconds: float, done: int) -> dict:
     request, PostgreSQL's and Redis's, and what *other* processes (or the hypervisor) took
     from the server's core: a run where that is large was disturbed."""
     server = after["server"] - before["server"]
-    # per process: a backend that ended during the run takes its time with it, one that
-    # started counts from zero
-    db = sum(t - before["db"].get(pid, 0.0) for pid, t in after["db"].items()
-             if t >= before["db"].get(pid, 0.0))
+    db = services_seconds(before["db"], after["db"])
     others = (after["core_busy"] - before["core_busy"]) - server
     steal = after["core_steal"] - before["core_steal"]
     return {"server_cpu_share": round(server / seconds, 3) if seconds else None,
@@ -213,6 +210,14 @@ def cpu_detail(before: dict, after: dict, seconds: float, done: int) -> dict:
             "db_cpu_ms_per_request": round(db / done * 1000, 3) if done else None,
             "server_core_others_share": round(max(0.0, others) / seconds, 3) if seconds else None,
             "server_core_steal_share": round(steal / seconds, 3) if seconds else None}
+
+
+def services_seconds(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds PostgreSQL's and Redis's processes used between two ``cpu_seconds``. Per
+    process: a backend that ended meanwhile takes its time with it, one that started counts
+    from zero (a reused pid whose count went down, likewise)."""
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items()
+               if t >= before.get(pid, 0.0))
 
 
 def service_pids() -> list[int]:

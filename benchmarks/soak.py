@@ -343,9 +343,7 @@ def cpu_per_minute(samples: list[dict]) -> list[dict]:
     minute, so work per request that grows shows as seconds that grow."""
     out = []
     for before, after in zip(samples, samples[1:]):
-        services = sum(t - before["services"].get(pid, 0.0)
-                       for pid, t in after["services"].items()
-                       if t >= before["services"].get(pid, 0.0))
+        services = run.services_seconds(before["services"], after["services"])
         out.append({"until_s": after["at_s"],
                     "workers_s": round(after["workers"] - before["workers"], 1),
                     "postgresql_redis_s": round(services, 1),
@@ -365,9 +363,11 @@ class DatabaseWatch:
     def __init__(self, url: str):
         import sqlalchemy as sa
 
+        from idp import db as idp_db
+
         self.sa = sa
-        self.engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1),
-                                       isolation_level="AUTOCOMMIT")
+        self.base = idp_db.make_engine(url)
+        self.engine = self.base.execution_options(isolation_level="AUTOCOMMIT")
         self.samples: list[dict] = []
         with self.engine.connect() as c:
             self.stand_in = c.execute(sa.text("SHOW autovacuum")).scalar() != "on"
@@ -393,7 +393,7 @@ class DatabaseWatch:
                              "tokens_mib": round(row[4] / 2**20, 1), "checkpoints": row[5]})
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.base.dispose()
 
 
 def report(result: dict) -> None:

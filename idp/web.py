@@ -3,6 +3,8 @@ pages, security headers."""
 
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass
 
 from flask import Flask, abort, current_app, g, render_template, request
@@ -163,20 +165,30 @@ INVALID_VALUE = {"error": "invalid_request",
                  "error_description": "The request holds a value that is never valid here."}
 
 
-def _database_error(error: DBAPIError):
+def database_answer(error: BaseException, log: logging.Logger) -> tuple[int, dict, dict] | None:
+    """What a client is told of a database error, logged here; None for a real fault (a 500
+    with its traceback). A value the database refused (NUL, an overlong string) that no check
+    caught sooner is the request's fault: 400. A database that is away: 503, try again."""
     if isinstance(error, DataError):
-        # The database refused a value the request brought (NUL, an overlong string) that no
-        # check caught sooner: the request's fault, so a 400, with its transaction undone.
-        current_app.logger.warning("value refused by the database: %s", type(error.orig).__name__)
-        db.discard()
-        if request.path.endswith(MACHINE_PATHS):
-            return INVALID_VALUE, 400
-        return error_page(400, TITLES[400], INVALID_VALUE["error_description"])
-    if not database_unavailable(error):
+        log.warning("value refused by the database: %s", type(error.orig).__name__)
+        return 400, INVALID_VALUE, {}
+    if isinstance(error, DBAPIError) and database_unavailable(error):
+        log.error("database unavailable: %s", error.orig or error)
+        return 503, STORE_UNAVAILABLE, {"Retry-After": "30"}
+    return None
+
+
+def _database_error(error: DBAPIError):
+    answer = database_answer(error, current_app.logger)
+    if answer is None:
         raise error  # a real fault: Flask's 500, logged with its traceback
-    current_app.logger.error("database unavailable: %s", error.orig or error)
-    db.discard()
-    return _unavailable()
+    db.discard()  # the request's transaction is undone; the connection may be dead
+    status, body, _ = answer
+    if status == 503:
+        return _unavailable()
+    if request.path.endswith(MACHINE_PATHS):
+        return body, status
+    return error_page(status, TITLES[status], body["error_description"])
 
 
 def _busy(error):

@@ -24,7 +24,6 @@ from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from flask import Flask, g
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DataError, DBAPIError
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -136,12 +135,9 @@ class Direct:
                 log.error("shared store unavailable: %s", error)
                 response = self._json(503, web.STORE_UNAVAILABLE, {"Retry-After": "30"})
             except Exception as error:  # noqa: BLE001  as Flask would: logged, rolled back
-                if isinstance(error, DataError):  # as web._database_error: the value's fault
-                    log.warning("value refused by the database: %s", type(error.orig).__name__)
-                    response = self._json(400, web.INVALID_VALUE)
-                elif isinstance(error, DBAPIError) and web.database_unavailable(error):
-                    log.error("database unavailable: %s", error.orig or error)
-                    response = self._json(503, web.STORE_UNAVAILABLE, {"Retry-After": "30"})
+                answer = web.database_answer(error, log)
+                if answer is not None:
+                    response = self._json(*answer)
                 else:
                     log.exception("token endpoint failed")
                     response = self._json(500, SERVER_ERROR)
