@@ -98,15 +98,31 @@ def _write(directory: Path, key: StoredKey) -> None:
     os.replace(tmp, directory / f"{key.kid}.json")
 
 
+def _read(path: Path) -> StoredKey:
+    data = json.loads(path.read_text())
+    return StoredKey(data["kid"], data["alg"], data["created_at"], data["retired_at"],
+                     data["private"], data.get("active_from"))
+
+
 def read_all(directory: Path) -> list[StoredKey]:
-    keys = []
-    for path in sorted(directory.glob("*.json")):
-        data = json.loads(path.read_text())
-        keys.append(
-            StoredKey(data["kid"], data["alg"], data["created_at"], data["retired_at"],
-                      data["private"], data.get("active_from"))
-        )
-    return sorted(keys, key=lambda k: k.created_at)
+    """The keys, oldest first, as one consistent moment of the folder.
+
+    A rotation writes its new keys before it retires the old ones, so a reader that lists
+    the folder, then reads a file another process has just retired, would hold the old key
+    retired and no new one: with nothing else signing, an older key whose retirement is
+    still ahead would sign, or none would. Listing again after reading catches that: a
+    retirement read means its rotation's new keys were written before, so they are in the
+    second listing; if the listings differ (or a file went, removed by hand), read again."""
+    names = sorted(directory.glob("*.json"))
+    while True:
+        try:
+            keys = [_read(path) for path in names]
+        except FileNotFoundError:
+            keys = None
+        again = sorted(directory.glob("*.json"))
+        if keys is not None and again == names:
+            return sorted(keys, key=lambda k: k.created_at)
+        names = again
 
 
 def ensure(directory: Path) -> list[StoredKey]:
@@ -120,16 +136,18 @@ def ensure(directory: Path) -> list[StoredKey]:
 
 
 def rotate(directory: Path, ahead: float = JWKS_MAX_AGE) -> list[StoredKey]:
-    """A new key per algorithm, signing from ``ahead`` seconds on; the keys not yet retired
-    stop signing then. The new keys are written first: whatever a worker reads in between,
-    it has a key to sign with."""
+    """A new key per algorithm, signing from ``ahead`` seconds on; every other key that would
+    still sign then stops then. The new keys are written first: whatever a worker reads in
+    between, it has a key to sign with."""
     switch = time.time() + ahead
     created = [_with(_generate(alg), active_from=switch) for alg in ALGORITHMS]
     for key in created:
         _write(directory, key)
     fresh = {key.kid for key in created}
     for key in read_all(directory):
-        if key.retired_at is None and key.kid not in fresh:
+        # Also a key an earlier rotation retires later than this switch: after a scheduled
+        # rotation, `--now` for a leak must not leave the leaked key signing until then.
+        if key.kid not in fresh and (key.retired_at is None or key.retired_at > switch):
             _write(directory, _with(key, retired_at=switch))
     return created
 
@@ -141,37 +159,46 @@ class Keyring:
         self.directory = Path(directory)
         self.grace = grace
         self._lock = threading.Lock()
-        self._stamp: tuple | None = None
-        self._keys: list[StoredKey] = []
-        self._imported: dict[str, object] = {}
-        self._jwks: tuple[tuple | None, float, bytes] | None = None  # (stamp, until, JSON)
+        # (stamp, keys, imported) swapped as one: a reader never pairs one view's keys with
+        # another's imports.
+        self._view: tuple[object, list[StoredKey], dict[str, object]] = (None, [], {})
+        self._jwks: tuple[object, float, bytes] | None = None  # (stamp, until, JSON)
 
-    def _fresh(self) -> list[StoredKey]:
+    def _fresh(self) -> tuple[list[StoredKey], dict[str, object]]:
         try:
             stat = self.directory.stat()
-            stamp = (stat.st_mtime_ns, stat.st_ino)
+            stamp: object = (stat.st_mtime_ns, stat.st_ino)
+            # A folder's time moves in clock ticks: writes a few milliseconds apart may leave it
+            # unchanged, so a folder changed within the last second is read on every call.
+            if time.time_ns() - stat.st_mtime_ns < 1_000_000_000:
+                stamp = object()
         except FileNotFoundError:
             stamp = None
-        if stamp != self._stamp:
+        view = self._view
+        if stamp != view[0]:
             with self._lock:
-                self._keys = read_all(self.directory) if stamp else []
-                self._imported = {k.kid: k.imported() for k in self._keys}
-                self._stamp = stamp
-        return self._keys
+                keys = read_all(self.directory) if stamp else []
+                # A key's private half never changes (only its times do): import it once.
+                known = self._view[2]
+                imported = {k.kid: known.get(k.kid) or k.imported() for k in keys}
+                view = self._view = (stamp, keys, imported)
+        return view[1], view[2]
 
     def active(self, alg: str) -> tuple[str, object]:
         """(kid, joserfc key) of the active key for ``alg``."""
+        keys, imported = self._fresh()
         now = time.time()
-        for key in reversed(self._fresh()):
+        for key in reversed(keys):
             if key.alg == alg and key.signs_at(now):
-                return key.kid, self._imported[key.kid]
+                return key.kid, imported[key.kid]
         raise NoSigningKey(f"no active {alg} signing key in {self.directory}: run `idp init`")
 
     def published(self) -> list[StoredKey]:
         """Keys whose signatures may be live: about to sign, signing, or retired within the
         grace."""
+        keys = self._fresh()[0]
         now = time.time()
-        return [k for k in self._fresh() if k.published_at(now, self.grace)]
+        return [k for k in keys if k.published_at(now, self.grace)]
 
     def jwks(self) -> dict:
         return {"keys": [k.public_jwk() for k in self.published()]}
@@ -180,17 +207,21 @@ class Keyring:
         """``jwks()`` serialised, rebuilt only when the folder changes or a retired key's grace
         ends (JWKS is fetched by every RP and resource server: it must cost nothing)."""
         self._fresh()
-        now = time.time()
+        stamp, now = self._view[0], time.time()
         cached = self._jwks
-        if cached is None or cached[0] != self._stamp or cached[1] <= now:
-            ends = [k.retired_at + self.grace for k in self.published() if k.retired_at is not None]
-            body = json.dumps(self.jwks(), separators=(",", ":")).encode()
-            cached = self._jwks = (self._stamp, min(ends, default=float("inf")), body)
+        if cached is None or cached[0] != stamp or cached[1] <= now:
+            published = self.published()
+            ends = [k.retired_at + self.grace for k in published if k.retired_at is not None]
+            body = json.dumps({"keys": [k.public_jwk() for k in published]},
+                              separators=(",", ":")).encode()
+            cached = self._jwks = (stamp, min(ends, default=float("inf")), body)
         return cached[2]
 
     def verification_key(self, kid: str):
         """The key with ``kid`` if it is still published, else None."""
-        for key in self.published():
-            if key.kid == kid:
-                return self._imported[kid]
+        keys, imported = self._fresh()
+        now = time.time()
+        for key in keys:
+            if key.kid == kid and key.published_at(now, self.grace):
+                return imported[kid]
         return None

@@ -136,3 +136,45 @@ def test_a_client_registered_for_es256_gets_es256_id_tokens(app, client, world):
     assert jws.extract_compact(tokens["id_token"].encode()).protected["alg"] == "ES256"
     jwks = KeySet.import_key_set(client.get(f"/t/{world.slug}/jwks").get_json())
     assert jwt.decode(tokens["id_token"], jwks, algorithms=["ES256"]).claims["sub"]
+
+
+def test_a_rotation_for_a_leak_also_stops_a_key_an_earlier_rotation_retires_later(tmp_path):
+    # A scheduled rotation leaves the current key signing for five more minutes; if that key
+    # then leaks, `idp keys rotate --now` must not leave it able to sign until then.
+    keys.ensure(tmp_path)
+    keys.rotate(tmp_path, ahead=300)
+    emergency = {k.kid for k in keys.rotate(tmp_path, ahead=0)}
+    later = time.time() + 1
+    assert {k.kid for k in keys.read_all(tmp_path) if k.signs_at(later)} == emergency
+
+
+def test_a_worker_reading_the_keyring_while_a_rotation_writes_it_has_the_new_keys(
+        tmp_path, monkeypatch):
+    # The rotation lands after the worker listed the folder and before it read the files:
+    # it reads the old keys retired, and must still find the new ones rather than none.
+    keys.ensure(tmp_path)
+    read, created = keys._read, []
+
+    def read_during_a_rotation(path):
+        if not created:
+            created.append(None)
+            created[:] = keys.rotate(tmp_path, ahead=0)
+        return read(path)
+
+    monkeypatch.setattr(keys, "_read", read_during_a_rotation)
+    ring = Keyring(tmp_path, grace=60)
+    assert {alg: ring.active(alg)[0] for alg in keys.ALGORITHMS} == {k.alg: k.kid for k in created}
+
+
+def test_a_keyring_sees_a_change_that_left_the_folder_time_as_it_was(tmp_path):
+    # Writes within one clock tick of the file system leave the folder's time unchanged.
+    keys.ensure(tmp_path)
+    import os
+
+    tick = time.time_ns() + 30_000_000_000
+    os.utime(tmp_path, ns=(tick, tick))
+    ring = Keyring(tmp_path, grace=60)
+    old = ring.active("ES256")[0]
+    created = {k.alg: k.kid for k in keys.rotate(tmp_path, ahead=0)}
+    os.utime(tmp_path, ns=(tick, tick))
+    assert ring.active("ES256")[0] == created["ES256"] != old

@@ -102,7 +102,9 @@ def test_rotating_keys_under_load_loses_no_request_and_no_token(own_keys_server,
     for _, _, _, token in sorted(load.answers):
         if kid(token) not in first_seen:
             first_seen.append(kid(token))
-    assert first_seen == [old_kid, scheduled["ES256"], emergency]
+    ring = [(k.kid, k.created_at, k.active_from, k.retired_at)
+            for k in keys.read_all(mine.keys_dir)]
+    assert first_seen == [old_kid, scheduled["ES256"], emergency], (ring, done.stdout)
     # A token is signed between its request and its answer: none asked for after the switch
     # has the old key, none answered before it has the new one.
     assert not [a for a in load.answers if kid(a[3]) == old_kid and a[0] > switch]
