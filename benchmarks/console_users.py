@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -126,6 +127,28 @@ def sign_in(app, slug: str):
     return client
 
 
+@contextmanager
+def scratch_app(database_url: str, redis_url: str):
+    """(app, database URL): a fresh database ``idp_bench_<random>`` beside ``database_url``,
+    migrated, and a keyring in a temporary folder; both are gone afterwards, whatever
+    happens."""
+    url, drop = scratch_database(database_url, "idp_bench")
+    tmp = tempfile.TemporaryDirectory()
+    app = None
+    try:
+        idp_db.upgrade(url)
+        keys.ensure(Path(tmp.name))
+        app = create_app(Settings.from_env(
+            {}, base_url="http://idp.bench", database_url=url, redis_url=redis_url,
+            keys_dir=Path(tmp.name), secret_key=secrets.token_hex(32)))
+        yield app, url
+    finally:
+        if app is not None:
+            app.extensions["idp.engine"].dispose()
+        drop()
+        tmp.cleanup()
+
+
 def timed(fn, runs: int) -> list[float]:
     fn()  # warm-up: connections, caches, template compilation
     out = []
@@ -155,88 +178,79 @@ def main(argv=None) -> int:
     if not args.database_url.startswith("postgresql"):
         raise SystemExit("the benchmark measures PostgreSQL: give a postgresql:// URL")
 
-    url, drop = scratch_database(args.database_url, "idp_bench")
-    tmp = tempfile.TemporaryDirectory()
     results: list[tuple[str, list[float], bool]] = []  # (case, samples ms, has the 200 ms budget)
-    app = None
     info = {}
-    try:
-        idp_db.upgrade(url)
-        keys.ensure(Path(tmp.name))
-        app = create_app(Settings.from_env(
-            {}, base_url="http://idp.bench", database_url=url, redis_url=args.redis_url,
-            keys_dir=Path(tmp.name), secret_key=secrets.token_hex(32)))
-        print(f"seeding {args.users:,} users into {make_url(url).database} ...", flush=True)
-        info = seed(app, args.users)
-        print(f"seeded in {info['seconds']:.1f} s ({info['totp']:,} with TOTP, "
-              f"{info['grouped']:,} group memberships)", flush=True)
-        tid, slug = info["tenant_id"], info["slug"]
-        guard = app.extensions["idp.guard"]
-        store = app.extensions["idp.store"]
-        maker = app.extensions["idp.sessionmaker"]
-
-        def page(search="", after=None, expect=None):
-            def run():
-                with maker() as session:
-                    rows, _ = users_list.page(session, store, guard, tid, search, after)
-                if expect is not None and len(rows) != expect:
-                    raise SystemExit(f"page({search!r}, {after!r}) gave {len(rows)} rows")
-            return run
-
-        matches = sum(1 for i in range(args.users) if args.search in f"user{i}@example.com")
-        size = users_list.PAGE_SIZE
-        with app.app_context():
-            results.append(("page(): first page", timed(page(expect=size), args.runs), True))
-            results.append((f"page(): search {args.search!r} ({matches} hits)",
-                            timed(page(args.search, expect=min(matches, size)), args.runs), True))
-            # A search every user matches, and one too short for trigrams (both scan in order).
-            results.append(("page(): search 'example.com' (every user)",
-                            timed(page("example.com", expect=size), args.runs), True))
-            results.append(("page(): search 'r9' (2 letters)",
-                            timed(page("r9", expect=size), args.runs), True))
-            results.append(("page(): deep page (keyset, 90%)",
-                            timed(page(after=info["deep_cursor"], expect=size), args.runs), True))
-
-        client = sign_in(app, slug)
-
-        def get(path, expect_text=None):
-            def run():
-                r = client.get(path)
-                if r.status_code != 200 or (expect_text and expect_text not in r.get_data(as_text=True)):
-                    raise SystemExit(f"GET {path} answered {r.status_code}")
-            return run
-
-        results.append(("HTTP GET /admin/users (first page)",
-                        timed(get(f"/t/{slug}/admin/users"), args.runs), True))
-        results.append((f"HTTP GET /admin/users?q={args.search}",
-                        timed(get(f"/t/{slug}/admin/users?q={args.search}",
-                                  f"{args.search}@example.com" if matches else None),
-                              args.runs), True))
-        results.append(("HTTP GET /admin/users?after=<deep cursor>",
-                        timed(get(f"/t/{slug}/admin/users?after={info['deep_cursor']}"), args.runs), True))
-        if "console.report" in app.view_functions:
-            results.append(("HTTP GET /admin/report (MFA report)",
-                            timed(get(f"/t/{slug}/admin/report", "<svg"), args.report_runs), False))
-            lines = {}
-
-            def export():
-                r = client.get(f"/t/{slug}/admin/report.csv", buffered=False)
-                count = sum(chunk.count(b"\n") for chunk in r.response)
-                r.close()
-                lines["n"] = count
-
-            results.append(("HTTP GET /admin/report.csv (streamed)", timed(export, args.report_runs), False))
-            if lines["n"] != args.users + 2:  # the header, the admin, every member
-                raise SystemExit(f"the CSV had {lines['n']} lines, not {args.users + 2}")
-    finally:
-        if app is not None:
+    with scratch_app(args.database_url, args.redis_url) as (app, url):
+        try:
+            print(f"seeding {args.users:,} users into {make_url(url).database} ...", flush=True)
+            info = seed(app, args.users)
+            print(f"seeded in {info['seconds']:.1f} s ({info['totp']:,} with TOTP, "
+                  f"{info['grouped']:,} group memberships)", flush=True)
+            tid, slug = info["tenant_id"], info["slug"]
+            guard = app.extensions["idp.guard"]
             store = app.extensions["idp.store"]
+            maker = app.extensions["idp.sessionmaker"]
+
+            def page(search="", after=None, expect=None):
+                def run():
+                    with maker() as session:
+                        rows, _ = users_list.page(session, store, guard, tid, search, after)
+                    if expect is not None and len(rows) != expect:
+                        raise SystemExit(f"page({search!r}, {after!r}) gave {len(rows)} rows")
+                return run
+
+            matches = sum(1 for i in range(args.users) if args.search in f"user{i}@example.com")
+            size = users_list.PAGE_SIZE
+            with app.app_context():
+                results.append(("page(): first page", timed(page(expect=size), args.runs), True))
+                results.append((f"page(): search {args.search!r} ({matches} hits)",
+                                timed(page(args.search, expect=min(matches, size)), args.runs), True))
+                # A search every user matches, and one too short for trigrams (both scan in order).
+                results.append(("page(): search 'example.com' (every user)",
+                                timed(page("example.com", expect=size), args.runs), True))
+                results.append(("page(): search 'r9' (2 letters)",
+                                timed(page("r9", expect=size), args.runs), True))
+                results.append(("page(): deep page (keyset, 90%)",
+                                timed(page(after=info["deep_cursor"], expect=size), args.runs), True))
+
+            client = sign_in(app, slug)
+
+            def get(path, expect_text=None):
+                def run():
+                    r = client.get(path)
+                    if r.status_code != 200 or (expect_text and expect_text not in r.get_data(as_text=True)):
+                        raise SystemExit(f"GET {path} answered {r.status_code}")
+                return run
+
+            results.append(("HTTP GET /admin/users (first page)",
+                            timed(get(f"/t/{slug}/admin/users"), args.runs), True))
+            results.append((f"HTTP GET /admin/users?q={args.search}",
+                            timed(get(f"/t/{slug}/admin/users?q={args.search}",
+                                      f"{args.search}@example.com" if matches else None),
+                                  args.runs), True))
+            results.append(("HTTP GET /admin/users?after=<deep cursor>",
+                            timed(get(f"/t/{slug}/admin/users?after={info['deep_cursor']}"),
+                                  args.runs), True))
+            if "console.report" in app.view_functions:
+                results.append(("HTTP GET /admin/report (MFA report)",
+                                timed(get(f"/t/{slug}/admin/report", "<svg"), args.report_runs), False))
+                lines = {}
+
+                def export():
+                    r = client.get(f"/t/{slug}/admin/report.csv", buffered=False)
+                    count = sum(chunk.count(b"\n") for chunk in r.response)
+                    r.close()
+                    lines["n"] = count
+
+                results.append(("HTTP GET /admin/report.csv (streamed)",
+                                timed(export, args.report_runs), False))
+                if lines["n"] != args.users + 2:  # the header, the admin, every member
+                    raise SystemExit(f"the CSV had {lines['n']} lines, not {args.users + 2}")
+        finally:
             if info:
+                store = app.extensions["idp.store"]
                 for key in store.scan_iter(f"guard:{info['tenant_id']}:*", count=1000):
                     store.delete(key)
-            app.extensions["idp.engine"].dispose()
-        drop()
-        tmp.cleanup()
 
     width = max(len(name) for name, _, _ in results)
     print(f"\n{args.users:,} users · PostgreSQL + Redis · median and p95 in ms")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.models.base import Base, utcnow
@@ -44,6 +44,10 @@ class AuthorizationCode(Base):
     """One authorization grant: the code and what the user's sign-in proved."""
 
     __tablename__ = "authorization_codes"
+    # The replay check: has this client a code with this nonce? (A nonce may be 4,096
+    # characters, too long for an index entry: its digest is indexed.)
+    __table_args__ = (Index("ix_authorization_codes_client_pk_nonce_hash",
+                            "client_pk", "nonce_hash"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -53,6 +57,7 @@ class AuthorizationCode(Base):
     redirect_uri: Mapped[str] = mapped_column(Text)
     scope: Mapped[str] = mapped_column(Text)
     nonce: Mapped[str | None] = mapped_column(Text)
+    nonce_hash: Mapped[str | None] = mapped_column(String(64))  # hashing.digest("nonce", nonce)
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(10))
     auth_time: Mapped[int] = mapped_column()

@@ -32,6 +32,7 @@ from tests.support.journey import Browser
 
 FIRST, FACTORS = "0001", "0002"  # the first schema; the one that added second factors
 REDIRECT_URI = "https://old-portal.test/cb"
+SPENT_NONCE = "n-" + "spent-before-the-upgrade" * 100  # long, as a nonce may be
 
 
 @pytest.fixture
@@ -82,6 +83,15 @@ def populate_at_first_migration(url: str, settings) -> dict:
             amr=["pwd"], sid=None, issued_at=now,
             access_expires_at=now + dt.timedelta(hours=1),
             refresh_expires_at=now + dt.timedelta(days=30)))
+        # A code a portal redeemed before the upgrade: its nonce stays spent.
+        c.execute(t["authorization_codes"].insert().values(
+            tenant_id=tenant, client_pk=client, user_id=user,
+            code_hash=hashing.digest("code", secrets.token_urlsafe(32)),
+            redirect_uri=REDIRECT_URI, scope="openid", nonce=SPENT_NONCE,
+            code_challenge=None, code_challenge_method=None,
+            auth_time=int(now.timestamp()) - 60, acr="pwd", amr=["pwd"], sid=None,
+            created_at=now - dt.timedelta(minutes=1), expires_at=now + dt.timedelta(minutes=9),
+            used_at=now))
         c.execute(t["audit_events"].insert().values(
             tenant_id=tenant, action="user.created", actor="setup", user_id=user,
             client_id=None, ip=None, data={"note": "before the upgrade"}, created_at=now))
@@ -158,5 +168,10 @@ def test_idp_init_upgrades_a_first_migration_database_without_losing_anything(
         done = answer_challenge(browser, world, challenge, "totp", code=pyotp.TOTP(seed).now())
         assert done.status == 302 and done.location.startswith(REDIRECT_URI)
         assert "code=" in done.location
+        # A nonce bound to a code before the upgrade is still a replay after it.
+        again = browser.get("/t/legacy/authorize", params_for(creds, nonce=SPENT_NONCE))
+        assert again.status == 302 and "error=invalid_request" in again.location
+        fresh = browser.get("/t/legacy/authorize", params_for(creds))
+        assert fresh.status == 302 and "code=" in fresh.location
     finally:
         app.extensions["idp.engine"].dispose()
