@@ -41,7 +41,7 @@ from idp import db as idp_db, directory  # noqa: E402
 from idp.models import AuthorizationCode, TenantPolicyRow  # noqa: E402
 from idp.models.base import utcnow  # noqa: E402
 from idp.oidc import hashing  # noqa: E402
-from idp.oidc.server import OpenIDExtension, _nonce_digest  # noqa: E402
+from idp.oidc.server import OpenIDExtension, nonce_digest  # noqa: E402
 from tests.support.journey import pkce_pair  # noqa: E402
 
 BATCH = 10_000
@@ -71,7 +71,7 @@ def seed(app, n_codes: int) -> dict:
                 {"tenant_id": ids["tenant_id"], "client_pk": ids["client_pk"],
                  "user_id": ids["user_id"], "code_hash": hashing.digest("code", f"c{i}"),
                  "redirect_uri": REDIRECT_URI, "scope": "openid", "nonce": nonce,
-                 "nonce_hash": _nonce_digest(nonce), "auth_time": 0, "acr": "pwd",
+                 "nonce_hash": nonce_digest(nonce), "auth_time": 0, "acr": "pwd",
                  "amr": ["pwd"], "created_at": now, "expires_at": now, "used_at": now}
                 for i, nonce in enumerate(nonces[start:start + BATCH], start)])
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
                          AuthorizationCode.client_pk == info["client_pk"]).limit(1))
         now_query = (sa.select(AuthorizationCode.id)
                      .where(AuthorizationCode.client_pk == info["client_pk"],
-                            AuthorizationCode.nonce_hash == _nonce_digest(fresh),
+                            AuthorizationCode.nonce_hash == nonce_digest(fresh),
                             AuthorizationCode.nonce == fresh).limit(1))
         with app.extensions["idp.engine"].connect() as conn:
             plans = {"as it was": plan(conn, before), "now": plan(conn, now_query)}

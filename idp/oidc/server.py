@@ -277,7 +277,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             redirect_uri=data["redirect_uri"],
             scope=request.client.get_allowed_scope(data.get("scope", "")),
             nonce=data.get("nonce"),
-            nonce_hash=_nonce_digest(data.get("nonce")),
+            nonce_hash=nonce_digest(data.get("nonce")),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
             auth_time=sso.auth_time,
@@ -666,7 +666,7 @@ def user_claims(user: User, scope: str) -> dict:
     return claims
 
 
-def _nonce_digest(nonce: str | None) -> str | None:
+def nonce_digest(nonce: str | None) -> str | None:
     """What the replay check looks a nonce up by (migration 0007 computes the same)."""
     return hashing.digest("nonce", nonce) if nonce else None
 
@@ -684,7 +684,7 @@ class OpenIDExtension(OpenIDCode):
             with session.no_autoflush:
                 seen[key] = session.scalar(select(AuthorizationCode.id).where(
                     AuthorizationCode.client_pk == request.client.row.id,
-                    AuthorizationCode.nonce_hash == _nonce_digest(nonce),
+                    AuthorizationCode.nonce_hash == nonce_digest(nonce),
                     AuthorizationCode.nonce == nonce,
                 ).limit(1)) is not None
         return seen[key]
