@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import phonenumbers
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
 from idp import audit
@@ -69,6 +69,29 @@ def find_user(db: Session, tenant: Tenant, email: str, *, with_groups: bool = Fa
     if with_groups:
         return db.scalars(query.options(joinedload(User.groups))).unique().one_or_none()
     return db.scalar(query)
+
+
+def lock_user(db: Session, user: User) -> None:
+    """Hold the user's row until the caller commits: the next writer that asks waits, then
+    reads what this one wrote. A write that changes nothing, so it works alike on PostgreSQL
+    (a row lock) and SQLite (the database's write lock), where SELECT ... FOR UPDATE does not."""
+    db.execute(update(User).where(User.id == user.id)
+               .values(mfa_skips_used=User.mfa_skips_used)
+               .execution_options(synchronize_session=False))
+
+
+def use_grace_skip(db: Session, user: User, limit: int | None) -> int | None:
+    """Count one grace skip, in the one statement that checks ``limit``; the skips used
+    now, or None when none was left."""
+    statement = update(User).where(User.id == user.id)
+    if limit is not None:
+        statement = statement.where(User.mfa_skips_used < limit)
+    used = db.execute(statement.values(mfa_skips_used=User.mfa_skips_used + 1)
+                      .returning(User.mfa_skips_used)
+                      .execution_options(synchronize_session=False)).scalar()
+    if used is not None:
+        db.expire(user, ["mfa_skips_used"])
+    return used
 
 
 def normalise_phone(phone: str) -> str:

@@ -55,8 +55,15 @@ def _level_needed(user: User) -> str:
 
 
 def may_change_factors(session, user) -> bool:
-    recent = time.time() - session.auth_time <= RECENT_SECONDS
-    return recent and level_at_least(session.acr, _level_needed(user))
+    """A recent sign-in that proved one of the user's factors, once there is one (a password
+    alone never changes the factors of an account that has them), at the level they reach."""
+    if time.time() - session.auth_time > RECENT_SECONDS:
+        return False
+    theirs = {mfa.get(a.type).amr for a in flow.enrolled(user)
+              if mfa.get(a.type) and mfa.answerable(a)}
+    if theirs and not theirs & set(session.amr):
+        return False
+    return level_at_least(session.acr, _level_needed(user))
 
 
 def _csrf_ok() -> bool:
@@ -146,9 +153,16 @@ def add(factor_type):
         except NotNow as e:
             return error_page(400, "This setup expired", e.message)
         try:
-            result = flow.enroll_finish(factor, user, ceremony, request.form)
+            # Asked again under the user's lock, just before the insert: a factor added
+            # meanwhile by another session may change what this one is allowed.
+            result = flow.enroll_finish(factor, user, ceremony, request.form,
+                                        still_allowed=lambda: may_change_factors(session, user))
         except Locked as locked:
             return locked_page(locked)
+        except flow.EnrollmentClosed:
+            flash("For your security, sign in again before changing how you sign in.")
+            return redirect(url_for("login.login", tenant=g.tenant.slug,
+                                    next=url_for("account.index", tenant=g.tenant.slug)))
         except (WrongAnswer, NotNow) as e:
             error, context = e.message, load_context(ceremony.id)
         else:

@@ -56,7 +56,8 @@ def step_up(back_to: str):
     from idp.login.views import next_step  # the journey's pages import the console's gate
 
     tx = transaction.begin(g.tenant.id, {}, next_url=back_to)
-    tx.user_id, tx.methods = g.admin.id, ["pwd"]
+    # The methods this session performed, as they were (a login link is no password).
+    tx.user_id, tx.methods = g.admin.id, [m for m in g.admin_session.amr if m != "mfa"]
     tx.notes["step_up"] = True
     tx.notes["min_acr"] = "mfa"
     return next_step(tx, g.admin)

@@ -39,6 +39,9 @@ class Transaction:
     methods: list = field(default_factory=list)
     # Where a sign-in that no client asked for goes when it is done (a path of this tenant).
     next_url: str | None = None
+    # The SSO session that completed this sign-in (or was signed in when it began): the
+    # pending authorization belongs to it alone (``idp.oidc.authorize.bound_to``).
+    sid: str | None = None
     notes: dict = field(default_factory=dict)
 
 
@@ -65,8 +68,13 @@ def begin(tenant_id: int, params: dict, next_url: str | None = None) -> Transact
     return tx
 
 
+def _seconds_left(tx: Transaction) -> int:
+    return tx.created + settings().login_transaction_ttl - int(time.time())
+
+
 def save(tx: Transaction) -> None:
-    store.get().set(_key(tx.id), json.dumps(asdict(tx)), ex=settings().login_transaction_ttl)
+    """Keep the sign-in until its deadline: a page opened again never extends its life."""
+    store.get().set(_key(tx.id), json.dumps(asdict(tx)), ex=max(_seconds_left(tx), 1))
 
 
 def load(tenant_id: int, tx_id: str | None) -> Transaction:
@@ -77,6 +85,8 @@ def load(tenant_id: int, tx_id: str | None) -> Transaction:
         raise TransactionGone()
     tx = Transaction(**json.loads(raw))
     if tx.tenant_id != tenant_id or not hmac.compare_digest(tx.browser, browser_id()):
+        raise TransactionGone()
+    if _seconds_left(tx) <= 0:
         raise TransactionGone()
     return tx
 

@@ -15,7 +15,7 @@ from flask_wtf.csrf import validate_csrf
 from sqlalchemy.orm import joinedload
 from wtforms import ValidationError
 
-from idp import audit, db, metrics, mfa, policy
+from idp import audit, db, directory, metrics, mfa, policy
 from idp.directory import find_user
 from idp.guard import Locked, account_key
 from idp.login import facts, lockout, password
@@ -186,10 +186,6 @@ def next_step(tx: transaction.Transaction, user: User, authenticators: list | No
             return error_redirect(tx.params["redirect_uri"], tx.params.get("state"),
                                   decision.error or "access_denied", decision.reason)
         return error_page(403, "Sign-in not possible", decision.reason)
-    tx.notes["decision"] = {"need": decision.need.value, "factors": list(decision.factors),
-                            "reason": decision.reason, "skippable": decision.skippable,
-                            "skips_left": decision.skips_left,
-                            "counts": decision.counts_for_policy}
     transaction.save(tx)
     if decision.need is Need.ENROLL:
         return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
@@ -211,6 +207,9 @@ def _complete(tx: transaction.Transaction, user: User, client: ClientRef | None)
         transaction.finish(tx)
         return redirect(tx.next_url or url_for("login.home", tenant=g.tenant.slug))
     tx.authenticated = True
+    # What completed it: the pending authorization is good for this session only (consent and
+    # /authorize/resume check it), never for whoever signs in later in the same browser.
+    tx.sid = sso.current(g.tenant.id).sid
     # Straight on to the authorization request (its code, or consent when asked for) in this
     # response: a redirect through /authorize/resume would cost the browser a round trip and
     # the server a request for the same answer.
@@ -230,12 +229,13 @@ def second_factor():
             if tx.user_id else None)
     if user is None or tx.authenticated or user.tenant_id != g.tenant.id:
         return _expired()
-    wanted = tx.notes.get("decision", {})
-    if wanted.get("need") != Need.CHALLENGE.value:
-        return _expired()
     mine = flow.enrolled(user)
+    # Every step asks the policy again, with the user's factors as they are now.
+    decision = decision_for(tx, user, mine)
+    if decision.need is not Need.CHALLENGE:
+        return next_step(tx, user, mine)
     available = {t: auths for t, auths in flow.challengeable(user, mine).items()
-                 if t in wanted["factors"]}
+                 if t in decision.factors}
     if not available:
         return next_step(tx, user, mine)
     requested = request.values.get("factor")
@@ -288,17 +288,36 @@ def second_factor():
         (200 if error is None else 400)
 
 
-def _enrolling(tx_id):
-    """(tx, user, decision notes) for a sign-in that must set up a factor, else None."""
+def _signing_in(tx_id) -> tuple[transaction.Transaction, User] | None:
+    """(tx, user) for a sign-in past its first step and not finished, else None."""
     try:
         tx = transaction.load(g.tenant.id, tx_id)
     except transaction.TransactionGone:
         return None
     user = db.session().get(User, tx.user_id) if tx.user_id else None
-    wanted = tx.notes.get("decision", {})
-    if user is None or tx.authenticated or wanted.get("need") != Need.ENROLL.value:
+    if user is None or tx.authenticated or user.tenant_id != g.tenant.id:
         return None
-    return tx, user, wanted
+    return tx, user
+
+
+def _enrolling(tx_id):
+    """(tx, user, decision) for a sign-in that must set up a factor *now*, a response that
+    sends it where it stands instead, or None when it is gone.
+
+    The policy is asked again at every step, with the user's factors as they are now: a
+    setup page opened while the account had no factor must not add one once the owner has
+    set one up (a password alone would then plant a second factor: Keycloak CVE-2023-3597)."""
+    found = _signing_in(tx_id)
+    if found is None:
+        return None
+    tx, user = found
+    decision = decision_for(tx, user)
+    if decision.need is not Need.ENROLL:
+        if request.method == "POST":  # a setup or a skip sent after its reason was gone
+            audit.record(db.session(), g.tenant.id, "mfa.enroll_refused", user_id=user.id,
+                         actor=user.email, reason=decision.reason)
+        return next_step(tx, user)
+    return tx, user, decision
 
 
 @bp.get("/login/setup")
@@ -307,9 +326,11 @@ def setup():
     found = _enrolling(request.args.get("tx"))
     if found is None:
         return _expired()
-    tx, user, wanted = found
-    factors = [mfa.get(t) for t in wanted["factors"] if mfa.get(t)]
-    return render_template("login/setup.html", tx=tx, user=user, factors=factors, wanted=wanted)
+    if not isinstance(found, tuple):
+        return found
+    tx, user, decision = found
+    factors = [mfa.get(t) for t in decision.factors if mfa.get(t)]
+    return render_template("login/setup.html", tx=tx, user=user, factors=factors, wanted=decision)
 
 
 @bp.route("/login/setup/<factor_type>", methods=["GET", "POST"])
@@ -317,9 +338,11 @@ def setup_factor(factor_type):
     found = _enrolling(request.values.get("tx"))
     if found is None:
         return _expired()
-    tx, user, wanted = found
+    if not isinstance(found, tuple):
+        return found
+    tx, user, decision = found
     factor = mfa.get(factor_type)
-    if factor is None or factor_type not in wanted["factors"]:
+    if factor is None or factor_type not in decision.factors:
         return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
     error = None
     if request.method == "GET":
@@ -334,11 +357,21 @@ def setup_factor(factor_type):
             ceremony = flow.load_ceremony(request.form.get("ceremony"), factor.type, user, tx.id)
         except (ValidationError, NotNow):
             return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
+
+        def still_enrolling() -> bool:
+            # Asked again under the user's lock, just before the insert: a factor the owner
+            # added meanwhile (committed or about to be) ends this setup.
+            now = decision_for(tx, user)
+            return now.need is Need.ENROLL and factor.type in now.factors
+
         try:
-            result = flow.enroll_finish(factor, user, ceremony, request.form)
+            result = flow.enroll_finish(factor, user, ceremony, request.form,
+                                        still_allowed=still_enrolling)
         except Locked as locked:
             transaction.finish(tx)
             return locked_page(locked)
+        except flow.EnrollmentClosed:
+            return next_step(tx, user)
         except (WrongAnswer, NotNow) as e:
             error, context = e.message, flow.unseal(tx.notes.get("setup_page"))
         else:
@@ -363,17 +396,24 @@ def setup_skip():
     found = _enrolling(request.form.get("tx"))
     if found is None:
         return _expired()
-    tx, user, wanted = found
+    if not isinstance(found, tuple):
+        return found
+    tx, user, decision = found
     try:
         validate_csrf(request.form.get("csrf_token"))
     except ValidationError:
         return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
-    if not wanted.get("skippable"):
+    if not decision.skippable:
         return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
-    user.mfa_skips_used += 1
+    # A skip is counted when it is used, in one statement that also checks the limit: setup
+    # pages opened beforehand, or posted at once, cannot skip more often than allowed.
+    limit = facts.tenant_policy(db.session(), g.tenant).grace_skips
+    used = directory.use_grace_skip(db.session(), user, limit)
+    if used is None:
+        return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
     tx.notes["skipped"] = True
     audit.record(db.session(), g.tenant.id, "mfa.enrollment_skipped", user_id=user.id,
-                 actor=user.email, skips_used=user.mfa_skips_used)
+                 actor=user.email, skips_used=used)
     return next_step(tx, user)
 
 
@@ -387,6 +427,13 @@ def consent():
     session = sso.current(g.tenant.id)
     if session is None or not tx.params:
         return _expired()
+    if not authorize.bound_to(tx, session):
+        # Someone else signed in (or the session changed) since this sign-in asked for
+        # consent: what was proved belonged to that session, not to this one.
+        transaction.finish(tx)
+        return error_page(400, "This sign-in has expired",
+                          "You signed in again while this page was open. Go back to the "
+                          "application and start signing in again.")
     client = _client(tx)
     if request.method == "POST" and form.validate():
         if form.deny.data:

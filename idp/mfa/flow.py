@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from typing import Callable
 
 from flask import current_app, g, request
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from idp import db, metrics, mfa, store
+from idp import db, directory, metrics, mfa, store
 from idp.guard import Guard, Limits, Locked, account_key
 from idp.login import lockout
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
@@ -151,8 +152,17 @@ def guarded(ctx: FactorContext, failed_action: str, factor: Factor, check):
     return result
 
 
-def enroll_finish(factor: Factor, user: User, ceremony: Ceremony, form: MultiDict) -> Authenticator | Step:
-    """Finish (or advance) an enrollment; confirmation codes are counted by the guard."""
+class EnrollmentClosed(NotNow):
+    """The enrollment's reason is gone (the user has a factor now): nothing was added."""
+
+
+def enroll_finish(factor: Factor, user: User, ceremony: Ceremony, form: MultiDict, *,
+                  still_allowed: Callable[[], bool] | None = None) -> Authenticator | Step:
+    """Finish (or advance) an enrollment; confirmation codes are counted by the guard.
+
+    Every enrollment of a user is added under that user's lock, so two of them never read
+    the user's factors at the same time; ``still_allowed`` is asked under the lock, just before
+    the insert (the sign-in's forced setup: only while the user has no usable factor)."""
     ctx = context(user)
     result = guarded(ctx, "mfa.enroll_failed", factor,
                      lambda: factor.enroll_finish(ctx, ceremony.state, form))
@@ -160,6 +170,11 @@ def enroll_finish(factor: Factor, user: User, ceremony: Ceremony, form: MultiDic
         save_ceremony(factor.type, user, ceremony.binding, result.state, ceremony.id)
         return result
     end_ceremony(ceremony.id)
+    directory.lock_user(ctx.db, user)
+    if still_allowed is not None and not still_allowed():
+        ctx.audit("mfa.enroll_refused", factor=factor.type,
+                  reason="the user has a second factor already")
+        raise EnrollmentClosed("Two-step verification is already set up for this account.")
     result.tenant_id, result.user_id = g.tenant.id, user.id
     if not result.name:
         result.name = factor.label

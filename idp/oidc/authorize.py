@@ -9,6 +9,7 @@ to us.
 
 from __future__ import annotations
 
+import hmac
 import time
 from dataclasses import dataclass
 
@@ -94,6 +95,11 @@ def proceed(params: dict, tx: transaction.Transaction | None):
     user = _session_user(session)
     request = OAuth2Request("GET", issuer() + "/authorize")
     request.payload = BasicOAuth2Payload(params)
+    if tx is not None and (tx.authenticated or tx.consented) and not bound_to(tx, session):
+        # Signed in or consented in another session than this browser has now: none of it
+        # counts for whoever is signed in at present, who is asked for everything afresh.
+        transaction.finish(tx)
+        tx = None
     try:
         prompts = _prompts(params)
         try:
@@ -120,6 +126,8 @@ def proceed(params: dict, tx: transaction.Transaction | None):
         if "consent" in prompts and not (tx and tx.consented):
             if tx is None:
                 tx = transaction.begin(g.tenant.id, params)
+                tx.sid = session.sid
+                transaction.save(tx)
             else:
                 transaction.save(tx)  # what was proved so far waits for the answer
             return redirect(url_for("login.consent", tenant=g.tenant.slug, tx=tx.id))
@@ -133,6 +141,13 @@ def proceed(params: dict, tx: transaction.Transaction | None):
     if response.location and "iss=" not in response.location.split("?", 1)[-1]:
         response.location = add_params_to_uri(response.location, [("iss", issuer())])
     return response
+
+
+def bound_to(tx: transaction.Transaction, session) -> bool:
+    """Does the sign-in ``tx`` belong to the SSO session the browser has now? A pending
+    authorization is only ever finished for the user, session and level that completed it:
+    a session's id changes with each sign-in and step-up, so one id is all three."""
+    return session is not None and tx.sid is not None and hmac.compare_digest(tx.sid, session.sid)
 
 
 def _step_up(params: dict, prompts: set[str], session, user):

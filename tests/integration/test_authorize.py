@@ -7,17 +7,8 @@ import time
 
 import pytest
 
+from tests.support.rp import params_for
 from tests.support.journey import Browser, pkce_pair, query
-
-
-def params_for(creds, **extra):
-    verifier, challenge = pkce_pair()
-    params = {"response_type": "code", "client_id": creds.client_id,
-              "redirect_uri": creds.redirect_uri, "scope": "openid profile email",
-              "state": "st-123", "nonce": secrets.token_urlsafe(12), "code_challenge": challenge,
-              "code_challenge_method": "S256"}
-    params.update(extra)
-    return {k: v for k, v in params.items() if v is not None}
 
 
 @pytest.fixture

@@ -12,15 +12,8 @@ from idp.models import AuditEvent, BackupCode
 from tests.integration.test_token import redeem
 from tests.support.account import (answer_challenge, authorize_params, password_sign_in,
                                    start_enrollment, submit_enrollment)
+from tests.support.rp import jwt_claims
 from tests.support.journey import Browser, pkce_pair, query
-
-
-def jwt_claims(token: str) -> dict:
-    import base64
-    import json
-
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def enroll_backup_codes(browser, world, email=None) -> list[str]:

@@ -14,14 +14,8 @@ from idp.models import LoginToken
 from tests.integration.test_factor_backup_codes import enroll_backup_codes, jwt_claims
 from tests.integration.test_token import redeem
 from tests.support.account import answer_challenge
+from tests.support.signin import set_policy, start, tokens_for
 from tests.support.journey import CSRF, TX, Browser, field, pkce_pair, query
-
-
-def set_policy(app, world, **changes):
-    with app.app_context():
-        session = db.session()
-        admin.set_policy(session, directory.get_tenant(session, world.slug), "test", **changes)
-        session.commit()
 
 
 def user_mfa(app, world, email, action):
@@ -29,26 +23,6 @@ def user_mfa(app, world, email, action):
         session = db.session()
         admin.set_user_mfa(session, directory.get_tenant(session, world.slug), email, action, "test")
         session.commit()
-
-
-def start(browser, world, **extra):
-    """An authorization request through the password step; (verifier, page after it, params)."""
-    from tests.integration.test_authorize import params_for
-
-    verifier, challenge = pkce_pair()
-    params = params_for(world.portal, code_challenge=challenge, **extra)
-    page = browser.authorize(f"/t/{world.slug}", params)
-    if page.status == 200 and 'autocomplete="current-password"' in page.text:
-        page = browser.sign_in(page, extra.get("email", world.alice), world.password, world.slug,
-                               world.portal.redirect_uri)
-    return verifier, page, params
-
-
-def tokens_for(browser, world, page, verifier):
-    assert page.status == 302 and page.location.startswith(world.portal.redirect_uri), (page.status, page.text[:400])
-    r = redeem(browser.http, world, world.portal, query(page.location)["code"], verifier)
-    assert r.status_code == 200, r.get_json()
-    return jwt_claims(r.get_json()["id_token"])
 
 
 def test_disabled_ignores_enrolled_factors(app, client, world):

@@ -9,11 +9,8 @@ import threading
 
 import pytest
 
+from tests.support.rp import basic, redeem
 from tests.support.journey import Browser, pkce_pair, query
-
-
-def basic(client_id, secret):
-    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
 def get_code(client, world, creds, scope="openid profile email offline_access", email=None):
@@ -26,19 +23,6 @@ def get_code(client, world, creds, scope="openid profile email offline_access", 
     if page.status == 200:
         page = browser.sign_in(page, email or world.alice, world.password, world.slug, creds.redirect_uri)
     return query(page.location)["code"], verifier
-
-
-def redeem(client, world, creds, code, verifier, auth="basic", **extra):
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": creds.redirect_uri,
-            "code_verifier": verifier, **extra}
-    headers = {}
-    if auth == "basic":
-        headers = basic(creds.client_id, creds.client_secret)
-    elif auth == "post":
-        data.update(client_id=creds.client_id, client_secret=creds.client_secret)
-    else:
-        data["client_id"] = creds.client_id
-    return client.post(f"/t/{world.slug}/token", data=data, headers=headers)
 
 
 def userinfo(client, world, access_token):

@@ -1,0 +1,44 @@
+"""What a relying party does around the hosted pages: its authorization request, the code's
+redemption at the token endpoint, and reading the ID token it gets back."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+
+from tests.support.journey import pkce_pair
+
+
+def params_for(creds, **extra):
+    """An authorization request of the code flow with PKCE (``None`` drops a parameter)."""
+    verifier, challenge = pkce_pair()
+    params = {"response_type": "code", "client_id": creds.client_id,
+              "redirect_uri": creds.redirect_uri, "scope": "openid profile email",
+              "state": "st-123", "nonce": secrets.token_urlsafe(12), "code_challenge": challenge,
+              "code_challenge_method": "S256"}
+    params.update(extra)
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def basic(client_id, secret):
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def redeem(client, world, creds, code, verifier, auth="basic", **extra):
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": creds.redirect_uri,
+            "code_verifier": verifier, **extra}
+    headers = {}
+    if auth == "basic":
+        headers = basic(creds.client_id, creds.client_secret)
+    elif auth == "post":
+        data.update(client_id=creds.client_id, client_secret=creds.client_secret)
+    else:
+        data["client_id"] = creds.client_id
+    return client.post(f"/t/{world.slug}/token", data=data, headers=headers)
+
+
+def jwt_claims(token: str) -> dict:
+    """A JWT's payload, unverified (the tests that verify signatures do so with JWKS)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

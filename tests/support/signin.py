@@ -1,0 +1,63 @@
+"""A tenant's policy set as an admin would, and sign-ins through it as a portal's user would."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pyotp
+
+from idp import admin, db, directory
+from tests.support.account import CEREMONY
+from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair, query
+from tests.support.rp import jwt_claims, params_for, redeem
+
+TOTP_KEY = re.compile(r'id="totp-setup-key"[^>]*>([A-Z2-7 ]+)<')
+
+
+def totp_code(secret: str, steps_ahead: int = 0) -> str:
+    return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
+
+
+def set_policy(app, world, **changes):
+    with app.app_context():
+        session = db.session()
+        admin.set_policy(session, directory.get_tenant(session, world.slug), "test", **changes)
+        session.commit()
+
+
+def start(browser: Browser, world, email: str | None = None, **extra):
+    """An authorization request of the portal through the password step:
+    (PKCE verifier, the page after the password, the request's parameters)."""
+    verifier, challenge = pkce_pair()
+    params = params_for(world.portal, code_challenge=challenge, **extra)
+    page = browser.authorize(f"/t/{world.slug}", params)
+    if page.status == 200 and 'autocomplete="current-password"' in page.text:
+        page = browser.sign_in(page, email or world.alice, world.password, world.slug,
+                               world.portal.redirect_uri)
+    return verifier, page, params
+
+
+def tokens_for(browser: Browser, world, page: Page, verifier: str) -> dict:
+    """The ID token's claims for the code the portal received on ``page``."""
+    assert page.status == 302 and page.location.startswith(world.portal.redirect_uri), \
+        (page.status, page.location, page.text[:400])
+    r = redeem(browser.http, world, world.portal, query(page.location)["code"], verifier)
+    assert r.status_code == 200, r.get_json()
+    return jwt_claims(r.get_json()["id_token"])
+
+
+def open_forced_setup(browser: Browser, world, setup_page: Page, factor_type: str = "totp") -> Page:
+    """From the setup wizard, open one factor's setup page."""
+    link = re.search(rf'href="([^"]*/login/setup/{factor_type}\?tx=[^"]+)"', setup_page.text)
+    assert link, setup_page.text[:800]
+    return browser.get(link.group(1).replace("&amp;", "&"))
+
+
+def finish_forced_totp(browser: Browser, world, setup: Page) -> tuple[Page, str]:
+    """Confirm the authenticator app shown on ``setup``; (the answer, the app's secret)."""
+    secret = TOTP_KEY.search(setup.text).group(1).replace(" ", "")
+    answer = browser.post(f"/t/{world.slug}/login/setup/totp", {
+        "csrf_token": field(CSRF, setup.text), "tx": field(TX, setup.text),
+        "ceremony": field(CEREMONY, setup.text), "code": totp_code(secret)})
+    return answer, secret
