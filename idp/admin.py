@@ -212,7 +212,6 @@ class PrivilegedLinkRefused(DirectoryError):
     def __init__(self, tenant: Tenant, user: User):
         super().__init__(f"sign-in links for administrators are off in {tenant.slug}, and "
                          f"{user.email} is an administrator")
-        self.email = user.email
 
 
 class OwnerNotTold(DirectoryError):
@@ -222,7 +221,7 @@ class OwnerNotTold(DirectoryError):
     def __init__(self, user: User, reason: str):
         super().__init__(f"no sign-in link was created: the mail telling {user.email} about it "
                          f"could not be sent ({reason}); try again later")
-        self.email, self.reason = user.email, reason
+        self.reason = reason
 
 
 def create_login_token(db: Session, tenant: Tenant, email: str, base_url: str, actor: str,
