@@ -4,6 +4,7 @@ functions the CLI and the console both call. Each records an audit event; caller
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -12,8 +13,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from idp import audit
+from idp import audit, notify
 from idp.guard import Guard, account_key
+from idp.login import tokens
 from idp.directory import SLUG, DirectoryError, NotFound, _check_uri, _group, find_user
 from idp.mfa.secrets import SecretBox
 from idp.models import (Authenticator, Client, Group, LoginToken, Tenant, TenantPolicyRow,
@@ -24,6 +26,8 @@ from idp.policy import ALL_FACTORS, AdminState, Mode
 FACTOR_NAMES = {"totp": "totp", "webauthn": "webauthn", "sms": "sms", "questions": "kba",
                 "kba": "kba", "backup": "backup"}
 TRUST_MFA = ("never", "when_upstream_mfa", "always")
+
+log = logging.getLogger(__name__)
 
 
 def policy_row(db: Session, tenant: Tenant) -> TenantPolicyRow:
@@ -50,6 +54,7 @@ def policy_dict(db: Session, tenant: Tenant) -> dict:
         "roles_allowed": list(row.roles_allowed),
         "self_disable": row.self_disable,
         "login_token_bypass": row.login_token_bypass,
+        "admin_login_links": row.admin_login_links,
         "federation_jit": row.federation_jit,
         "captcha_after": row.captcha_after,
         "lock_after": row.lock_after,
@@ -65,7 +70,8 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
                self_disable: bool | None = None, login_token_bypass: bool | None = None,
                federation_jit: bool | None = None, captcha_after: int | None = None,
                lock_after: int | None = None, lock_minutes: int | None = None,
-               lock_email_admins: bool | None = None) -> dict:
+               lock_email_admins: bool | None = None,
+               admin_login_links: bool | None = None) -> dict:
     """Change what is given; the scope is everyone unless groups or users are named."""
     row = policy_row(db, tenant)
     before = policy_dict(db, tenant)
@@ -116,6 +122,7 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
             setattr(row, name, value)
     for name, value in (("self_disable", self_disable), ("login_token_bypass", login_token_bypass),
                         ("lock_email_admins", lock_email_admins),
+                        ("admin_login_links", admin_login_links),
                         ("federation_jit", federation_jit)):
         if value is not None:
             setattr(row, name, value)
@@ -199,18 +206,67 @@ class IssuedLoginToken:
     expires_at: datetime
 
 
+class PrivilegedLinkRefused(DirectoryError):
+    """The tenant's policy does not allow sign-in links for the user's role (an administrator)."""
+
+    def __init__(self, tenant: Tenant, user: User):
+        super().__init__(f"sign-in links for administrators are off in {tenant.slug}, and "
+                         f"{user.email} is an administrator")
+
+
+class OwnerNotTold(DirectoryError):
+    """The mail telling an administrator of their new sign-in link was not handed over, so no
+    link was made; ``reason`` is the sender's, for operators."""
+
+    def __init__(self, user: User, reason: str):
+        super().__init__(f"no sign-in link was created: the mail telling {user.email} about it "
+                         f"could not be sent ({reason}); try again later")
+        self.reason = reason
+
+
 def create_login_token(db: Session, tenant: Tenant, email: str, base_url: str, actor: str,
-                       ttl_minutes: int = 15) -> IssuedLoginToken:
+                       ttl_minutes: int = 15, *, mail) -> IssuedLoginToken:
+    """A one-time sign-in link for ``email``; its owner is mailed (through ``mail``, the
+    configured sender) who created it and when. For an administrator the tenant must allow such
+    links, and no link is made unless the mail was handed over: the owner is the one who can
+    tell a takeover from a rescue. A member's link is made even when the mail fails (logged)."""
     if not 1 <= ttl_minutes <= 7 * 24 * 60:
         raise DirectoryError("a login token lives from 1 minute to 7 days")
     user = _user(db, tenant, email)
+    if not tokens.allowed_for(db, tenant, user):
+        raise PrivilegedLinkRefused(tenant, user)
+    now = datetime.now(timezone.utc)
+    expires = now + timedelta(minutes=ttl_minutes)
+    notified = _tell_link_owner(mail, tenant, user, actor, now, expires)
     token = secrets.token_urlsafe(32)
-    expires = datetime.now(timezone.utc) + timedelta(minutes=ttl_minutes)
     db.add(LoginToken(tenant_id=tenant.id, user_id=user.id, token_hash=hashing.digest("login-token", token),
                       created_by=actor, expires_at=expires))
     audit.record(db, tenant.id, "login_token.created", actor=actor, user_id=user.id,
-                 ttl_minutes=ttl_minutes)
+                 ttl_minutes=ttl_minutes, role=user.role, owner_notified=notified)
     return IssuedLoginToken(f"{base_url}/t/{tenant.slug}/login/token/{token}", expires)
+
+
+def _tell_link_owner(mail, tenant: Tenant, user: User, actor: str, at: datetime,
+                     expires: datetime) -> bool:
+    """Mail the owner of a new sign-in link (never the link itself); False when a member's
+    mail could not be sent (logged), OwnerNotTold when an administrator's could not."""
+    who = "an operator of this service, from the command line" if actor == "cli" else actor
+    text = (
+        f"Hello {user.name or user.email},\n\n"
+        f"A sign-in link was created for your {tenant.name} account ({user.email}) by {who} "
+        f"at {at.strftime('%Y-%m-%d %H:%M UTC')}. Whoever opens it can sign in as you without "
+        f"your password, once, until {expires.strftime('%Y-%m-%d %H:%M UTC')}.\n\n"
+        "If you asked for it, there is nothing to do. If you did not expect this, tell your "
+        "security team now.\n"
+    )
+    try:
+        mail.send(user.email, f"A sign-in link was created for your {tenant.name} account", text)
+    except notify.SendError as e:
+        if tokens.privileged(user):
+            raise OwnerNotTold(user, str(e)) from None
+        log.error("sign-in link notice to a user of %s not sent: %s", tenant.slug, e)
+        return False
+    return True
 
 
 def add_upstream(db: Session, box: SecretBox, tenant: Tenant, *, slug: str, name: str,

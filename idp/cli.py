@@ -179,6 +179,7 @@ def cmd_policy_set(settings: Settings, args) -> dict:
             federation_jit=_on_off(args.federation_jit), captcha_after=args.captcha_after,
             lock_after=args.lock_after, lock_minutes=args.lock_minutes,
             lock_email_admins=_on_off(args.lock_email_admins),
+            admin_login_links=_on_off(args.admin_login_links),
         )
 
 
@@ -223,11 +224,20 @@ def cmd_user_unlock(settings: Settings, args) -> dict:
 
 
 def cmd_login_token_create(settings: Settings, args) -> dict:
-    from idp import admin, directory
+    from idp import admin, directory, notify
 
     with _database(settings) as session:
-        issued = admin.create_login_token(session, directory.get_tenant(session, args.slug),
-                                          args.email, settings.base_url, "cli", args.ttl_minutes)
+        try:
+            mail = notify.mail_sender(settings, session)
+        except notify.SendError as e:  # IDP_SMTP_URL is malformed: the owner cannot be told
+            raise CLIError(f"no sign-in link was created: {e}") from None
+        try:
+            issued = admin.create_login_token(session, directory.get_tenant(session, args.slug),
+                                              args.email, settings.base_url, "cli",
+                                              args.ttl_minutes, mail=mail)
+        except admin.PrivilegedLinkRefused as e:
+            raise CLIError(f"{e} (to allow it: idp policy set {args.slug} "
+                           "--admin-login-links on)") from None
         return {"url": issued.url, "expires_at": issued.expires_at.isoformat()}
 
 
@@ -365,6 +375,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--lock-after", type=int)
     sp.add_argument("--lock-minutes", type=int)
     sp.add_argument("--lock-email-admins", choices=["on", "off"])
+    sp.add_argument("--admin-login-links", choices=["on", "off"],
+                    help="allow sign-in links for administrators (default off)")
     sp.set_defaults(func=cmd_policy_set)
 
     group = sub.add_parser("group").add_subparsers(dest="verb", required=True)

@@ -50,6 +50,11 @@ SWITCHES = (
      "When off, only an administrator can remove a user's last method."),
     ("login_token_bypass", "Sign-in links skip the second step",
      "A one-time sign-in link an administrator created is enough on its own."),
+    ("admin_login_links", "Allow sign-in links for administrators",
+     "Risky: whoever holds such a link signs in as that administrator without their password "
+     "(and without their second step when sign-in links skip it), and so can use this console "
+     "and change anyone's sign-in. Leave it off unless you need it to let an administrator back "
+     "in; each time a link is made, its administrator is told by mail."),
     ("federation_jit", "Create accounts on first sign-in through a connected identity provider",
      "When off, an upstream sign-in only works for people who already have an account here."),
 )
@@ -62,6 +67,7 @@ LABELS = {"mode": "two-step verification", "scope": "who is covered", "groups": 
           "users": "users", "grace_until": "grace period until", "grace_skips": "grace skips",
           "factors": "allowed methods", "roles_allowed": "roles allowed",
           "self_disable": "users may turn it off", "login_token_bypass": "sign-in links skip it",
+          "admin_login_links": "sign-in links for administrators",
           "federation_jit": "accounts created on first upstream sign-in",
           "captcha_after": "CAPTCHA after", "lock_after": "lock after", "lock_minutes": "lock minutes",
           "lock_email_admins": "lockout mail copied to admins"}

@@ -7,10 +7,12 @@ their routes to the same blueprint. Every action is a POST with a CSRF token, go
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from idp import admin, audit, db, mfa, store
+from idp import admin, audit, db, mfa, notify, store
 from idp.console import gate
 from idp.console import users as users_list
 from idp.directory import DirectoryError
@@ -19,6 +21,8 @@ from idp.mfa import flow
 from idp.models import AuditEvent, Authenticator, Token, User
 from idp.models.base import utcnow
 from idp.web import error_page, load_tenant
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("console", __name__, url_prefix="/t/<tenant>/admin")
 bp.url_value_preprocessor(load_tenant)
@@ -43,7 +47,8 @@ ACTIONS = {
     "unlock": "Unlock {email} now?",
     "signout": "Sign {email} out everywhere? Their sessions end and their refresh tokens stop "
                "working.",
-    "login-token": "Create a one-time sign-in link for {email}?",
+    "login-token": "Create a one-time sign-in link for {email}? Whoever holds it can sign in as "
+                   "them without their password. They are told by mail that you created it.",
 }
 
 
@@ -116,9 +121,19 @@ def act(user_id, action):
                          user_id=target.id, sessions=ended, tokens=revoked)
             flash(f"{target.email} is signed out everywhere.")
         elif action == "login-token":
-            issued = admin.create_login_token(session, g.tenant, target.email,
-                                              current_app.config["IDP"].base_url, actor)
+            settings = current_app.config["IDP"]
+            issued = admin.create_login_token(session, g.tenant, target.email, settings.base_url,
+                                              actor, mail=notify.mail_sender(settings, session))
             return render_template("console/login_token.html", target=target, issued=issued)
+    except admin.PrivilegedLinkRefused:
+        flash(f"No sign-in link was created: {target.email} is an administrator, and this "
+              "organisation does not allow sign-in links for administrators (whoever held one "
+              "could use this console as them). The Policy page can allow them.")
+    except (admin.OwnerNotTold, notify.SendError) as e:  # mail is down or misconfigured
+        log.error("sign-in link for a user of %s not created, its owner cannot be told: %s",
+                  g.tenant.slug, getattr(e, "reason", e))
+        flash(f"No sign-in link was created: the mail telling {target.email} about it could "
+              "not be sent. Try again later, or tell whoever runs this service.")
     except DirectoryError as e:
         flash(str(e))
     return redirect(back)

@@ -3,6 +3,11 @@
 A token is spent by one atomic UPDATE ... WHERE used_at IS NULL AND not expired, so it signs in
 once, however many requests race for it. Opening the link (GET) spends nothing: mail scanners
 fetch links, so the user confirms with a button (POST).
+
+A link for a privileged account (an administrator) signs its holder in to the tenant's console,
+so it exists only where the tenant's policy allows it (``admin_login_links``, off by default):
+``allowed_for`` is asked when a link is created and again when it is used, since the user may
+have become an administrator, or the setting changed, in between.
 """
 
 from __future__ import annotations
@@ -12,10 +17,24 @@ from datetime import datetime, timezone
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from idp.models import LoginToken, Tenant
+from idp.models import LoginToken, Tenant, TenantPolicyRow, User
 from idp.oidc import hashing
 
 AMR = "login_token"  # not in RFC 8176; the README documents it
+
+
+def privileged(user: User) -> bool:
+    """Whether the user can act on other people's accounts. Every role but member counts, so a
+    role added later is guarded until someone decides otherwise."""
+    return user.role != "member"
+
+
+def allowed_for(db: Session, tenant: Tenant, user: User) -> bool:
+    """Whether a sign-in link may exist for ``user`` under the tenant's policy now."""
+    if not privileged(user):
+        return True
+    policy = db.get(TenantPolicyRow, tenant.id)
+    return policy is not None and policy.admin_login_links
 
 
 def _digest(token: str) -> str | None:

@@ -129,12 +129,21 @@ def login():
 def login_token(token):
     """Sign in with a one-time link an admin issued; the policy decides what else is needed."""
     session = db.session()
+
+    def privileged_refused():
+        return error_page(403, "This sign-in link cannot be used",
+                          "This organisation does not allow sign-in links for administrator "
+                          "accounts. Sign in with your password instead, or ask another "
+                          "administrator for help.")
+
     if request.method == "GET":
         row = tokens.peek(session, g.tenant, token)
         if row is None:
             return error_page(400, "This sign-in link does not work",
                               "It was used already, has expired, or was copied incompletely. "
                               "Ask your administrator for a new one.")
+        if not tokens.allowed_for(session, g.tenant, row.user):
+            return privileged_refused()
         return render_template("login/token.html", user=row.user, token=token)
     try:
         validate_csrf(request.form.get("csrf_token"))
@@ -145,6 +154,12 @@ def login_token(token):
     if user is None:
         return error_page(400, "This sign-in link does not work",
                           "It was used already or has expired. Ask your administrator for a new one.")
+    # Asked again at the moment it signs in: the user may have become an administrator since
+    # the link was made, or the setting changed. A refused link stays spent.
+    if not tokens.allowed_for(session, g.tenant, user):
+        audit.record(session, g.tenant.id, "login_token.refused", user_id=user.id,
+                     actor=user.email, reason="sign-in links for administrators are off")
+        return privileged_refused()
     audit.record(session, g.tenant.id, "login_token.used", user_id=user.id, actor=user.email)
     tx = transaction.begin(g.tenant.id, {}, next_url=url_for("login.home", tenant=g.tenant.slug))
     tx.user_id, tx.methods = user.id, [tokens.AMR]

@@ -28,6 +28,9 @@ class TenantPolicyRow(Base):
     roles_allowed: Mapped[list] = mapped_column(default=lambda: ["admin", "member"])
     self_disable: Mapped[bool] = mapped_column(Boolean, default=True)
     login_token_bypass: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A sign-in link for an administrator is the console in the holder's hands: off unless the
+    # tenant turns it on (``idp.login.tokens.allowed_for``).
+    admin_login_links: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Federation: create an account on first upstream sign-in (else only match existing ones).
     federation_jit: Mapped[bool] = mapped_column(Boolean, default=False)
     # The guard (failed-attempt protection).

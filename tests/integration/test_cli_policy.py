@@ -55,6 +55,14 @@ def test_login_token_create_prints_a_url(idp, world, settings):
     assert issued["url"].startswith(f"{settings.base_url}/t/{world.slug}/login/token/")
 
 
+def test_admin_login_links_are_off_until_set_on(idp, world, settings):
+    assert run_json(idp, "policy", "show", world.slug)["admin_login_links"] is False
+    assert run_json(idp, "policy", "set", world.slug, "--admin-login-links", "on")["admin_login_links"] is True
+    issued = run_json(idp, "login-token", "create", world.slug, world.admin)
+    assert issued["url"].startswith(f"{settings.base_url}/t/{world.slug}/login/token/")
+    assert run_json(idp, "policy", "set", world.slug, "--admin-login-links", "off")["admin_login_links"] is False
+
+
 def test_upstream_add_keeps_the_secret_encrypted(app, idp, world, settings):
     added = run_json(idp, "upstream", "add", world.slug, "--name", "Corp SSO", "--issuer", "https://sso.corp.test",
                      "--client-id", "abc", "--client-secret-stdin", "--email-domains", "corp.test",
@@ -81,6 +89,7 @@ def test_client_create_with_a_minimum_acr(idp, world):
     (("group", "add", "{slug}", "Nope", "alice@example.com"), "no group"),
     (("user", "mfa", "{slug}", "ghost@example.com", "enforce"), "no user"),
     (("login-token", "create", "{slug}", "alice@example.com", "--ttl-minutes", "0"), "1 minute"),
+    (("login-token", "create", "{slug}", "ada@example.com"), "sign-in links for administrators are off"),
     (("upstream", "add", "{slug}", "--name", "X", "--issuer", "http://evil.test", "--client-id", "a",
       "--client-secret-stdin"), "https"),
 ])

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from idp import admin, db, directory
+from idp import admin, db, directory, notify
 from idp.models import LoginToken
 from tests.integration.test_factor_backup_codes import enroll_backup_codes, jwt_claims
 from tests.integration.test_token import redeem
@@ -214,7 +214,8 @@ def issue_token(app, world, settings, ttl=15):
     with app.app_context():
         session = db.session()
         issued = admin.create_login_token(session, directory.get_tenant(session, world.slug),
-                                          world.alice, settings.base_url, "test", ttl)
+                                          world.alice, settings.base_url, "test", ttl,
+                                          mail=notify.mail_sender(settings, session))
         session.commit()
     return issued.url.replace(settings.base_url, "")
 
