@@ -21,7 +21,7 @@ import threading
 
 from sqlalchemy import func, select
 
-from idp import admin, db, directory, store
+from idp import admin, db, directory, notify, store
 from idp.models import Authenticator, User
 from tests.integration.test_factor_backup_codes import enroll_backup_codes
 from tests.support.account import answer_challenge, password_sign_in
@@ -216,10 +216,12 @@ def test_skips_posted_at_once_count_one_by_one(app, world):
 # --- Finding 8: amr lists the methods this session used ---------------------------------------
 def test_a_login_link_session_stepped_up_for_the_console_claims_no_password(app, world, settings):
     codes = enroll_backup_codes(Browser(app.test_client()), world, email=world.admin)
+    set_policy(app, world, admin_login_links=True)
     with app.app_context():
         session = db.session()
         tenant = directory.get_tenant(session, world.slug)
-        issued = admin.create_login_token(session, tenant, world.admin, settings.base_url, "test")
+        issued = admin.create_login_token(session, tenant, world.admin, settings.base_url, "test",
+                                          mail=notify.mail_sender(settings, session))
         session.commit()
     path = issued.url.replace(settings.base_url, "")
     browser = Browser(app.test_client())
