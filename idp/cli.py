@@ -243,6 +243,7 @@ def cmd_login_token_create(settings: Settings, args) -> dict:
 
 def cmd_upstream_add(settings: Settings, args) -> dict:
     from idp import admin, directory
+    from idp.login import federation
     from idp.mfa.secrets import SecretBox
 
     if not args.client_secret_stdin:
@@ -254,10 +255,24 @@ def cmd_upstream_add(settings: Settings, args) -> dict:
             slug=args.slug_name or _slugify(args.name), name=args.name, issuer=args.issuer,
             client_id=args.client_id, client_secret=secret,
             email_domains=_csv(args.email_domains) or [], trust_mfa=args.trust_mfa, actor="cli",
+            trusted_acrs=args.trusted_acr or [], back_channel_hosts=args.back_channel_host or [],
         )
+        # A discovery document we would refuse at every sign-in is refused now, and nothing is
+        # added; one we cannot fetch yet (the upstream may not be up) is checked at sign-in.
+        try:
+            federation.upstream_metadata(upstream)
+            discovery = "checked"
+        except federation.UpstreamMisconfigured as e:
+            raise CLIError(f"{upstream.issuer} cannot be used: {e}; nothing was added") from None
+        except federation.UpstreamUnavailable as e:
+            print(f"idp: warning: could not read the upstream's discovery document ({e}); it is "
+                  f"checked again at each sign-in", file=sys.stderr)
+            discovery = "unreachable"
         return {"tenant": args.slug, "upstream": upstream.slug, "name": upstream.name,
                 "issuer": upstream.issuer, "trust_mfa": upstream.trust_mfa,
-                "email_domains": upstream.email_domains,
+                "trusted_acrs": upstream.trusted_acrs,
+                "back_channel_hosts": upstream.back_channel_hosts,
+                "email_domains": upstream.email_domains, "discovery": discovery,
                 "redirect_uri": f"{settings.base_url}/t/{args.slug}/login/upstream/{upstream.slug}/callback"}
 
 
@@ -417,6 +432,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--client-secret-stdin", action="store_true")
     sp.add_argument("--email-domains", help="example.com,...")
     sp.add_argument("--trust-mfa", choices=["never", "when_upstream_mfa", "always"], default="never")
+    sp.add_argument("--trusted-acr", action="append", metavar="VALUE",
+                    help="an acr value of the upstream that proves MFA, exactly (repeatable)")
+    sp.add_argument("--back-channel-host", action="append", metavar="HOST[:PORT]",
+                    help="a host besides the issuer's that its token endpoint and keys may be on "
+                         "(repeatable)")
     sp.set_defaults(func=cmd_upstream_add)
 
     sp = sub.add_parser("outbox", help="list the mail and SMS the outbox holds, newest first")
