@@ -102,7 +102,12 @@ def listed_host(value: str, upstream_issuer: str) -> str:
     name, _, port = host.partition(":")
     if port and not 0 < int(port) < 65536:
         raise ValueError(f"{value!r} has no valid port")
-    if not is_development(upstream_issuer) and (
-            name in LOOPBACK or name.startswith("127.") or name == "0.0.0.0"):
-        raise ValueError(f"{value!r} is this machine, which only a development issuer may use")
+    issuer_host = (origin(upstream_issuer) or ("",))[0]
+    if _on_this_machine(name) and not _on_this_machine(issuer_host):
+        raise ValueError(f"{value!r} is this machine, which only an issuer on this machine may "
+                         f"use")
     return name if port in ("", "443") else host
+
+
+def _on_this_machine(host: str) -> bool:
+    return host in LOOPBACK or host.startswith("127.") or host == "0.0.0.0"

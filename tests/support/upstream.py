@@ -125,6 +125,7 @@ class ScriptedProvider(_Served):
         self.claims: dict = {}  # added to (or, with None, removed from) the next ID token
         self.discovery_changes: dict = {}
         self.tamper = False
+        self.token_redirect: str | None = None  # the token endpoint answers 307 to there
         self.authorization_requests: list[dict] = []
         self.token_requests: list[dict] = []
         self._codes: dict[str, dict] = {}
@@ -157,6 +158,8 @@ class ScriptedProvider(_Served):
     def token(self):
         form = flask_request.form.to_dict()
         self.token_requests.append(form)
+        if self.token_redirect:
+            return redirect(self.token_redirect, code=307)  # 307 keeps the method and the body
         auth = flask_request.authorization
         asked = self._codes.pop(form.get("code", ""), None)
         if auth is None or (auth.username, auth.password) != (self.client_id, self.client_secret):
