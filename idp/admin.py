@@ -282,6 +282,47 @@ def add_upstream(db: Session, box: SecretBox, tenant: Tenant, *, slug: str, name
     problem = issuer_problem(issuer)
     if problem:
         raise DirectoryError(problem)
+    acrs, hosts = _upstream_trust(issuer, trust_mfa, trusted_acrs, back_channel_hosts)
+    if not client_id or not client_secret:
+        raise DirectoryError("an upstream needs a client id and a client secret")
+    if db.scalar(select(Upstream.id).where(Upstream.tenant_id == tenant.id, Upstream.slug == slug)):
+        raise DirectoryError(f"upstream {slug!r} already exists")
+    upstream = Upstream(tenant_id=tenant.id, slug=slug, name=name, issuer=issuer,
+                        client_id=client_id, client_secret_sealed=box.encrypt(client_secret),
+                        email_domains=[d.lower().lstrip("@") for d in email_domains],
+                        trust_mfa=trust_mfa, trusted_acrs=acrs, back_channel_hosts=hosts)
+    db.add(upstream)
+    db.flush()
+    audit.record(db, tenant.id, "upstream.added", actor=actor, upstream=slug, issuer=issuer,
+                 trust_mfa=trust_mfa, trusted_acrs=acrs, back_channel_hosts=hosts)
+    return upstream
+
+
+def update_upstream(db: Session, tenant: Tenant, slug: str, actor: str, *,
+                    trust_mfa: str | None = None, trusted_acrs: list[str] | None = None,
+                    back_channel_hosts: list[str] | None = None) -> Upstream:
+    """Change what is given (None: unchanged), with the checks of ``add_upstream``."""
+    upstream = db.scalar(select(Upstream).where(Upstream.tenant_id == tenant.id,
+                                                Upstream.slug == slug))
+    if upstream is None:
+        raise NotFound(f"no upstream {slug!r} in {tenant.slug}")
+    acrs, hosts = _upstream_trust(
+        upstream.issuer, upstream.trust_mfa if trust_mfa is None else trust_mfa,
+        upstream.trusted_acrs if trusted_acrs is None else trusted_acrs,
+        upstream.back_channel_hosts if back_channel_hosts is None else back_channel_hosts)
+    changes = {k: v for k, v in (("trust_mfa", trust_mfa), ("trusted_acrs", acrs),
+                                 ("back_channel_hosts", hosts))
+               if v is not None and v != getattr(upstream, k)}
+    for key, value in changes.items():
+        setattr(upstream, key, value)
+    if changes:
+        audit.record(db, tenant.id, "upstream.updated", actor=actor, upstream=slug,
+                     changes=changes)
+    return upstream
+
+
+def _upstream_trust(issuer: str, trust_mfa: str, trusted_acrs, back_channel_hosts):
+    """(acr values, back-channel hosts) as stored, once they make sense for this upstream."""
     if trust_mfa not in TRUST_MFA:
         raise DirectoryError(f"trust-mfa must be one of {', '.join(TRUST_MFA)}")
     acrs = list(dict.fromkeys(trusted_acrs))
@@ -296,19 +337,7 @@ def add_upstream(db: Session, box: SecretBox, tenant: Tenant, *, slug: str, name
         hosts = list(dict.fromkeys(listed_host(h, issuer) for h in back_channel_hosts))
     except ValueError as e:
         raise DirectoryError(f"back-channel host {e}") from None
-    if not client_id or not client_secret:
-        raise DirectoryError("an upstream needs a client id and a client secret")
-    if db.scalar(select(Upstream.id).where(Upstream.tenant_id == tenant.id, Upstream.slug == slug)):
-        raise DirectoryError(f"upstream {slug!r} already exists")
-    upstream = Upstream(tenant_id=tenant.id, slug=slug, name=name, issuer=issuer,
-                        client_id=client_id, client_secret_sealed=box.encrypt(client_secret),
-                        email_domains=[d.lower().lstrip("@") for d in email_domains],
-                        trust_mfa=trust_mfa, trusted_acrs=acrs, back_channel_hosts=hosts)
-    db.add(upstream)
-    db.flush()
-    audit.record(db, tenant.id, "upstream.added", actor=actor, upstream=slug, issuer=issuer,
-                 trust_mfa=trust_mfa, trusted_acrs=acrs, back_channel_hosts=hosts)
-    return upstream
+    return acrs, hosts
 
 
 # Portals (OAuth clients): the console registers, edits, rotates and deletes them. A client's

@@ -187,6 +187,24 @@ def test_cli_lists_trusted_acr_values_exactly(idp, app, world, upstream):
     assert code == 1 and out == "" and "trusted acr" in err and len(err.strip().splitlines()) == 1
 
 
+def test_cli_set_lists_an_acr_for_an_upstream_added_before(idp, app, client, world, upstream):
+    add_upstream(app, world, upstream, trust_mfa="when_upstream_mfa")  # as migration 0008 left it
+    upstream.claims = {"amr": ["pwd"], "acr": "urn:example:loa:2fa"}
+    done, verifier = sign_in_upstream(client, world, upstream)
+    assert id_token_claims(client, world, done, verifier)["acr"] == "pwd"
+
+    code, out, err = idp("upstream", "set", world.slug, "partner", "--trusted-acr",
+                         "urn:example:loa:2fa", environ={"REQUESTS_CA_BUNDLE": str(upstream.ca_file)})
+    assert code == 0, err
+    assert json.loads(out)["trusted_acrs"] == ["urn:example:loa:2fa"]
+    another_browser = app.test_client()
+    done, verifier = sign_in_upstream(another_browser, world, upstream)
+    assert id_token_claims(another_browser, world, done, verifier)["acr"] == "mfa"
+
+    code, out, err = idp("upstream", "set", world.slug, "partner", "--trust-mfa", "never")
+    assert code == 1 and "trusted acr" in err and len(err.strip().splitlines()) == 1
+
+
 # --- Finding 4: the back channel of an https upstream stays on https and on its host -----------
 
 
@@ -221,10 +239,9 @@ def test_a_back_channel_on_another_host_needs_the_admin_to_list_it(app, client, 
 
     with app.app_context():
         session = db.session()
-        row = upstream_row(session, world, "partner")
-        row.back_channel_hosts = [f"localhost:{port}"]
+        admin.update_upstream(session, directory.get_tenant(session, world.slug), "partner",
+                              "test", back_channel_hosts=[f"localhost:{port}"])
         session.commit()
-    federation._cache.clear()
     upstream.claims = {"amr": ["pwd"]}
     done, verifier = sign_in_upstream(client, world, upstream)
     assert id_token_claims(client, world, done, verifier)["amr"] == ["fed"]
@@ -247,7 +264,7 @@ def test_cli_refuses_an_upstream_whose_discovery_points_elsewhere(idp, app, worl
                          "--issuer", upstream.issuer, "--client-id", "abc", "--client-secret-stdin",
                          stdin="s3cret\n", environ={"REQUESTS_CA_BUNDLE": str(upstream.ca_file)})
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
-    assert "token endpoint" in err and "not https" in err and "nothing was added" in err
+    assert "token endpoint" in err and "not https" in err and "nothing was changed" in err
     with app.app_context():
         assert upstream_row(db.session(), world, "partner-sso") is None
     assert recorder.requests == []
