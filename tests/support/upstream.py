@@ -13,9 +13,7 @@ send us, a test asserts that it received nothing.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
-import ipaddress
 import secrets
 import tempfile
 import threading
@@ -23,15 +21,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from flask import Flask, jsonify, redirect
 from flask import request as flask_request
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from werkzeug.serving import make_server
+
+from tests.support.tls import self_signed
 
 
 def s256(verifier: str) -> str:
@@ -43,29 +39,6 @@ def flip_signature(token: str) -> str:
     head, body, sig = token.split(".")
     i = len(sig) // 2
     return ".".join([head, body, sig[:i] + ("A" if sig[i] != "A" else "B") + sig[i + 1:]])
-
-
-def loopback_tls(folder: Path) -> tuple[Path, Path]:
-    """(certificate, key) files of a self-signed certificate for 127.0.0.1 and localhost; the
-    certificate is its own authority."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "scripted upstream")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 class _Served:
@@ -115,7 +88,8 @@ class ScriptedProvider(_Served):
         app.add_url_rule("/token", view_func=self.token, methods=["POST"])
         certificate = None
         if tls:
-            certificate = loopback_tls(Path(tempfile.mkdtemp(prefix="scripted-tls-")))
+            certificate = self_signed(Path(tempfile.mkdtemp(prefix="scripted-tls-")),
+                                      "scripted upstream")
             self.ca_file = certificate[0]
         self._serve(app, certificate)
         self.issuer = self.url
