@@ -188,7 +188,7 @@ def test_cli_lists_trusted_acr_values_exactly(idp, app, world, upstream):
 
 
 def test_cli_set_lists_an_acr_for_an_upstream_added_before(idp, app, client, world, upstream):
-    add_upstream(app, world, upstream, trust_mfa="when_upstream_mfa")  # as migration 0008 left it
+    add_upstream(app, world, upstream, trust_mfa="when_upstream_mfa")  # as migration 0009 left it
     upstream.claims = {"amr": ["pwd"], "acr": "urn:example:loa:2fa"}
     done, verifier = sign_in_upstream(client, world, upstream)
     assert id_token_claims(client, world, done, verifier)["acr"] == "pwd"

@@ -1,7 +1,7 @@
 """upstreams: the acr values that prove MFA, and the hosts their back channel may use
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 
 An upstream's MFA was trusted when its acr merely contained "mfa" (``urn:example:loa:nomfa``
 did too); from now on only acr values an admin lists for the upstream count, exactly. No list
@@ -15,8 +15,8 @@ an https upstream to a host other than the issuer's, unless the admin lists that
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
