@@ -8,7 +8,6 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -20,12 +19,13 @@ from idp.directory import SLUG, DirectoryError, NotFound, _check_uri, _group, fi
 from idp.mfa.secrets import SecretBox
 from idp.models import (Authenticator, Client, Group, LoginToken, Tenant, TenantPolicyRow,
                         Upstream, User)
+from idp.login.upstream_endpoints import issuer_problem, listed_host
+from idp.login.upstream_trust import ACR_VALUE, TRUST_MFA
 from idp.oidc import hashing
 from idp.policy import ALL_FACTORS, AdminState, Mode
 
 FACTOR_NAMES = {"totp": "totp", "webauthn": "webauthn", "sms": "sms", "questions": "kba",
                 "kba": "kba", "backup": "backup"}
-TRUST_MFA = ("never", "when_upstream_mfa", "always")
 
 log = logging.getLogger(__name__)
 
@@ -271,28 +271,73 @@ def _tell_link_owner(mail, tenant: Tenant, user: User, actor: str, at: datetime,
 
 def add_upstream(db: Session, box: SecretBox, tenant: Tenant, *, slug: str, name: str,
                  issuer: str, client_id: str, client_secret: str, email_domains: list[str],
-                 trust_mfa: str, actor: str) -> Upstream:
+                 trust_mfa: str, actor: str, trusted_acrs: list[str] = (),
+                 back_channel_hosts: list[str] = ()) -> Upstream:
+    """A new upstream. ``trusted_acrs``: its acr values that prove MFA, exactly
+    (``upstream_trust``); ``back_channel_hosts``: hosts besides the issuer's its token endpoint
+    and keys may be on (``upstream_endpoints``). Its discovery is not fetched here."""
     if not SLUG.fullmatch(slug or ""):
         raise DirectoryError("an upstream's slug is lower-case letters, digits and hyphens")
-    parts = urlsplit(issuer)
-    if parts.scheme not in ("https", "http") or not parts.netloc or \
-            (parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1")):
-        raise DirectoryError("the issuer must be an https URL (http only for loopback)")
-    if trust_mfa not in TRUST_MFA:
-        raise DirectoryError(f"trust-mfa must be one of {', '.join(TRUST_MFA)}")
+    issuer = (issuer or "").rstrip("/")
+    problem = issuer_problem(issuer)
+    if problem:
+        raise DirectoryError(problem)
+    acrs, hosts = _upstream_trust(issuer, trust_mfa, trusted_acrs, back_channel_hosts)
     if not client_id or not client_secret:
         raise DirectoryError("an upstream needs a client id and a client secret")
     if db.scalar(select(Upstream.id).where(Upstream.tenant_id == tenant.id, Upstream.slug == slug)):
         raise DirectoryError(f"upstream {slug!r} already exists")
-    upstream = Upstream(tenant_id=tenant.id, slug=slug, name=name, issuer=issuer.rstrip("/"),
+    upstream = Upstream(tenant_id=tenant.id, slug=slug, name=name, issuer=issuer,
                         client_id=client_id, client_secret_sealed=box.encrypt(client_secret),
                         email_domains=[d.lower().lstrip("@") for d in email_domains],
-                        trust_mfa=trust_mfa)
+                        trust_mfa=trust_mfa, trusted_acrs=acrs, back_channel_hosts=hosts)
     db.add(upstream)
     db.flush()
     audit.record(db, tenant.id, "upstream.added", actor=actor, upstream=slug, issuer=issuer,
-                 trust_mfa=trust_mfa)
+                 trust_mfa=trust_mfa, trusted_acrs=acrs, back_channel_hosts=hosts)
     return upstream
+
+
+def update_upstream(db: Session, tenant: Tenant, slug: str, actor: str, *,
+                    trust_mfa: str | None = None, trusted_acrs: list[str] | None = None,
+                    back_channel_hosts: list[str] | None = None) -> Upstream:
+    """Change what is given (None: unchanged), with the checks of ``add_upstream``."""
+    upstream = db.scalar(select(Upstream).where(Upstream.tenant_id == tenant.id,
+                                                Upstream.slug == slug))
+    if upstream is None:
+        raise NotFound(f"no upstream {slug!r} in {tenant.slug}")
+    acrs, hosts = _upstream_trust(
+        upstream.issuer, upstream.trust_mfa if trust_mfa is None else trust_mfa,
+        upstream.trusted_acrs if trusted_acrs is None else trusted_acrs,
+        upstream.back_channel_hosts if back_channel_hosts is None else back_channel_hosts)
+    changes = {k: v for k, v in (("trust_mfa", trust_mfa), ("trusted_acrs", acrs),
+                                 ("back_channel_hosts", hosts))
+               if v is not None and v != getattr(upstream, k)}
+    for key, value in changes.items():
+        setattr(upstream, key, value)
+    if changes:
+        audit.record(db, tenant.id, "upstream.updated", actor=actor, upstream=slug,
+                     changes=changes)
+    return upstream
+
+
+def _upstream_trust(issuer: str, trust_mfa: str, trusted_acrs, back_channel_hosts):
+    """(acr values, back-channel hosts) as stored, once they make sense for this upstream."""
+    if trust_mfa not in TRUST_MFA:
+        raise DirectoryError(f"trust-mfa must be one of {', '.join(TRUST_MFA)}")
+    acrs = list(dict.fromkeys(trusted_acrs))
+    bad = [a for a in acrs if not isinstance(a, str) or not ACR_VALUE.fullmatch(a)]
+    if bad:
+        raise DirectoryError(f"{bad[0]!r} is not an acr value (printable, no spaces, at most "
+                             f"200 characters)")
+    if acrs and trust_mfa == "never":
+        raise DirectoryError("trusted acr values only count when the upstream's MFA may be "
+                             "trusted (trust-mfa when_upstream_mfa or always)")
+    try:
+        hosts = list(dict.fromkeys(listed_host(h, issuer) for h in back_channel_hosts))
+    except ValueError as e:
+        raise DirectoryError(f"back-channel host {e}") from None
+    return acrs, hosts
 
 
 # Portals (OAuth clients): the console registers, edits, rotates and deletes them. A client's

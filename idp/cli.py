@@ -254,11 +254,47 @@ def cmd_upstream_add(settings: Settings, args) -> dict:
             slug=args.slug_name or _slugify(args.name), name=args.name, issuer=args.issuer,
             client_id=args.client_id, client_secret=secret,
             email_domains=_csv(args.email_domains) or [], trust_mfa=args.trust_mfa, actor="cli",
+            trusted_acrs=args.trusted_acr or [], back_channel_hosts=args.back_channel_host or [],
         )
-        return {"tenant": args.slug, "upstream": upstream.slug, "name": upstream.name,
-                "issuer": upstream.issuer, "trust_mfa": upstream.trust_mfa,
-                "email_domains": upstream.email_domains,
-                "redirect_uri": f"{settings.base_url}/t/{args.slug}/login/upstream/{upstream.slug}/callback"}
+        discovery = _check_discovery(upstream)
+        return _upstream_out(settings, args.slug, upstream, discovery)
+
+
+def _check_discovery(upstream) -> str:
+    """A discovery document we would refuse at every sign-in is refused now, and nothing is
+    changed; one we cannot fetch yet (the upstream may not be up) is checked at sign-in."""
+    from idp.login import federation
+
+    try:
+        federation.upstream_metadata(upstream)
+        return "checked"
+    except federation.UpstreamMisconfigured as e:
+        raise CLIError(f"{upstream.issuer} cannot be used: {e}; nothing was changed") from None
+    except federation.UpstreamUnavailable as e:
+        print(f"idp: warning: could not read the upstream's discovery document ({e}); it is "
+              f"checked again at each sign-in", file=sys.stderr)
+        return "unreachable"
+
+
+def _upstream_out(settings: Settings, tenant_slug: str, upstream, discovery: str) -> dict:
+    return {"tenant": tenant_slug, "upstream": upstream.slug, "name": upstream.name,
+            "issuer": upstream.issuer, "trust_mfa": upstream.trust_mfa,
+            "trusted_acrs": upstream.trusted_acrs,
+            "back_channel_hosts": upstream.back_channel_hosts,
+            "email_domains": upstream.email_domains, "discovery": discovery,
+            "redirect_uri": f"{settings.base_url}/t/{tenant_slug}/login/upstream/{upstream.slug}/callback"}
+
+
+def cmd_upstream_set(settings: Settings, args) -> dict:
+    from idp import admin, directory
+
+    with _database(settings) as session:
+        upstream = admin.update_upstream(
+            session, directory.get_tenant(session, args.slug), args.upstream, "cli",
+            trust_mfa=args.trust_mfa,
+            trusted_acrs=[] if args.no_trusted_acr else args.trusted_acr,
+            back_channel_hosts=[] if args.no_back_channel_host else args.back_channel_host)
+        return _upstream_out(settings, args.slug, upstream, _check_discovery(upstream))
 
 
 def _positive(value: str) -> int:
@@ -310,6 +346,14 @@ def _slugify(name: str) -> str:
     import re
 
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63] or "upstream"
+
+
+def _upstream_trust_arguments(sp) -> None:
+    sp.add_argument("--trusted-acr", action="append", metavar="VALUE",
+                    help="an acr value of the upstream that proves MFA, exactly (repeatable)")
+    sp.add_argument("--back-channel-host", action="append", metavar="HOST[:PORT]",
+                    help="a host besides the issuer's that its token endpoint and keys may be on "
+                         "(repeatable)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -417,7 +461,17 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--client-secret-stdin", action="store_true")
     sp.add_argument("--email-domains", help="example.com,...")
     sp.add_argument("--trust-mfa", choices=["never", "when_upstream_mfa", "always"], default="never")
+    _upstream_trust_arguments(sp)
     sp.set_defaults(func=cmd_upstream_add)
+    sp = upstream.add_parser("set", help="change how far an upstream is trusted")
+    sp.add_argument("slug")
+    sp.add_argument("upstream", help="the upstream's short name (as in its redirect URI)")
+    sp.add_argument("--trust-mfa", choices=["never", "when_upstream_mfa", "always"])
+    _upstream_trust_arguments(sp)
+    sp.add_argument("--no-trusted-acr", action="store_true", help="forget the trusted acr values")
+    sp.add_argument("--no-back-channel-host", action="store_true",
+                    help="forget the listed back-channel hosts")
+    sp.set_defaults(func=cmd_upstream_set)
 
     sp = sub.add_parser("outbox", help="list the mail and SMS the outbox holds, newest first")
     sp.add_argument("--json", action="store_true", help="a JSON list on stdout")

@@ -9,10 +9,12 @@ The pending request (state, nonce, code_verifier, upstream, our login transactio
 Redis under ``upstream_request:<state>`` with a TTL and is spent once. It is bound to the
 browser through our login transaction, which only the browser that started it can load.
 
-What the upstream proved becomes the transaction's methods, and then the policy decides as
-for any other primary sign-in (``views.next_step``): an upstream the tenant trusts for MFA
-passes its ``amr`` on and the sign-in is ``federation_trusted``; an untrusted one is only
-``fed``, and the tenant's own second factor follows.
+What the upstream proved becomes the transaction's methods (``upstream_trust``, the one place
+that decides how much of it we vouch for), and then the policy decides as for any other primary
+sign-in (``views.next_step``).
+
+Discovery is checked before anything is sent (``endpoint_problem``): an https upstream keeps its
+back channel on https and on its own host, unless the admin listed another host for it.
 """
 
 from __future__ import annotations
@@ -21,12 +23,10 @@ import base64
 import hashlib
 import json
 import logging
-import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
-from urllib.parse import urlsplit
 
 import requests
 from authlib.integrations.base_client.errors import OAuthError
@@ -45,8 +45,8 @@ from idp.directory import EMAIL, find_user
 from idp.login import transaction
 from idp.login.password import normalise_email
 from idp.models import Tenant, TenantPolicyRow, Upstream, UpstreamIdentity, User
-from idp.oidc.claims import amr_and_acr
-from idp.policy import Primary
+from idp.login.upstream_endpoints import endpoint_problem
+from idp.login.upstream_trust import progress_for, upstream_methods
 from idp.web import error_page, issuer, load_tenant, settings
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,6 @@ LEEWAY = 60  # clock skew allowed on exp / iat / auth_time (RFC 7519 4.1.4 "smal
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
               "EdDSA")
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
-# RFC 8176 method values are short tokens; anything else an upstream sends is dropped.
-AMR_VALUE = re.compile(r"^[A-Za-z0-9_.-]{1,16}$")
-MAX_AMR_VALUES = 10
 
 
 # --- Talking to the upstream --------------------------------------------------------------------
@@ -89,7 +86,11 @@ def _cached(key: str, fetch: Callable[[], object], refresh: bool = False):
 
 def _get_json(url: str) -> dict:
     try:
-        response = requests.get(url, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"})
+        # Redirects are not followed: the address checked is the address asked (endpoint_problem).
+        response = requests.get(url, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"},
+                                allow_redirects=False)
+        if response.is_redirect:
+            raise UpstreamUnavailable(f"{url}: answered with a redirect, which is not followed")
         response.raise_for_status()
         body = response.json()
     except (requests.RequestException, ValueError) as e:
@@ -99,30 +100,40 @@ def _get_json(url: str) -> dict:
     return body
 
 
-def _usable_url(url) -> bool:
-    """https, or http on loopback only (the same rule as ``admin.add_upstream``)."""
-    if not isinstance(url, str):
-        return False
-    parts = urlsplit(url)
-    return bool(parts.netloc) and (parts.scheme == "https" or (
-        parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")))
+class UpstreamMisconfigured(UpstreamUnavailable):
+    """The upstream answered, but what it published may not be used (the message says why)."""
 
 
-def metadata(upstream_issuer: str) -> dict:
+def _discovery(upstream_issuer: str) -> dict:
     """The upstream's discovery document (OIDC Discovery 4), cached for a few minutes."""
 
     def fetch():
         doc = _get_json(f"{upstream_issuer}/.well-known/openid-configuration")
         # OIDC Discovery 4.3: the issuer in the document MUST be exactly the one we asked.
         if doc.get("issuer") != upstream_issuer:
-            raise UpstreamUnavailable(f"discovery names issuer {doc.get('issuer')!r}, "
-                                      f"not {upstream_issuer!r}")
-        for endpoint in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-            if not _usable_url(doc.get(endpoint)):
-                raise UpstreamUnavailable(f"discovery has no usable {endpoint}")
+            raise UpstreamMisconfigured(f"its discovery document names the issuer "
+                                        f"{doc.get('issuer')!r}, not {upstream_issuer!r}")
         return doc
 
     return _cached(f"discovery:{upstream_issuer}", fetch)
+
+
+def metadata(upstream_issuer: str, back_channel_hosts=()) -> dict:
+    """The discovery document, once every endpoint we use passes ``endpoint_problem``; else
+    UpstreamMisconfigured. Checked on every use: upstreams sharing an issuer may list hosts
+    differently, and the cached document may be newer than the upstream's last check."""
+    doc = _discovery(upstream_issuer)
+    for name in ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint"):
+        if name == "userinfo_endpoint" and name not in doc:
+            continue
+        problem = endpoint_problem(upstream_issuer, name, doc.get(name), back_channel_hosts)
+        if problem:
+            raise UpstreamMisconfigured(problem)
+    return doc
+
+
+def upstream_metadata(upstream: Upstream) -> dict:
+    return metadata(upstream.issuer, tuple(upstream.back_channel_hosts or ()))
 
 
 def signing_keys(jwks_uri: str, refresh: bool = False) -> KeySet:
@@ -237,41 +248,6 @@ def _pick_key(keyset: KeySet, alg: str, kid):
         candidates = [k for k in candidates if k.kid == kid]
     # Without a kid, only an unambiguous key will do (OIDC Core 10.1).
     return candidates[0] if len(candidates) == 1 else None
-
-
-# --- What the upstream proved --------------------------------------------------------------------
-
-
-def upstream_methods(claims: dict) -> list[str]:
-    """The upstream's ``amr`` values (RFC 8176), kept only if they are plain short tokens."""
-    amr = claims.get("amr")
-    if not isinstance(amr, list):
-        return []
-    values = [v for v in amr if isinstance(v, str) and AMR_VALUE.fullmatch(v) and v != "fed"]
-    return list(dict.fromkeys(values))[:MAX_AMR_VALUES]
-
-
-def upstream_did_mfa(claims: dict) -> bool:
-    """Did the upstream say it used more than one factor? Its ``amr`` has ``mfa`` (RFC 8176 2)
-    or methods of two kinds, or its ``acr`` is ``mfa``/``phr`` or a value naming mfa."""
-    methods = upstream_methods(claims)
-    if "mfa" in methods or amr_and_acr(methods)[1] != "pwd":
-        return True
-    acr = claims.get("acr")
-    return isinstance(acr, str) and (acr in ("mfa", "phr") or "mfa" in acr.lower())
-
-
-def progress_for(upstream: Upstream, claims: dict) -> tuple[list[str], Primary]:
-    """(the transaction's methods, the primary) for this upstream sign-in and trust setting."""
-    trusted = upstream.trust_mfa == "always" or (
-        upstream.trust_mfa == "when_upstream_mfa" and upstream_did_mfa(claims))
-    if not trusted:
-        # The upstream's own values are not ours to vouch for: only that it was federated.
-        return ["fed"], Primary.FEDERATION
-    methods = ["fed"] + upstream_methods(claims)
-    if upstream_did_mfa(claims) and "mfa" not in methods:
-        methods.append("mfa")  # an acr-only assertion of MFA (see the report on claims.py)
-    return methods, Primary.FEDERATION_TRUSTED
 
 
 # --- Which local user ---------------------------------------------------------------------------
@@ -434,6 +410,15 @@ def _failed(upstream: Upstream, reason: str, **data) -> None:
                  **data)
 
 
+def _misconfigured(upstream: Upstream, e: UpstreamMisconfigured, tx):
+    """Nothing was sent to the upstream's back channel; the admin must look at its settings."""
+    log.warning("upstream %s refused: %s", upstream.slug, e)
+    _failed(upstream, f"discovery refused: {e}")
+    return _problem(502, f"{upstream.name} is not available",
+                    f"Signing in with {upstream.name} is not set up correctly here. Sign in "
+                    f"another way, and tell your administrator.", tx)
+
+
 UPSTREAM_ERRORS = {
     "access_denied": "You cancelled signing in with {name}, or {name} did not allow it.",
     "login_required": "{name} needs you to sign in there first.",
@@ -461,8 +446,10 @@ def start(upstream):
     if tx.authenticated:
         return _expired()
     try:
-        doc = metadata(row.issuer)
+        doc = upstream_metadata(row)
         client = _oauth_client(row, doc)
+    except UpstreamMisconfigured as e:
+        return _misconfigured(row, e, tx)
     except (UpstreamUnavailable, ValueError) as e:
         log.warning("upstream %s unusable: %s", row.slug, e)
         _failed(row, f"unavailable: {e}")
@@ -526,7 +513,9 @@ def callback(upstream):
         return error_page(400, "This sign-in cannot continue",
                           f"The answer from {row.name} was already used. Start signing in again.")
     try:
-        doc = metadata(row.issuer)
+        doc = upstream_metadata(row)
+    except UpstreamMisconfigured as e:
+        return _misconfigured(row, e, tx)
     except UpstreamUnavailable as e:
         _failed(row, f"unavailable: {e}")
         return _problem(502, f"{row.name} is not available",
@@ -555,7 +544,7 @@ def callback(upstream):
     try:
         client = _oauth_client(row, doc)
         token = client.fetch_token(doc["token_endpoint"], code=code,
-                                   code_verifier=pending.verifier)
+                                   code_verifier=pending.verifier, allow_redirects=False)
     except OAuthError as e:
         _failed(row, f"token endpoint: {e.error}")
         return _problem(400, f"Not signed in with {row.name}",
@@ -607,15 +596,15 @@ def callback(upstream):
                             "time by another sign-in. Start again.", tx)
         how = "linked"
 
-    methods, primary = progress_for(row, claims)
-    tx.user_id, tx.methods = user.id, methods
-    tx.notes["primary"] = primary.value
+    proof = progress_for(row.trust_mfa, row.trusted_acrs or [], claims)
+    tx.user_id, tx.methods = user.id, proof.methods
+    tx.notes["primary"] = proof.primary.value
     tx.notes["upstream"] = row.slug
     # A fresh, full authentication: never a step-up of whoever was signed in before.
     for stale in ("step_up", "challenge", "decision", "setup_page", "skipped"):
         tx.notes.pop(stale, None)
     audit.record(session, g.tenant.id, "user.signed_in_upstream", user_id=user.id,
-                 actor=user.email, upstream=row.slug, how=how, trusted=primary.value,
+                 actor=user.email, upstream=row.slug, how=how, trusted=proof.primary.value,
                  upstream_amr=upstream_methods(claims))
     from idp.login import views as journey  # the journey's pages; they list our buttons
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.models.base import Base, utcnow
@@ -73,6 +73,10 @@ class Upstream(Base):
     client_secret_sealed: Mapped[str] = mapped_column(Text)  # encrypted with the SecretBox
     email_domains: Mapped[list] = mapped_column(default=list)
     trust_mfa: Mapped[str] = mapped_column(String(20), default="never")
+    # The upstream's acr values that prove MFA, exactly (idp.login.upstream_trust).
+    trusted_acrs: Mapped[list] = mapped_column(default=list, server_default=text("'[]'"))
+    # Hosts besides the issuer's its token endpoint and keys may live on (federation.endpoint_problem).
+    back_channel_hosts: Mapped[list] = mapped_column(default=list, server_default=text("'[]'"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -17,7 +17,8 @@ KIND = {
     "pin": "knowledge",
     # An upstream sign-in or an admin's login link stands in for the password it replaces, so
     # either plus a local possession factor is two kinds, and plus security questions is not.
-    # (Only a trusted upstream's own values ever sit next to "fed": idp/login/federation.py.)
+    # An upstream's own values sit next to "fed" only when they prove MFA by themselves
+    # (idp/login/upstream_trust.py): "fed" never adds a kind to the upstream's factors.
     "fed": "knowledge",
     "login_token": "knowledge",
 }
@@ -25,7 +26,7 @@ LEVELS = ("pwd", "mfa", "phr")
 
 
 def amr_and_acr(methods: list[str]) -> tuple[list[str], str]:
-    # A trusted upstream that says "mfa" did two factors there: keep its word.
+    # "mfa" next to "fed" is upstream_trust's finding that the upstream did two factors.
     upstream_mfa = "fed" in methods and "mfa" in methods
     amr = list(dict.fromkeys(m for m in methods if m != "mfa"))
     kinds = {KIND.get(m) for m in amr} - {None}

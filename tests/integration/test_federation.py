@@ -15,25 +15,19 @@ Our side is the real thing: Authlib's OAuth 2 client, joserfc, Redis, the policy
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import json
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
-from flask import Flask, jsonify, redirect
-from flask import request as flask_request
-from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from idp import admin, db, directory
 from idp.login import federation
@@ -44,6 +38,7 @@ from tests.support.ports import free_port
 from tests.integration.test_authorize import params_for
 from tests.support.account import answer_challenge
 from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair, query
+from tests.support.upstream import ScriptedProvider, flip_signature
 
 
 @pytest.fixture(autouse=True)
@@ -62,95 +57,6 @@ def server(live_server):
 
 
 # --- The scripted upstream ---------------------------------------------------------------------
-
-
-def s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-
-
-def flip_signature(token: str) -> str:
-    """The same token with one character in the middle of its signature changed."""
-    head, body, sig = token.split(".")
-    i = len(sig) // 2
-    return ".".join([head, body, sig[:i] + ("A" if sig[i] != "A" else "B") + sig[i + 1:]])
-
-
-class ScriptedProvider:
-    """A minimal OpenID provider on a real socket; each test scripts its next ID token."""
-
-    def __init__(self):
-        self.key = RSAKey.generate_key(2048, parameters={"kid": "scripted-1", "use": "sig"})
-        self.client_id = f"downstream-{secrets.token_hex(4)}"
-        self.client_secret = secrets.token_urlsafe(24)
-        self.reset()
-        app = Flask("scripted-upstream")
-        app.add_url_rule("/.well-known/openid-configuration", view_func=self.discovery)
-        app.add_url_rule("/jwks", view_func=self.jwks)
-        app.add_url_rule("/authorize", view_func=self.authorize)
-        app.add_url_rule("/token", view_func=self.token, methods=["POST"])
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.issuer = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def reset(self):
-        self.subject = f"scripted-{secrets.token_hex(6)}"
-        self.claims: dict = {}  # added to (or, with None, removed from) the next ID token
-        self.tamper = False
-        self.authorization_requests: list[dict] = []
-        self.token_requests: list[dict] = []
-        self._codes: dict[str, dict] = {}
-
-    def stop(self):
-        self._server.shutdown()
-
-    def discovery(self):
-        base = self.issuer
-        return jsonify({
-            "issuer": base, "authorization_endpoint": f"{base}/authorize",
-            "token_endpoint": f"{base}/token", "jwks_uri": f"{base}/jwks",
-            "response_types_supported": ["code"], "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
-            "authorization_response_iss_parameter_supported": True,
-        })
-
-    def jwks(self):
-        return jsonify({"keys": [self.key.as_dict(private=False)]})
-
-    def authorize(self):
-        args = flask_request.args.to_dict()
-        self.authorization_requests.append(args)
-        code = secrets.token_urlsafe(16)
-        self._codes[code] = args
-        return redirect(f"{args['redirect_uri']}?" + urlencode(
-            {"code": code, "state": args.get("state", ""), "iss": self.issuer}))
-
-    def token(self):
-        form = flask_request.form.to_dict()
-        self.token_requests.append(form)
-        auth = flask_request.authorization
-        asked = self._codes.pop(form.get("code", ""), None)
-        if auth is None or (auth.username, auth.password) != (self.client_id, self.client_secret):
-            return jsonify({"error": "invalid_client"}), 401
-        # RFC 7636 4.6: the verifier must hash to the challenge of the authorization request.
-        if asked is None or form.get("redirect_uri") != asked.get("redirect_uri") or \
-                asked.get("code_challenge_method") != "S256" or \
-                s256(form.get("code_verifier", "")) != asked.get("code_challenge"):
-            return jsonify({"error": "invalid_grant"}), 400
-        now = int(time.time())
-        claims = {"iss": self.issuer, "sub": self.subject, "aud": self.client_id, "iat": now,
-                  "exp": now + 300, "nonce": asked.get("nonce"), "amr": ["pwd"],
-                  "name": "Scripted Person"}
-        claims.update(self.claims)
-        claims = {k: v for k, v in claims.items() if v is not None}
-        id_token = jwt.encode({"alg": "RS256", "kid": "scripted-1"}, claims, self.key,
-                              algorithms=["RS256"])
-        if self.tamper:
-            id_token = flip_signature(id_token)
-        return jsonify({"access_token": secrets.token_urlsafe(24), "token_type": "Bearer",
-                        "expires_in": 300, "id_token": id_token})
 
 
 @pytest.fixture(scope="module")
@@ -383,7 +289,8 @@ def test_a_trusted_upstream_skips_the_local_second_factor(app, settings, server)
 
     claims = id_token_claims(server, fed.down, done, started.verifier)  # no challenge page
     assert claims["sub"] == subject_of(app, fed.down, fed.down.alice)
-    assert claims["amr"] == ["fed", "pwd"] and claims["acr"] == "pwd"
+    # The tenant waives its own second step; the token says only what it can vouch for.
+    assert claims["amr"] == ["fed"] and claims["acr"] == "pwd"
     signed_in = [d for action, _, d in audit_actions(app, fed.down) if action == "user.signed_in_upstream"]
     assert signed_in and signed_in[-1]["upstream"] == "corp" and signed_in[-1]["how"] == "linked"
 
@@ -638,7 +545,7 @@ def test_a_callback_opened_in_another_browser_is_refused_and_spoils_nothing(app,
     assert elsewhere.status == 400 and "expired" in elsewhere.text
 
     done = back_downstream(started, fed.down, back.location)  # the real browser still finishes
-    assert id_token_claims(server, fed.down, done, started.verifier)["amr"] == ["fed", "pwd"]
+    assert id_token_claims(server, fed.down, done, started.verifier)["amr"] == ["fed"]
 
 
 def test_an_answer_from_another_issuer_is_refused(app, settings, server):

@@ -9,7 +9,6 @@ import dataclasses
 import datetime
 import email
 import email.policy
-import ipaddress
 import json
 import secrets
 import socket
@@ -28,6 +27,7 @@ from idp.models import OutboxMessage
 from idp.notify.mail import OutboxMail, SmtpMail
 from idp.notify.sms import HttpSMS, OutboxSMS
 from tests.support.ports import free_port
+from tests.support.tls import self_signed
 
 SID, TOKEN, FROM = "AC0123456789abcdef", "s3cret/token+1", "+15550001111"
 
@@ -215,30 +215,7 @@ class Inbox:
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1: (cert file, key file)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp test smtp")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
-    folder = tmp_path_factory.mktemp("smtp-tls")
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
+    return self_signed(tmp_path_factory.mktemp("smtp-tls"), "idp test smtp")
 
 
 def _server_context(certificate) -> ssl.SSLContext:
