@@ -22,13 +22,9 @@ from tests.support.journey import query
 from tests.support.relying_party import code_flow, discovery, rp
 
 
-@pytest.fixture(autouse=True)
-def plain_http_is_fine(monkeypatch):
-    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
-
-
 @pytest.fixture
-def provider(live_world) -> dict:
+def provider(live_world, monkeypatch) -> dict:
+    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")  # the live server is plain http
     return discovery(live_world.issuer)
 
 
