@@ -7,6 +7,7 @@ verifier that cannot be reached means "not solved": the gate fails closed.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -16,7 +17,11 @@ import altcha
 import requests
 from redis import Redis
 
+from idp.untrusted import UntrustedInput, parse_json_object
+
 CHALLENGE_TTL = 10 * 60
+MAX_PAYLOAD = 4096
+ALTCHA_STRINGS = ("algorithm", "challenge", "salt", "signature")
 
 
 def _spend(store: Redis, payload: str) -> bool:
@@ -44,13 +49,29 @@ class Altcha:
         return {"kind": self.kind, "challenge_json": json.dumps(data)}
 
     def verify(self, store: Redis, payload: str | None, remote_ip: str | None = None) -> bool:
-        if not payload or len(payload) > 4096:
+        if not payload or len(payload) > MAX_PAYLOAD:
+            return False
+        solution = _altcha_solution(payload)
+        if solution is None:
             return False
         try:
-            ok, _ = altcha.verify_solution_v1(payload, self.hmac_key, check_expires=True)
+            ok, _ = altcha.verify_solution_v1(solution, self.hmac_key, check_expires=True)
         except (ValueError, TypeError, KeyError):
             return False
         return bool(ok) and _spend(store, payload)
+
+
+def _altcha_solution(payload: str) -> dict | None:
+    """The widget's base64 JSON, read here rather than by the altcha library, which takes
+    whatever JSON it finds (a list for ``salt`` raised AttributeError: a 500)."""
+    try:
+        solution = parse_json_object(base64.b64decode(payload), what="CAPTCHA")
+    except (UntrustedInput, ValueError):
+        return None
+    if not all(isinstance(solution.get(name), str) for name in ALTCHA_STRINGS) \
+            or type(solution.get("number")) is not int:
+        return None
+    return solution
 
 
 @dataclass
@@ -73,15 +94,16 @@ class Hosted:
                 "css_class": "cf-turnstile" if self.kind == "turnstile" else "h-captcha"}
 
     def verify(self, store: Redis, payload: str | None, remote_ip: str | None = None) -> bool:
-        if not payload or len(payload) > 4096:
+        if not payload or len(payload) > MAX_PAYLOAD:
             return False
         data = {"secret": self.secret, "response": payload}
         if remote_ip:
             data["remoteip"] = remote_ip
         try:
-            answer = requests.post(self.verify_url, data=data, timeout=5).json()
-        except (requests.RequestException, ValueError):
-            return False  # cannot ask the provider: fail closed
+            answer = parse_json_object(
+                requests.post(self.verify_url, data=data, timeout=5).content, what="answer")
+        except (requests.RequestException, UntrustedInput):
+            return False  # cannot ask the provider, or cannot read it: fail closed
         return answer.get("success") is True and _spend(store, payload)
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from idp.files import private_folder, readable_by_others
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET = "idp-embedded-default-secret-change-me"
 
@@ -24,7 +26,7 @@ def _embedded_secret(create: bool = True) -> str | None:
     except FileNotFoundError:
         if not create:
             return None
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process made it first
@@ -32,6 +34,14 @@ def _embedded_secret(create: bool = True) -> str | None:
     with os.fdopen(fd, "w") as f:
         f.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database, or one in memory)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,11 @@ class Settings:
             )
         if self.database_url.startswith("sqlite"):
             found.append("IDP_DATABASE_URL is SQLite: use PostgreSQL behind several workers.")
+        database_file = sqlite_path(self.database_url)
+        if database_file is not None and readable_by_others(database_file):
+            # Made before we created it private, or opened up by someone: say so, change nothing.
+            found.append(f"The SQLite database {database_file} can be read by other users of "
+                         "this machine: make it readable by its owner only.")
         if not self.secure_cookies:
             found.append("IDP_BASE_URL is not https: cookies are sent without Secure.")
         return found

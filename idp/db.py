@@ -7,7 +7,6 @@ a CLI command commits when it is done. Helpers only add and flush.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -16,7 +15,8 @@ from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from idp.config import ROOT
+from idp.config import ROOT, sqlite_path
+from idp.files import private_file
 
 
 def make_engine(url: str, *, ping_after: float | None = None) -> Engine:
@@ -24,9 +24,11 @@ def make_engine(url: str, *, ping_after: float | None = None) -> Engine:
     (default ``IDLE_PING_SECONDS``) is checked before use (``ping_when_idle``)."""
     ping_after = IDLE_PING_SECONDS if ping_after is None else ping_after
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is not None:
+            # SQLite gives its -wal, -shm and -journal files the database file's mode, so
+            # creating this one 0600 keeps all of them private.
+            private_file(path)
         engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")

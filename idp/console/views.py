@@ -20,6 +20,7 @@ from idp.login import session as sso
 from idp.mfa import flow
 from idp.models import AuditEvent, Authenticator, Token, User
 from idp.models.base import utcnow
+from idp.untrusted import local_path
 from idp.web import error_page, load_tenant
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,8 @@ def user(user_id):
 @bp.post("/users/<int:user_id>/<action>")
 def act(user_id, action):
     target = _target(user_id)
-    back = request.form.get("back") or url_for("console.users", tenant=g.tenant.slug)
-    if not back.startswith(f"/t/{g.tenant.slug}/admin"):
-        back = url_for("console.users", tenant=g.tenant.slug)
+    back = (local_path(request.form.get("back"), f"/t/{g.tenant.slug}/admin")
+            or url_for("console.users", tenant=g.tenant.slug))
     if action not in ACTIONS:
         return error_page(404, "Not found", "There is no such action.")
     if target.id == g.admin.id and action in ("enforce", "exempt", "reset"):

@@ -5,8 +5,6 @@ Reading is all this module does; the decision is ``idp.policy``'s alone.
 
 from __future__ import annotations
 
-import json
-
 from flask import has_request_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +14,7 @@ from idp.cache import Snapshots
 from idp.guard import Limits
 from idp.models import Authenticator, Client, Tenant, TenantPolicyRow, User
 from idp.policy import AdminState, Mode, Requirements, TenantPolicy, UserFacts
+from idp.untrusted import UntrustedInput, parse_json_object
 
 
 class BadClaimsParameter(ValueError):
@@ -80,11 +79,9 @@ def essential_acr(params: dict) -> tuple[str, ...]:
     if not raw:
         return ()
     try:
-        claims = json.loads(raw)
-    except ValueError:
-        raise BadClaimsParameter("The claims parameter is not valid JSON.") from None
-    if not isinstance(claims, dict):
-        raise BadClaimsParameter("The claims parameter must be a JSON object.")
+        claims = parse_json_object(raw, what="claims parameter")
+    except UntrustedInput as e:
+        raise BadClaimsParameter(str(e)) from None
     request = claims.get("id_token")
     acr = request.get("acr") if isinstance(request, dict) else None
     if not isinstance(acr, dict) or not acr.get("essential"):

@@ -47,6 +47,7 @@ from idp.login.password import normalise_email
 from idp.models import Tenant, TenantPolicyRow, Upstream, UpstreamIdentity, User
 from idp.login.upstream_endpoints import endpoint_problem
 from idp.login.upstream_trust import progress_for, upstream_methods
+from idp.untrusted import UntrustedInput, parse_json_object
 from idp.web import error_page, issuer, load_tenant, settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ SCOPE = "openid email profile"
 METADATA_TTL = 300  # discovery and JWKS are cached per process this long (seconds)
 HTTP_TIMEOUT = (3.05, 10)  # (connect, read): a slow upstream must not hold a worker for long
 LEEWAY = 60  # clock skew allowed on exp / iat / auth_time (RFC 7519 4.1.4 "small leeway")
+MAX_UPSTREAM_JSON = 1024 * 1024  # discovery, a JWK set with certificate chains, a token response
 # Asymmetric algorithms only: "none" and HMAC (keyed with the client secret) are never accepted.
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
               "EdDSA")
@@ -92,12 +94,21 @@ def _get_json(url: str) -> dict:
         if response.is_redirect:
             raise UpstreamUnavailable(f"{url}: answered with a redirect, which is not followed")
         response.raise_for_status()
-        body = response.json()
-    except (requests.RequestException, ValueError) as e:
+        return _upstream_json(response, "document")
+    except (requests.RequestException, UntrustedInput) as e:
         raise UpstreamUnavailable(f"{url}: {e}") from None
-    if not isinstance(body, dict):
-        raise UpstreamUnavailable(f"{url}: not a JSON object")
-    return body
+
+
+def _upstream_json(response: requests.Response, what: str) -> dict:
+    """An upstream's answer, read within the bounds of ``idp.untrusted``: a compromised or
+    broken upstream gets an error page, never a 500."""
+    return parse_json_object(response.content, what=what, max_length=MAX_UPSTREAM_JSON)
+
+
+def _read_token_response(response: requests.Response) -> requests.Response:
+    """Authlib's compliance hook: the token response is checked before Authlib parses it."""
+    _upstream_json(response, "token response")
+    return response
 
 
 class UpstreamMisconfigured(UpstreamUnavailable):
@@ -151,9 +162,11 @@ def _oauth_client(upstream: Upstream, doc: dict) -> OAuth2Session:
     methods = doc.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
     auth_method = "client_secret_post" if "client_secret_basic" not in methods and \
         "client_secret_post" in methods else "client_secret_basic"
-    return OAuth2Session(upstream.client_id, secret, scope=SCOPE,
-                         redirect_uri=callback_url(upstream), code_challenge_method="S256",
-                         token_endpoint_auth_method=auth_method, default_timeout=HTTP_TIMEOUT)
+    session = OAuth2Session(upstream.client_id, secret, scope=SCOPE,
+                            redirect_uri=callback_url(upstream), code_challenge_method="S256",
+                            token_endpoint_auth_method=auth_method, default_timeout=HTTP_TIMEOUT)
+    session.register_compliance_hook("access_token_response", _read_token_response)
+    return session
 
 
 def callback_url(upstream: Upstream) -> str:

@@ -31,6 +31,7 @@ from idp.oidc.authorize import error_redirect
 from idp.oidc.server import ClientRef, query_client
 from idp.oidc.claims import amr_and_acr
 from idp.policy import Decision, Need, Primary, Progress
+from idp.untrusted import local_path
 from idp.web import error_page, load_tenant
 
 bp = Blueprint("login", __name__, url_prefix="/t/<tenant>")
@@ -57,10 +58,7 @@ def locked_page(locked: Locked):
 
 def safe_next(value: str | None) -> str:
     """A path of this tenant to go to after signing in; anything else goes home (no open redirect)."""
-    home = url_for("login.home", tenant=g.tenant.slug)
-    if not value or not value.startswith(f"/t/{g.tenant.slug}/") or "//" in value or "\\" in value:
-        return home
-    return value
+    return local_path(value, f"/t/{g.tenant.slug}/") or url_for("login.home", tenant=g.tenant.slug)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import secrets
 
@@ -45,6 +44,7 @@ from webauthn.helpers.structs import (AttestationConveyancePreference, Authentic
 from idp.mfa import register
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator
+from idp.untrusted import UntrustedInput, parse_json_object
 
 NAME_MAX = 100  # Authenticator.name is String(100)
 LOOKUP_MAX = 255  # Authenticator.lookup is String(255): a base64url credential id of <= 191 bytes
@@ -103,13 +103,11 @@ def _credential_json(form: MultiDict) -> dict:
     raw = form.get("credential") or ""
     if not raw.strip():
         raise NotNow(NOTHING_SENT)
-    if len(raw) > CREDENTIAL_MAX:
-        raise WrongAnswer(NOT_VERIFIED)
     try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
+        value = parse_json_object(raw, what="credential", max_length=CREDENTIAL_MAX)
+    except UntrustedInput:
         raise WrongAnswer(NOT_VERIFIED) from None
-    if not isinstance(value, dict) or not isinstance(value.get("rawId"), str) \
+    if not isinstance(value.get("rawId"), str) \
             or not isinstance(value.get("response"), dict):
         raise WrongAnswer(NOT_VERIFIED)
     return value

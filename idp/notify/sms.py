@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from idp.models import OutboxMessage
 from idp.notify import SendError
+from idp.untrusted import UntrustedInput, parse_json_object
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,8 @@ class HttpSMS:
 def _detail(answer: requests.Response) -> str:
     """Twilio's error body is JSON with ``code`` and ``message``; a short hint for the log."""
     try:
-        body = answer.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
+        body = parse_json_object(answer.content, what="answer")
+    except UntrustedInput:
         return ""
     parts = [str(body[k])[:200] for k in ("code", "message") if body.get(k) is not None]
     return f": {' '.join(parts)}" if parts else ""

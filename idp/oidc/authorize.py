@@ -23,7 +23,7 @@ from werkzeug.datastructures import MultiDict
 from idp.login import session as sso
 from idp.login import transaction
 from idp.oidc.server import query_client
-from idp.oidc.tokens import InvalidToken, verify
+from idp.oidc.tokens import InvalidToken, verify_id_token_hint
 from idp.login.facts import BadClaimsParameter, essential_acr
 from idp.policy import Need
 from idp.web import error_page, issuer
@@ -205,9 +205,11 @@ def _needs_login(params: dict, prompts: set[str], session, user) -> bool:
     if hint:
         keyring = current_app.extensions["idp.keyring"]
         try:
-            claims = verify(keyring, hint, issuer=issuer(), check_expiry=False).claims
+            claims = verify_id_token_hint(keyring, hint, issuer=issuer(),
+                                          client_id=params["client_id"])
         except InvalidToken:
-            raise ClientError("invalid_request", "id_token_hint is not an ID token we issued.") from None
+            raise ClientError("invalid_request",
+                              "id_token_hint is not an ID token we issued to this application.") from None
         if claims.get("sub") != user.subject:
             return True  # someone else is signed in here: ask for the hinted user's sign-in
     return False

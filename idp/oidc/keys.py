@@ -29,6 +29,8 @@ from pathlib import Path
 
 from joserfc.jwk import ECKey, RSAKey
 
+from idp.files import private_folder
+
 ALGORITHMS = ("RS256", "ES256")
 
 
@@ -82,7 +84,7 @@ def _with(key: StoredKey, **changes) -> StoredKey:
 
 
 def _write(directory: Path, key: StoredKey) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    private_folder(directory)
     data = {
         "kid": key.kid,
         "alg": key.alg,

@@ -108,3 +108,27 @@ def verify(keyring: Keyring, token: str, *, issuer: str, check_expiry: bool = Tr
     if check_expiry and not (isinstance(claims.get("exp"), int) and claims["exp"] > time.time()):
         raise InvalidToken("expired")
     return Verified(header, claims)
+
+
+def verify_id_token_hint(keyring: Keyring, token: str, *, issuer: str,
+                         client_id: str | None) -> dict:
+    """The claims of ``token`` when it is an ID token this issuer gave ``client_id`` (any
+    client when None), expired or not: what ``id_token_hint`` may carry at the authorization
+    endpoint (OIDC Core 3.1.2.1) and at logout (RP-Initiated Logout 1.0, 2).
+
+    Our access tokens are signed by the same keys for the same issuer, and a relying party
+    may hand one to anyone it calls: one must not stand for the user's ID token. They say
+    ``typ: at+jwt`` and carry ``client_id`` (RFC 9068 2.1, 2.2), which an ID token never does.
+    """
+    verified = verify(keyring, token, issuer=issuer, check_expiry=False)
+    claims = verified.claims
+    if verified.header.get("typ", "JWT") != "JWT" or "client_id" in claims:
+        raise InvalidToken("not an ID token")
+    audiences = claims.get("aud")
+    audiences = [audiences] if isinstance(audiences, str) else audiences
+    if not isinstance(claims.get("sub"), str) or not isinstance(audiences, list) \
+            or not audiences or not all(isinstance(a, str) for a in audiences):
+        raise InvalidToken("not an ID token")
+    if client_id is not None and client_id not in audiences:
+        raise InvalidToken("issued to another application")
+    return {**claims, "aud": audiences}

@@ -1,28 +1,48 @@
 """Hypothesis against every endpoint's parameters: whatever arrives (known names with hostile
-values, unknown names, repeated names, NUL, surrogates, huge strings), the answer is an error a
-client or a person can read, never a 500."""
+values, unknown names, repeated names, NUL, CR/LF and other control characters, surrogates,
+huge strings, JSON nested deep or of the wrong types), the answer is an error a client or a
+person can read, never a 500."""
 
 from __future__ import annotations
 
 import base64
+import json
 from urllib.parse import quote, urlencode
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.integration.test_token import basic
+from tests.support.journey import CSRF, TX, field
 
 FUZZ = settings(max_examples=120, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 
+controls = st.text(alphabet=st.one_of(st.characters(categories=["Cc"]), st.sampled_from("/a.?=")),
+                   min_size=1, max_size=20)  # NUL, CR, LF, DEL, C1: what splits a header
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+deep_json = st.builds(lambda opener, depth: opener * depth, st.sampled_from(["[", '{"a":', '{"id_token":']),
+                      st.integers(min_value=900, max_value=4000))
+json_text = st.one_of(json_values.map(json.dumps), deep_json,
+                      st.dictionaries(st.sampled_from(["id_token", "userinfo", "acr", "essential",
+                                                       "values", "value"]),
+                                      json_values, max_size=3).map(json.dumps))
+
 hostile = st.one_of(
     st.text(max_size=40),
     st.text(alphabet=st.characters(codec="utf-8"), max_size=300),
+    controls,
+    json_text,
     st.sampled_from(["", "\x00", "%00", "null", "[]", "{}", "-1", "1e309", "S256", "plain",
                      "openid", "openid profile email offline_access", "code", "token",
                      "https://portal.test/callback", "https://evil.test/", "../../etc/passwd",
-                     "a" * 5000, "\u202e", "\ud800" * 0 + "\U0001f600", "<script>", "' OR 1=1 --"]),
+                     "a" * 5000, "\u202e", "\ud800" * 0 + "\U0001f600", "<script>", "' OR 1=1 --",
+                     "\r\n", "/t/x/\r\nSet-Cookie: a=1", "[" * 4000]),
 )
 
 
@@ -51,8 +71,12 @@ def answered_cleanly(response) -> None:
 
 
 @FUZZ
-@given(pairs=params(AUTHORIZE))
-def test_authorize_never_answers_500(client, world, pairs):
+@given(pairs=params(AUTHORIZE), registered=st.booleans())
+@example(pairs=[("claims", "[" * 4000)], registered=True)  # RecursionError in json.loads
+def test_authorize_never_answers_500(client, world, pairs, registered):
+    if registered:  # a real client and its redirect URI: the request gets past the first checks
+        pairs = [("client_id", world.portal.client_id), ("redirect_uri", world.portal.redirect_uri),
+                 ("response_type", "code"), ("scope", "openid")] + pairs
     query = urlencode(pairs, encoding="utf-8", errors="surrogatepass")
     answered_cleanly(client.get(f"/t/{world.slug}/authorize?{query}"))
 
@@ -126,3 +150,57 @@ def test_hosted_pages_never_answer_500(client, world, pairs, path, query):
 def test_any_tenant_path_never_answers_500(client, slug, rest):
     path = "/t/" + quote(slug.encode("utf-8", "surrogatepass"), safe="") + rest
     answered_cleanly(client.get(path))
+
+
+def _login_form(client, world, **fields) -> dict:
+    page = client.get(f"/t/{world.slug}/login").get_data(as_text=True)
+    return {"csrf_token": field(CSRF, page), "tx": field(TX, page), "email": world.alice, **fields}
+
+
+@FUZZ
+@given(suffix=st.one_of(hostile, controls))
+@example(suffix="account\r\nSet-Cookie: a=1")  # a 500 right after a successful sign-in
+def test_signing_in_with_any_next_never_answers_500(client, world, suffix):
+    """The ``next`` a sign-in link carries is only used once the password was right."""
+    target = f"/t/{world.slug}/{suffix}"
+    page = client.get(f"/t/{world.slug}/login?" + urlencode({"next": target}, encoding="utf-8",
+                                                             errors="surrogatepass"))
+    answered_cleanly(page)
+    if page.status_code != 200:
+        return  # refused on arrival (NUL, a broken encoding): nothing to sign in to
+    html = page.get_data(as_text=True)
+    response = client.post(f"/t/{world.slug}/login", data={
+        "csrf_token": field(CSRF, html), "tx": field(TX, html), "email": world.alice,
+        "password": world.password})
+    answered_cleanly(response)
+    assert response.status_code == 302
+
+
+captcha_payloads = st.one_of(
+    hostile,
+    json_text.map(lambda text: base64.b64encode(text.encode()).decode()),
+    st.fixed_dictionaries({name: json_values for name in
+                           ("algorithm", "challenge", "number", "salt", "signature")})
+    .map(lambda d: base64.b64encode(json.dumps(d).encode()).decode()),
+)
+
+
+@pytest.fixture
+def asked_for_captcha(client, world):
+    """Alice failed enough that every further attempt needs a CAPTCHA (unsolved ones are not
+    counted, so she stays there for every example)."""
+    for _ in range(3):
+        client.post(f"/t/{world.slug}/login", data=_login_form(client, world, password="wrong"))
+    return world
+
+
+@FUZZ
+@given(payload=captcha_payloads)
+@example(payload=base64.b64encode(json.dumps(
+    {"algorithm": "SHA-256", "challenge": "x", "number": 1, "salt": ["a"], "signature": "y"}).encode()).decode())
+@example(payload=base64.b64encode(b"[" * 3000).decode())
+def test_any_captcha_payload_never_answers_500(client, asked_for_captcha, payload):
+    world = asked_for_captcha
+    response = client.post(f"/t/{world.slug}/login",
+                           data=_login_form(client, world, password="wrong", altcha=payload))
+    answered_cleanly(response)

@@ -20,9 +20,9 @@ from oic.oic import Client as OicClient
 from oic.oic.message import AuthorizationResponse, IdToken, OpenIDSchema, RegistrationResponse
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 
-from tests.support.journey import Browser, query
+from tests.support.journey import query
+from tests.support.relying_party import SignIn, browse, code_flow, discovery
 
-SCOPE = "openid profile email offline_access"
 ID_TOKEN_ALGS = ["RS256", "ES256"]
 
 
@@ -34,9 +34,7 @@ def plain_http_is_fine(monkeypatch):
 
 @pytest.fixture
 def provider(live_world) -> dict:
-    r = requests.get(f"{live_world.issuer}/.well-known/openid-configuration", timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()
+    return discovery(live_world.issuer)
 
 
 @pytest.fixture
@@ -44,47 +42,6 @@ def jwks(provider) -> KeySet:
     r = requests.get(provider["jwks_uri"], timeout=10)
     assert r.status_code == 200, r.text
     return KeySet.import_key_set(r.json())
-
-
-def rp(creds, provider, **kw) -> OAuth2Session:
-    """An Authlib OAuth 2 client registered as ``creds``."""
-    return OAuth2Session(
-        creds.client_id, creds.client_secret, scope=SCOPE, redirect_uri=creds.redirect_uri,
-        code_challenge_method="S256", token_endpoint=provider["token_endpoint"], **kw)
-
-
-def browse(http: requests.Session, live_server, world, url: str, email: str, stop_at: str) -> str:
-    """Open ``url`` in the browser, sign in if the IdP asks; the URL the IdP sends it back to."""
-    browser = Browser(http, origin=live_server.url)
-    page = browser.follow(browser.get(url), stop_at)
-    if page.status == 200:
-        page = browser.sign_in(page, email, world.password, world.slug, stop_at)
-    assert page.status in (302, 303) and page.location.startswith(stop_at), (page.status, page.text[:500])
-    return page.location
-
-
-@dataclass
-class SignIn:
-    oauth: OAuth2Session
-    browser: requests.Session
-    state: str
-    nonce: str
-    callback: str
-    token: dict
-
-
-def code_flow(live_server, world, provider, creds=None, email=None, browser=None, **kw) -> SignIn:
-    """The authorization code flow with PKCE S256, from the authorization URL to the tokens."""
-    creds = creds or world.portal
-    oauth = rp(creds, provider, **kw)
-    browser = browser or requests.Session()
-    verifier, state, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    url, _ = oauth.create_authorization_url(provider["authorization_endpoint"], code_verifier=verifier,
-                                            state=state, nonce=nonce)
-    callback = browse(browser, live_server, world, url, email or world.alice, creds.redirect_uri)
-    token = oauth.fetch_token(provider["token_endpoint"], authorization_response=callback,
-                              code_verifier=verifier, state=state)
-    return SignIn(oauth, browser, state, nonce, callback, token)
 
 
 def id_token_claims(sign_in: SignIn, jwks: KeySet, world, creds) -> dict:

@@ -20,7 +20,8 @@ from tests.integration.test_factor_backup_codes import enroll_backup_codes
 from tests.integration.test_factor_questions import ASKED, enroll as enroll_questions
 from tests.integration.test_factor_sms import enroll_sms, latest_code, new_mobile, thirty_seconds_later
 from tests.integration.test_factor_totp import enroll_totp
-from tests.integration.test_live_code_flow import ID_TOKEN_ALGS, rp
+from tests.integration.test_live_code_flow import ID_TOKEN_ALGS
+from tests.support.relying_party import rp
 from tests.integration.test_policy_journey import set_policy
 from tests.support.account import answer_challenge, password_sign_in
 from tests.support.journey import Browser, query
