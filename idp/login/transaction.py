@@ -155,7 +155,7 @@ def _unseal(tenant_id: int, sealed: str) -> Transaction:
     browser = browser_id()
     text = sealed[len(SEALED):]
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
         # Another browser's, another tenant's, or changed by a single bit: the tag says no.
         body = _cipher(settings().secret_key).decrypt(raw[:_NONCE], raw[_NONCE:],
                                                       _binding(tenant_id, browser))
