@@ -119,7 +119,8 @@ def proceed(params: dict, tx: transaction.Transaction | None):
             try:
                 tx = tx or transaction.pending(g.tenant.id, params)  # nothing stored yet
             except transaction.TooLarge:
-                raise ClientError("invalid_request", "The authorization request is too large.") from None
+                raise ClientError("invalid_request",
+                                  "The authorization request is too large.") from None
             return redirect(url_for("login.login", tenant=g.tenant.slug, tx=tx.id))
         if not (tx and tx.authenticated):
             # Signed in already: the policy or the client may still want more (step-up).

@@ -44,7 +44,8 @@ def sealed_login(app, world, browser: Browser | None = None) -> tuple[Browser, s
 
 
 def assert_expired(page) -> None:
-    assert page.status == 400 and "This sign-in has expired" in page.text, (page.status, page.text[:300])
+    assert page.status == 400 and "This sign-in has expired" in page.text, \
+        (page.status, page.text[:300])
 
 
 def test_anonymous_visits_of_authorize_and_login_store_nothing(app, world):
@@ -57,7 +58,8 @@ def test_anonymous_visits_of_authorize_and_login_store_nothing(app, world):
                                                  prompt="login" if i % 2 else "select_account"))
         assert authorize.status == 302 and "/login?tx=" in authorize.location
         assert browser.get(authorize.location).status == 200
-        login = fresh_browser(app).get(f"/t/{world.slug}/login", {"next": f"/t/{world.slug}/account"})
+        login = fresh_browser(app).get(f"/t/{world.slug}/login",
+                                       {"next": f"/t/{world.slug}/account"})
         assert login.status == 200 and 'name="tx"' in login.text
     assert stored_keys(app) == before
 
@@ -70,7 +72,8 @@ def test_a_wrong_password_keeps_the_same_sealed_sign_in_and_the_right_one_finish
     wrong = browser.post(f"/t/{world.slug}/login", form)
     assert wrong.status == 200 and "Incorrect email or password." in wrong.text
     assert field(TX, wrong.text) == tx
-    done = browser.sign_in(wrong, world.alice, world.password, world.slug, world.portal.redirect_uri)
+    done = browser.sign_in(wrong, world.alice, world.password, world.slug,
+                           world.portal.redirect_uri)
     assert done.status == 302 and query(done.location)["code"]
 
 
@@ -121,7 +124,7 @@ def test_a_changed_sealed_sign_in_is_refused(app, world, change):
     assert_expired(browser.get(f"/t/{world.slug}/login", {"tx": change(tx)}))
 
 
-def _require_a_second_factor(app, world) -> None:
+def _require_a_second_factor(app, world) -> list[str]:
     """Alice gets backup codes; then every sign-in of hers needs one."""
     browser = Browser(app.test_client())
     password_sign_in(browser, world)
