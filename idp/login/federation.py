@@ -452,8 +452,8 @@ def start(upstream):
         if request.form.get("tx"):
             tx = transaction.load(g.tenant.id, request.form["tx"])
         else:
-            tx = transaction.begin(g.tenant.id, {},
-                                   next_url=url_for("login.home", tenant=g.tenant.slug))
+            tx = transaction.pending(g.tenant.id, {},
+                                     next_url=url_for("login.home", tenant=g.tenant.slug))
     except transaction.TransactionGone:
         return _expired()
     if tx.authenticated:

@@ -70,9 +70,12 @@ def login():
         elif request.args.get("tx"):
             tx = transaction.load(g.tenant.id, request.args["tx"])
         else:
-            tx = transaction.begin(g.tenant.id, {}, next_url=safe_next(request.args.get("next")))
+            tx = transaction.pending(g.tenant.id, {}, next_url=safe_next(request.args.get("next")))
     except transaction.TransactionGone:
         return _expired()
+    except transaction.TooLarge:
+        return error_page(400, "This sign-in link is too long",
+                          "Go back to the page you came from and sign in from there.")
     client = _client(tx)
     if request.method == "GET":
         form.tx.data = tx.id

@@ -16,15 +16,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
-def _derive(secret_key: str, purpose: bytes) -> bytes:
+def derive_key(secret_key: str, purpose: bytes) -> bytes:
+    """A 32-byte key of its own for ``purpose``: what one use encrypts, another cannot open."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"idp factor secrets",
                 info=purpose).derive(secret_key.encode())
 
 
 class SecretBox:
     def __init__(self, secret_key: str):
-        self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret_key, b"encrypt")))
-        self._mac_key = _derive(secret_key, b"keyed-hash")
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret_key, b"encrypt")))
+        self._mac_key = derive_key(secret_key, b"keyed-hash")
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()

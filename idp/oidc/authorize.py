@@ -116,7 +116,11 @@ def proceed(params: dict, tx: transaction.Transaction | None):
         if not (tx and tx.authenticated) and _needs_login(params, prompts, session, user):
             if "none" in prompts:
                 raise ClientError("login_required", "The user must sign in again.")
-            tx = tx or transaction.begin(g.tenant.id, params)
+            try:
+                tx = tx or transaction.pending(g.tenant.id, params)  # nothing stored yet
+            except transaction.TooLarge:
+                raise ClientError("invalid_request",
+                                  "The authorization request is too large.") from None
             return redirect(url_for("login.login", tenant=g.tenant.slug, tx=tx.id))
         if not (tx and tx.authenticated):
             # Signed in already: the policy or the client may still want more (step-up).

@@ -8,7 +8,7 @@ import pytest
 
 from idp import create_app
 from tests.integration.test_authorize import params_for
-from tests.support.journey import Browser
+from tests.support.journey import CSRF, TX, Browser, field
 from tests.support.redis_server import PrivateRedis
 
 
@@ -49,10 +49,16 @@ def test_protocol_endpoints_while_redis_is_down(settings, world, redis_server):
     service = (world.service.client_id, world.service.client_secret)
     redis_server.stop()
     try:
-        # A sign-in starts a login transaction in Redis: the friendly 503, with when to retry.
-        authorize = http.get(f"/t/{world.slug}/authorize", query_string=params_for(world.portal))
-        assert authorize.status_code == 503 and authorize.headers["Retry-After"] == "30"
-        assert "temporarily unavailable" in authorize.get_data(as_text=True)
+        # Opening the sign-in stores nothing (the pending sign-in is sealed in the browser), so
+        # the login page shows; the password, which must be counted first, gets the friendly
+        # 503, with when to retry.
+        login = Browser(http).authorize(f"/t/{world.slug}", params_for(world.portal))
+        assert login.status == 200
+        password = http.post(f"/t/{world.slug}/login", data={
+            "csrf_token": field(CSRF, login.text), "tx": field(TX, login.text),
+            "email": world.alice, "password": world.password})
+        assert password.status_code == 503 and password.headers["Retry-After"] == "30"
+        assert "temporarily unavailable" in password.get_data(as_text=True)
         # Client credentials need no shared state: the client is read from the database.
         token = http.post(f"/t/{world.slug}/token", data={"grant_type": "client_credentials"},
                           auth=service)
