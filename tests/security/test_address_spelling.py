@@ -14,9 +14,10 @@ import re
 
 import pytest
 
+from tests.support.attempts import answer, try_password
 from tests.support.console import admin_browser
 from tests.support.journey import Browser
-from tests.support.attempts import answer, set_limits, try_password
+from tests.support.signin import set_policy
 
 GHOST = "ghost@example.com"  # no account behind it
 
@@ -40,7 +41,7 @@ def test_a_real_account_and_an_unknown_address_answer_alike_in_every_spelling(
         app, client, world, reached, spelling):
     limits = {"captcha_after": 10, "lock_after": 3} if reached == "locked" else \
         {"captcha_after": 3, "lock_after": 10}
-    set_limits(app, world, **limits)
+    set_policy(app, world, **limits)
     browser = Browser(client)
     for email in (world.alice, GHOST):
         for _ in range(3):
@@ -52,7 +53,7 @@ def test_a_real_account_and_an_unknown_address_answer_alike_in_every_spelling(
 
 
 def test_failures_in_different_spellings_add_up_to_one_lock(app, client, world):
-    set_limits(app, world, captcha_after=10, lock_after=len(SPELLINGS))
+    set_policy(app, world, captcha_after=10, lock_after=len(SPELLINGS))
     browser = Browser(client)
     for email in (world.alice, GHOST):
         for spell in SPELLINGS.values():
@@ -63,7 +64,7 @@ def test_failures_in_different_spellings_add_up_to_one_lock(app, client, world):
 
 
 def test_the_audit_log_finds_failures_typed_in_any_spelling(app, client, world):
-    set_limits(app, world, captcha_after=10, lock_after=10)
+    set_policy(app, world, captcha_after=10, lock_after=10)
     browser = Browser(client)
     for spell in SPELLINGS.values():
         try_password(browser, world, spell(GHOST), "a wrong guess")
@@ -80,7 +81,7 @@ def test_the_console_finds_a_user_by_any_spelling_of_the_address(app, world):
 
 
 def test_the_outbox_finds_mail_by_any_spelling_of_the_address(app, client, idp, world):
-    set_limits(app, world, captcha_after=10, lock_after=2)
+    set_policy(app, world, captcha_after=10, lock_after=2)
     browser = Browser(client)
     for _ in range(2):  # the lock mails alice
         try_password(browser, world, world.alice, "a wrong guess")

@@ -19,10 +19,11 @@ from idp import create_app, db
 from idp.login import password
 from idp.models import AuditEvent, Tenant
 from tests.support.account import password_sign_in, start_enrollment, submit_enrollment
+from tests.support.attempts import answer, try_password
 from tests.support.burst import EveryoneAtTheGuard, all_at_once
 from tests.support.captcha import solve
 from tests.support.journey import CSRF, TX, Browser, field
-from tests.support.attempts import answer, set_limits, try_password
+from tests.support.signin import set_policy
 
 CAPTCHA_AFTER, LOCK_AFTER = 3, 5
 GHOST = "ghost@example.com"  # no account behind it
@@ -60,7 +61,7 @@ def the_rest_waits_for_a_captcha(app, world, browser: Browser, email: str, check
 def test_a_burst_of_wrong_passwords_at_a_live_server_checks_no_more_than_the_threshold(
         app, live_server, live_world, who):
     world = live_world
-    set_limits(app, world, captcha_after=CAPTCHA_AFTER, lock_after=LOCK_AFTER)
+    set_policy(app, world, captcha_after=CAPTCHA_AFTER, lock_after=LOCK_AFTER)
     email = world.alice if who == "real account" else GHOST
     browsers = [Browser(requests.Session(), live_server.url) for _ in range(30)]
     answers = all_at_once(ready_to_guess(browsers, world, email))
@@ -77,7 +78,7 @@ def test_a_burst_of_wrong_passwords_at_a_live_server_checks_no_more_than_the_thr
 def test_wrong_passwords_reaching_the_guard_together_check_no_more_than_the_threshold(
         app, world, monkeypatch, who):
     """The worst order: every guess of the burst reaches the guard before any goes on."""
-    set_limits(app, world, captcha_after=CAPTCHA_AFTER, lock_after=LOCK_AFTER)
+    set_policy(app, world, captcha_after=CAPTCHA_AFTER, lock_after=LOCK_AFTER)
     email = world.alice if who == "real account" else GHOST
     burst = password.CONCURRENT_VERIFIES + password.QUEUED_VERIFIES  # all a worker admits
     assert burst > LOCK_AFTER
@@ -96,7 +97,7 @@ def test_wrong_passwords_reaching_the_guard_together_check_no_more_than_the_thre
 
 def test_wrong_second_factors_reaching_the_guard_together_check_no_more_than_the_threshold(
         app, world, monkeypatch):
-    set_limits(app, world, captcha_after=CAPTCHA_AFTER, lock_after=LOCK_AFTER)
+    set_policy(app, world, captcha_after=CAPTCHA_AFTER, lock_after=LOCK_AFTER)
     setup = Browser(app.test_client())
     password_sign_in(setup, world)
     page = start_enrollment(setup, world, "backup")
@@ -124,7 +125,7 @@ def test_a_guess_refused_for_want_of_a_captcha_spends_nothing(settings, world):
     """Neither the account's attempts nor the network's: the refused guesses checked nothing."""
     app = create_app(replace(settings, ip_failures_per_10_minutes=LOCK_AFTER), TESTING=True)
     try:
-        set_limits(app, world, captcha_after=CAPTCHA_AFTER, lock_after=LOCK_AFTER)
+        set_policy(app, world, captcha_after=CAPTCHA_AFTER, lock_after=LOCK_AFTER)
         browser = Browser(app.test_client())
         browser.http.environ_base["REMOTE_ADDR"] = f"2001:db8::{secrets.token_hex(2)}:7"
         for _ in range(CAPTCHA_AFTER):

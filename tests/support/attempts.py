@@ -1,9 +1,8 @@
-"""Password attempts at the hosted login page as a browser makes them, what the page answered,
-and the tenant's attempt limits."""
+"""Password attempts at the hosted login page as a browser makes them, and what the page
+answered."""
 
 from __future__ import annotations
 
-from idp import admin, db, directory
 from tests.support.journey import CSRF, TX, Browser, Page, field
 
 
@@ -32,11 +31,3 @@ def answer(page: Page) -> str:
     if "Incorrect email or password" in page.text:
         return "incorrect"
     return f"{page.status}: {page.text[:300]}"
-
-
-def set_limits(app, world, **limits) -> None:
-    """The tenant's ``captcha_after``, ``lock_after`` and ``lock_minutes``."""
-    with app.app_context():
-        session = db.session()
-        admin.set_policy(session, directory.get_tenant(session, world.slug), "test", **limits)
-        session.commit()
