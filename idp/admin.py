@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from idp import audit, notify
+from idp.addresses import normalise_email
 from idp.guard import Guard, account_key
 from idp.login import tokens
 from idp.directory import SLUG, DirectoryError, NotFound, _check_uri, _group, find_user
@@ -289,7 +290,7 @@ def add_upstream(db: Session, box: SecretBox, tenant: Tenant, *, slug: str, name
         raise DirectoryError(f"upstream {slug!r} already exists")
     upstream = Upstream(tenant_id=tenant.id, slug=slug, name=name, issuer=issuer,
                         client_id=client_id, client_secret_sealed=box.encrypt(client_secret),
-                        email_domains=[d.lower().lstrip("@") for d in email_domains],
+                        email_domains=[normalise_email(d).lstrip("@") for d in email_domains],
                         trust_mfa=trust_mfa, trusted_acrs=acrs, back_channel_hosts=hosts)
     db.add(upstream)
     db.flush()

@@ -308,6 +308,7 @@ def cmd_outbox(settings: Settings, args) -> list | None:
     """What the outbox backends hold (mail and SMS of the embedded defaults), newest first."""
     from sqlalchemy import func, select
 
+    from idp.addresses import normalise_email
     from idp.directory import DirectoryError, normalise_phone
     from idp.models import OutboxMessage
 
@@ -315,13 +316,13 @@ def cmd_outbox(settings: Settings, args) -> list | None:
     if args.channel:
         query = query.where(OutboxMessage.channel == args.channel)
     if args.to:
-        wanted = args.to.strip()
+        wanted = normalise_email(args.to)  # an address in its one spelling, as users have it
         if wanted.startswith("+"):  # a number as people write it: "+33 6 12 34 56 78"
             try:
                 wanted = normalise_phone(wanted)
             except DirectoryError:
                 pass
-        query = query.where(func.lower(OutboxMessage.recipient) == wanted.lower())
+        query = query.where(func.lower(OutboxMessage.recipient) == wanted)
     with _database(settings) as session:
         rows = session.scalars(query.limit(args.limit)).all()
         found = [{"recipient": m.recipient, "channel": m.channel, "subject": m.subject,

@@ -16,7 +16,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
 from idp import audit
-from idp.login.password import Passwords, normalise_email
+from idp.addresses import normalise_email
+from idp.login.password import Passwords
 from idp.models import Client, Group, Tenant, User
 from idp.oidc import hashing
 

@@ -1,10 +1,13 @@
 """The one guard for attempts: failed passwords and second factors, counted per account.
 
 Count first, verify second: an attempt is reserved atomically in Redis (INCR) *before* the
-secret is checked, so N parallel guesses never test more than the limit. A right answer gives
-its attempt back; a full sign-in clears the count; a lock ends by itself when the key expires.
-Unknown accounts are counted under a key derived from the address they were tried with, so
-they behave like real ones.
+secret is checked, and what it may do is decided by the number that INCR returned, never by a
+count read before: past the CAPTCHA threshold it needs a solved CAPTCHA, past the lock limit
+it is refused. So N parallel guesses never test more than the limit, nor more than the
+threshold without a CAPTCHA. A refused attempt and a right answer give their attempt back; a
+full sign-in clears the count; a lock ends by itself when the key expires.
+Unknown accounts are counted under a key derived from the address they were tried with, in
+its one spelling (``idp.addresses``), so they behave like real ones whatever the spelling.
 
 If Redis cannot be reached the guard raises: sign-in fails closed (503), never uncounted.
 """
@@ -13,9 +16,23 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from redis import Redis
+
+from idp.addresses import normalise_email
+
+# Give attempts back, each key once: a key that expired (or was cleared) meanwhile stays gone,
+# where a plain DECR would make it -1 without a TTL, an extra attempt that never ends.
+_GIVE_BACK = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('DECR', key)
+  end
+end
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -36,10 +53,16 @@ class Locked(Exception):
     new: bool = False
 
 
+class CaptchaNeeded(Exception):
+    """This attempt is past the CAPTCHA threshold and came without a solved CAPTCHA: it was
+    given back, and no secret may be checked."""
+
+
 def account_key(tenant_id: int, user_id: int | None, email: str) -> str:
+    """The count of an account, or of an address with no account (in any of its spellings)."""
     if user_id is not None:
         return f"guard:{tenant_id}:user:{user_id}"
-    digest = hashlib.sha256(email.encode()).hexdigest()[:32]
+    digest = hashlib.sha256(normalise_email(email).encode()).hexdigest()[:32]
     return f"guard:{tenant_id}:unknown:{digest}"
 
 
@@ -54,23 +77,27 @@ class Guard:
     def _locked(self, key: str, new: bool = False) -> Locked:
         return Locked(time.time() + max(self.store.ttl(key), 0), new)
 
-    def check(self, key: str) -> int:
-        """Refuse at once when the account is locked (no attempt is spent); else the number of
-        failures so far."""
-        failures = self.failures(key)
-        if failures >= self.limits.lock_after:
-            raise self._locked(key)
-        return failures
+    def reserve(self, key: str, captcha_solved: Callable[[], bool] | None = None) -> int:
+        """Spend one attempt before checking a secret, and learn from its number whether it may
+        be checked: past ``lock_after`` it is refused (Locked), past ``captcha_after`` only with
+        a solved CAPTCHA (CaptchaNeeded unless ``captcha_solved()`` says so; it is asked then
+        and only then, since a solution is accepted once; None: this check has no CAPTCHA).
+        A refused attempt is given back, so it spends nothing. Returns the attempt's number.
 
-    def reserve(self, key: str) -> int:
-        """Spend one attempt before checking a secret; raise Locked when none is left.
-        Returns this attempt's number, which only this request holds."""
+        An attempt numbered up to the threshold is the only kind checked without a CAPTCHA, and
+        a wrong one keeps its number: of any burst, at most ``captcha_after`` wrong guesses are
+        ever checked without a CAPTCHA."""
         pipe = self.store.pipeline()
         pipe.incr(key)
         pipe.expire(key, self.limits.lock_seconds, nx=True)
         count, _ = pipe.execute()
-        if count > self.limits.lock_after:
+        if count > self.limits.lock_after:  # first: a locked account says so, whatever was sent
+            self.refund(key)
             raise self._locked(key)
+        if captcha_solved is not None and count > self.limits.captcha_after \
+                and not captcha_solved():
+            self.refund(key)
+            raise CaptchaNeeded
         return count
 
     def after_failure(self, key: str, attempt: int) -> None:
@@ -86,13 +113,7 @@ class Guard:
     def refund(self, *keys: str) -> None:
         """The secret was right (or no guess was made): this attempt does not count (under
         each of ``keys``: an account's and its address's, say; a refund reads no limit)."""
-        if len(keys) == 1:
-            self.store.decr(keys[0])
-            return
-        pipe = self.store.pipeline(transaction=False)
-        for key in keys:
-            pipe.decr(key)
-        pipe.execute()
+        self.store.eval(_GIVE_BACK, len(keys), *keys)
 
     def clear(self, key: str) -> None:
         """A full sign-in, or an admin's unlock: forget the failures."""
@@ -102,4 +123,5 @@ class Guard:
         return int(self.store.get(key) or 0)
 
     def needs_captcha(self, key: str) -> bool:
+        """The next attempt's number will be past the threshold: show the CAPTCHA with the page."""
         return self.failures(key) >= self.limits.captcha_after

@@ -20,8 +20,8 @@ from flask import Response, g, render_template, request, stream_with_context
 from sqlalchemy import and_, or_, select
 
 from idp import audit, db
+from idp.addresses import normalise_email
 from idp.console.views import bp
-from idp.login.password import normalise_email
 from idp.models import AuditEvent, User
 
 PAGE = 100

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from idp import mfa
+from idp.addresses import normalise_email
 from idp.guard import Guard, account_key
 from idp.models import Authenticator, User
 
@@ -48,16 +49,20 @@ def shield_for(user: User, types: tuple[str, ...], locked: bool) -> Shield:
     return Shield("off", "Off", types)
 
 
+def _containing(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def page(db: Session, store: Redis, guard: Guard, tenant_id: int, search: str = "",
          after: str | None = None, limit: int = PAGE_SIZE) -> tuple[list[UserRow], str | None]:
     """One page ordered by email, after the email ``after`` (keyset: as fast on page 2,000 as on
     page 1); returns the rows and the cursor of the next page, if any."""
     query = select(User).where(User.tenant_id == tenant_id).order_by(User.email).limit(limit + 1)
-    search = search.strip().lower()[:200]
+    search = search.strip()[:200]
     if search:
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(User.email.like(pattern, escape="\\"),
-                                User.name.ilike(pattern, escape="\\")))
+        # Addresses are stored in their one spelling: search for the typed part in it too.
+        query = query.where(or_(User.email.like(_containing(normalise_email(search)), escape="\\"),
+                                User.name.ilike(_containing(search), escape="\\")))
     if after:
         query = query.where(User.email > after)
     users = list(db.scalars(query))

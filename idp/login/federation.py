@@ -40,10 +40,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp import audit, db, store
+from idp.addresses import normalise_email
 from idp.cache import Snapshots
 from idp.directory import EMAIL, find_user
 from idp.login import transaction
-from idp.login.password import normalise_email
 from idp.models import Tenant, TenantPolicyRow, Upstream, UpstreamIdentity, User
 from idp.login.upstream_endpoints import endpoint_problem
 from idp.login.upstream_trust import progress_for, upstream_methods

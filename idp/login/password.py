@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import threading
-import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -91,11 +90,6 @@ MAX_LENGTH = 1024  # argon2 takes any length; bound it so a huge body cannot cos
 
 class WeakPassword(ValueError):
     """The password does not meet the length rules (NIST SP 800-63B 3.1.1.2)."""
-
-
-def normalise_email(email: str) -> str:
-    """One spelling per address: NFKC, trimmed, lower-cased."""
-    return unicodedata.normalize("NFKC", email).strip().lower()
 
 
 def check_strength(password: str) -> None:

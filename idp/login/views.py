@@ -16,8 +16,9 @@ from sqlalchemy.orm import joinedload
 from wtforms import ValidationError
 
 from idp import audit, db, directory, metrics, mfa, policy
+from idp.addresses import normalise_email
 from idp.directory import find_user
-from idp.guard import Locked, account_key
+from idp.guard import CaptchaNeeded, Locked, account_key
 from idp.login import facts, lockout, password
 from idp.login import session as sso
 from idp.login import tokens
@@ -87,8 +88,9 @@ def login():
             "This page expired. Please try again."
         return render_template("login/login.html", form=form, client=client, error=error), 400
     password.admit()  # before any attempt is counted: a full queue is a 503, not a failure
-    user = find_user(db.session(), g.tenant, form.email.data, with_groups=True)
-    key = account_key(g.tenant.id, user.id if user else None, form.email.data.strip().lower())
+    email = normalise_email(form.email.data)
+    user = find_user(db.session(), g.tenant, email, with_groups=True)
+    key = account_key(g.tenant.id, user.id if user else None, email)
     per_ip, ip_key = flow.ip_guard()
     try:
         per_ip.reserve(ip_key)
@@ -97,23 +99,24 @@ def login():
                           "There were too many failed sign-ins from your network. "
                           "Wait a few minutes and try again.")
     try:
-        if not flow.captcha_passed(key):
-            return render_template("login/login.html", form=form, client=client,
-                                   error=flow.CAPTCHA_NEEDED, captcha=flow.captcha_widget(key)), 400
-        attempt = flow.guard().reserve(key)
-    except Locked as locked:
-        return locked_page(locked)
+        attempt = flow.guard().reserve(key, flow.captcha_solved)
+    except (Locked, CaptchaNeeded) as refused:
+        per_ip.refund(ip_key)  # no password was checked: the network spent nothing either
+        if isinstance(refused, Locked):
+            return locked_page(refused)
+        return render_template("login/login.html", form=form, client=client,
+                               error=flow.CAPTCHA_NEEDED, captcha=flow.captcha_widget(key)), 400
     # Same work and the same answer whether or not the account exists.
     check = _passwords().verify(user.password_hash if user else None, form.password.data)
     if not check.ok:
         audit.record(db.session(), g.tenant.id, "user.sign_in_failed",
-                     user_id=user.id if user else None, actor=form.email.data[:320],
+                     user_id=user.id if user else None, actor=email[:320],
                      client_id=client.client_id if client else None)
         try:
             flow.guard().after_failure(key, attempt)
         except Locked as locked:
             if locked.new:
-                lockout.account_locked(db.session(), g.tenant, user, form.email.data,
+                lockout.account_locked(db.session(), g.tenant, user, email,
                                        locked.until, "password")
             return locked_page(locked)
         return render_template("login/login.html", form=form, client=client, error=INCORRECT,
@@ -266,10 +269,7 @@ def second_factor():
             validate_csrf(request.form.get("csrf_token"))
         except ValidationError:
             return error_page(400, "This page expired", "Go back and try again.")
-        key = account_key(g.tenant.id, user.id, user.email)
         try:
-            if not flow.captcha_passed(key):
-                raise NotNow(flow.CAPTCHA_NEEDED)
             result = flow.verify(factor, user, available[chosen], challenge["state"], request.form)
         except Locked as locked:
             transaction.finish(tx)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from idp import db, directory, metrics, mfa, store
-from idp.guard import Guard, Limits, Locked, account_key
+from idp.guard import CaptchaNeeded, Guard, Limits, Locked, account_key
 from idp.login import lockout
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator, User
@@ -57,12 +57,9 @@ def captcha_widget(key: str) -> dict | None:
     return current_app.extensions["idp.captcha"].widget()
 
 
-def captcha_passed(key: str) -> bool:
-    """The CAPTCHA gate: past the threshold an attempt needs a solution, each accepted once.
-    A refused attempt checks no secret and spends no attempt."""
-    failures = guard().check(key)  # a locked account gets the locked page, whatever was sent
-    if failures < guard().limits.captcha_after:
-        return True
+def captcha_solved() -> bool:
+    """This request carries a solved CAPTCHA (spent now: each solution is accepted once). The
+    guard asks only for an attempt whose number is past the threshold (``Guard.reserve``)."""
     verifier = current_app.extensions["idp.captcha"]
     return verifier.verify(store.get(), request.form.get(verifier.form_field), request.remote_addr)
 
@@ -128,11 +125,15 @@ def unseal(sealed: str | None) -> dict:
     return json.loads(current_app.extensions["idp.secretbox"].decrypt(sealed)) if sealed else {}
 
 
-def guarded(ctx: FactorContext, failed_action: str, factor: Factor, check):
-    """Run a factor's check under the guard: an attempt is spent before it runs, given back
-    when the answer was right or was no guess (NotNow), kept and audited when it was wrong."""
+def guarded(ctx: FactorContext, failed_action: str, factor: Factor, check, *, captcha: bool):
+    """Run a factor's check under the guard: an attempt is spent before it runs (behind the
+    CAPTCHA gate when ``captcha``: NotNow asking for it), given back when the answer was right
+    or was no guess (NotNow), kept and audited when it was wrong."""
     key = account_key(ctx.tenant.id, ctx.user.id, ctx.user.email)
-    attempt = guard().reserve(key)
+    try:
+        attempt = guard().reserve(key, captcha_solved if captcha else None)
+    except CaptchaNeeded:
+        raise NotNow(CAPTCHA_NEEDED) from None
     try:
         result = check()
     except WrongAnswer:
@@ -162,10 +163,14 @@ def enroll_finish(factor: Factor, user: User, ceremony: Ceremony, form: MultiDic
 
     Every enrollment of a user is added under that user's lock, so two of them never read
     the user's factors at the same time; ``still_allowed`` is asked under the lock, just before
-    the insert (the sign-in's forced setup: only while the user has no usable factor)."""
+    the insert (the sign-in's forced setup: only while the user has no usable factor).
+
+    Confirmations need no CAPTCHA: the code was just given to whoever is enrolling, so
+    guessing it wins nothing, while failures others caused on the account would put a CAPTCHA
+    in its way."""
     ctx = context(user)
     result = guarded(ctx, "mfa.enroll_failed", factor,
-                     lambda: factor.enroll_finish(ctx, ceremony.state, form))
+                     lambda: factor.enroll_finish(ctx, ceremony.state, form), captcha=False)
     if isinstance(result, Step):
         save_ceremony(factor.type, user, ceremony.binding, result.state, ceremony.id)
         return result
@@ -189,7 +194,7 @@ def verify(factor: Factor, user: User, factors: list[Authenticator], state: dict
     """Check a second factor at sign-in: count first (guard), verify second, audit both ways."""
     ctx = context(user)
     result = guarded(ctx, "mfa.challenge_failed", factor,
-                     lambda: factor.verify(ctx, factors, state, form))
+                     lambda: factor.verify(ctx, factors, state, form), captcha=True)
     if isinstance(result, Proof):
         result.authenticator.last_used_at = utcnow()
         ctx.audit("mfa.challenge_passed", factor=factor.type,

@@ -2,7 +2,8 @@
 
 import pytest
 
-from idp.login.password import Passwords, WeakPassword, normalise_email
+from idp.addresses import normalise_email
+from idp.login.password import Passwords, WeakPassword
 
 FAST = dict(memory_kib=1024, time_cost=1, parallelism=1)
 
