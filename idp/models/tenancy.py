@@ -52,7 +52,7 @@ class User(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     # The OIDC `sub`: random, stable, never reused, never the email.
     subject: Mapped[str] = mapped_column(String(64), unique=True, default=new_public_id)
-    # Stored normalised (see idp.login.password.normalise_email).
+    # Stored normalised (see idp.addresses.normalise_email).
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(20), default="member")

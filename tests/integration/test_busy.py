@@ -27,11 +27,12 @@ def test_a_sign_in_beyond_the_queue_is_asked_to_retry_and_nothing_counts(client,
     with app.app_context():
         from sqlalchemy import select
 
-        from idp import db
+        from idp import db, directory
         from idp.models import AuditEvent
 
+        tenant = directory.get_tenant(db.session(), world.slug)
         failed = db.session().scalars(select(AuditEvent).where(
-            AuditEvent.action == "user.sign_in_failed")).all()
+            AuditEvent.tenant_id == tenant.id, AuditEvent.action == "user.sign_in_failed")).all()
     assert failed == []  # the refused sign-in was not a failed attempt
     # The place is given back: the same form now gets its answer (a wrong password).
     again = browser.post(f"/t/{world.slug}/login", form)
