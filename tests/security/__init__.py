@@ -1,6 +1,19 @@
 """The security suite: one file per class of attack, each naming the published vulnerabilities
-of peer identity providers (CVE numbers) and the review findings it guards against.
+of peer identity providers (CVE numbers, or the public report where none was assigned) and the
+review findings it guards against.
 
 Every test here drives the product as an attacker would (hosted pages, protocol endpoints,
-CLI) and fails on the code that had the hole.
+CLI) and failed on the code that had the hole.
+
+| file | class | peers named | issue 15 |
+|---|---|---|---|
+| test_sign_in_binding.py | second factor planted with a password alone; consent finished under another session; grace skips raced; amr naming a method not used | Keycloak CVE-2023-3597 | findings 1, 2, 7, 8 |
+| test_federation_trust.py | a broker vouching for more than the upstream proved; SSRF through OpenID metadata | keycloak/keycloak#25335, Keycloak CVE-2020-10770 (same class) | findings 3, 4 |
+| test_address_spelling.py | user enumeration through another spelling of an address | Keycloak CVE-2026-4633, Django CVE-2019-19844 | finding 5 |
+| test_captcha_race.py | brute-force limits overrun by simultaneous attempts | Keycloak CVE-2024-4629, CVE-2024-1722 | finding 6 |
+| test_id_token_hint.py | JWT type confusion: an access token taken for an ID token | wso2/product-is#16895, thunder-id/thunderid#4990 | finding 9 |
+| test_untrusted_input.py | uncontrolled recursion in JSON; CR/LF into headers | CVE-2020-36518 (class), CVE-2019-9740 (class) | finding 10 |
+| test_file_permissions.py | secrets database created world-readable (CWE-276) | h44z/wg-portal#579 and others | finding 11 |
+| test_login_links.py | magic-link takeover of privileged accounts | (class) | hardening |
+| test_anonymous_state.py | login flow storage exhaustion by anonymous requests | (class) | hardening |
 """

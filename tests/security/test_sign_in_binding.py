@@ -5,9 +5,9 @@ Guards against:
   has one): a forced-setup page opened while the account had no factor, kept open, and used
   after the owner set up their own (review finding 1). The setup page must also not keep the
   sign-in alive forever.
-- **Session confusion at consent** (the class of Keycloak CVE-2023-6134 / authentik's
-  "flow executor continues another user's flow"): a pending authorization finished for
-  whoever is signed in when it is approved, at their lower level (review finding 2).
+- **Session confusion at consent** (an authorization request started and authenticated by
+  one user, finished for whoever is signed in when it is approved, at their lower level;
+  no CVE matches exactly, the class is CWE-384/CWE-863): review finding 2.
 - **Grace-period skips raced or stockpiled** (review finding 7): more skips than allowed by
   opening several setup pages first, or posting skips at once.
 - **amr naming a method not used** (review finding 8): a login-link session stepped up for
