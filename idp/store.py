@@ -64,9 +64,11 @@ KEYS = {
                      "SUBSCRIBE", "UNSUBSCRIBE"), ALL),
     **dict.fromkeys(("MSET", "MSETNX"), PAIRS),
     **dict.fromkeys(("EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO"), SCRIPT),
-    **dict.fromkeys(("PING", "ECHO", "INFO", "TIME", "UNWATCH", "MULTI", "EXEC", "DISCARD",
-                     "SCRIPT LOAD", "SCRIPT EXISTS", "CLIENT ID", "CLIENT LIST", "CLIENT KILL",
-                     "CLIENT SETNAME"), NONE),
+    # DBSIZE and INFO count the whole database, read only; FLUSHDB is refused: it would
+    # empty every installation's keys.
+    **dict.fromkeys(("PING", "ECHO", "INFO", "DBSIZE", "TIME", "UNWATCH", "MULTI", "EXEC",
+                     "DISCARD", "SCRIPT LOAD", "SCRIPT EXISTS", "CLIENT ID", "CLIENT LIST",
+                     "CLIENT KILL", "CLIENT SETNAME"), NONE),
     "SCAN": MATCH,
 }
 
@@ -99,7 +101,7 @@ def _prefixed(prefix: str, args: tuple) -> tuple:
     if where == NONE:
         return args
     if where == MATCH:
-        words = [a.upper() if isinstance(a, str) else a for a in args]
+        words = [str_if_bytes(a).upper() if isinstance(a, (str, bytes)) else a for a in args]
         if "MATCH" in words:
             at = words.index("MATCH") + 1
             return (*args[:at], _on(prefix, args[at]), *args[at + 1:])
@@ -121,10 +123,9 @@ class Namespaced(redis.Redis):
     prefix = ""
 
     def execute_command(self, *args, **options):
-        if not self.prefix:
-            return super().execute_command(*args, **options)
+        # Even without a prefix: a command missing from KEYS fails in every configuration.
         result = super().execute_command(*_prefixed(self.prefix, args), **options)
-        if args[0] == "SCAN":  # (cursor, keys): give back the names callers use
+        if args[0] == "SCAN" and self.prefix:  # (cursor, keys): give back the names callers use
             return result[0], [_unprefixed(self.prefix, key) for key in result[1]]
         return result
 
