@@ -136,8 +136,9 @@ class Namespaced(redis.Redis):
         return pipe
 
     def pubsub(self, **kwargs) -> "NamespacedPubSub":
-        subscription = NamespacedPubSub(self.connection_pool,
-                                        event_dispatcher=self._event_dispatcher, **kwargs)
+        if hasattr(self, "_event_dispatcher"):  # redis-py releases that have one pass it on
+            kwargs.setdefault("event_dispatcher", self._event_dispatcher)
+        subscription = NamespacedPubSub(self.connection_pool, **kwargs)
         subscription.prefix = self.prefix
         return subscription
 
