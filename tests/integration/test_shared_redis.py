@@ -14,6 +14,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 from flask import Flask
@@ -25,7 +26,7 @@ from tests.support.account import password_sign_in
 from tests.support.console import admin_browser
 from tests.support.databases import scratch_database
 from tests.support.journey import CSRF, Browser, field
-from tests.support.redis_server import PrivateRedis
+from tests.support.redis_server import shared_redis
 from tests.support.signin import fail_until_locked
 
 
@@ -36,23 +37,12 @@ class Installation:
 
 
 @pytest.fixture(scope="module")
-def shared_redis(settings):
-    if settings.redis_url:
-        yield settings.redis_url
-        return
-    server = PrivateRedis()
-    server.start()
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def install(settings, shared_redis, tmp_path_factory):
+def install(settings, tmp_path_factory):
     """Opens an installation (an app) on a database of its own (new, migrated) or on
     ``database_url``; all of them on the one Redis database."""
     apps, drops = [], []
 
-    def open_installation(database_url: str | None = None, **changes) -> Flask:
+    def open_installation(redis_url: str, database_url: str | None = None, **changes) -> Flask:
         if database_url is None:
             if settings.database_url.startswith("sqlite"):
                 folder = tmp_path_factory.mktemp("installation")
@@ -63,16 +53,17 @@ def install(settings, shared_redis, tmp_path_factory):
                 drops.append(drop)
             idp_db.upgrade(database_url)
         own = Settings.from_env(
-            {}, base_url=settings.base_url, database_url=database_url, redis_url=shared_redis,
+            {}, base_url=settings.base_url, database_url=database_url, redis_url=redis_url,
             keys_dir=settings.keys_dir, secret_key=secrets.token_hex(32),
             ip_failures_per_10_minutes=settings.ip_failures_per_10_minutes, **changes)
         app = create_app(own, TESTING=True)
         apps.append(app)
         return app
 
-    yield open_installation
-    for app in apps:
-        app.extensions["idp.engine"].dispose()
+    with shared_redis(settings.redis_url) as redis_url:
+        yield partial(open_installation, redis_url)
+        for app in apps:
+            app.extensions["idp.engine"].dispose()
     for drop in drops:
         drop()
 
