@@ -186,7 +186,7 @@ def main(argv=None) -> int:
             f"(+{(after['used_memory'] - before['used_memory']) / 2**20:.2f} MiB, "
             f"{(after['used_memory'] - before['used_memory']) / max(sent, 1):.0f} bytes a request)")
         if sample:
-            log(f"a stored key: {sample.decode()[:12]}…, {store.memory_usage(sample)} bytes, "
+            log(f"a stored key: {sample.decode()[:32]}…, {store.memory_usage(sample)} bytes, "
                 f"expires in {ttl} s")
     finally:
         CLEANUP.run()

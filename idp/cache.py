@@ -94,7 +94,8 @@ def _forget(session: Session) -> None:
     session.info.pop("idp.cache_dirty", None)
 
 
-_BUMP = "local n = redis.call('INCR', KEYS[1]); redis.call('PUBLISH', ARGV[1], n); return n"
+# The channel is passed as a key so that it gets the installation's prefix (idp.store).
+_BUMP = "local n = redis.call('INCR', KEYS[1]); redis.call('PUBLISH', KEYS[2], n); return n"
 
 
 def bump(store) -> None:
@@ -102,7 +103,7 @@ def bump(store) -> None:
     if store is None:
         return
     try:
-        value = int(store.eval(_BUMP, 1, GENERATION, channel(store)))
+        value = int(store.eval(_BUMP, 2, GENERATION, channel(store)))
     except RedisError:
         # Readers cannot check the generation either while Redis is away: they bypass the
         # cache until it is back, and the backstop TTL covers the rest.

@@ -31,7 +31,7 @@ def _database(settings: Settings):
     from idp.db import make_engine
 
     engine = make_engine(settings.database_url)
-    info = {"idp.store": store.connect(settings.redis_url)} if settings.redis_url else {}
+    info = {"idp.store": store.connect(settings)} if settings.redis_url else {}
     session = Session(engine, expire_on_commit=False, info=info)
     try:
         yield session
@@ -218,7 +218,7 @@ def cmd_user_unlock(settings: Settings, args) -> dict:
         if settings.redis_url is None:
             raise CLIError("locks live in the embedded store of the running server; "
                            "set IDP_REDIS_URL to unlock from the command line")
-        user = admin.unlock(session, Guard(store.connect(settings.redis_url)),
+        user = admin.unlock(session, Guard(store.connect(settings)),
                             directory.get_tenant(session, args.slug), args.email, "cli")
         return {"tenant": args.slug, "email": user.email, "locked": False}
 

@@ -6,7 +6,9 @@ the outbox for mail and SMS. ``warnings()`` names the settings that are unsafe i
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,8 @@ from urllib.parse import urlsplit
 from idp.files import private_folder, readable_by_others
 
 ROOT = Path(__file__).resolve().parent.parent
+REDIS_PREFIX = re.compile(r"[A-Za-z0-9._:-]{0,64}")
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 DEFAULT_SECRET = "idp-embedded-default-secret-change-me"
 
 
@@ -44,11 +48,30 @@ def sqlite_path(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
+def database_identity(url: str) -> str:
+    """Which database ``url`` names, whatever the spelling: no password, user, driver or
+    options, the default port filled in, a SQLite file by its absolute path."""
+    from sqlalchemy.engine import make_url
+
+    parts = make_url(url)
+    backend = parts.get_backend_name()
+    if backend == "sqlite":
+        path = sqlite_path(url)
+        return f"sqlite:{path.resolve() if path else ':memory:'}"
+    host = (parts.host or str(parts.query.get("host", ""))).lower()
+    port = parts.port or DEFAULT_PORTS.get(backend, "")
+    return f"{backend}://{host}:{port}/{parts.database or ''}"
+
+
 @dataclass(frozen=True)
 class Settings:
     base_url: str = "http://127.0.0.1:5000"
     database_url: str = f"sqlite:///{ROOT / 'instance' / 'idp.sqlite3'}"
     redis_url: str | None = None
+    # What every Redis key of this installation starts with (idp.store), so installations that
+    # share a Redis database never read each other's keys. None: derived from the database
+    # (``redis_namespace``); "": no prefix, the key names of versions before it existed.
+    redis_prefix: str | None = None
     secret_key: str = DEFAULT_SECRET
     keys_dir: Path = ROOT / "keys"
     smtp_url: str | None = None
@@ -78,6 +101,19 @@ class Settings:
     metrics_token: str | None = None
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.redis_prefix is not None and not REDIS_PREFIX.fullmatch(self.redis_prefix):
+            raise ValueError("IDP_REDIS_PREFIX is at most 64 letters, digits and . _ : -")
+
+    @property
+    def redis_namespace(self) -> str:
+        """The prefix in force: an explicit one, else one derived from the database, so two
+        installations on different databases never share keys and every worker of one agrees."""
+        if self.redis_prefix is not None:
+            return self.redis_prefix
+        digest = hashlib.sha256(database_identity(self.database_url).encode()).hexdigest()
+        return f"idp-{digest[:12]}"
+
     @property
     def secure_cookies(self) -> bool:
         return urlsplit(self.base_url).scheme == "https"
@@ -100,6 +136,8 @@ class Settings:
         for name, attr in mapping.items():
             if env.get(name):
                 values[attr] = env[name]
+        if "IDP_REDIS_PREFIX" in env:  # set but empty means something: no prefix at all
+            values["redis_prefix"] = env["IDP_REDIS_PREFIX"]
         if env.get("IDP_KEYS_DIR"):
             values["keys_dir"] = Path(env["IDP_KEYS_DIR"])
         if "secret_key" not in values and "secret_key" not in overrides:
@@ -138,6 +176,11 @@ class Settings:
             found.append(
                 "IDP_REDIS_URL is unset: the embedded store lives in one process, so "
                 "several workers or hosts would not share sign-ins, sessions or lockouts."
+            )
+        if self.redis_url is not None and self.redis_prefix == "":
+            found.append(
+                "IDP_REDIS_PREFIX is empty: another installation on the same Redis database "
+                "would share this one's sign-ins and lockouts; unset it or name this installation."
             )
         if self.database_url.startswith("sqlite"):
             found.append("IDP_DATABASE_URL is SQLite: use PostgreSQL behind several workers.")

@@ -51,7 +51,7 @@ def service_token(client, world, secret=None) -> tuple[int, dict]:
 def elsewhere(app):
     """A session as another worker or the CLI has it: same database, the same Redis through a
     connection of its own, no request."""
-    other = store.connect(app.config["IDP"].redis_url)
+    other = store.connect(app.config["IDP"])
 
     def open_session() -> Session:
         return Session(app.extensions["idp.engine"], expire_on_commit=False,
@@ -277,7 +277,7 @@ def test_a_bump_in_another_redis_database_is_not_this_installations(app):
         before = follower.current()
         for _ in range(5):
             cache.bump(neighbour)
-        cache.bump(store.connect(app.config["IDP"].redis_url))  # one of ours, from elsewhere
+        cache.bump(store.connect(app.config["IDP"]))  # one of ours, from elsewhere
         assert settled(app) == str(int(before) + 1)
     finally:
         neighbour.delete(cache.GENERATION)

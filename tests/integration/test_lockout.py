@@ -18,21 +18,8 @@ from idp.models import AuditEvent
 from tests.support.ports import free_port
 from tests.integration.test_policy_journey import set_policy
 from tests.integration.test_token import get_code, redeem, refresh
-from tests.support.captcha import solve
 from tests.support.journey import CSRF, TX, Browser, field
-
-
-def fail_until_locked(client, world, email):
-    last = ""
-    for attempt in range(5):
-        page = client.get(f"/t/{world.slug}/login").get_data(as_text=True)
-        data = {"csrf_token": field(CSRF, page), "tx": field(TX, page), "email": email, "password": "wrong!!!!"}
-        if attempt >= 3:
-            data["altcha"] = solve(last)
-        r = client.post(f"/t/{world.slug}/login", data=data)
-        last = r.get_data(as_text=True)
-    assert r.status_code == 429
-    return r
+from tests.support.signin import fail_until_locked
 
 
 def sign_in(client, world):

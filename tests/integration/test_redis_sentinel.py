@@ -56,6 +56,7 @@ def test_sign_ins_go_on_through_a_sentinel_failover(settings, world, sentinel_re
     url = f"redis+sentinel://127.0.0.1:{watcher.connection_pool.connection_kwargs['port']}" \
           f"/{SERVICE}/0"
     app = create_app(replace(settings, redis_url=url), TESTING=True)
+    sso_keys = f"{settings.redis_namespace}:sso:*"  # the installation's prefix (idp.store)
     try:
         http = app.test_client()
         assert http.get("/health/ready").status_code == 200
@@ -64,7 +65,7 @@ def test_sign_ins_go_on_through_a_sentinel_failover(settings, world, sentinel_re
         done = alice.sign_in(login, world.alice, world.password, world.slug,
                              world.portal.redirect_uri)
         assert done.status == 302 and "code=" in done.location
-        assert redis.Redis(port=primary.port).keys("sso:*"), "the session is on the primary"
+        assert redis.Redis(port=primary.port).keys(sso_keys), "the session is on the primary"
 
         redis.Redis(port=primary.port).wait(1, 5000)  # the replica has every write so far
         watcher.sentinel_failover(SERVICE)
@@ -79,13 +80,13 @@ def test_sign_ins_go_on_through_a_sentinel_failover(settings, world, sentinel_re
         # A new sign-in writes its transaction and session: to the promoted replica, since
         # the old primary now refuses writes.
         promoted = redis.Redis(port=replica.port)
-        sessions = len(promoted.keys("sso:*"))
+        sessions = len(promoted.keys(sso_keys))
         carol = Browser(app.test_client())
         login = carol.authorize(f"/t/{world.slug}", params_for(world.portal))
         done = carol.sign_in(login, world.bob, world.password, world.slug,
                              world.portal.redirect_uri)
         assert done.status == 302 and "code=" in done.location
-        assert len(promoted.keys("sso:*")) > sessions  # written to the new primary
+        assert len(promoted.keys(sso_keys)) > sessions  # written to the new primary
         assert http.get("/health/ready").status_code == 200
     finally:
         app.extensions["idp.engine"].dispose()

@@ -28,7 +28,7 @@ from tests.conftest import serve
 from tests.integration.test_policy_journey import set_policy
 from tests.support.journey import CSRF, TX, field
 from tests.support.ports import free_port
-from tests.support.redis_server import PrivateRedis
+from tests.support.redis_server import shared_redis as shared_redis_server
 
 LOCK_AFTER = 3
 
@@ -40,13 +40,8 @@ def plain_http_is_fine(monkeypatch):
 
 @pytest.fixture(scope="module")
 def shared_redis(settings):
-    if settings.redis_url:
-        yield settings.redis_url
-        return
-    server = PrivateRedis()
-    server.start()
-    yield server.url
-    server.stop()
+    with shared_redis_server(settings.redis_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.ports import free_port
@@ -69,3 +71,18 @@ class PrivateSentinel(PrivateRedis):
         self.process = subprocess.Popen([self.binary, str(self.config), "--sentinel"],
                                         stdout=subprocess.DEVNULL)
         self._wait_for_port()
+
+
+@contextmanager
+def shared_redis(redis_url: str | None) -> Iterator[str]:
+    """A Redis that several apps or processes can share: the test backend's (``redis_url``),
+    or on the embedded run, whose store lives inside one process, a redis-server of its own."""
+    if redis_url:
+        yield redis_url
+        return
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -9,6 +9,7 @@ import pyotp
 
 from idp import admin, db, directory
 from tests.support.account import CEREMONY
+from tests.support.captcha import solve
 from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair, query
 from tests.support.rp import jwt_claims, params_for, redeem
 
@@ -24,6 +25,21 @@ def set_policy(app, world, **changes):
         session = db.session()
         admin.set_policy(session, directory.get_tenant(session, world.slug), "test", **changes)
         session.commit()
+
+
+def fail_until_locked(client, world, email):
+    """Wrong passwords at the tenant's login page (solving the CAPTCHA once it is asked for)
+    until the account locks (the default five); returns the lock's answer."""
+    last = ""
+    for attempt in range(5):
+        page = client.get(f"/t/{world.slug}/login").get_data(as_text=True)
+        data = {"csrf_token": field(CSRF, page), "tx": field(TX, page), "email": email, "password": "wrong!!!!"}
+        if attempt >= 3:
+            data["altcha"] = solve(last)
+        r = client.post(f"/t/{world.slug}/login", data=data)
+        last = r.get_data(as_text=True)
+    assert r.status_code == 429
+    return r
 
 
 def start(browser: Browser, world, email: str | None = None, **extra):

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from idp.config import Settings
 
 
@@ -28,3 +30,28 @@ def test_embedded_defaults_are_sqlite_and_the_in_process_store_and_say_so():
 def test_unset_secret_is_random_and_stable_across_processes():
     first, second = Settings.from_env({}), Settings.from_env({})
     assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
+
+
+def test_the_redis_prefix_is_derived_from_the_database_so_its_workers_agree(tmp_path, monkeypatch):
+    def prefix(url):
+        return Settings(database_url=url).redis_namespace
+
+    same = {prefix("postgresql://idp:secret@DB.internal/idp"),
+            prefix("postgresql+psycopg://other@db.internal:5432/idp?sslmode=require")}
+    assert len(same) == 1 and same.pop().startswith("idp-")  # no password, driver or options
+    assert prefix("postgresql://db.internal/idp") != prefix("postgresql://db.internal/idp2")
+    assert prefix("postgresql://db.internal/idp") != prefix("postgresql://db2.internal/idp")
+    monkeypatch.chdir(tmp_path)
+    assert prefix("sqlite:///idp.sqlite3") == prefix(f"sqlite:///{tmp_path / 'idp.sqlite3'}")
+
+
+def test_an_explicit_redis_prefix_wins_and_an_empty_one_means_none():
+    base = {"IDP_DATABASE_URL": "postgresql://db/idp", "IDP_REDIS_URL": "redis://cache:6379/0",
+            "IDP_SECRET_KEY": "k" * 40, "IDP_BASE_URL": "https://login.example.com"}
+    assert Settings.from_env({**base, "IDP_REDIS_PREFIX": "acme-idp"}).redis_namespace == "acme-idp"
+    empty = Settings.from_env({**base, "IDP_REDIS_PREFIX": ""})
+    assert empty.redis_namespace == ""
+    assert any("IDP_REDIS_PREFIX" in w for w in empty.warnings())
+    for wrong in ("acme idp", "x" * 65, "acme*"):
+        with pytest.raises(ValueError, match="IDP_REDIS_PREFIX"):
+            Settings.from_env({**base, "IDP_REDIS_PREFIX": wrong})

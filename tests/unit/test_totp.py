@@ -15,6 +15,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from idp import mfa, store
+from idp.config import Settings
 from idp.mfa.base import FactorContext, NotNow, Proof, WrongAnswer
 from idp.mfa.secrets import SecretBox
 from idp.mfa.totp import Totp, setup_key
@@ -25,7 +26,7 @@ STEP = 30
 
 @pytest.fixture(scope="module")
 def redis_store():
-    return store.connect(os.environ.get("IDP_TEST_REDIS_URL") or None)
+    return store.connect(Settings(redis_url=os.environ.get("IDP_TEST_REDIS_URL") or None))
 
 
 @pytest.fixture
