@@ -31,12 +31,19 @@ def _embedded_secret(create: bool = True) -> str | None:
         if not create:
             return None
     private_folder(path.parent)
+    # Written whole under another name, then linked into place: a worker starting at the same
+    # moment finds either no file or the whole secret, never an empty one. The first link wins.
+    scratch = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_urlsafe(48))
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+        try:
+            os.link(scratch, path)
+        except FileExistsError:  # another process made it first: theirs is the secret
+            pass
+    finally:
+        scratch.unlink(missing_ok=True)
     return path.read_text().strip()
 
 
@@ -83,6 +90,9 @@ class Settings:
     trusted_proxies: int = 0
     # Wrong passwords one client address may send in 10 minutes, across accounts and tenants.
     ip_failures_per_10_minutes: int = 30
+    # Upstream sign-ins one client address may start in 10 minutes: each keeps its PKCE
+    # verifier and nonce in Redis until the upstream answers, so anonymous presses are bounded.
+    upstream_starts_per_10_minutes: int = 60
     # Lifetimes, in seconds.
     access_token_ttl: int = 3600
     id_token_ttl: int = 3600
@@ -144,6 +154,8 @@ class Settings:
             values["secret_key"] = _embedded_secret()
         if env.get("IDP_IP_FAILURES_PER_10_MINUTES"):
             values["ip_failures_per_10_minutes"] = int(env["IDP_IP_FAILURES_PER_10_MINUTES"])
+        if env.get("IDP_UPSTREAM_STARTS_PER_10_MINUTES"):
+            values["upstream_starts_per_10_minutes"] = int(env["IDP_UPSTREAM_STARTS_PER_10_MINUTES"])
         if env.get("IDP_TRUSTED_PROXIES"):
             values["trusted_proxies"] = int(env["IDP_TRUSTED_PROXIES"])
         if env.get("IDP_LOG_FORMAT"):

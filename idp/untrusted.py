@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import unquote, urlsplit
 
 MAX_DEPTH = 16  # the deepest JSON we read (a WebAuthn credential or a JWK set) is 4 levels
 MAX_LENGTH = 64 * 1024
@@ -65,8 +66,12 @@ def _deeper_than(value: object, limit: int) -> bool:
 
 def local_path(value: str | None, prefix: str) -> str | None:
     """``value`` when it is a path under ``prefix`` on this host, else None: never another
-    host (``//evil``, ``/\\evil``), never a control character."""
+    host (``//evil``, ``/\\evil``), never a control character, never a dot segment that a
+    browser would resolve out of ``prefix`` (``/t/acme/../x``, ``%2e%2e`` included)."""
     if not value or not value.startswith(prefix) or "//" in value or "\\" in value \
             or CONTROL.search(value):
+        return None
+    path = urlsplit(value).path
+    if any(segment in (".", "..") for segment in unquote(path).split("/")):
         return None
     return value

@@ -59,7 +59,7 @@ def settings(backend, keys_dir) -> Settings:
         {}, base_url="http://idp.test", database_url=database_url, redis_url=redis_url,
         keys_dir=keys_dir, secret_key=secrets.token_hex(32),
         # Every in-process test comes from 127.0.0.1: the per-address throttle has its own tests.
-        ip_failures_per_10_minutes=100_000,
+        ip_failures_per_10_minutes=100_000, upstream_starts_per_10_minutes=100_000,
     )
 
 
@@ -185,6 +185,7 @@ def serve(settings: Settings, log_path: Path, *, port: int | None = None,
         "IDP_SECRET_KEY": settings.secret_key,
         # As in-process (see ``settings``): every test's failures come from 127.0.0.1.
         "IDP_IP_FAILURES_PER_10_MINUTES": str(settings.ip_failures_per_10_minutes),
+        "IDP_UPSTREAM_STARTS_PER_10_MINUTES": str(settings.upstream_starts_per_10_minutes),
     }
     if redis_url:
         env["IDP_REDIS_URL"] = redis_url

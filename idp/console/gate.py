@@ -22,6 +22,9 @@ from idp.oidc.claims import level_at_least
 from idp.policy import Mode
 
 STEP_UP_MINUTES = 15
+# How a session began (password, upstream, login link): kept by a step-up, which then asks
+# for every other factor afresh.
+FIRST_STEPS = frozenset({"pwd", "fed", "login_token"})
 
 
 def require_admin():
@@ -56,8 +59,9 @@ def step_up(back_to: str):
     from idp.login.views import next_step  # the journey's pages import the console's gate
 
     tx = transaction.begin(g.tenant.id, {}, next_url=back_to)
-    # The methods this session performed, as they were (a login link is no password).
-    tx.user_id, tx.methods = g.admin.id, [m for m in g.admin_session.amr if m != "mfa"]
+    # The session's first step, as it was (a login link is no password); its second factor
+    # must be proved again now, which is the point of a step-up that expires.
+    tx.user_id, tx.methods = g.admin.id, [m for m in g.admin_session.amr if m in FIRST_STEPS]
     tx.notes["step_up"] = True
     tx.notes["min_acr"] = "mfa"
     return next_step(tx, g.admin)

@@ -43,6 +43,7 @@ from idp import audit, db, store
 from idp.addresses import normalise_email
 from idp.cache import Snapshots
 from idp.directory import EMAIL, find_user
+from idp.guard import Limits, Locked
 from idp.login import transaction
 from idp.models import Tenant, TenantPolicyRow, Upstream, UpstreamIdentity, User
 from idp.login.upstream_endpoints import endpoint_problem
@@ -488,6 +489,17 @@ def start(upstream):
         extra["max_age"] = str(max_age)
     if tx.params.get("login_hint"):
         extra["login_hint"] = tx.params["login_hint"][:320]
+    # The verifier and nonce must wait for the upstream's answer on the server, for anyone who
+    # pressed the button: bounded per client address (like wrong passwords, ``flow.ip_guard``).
+    limit = settings().upstream_starts_per_10_minutes
+    starts = current_app.extensions["idp.guard"].with_limits(
+        Limits(captcha_after=limit + 1, lock_after=limit, lock_seconds=10 * 60))
+    try:
+        starts.reserve(f"guard:upstream-starts:{request.remote_addr}")
+    except Locked:
+        return error_page(429, "Too many sign-ins",
+                          "There were too many sign-ins from your network. Wait a few minutes "
+                          "and try again.")
     pending = Pending(g.tenant.id, row.id, tx.id, tx.browser, nonce, verifier, max_age)
     store.get().set(_pending_key(state), json.dumps(asdict(pending)),
                     ex=settings().login_transaction_ttl)
@@ -610,12 +622,9 @@ def callback(upstream):
         how = "linked"
 
     proof = progress_for(row.trust_mfa, row.trusted_acrs or [], claims)
-    tx.user_id, tx.methods = user.id, proof.methods
-    tx.notes["primary"] = proof.primary.value
-    tx.notes["upstream"] = row.slug
     # A fresh, full authentication: never a step-up of whoever was signed in before.
-    for stale in ("step_up", "challenge", "decision", "setup_page", "skipped"):
-        tx.notes.pop(stale, None)
+    transaction.first_step_proved(tx, user.id, proof.methods, proof.primary.value)
+    tx.notes["upstream"] = row.slug
     audit.record(session, g.tenant.id, "user.signed_in_upstream", user_id=user.id,
                  actor=user.email, upstream=row.slug, how=how, trusted=proof.primary.value,
                  upstream_amr=upstream_methods(claims))

@@ -116,6 +116,22 @@ def is_pending(tx: Transaction) -> bool:
     return tx.id.startswith(SEALED)
 
 
+# What a transaction may carry over from before its first step: our own pages' floor (the
+# console's step-up asks for a level whoever signs in).
+_KEPT_ACROSS_A_FIRST_STEP = ("min_acr",)
+
+
+def first_step_proved(tx: Transaction, user_id: int, methods: list[str], primary: str) -> None:
+    """A password, an upstream sign-in or a login link is a full authentication: who signs in
+    and how is this step alone. Nothing an earlier sign-in in the same transaction proved,
+    skipped, consented or was trusted for (another user's, perhaps) carries over."""
+    tx.notes = {k: v for k, v in tx.notes.items() if k in _KEPT_ACROSS_A_FIRST_STEP}
+    tx.notes["primary"] = primary
+    tx.authenticated = tx.consented = False
+    tx.sid = None
+    tx.user_id, tx.methods = user_id, list(methods)
+
+
 def _seconds_left(tx: Transaction) -> int:
     return tx.created + settings().login_transaction_ttl - int(time.time())
 

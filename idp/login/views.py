@@ -124,8 +124,7 @@ def login():
     flow.guard().refund(key, ip_key)  # both attempts given back, in one round trip
     if check.new_hash:
         user.password_hash = check.new_hash
-    tx.user_id, tx.methods = user.id, ["pwd"]
-    tx.notes.pop("step_up", None)  # a password sign-in is a full one: never a step-up
+    transaction.first_step_proved(tx, user.id, ["pwd"], Primary.PASSWORD.value)
     return next_step(tx, user)
 
 
@@ -166,8 +165,7 @@ def login_token(token):
         return privileged_refused()
     audit.record(session, g.tenant.id, "login_token.used", user_id=user.id, actor=user.email)
     tx = transaction.begin(g.tenant.id, {}, next_url=url_for("login.home", tenant=g.tenant.slug))
-    tx.user_id, tx.methods = user.id, [tokens.AMR]
-    tx.notes["primary"] = Primary.LOGIN_TOKEN.value
+    transaction.first_step_proved(tx, user.id, [tokens.AMR], Primary.LOGIN_TOKEN.value)
     return next_step(tx, user)
 
 
