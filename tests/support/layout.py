@@ -74,12 +74,23 @@ _MEASURE = r"""
     if (r.right > parent.right + 1 || r.left < parent.left - 1)
       problems.push(`${name(el)} sticks out of its container (${px(r.left)}..${px(r.right)} in ${px(parent.left)}..${px(parent.right)})`);
   }
+  const reported = new Set();
   for (const el of document.body.querySelectorAll("*")) {
     if (!shown(el) || inScroller(el) || el.closest("svg") && el.tagName.toLowerCase() !== "svg") continue;
     const r = el.getBoundingClientRect();
     if (r.right > vw + 1 || r.left < -1) {
-      problems.push(`${name(el)} reaches past the window (${px(r.left)}..${px(r.right)} in ${px(vw)})`);
-      break;  // its ancestors and descendants say the same
+      if (!reported.has(document)) problems.push(`${name(el)} reaches past the window (${px(r.left)}..${px(r.right)} in ${px(vw)})`);
+      reported.add(document);  // its ancestors and descendants say the same
+    }
+    // Within the padding of its card (or fieldset...), not over it.
+    const box = el.parentElement.closest(boxes);
+    if (!box || reported.has(box)) continue;
+    const b = box.getBoundingClientRect(), s = getComputedStyle(box);
+    const right = b.right - parseFloat(s.borderRightWidth) - parseFloat(s.paddingRight);
+    const left = b.left + parseFloat(s.borderLeftWidth) + parseFloat(s.paddingLeft);
+    if (r.right > right + 1 || r.left < left - 1) {
+      problems.push(`${name(el)} sticks out of ${name(box)} (${px(r.left)}..${px(r.right)} in ${px(left)}..${px(right)})`);
+      reported.add(box);
     }
   }
 
