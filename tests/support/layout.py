@@ -125,6 +125,8 @@ def look_at(page: Page, shots: Path, name: str) -> dict[str, list[str]]:
     """The page at each width: a full-page screenshot ``<name>-<width>.png`` in ``shots``, and
     what is wrong at that width (``{"desktop": [...], "phone": [...]}``)."""
     shots.mkdir(parents=True, exist_ok=True)
+    # What a "Manage" or "Show more" hides must fit too.
+    page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
     found = {}
     for device, width in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": HEIGHT[device]})
