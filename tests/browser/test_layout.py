@@ -1,0 +1,161 @@
+"""Every console page, the account page and the sign-in setup pages in Chromium at 1280 and
+360 px: each tick box and radio button sits beside its words, nothing is wider than its card or
+the window, and icons are drawn (inline SVG, never an emoji that shows as an empty box where no
+emoji font is installed). Issue 16, defect 6.
+
+Runs ``idp serve`` on the test backend (SQLite + embedded store, or PostgreSQL + Redis), and
+saves a screenshot of each page at each width in /tmp/shots/layout/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyotp
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from idp import admin, db, directory
+from idp.models import Group
+from tests.support.layout import look_at
+
+SHOTS = Path("/tmp/shots/layout")
+LONG_GROUP = "Finance, accounting and payroll (Lisbon office)"
+LONG_EMAIL = "maria-fernanda.de-albuquerque-figueiredo@accounts.example.com"
+
+
+def _furnish(app, world) -> None:
+    """A tenant that looks lived in: groups, a long group name and email, a rollout by group."""
+    with app.app_context():
+        session = db.session()
+        tenant = directory.get_tenant(session, world.slug)
+        passwords = app.extensions["idp.passwords"]
+        for group in (LONG_GROUP, "Support"):
+            admin.create_group(session, tenant, group, "test")
+        directory.create_user(session, passwords, tenant, LONG_EMAIL, world.password,
+                              name="Maria Fernanda de Albuquerque Figueiredo", groups=[LONG_GROUP])
+        admin.add_to_group(session, tenant, LONG_GROUP, world.alice, "test")
+        admin.add_to_group(session, tenant, "Support", world.bob, "test")
+        admin.set_user_mfa(session, tenant, world.bob, "enforce", "test")
+        admin.set_policy(session, tenant, "test", mode="optional", groups=[LONG_GROUP])
+        session.commit()
+
+
+def _ids(app, world) -> dict[str, int]:
+    with app.app_context():
+        session = db.session()
+        tenant = directory.get_tenant(session, world.slug)
+        return {
+            "alice": directory.find_user(session, tenant, world.alice).id,
+            "long": directory.find_user(session, tenant, LONG_EMAIL).id,
+            "group": session.scalar(select(Group.id).where(Group.tenant_id == tenant.id,
+                                                           Group.name == LONG_GROUP)),
+        }
+
+
+def sign_in(page: Page, email: str, password: str) -> None:
+    """Fill the sign-in form (the caller presses the button)."""
+    expect(page.locator("#email")).to_be_visible()
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+
+
+def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page: Page, chromium, app, live_world):
+    world = live_world
+    _furnish(app, world)
+    ids = _ids(app, world)
+    base = world.issuer
+    found: dict[str, dict[str, list[str]]] = {}
+
+    def look(on: Page, name: str) -> None:
+        found[name] = look_at(on, SHOTS, name)
+
+    # Bob, whom an administrator made set up a second step, signs in to his account page.
+    bob = chromium.new_context().new_page()
+    try:
+        bob.goto(base + "/account")
+        sign_in(bob, world.bob, world.password)
+        look(bob, "login")
+        bob.get_by_role("button", name="Sign in").click()
+        expect(bob).to_have_url(re.compile(re.escape(base) + r"/login/setup\b"))
+        look(bob, "login-setup")
+        bob.get_by_role("link", name="Security questions").click()
+        expect(bob.locator("#question-1")).to_be_visible()
+        look(bob, "login-setup-questions")
+    finally:
+        bob.context.close()
+
+    # The console asks its admin, who has no second step yet, to set one up first.
+    page.goto(base + "/admin/users")
+    sign_in(page, world.admin, world.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Authenticator app").click()
+    key = page.locator("#totp-setup-key").inner_text().replace(" ", "")
+    look(page, "login-setup-totp")
+    page.get_by_label(re.compile("digit code the app shows")).fill(pyotp.TOTP(key).now())
+    page.get_by_role("button", name="Confirm").click()
+    expect(page).to_have_url(re.compile(re.escape(base) + r"/admin/users\b"))
+
+    pages = {
+        "console-users": "/admin/users",
+        "console-user": f"/admin/users/{ids['long']}",
+        "console-user-alice": f"/admin/users/{ids['alice']}",
+        "console-policy": "/admin/policy",
+        "console-policy-what-if": f"/admin/policy?email={world.alice}&portal={world.portal.client_id}&acr=mfa#what-if",
+        "console-groups": "/admin/groups",
+        "console-group": f"/admin/groups/{ids['group']}",
+        "console-portals": "/admin/portals",
+        "console-portal": f"/admin/portals/{world.portal.client_id}",
+        "console-report": "/admin/report",
+        "console-audit": "/admin/audit",
+        "account": "/account",
+    }
+    for name, path in pages.items():
+        response = page.goto(base + path)
+        assert response and response.status == 200, (name, response and response.status)
+        look(page, name)
+
+    # Alice's account page, where she adds methods of her own.
+    alice = chromium.new_context().new_page()
+    try:
+        alice.goto(base + "/account")
+        sign_in(alice, world.alice, world.password)
+        alice.get_by_role("button", name="Sign in").click()
+        expect(alice.locator("#signed-in-as")).to_have_text(world.alice.lower())
+        look(alice, "account-alice")
+        for name, factor in (("questions", "kba"), ("totp", "totp"), ("passkey", "webauthn"),
+                             ("sms", "sms"), ("backup", "backup")):
+            response = alice.goto(f"{base}/account/add/{factor}")
+            assert response and response.status == 200, (factor, response and response.status)
+            look(alice, f"account-add-{name}")
+    finally:
+        alice.context.close()
+
+    # The pages a POST answers with: a new portal's secret, and a sign-in link.
+    page.goto(base + "/admin/portals")
+    page.locator("#portal-name").fill("Expense claims for the Lisbon office (staging)")
+    page.locator("#portal-redirect-uris").fill(
+        "https://expenses-staging.lisbon.example.com/oauth2/callback/with/a/rather/long/path")
+    page.get_by_role("button", name="Register").click()
+    expect(page.locator("#client-secret")).to_be_visible()
+    look(page, "console-portal-new-secret")
+    page.goto(base + f"/admin/users/{ids['long']}")
+    expect(page.locator("html")).to_have_attribute("data-console", "ready")
+    page.get_by_role("button", name="Create a sign-in link").click()
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#login-token-url")).to_be_visible()
+    look(page, "console-login-link")
+
+    wrong = [f"{name} at {device}: {problem}" for name, devices in found.items()
+             for device, problems in devices.items() for problem in problems]
+    assert not wrong, "\n".join(wrong)
+
+    # The shields on the users list are drawn icons with words for screen readers.
+    page.goto(base + "/admin/users")
+    shield = page.get_by_role("button", name=f"Turn on two-step verification for {world.alice}")
+    icon = shield.locator("svg")
+    expect(icon).to_have_count(1)
+    box = icon.bounding_box()
+    assert box and box["width"] >= 10 and box["height"] >= 10, box
+    assert icon.get_attribute("aria-hidden") == "true"
