@@ -85,6 +85,10 @@ class Requirements:
     acr_values: tuple[str, ...] = ()  # voluntary, at least the lowest listed
     essential_acr: tuple[str, ...] = ()  # from the claims parameter: one of these, or fail
     client_min_acr: str | None = None  # the client's registered floor: must be met
+    # Our own console asks for a fresh second step from the allowed types, whatever the policy's
+    # scope and grace say (``console_demand``): an admin action is never password-only when a
+    # second step is possible.
+    second_step: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,13 +214,16 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
     # An essential level no path can reach is refused now, before asking for anything.
     if must and not level_at_least(reached, wanted):
         reachable = any(level_at_least(FACTOR_LEVEL[f], wanted) for f in unproved) or (
-            not enrolled and mfa_available(policy, user) and _enrollable(allowed, wanted))
+            _may_enroll_for(req, enrolled) and mfa_available(policy, user)
+            and _enrollable(allowed, wanted))
         if not reachable:
             return Decision(Need.REFUSE, f"The application requires level {wanted}, which this "
                             f"user cannot reach here.", error="unmet_authentication_requirements")
 
     # 1. The tenant's policy: a second step from the allowed types, unless bypassed.
     demand = _policy_demand(policy, user)
+    if req.second_step and mfa_available(policy, user):
+        demand = "required"
     bypass = None
     if progress.primary is Primary.FEDERATION_TRUSTED:
         bypass = "The upstream sign-in is trusted for the second factor."
@@ -234,7 +241,7 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
             return Decision(Need.CHALLENGE, _policy_reason(demand, user),
                             factors=_rank(enrolled), target_acr=reached)
         if demand == "required" and not progress.enrollment_skipped:
-            in_grace, skips_left = _in_grace(policy, user, now)
+            in_grace, skips_left = (False, None) if req.second_step else _in_grace(policy, user, now)
             candidates = _enrollable(allowed, wanted) or _enrollable(allowed, "pwd")
             if not candidates:
                 # Only backup codes allowed (they recover an account, they are not set up
@@ -264,7 +271,7 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
             return decide(policy, user, floor, progress, now)
         return Decision(Need.NOTHING, f"The application would like level {wanted}, but this "
                         f"user has no way to reach it; the token says {reached}.")
-    if not enrolled and mfa_available(policy, user):
+    if _may_enroll_for(req, enrolled) and mfa_available(policy, user):
         candidates = _enrollable(allowed, wanted)
         if candidates:
             return Decision(Need.ENROLL, f"The application requires level {wanted}; set up a "
@@ -272,6 +279,14 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
                             target_acr=wanted)
     return Decision(Need.REFUSE, f"The application requires level {wanted}, which this user "
                     f"cannot reach here.", error="unmet_authentication_requirements")
+
+
+def _may_enroll_for(req: Requirements, enrolled) -> bool:
+    """May a factor be set up to reach the wanted level? For a user with none; and for our
+    console, also once the user's own weaker step is proved (the policy's branch above asks it
+    first): an admin holding only security questions sets up an app rather than being locked
+    out of the console."""
+    return not enrolled or req.second_step
 
 
 def _policy_reason(demand: str, user: UserFacts) -> str:
@@ -311,3 +326,98 @@ def _satisfied_reason(policy: TenantPolicy, user: UserFacts, demand: str | None,
     if demand == "optional" and not user.enrolled:
         return "Two-step verification is optional and this user has not set it up."
     return f"Everything asked for is done (level {reached})."
+
+
+# -- what a user's two-step verification looks like to an admin ------------------------------
+
+class Standing(str, Enum):
+    """A user's two-step verification as the console shows it (list, user page, report)."""
+
+    OFF = "off"  # not asked: the tenant has it off, the role may not use it, or not covered
+    EXEMPT = "exempt"  # an admin turned it off for this user: password only
+    OPTIONAL = "optional"  # may set it up, has not: password only for now
+    ON = "on"  # asked at every sign-in, from ``factors``
+    REQUIRED = "required"  # must set it up at the next sign-in (or when the grace ends)
+
+
+@dataclass(frozen=True)
+class MfaStanding:
+    state: Standing
+    reason: str
+    factors: tuple[str, ...] = ()  # asked at sign-in (ON), strongest first
+    required: bool = False  # the policy or an admin asks it outright: the user cannot turn it off
+
+
+def standing(policy: TenantPolicy, user: UserFacts) -> MfaStanding:
+    """What a password sign-in of this user is asked for, in the words of the console. It
+    reads the same facts as ``decide()`` the same way (``mfa_available``, ``_policy_demand``,
+    the enrolled factors the tenant allows), so a user shown "On" is challenged and one shown
+    "Off" is not; tests/unit/test_policy.py checks the two against each other."""
+    if policy.mode is Mode.DISABLED:
+        return MfaStanding(Standing.OFF, "Two-step verification is off in this organisation.")
+    if user.role not in policy.roles_allowed:
+        return MfaStanding(Standing.OFF, f"Two-step verification is not available to the role "
+                                         f"{user.role}.")
+    if user.admin_state is AdminState.EXEMPT:
+        return MfaStanding(Standing.EXEMPT, "An administrator turned two-step verification off "
+                                            "for this user: they sign in with their password only.")
+    demand = _policy_demand(policy, user)
+    if demand is None:
+        return MfaStanding(Standing.OFF, "The policy does not cover this user.")
+    required = demand == "required"
+    usable = _rank(user.enrolled & policy.allowed_factors)
+    if usable:
+        return MfaStanding(Standing.ON, "Asked for a second step at every sign-in.", usable,
+                           required)
+    if required:
+        return MfaStanding(Standing.REQUIRED, "Must set up a second step at the next sign-in.",
+                           required=True)
+    return MfaStanding(Standing.OPTIONAL, "May set up a second step; has not yet.")
+
+
+# -- what the console asks of an admin ------------------------------------------------------
+
+@dataclass(frozen=True)
+class ConsoleDemand:
+    """What an admin proves, fresh, before the console lets them act: a second step from
+    ``factors`` reaching ``level``; ``level`` None when no second step is possible for them."""
+
+    level: str | None
+    factors: tuple[str, ...]
+    reason: str
+
+    def met_by(self, acr: str, amr) -> bool:
+        """Does a session at ``acr`` with methods ``amr`` satisfy it (freshness is the
+        console's)? At ``pwd`` the level says nothing: a question must have been answered."""
+        if self.level is None or level_at_least(acr, "mfa"):
+            return True
+        return self.level == "pwd" and any(FACTOR_AMR[f] in amr for f in self.factors)
+
+
+def console_demand(policy: TenantPolicy, admin: UserFacts) -> ConsoleDemand:
+    """The console asks for the strongest second step the tenant lets this admin reach, capped
+    at ``mfa``: a possession factor whenever the tenant allows one the admin holds or can set
+    up (``decide()`` with ``second_step`` has them set one up after their own step); else a
+    security question (a Klearcom-style tenant: never a level its admins cannot reach, which
+    would lock them out of the console that could fix it); else the password alone, and the
+    policy page says so before such a policy is saved."""
+    if policy.mode is Mode.DISABLED:
+        return ConsoleDemand(None, (), "Two-step verification is off, so the console asks "
+                                       "administrators for their password only.")
+    if admin.role not in policy.roles_allowed:
+        return ConsoleDemand(None, (), "Administrators may not use two-step verification, so "
+                                       "the console asks them for their password only.")
+    allowed = policy.allowed_factors
+    held = admin.enrolled & allowed
+    strong = _rank(f for f in allowed if level_at_least(FACTOR_LEVEL[f], "mfa"))
+    if any(f in strong for f in held) or _enrollable(allowed, "mfa"):
+        return ConsoleDemand("mfa", strong, "The console asks administrators for a second "
+                                            "factor they hold, such as an authenticator app or "
+                                            "a passkey.")
+    weak = _rank(f for f in allowed if f not in strong)
+    if held or _enrollable(allowed, "pwd"):
+        return ConsoleDemand("pwd", tuple(f for f in weak if f in held or f in ENROLLABLE),
+                             "The console asks administrators to answer a security question. "
+                             "Questions are knowledge like the password, not a second factor.")
+    return ConsoleDemand(None, (), "No method administrators can set up is allowed, so the "
+                                   "console asks them for their password only.")

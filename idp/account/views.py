@@ -93,8 +93,7 @@ def mfa_status(user: User) -> MfaStatus:
     if not policy.policy_applies(tenant_policy, user_facts):
         return MfaStatus(False, "Two-factor authentication is not available for your account; "
                          "ask an administrator.", frozenset(), True)
-    required = (tenant_policy.mode is policy.Mode.REQUIRED
-                or user_facts.admin_state is policy.AdminState.ENFORCED)
+    required = policy.standing(tenant_policy, user_facts).required
     return MfaStatus(True, "", tenant_policy.allowed_factors,
                      not required and tenant_policy.self_disable)
 

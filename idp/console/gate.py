@@ -2,9 +2,11 @@
 
 Only admins of *this* tenant: no session → sign in; a member → 403; a session of another tenant
 presented here → 404 (the console of one tenant never answers another's admins). When the
-tenant has MFA on, an action (any POST) needs a session that proved a second factor in the last
-``STEP_UP_MINUTES`` — checked on every console page, so an admin is stepped up before reaching
-a form, not after posting it (and sets a factor up first if they have none).
+tenant has MFA on, every console page needs a session that proved, in the last
+``STEP_UP_MINUTES``, the second step ``idp.policy.console_demand`` asks of this admin (a
+possession factor where the tenant allows one, a security question where it allows only those)
+— so an admin is stepped up before reaching a form, not after posting it (and sets a factor up
+first if they have none).
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from idp.login import facts
 from idp.login import session as sso
 from idp.login import transaction
 from idp.models import User
-from idp.oidc.claims import level_at_least
-from idp.policy import Mode
+from idp.policy import ConsoleDemand, console_demand
 
 STEP_UP_MINUTES = 15
 # How a session began (password, upstream, login link): kept by a step-up, which then asks
@@ -47,15 +48,22 @@ def require_admin():
     return None
 
 
+def demand() -> ConsoleDemand:
+    """What the console asks of the signed-in admin under the tenant's policy."""
+    session = db.session()
+    return console_demand(facts.tenant_policy(session, g.tenant), facts.user_facts(session, g.admin))
+
+
 def needs_step_up(session) -> bool:
-    if facts.tenant_policy(db.session(), g.tenant).mode is Mode.DISABLED:
+    wanted = demand()
+    if wanted.level is None:
         return False
     fresh = time.time() - (session.stepped_at or session.auth_time) <= STEP_UP_MINUTES * 60
-    return not (fresh and level_at_least(session.acr, "mfa"))
+    return not (fresh and wanted.met_by(session.acr, session.amr))
 
 
 def step_up(back_to: str):
-    """Prove a second factor again (or set one up), then come back to the console."""
+    """Prove a second step again (or set one up), then come back to the console."""
     from idp.login.views import next_step  # the journey's pages import the console's gate
 
     tx = transaction.begin(g.tenant.id, {}, next_url=back_to)
@@ -63,5 +71,6 @@ def step_up(back_to: str):
     # must be proved again now, which is the point of a step-up that expires.
     tx.user_id, tx.methods = g.admin.id, [m for m in g.admin_session.amr if m in FIRST_STEPS]
     tx.notes["step_up"] = True
-    tx.notes["min_acr"] = "mfa"
+    tx.notes["min_acr"] = demand().level
+    tx.notes["second_step"] = True
     return next_step(tx, g.admin)

@@ -15,6 +15,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from idp import admin, db, directory, policy
+from idp.console import gate
 from idp.console.views import bp
 from idp.directory import DirectoryError
 from idp.login import facts
@@ -132,8 +133,10 @@ def _changes(form: dict) -> dict:
     if form["grace_days"] != "":
         kwargs["grace_days"] = _number(form["grace_days"], "grace days")
     kwargs["grace_skips"] = _number(form["grace_skips"], "grace skips", blank=0)
-    for name, label, _, _ in GUARD:
+    for name, label, low, high in GUARD:
         kwargs[name] = _number(form[name], label)
+        if not low <= kwargs[name] <= high:
+            raise DirectoryError(f"“{label}” must be from {low} to {high}.")
     for name, _, _ in SWITCHES:
         kwargs[name] = form[name]
     kwargs["lock_email_admins"] = form["lock_email_admins"]
@@ -162,6 +165,25 @@ def _summary(before: dict, after: dict) -> str:
         text += (" Remember: security questions are knowledge like the password and never count as "
                  "two-factor authentication; tokens after them say acr pwd.")
     return text
+
+
+# -- what the console asks of administrators ---------------------------------------------------
+
+def _console_demand(session, row=None) -> policy.ConsoleDemand:
+    """What the console asks of the signed-in admin under the saved policy (or ``row``)."""
+    row = row if row is not None else admin.policy_row(session, g.tenant)
+    return policy.console_demand(facts.policy_from_row(row), facts.user_facts(session, g.admin))
+
+
+# What the console asks of administrators, as the policy page says it.
+CONSOLE_ASKS = {"mfa": "a second factor, such as an authenticator app or a passkey",
+                "pwd": "an answer to one of their security questions",
+                None: "their password only"}
+
+
+def _weakens_console(before: policy.ConsoleDemand, after: policy.ConsoleDemand) -> bool:
+    order = (None, "pwd", "mfa")
+    return order.index(after.level) < order.index(before.level)
 
 
 # -- the "what happens if…" panel -------------------------------------------------------------
@@ -196,7 +218,8 @@ def _what_if(session) -> tuple[dict, dict | None, str | None]:
 
 # -- the page ---------------------------------------------------------------------------------
 
-def _render(form: dict, status: int = 200, error: str | None = None):
+def _render(form: dict, status: int = 200, error: str | None = None,
+            console_warning: policy.ConsoleDemand | None = None):
     session = db.session()
     asked, answer, whatif_error = _what_if(session)
     groups = session.scalars(select(Group.name).where(Group.tenant_id == g.tenant.id)
@@ -212,7 +235,9 @@ def _render(form: dict, status: int = 200, error: str | None = None):
         group_names=list(dict.fromkeys([*groups, *form["groups"]])),
         clients=clients, modes=MODES, factors=FACTORS, roles=ROLES, switches=SWITCHES, guard=GUARD,
         levels=LEVELS, factor_labels=FACTOR_LABELS, asked=asked, answer=answer,
-        whatif_error=whatif_error, Need=policy.Need,
+        whatif_error=whatif_error, Need=policy.Need, console=_console_demand(session),
+        console_warning=console_warning, console_asks=CONSOLE_ASKS,
+        step_up_minutes=gate.STEP_UP_MINUTES,
     ), status
 
 
@@ -223,10 +248,16 @@ def policy_page():
         return _render(_form_from_policy(admin.policy_dict(session, g.tenant)))
     form = _form_from_request()
     before = admin.policy_dict(session, g.tenant)
+    console_before = _console_demand(session)
     try:
         after = admin.set_policy(session, g.tenant, g.admin.email, **_changes(form))
     except DirectoryError as e:
         session.rollback()  # set_policy may have changed some settings before it refused
         return _render(form, 400, str(e))
+    console_after = _console_demand(session)
+    if _weakens_console(console_before, console_after) and not request.form.get("console_ok"):
+        # Said before it is saved: the console would ask administrators for less than today.
+        session.rollback()
+        return _render(form, 200, console_warning=console_after)
     flash(_summary(before, after))
     return redirect(url_for("console.policy", tenant=g.tenant.slug))

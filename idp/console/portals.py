@@ -96,9 +96,13 @@ def portal_register():
     try:
         if unknown:
             raise BadForm(f"grant types must be among {', '.join(GRANT_TYPES)}")
+        redirect_uris = _uris("redirect_uris", "redirect URI")
+        if "authorization_code" in form["grant_types"] and not redirect_uris:
+            # Said here in the console's words (the directory's names the CLI's option).
+            raise BadForm("A portal that signs people in needs at least one redirect URI.")
         new = admin.register_client(
             db.session(), g.tenant, g.admin.email, form["name"],
-            _uris("redirect_uris", "redirect URI"), public=form["public"],
+            redirect_uris, public=form["public"],
             post_logout_redirect_uris=_uris("post_logout_redirect_uris", "post-logout redirect URI"),
             grant_types=form["grant_types"], id_token_alg=form["id_token_alg"], min_acr=_min_acr())
     except DirectoryError as e:

@@ -1,19 +1,20 @@
 """The MFA report: adoption at a glance (a chart and its table), and a CSV of every user.
 
-A user is **enrolled** when they hold at least one usable factor (a set of backup codes with
-every code spent is not usable); else **enforced** when the tenant's policy is in force for
-them (``idp.policy.policy_applies``) and asks for a second step outright (an admin enforced it
-or reset their factors, or the tenant's mode is ``required``); else **exempt** when an admin
-switched MFA off for them; else **off**. The chart counts exempt users with off ones.
+Each user is counted in the state the users list shows them in: ``idp.policy.standing`` —
+**on** (asked for a second step at every sign-in), **required** (must set one up at the next
+sign-in), or **off** (not asked: the organisation has it off or the policy does not cover
+them, an administrator turned it off for them, or it is optional and they have not set it
+up). A factor counts when it can answer a challenge now and the policy allows its type (a
+set of backup codes with every code spent does not).
 
-This module only *classifies*: whether the policy covers a user is ``policy_applies``'s answer.
+This module only *counts*; what state a user is in is the policy's answer.
 
 Fast at 100,000 users: the page runs a fixed number of aggregate queries (one over the
 tenant's users, one over users × their groups), whatever the number of users; the policy is
-asked once per distinct combination of the facts it reads (role, admin state, reset, "in a
-policy group", "named by the policy"), never once per user. The CSV is streamed in chunks of
-``CHUNK`` users (three queries and one Redis MGET per chunk), so 100,000 rows never sit in
-memory.
+asked once per distinct combination of the facts it reads (role, admin state, reset, "holds an
+allowed factor", "in a policy group", "named by the policy"), never once per user. The CSV is
+streamed in chunks of ``CHUNK`` users (three queries and one Redis MGET per chunk), so 100,000
+rows never sit in memory.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ from idp.login import facts
 from idp.mfa import flow
 from idp.mfa.backup_codes import BackupCodes
 from idp.models import Authenticator, BackupCode, Group, User, user_groups
-from idp.policy import AdminState, Mode, TenantPolicy, UserFacts, policy_applies
+from idp.console.users import STATE_LABELS
+from idp.policy import AdminState, Standing, TenantPolicy, UserFacts, standing
 
 CHUNK = 1000
 NO_GROUP = "No group"
 # The chart's segments, in order, with what people read and the fill of each.
-SEGMENTS = (("enrolled", "Enrolled", "#1f8a3a"),
-            ("enforced", "Enforced, not enrolled", "#d08a00"),
+SEGMENTS = (("on", STATE_LABELS[Standing.ON], "#1f8a3a"),
+            ("required", STATE_LABELS[Standing.REQUIRED], "#d08a00"),
             ("off", "Off", "#8a8f98"))
 
 
@@ -54,22 +56,11 @@ def _admin_state(value: str) -> AdminState:
         return AdminState.DEFAULT
 
 
-def classify(policy: TenantPolicy, user: UserFacts, enrolled: bool) -> str:
-    """"enrolled" | "enforced" | "exempt" | "off" (see the module docstring)."""
-    if enrolled:
-        return "enrolled"
-    if policy_applies(policy, user) and (user.admin_state is AdminState.ENFORCED
-                                         or user.must_reenroll or policy.mode is Mode.REQUIRED):
-        return "enforced"
-    if user.admin_state is AdminState.EXEMPT:
-        return "exempt"
-    return "off"
-
-
-def _usable_factor():
-    """SQL for "this authenticator can answer a challenge": a registered, challengeable type,
-    and for backup codes at least one code not yet used (``BackupCodes.usable``)."""
-    types = [f.type for f in mfa.ordered() if f.challengeable]
+def _usable_factor(policy: TenantPolicy):
+    """SQL for "this authenticator can answer a challenge the policy asks": a registered,
+    challengeable type the policy allows, and for backup codes at least one code not yet used
+    (``BackupCodes.usable``)."""
+    types = [f.type for f in mfa.ordered() if f.challengeable and f.type in policy.allowed_factors]
     unspent = select(BackupCode.authenticator_id).where(BackupCode.used_at.is_(None))
     return Authenticator.type.in_(types) & or_(Authenticator.type != BackupCodes.type,
                                                Authenticator.id.in_(unspent))
@@ -81,19 +72,21 @@ def _usable_factor():
 @dataclass
 class Counts:
     label: str
-    enrolled: int = 0
-    enforced: int = 0
+    on: int = 0
+    required: int = 0
     off: int = 0
-    exempt: int = 0  # of ``off``: exempted by an admin
+    exempt: int = 0  # of ``off``: turned off by an admin
+    optional: int = 0  # of ``off``: may set it up, has not
 
     @property
     def total(self) -> int:
-        return self.enrolled + self.enforced + self.off
+        return self.on + self.required + self.off
 
     def add(self, state: str, n: int) -> None:
-        if state == "exempt":
-            self.exempt += n
-            state = "off"
+        """Count ``n`` users in a ``policy.Standing`` value."""
+        if state in (Standing.EXEMPT.value, Standing.OPTIONAL.value):
+            setattr(self, state, getattr(self, state) + n)
+            state = Standing.OFF.value
         setattr(self, state, getattr(self, state) + n)
 
     def share(self, state: str) -> int:
@@ -113,7 +106,7 @@ def _per_user(tenant_id: int, policy: TenantPolicy):
     Each flag is an uncorrelated ``IN (subquery)``, which PostgreSQL hashes once (and SQLite
     indexes once) instead of probing per user."""
     usable = select(Authenticator.user_id).where(Authenticator.tenant_id == tenant_id,
-                                                 _usable_factor())
+                                                 _usable_factor(policy))
     if policy.groups:
         in_policy_groups = User.id.in_(
             select(user_groups.c.user_id).join(Group, Group.id == user_groups.c.group_id)
@@ -133,12 +126,15 @@ def _per_user(tenant_id: int, policy: TenantPolicy):
 
 def _state_of(policy: TenantPolicy, role, admin_state, must_reenroll, enrolled, in_groups,
               listed) -> str:
-    """Classify one aggregate row: a combination of facts, standing for every user who has it
-    (a user in a policy group is given those groups; one the policy names, a named id)."""
+    """The standing of one aggregate row: a combination of facts, standing for every user who
+    has it (a user in a policy group is given those groups; one the policy names, a named id;
+    one holding an allowed factor, the allowed types — the state reads only whether they hold
+    one)."""
     listed_id = next(iter(policy.users)) if listed and policy.users else -1
     facts_ = UserFacts(id=listed_id, role=role, groups=policy.groups if in_groups else frozenset(),
-                       admin_state=_admin_state(admin_state), must_reenroll=bool(must_reenroll))
-    return classify(policy, facts_, bool(enrolled))
+                       admin_state=_admin_state(admin_state), must_reenroll=bool(must_reenroll),
+                       enrolled=policy.allowed_factors if enrolled else frozenset())
+    return standing(policy, facts_).state.value
 
 
 def build(session: Session, tenant) -> Report:
@@ -246,7 +242,7 @@ def rows(session: Session, redis, tenant_id: int, policy: TenantPolicy,
         types: dict[int, set[str]] = {}
         for user_id, type_ in session.execute(
                 select(User.id, Authenticator.type).join(Authenticator, Authenticator.user_id == User.id)
-                .where(*in_chunk, _usable_factor())):
+                .where(*in_chunk, _usable_factor(policy))):
             types.setdefault(user_id, set()).add(type_)
         groups: dict[int, list[str]] = {}
         for user_id, name in session.execute(

@@ -16,10 +16,12 @@ from idp import admin, audit, db, mfa, notify, store
 from idp.console import gate
 from idp.console import users as users_list
 from idp.directory import DirectoryError
+from idp.login import facts
 from idp.login import session as sso
 from idp.mfa import flow
 from idp.models import AuditEvent, Authenticator, Token, User
 from idp.models.base import utcnow
+from idp.policy import Mode
 from idp.untrusted import local_path
 from idp.web import error_page, load_tenant
 
@@ -61,10 +63,14 @@ def home():
 @bp.get("/users")
 def users():
     search = request.args.get("q", "")
-    rows, next_cursor = users_list.page(db.session(), store.get(), flow.guard(), g.tenant.id,
-                                        search, request.args.get("after") or None)
+    rows, next_cursor = users_list.page(db.session(), store.get(), flow.guard(), _policy(),
+                                        g.tenant.id, search, request.args.get("after") or None)
     return render_template("console/users.html", rows=rows, search=search, next_cursor=next_cursor,
                            actions=ACTIONS)
+
+
+def _policy():
+    return facts.tenant_policy(db.session(), g.tenant)
 
 
 def _target(user_id: int) -> User:
@@ -85,7 +91,8 @@ def user(user_id):
                                                         "account.locked", "account.unlocked",
                                                         "user.signed_in_upstream")))
         .order_by(AuditEvent.id.desc()).limit(20)))
-    rows, _ = users_list.page(db.session(), store.get(), flow.guard(), g.tenant.id, target.email, None, 1)
+    rows, _ = users_list.page(db.session(), store.get(), flow.guard(), _policy(), g.tenant.id,
+                              target.email, None, 1)
     shield = rows[0].shield if rows and rows[0].id == target.id else None
     return render_template("console/user.html", target=target, factors=factors, events=events,
                            shield=shield, mfa=mfa, actions=ACTIONS)
@@ -102,6 +109,11 @@ def act(user_id, action):
         flash("You cannot change your own two-step verification here; use your account page.")
         return redirect(back)
     session, actor = db.session(), g.admin.email
+    if action in ("enforce", "reset") and _policy().mode is Mode.DISABLED:
+        # The template adds the way out: a link to the Policy page (never the command line).
+        flash("Two-step verification is off in this organisation, so it cannot be turned on for "
+              "one person.", "policy")
+        return redirect(back)
     try:
         if action in ("enforce", "exempt", "reset"):
             admin.set_user_mfa(session, g.tenant, target.email, action, actor)

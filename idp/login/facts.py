@@ -42,10 +42,10 @@ def _read_policy_row(db: Session, tenant_id: int) -> tuple[TenantPolicy, Limits]
     row = db.get(TenantPolicyRow, tenant_id)
     if row is None:
         return TenantPolicy(), Limits()
-    return _policy(row), Limits(row.captcha_after, row.lock_after, row.lock_minutes * 60)
+    return policy_from_row(row), Limits(row.captcha_after, row.lock_after, row.lock_minutes * 60)
 
 
-def _policy(row: TenantPolicyRow) -> TenantPolicy:
+def policy_from_row(row: TenantPolicyRow) -> TenantPolicy:
     return TenantPolicy(
         mode=Mode(row.mode), everyone=row.everyone, groups=frozenset(row.groups),
         users=frozenset(row.users), grace_until=row.grace_until, grace_skips=row.grace_skips,
@@ -66,10 +66,16 @@ def enrolled_types(db: Session, user: User,
 
 def user_facts(db: Session, user: User,
                authenticators: list[Authenticator] | None = None) -> UserFacts:
+    return facts_of(user, enrolled_types(db, user, authenticators))
+
+
+def facts_of(user: User, enrolled: frozenset[str]) -> UserFacts:
+    """A user's facts when the caller has read their answerable factor types already (the
+    console reads a page of users' at once)."""
     return UserFacts(
         id=user.id, role=user.role, groups=frozenset(g.name for g in user.groups),
         admin_state=AdminState(user.mfa_admin_state), must_reenroll=user.mfa_must_reenroll,
-        skips_used=user.mfa_skips_used, enrolled=enrolled_types(db, user, authenticators),
+        skips_used=user.mfa_skips_used, enrolled=enrolled,
     )
 
 

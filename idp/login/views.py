@@ -178,6 +178,8 @@ def decision_for(tx: transaction.Transaction, user: User,
         return Decision(Need.REFUSE, str(e), error="invalid_request")
     if tx.notes.get("min_acr"):  # our own pages' floor (the console's step-up)
         requirements = replace(requirements, client_min_acr=tx.notes["min_acr"])
+    if tx.notes.get("second_step"):  # the console's step-up: a second step, whatever the scope
+        requirements = replace(requirements, second_step=True)
     progress = Progress(primary=Primary(tx.notes.get("primary", Primary.PASSWORD.value)),
                         methods=tuple(tx.methods),
                         enrollment_skipped=bool(tx.notes.get("skipped")))

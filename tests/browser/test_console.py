@@ -96,14 +96,14 @@ def test_shield_reset_and_unlock_from_the_console(page: Page, demo, chromium):
 
     page.get_by_label("Search by email or name").fill(email)
     page.get_by_role("button", name="Search").click()
-    expect(shield(page, email)).to_have_attribute("data-shield", "off")
+    expect(shield(page, email)).to_have_attribute("data-shield", "optional")  # the demo's MFA is optional
     confirmations_on(page)
     page.get_by_role("button", name=f"Turn on two-step verification for {email}").click()
     dialog = page.locator("#confirm-dialog")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text(f"Turn on two-step verification for {email}?")
     page.get_by_role("button", name="Confirm").click()
-    expect(shield(page, email)).to_have_attribute("data-shield", "enforced")
+    expect(shield(page, email)).to_have_attribute("data-shield", "required")
     expect(page.get_by_role("status")).to_contain_text(f"Two-step verification is on for {email}")
 
     # That user's next sign-in asks for setup before anything else.
@@ -124,11 +124,11 @@ def test_shield_reset_and_unlock_from_the_console(page: Page, demo, chromium):
     # Locked by failed attempts: the shield says so, Unlock ends it.
     lock(demo, email)
     page.goto(demo.issuer + f"/admin/users?q={email}")
-    expect(shield(page, email)).to_have_attribute("data-shield", "locked")
+    expect(page.locator(f'tr[data-user="{email}"] [data-locked]')).to_be_visible()
     confirmations_on(page)
     page.locator(f'tr[data-user="{email}"]').get_by_role("button", name="Unlock").click()
     page.get_by_role("button", name="Confirm").click()
-    expect(shield(page, email)).not_to_have_attribute("data-shield", "locked")
+    expect(page.locator(f'tr[data-user="{email}"] [data-locked]')).to_have_count(0)
     expect(page.get_by_role("status")).to_contain_text(f"{email} is unlocked")
 
 
@@ -140,7 +140,7 @@ def test_the_report_chart_renders_and_the_csv_holds_every_users_state(page: Page
     confirmations_on(page)
     page.get_by_role("button", name=f"Turn on two-step verification for {email}").click()
     page.get_by_role("button", name="Confirm").click()
-    expect(shield(page, email)).to_have_attribute("data-shield", "enforced")
+    expect(shield(page, email)).to_have_attribute("data-shield", "required")
 
     page.get_by_role("link", name="MFA report").click()
     chart = page.get_by_role("img", name="Two-step verification adoption, overall and per group")
@@ -148,7 +148,7 @@ def test_the_report_chart_renders_and_the_csv_holds_every_users_state(page: Page
     box = chart.bounding_box()
     assert box and box["width"] > 200 and box["height"] > 40  # drawn, not an empty element
     overall = page.locator("tr[data-overall]")
-    expect(overall.locator('[data-count="enforced"]')).not_to_have_text(re.compile(r"^0 "))
+    expect(overall.locator('[data-count="required"]')).not_to_have_text(re.compile(r"^0 "))
     # Each bar's segments are drawn with a width; the overall bar spans users of every state.
     widths = [float(w) for w in page.locator("g.bar").first.locator("rect").evaluate_all(
         "rects => rects.map(r => r.getAttribute('width'))")]
@@ -163,7 +163,7 @@ def test_the_report_chart_renders_and_the_csv_holds_every_users_state(page: Page
             "SELECT users.email FROM users JOIN tenants ON tenants.id = users.tenant_id "
             "WHERE tenants.slug = 'demo'")}
     assert set(rows) == everyone
-    assert rows[email]["state"] == "enforced" and rows[email]["admin_state"] == "enforced"
-    assert rows[ADMIN]["state"] == "enrolled" and "totp" in rows[ADMIN]["factor_types"]
+    assert rows[email]["state"] == "required" and rows[email]["admin_state"] == "enforced"
+    assert rows[ADMIN]["state"] == "on" and "totp" in rows[ADMIN]["factor_types"]
     total = int(overall.locator('[data-count="total"]').inner_text())
     assert total == len(everyone)

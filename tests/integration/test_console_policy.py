@@ -153,7 +153,12 @@ def test_saving_changes_the_policy_and_is_audited_with_the_admin(app, world):
                    roles_allowed=["member"], self_disable=None, login_token_bypass=None,
                    federation_jit="on", captcha_after="2", lock_after="4", lock_minutes="30",
                    lock_email_admins="on")
-    done = browser.post(url(world), data)
+    # Members only: administrators could no longer use a second step, so the page warns
+    # before saving that the console would then ask for the password only.
+    warned = browser.post(url(world), data)
+    assert warned.status == 200 and 'id="console-warning"' in warned.text
+    assert saved_policy(app, world)["roles_allowed"] == ["admin", "member"]
+    done = browser.post(url(world), {**data, "console_ok": "1"})
     assert done.status == 302, done.text[:2000]
 
     shown = saved_policy(app, world)
@@ -184,7 +189,7 @@ def test_saving_changes_the_policy_and_is_audited_with_the_admin(app, world):
 @pytest.mark.parametrize("typed, message", [
     ({"scope": "selected", "groups": ["Nope"]}, "no group 'Nope'"),
     ({"grace_days": "-3"}, "grace days cannot be negative"),
-    ({"lock_after": "0"}, "lock-after must be from 1 to 100"),
+    ({"lock_after": "0"}, "“Lock the account after this many failed attempts” must be from 1 to 100"),
     ({"captcha_after": "three"}, "must be a whole number"),
     ({"factors": []}, "Choose at least one allowed method"),
     ({"scope": "selected", "groups": [], "users": ""}, "Choose at least one group or user"),

@@ -51,8 +51,8 @@ def spend_all_backup_codes(app, world, email):
 
 @pytest.fixture
 def populated(app, world):
-    """ada (admin): enrolled; carol: enrolled, in Sales; frank: off, in Sales; dave: enforced by
-    an admin; erin: exempted; gina: backup codes all used; alice: locked; bob: off."""
+    """ada (admin): on; carol: on, in Sales; frank: optional, in Sales; dave: required by an
+    admin; erin: turned off by an admin; gina: backup codes all used; alice: locked; bob: optional."""
     add_users(app, world, "carol", "frank", group="Sales")
     add_users(app, world, "dave", "erin", "gina")
     enroll_backup_codes(Browser(app.test_client()), world, email="carol@example.com")
@@ -80,13 +80,13 @@ def report_csv(browser, world) -> tuple[object, dict[str, dict]]:
 def test_the_report_counts_each_state_overall_and_per_group(app, world, populated):
     page = populated.get(f"/t/{world.slug}/admin/report")
     assert page.status == 200
-    assert counts(page.text, None) == {"total": 8, "enrolled": 2, "enforced": 1, "off": 5}
-    assert counts(page.text, "Sales") == {"total": 2, "enrolled": 1, "enforced": 0, "off": 1}
-    assert counts(page.text, "No group") == {"total": 6, "enrolled": 1, "enforced": 1, "off": 4}
+    assert counts(page.text, None) == {"total": 8, "on": 2, "required": 1, "off": 5}
+    assert counts(page.text, "Sales") == {"total": 2, "on": 1, "required": 0, "off": 1}
+    assert counts(page.text, "No group") == {"total": 6, "on": 1, "required": 1, "off": 4}
     assert 'data-exempt="1"' in page.text  # erin, counted with "off"
     caption = " ".join(re.search(r"<figcaption[^>]*>(.*?)</figcaption>", page.text, re.S).group(1).split())
-    assert caption.startswith("Two-step verification adoption: 8 users in all, 2 enrolled (25%), "
-                              "1 enforced but not enrolled (13%), 5 off (63%).")
+    assert caption.startswith("Two-step verification adoption: 8 users in all, 2 on (25%), "
+                              "1 required but not set up (13%), 5 off (63%).")
 
 
 def test_the_chart_is_inline_svg_with_a_text_equivalent(app, world, populated):
@@ -96,27 +96,29 @@ def test_the_chart_is_inline_svg_with_a_text_equivalent(app, world, populated):
     svg = re.search(r"<svg[^>]*>.*?</svg>", figure, re.S).group(0)
     assert 'role="img"' in svg and 'aria-labelledby="chart-title chart-desc"' in svg
     assert re.search(r"<title id=\"chart-title\">[^<]+</title>", svg)
-    assert "Sales: 2 users, 1 enrolled, 0 enforced but not enrolled, 1 off." in svg
-    assert "<title>Sales: 1 enrolled (50%)</title>" in svg  # a segment says what it is
+    assert "Sales: 2 users, 1 on, 0 required but not set up, 1 off." in svg
+    assert "<title>Sales: 1 on (50%)</title>" in svg  # a segment says what it is
     assert "<script" not in page.text.split("</head>", 1)[1]  # no script in the page body
     assert "Content-Security-Policy" in page.headers
     # The page links the export, and the nav names the report.
     assert f'href="/t/{world.slug}/admin/report.csv"' in page.text and ">MFA report</a>" in page.text
 
 
-def test_the_required_policy_counts_its_groups_and_users_as_enforced(app, world, populated):
+def test_the_required_policy_counts_its_groups_and_users_as_required(app, world, populated):
     set_policy(app, world, mode="required", groups=["Sales"], users=[world.bob])
     page = populated.get(f"/t/{world.slug}/admin/report").text
-    # frank (in Sales) and bob (named) must now set up a factor; alice, erin, gina need not.
-    assert counts(page, None) == {"total": 8, "enrolled": 2, "enforced": 3, "off": 3}
-    assert counts(page, "Sales") == {"total": 2, "enrolled": 1, "enforced": 1, "off": 0}
+    # frank (in Sales) and bob (named) must now set up a factor; alice, erin, gina need not;
+    # ada is not covered, so her backup codes are not asked for at sign-in: off.
+    assert counts(page, None) == {"total": 8, "on": 1, "required": 3, "off": 4}
+    assert counts(page, "Sales") == {"total": 2, "on": 1, "required": 1, "off": 0}
     _, rows = report_csv(populated, world)
-    assert rows["frank@example.com"]["state"] == "enforced"
-    assert rows[world.bob]["state"] == "enforced"
+    assert rows["frank@example.com"]["state"] == "required"
+    assert rows[world.bob]["state"] == "required"
+    assert rows[world.admin]["state"] == "off"
     assert rows[world.alice]["state"] == "off"
     set_policy(app, world, mode="required", groups=[], users=[])  # now everyone
     page = populated.get(f"/t/{world.slug}/admin/report").text
-    assert counts(page, None) == {"total": 8, "enrolled": 2, "enforced": 5, "off": 1}  # erin
+    assert counts(page, None) == {"total": 8, "on": 2, "required": 5, "off": 1}  # erin
 
 
 def test_the_csv_holds_every_user_of_the_tenant_and_no_other(app, settings, world, populated):
@@ -136,17 +138,17 @@ def test_the_csv_holds_every_user_of_the_tenant_and_no_other(app, settings, worl
                                                "factor_types", "admin_state", "locked"]
     carol = rows["carol@example.com"]
     assert (carol["state"], carol["factor_types"], carol["groups"], carol["name"]) == \
-        ("enrolled", "backup", "Sales", "Carol")
-    assert rows[world.admin]["role"] == "admin" and rows[world.admin]["state"] == "enrolled"
+        ("on", "backup", "Sales", "Carol")
+    assert rows[world.admin]["role"] == "admin" and rows[world.admin]["state"] == "on"
     assert (rows["dave@example.com"]["state"], rows["dave@example.com"]["admin_state"]) == \
-        ("enforced", "enforced")
+        ("required", "enforced")
     assert (rows["erin@example.com"]["state"], rows["erin@example.com"]["admin_state"]) == \
         ("exempt", "exempt")
     gina = rows["gina@example.com"]  # every backup code used: nothing left to answer with
-    assert (gina["state"], gina["factor_types"]) == ("off", "")
+    assert (gina["state"], gina["factor_types"]) == ("optional", "")
     assert rows["frank@example.com"]["groups"] == "Sales"
     assert rows[world.alice]["locked"] == "yes" and rows[world.bob]["locked"] == "no"
-    assert rows[world.alice]["state"] == "off"
+    assert rows[world.alice]["state"] == "optional"
 
 
 def test_the_csv_lists_several_groups_and_factor_types_and_defuses_formulas(app, world):
@@ -166,8 +168,8 @@ def test_the_csv_lists_several_groups_and_factor_types_and_defuses_formulas(app,
     assert hal["groups"] == "Ops;Sales" and hal["factor_types"] == "backup"
     assert hal["name"].startswith("'=")  # a spreadsheet shows it as text, never runs it
     page = browser.get(f"/t/{world.slug}/admin/report").text
-    assert counts(page, "Ops") == {"total": 2, "enrolled": 1, "enforced": 0, "off": 1}
-    assert counts(page, "Sales") == {"total": 1, "enrolled": 1, "enforced": 0, "off": 0}
+    assert counts(page, "Ops") == {"total": 2, "on": 1, "required": 0, "off": 1}
+    assert counts(page, "Sales") == {"total": 1, "on": 1, "required": 0, "off": 0}
 
 
 def test_the_export_is_audited(app, world):

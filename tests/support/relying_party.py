@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
+from joserfc import jwt
+from joserfc.jwk import KeySet
 
+from idp.directory import ID_TOKEN_ALGS
 from tests.support.journey import Browser
 
 SCOPE = "openid profile email offline_access"
@@ -61,3 +64,32 @@ def discovery(issuer: str) -> dict:
     r = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=10)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+@dataclass
+class PendingSignIn:
+    """An authorization request a portal made; ``finish`` redeems the code it got back and
+    verifies the ID token against the issuer's JWKS, as the portal would."""
+
+    oauth: OAuth2Session
+    url: str
+    verifier: str
+    state: str
+    nonce: str
+
+    def finish(self, provider: dict, callback: str) -> dict:
+        token = self.oauth.fetch_token(provider["token_endpoint"], authorization_response=callback,
+                                       code_verifier=self.verifier, state=self.state)
+        keys = KeySet.import_key_set(requests.get(provider["jwks_uri"], timeout=10).json())
+        claims = jwt.decode(token["id_token"], keys, algorithms=list(ID_TOKEN_ALGS)).claims
+        assert claims["nonce"] == self.nonce and claims["iss"] == provider["issuer"], claims
+        return claims
+
+
+def portal_request(creds, provider, **params) -> PendingSignIn:
+    """The authorization URL a portal sends its user's browser to (PKCE S256, state, nonce)."""
+    oauth = rp(creds, provider)
+    verifier, state, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    url, _ = oauth.create_authorization_url(provider["authorization_endpoint"], code_verifier=verifier,
+                                            state=state, nonce=nonce, **params)
+    return PendingSignIn(oauth, url, verifier, state, nonce)

@@ -1,4 +1,5 @@
-"""policy.decide() as decision tables: one per customer portal of the seeds, then step-up.
+"""policy.decide() as decision tables: one per customer portal of the seeds, then step-up; then
+what the console shows of a user (``standing``) and asks of an admin (``console_demand``).
 
 Each row reads: given this tenant policy, this user and what the sign-in proved so far, the
 decision is ... . These are the rules a tenant admin switches on; the hosted pages only
@@ -11,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from idp.policy import (AdminState, Mode, Need, Primary, Progress, Requirements, TenantPolicy,
-                        UserFacts, decide, mfa_available)
+from idp.policy import (AdminState, Mode, Need, Primary, Progress, Requirements, Standing,
+                        TenantPolicy, UserFacts, console_demand, decide, mfa_available, standing)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 PWD = Progress()
@@ -273,3 +274,85 @@ def test_a_required_policy_with_nothing_to_set_up_refuses_rather_than_waives():
     # left a user without factors on a setup page offering nothing.
     decision = run(TenantPolicy(mode=Mode.REQUIRED, allowed_factors=frozenset({"backup"})), user())
     assert decision.need is Need.REFUSE and decision.error == "access_denied"
+
+
+# --- What the console shows of a user (one state for the list, the user page, the report). ---
+
+@pytest.mark.parametrize("policy,facts,state,factors,required", [
+    # Klearcom: an admin turned it off for a user who holds questions: password only, "exempt".
+    (KLEARCOM, user(admin_state=AdminState.EXEMPT, enrolled={"kba"}), Standing.EXEMPT, (), False),
+    (KLEARCOM, user(admin_state=AdminState.ENFORCED, enrolled={"kba"}), Standing.ON, ("kba",), True),
+    (KLEARCOM, user(admin_state=AdminState.ENFORCED), Standing.REQUIRED, (), True),
+    (KLEARCOM, user(must_reenroll=True), Standing.REQUIRED, (), True),
+    (KLEARCOM, user(), Standing.OPTIONAL, (), False),
+    (KLEARCOM, user(enrolled={"totp"}), Standing.OPTIONAL, (), False),  # an app not allowed here
+    # ClickHelp: Power Readers cannot use it; the portal-wide switch off turns everyone off.
+    (CLICKHELP, user(role="member", enrolled={"totp"}), Standing.OFF, (), False),
+    (TenantPolicy(mode=Mode.DISABLED), user(enrolled={"totp"}), Standing.OFF, (), False),
+    (CLICKHELP, user(role="admin", enrolled={"backup", "totp"}), Standing.ON, ("totp", "backup"), False),
+    # Claromentis: a required group policy: its members show as required, others off.
+    (TenantPolicy(mode=Mode.REQUIRED, everyone=False, groups=frozenset({"finance"})),
+     user(groups={"finance"}), Standing.REQUIRED, (), True),
+    (TenantPolicy(mode=Mode.REQUIRED, everyone=False, groups=frozenset({"finance"})),
+     user(enrolled={"totp"}), Standing.OFF, (), False),
+])
+def test_the_standing_the_console_shows(policy, facts, state, factors, required):
+    shown = standing(policy, facts)
+    assert (shown.state, shown.factors, shown.required) == (state, factors, required), shown.reason
+
+
+# --- What the console asks of an admin before they act. --------------------------------------
+
+@pytest.mark.parametrize("policy,admin,level,factors", [
+    # Klearcom (seed 000): questions only. The console asks a question, never an unreachable mfa.
+    (KLEARCOM, user(role="admin"), "pwd", ("kba",)),
+    (KLEARCOM, user(role="admin", enrolled={"kba"}), "pwd", ("kba",)),
+    # A possession factor allowed: still mfa, even for an admin who holds only questions.
+    (TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp", "kba"})),
+     user(role="admin", enrolled={"kba"}), "mfa", ("totp",)),
+    (TenantPolicy(mode=Mode.OPTIONAL), user(role="admin"), "mfa", ("webauthn", "totp", "sms", "backup")),
+    # Backup codes cannot be set up first; an admin who holds some reaches mfa with them.
+    (TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"kba", "backup"})),
+     user(role="admin", enrolled={"backup"}), "mfa", ("backup",)),
+    (TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"kba", "backup"})),
+     user(role="admin"), "pwd", ("kba",)),
+    # Nothing any admin could prove: the password only (the policy page says so first).
+    (TenantPolicy(mode=Mode.DISABLED), user(role="admin", enrolled={"totp"}), None, ()),
+    (TenantPolicy(mode=Mode.OPTIONAL, roles_allowed=frozenset({"member"})),
+     user(role="admin"), None, ()),
+    (TenantPolicy(mode=Mode.REQUIRED, allowed_factors=frozenset({"backup"})), user(role="admin"), None, ()),
+])
+def test_what_the_console_asks_of_an_admin(policy, admin, level, factors):
+    wanted = console_demand(policy, admin)
+    assert (wanted.level, wanted.factors) == (level, factors), wanted.reason
+
+
+def test_a_question_answered_opens_a_klearcom_console_and_a_password_alone_does_not():
+    wanted = console_demand(KLEARCOM, user(role="admin", enrolled={"kba"}))
+    assert wanted.met_by("pwd", ["pwd", "kba"])
+    assert not wanted.met_by("pwd", ["pwd"])
+    mfa = console_demand(TenantPolicy(mode=Mode.OPTIONAL), user(role="admin", enrolled={"totp"}))
+    assert mfa.met_by("mfa", ["pwd", "otp", "mfa"]) and not mfa.met_by("pwd", ["pwd", "kba"])
+
+
+def test_the_consoles_step_up_in_a_klearcom_tenant_asks_a_question_whatever_the_scope():
+    # Optional, and this admin never set questions up: the console has them set questions up
+    # (no grace), then asks one; it never refuses with a level questions cannot reach.
+    admin = user(role="admin")
+    wanted = console_demand(KLEARCOM, admin)
+    step_up = Requirements(client_min_acr=wanted.level, second_step=True)
+    d = run(KLEARCOM, admin, req=step_up)
+    assert (d.need, d.factors, d.skippable) == (Need.ENROLL, ("kba",), False)
+    d = run(KLEARCOM, user(role="admin", enrolled={"kba"}), req=step_up)
+    assert (d.need, d.factors) == (Need.CHALLENGE, ("kba",))
+    assert run(KLEARCOM, user(role="admin", enrolled={"kba"}), Progress(methods=("pwd", "kba")),
+               req=step_up).satisfied
+
+
+def test_an_admin_holding_only_questions_sets_up_an_app_when_the_tenant_allows_one():
+    policy = TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp", "kba"}))
+    admin = user(role="admin", enrolled={"kba"})
+    step_up = Requirements(client_min_acr=console_demand(policy, admin).level, second_step=True)
+    assert run(policy, admin, req=step_up).factors == ("kba",)  # their own step first
+    d = run(policy, admin, Progress(methods=("pwd", "kba")), req=step_up)
+    assert (d.need, d.factors) == (Need.ENROLL, ("totp",))

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from idp.oidc.claims import LEVELS, amr_and_acr, level_at_least
 from idp.policy import (ALL_FACTORS, ENROLLABLE, FACTOR_AMR, AdminState, Mode, Need, Primary,
-                        Progress, Requirements, TenantPolicy, UserFacts, decide, policy_applies)
+                        Progress, Requirements, Standing, TenantPolicy, UserFacts, console_demand,
+                        decide, policy_applies, standing)
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 factor_sets = st.frozensets(st.sampled_from(ALL_FACTORS))
@@ -115,3 +116,40 @@ def test_a_level_that_must_be_met_is_met_or_pursued_or_refused(policy, user, req
     if decision.need is Need.NOTHING and floor:
         # The client's registered minimum is never answered below it.
         assert level_at_least(amr_and_acr(list(progress.methods))[1], floor)
+
+
+@settings(max_examples=800)
+@given(policies, users)
+def test_the_console_shows_on_exactly_whom_a_password_sign_in_challenges(policy, user):
+    """``standing`` (the users list, the user page, the report) and ``decide`` never disagree."""
+    user = UserFacts(**{**user.__dict__, "skips_used": 0})
+    shown = standing(policy, user)
+    decision = decide(policy, user, NO_ASK, Progress(), NOW)
+    assert (shown.state is Standing.ON) == (decision.need is Need.CHALLENGE), shown
+    if shown.state is Standing.ON:
+        assert shown.factors == decision.factors
+    assert (shown.state is Standing.REQUIRED) == (decision.need in (Need.ENROLL, Need.REFUSE)), shown
+
+
+@settings(max_examples=800)
+@given(policies, users)
+def test_the_console_never_locks_out_an_admin_who_follows_its_step_up(policy, admin):
+    """Answer every challenge and set up what is asked: the step-up ends where the console's
+    demand is met, never in a refusal."""
+    admin = UserFacts(**{**admin.__dict__, "role": "admin"})
+    wanted = console_demand(policy, admin)
+    if wanted.level is None:
+        return
+    req = Requirements(client_min_acr=wanted.level, second_step=True)
+    methods, held = ["pwd"], set(admin.enrolled)
+    for _ in range(4):
+        facts = UserFacts(**{**admin.__dict__, "enrolled": frozenset(held)})
+        decision = decide(policy, facts, req, Progress(methods=tuple(methods)), NOW)
+        assert decision.need is not Need.REFUSE, decision.reason
+        if decision.need is Need.NOTHING:
+            break
+        factor = decision.factors[0]
+        held.add(factor)
+        methods.append(FACTOR_AMR[factor])
+    acr = amr_and_acr(methods)[1]
+    assert wanted.met_by(acr, methods), (methods, wanted)
