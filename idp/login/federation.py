@@ -668,39 +668,29 @@ def callback(upstream):
         return _problem(502, f"{row.name} is not available",
                         f"We could not reach {row.name} to finish signing you in. Try again in a "
                         f"few minutes.", tx)
+
+    def keys(refresh: bool) -> KeySet:
+        return signing_keys(doc["jwks_uri"], refresh)
+
     try:
         algorithms = [a for a in doc.get("id_token_signing_alg_values_supported") or ["RS256"]
                       if a in ALGORITHMS]
         claims = validate_id_token(
             token.get("id_token"), issuer=row.issuer, client_id=row.client_id,
-            nonce=pending.nonce, keys=lambda refresh: signing_keys(doc["jwks_uri"], refresh),
-            algorithms=algorithms, access_token=token.get("access_token"),
-            max_age=pending.max_age)
+            nonce=pending.nonce, keys=keys, algorithms=algorithms,
+            access_token=token.get("access_token"), max_age=pending.max_age)
+        claims = with_userinfo(claims, doc, token.get("access_token"), issuer=row.issuer,
+                               client_id=row.client_id, keys=keys)
     except UntrustedToken as e:
-        log.warning("upstream %s ID token refused: %s", row.slug, e)
-        _failed(row, f"ID token refused: {e}")
+        log.warning("upstream %s sign-in refused: %s", row.slug, e)
+        _failed(row, f"ID token or userinfo refused: {e}")
         return _problem(400, f"Could not verify your {row.name} sign-in",
                         f"The sign-in from {row.name} could not be verified ({e}), so you are "
                         f"not signed in. Start again; if it keeps happening, tell your "
                         f"administrator.", tx)
     except UpstreamUnavailable as e:
-        _failed(row, f"keys unavailable: {e}")
-        return _problem(502, f"{row.name} is not available",
-                        f"We could not fetch {row.name}'s signing keys. Try again in a few "
-                        f"minutes.", tx)
-    try:
-        claims = with_userinfo(claims, doc, token.get("access_token"), issuer=row.issuer,
-                               client_id=row.client_id,
-                               keys=lambda refresh: signing_keys(doc["jwks_uri"], refresh))
-    except UntrustedToken as e:
-        log.warning("upstream %s userinfo refused: %s", row.slug, e)
-        _failed(row, f"userinfo refused: {e}")
-        return _problem(400, f"Could not verify your {row.name} sign-in",
-                        f"{row.name} did not confirm who you are, so you are not signed in. "
-                        f"Start again; if it keeps happening, tell your administrator.", tx)
-    except UpstreamUnavailable as e:
-        log.warning("upstream %s userinfo unavailable: %s", row.slug, e)
-        _failed(row, f"userinfo unavailable: {e}")
+        log.warning("upstream %s unavailable after the code: %s", row.slug, e)
+        _failed(row, f"keys or userinfo unavailable: {e}")
         return _problem(502, f"{row.name} is not available",
                         f"We could not reach {row.name} to finish signing you in. Try again in a "
                         f"few minutes.", tx)

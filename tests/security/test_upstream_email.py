@@ -38,9 +38,8 @@ NAME = "Corp SSO"
 
 @pytest.fixture(scope="module")
 def provider():
-    scripted = ScriptedProvider()
-    yield scripted
-    scripted.stop()
+    with ScriptedProvider() as scripted:
+        yield scripted
 
 
 @pytest.fixture
@@ -124,7 +123,8 @@ def test_userinfo_about_someone_else_is_not_used(app, client, world, corp):
     corp.userinfo = {**corp.userinfo, "sub": "someone-else"}
     _, page = sign_in(client, world, corp)
 
-    assert page.status == 400 and "did not confirm who you are" in page.text
+    assert page.status == 400 and "could not be verified" in page.text
+    assert "about someone else" in page.text
     assert linked_users(app, world) == []
 
 

@@ -53,6 +53,12 @@ class _Served:
     def stop(self) -> None:
         self._server.shutdown()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
 
 class Recorder(_Served):
     """Answers every request with an empty JSON object and keeps (method, path, body) of each."""
