@@ -5,6 +5,7 @@ functions the CLI and the console both call. Each records an audit event; caller
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -24,6 +25,8 @@ from idp.login.upstream_endpoints import issuer_problem, listed_host
 from idp.login.upstream_trust import ACR_VALUE, TRUST_MFA
 from idp.oidc import hashing
 from idp.policy import ALL_FACTORS, AdminState, Mode
+
+EMAIL_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 FACTOR_NAMES = {"totp": "totp", "webauthn": "webauthn", "sms": "sms", "questions": "kba",
                 "kba": "kba", "backup": "backup"}
@@ -270,13 +273,19 @@ def _tell_link_owner(mail, tenant: Tenant, user: User, actor: str, at: datetime,
     return True
 
 
+KEEP = object()  # update_upstream: leave this setting as it is
+
+
 def add_upstream(db: Session, box: SecretBox, tenant: Tenant, *, slug: str, name: str,
                  issuer: str, client_id: str, client_secret: str, email_domains: list[str],
                  trust_mfa: str, actor: str, trusted_acrs: list[str] = (),
-                 back_channel_hosts: list[str] = ()) -> Upstream:
+                 back_channel_hosts: list[str] = (), email_authoritative: bool = False,
+                 jit: bool | None = None) -> Upstream:
     """A new upstream. ``trusted_acrs``: its acr values that prove MFA, exactly
     (``upstream_trust``); ``back_channel_hosts``: hosts besides the issuer's its token endpoint
-    and keys may be on (``upstream_endpoints``). Its discovery is not fetched here."""
+    and keys may be on (``upstream_endpoints``); ``email_authoritative``: its word on an
+    address in ``email_domains`` counts without ``email_verified``; ``jit``: accounts created
+    on first sign-in (None: as the tenant's policy says). Its discovery is not fetched here."""
     if not SLUG.fullmatch(slug or ""):
         raise DirectoryError("an upstream's slug is lower-case letters, digits and hyphens")
     issuer = (issuer or "").rstrip("/")
@@ -284,42 +293,85 @@ def add_upstream(db: Session, box: SecretBox, tenant: Tenant, *, slug: str, name
     if problem:
         raise DirectoryError(problem)
     acrs, hosts = _upstream_trust(issuer, trust_mfa, trusted_acrs, back_channel_hosts)
+    domains = _email_authority(email_domains, email_authoritative)
     if not client_id or not client_secret:
         raise DirectoryError("an upstream needs a client id and a client secret")
     if db.scalar(select(Upstream.id).where(Upstream.tenant_id == tenant.id, Upstream.slug == slug)):
         raise DirectoryError(f"upstream {slug!r} already exists")
-    upstream = Upstream(tenant_id=tenant.id, slug=slug, name=name, issuer=issuer,
+    upstream = Upstream(tenant_id=tenant.id, slug=slug, name=_upstream_name(name), issuer=issuer,
                         client_id=client_id, client_secret_sealed=box.encrypt(client_secret),
-                        email_domains=[normalise_email(d).lstrip("@") for d in email_domains],
-                        trust_mfa=trust_mfa, trusted_acrs=acrs, back_channel_hosts=hosts)
+                        email_domains=domains, trust_mfa=trust_mfa, trusted_acrs=acrs,
+                        back_channel_hosts=hosts, email_authoritative=email_authoritative,
+                        jit=jit)
     db.add(upstream)
     db.flush()
     audit.record(db, tenant.id, "upstream.added", actor=actor, upstream=slug, issuer=issuer,
-                 trust_mfa=trust_mfa, trusted_acrs=acrs, back_channel_hosts=hosts)
+                 trust_mfa=trust_mfa, trusted_acrs=acrs, back_channel_hosts=hosts,
+                 email_domains=domains, email_authoritative=email_authoritative, jit=jit)
     return upstream
 
 
-def update_upstream(db: Session, tenant: Tenant, slug: str, actor: str, *,
-                    trust_mfa: str | None = None, trusted_acrs: list[str] | None = None,
-                    back_channel_hosts: list[str] | None = None) -> Upstream:
-    """Change what is given (None: unchanged), with the checks of ``add_upstream``."""
+def find_upstream(db: Session, tenant: Tenant, slug: str) -> Upstream:
     upstream = db.scalar(select(Upstream).where(Upstream.tenant_id == tenant.id,
                                                 Upstream.slug == slug))
     if upstream is None:
         raise NotFound(f"no upstream {slug!r} in {tenant.slug}")
-    acrs, hosts = _upstream_trust(
-        upstream.issuer, upstream.trust_mfa if trust_mfa is None else trust_mfa,
-        upstream.trusted_acrs if trusted_acrs is None else trusted_acrs,
-        upstream.back_channel_hosts if back_channel_hosts is None else back_channel_hosts)
-    changes = {k: v for k, v in (("trust_mfa", trust_mfa), ("trusted_acrs", acrs),
-                                 ("back_channel_hosts", hosts))
-               if v is not None and v != getattr(upstream, k)}
+    return upstream
+
+
+def update_upstream(db: Session, tenant: Tenant, slug: str, actor: str, *,
+                    trust_mfa=KEEP, trusted_acrs=KEEP, back_channel_hosts=KEEP, name=KEEP,
+                    email_domains=KEEP, email_authoritative=KEEP, jit=KEEP) -> Upstream:
+    """Change what is given (``KEEP``: unchanged; ``jit=None`` follows the tenant's policy),
+    with the checks of ``add_upstream``; nothing changes unless everything passes."""
+    upstream = find_upstream(db, tenant, slug)
+
+    def given(value, current):
+        return current if value is KEEP else value
+
+    trust = given(trust_mfa, upstream.trust_mfa)
+    acrs, hosts = _upstream_trust(upstream.issuer, trust,
+                                  given(trusted_acrs, upstream.trusted_acrs),
+                                  given(back_channel_hosts, upstream.back_channel_hosts))
+    authoritative = given(email_authoritative, upstream.email_authoritative)
+    wanted = {
+        "name": _upstream_name(given(name, upstream.name)), "trust_mfa": trust,
+        "trusted_acrs": acrs, "back_channel_hosts": hosts,
+        "email_domains": _email_authority(given(email_domains, upstream.email_domains),
+                                          bool(authoritative)),
+        "email_authoritative": bool(authoritative),
+        "jit": given(jit, upstream.jit),
+    }
+    changes = {k: v for k, v in wanted.items() if v != getattr(upstream, k)}
     for key, value in changes.items():
         setattr(upstream, key, value)
     if changes:
         audit.record(db, tenant.id, "upstream.updated", actor=actor, upstream=slug,
                      changes=changes)
     return upstream
+
+
+def _upstream_name(name) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise DirectoryError("an identity provider's name is 1 to 200 characters (it is shown "
+                             "on the sign-in button)")
+    return name
+
+
+def _email_authority(email_domains, authoritative: bool) -> list[str]:
+    """The domains as stored, once they are domains; authority needs some (an upstream
+    authoritative for every address could claim anyone's)."""
+    # In the one spelling of addresses (idp.addresses), which federation compares against.
+    domains = list(dict.fromkeys(normalise_email(d).lstrip("@") for d in email_domains
+                                 if d.strip()))
+    bad = [d for d in domains if not EMAIL_DOMAIN.fullmatch(d)]
+    if bad:
+        raise DirectoryError(f"{bad[0][:100]!r} is not an email domain (like example.com)")
+    if authoritative and not domains:
+        raise DirectoryError("an identity provider can vouch for addresses only in email "
+                             "domains listed for it: list its domains first")
+    return domains
 
 
 def _upstream_trust(issuer: str, trust_mfa: str, trusted_acrs, back_channel_hosts):

@@ -255,6 +255,7 @@ def cmd_upstream_add(settings: Settings, args) -> dict:
             client_id=args.client_id, client_secret=secret,
             email_domains=_csv(args.email_domains) or [], trust_mfa=args.trust_mfa, actor="cli",
             trusted_acrs=args.trusted_acr or [], back_channel_hosts=args.back_channel_host or [],
+            email_authoritative=args.email_authoritative == "on", jit=JIT_SETTING[args.jit],
         )
         discovery = _check_discovery(upstream)
         return _upstream_out(settings, args.slug, upstream, discovery)
@@ -281,19 +282,27 @@ def _upstream_out(settings: Settings, tenant_slug: str, upstream, discovery: str
             "issuer": upstream.issuer, "trust_mfa": upstream.trust_mfa,
             "trusted_acrs": upstream.trusted_acrs,
             "back_channel_hosts": upstream.back_channel_hosts,
-            "email_domains": upstream.email_domains, "discovery": discovery,
+            "email_domains": upstream.email_domains,
+            "email_authoritative": upstream.email_authoritative,
+            "jit": {v: k for k, v in JIT_SETTING.items()}[upstream.jit], "discovery": discovery,
             "redirect_uri": f"{settings.base_url}/t/{tenant_slug}/login/upstream/{upstream.slug}/callback"}
 
 
 def cmd_upstream_set(settings: Settings, args) -> dict:
     from idp import admin, directory
 
+    def given(value):
+        return admin.KEEP if value is None else value
+
     with _database(settings) as session:
         upstream = admin.update_upstream(
             session, directory.get_tenant(session, args.slug), args.upstream, "cli",
-            trust_mfa=args.trust_mfa,
-            trusted_acrs=[] if args.no_trusted_acr else args.trusted_acr,
-            back_channel_hosts=[] if args.no_back_channel_host else args.back_channel_host)
+            trust_mfa=given(args.trust_mfa),
+            trusted_acrs=[] if args.no_trusted_acr else given(args.trusted_acr),
+            back_channel_hosts=[] if args.no_back_channel_host else given(args.back_channel_host),
+            name=given(args.name), email_domains=given(_csv(args.email_domains)),
+            email_authoritative=given(_on_off(args.email_authoritative)),
+            jit=admin.KEEP if args.jit is None else JIT_SETTING[args.jit])
         return _upstream_out(settings, args.slug, upstream, _check_discovery(upstream))
 
 
@@ -349,12 +358,25 @@ def _slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63] or "upstream"
 
 
+# --jit: "tenant" follows the tenant's policy (idp policy set --federation-jit).
+JIT_SETTING = {"tenant": None, "on": True, "off": False}
+
+
 def _upstream_trust_arguments(sp) -> None:
     sp.add_argument("--trusted-acr", action="append", metavar="VALUE",
                     help="an acr value of the upstream that proves MFA, exactly (repeatable)")
     sp.add_argument("--back-channel-host", action="append", metavar="HOST[:PORT]",
                     help="a host besides the issuer's that its token endpoint and keys may be on "
                          "(repeatable)")
+
+
+def _upstream_account_arguments(sp, **defaults) -> None:
+    sp.add_argument("--email-authoritative", choices=["on", "off"],
+                    help="on: its email addresses in --email-domains count without "
+                         "email_verified (it runs those mailboxes)")
+    sp.add_argument("--jit", choices=list(JIT_SETTING),
+                    help="create accounts on first sign-in: on, off, or as the tenant's policy")
+    sp.set_defaults(**defaults)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -463,12 +485,16 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--email-domains", help="example.com,...")
     sp.add_argument("--trust-mfa", choices=["never", "when_upstream_mfa", "always"], default="never")
     _upstream_trust_arguments(sp)
+    _upstream_account_arguments(sp, email_authoritative="off", jit="tenant")
     sp.set_defaults(func=cmd_upstream_add)
-    sp = upstream.add_parser("set", help="change how far an upstream is trusted")
+    sp = upstream.add_parser("set", help="change an upstream's settings")
     sp.add_argument("slug")
     sp.add_argument("upstream", help="the upstream's short name (as in its redirect URI)")
+    sp.add_argument("--name", help="the name on its sign-in button")
+    sp.add_argument("--email-domains", help="example.com,... (an empty value lists none)")
     sp.add_argument("--trust-mfa", choices=["never", "when_upstream_mfa", "always"])
     _upstream_trust_arguments(sp)
+    _upstream_account_arguments(sp)
     sp.add_argument("--no-trusted-acr", action="store_true", help="forget the trusted acr values")
     sp.add_argument("--no-back-channel-host", action="store_true",
                     help="forget the listed back-channel hosts")

@@ -32,7 +32,8 @@ bp.url_value_preprocessor(load_tenant)
 bp.before_request(gate.require_admin)
 
 AREAS = [("console.users", "Users"), ("console.policy", "Policy"), ("console.groups", "Groups"),
-         ("console.portals", "Portals"), ("console.report", "MFA report"), ("console.audit", "Audit log")]
+         ("console.portals", "Portals"), ("console.upstreams", "Identity providers"),
+         ("console.report", "MFA report"), ("console.audit", "Audit log")]
 
 
 @bp.context_processor

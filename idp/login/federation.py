@@ -253,6 +253,77 @@ def validate_id_token(id_token, *, issuer: str, client_id: str, nonce: str,
     return claims
 
 
+# --- Userinfo (OIDC Core 5.3) -------------------------------------------------------------------
+
+# What we read about the person; never sub, amr or acr, which only the ID token may say.
+PROFILE_CLAIMS = ("email", "email_verified", "name", "given_name", "family_name")
+
+
+def with_userinfo(claims: dict, doc: dict, access_token: str | None, *, issuer: str,
+                  client_id: str, keys: Callable[[bool], KeySet]) -> dict:
+    """The ID token's claims, completed from the userinfo endpoint when they lack the email.
+
+    With the code flow, OIDC Core 5.4 lets a provider keep the ``email`` and ``profile`` scopes'
+    claims out of the ID token and serve them at userinfo (panva's oidc-provider does, as do
+    many corporate ones). The answer is about the ID token's subject or it is not used (5.3.2);
+    an address from the ID token gets only its ``email_verified`` from userinfo, and only when
+    both name the same address.
+    """
+    if "email" in claims and "email_verified" in claims:
+        return claims
+    endpoint = doc.get("userinfo_endpoint")
+    if not endpoint or not access_token:
+        return claims
+    info = _userinfo(endpoint, access_token, issuer=issuer, client_id=client_id, keys=keys)
+    if info.get("sub") != claims["sub"]:
+        raise UntrustedToken("the userinfo answer is about someone else (sub)")
+    merged = dict(claims)
+    if "email" not in claims:
+        for name in ("email", "email_verified"):
+            if name in info:
+                merged[name] = info[name]
+    elif info.get("email") == claims["email"] and "email_verified" in info:
+        merged["email_verified"] = info["email_verified"]
+    for name in PROFILE_CLAIMS[2:]:
+        if name not in merged and name in info:
+            merged[name] = info[name]
+    return merged
+
+
+def _userinfo(endpoint: str, access_token: str, *, issuer: str, client_id: str,
+              keys: Callable[[bool], KeySet]) -> dict:
+    """The userinfo answer (JSON, or a JWT signed by the upstream, OIDC Core 5.3.2)."""
+    try:
+        response = requests.get(endpoint, timeout=HTTP_TIMEOUT, allow_redirects=False,
+                                headers={"Authorization": f"Bearer {access_token}",
+                                         "Accept": "application/json, application/jwt"})
+        if response.is_redirect:
+            raise UpstreamUnavailable(f"{endpoint}: answered with a redirect, which is not followed")
+        response.raise_for_status()
+    except requests.RequestException as e:
+        raise UpstreamUnavailable(f"{endpoint}: {e}") from None
+    if response.headers.get("Content-Type", "").split(";")[0].strip() != "application/jwt":
+        try:
+            return _upstream_json(response, "userinfo answer")
+        except UntrustedInput as e:
+            raise UpstreamUnavailable(f"{endpoint}: {e}") from None
+    signed = response.text.strip()
+    try:
+        header = jws.extract_compact(signed.encode()).protected
+        alg = header.get("alg")
+        key = _pick_key(keys(False), alg, header.get("kid")) if alg in ALGORITHMS else None
+        if key is None:
+            raise UntrustedToken("the userinfo answer is not signed by a key the upstream "
+                                 "publishes")
+        info = dict(jwt.decode(signed, key, algorithms=[alg]).claims)
+    except (JoseError, ValueError, TypeError, UnicodeError, AttributeError):
+        raise UntrustedToken("the signed userinfo answer is not valid") from None
+    audiences = info.get("aud") if isinstance(info.get("aud"), list) else [info.get("aud")]
+    if info.get("iss") != issuer or client_id not in audiences:
+        raise UntrustedToken("the signed userinfo answer was not issued to us by the upstream")
+    return info
+
+
 def _pick_key(keyset: KeySet, alg: str, kid):
     wanted_type = KEY_TYPES.get(alg[:2])
     candidates = [k for k in keyset.keys
@@ -270,10 +341,11 @@ def _pick_key(keyset: KeySet, alg: str, kid):
 class NoAccount(Exception):
     """The upstream sign-in maps to no account here, and none may be created."""
 
-    def __init__(self, title: str, message: str):
+    def __init__(self, title: str, message: str, why: str = ""):
         super().__init__(message)
         self.title = title
         self.message = message
+        self.why = why  # for the audit log: the person sees the same page whatever the cause
 
 
 def _email(claims: dict) -> str | None:
@@ -289,6 +361,27 @@ def _email_verified(claims: dict) -> bool:
     return claims.get("email_verified") in (True, "true")
 
 
+def email_doubt(upstream: Upstream, email: str | None, claims: dict) -> str | None:
+    """Why this upstream's word does not make ``email`` this person's, or None when it does:
+    an address in one of its domains (any, if it lists none) that it says it verified (OIDC
+    Core 5.1, 5.7), or in the domains the admin marked it authoritative for (it runs those
+    mailboxes). The reason is for the audit log."""
+    if not email:
+        return "the upstream sent no usable email address"
+    if upstream.email_domains and email.rsplit("@", 1)[1] not in upstream.email_domains:
+        return "the email address is outside the upstream's domains"
+    if _email_verified(claims) or (upstream.email_authoritative and upstream.email_domains):
+        return None
+    return "the upstream did not say it verified the email address"
+
+
+def creates_accounts(upstream: Upstream, policy_row: TenantPolicyRow | None) -> bool:
+    """Just-in-time provisioning: the upstream's own switch, else the tenant's."""
+    if upstream.jit is not None:
+        return upstream.jit
+    return bool(policy_row and policy_row.federation_jit)
+
+
 def _display_name(claims: dict, email: str) -> str:
     name = claims.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -302,9 +395,11 @@ def resolve_user(session: Session, tenant: Tenant, upstream: Upstream, claims: d
     """(the local user, how: "linked" | "matched" | "provisioned"), or NoAccount.
 
     1. a link (upstream, sub) names the user;
-    2. else a verified email in one of the upstream's domains (any, if it lists none) matches
-       an account here, and the link is made;
-    3. else, with just-in-time provisioning on, a passwordless member is created and linked.
+    2. else an email the upstream vouches for (``email_doubt``) matches an account here, and
+       the link is made;
+    3. else, with just-in-time provisioning on, a vouched-for email gets a passwordless member,
+       linked. An address nobody vouched for is never put on an account: its real owner would
+       find it taken, or reset its way into it.
     """
     subject = claims["sub"]
     link = session.scalar(select(UpstreamIdentity).where(
@@ -314,18 +409,19 @@ def resolve_user(session: Session, tenant: Tenant, upstream: Upstream, claims: d
         if user is not None and user.tenant_id == tenant.id:
             return user, "linked"
     email = _email(claims)
-    domain = email.rsplit("@", 1)[1] if email else None
-    vouched = bool(email) and _email_verified(claims) and (
-        not upstream.email_domains or domain in upstream.email_domains)
-    no_account = NoAccount(
-        "No account here",
-        f"Your {upstream.name} sign-in worked, but it is not connected to an account in "
-        f"{tenant.name}. Ask your administrator for access.")
+    doubt = email_doubt(upstream, email, claims)
+
+    def no_account(why: str) -> NoAccount:
+        return NoAccount(
+            "No account here",
+            f"Your {upstream.name} sign-in worked, but it is not connected to an account in "
+            f"{tenant.name}. Ask your administrator for access.", why)
+
     existing = find_user(session, tenant, email) if email else None
     if existing is not None:
-        if not vouched:
+        if doubt:
             # An unverified (or out-of-domain) address proves nothing about who owns it here.
-            raise no_account
+            raise no_account(doubt)
         other = session.scalar(select(UpstreamIdentity.subject).where(
             UpstreamIdentity.upstream_id == upstream.id, UpstreamIdentity.user_id == existing.id))
         if other is not None:
@@ -336,13 +432,17 @@ def resolve_user(session: Session, tenant: Tenant, upstream: Upstream, claims: d
                 f"The account for {email} is connected to a different {upstream.name} account. "
                 f"Ask your administrator to check it.")
         _link(session, upstream, subject, existing)
+        how = "verified_email" if _email_verified(claims) else "authoritative_domain"
         audit.record(session, tenant.id, "upstream.identity_linked", user_id=existing.id,
-                     actor=f"upstream:{upstream.slug}", upstream=upstream.slug, how="verified_email")
+                     actor=f"upstream:{upstream.slug}", upstream=upstream.slug, how=how)
         return existing, "matched"
-    # JIT needs an address for the account; when the upstream is limited to some domains, the
-    # address must be verified and in one of them, or any account of the upstream would get in.
-    if not jit or not email or (upstream.email_domains and not vouched):
-        raise no_account
+    # JIT puts the address on a new account: only one the upstream vouches for, or any account
+    # of the upstream would get in, and under someone else's address.
+    if not jit:
+        raise no_account("no account has that email address, and accounts are not created on "
+                         "first sign-in")
+    if doubt:
+        raise no_account(doubt)
     user = User(tenant_id=tenant.id, email=email, name=_display_name(claims, email),
                 role="member", password_hash=None)
     session.add(user)
@@ -580,34 +680,39 @@ def callback(upstream):
         return _problem(502, f"{row.name} is not available",
                         f"We could not reach {row.name} to finish signing you in. Try again in a "
                         f"few minutes.", tx)
+
+    def keys(refresh: bool) -> KeySet:
+        return signing_keys(doc["jwks_uri"], refresh)
+
     try:
         algorithms = [a for a in doc.get("id_token_signing_alg_values_supported") or ["RS256"]
                       if a in ALGORITHMS]
         claims = validate_id_token(
             token.get("id_token"), issuer=row.issuer, client_id=row.client_id,
-            nonce=pending.nonce, keys=lambda refresh: signing_keys(doc["jwks_uri"], refresh),
-            algorithms=algorithms, access_token=token.get("access_token"),
-            max_age=pending.max_age)
+            nonce=pending.nonce, keys=keys, algorithms=algorithms,
+            access_token=token.get("access_token"), max_age=pending.max_age)
+        claims = with_userinfo(claims, doc, token.get("access_token"), issuer=row.issuer,
+                               client_id=row.client_id, keys=keys)
     except UntrustedToken as e:
-        log.warning("upstream %s ID token refused: %s", row.slug, e)
-        _failed(row, f"ID token refused: {e}")
+        log.warning("upstream %s sign-in refused: %s", row.slug, e)
+        _failed(row, f"ID token or userinfo refused: {e}")
         return _problem(400, f"Could not verify your {row.name} sign-in",
                         f"The sign-in from {row.name} could not be verified ({e}), so you are "
                         f"not signed in. Start again; if it keeps happening, tell your "
                         f"administrator.", tx)
     except UpstreamUnavailable as e:
-        _failed(row, f"keys unavailable: {e}")
+        log.warning("upstream %s unavailable after the code: %s", row.slug, e)
+        _failed(row, f"keys or userinfo unavailable: {e}")
         return _problem(502, f"{row.name} is not available",
-                        f"We could not fetch {row.name}'s signing keys. Try again in a few "
-                        f"minutes.", tx)
+                        f"We could not reach {row.name} to finish signing you in. Try again in a "
+                        f"few minutes.", tx)
 
     session = db.session()
-    policy_row = session.get(TenantPolicyRow, g.tenant.id)
-    jit = bool(policy_row and policy_row.federation_jit)
+    jit = creates_accounts(row, session.get(TenantPolicyRow, g.tenant.id))
     try:
         user, how = resolve_user(session, g.tenant, row, claims, jit)
     except NoAccount as e:
-        _failed(row, e.title, subject=claims["sub"][:255])
+        _failed(row, e.title, subject=claims["sub"][:255], why=e.why)
         return error_page(403, e.title, e.message)
     except IntegrityError:
         # A second sign-in of the same new person raced this one and created the account

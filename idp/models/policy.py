@@ -77,6 +77,11 @@ class Upstream(Base):
     trusted_acrs: Mapped[list] = mapped_column(default=list, server_default=text("'[]'"))
     # Hosts besides the issuer's its token endpoint and keys may live on (federation.endpoint_problem).
     back_channel_hosts: Mapped[list] = mapped_column(default=list, server_default=text("'[]'"))
+    # Its word on an address in ``email_domains`` counts without ``email_verified`` (the
+    # organisation runs those mailboxes); off, only a verified address matches or provisions.
+    email_authoritative: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Accounts created on first sign-in: None follows the tenant's ``federation_jit``.
+    jit: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

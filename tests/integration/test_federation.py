@@ -347,8 +347,15 @@ def test_an_upstream_never_trusted_gets_the_local_policy_even_after_its_own_mfa(
 
 
 def test_just_in_time_provisioning_creates_a_linked_passwordless_member(app, settings, server):
-    fed = federate(app, settings, server, link_alice=False)
+    fed = federate(app, settings, server, link_alice=False, domains=["example.com"])
     set_jit(app, fed.down, True)
+    # Our own provider never says email_verified: true; only an upstream the admin marked as
+    # running the example.com mailboxes gets an account made from its address.
+    with app.app_context():
+        session = db.session()
+        admin.update_upstream(session, directory.get_tenant(session, fed.down.slug), fed.slug,
+                              "test", email_authoritative=True)
+        session.commit()
     with app.app_context():
         session = db.session()
         directory.create_user(session, app.extensions["idp.passwords"],

@@ -53,6 +53,12 @@ class _Served:
     def stop(self) -> None:
         self._server.shutdown()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
 
 class Recorder(_Served):
     """Answers every request with an empty JSON object and keeps (method, path, body) of each."""
@@ -86,6 +92,7 @@ class ScriptedProvider(_Served):
         app.add_url_rule("/jwks", view_func=self.jwks)
         app.add_url_rule("/authorize", view_func=self.authorize)
         app.add_url_rule("/token", view_func=self.token, methods=["POST"])
+        app.add_url_rule("/userinfo", view_func=self.userinfo_endpoint)
         certificate = None
         if tls:
             certificate = self_signed(Path(tempfile.mkdtemp(prefix="scripted-tls-")),
@@ -97,6 +104,10 @@ class ScriptedProvider(_Served):
     def reset(self):
         self.subject = f"scripted-{secrets.token_hex(6)}"
         self.claims: dict = {}  # added to (or, with None, removed from) the next ID token
+        # What its userinfo endpoint says besides ``sub`` (None: it publishes no userinfo).
+        self.userinfo: dict | None = None
+        self.userinfo_requests = 0
+        self._access_tokens: set[str] = set()
         self.discovery_changes: dict = {}
         self.tamper = False
         self.token_redirect: str | None = None  # the token endpoint answers 307 to there
@@ -115,6 +126,8 @@ class ScriptedProvider(_Served):
             "token_endpoint_auth_methods_supported": ["client_secret_basic"],
             "authorization_response_iss_parameter_supported": True,
         }
+        if self.userinfo is not None:
+            doc["userinfo_endpoint"] = f"{base}/userinfo"
         doc.update(self.discovery_changes)
         return jsonify(doc)
 
@@ -153,5 +166,15 @@ class ScriptedProvider(_Served):
                               algorithms=["RS256"])
         if self.tamper:
             id_token = flip_signature(id_token)
-        return jsonify({"access_token": secrets.token_urlsafe(24), "token_type": "Bearer",
+        access_token = secrets.token_urlsafe(24)
+        self._access_tokens.add(access_token)
+        return jsonify({"access_token": access_token, "token_type": "Bearer",
                         "expires_in": 300, "id_token": id_token})
+
+    def userinfo_endpoint(self):
+        """OIDC Core 5.3: the claims about the subject, for an access token it issued."""
+        self.userinfo_requests += 1
+        scheme, _, token = flask_request.headers.get("Authorization", "").partition(" ")
+        if self.userinfo is None or scheme != "Bearer" or token not in self._access_tokens:
+            return jsonify({"error": "invalid_token"}), 401
+        return jsonify({"sub": self.subject, **self.userinfo})
