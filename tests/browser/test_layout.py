@@ -39,6 +39,11 @@ def _furnish(app, world) -> None:
         admin.add_to_group(session, tenant, "Support", world.bob, "test")
         admin.set_user_mfa(session, tenant, world.bob, "enforce", "test")
         admin.set_policy(session, tenant, "test", mode="optional", groups=[LONG_GROUP])
+        admin.add_upstream(session, app.extensions["idp.secretbox"], tenant, slug="corp",
+                           name="Corporate sign-in (Lisbon and Porto offices)",
+                           issuer="https://sso.lisbon-and-porto.example.com", client_id="idp",
+                           client_secret="not used here", email_domains=["accounts.example.com"],
+                           trust_mfa="never", actor="test")
         session.commit()
 
 
@@ -77,7 +82,7 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
         bob.goto(base + "/account")
         sign_in(bob, world.bob, world.password)
         look(bob, "login")
-        bob.get_by_role("button", name="Sign in").click()
+        bob.get_by_role("button", name="Sign in", exact=True).click()
         expect(bob).to_have_url(re.compile(re.escape(base) + r"/login/setup\b"))
         look(bob, "login-setup")
         bob.get_by_role("link", name="Security questions").click()
@@ -89,7 +94,7 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
     # The console asks its admin, who has no second step yet, to set one up first.
     page.goto(base + "/admin/users")
     sign_in(page, world.admin, world.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.get_by_role("link", name="Authenticator app").click()
     key = page.locator("#totp-setup-key").inner_text().replace(" ", "")
     look(page, "login-setup-totp")
@@ -109,6 +114,8 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
         "console-portal": f"/admin/portals/{world.portal.client_id}",
         "console-report": "/admin/report",
         "console-audit": "/admin/audit",
+        "console-upstreams": "/admin/upstreams",
+        "console-upstream": "/admin/upstreams/corp",
         "account": "/account",
     }
     for name, path in pages.items():
@@ -121,7 +128,7 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
     try:
         alice.goto(base + "/account")
         sign_in(alice, world.alice, world.password)
-        alice.get_by_role("button", name="Sign in").click()
+        alice.get_by_role("button", name="Sign in", exact=True).click()
         expect(alice.locator("#signed-in-as")).to_have_text(world.alice.lower())
         look(alice, "account-alice")
         for name, factor in (("questions", "kba"), ("totp", "totp"), ("passkey", "webauthn"),
