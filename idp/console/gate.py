@@ -53,11 +53,10 @@ def needs_step_up(session) -> bool:
 
 def step_up(back_to: str):
     """Prove a second factor again (or set one up), then come back to the console."""
-    from idp.login.views import next_step  # the journey's pages import the console's gate
+    from idp.login.views import next_step, step_up_of  # the journey's pages import the console's gate
 
-    tx = transaction.begin(g.tenant.id, {}, next_url=back_to)
-    # The methods this session performed, as they were (a login link is no password).
-    tx.user_id, tx.methods = g.admin.id, [m for m in g.admin_session.amr if m != "mfa"]
-    tx.notes["step_up"] = True
+    # The methods this session performed and how it began, as they were (a login link is no
+    # password).
+    tx = step_up_of(g.admin_session, transaction.begin(g.tenant.id, {}, next_url=back_to))
     tx.notes["min_acr"] = "mfa"
     return next_step(tx, g.admin)

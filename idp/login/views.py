@@ -125,6 +125,7 @@ def login():
     if check.new_hash:
         user.password_hash = check.new_hash
     tx.user_id, tx.methods = user.id, ["pwd"]
+    tx.notes["primary"] = Primary.PASSWORD.value  # whatever began this sign-in (a step-up)
     tx.notes.pop("step_up", None)  # a password sign-in is a full one: never a step-up
     return next_step(tx, user)
 
@@ -180,8 +181,7 @@ def decision_for(tx: transaction.Transaction, user: User,
         return Decision(Need.REFUSE, str(e), error="invalid_request")
     if tx.notes.get("min_acr"):  # our own pages' floor (the console's step-up)
         requirements = replace(requirements, client_min_acr=tx.notes["min_acr"])
-    progress = Progress(primary=Primary(tx.notes.get("primary", Primary.PASSWORD.value)),
-                        methods=tuple(tx.methods),
+    progress = Progress(primary=primary_of(tx), methods=tuple(tx.methods),
                         enrollment_skipped=bool(tx.notes.get("skipped")))
     # No autoflush: what the journey has pending (audit events, a factor's last use) is no
     # group or factor it reads here, and goes with the request's next write.
@@ -189,6 +189,20 @@ def decision_for(tx: transaction.Transaction, user: User,
         known = facts.user_facts(session, user, authenticators)
     return policy.decide(facts.tenant_policy(session, g.tenant), known, requirements, progress,
                          datetime.now(timezone.utc))
+
+
+def primary_of(tx: transaction.Transaction) -> Primary:
+    return Primary(tx.notes.get("primary", Primary.PASSWORD.value))
+
+
+def step_up_of(session: sso.SSOSession, tx: transaction.Transaction) -> transaction.Transaction:
+    """``tx`` made the step-up of ``session``: what it proved, and how its user first proved
+    who they are (a login link or a trusted upstream counts as it did at the sign-in)."""
+    # As the session has them: "mfa" next to "fed" is an upstream's proof (oidc.claims).
+    tx.user_id, tx.methods = session.user_id, list(session.amr)
+    tx.notes["primary"] = sso.primary_of(session).value
+    tx.notes["step_up"] = True
+    return tx
 
 
 def next_step(tx: transaction.Transaction, user: User, authenticators: list | None = None):
@@ -204,7 +218,7 @@ def next_step(tx: transaction.Transaction, user: User, authenticators: list | No
         if tx.params.get("redirect_uri"):
             return error_redirect(tx.params["redirect_uri"], tx.params.get("state"),
                                   decision.error or "access_denied", decision.reason)
-        return error_page(403, "Sign-in not possible", decision.reason)
+        return error_page(403, "Sign-in not possible", decision.reason_for_you)
     transaction.save(tx)
     if decision.need is Need.ENROLL:
         return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
@@ -218,7 +232,7 @@ def _complete(tx: transaction.Transaction, user: User, client: ClientRef | None)
     if tx.notes.get("step_up") and current is not None and current.user_id == user.id:
         sso.step_up(g.tenant.id, amr, acr)
     else:
-        sso.start(g.tenant.id, user.id, amr, acr)
+        sso.start(g.tenant.id, user.id, amr, acr, primary_of(tx))
     flow.guard().clear(account_key(g.tenant.id, user.id, user.email))
     audit.record(db.session(), g.tenant.id, "user.signed_in", user_id=user.id, actor=user.email,
                  client_id=client.client_id if client else None, amr=amr, acr=acr)

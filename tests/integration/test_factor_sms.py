@@ -81,7 +81,8 @@ def store(app):
 
 def thirty_seconds_later(app, world) -> None:
     """The resend wait is over (its marker expires after 30 s)."""
-    store(app).delete(wait_key(alice(app, world).subject))
+    subject = alice(app, world).subject
+    store(app).delete(wait_key(subject, "enroll"), wait_key(subject, "signin"))
 
 
 def an_hour_later(app, world) -> None:
