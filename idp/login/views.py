@@ -51,10 +51,9 @@ def _expired():
 
 
 def locked_page(locked: Locked):
-    until = datetime.fromtimestamp(locked.until, timezone.utc).strftime("%H:%M UTC")
-    return error_page(429, "Account temporarily locked",
-                      f"There were too many failed attempts, so this account is locked "
-                      f"until {until}. Try again then.")
+    """The lock's end in UTC, and in the reader's own time where the browser runs scripts."""
+    until = datetime.fromtimestamp(locked.until, timezone.utc)
+    return render_template("login/locked.html", until=until), 429
 
 
 def safe_next(value: str | None) -> str:
@@ -236,6 +235,8 @@ def _complete(tx: transaction.Transaction, user: User, client: ClientRef | None)
     flow.guard().clear(account_key(g.tenant.id, user.id, user.email))
     audit.record(db.session(), g.tenant.id, "user.signed_in", user_id=user.id, actor=user.email,
                  client_id=client.client_id if client else None, amr=amr, acr=acr)
+    if tx.notes.pop("offer_backup", False) and offers_backup_codes(user):
+        return _backup_offer(tx, client)
     if not tx.params:
         transaction.finish(tx)
         return redirect(tx.next_url or url_for("login.home", tenant=g.tenant.slug))
@@ -247,6 +248,28 @@ def _complete(tx: transaction.Transaction, user: User, client: ClientRef | None)
     # response: a redirect through /authorize/resume would cost the browser a round trip and
     # the server a request for the same answer.
     return authorize.proceed(tx.params, tx)
+
+
+def offers_backup_codes(user: User) -> bool:
+    """Does the tenant allow backup codes, and has this user none yet?"""
+    allowed = facts.tenant_policy(db.session(), g.tenant).allowed_factors
+    return "backup" in allowed and not any(a.type == "backup" for a in flow.enrolled(user))
+
+
+def _backup_offer(tx: transaction.Transaction, client: ClientRef | None):
+    """After a first method was set up during sign-in: offer backup codes. The sign-in is done
+    already (the session exists); "Continue" goes on to the application as if asked nothing."""
+    if tx.params:
+        tx.authenticated = True
+        tx.sid = sso.current(g.tenant.id).sid  # the pending authorization is this session's only
+        transaction.save(tx)
+        onward = url_for("oidc.resume", tenant=g.tenant.slug, tx=tx.id)
+    else:
+        transaction.finish(tx)
+        onward = tx.next_url or url_for("login.home", tenant=g.tenant.slug)
+    return render_template("login/backup_offer.html", onward=onward, client=client,
+                           codes=url_for("account.add", tenant=g.tenant.slug,
+                                         factor_type="backup", next=onward))
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
@@ -360,6 +383,9 @@ def setup():
         return found
     tx, user, decision = found
     factors = [mfa.get(t) for t in decision.factors if mfa.get(t)]
+    if len(factors) == 1:  # nothing to choose: straight to the one method's setup
+        return redirect(url_for("login.setup_factor", tenant=g.tenant.slug,
+                                factor_type=factors[0].type, tx=tx.id))
     return render_template("login/setup.html", tx=tx, user=user, factors=factors, wanted=decision)
 
 
@@ -415,9 +441,10 @@ def setup_factor(factor_type):
                 user.mfa_must_reenroll = False
                 tx.methods = tx.methods + factor.proved_by_enrollment(result)
                 tx.notes.pop("setup_page", None)
+                tx.notes["offer_backup"] = True
                 return next_step(tx, user)
     return render_template("login/setup_factor.html", tx=tx, user=user, factor=factor,
-                           step=context, error=error, ceremony=ceremony.id), \
+                           step=context, error=error, ceremony=ceremony.id, wanted=decision), \
         (200 if error is None else 400)
 
 

@@ -12,26 +12,17 @@ Codes are read where the user reads them: the outbox, as ``idp outbox`` lists it
 from __future__ import annotations
 
 import re
-import secrets
 
-import phonenumbers
 from sqlalchemy import select
 
 from idp import db
 from idp.models import OutboxMessage
 from tests.support.account import answer_challenge, password_sign_in, start_enrollment, submit_enrollment
 from tests.support.journey import Browser
+from tests.support.sms import new_mobile
 
 CODE = re.compile(r"sign-in code is (\d{6})\.")
 TOO_SOON = "We sent a code a moment ago"
-
-
-def new_mobile() -> str:
-    while True:
-        number = "+336" + "".join(secrets.choice("0123456789") for _ in range(8))
-        parsed = phonenumbers.parse(number, None)
-        if phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.MOBILE:
-            return number
 
 
 def codes_sent(app, phone: str) -> list[str]:
