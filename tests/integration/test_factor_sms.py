@@ -13,11 +13,9 @@ import dataclasses
 import html
 import json
 import re
-import secrets
 import threading
 import time
 
-import phonenumbers
 import pytest
 from sqlalchemy import func, select
 
@@ -30,18 +28,9 @@ from tests.integration.test_token import redeem
 from tests.support.account import (answer_challenge, password_sign_in, start_enrollment,
                                    submit_enrollment)
 from tests.support.journey import CSRF, TX, Browser, field, query
+from tests.support.sms import new_mobile
 
 CODE = re.compile(r"sign-in code is (\d{6})\.")
-
-
-def new_mobile(prefix: str = "+336", digits: int = 8) -> str:
-    """A valid mobile number of its own for each test: the outbox is shared by all tenants."""
-    while True:
-        number = prefix + "".join(secrets.choice("0123456789") for _ in range(digits))
-        parsed = phonenumbers.parse(number, None)
-        if (phonenumbers.is_valid_number(parsed)
-                and phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.MOBILE):
-            return number
 
 
 @pytest.fixture

@@ -64,3 +64,9 @@ def finish_forced_totp(browser: Browser, world, setup: Page) -> tuple[Page, str]
         "csrf_token": field(CSRF, setup.text), "tx": field(TX, setup.text),
         "ceremony": field(CEREMONY, setup.text), "code": totp_code(secret)})
     return answer, secret
+
+
+def not_now_to_backup_codes(browser: Browser, page: Page) -> Page:
+    """Past the backup-codes offer that follows a first method set up during sign-in, if shown."""
+    onward = re.search(r'href="([^"]+)" id="continue"', page.text) if page.status == 200 else None
+    return browser.get(onward.group(1).replace("&amp;", "&")) if onward else page
