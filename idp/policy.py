@@ -118,6 +118,13 @@ class Decision:
     error: str | None = None  # the OAuth error when refused
     counts_for_policy: bool = True  # does the policy (not only the RP) ask for this?
     target_acr: str = "pwd"
+    # ``reason`` as said to the person signing in ("your account"), where it differs from what
+    # an admin reads in the console and the audit ("this account"). Neither names a level.
+    to_you: str = ""
+
+    @property
+    def reason_for_you(self) -> str:
+        return self.to_you or self.reason
 
     @property
     def satisfied(self) -> bool:
@@ -126,6 +133,21 @@ class Decision:
 
 # Backup codes recover an account; they are never the factor a user is asked to set up first.
 ENROLLABLE = ("webauthn", "totp", "sms", "kba")
+
+
+# What each level asks of a person, in words people use: level names never reach a page.
+NEEDS = {
+    "pwd": "a password",
+    "mfa": "a second step, such as an authenticator app or a text message",
+    "phr": "a passkey or security key",
+}
+
+
+def _unreachable(wanted: str) -> Decision:
+    return Decision(Need.REFUSE, f"Signing in here needs {NEEDS[wanted]}, and this account has "
+                    f"none it can use here.", error="unmet_authentication_requirements",
+                    to_you=f"Signing in here needs {NEEDS[wanted]}, and your account has none "
+                    f"it can use here. Ask your administrator for help.")
 
 
 def _rank(factors) -> tuple[str, ...]:
@@ -205,8 +227,8 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
     enrolled = user.enrolled & allowed if mfa_available(policy, user) else frozenset()
     wanted, must = _requested_level(req)
     if wanted == "unknown":
-        return Decision(Need.REFUSE, "The application asked for an authentication level this "
-                        "provider does not offer.", error="unmet_authentication_requirements")
+        return Decision(Need.REFUSE, "The application asked for a kind of sign-in this "
+                        "organisation does not offer.", error="unmet_authentication_requirements")
 
     # A factor already proved in this sign-in cannot lift it further: never ask for it again.
     unproved = frozenset(f for f in enrolled if FACTOR_AMR[f] not in methods)
@@ -217,8 +239,7 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
             _may_enroll_for(req, enrolled) and mfa_available(policy, user)
             and _enrollable(allowed, wanted))
         if not reachable:
-            return Decision(Need.REFUSE, f"The application requires level {wanted}, which this "
-                            f"user cannot reach here.", error="unmet_authentication_requirements")
+            return _unreachable(wanted)
 
     # 1. The tenant's policy: a second step from the allowed types, unless bypassed.
     demand = _policy_demand(policy, user)
@@ -236,7 +257,7 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
                 usable = tuple(f for f in _rank(unproved) if level_at_least(FACTOR_LEVEL[f], wanted))
                 if usable:
                     return Decision(Need.CHALLENGE, f"The organisation's policy asks for a second "
-                                    f"step, and the application asks for level {wanted}.",
+                                    f"step, and this sign-in needs {NEEDS[wanted]}.",
                                     factors=usable, target_acr=wanted)
             return Decision(Need.CHALLENGE, _policy_reason(demand, user),
                             factors=_rank(enrolled), target_acr=reached)
@@ -247,11 +268,12 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
                 # Only backup codes allowed (they recover an account, they are not set up
                 # first): nothing to set up, and the policy is not waived for that.
                 return Decision(Need.REFUSE, "The organisation requires a second step, but "
-                                "allows no factor that can be set up; ask an administrator.",
+                                "allows no method that can be set up; ask an administrator.",
                                 error="access_denied")
             return Decision(Need.ENROLL, _enroll_reason(policy, user, in_grace, skips_left),
                             factors=candidates, skippable=in_grace, skips_left=skips_left,
-                            grace_until=policy.grace_until if in_grace else None)
+                            grace_until=policy.grace_until if in_grace else None,
+                            to_you=_enroll_reason(policy, user, in_grace, skips_left, you=True))
 
     # 2. The relying party: a level.
     if level_at_least(reached, wanted):
@@ -260,8 +282,8 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
         return Decision(Need.NOTHING, _satisfied_reason(policy, user, demand, reached))
     usable = tuple(f for f in _rank(unproved) if level_at_least(FACTOR_LEVEL[f], wanted))
     if usable:
-        return Decision(Need.CHALLENGE, f"The application asks for level {wanted}; this sign-in "
-                        f"is at {reached}.", factors=usable, counts_for_policy=False,
+        return Decision(Need.CHALLENGE, f"This sign-in needs {NEEDS[wanted]}; so far it has "
+                        f"{NEEDS[reached]}.", factors=usable, counts_for_policy=False,
                         target_acr=wanted)
     if not must:
         floor = Requirements(essential_acr=req.essential_acr, client_min_acr=req.client_min_acr)
@@ -269,16 +291,18 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
             # A wish above what must be met cannot be reached: what must be met still must
             # (a voluntary acr_values never lowers the client's floor or an essential acr).
             return decide(policy, user, floor, progress, now)
-        return Decision(Need.NOTHING, f"The application would like level {wanted}, but this "
-                        f"user has no way to reach it; the token says {reached}.")
+        return Decision(Need.NOTHING, f"The application would like {NEEDS[wanted]}, but this "
+                        f"account has no way to provide it; the sign-in goes on, and the token "
+                        f"says what was done.")
     if _may_enroll_for(req, enrolled) and mfa_available(policy, user):
         candidates = _enrollable(allowed, wanted)
         if candidates:
-            return Decision(Need.ENROLL, f"The application requires level {wanted}; set up a "
-                            f"second factor first.", factors=candidates, counts_for_policy=False,
-                            target_acr=wanted)
-    return Decision(Need.REFUSE, f"The application requires level {wanted}, which this user "
-                    f"cannot reach here.", error="unmet_authentication_requirements")
+            return Decision(Need.ENROLL, f"Signing in here needs {NEEDS[wanted]}: this account "
+                            f"must set one up first.", factors=candidates,
+                            counts_for_policy=False, target_acr=wanted,
+                            to_you=f"Signing in here needs {NEEDS[wanted]}. Set one up now to "
+                            f"continue.")
+    return _unreachable(wanted)
 
 
 def _may_enroll_for(req: Requirements, enrolled) -> bool:
@@ -291,17 +315,21 @@ def _may_enroll_for(req: Requirements, enrolled) -> bool:
 
 def _policy_reason(demand: str, user: UserFacts) -> str:
     if user.admin_state is AdminState.ENFORCED:
-        return "An administrator turned on two-step verification for this user."
+        return "An administrator turned on two-step verification for this account."
     if demand == "required":
         return "The organisation requires a second step at sign-in."
-    return "This user set up a second step, and the organisation allows it."
+    return "This account has a second step set up, and the organisation allows it."
 
 
-def _enroll_reason(policy: TenantPolicy, user: UserFacts, in_grace: bool, skips_left) -> str:
+def _enroll_reason(policy: TenantPolicy, user: UserFacts, in_grace: bool, skips_left,
+                   you: bool = False) -> str:
+    """Why setup is asked for; ``you``: said to the person signing in."""
+    account = "your account" if you else "this account"
     if user.must_reenroll:
-        return "An administrator reset this user's second factors: set one up again."
+        return (f"An administrator reset {'your' if you else 'this account’s'} second steps: "
+                f"set one up again.")
     if user.admin_state is AdminState.ENFORCED:
-        return "An administrator turned on two-step verification for this user: set it up now."
+        return f"An administrator turned on two-step verification for {account}: set it up now."
     if in_grace:
         left = []
         if policy.grace_until is not None:
@@ -318,14 +346,14 @@ def _satisfied_reason(policy: TenantPolicy, user: UserFacts, demand: str | None,
     if policy.mode is Mode.DISABLED:
         return "Two-factor authentication is not available in this organisation."
     if user.role not in policy.roles_allowed:
-        return f"Two-factor authentication is not available to the role {user.role!r}."
+        return f"Two-factor authentication is not available to the role {user.role}."
     if user.admin_state is AdminState.EXEMPT:
-        return "An administrator exempted this user from two-step verification."
+        return "An administrator exempted this account from two-step verification."
     if demand is None:
-        return "The organisation's policy does not cover this user."
+        return "The organisation's policy does not cover this account."
     if demand == "optional" and not user.enrolled:
-        return "Two-step verification is optional and this user has not set it up."
-    return f"Everything asked for is done (level {reached})."
+        return "Two-step verification is optional and this account has not set it up."
+    return "Everything asked for is done."
 
 
 # -- what a user's two-step verification looks like to an admin ------------------------------

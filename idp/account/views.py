@@ -23,6 +23,7 @@ from idp.mfa import flow
 from idp.mfa.base import NotNow, Step, WrongAnswer
 from idp.models import Authenticator, User
 from idp.oidc.claims import level_at_least
+from idp.untrusted import local_path
 from idp.web import error_page, load_tenant
 
 bp = Blueprint("account", __name__, url_prefix="/t/<tenant>/account")
@@ -107,9 +108,12 @@ def index():
     factors = [(a, mfa.get(a.type)) for a in flow.enrolled(user) if mfa.get(a.type)]
     addable = [f for f in mfa.ordered() if status.available and f.type in status.allowed
                and (f.several or not any(a.type == f.type for a, _ in factors))]
+    has_backup = any(a.type == "backup" for a, _ in factors)
     return render_template("account/index.html", user=user, factors=factors, addable=addable,
                            may_change=may_change_factors(session, user), status=status,
-                           has_backup=any(a.type == "backup" for a, _ in factors)
+                           has_backup=has_backup and "backup" in status.allowed,
+                           # A first method set up, no codes yet: say why they matter.
+                           offer_backup=bool(factors) and not has_backup
                            and "backup" in status.allowed)
 
 
@@ -139,6 +143,8 @@ def add(factor_type):
         return error_page(403, "Not available", status.reason or
                           f"Your organisation does not allow {factor.label.lower()}.")
     error = None
+    # Where to go once done: the sign-in that offered backup codes goes on to its application.
+    onward = local_path(request.values.get("next"), f"/t/{g.tenant.slug}/")
     if request.method == "GET":
         step = factor.enroll_begin(flow.context(user))
         ceremony = flow.save_ceremony(factor.type, user, session.sid, step.state)
@@ -172,9 +178,10 @@ def add(factor_type):
                 if not factor.several:
                     _remove_others(user, result)
                 flash(f"{factor.label} added.")
-                return redirect(url_for("account.index", tenant=g.tenant.slug))
+                return redirect(onward or url_for("account.index", tenant=g.tenant.slug))
     return render_template("account/enroll.html", factor=factor, step=context, error=error,
-                           ceremony=ceremony.id, user=user), (200 if error is None else 400)
+                           ceremony=ceremony.id, user=user, onward=onward), \
+        (200 if error is None else 400)
 
 
 def store_context(ceremony_id: str, context: dict) -> None:

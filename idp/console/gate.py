@@ -64,13 +64,13 @@ def needs_step_up(session) -> bool:
 
 def step_up(back_to: str):
     """Prove a second step again (or set one up), then come back to the console."""
-    from idp.login.views import next_step  # the journey's pages import the console's gate
+    from idp.login.views import next_step, step_up_of  # the journey's pages import the console's gate
 
-    tx = transaction.begin(g.tenant.id, {}, next_url=back_to)
-    # The session's first step, as it was (a login link is no password); its second factor
-    # must be proved again now, which is the point of a step-up that expires.
-    tx.user_id, tx.methods = g.admin.id, [m for m in g.admin_session.amr if m in FIRST_STEPS]
-    tx.notes["step_up"] = True
+    # How the session began counts as it did (a login link is no password), but of what it
+    # proved only its first step is kept: the second must be proved again now, which is the
+    # point of a step-up that expires.
+    tx = step_up_of(g.admin_session, transaction.begin(g.tenant.id, {}, next_url=back_to))
+    tx.methods = [m for m in tx.methods if m in FIRST_STEPS]
     tx.notes["min_acr"] = demand().level
     tx.notes["second_step"] = True
     return next_step(tx, g.admin)

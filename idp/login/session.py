@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from flask import Response, g, request
 
 from idp import store
+from idp.policy import Primary
 from idp.web import settings, tenant_path
 
 COOKIE = "idp_sso"
@@ -29,6 +30,23 @@ class SSOSession:
     amr: list[str] = field(default_factory=list)
     acr: str = "pwd"
     stepped_at: int = 0  # when the last step (sign-in or step-up) was proved
+    # How the user proved who they are (a ``Primary`` value): every later decision — a step-up
+    # at /authorize, the console's — asks the policy with it, so a login link or a trusted
+    # upstream counts the same at the next portal as at the sign-in. Read it with ``primary_of``.
+    primary: str | None = None
+
+
+def primary_of(session: SSOSession) -> Primary:
+    """How the session's user proved who they are. A session kept before this was recorded
+    says it by its amr alone; an upstream's is then taken as untrusted (asked for more, never
+    less)."""
+    if session.primary:
+        return Primary(session.primary)
+    if "login_token" in session.amr:
+        return Primary.LOGIN_TOKEN
+    if "fed" in session.amr:
+        return Primary.FEDERATION
+    return Primary.PASSWORD
 
 
 def _key(sid: str) -> str:
@@ -58,13 +76,15 @@ def current(tenant_id: int) -> SSOSession | None:
     return found
 
 
-def start(tenant_id: int, user_id: int, amr: list[str], acr: str) -> SSOSession:
+def start(tenant_id: int, user_id: int, amr: list[str], acr: str,
+          primary: Primary = Primary.PASSWORD) -> SSOSession:
     """A full authentication: a new sid, auth_time now. The old session, if any, ends."""
     old = current(tenant_id)
     if old is not None:
         store.get().delete(_key(old.sid))
     now = int(time.time())
-    session = SSOSession(secrets.token_urlsafe(32), tenant_id, user_id, now, amr, acr, now)
+    session = SSOSession(secrets.token_urlsafe(32), tenant_id, user_id, now, amr, acr, now,
+                         primary.value)
     _save(session)
     return session
 
@@ -96,11 +116,12 @@ def end_all(user_id: int) -> int:
 
 
 def step_up(tenant_id: int, amr: list[str], acr: str) -> SSOSession:
-    """More methods proved in the same session: auth_time stays, the sid rotates."""
+    """More methods proved in the same session: auth_time and how the user proved who they are
+    stay, the sid rotates."""
     old = current(tenant_id)
     store.get().delete(_key(old.sid))
     session = SSOSession(secrets.token_urlsafe(32), tenant_id, old.user_id, old.auth_time, amr, acr,
-                         int(time.time()))
+                         int(time.time()), primary_of(old).value)
     store.get().srem(_user_key(old.user_id), old.sid)
     _save(session)
     return session

@@ -51,10 +51,9 @@ def _expired():
 
 
 def locked_page(locked: Locked):
-    until = datetime.fromtimestamp(locked.until, timezone.utc).strftime("%H:%M UTC")
-    return error_page(429, "Account temporarily locked",
-                      f"There were too many failed attempts, so this account is locked "
-                      f"until {until}. Try again then.")
+    """The lock's end in UTC, and in the reader's own time where the browser runs scripts."""
+    until = datetime.fromtimestamp(locked.until, timezone.utc)
+    return render_template("login/locked.html", until=until), 429
 
 
 def safe_next(value: str | None) -> str:
@@ -180,8 +179,7 @@ def decision_for(tx: transaction.Transaction, user: User,
         requirements = replace(requirements, client_min_acr=tx.notes["min_acr"])
     if tx.notes.get("second_step"):  # the console's step-up: a second step, whatever the scope
         requirements = replace(requirements, second_step=True)
-    progress = Progress(primary=Primary(tx.notes.get("primary", Primary.PASSWORD.value)),
-                        methods=tuple(tx.methods),
+    progress = Progress(primary=primary_of(tx), methods=tuple(tx.methods),
                         enrollment_skipped=bool(tx.notes.get("skipped")))
     # No autoflush: what the journey has pending (audit events, a factor's last use) is no
     # group or factor it reads here, and goes with the request's next write.
@@ -189,6 +187,20 @@ def decision_for(tx: transaction.Transaction, user: User,
         known = facts.user_facts(session, user, authenticators)
     return policy.decide(facts.tenant_policy(session, g.tenant), known, requirements, progress,
                          datetime.now(timezone.utc))
+
+
+def primary_of(tx: transaction.Transaction) -> Primary:
+    return Primary(tx.notes.get("primary", Primary.PASSWORD.value))
+
+
+def step_up_of(session: sso.SSOSession, tx: transaction.Transaction) -> transaction.Transaction:
+    """``tx`` made the step-up of ``session``: what it proved, and how its user first proved
+    who they are (a login link or a trusted upstream counts as it did at the sign-in)."""
+    # As the session has them: "mfa" next to "fed" is an upstream's proof (oidc.claims).
+    tx.user_id, tx.methods = session.user_id, list(session.amr)
+    tx.notes["primary"] = sso.primary_of(session).value
+    tx.notes["step_up"] = True
+    return tx
 
 
 def next_step(tx: transaction.Transaction, user: User, authenticators: list | None = None):
@@ -204,7 +216,7 @@ def next_step(tx: transaction.Transaction, user: User, authenticators: list | No
         if tx.params.get("redirect_uri"):
             return error_redirect(tx.params["redirect_uri"], tx.params.get("state"),
                                   decision.error or "access_denied", decision.reason)
-        return error_page(403, "Sign-in not possible", decision.reason)
+        return error_page(403, "Sign-in not possible", decision.reason_for_you)
     transaction.save(tx)
     if decision.need is Need.ENROLL:
         return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
@@ -218,10 +230,12 @@ def _complete(tx: transaction.Transaction, user: User, client: ClientRef | None)
     if tx.notes.get("step_up") and current is not None and current.user_id == user.id:
         sso.step_up(g.tenant.id, amr, acr)
     else:
-        sso.start(g.tenant.id, user.id, amr, acr)
+        sso.start(g.tenant.id, user.id, amr, acr, primary_of(tx))
     flow.guard().clear(account_key(g.tenant.id, user.id, user.email))
     audit.record(db.session(), g.tenant.id, "user.signed_in", user_id=user.id, actor=user.email,
                  client_id=client.client_id if client else None, amr=amr, acr=acr)
+    if tx.notes.pop("offer_backup", False) and offers_backup_codes(user):
+        return _backup_offer(tx, client)
     if not tx.params:
         transaction.finish(tx)
         return redirect(tx.next_url or url_for("login.home", tenant=g.tenant.slug))
@@ -233,6 +247,28 @@ def _complete(tx: transaction.Transaction, user: User, client: ClientRef | None)
     # response: a redirect through /authorize/resume would cost the browser a round trip and
     # the server a request for the same answer.
     return authorize.proceed(tx.params, tx)
+
+
+def offers_backup_codes(user: User) -> bool:
+    """Does the tenant allow backup codes, and has this user none yet?"""
+    allowed = facts.tenant_policy(db.session(), g.tenant).allowed_factors
+    return "backup" in allowed and not any(a.type == "backup" for a in flow.enrolled(user))
+
+
+def _backup_offer(tx: transaction.Transaction, client: ClientRef | None):
+    """After a first method was set up during sign-in: offer backup codes. The sign-in is done
+    already (the session exists); "Continue" goes on to the application as if asked nothing."""
+    if tx.params:
+        tx.authenticated = True
+        tx.sid = sso.current(g.tenant.id).sid  # the pending authorization is this session's only
+        transaction.save(tx)
+        onward = url_for("oidc.resume", tenant=g.tenant.slug, tx=tx.id)
+    else:
+        transaction.finish(tx)
+        onward = tx.next_url or url_for("login.home", tenant=g.tenant.slug)
+    return render_template("login/backup_offer.html", onward=onward, client=client,
+                           codes=url_for("account.add", tenant=g.tenant.slug,
+                                         factor_type="backup", next=onward))
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
@@ -346,6 +382,9 @@ def setup():
         return found
     tx, user, decision = found
     factors = [mfa.get(t) for t in decision.factors if mfa.get(t)]
+    if len(factors) == 1:  # nothing to choose: straight to the one method's setup
+        return redirect(url_for("login.setup_factor", tenant=g.tenant.slug,
+                                factor_type=factors[0].type, tx=tx.id))
     return render_template("login/setup.html", tx=tx, user=user, factors=factors, wanted=decision)
 
 
@@ -401,9 +440,10 @@ def setup_factor(factor_type):
                 user.mfa_must_reenroll = False
                 tx.methods = tx.methods + factor.proved_by_enrollment(result)
                 tx.notes.pop("setup_page", None)
+                tx.notes["offer_backup"] = True
                 return next_step(tx, user)
     return render_template("login/setup_factor.html", tx=tx, user=user, factor=factor,
-                           step=context, error=error, ceremony=ceremony.id), \
+                           step=context, error=error, ceremony=ceremony.id, wanted=decision), \
         (200 if error is None else 400)
 
 

@@ -19,8 +19,11 @@ limiting because it is short):
 - checked and spent in one Lua script (compare, then delete, atomically): two parallel
   requests with the same code cannot both pass, and a wrong code leaves the pending one alone
   (wrong guesses are counted by the guard around ``verify``, not here);
-- sends are throttled per user: one per 30 seconds, five per hour (a fixed window from the
-  first send) — each costs money, and "SMS pumping" fraud sends many.
+- sends are throttled per user: five per hour (a fixed window from the first send), whatever
+  the purpose or number — each costs money, and "SMS pumping" fraud sends many; and a *resend*
+  waits 30 seconds: while a code of the same purpose is pending and younger than that, no new
+  one goes out. The first code of a new sign-in never waits: the code that set the number up,
+  or the last sign-in's, was spent, so there is nothing to wait for (issue 16).
 
 At sign-in the code goes to the user's first SMS number (the oldest); with several, the page
 offers "send to •••• 5678 instead". Reloading the page within the 30 seconds sends nothing
@@ -49,7 +52,7 @@ log = logging.getLogger(__name__)
 
 DIGITS = 6
 CODE_TTL = 5 * 60  # seconds a code is valid (SP 800-63B 5.1.3.2 allows at most 10 minutes)
-RESEND_WAIT = 30  # seconds between two sends to one user
+RESEND_WAIT = 30  # seconds before a pending code of one purpose is sent again
 PER_HOUR = 5  # sends per user per hour
 HOUR = 3600
 NAME_MAX = 100  # Authenticator.name is String(100)
@@ -78,13 +81,14 @@ end
 return 0
 """
 
-# KEYS[1] the 30-second wait marker, KEYS[2] the hourly counter;
-# ARGV: wait seconds, window seconds, sends per window.
-# {0, n}: go ahead; {1, ttl}: too soon; {2, ttl}: too many this hour.
+# KEYS[1] the purpose's wait marker, KEYS[2] the hourly counter, KEYS[3] the purpose's pending
+# code; ARGV: wait seconds, window seconds, sends per window.
+# {0, n}: go ahead; {1, ttl}: too soon (a resend); {2, ttl}: too many this hour.
 _THROTTLE = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+if redis.call('EXISTS', KEYS[3]) == 1 and redis.call('EXISTS', KEYS[1]) == 1 then
   return {1, redis.call('TTL', KEYS[1])}
 end
+redis.call('SET', KEYS[1], '1', 'EX', tonumber(ARGV[1]))
 local sent = redis.call('INCR', KEYS[2])
 if sent == 1 then
   redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
@@ -113,8 +117,8 @@ def code_key(subject: str, purpose: str) -> str:
     return f"{{sms:{subject}}}:code:{purpose}"
 
 
-def wait_key(subject: str) -> str:
-    return f"{{sms:{subject}}}:wait"
+def wait_key(subject: str, purpose: str) -> str:
+    return f"{{sms:{subject}}}:wait:{purpose}"
 
 
 def hour_key(subject: str) -> str:
@@ -184,8 +188,8 @@ class Sms(Factor):
     def send_code(self, ctx: FactorContext, purpose: str, phone: str) -> None:
         """Send a new code to ``phone`` (replacing any pending one), or NotNow."""
         who = ctx.user.subject
-        verdict, value = ctx.store.eval(_THROTTLE, 2, wait_key(who), hour_key(who),
-                                        RESEND_WAIT, HOUR, PER_HOUR)
+        verdict, value = ctx.store.eval(_THROTTLE, 3, wait_key(who, purpose), hour_key(who),
+                                        code_key(who, purpose), RESEND_WAIT, HOUR, PER_HOUR)
         if verdict == 1:
             seconds = max(int(value), 1)
             raise Throttled(f"We sent a code a moment ago. You can ask for a new one in "
@@ -201,7 +205,7 @@ class Sms(Factor):
             notify.sms_sender(ctx.settings, ctx.db).send(phone, text)
         except notify.SendError as e:
             log.warning("SMS to %s not sent: %s", mask(phone), e)
-            ctx.store.eval(_REFUND, 2, wait_key(who), hour_key(who))
+            ctx.store.eval(_REFUND, 2, wait_key(who, purpose), hour_key(who))
             ctx.audit("mfa.sms_failed", purpose=purpose, to=mask(phone))
             raise NotNow(UNAVAILABLE) from None
         # Kept only after the send: a send that failed leaves the previous code valid.

@@ -158,8 +158,8 @@ def _step_up(params: dict, prompts: set[str], session, user):
     """A response that starts a step-up, or None when the session already suffices."""
     from idp.login import views as journey  # the journey's pages import this module
 
-    draft = transaction.Transaction("", g.tenant.id, "", params, int(time.time()),
-                                    user_id=user.id, methods=list(session.amr))
+    draft = journey.step_up_of(session, transaction.Transaction("", g.tenant.id, "", params,
+                                                                int(time.time())))
     decision = journey.decision_for(draft, user)
     if decision.need is Need.NOTHING:
         return None
@@ -167,9 +167,7 @@ def _step_up(params: dict, prompts: set[str], session, user):
         raise ClientError(decision.error or "access_denied", decision.reason)
     if "none" in prompts:
         raise ClientError("interaction_required", "The user must complete another sign-in step.")
-    tx = transaction.begin(g.tenant.id, params)
-    tx.user_id, tx.methods = user.id, list(session.amr)
-    tx.notes["step_up"] = True
+    tx = journey.step_up_of(session, transaction.begin(g.tenant.id, params))
     return journey.next_step(tx, user)
 
 

@@ -74,6 +74,7 @@ def admin_with_an_app(page: Page, world) -> None:
     key = page.locator("#totp-setup-key").inner_text().replace(" ", "")
     page.get_by_label(re.compile("digit code the app shows")).fill(pyotp.TOTP(key).now())
     page.get_by_role("button", name="Confirm").click()
+    page.locator("#continue").click()  # "Not now" on the backup-codes offer
     expect(page).to_have_url(under(world.issuer + "/admin/users"))
 
 
@@ -158,8 +159,8 @@ def test_a_questions_only_tenant_warns_first_then_its_admin_opens_the_console_af
     second = chromium.new_context().new_page()
     second.goto(world.issuer + "/admin/users")
     log_in(second, world, world.admin)
-    expect(second).to_have_url(under(world.issuer + "/login/setup"))
-    second.get_by_role("link", name=re.compile("Security questions")).click()
+    # Questions are the only method allowed: straight to their setup, no choice page.
+    expect(second).to_have_url(under(world.issuer + "/login/setup/kba"))
     answers = {}
     for i, answer in enumerate(ANSWERS, start=1):
         second.locator(f"#question-{i}").select_option(index=2 * i)

@@ -169,8 +169,9 @@ def test_an_admin_without_questions_sets_them_up_for_the_console(app, world):
     step_up = browser.follow(browser.get(users_url(world)), "\0")
     assert step_up.status == 200, step_up.text[:800]
     assert "Sign-in not possible" not in step_up.text
-    assert re.search(r"/login/setup/kba\?tx=", step_up.text), step_up.text[:1500]  # questions only
-    assert "/login/setup/totp" not in step_up.text and "skip" not in step_up.text.lower()
+    # Questions are the only method: straight to their setup (no choice page), no skipping.
+    assert "<h1>Set up security questions</h1>" in step_up.text, step_up.text[:1500]
+    assert "/login/setup/totp" not in step_up.text and "Not now" not in step_up.text
 
 
 def test_a_stale_console_session_proves_its_second_step_again(app, world, monkeypatch):

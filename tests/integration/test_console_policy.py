@@ -250,7 +250,7 @@ def test_what_if_a_portal_with_minimum_mfa_names_the_level(app, world):
     page = browser.get(url(world), {"email": world.alice, "portal": strict, "acr": ""}).text
     shown, expected = answer_on(page), decided(app, world, world.alice, strict)
     assert shown == {"need": expected.need.value, "factors": expected.factors, "reason": expected.reason}
-    assert "level mfa" in shown["reason"]
+    assert "a second step, such as an authenticator app" in shown["reason"]
     # Without the portal the same user needs nothing (MFA is optional and she has none).
     page = browser.get(url(world), {"email": world.alice, "portal": ""}).text
     assert answer_on(page)["need"] == decided(app, world, world.alice).need.value == "nothing"

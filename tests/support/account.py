@@ -43,3 +43,18 @@ def authorize_params(creds, **extra):
 
 def code_from(page: Page) -> str:
     return query(page.location)["code"]
+
+
+TOTP_KEY = re.compile(r'id="totp-setup-key"[^>]*>([A-Z2-7 ]+)<')
+
+
+def enroll_totp(browser: Browser, world, email: str | None = None) -> str:
+    """A password sign-in, then an authenticator app added on the account page; its secret."""
+    import pyotp
+
+    password_sign_in(browser, world, email)
+    page = start_enrollment(browser, world, "totp")
+    secret = TOTP_KEY.search(page.text).group(1).replace(" ", "")
+    done = submit_enrollment(browser, world, "totp", page, code=pyotp.TOTP(secret).now())
+    assert done.status == 302, (done.status, done.text[:500])
+    return secret

@@ -64,7 +64,10 @@ def tokens_for(browser: Browser, world, page: Page, verifier: str) -> dict:
 
 
 def open_forced_setup(browser: Browser, world, setup_page: Page, factor_type: str = "totp") -> Page:
-    """From the setup wizard, open one factor's setup page."""
+    """From the setup wizard, open one factor's setup page (where only one method is allowed,
+    the wizard opened it already)."""
+    if f'/login/setup/{factor_type}"' in setup_page.text and 'id="enroll-form"' in setup_page.text:
+        return setup_page
     link = re.search(rf'href="([^"]*/login/setup/{factor_type}\?tx=[^"]+)"', setup_page.text)
     assert link, setup_page.text[:800]
     return browser.get(link.group(1).replace("&amp;", "&"))
@@ -77,3 +80,9 @@ def finish_forced_totp(browser: Browser, world, setup: Page) -> tuple[Page, str]
         "csrf_token": field(CSRF, setup.text), "tx": field(TX, setup.text),
         "ceremony": field(CEREMONY, setup.text), "code": totp_code(secret)})
     return answer, secret
+
+
+def not_now_to_backup_codes(browser: Browser, page: Page) -> Page:
+    """Past the backup-codes offer that follows a first method set up during sign-in, if shown."""
+    onward = re.search(r'href="([^"]+)" id="continue"', page.text) if page.status == 200 else None
+    return browser.get(onward.group(1).replace("&amp;", "&")) if onward else page

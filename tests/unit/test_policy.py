@@ -178,7 +178,7 @@ def test_questions_never_reach_mfa():
     assert first.need is Need.CHALLENGE and first.factors == ("kba",)  # the policy's second step
     then = run(OPTIONAL_ALL, user(enrolled={"kba"}), Progress(methods=("pwd", "kba")),
                Requirements(acr_values=("mfa",)))
-    assert then.need is Need.NOTHING and "token says pwd" in then.reason
+    assert then.need is Need.NOTHING and "token says what was done" in then.reason
 
 
 def test_voluntary_phr_without_webauthn_is_answered_at_the_level_reached():
@@ -356,3 +356,35 @@ def test_an_admin_holding_only_questions_sets_up_an_app_when_the_tenant_allows_o
     assert run(policy, admin, req=step_up).factors == ("kba",)  # their own step first
     d = run(policy, admin, Progress(methods=("pwd", "kba")), req=step_up)
     assert (d.need, d.factors) == (Need.ENROLL, ("totp",))
+
+
+# --- Words: reasons are read by people (issue 16, finding 8). ---------------------------------
+
+LEVEL_NAMES = __import__("re").compile(r"\b(pwd|mfa|phr|level)\b")
+
+
+@pytest.mark.parametrize("policy", [OPTIONAL_ALL, KLEARCOM,
+                                    TenantPolicy(mode=Mode.REQUIRED, grace_skips=2),
+                                    TenantPolicy(mode=Mode.REQUIRED,
+                                                 allowed_factors=frozenset({"backup"}))])
+@pytest.mark.parametrize("facts", [user(), user(enrolled={"totp"}), user(enrolled={"kba"}),
+                                   user(must_reenroll=True), user(admin_state=AdminState.ENFORCED)])
+@pytest.mark.parametrize("req", [Requirements(), Requirements(acr_values=("mfa",)),
+                                 Requirements(client_min_acr="mfa"),
+                                 Requirements(essential_acr=("phr",))])
+def test_no_reason_names_a_level_and_the_person_is_you(policy, facts, req):
+    d = run(policy, facts, PWD, req)
+    assert not LEVEL_NAMES.search(d.reason), d.reason
+    assert not LEVEL_NAMES.search(d.reason_for_you), d.reason_for_you
+    assert "this user" not in d.reason and "this user" not in d.reason_for_you
+    if d.need in (Need.ENROLL, Need.REFUSE):  # shown to the person on the setup or error page
+        assert "this account" not in d.reason_for_you, d.reason_for_you
+
+
+def test_the_consoles_refusal_speaks_of_a_second_step():
+    """The console asks for mfa as a client floor; an admin with only questions is told what
+    is missing in words, not as 'level mfa'."""
+    d = run(KLEARCOM, user(role="admin", enrolled={"kba"}), Progress(methods=("pwd", "kba")),
+            Requirements(client_min_acr="mfa"))
+    assert d.need is Need.REFUSE
+    assert "a second step, such as an authenticator app" in d.reason_for_you
