@@ -16,4 +16,13 @@ CLI) and failed on the code that had the hole.
 | test_file_permissions.py | secrets database created world-readable (CWE-276) | h44z/wg-portal#579 and others | finding 11 |
 | test_login_links.py | magic-link takeover of privileged accounts | (class) | hardening |
 | test_anonymous_state.py | login flow storage exhaustion by anonymous requests | (class) | hardening |
+| test_review_probes.py | a second, adversarial pass over the fixes above | (each probe names its hole) | review |
+
+Issue 16 added:
+
+| file | class | peers named | issue 16 |
+|---|---|---|---|
+| test_session_proof.py | a session forgetting how its user first proved who they are | keycloak/keycloak#25335 | defect 2 |
+| test_sms_resend.py | a rate limit keyed too broadly, denying the owner | OWASP ASVS V2.2 (class) | defect 4 |
+| test_upstream_email.py | account takeover through an unverified upstream email | nOAuth (class), GitLab CVE-2022-1680 | defect 5 |
 """

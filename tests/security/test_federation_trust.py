@@ -27,29 +27,10 @@ import requests
 from sqlalchemy import select
 
 from idp import admin, db, directory
-from idp.login import federation
 from idp.models import Upstream, UpstreamIdentity
 from tests.conftest import World
 from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair, query
 from tests.support.upstream import Recorder, ScriptedProvider
-
-
-@pytest.fixture(scope="module")
-def https_upstream():
-    provider = ScriptedProvider(tls=True)
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture
-def upstream(https_upstream, monkeypatch):
-    """The https upstream, reset; this process (our in-process server) trusts its certificate,
-    and nothing it published for an earlier test is still cached."""
-    https_upstream.reset()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(https_upstream.ca_file))
-    federation._cache.clear()
-    yield https_upstream
-    federation._cache.clear()
 
 
 @pytest.fixture

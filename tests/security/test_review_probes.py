@@ -23,30 +23,12 @@ from hypothesis import HealthCheck, given, settings as hsettings
 from hypothesis import strategies as st
 
 from idp import db, directory
-from idp.login import federation
 from tests.integration.test_factor_totp import enroll_another
 from tests.security.test_federation_trust import add_upstream
 from tests.support.account import password_sign_in
 from tests.support.journey import CSRF, TX, Browser, field, pkce_pair
 from tests.support.rp import params_for
 from tests.support.signin import set_policy, start, tokens_for
-from tests.support.upstream import ScriptedProvider
-
-
-@pytest.fixture(scope="module")
-def https_upstream():
-    provider = ScriptedProvider(tls=True)
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture
-def upstream(https_upstream, monkeypatch):
-    https_upstream.reset()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(https_upstream.ca_file))
-    federation._cache.clear()
-    yield https_upstream
-    federation._cache.clear()
 
 
 def _login_page_for(browser: Browser, world, tx_id: str):

@@ -22,8 +22,7 @@ import pytest
 from tests.support.account import enroll_totp
 from tests.support.journey import CSRF, Browser, field
 from tests.support.signin import set_policy, start, tokens_for
-from tests.support.upstream import ScriptedProvider
-from tests.support.upstream_signin import add_upstream, reset_upstream, sign_in_upstream
+from tests.support.upstream_signin import add_upstream, sign_in_upstream
 
 
 def login_link(idp, world, email: str) -> str:
@@ -71,18 +70,6 @@ def test_a_password_sign_in_after_a_login_link_is_a_password_sign_in(app, client
     use_link(browser, login_link(idp, world, world.alice))
     _, page, _ = start(browser, world, prompt="login")
     assert page.status == 200 and 'name="factor" value="totp"' in page.text, page.text[:600]
-
-
-@pytest.fixture(scope="module")
-def https_upstream():
-    provider = ScriptedProvider(tls=True)
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture
-def upstream(https_upstream, monkeypatch):
-    yield from reset_upstream(https_upstream, monkeypatch)
 
 
 @pytest.mark.parametrize("trust_mfa,asked_again", [("always", False), ("never", True)])

@@ -22,11 +22,10 @@ import threading
 from sqlalchemy import func, select
 
 from idp import admin, db, directory, notify, store
-from idp.models import Authenticator, User
+from idp.models import Authenticator
 from tests.integration.test_factor_backup_codes import enroll_backup_codes
 from tests.support.account import answer_challenge, password_sign_in
 from tests.support.journey import CSRF, TX, Browser, field, query
-from tests.support.rp import params_for
 from tests.support.signin import (finish_forced_totp, open_forced_setup, set_policy, start,
                                   tokens_for, totp_code)
 from tests.integration.test_factor_totp import enroll_another
