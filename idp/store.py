@@ -73,7 +73,7 @@ KEYS = {
 }
 
 
-class UnprefixedCommand(NotImplementedError):
+class UnprefixedCommand(TypeError):
     pass
 
 
