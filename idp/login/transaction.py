@@ -117,8 +117,8 @@ def is_pending(tx: Transaction) -> bool:
 
 
 # What a transaction may carry over from before its first step: our own pages' floor (the
-# console's step-up asks for a level whoever signs in).
-_KEPT_ACROSS_A_FIRST_STEP = ("min_acr",)
+# console's step-up asks for a level, and a second step, whoever signs in).
+_KEPT_ACROSS_A_FIRST_STEP = ("min_acr", "second_step")
 
 
 def first_step_proved(tx: Transaction, user_id: int, methods: list[str], primary: str) -> None:
