@@ -5,7 +5,7 @@ gunicorn, threaded workers (gthread), chosen from benchmarks/run.py's side-by-si
 - they keep connections alive (relying parties and proxies reuse them; the sync worker
   closes every connection);
 - a sign-in's argon2id verify releases the GIL and at most ``CONCURRENT_VERIFIES`` run at
-  once (idp.login.password), so a burst of sign-ins queues there while the same worker keeps
+  once (idp.password), so a burst of sign-ins queues there while the same worker keeps
   answering the token endpoint;
 - the sync worker measured slower on every case.
 One worker per core; gunicorn's own ``WEB_CONCURRENCY`` overrides the count. Command-line flags override all of

@@ -614,7 +614,7 @@ def setup_ours(args, scratch: Path, cases: list[str]) -> Ours:
 
     from idp import db as idp_db, directory
     from idp.config import Settings
-    from idp.login.password import Passwords
+    from idp.password import Passwords
     from idp.oidc import keys
     from tests.support.databases import scratch_database
 
@@ -985,7 +985,7 @@ def bench_peer(args, bench: Bench, cases: list[str], scratch: Path, results: dic
 HASH_CODE = r"""
 import json, sys, time
 from idp.config import Settings
-from idp.login.password import Passwords
+from idp.password import Passwords
 s = Settings()
 p = Passwords(s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism)
 password = "bench-password-not-secret"

@@ -499,7 +499,7 @@ def seed_accounts(database_url: str, tenant_slug: str, n: int, redirect_uri: str
 
     from idp import admin, db as idp_db, directory
     from idp.config import Settings
-    from idp.login.password import Passwords
+    from idp.password import Passwords
     from idp.mfa.secrets import SecretBox
     from idp.mfa.totp import Totp
     from idp.models import Authenticator

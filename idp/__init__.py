@@ -34,8 +34,8 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
 
     from idp import captcha, db, logs, store, web
-    from idp.login import session as sso
-    from idp.login import transaction
+    from idp.journey import session as sso
+    from idp.journey import transaction
     from idp.account.views import bp as account_bp
     from idp.health import bp as health_bp
     from idp.metrics import bp as metrics_bp
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     from idp.console.views import bp as console_bp
     from idp.login.federation import bp as federation_bp
     from idp.guard import Guard
-    from idp.login.password import Passwords
+    from idp.password import Passwords
     from idp.mfa.secrets import SecretBox
     from idp.login.views import bp as login_bp
     from idp.oidc import server

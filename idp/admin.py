@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from idp import audit, notify
 from idp.addresses import normalise_email
 from idp.guard import Guard, account_key
-from idp.login import tokens
+from idp.journey import login_links as tokens
 from idp.directory import SLUG, DirectoryError, NotFound, _check_uri, _group, find_user
 from idp.mfa.secrets import SecretBox
 from idp.models import (Authenticator, Client, Group, LoginToken, Tenant, TenantPolicyRow,
                         Upstream, User)
 from idp.login.upstream_endpoints import issuer_problem, listed_host
-from idp.login.upstream_trust import ACR_VALUE, TRUST_MFA
+from idp.journey.upstream_trust import ACR_VALUE, TRUST_MFA
 from idp.oidc import hashing
 from idp.policy import ALL_FACTORS, AdminState, Mode
 

@@ -45,7 +45,7 @@ def _database(settings: Settings):
 
 
 def _passwords(settings: Settings):
-    from idp.login.password import Passwords
+    from idp.password import Passwords
 
     return Passwords(settings.argon2_memory_kib, settings.argon2_time_cost,
                      settings.argon2_parallelism)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from idp import audit
 from idp.addresses import normalise_email
-from idp.login.password import Passwords
+from idp.password import Passwords
 from idp.models import Client, Group, Tenant, User
 from idp.oidc import hashing
 

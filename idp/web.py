@@ -192,14 +192,14 @@ def _database_error(error: DBAPIError):
 
 
 def _busy(error):
-    """This worker already checks and queues as many passwords as it lets (idp.login.password)."""
+    """This worker already checks and queues as many passwords as it lets (idp.password)."""
     response = error_page(503, "Many people are signing in right now",
                           "Nothing was counted against your account. Try again in a few seconds.")
     return response[0], 503, {"Retry-After": "5"}
 
 
 def init_app(app: Flask) -> None:
-    from idp.login import password
+    from idp import password
 
     app.register_error_handler(password.Busy, _busy)
     app.teardown_request(password.release)

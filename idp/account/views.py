@@ -16,8 +16,8 @@ from wtforms import ValidationError
 
 from idp import db, mfa, policy, store
 from idp.guard import Locked
-from idp.login import facts
-from idp.login import session as sso
+from idp.journey import facts
+from idp.journey import session as sso
 from idp.login.views import locked_page
 from idp.mfa import flow
 from idp.mfa.base import NotNow, Step, WrongAnswer
@@ -25,6 +25,7 @@ from idp.models import Authenticator, User
 from idp.oidc.claims import level_at_least
 from idp.untrusted import local_path
 from idp.web import error_page, load_tenant
+from idp import tenant_policy
 
 bp = Blueprint("account", __name__, url_prefix="/t/<tenant>/account")
 bp.url_value_preprocessor(load_tenant)
@@ -85,18 +86,18 @@ class MfaStatus:
 
 def mfa_status(user: User) -> MfaStatus:
     session = db.session()
-    tenant_policy = facts.tenant_policy(session, g.tenant)
+    rules = tenant_policy.tenant_policy(session, g.tenant)
     user_facts = facts.user_facts(session, user)
-    if not policy.mfa_available(tenant_policy, user_facts):
+    if not policy.mfa_available(rules, user_facts):
         return MfaStatus(False, "Two-factor authentication is not available"
-                         + ("." if tenant_policy.mode is policy.Mode.DISABLED
+                         + ("." if rules.mode is policy.Mode.DISABLED
                             else " for your role."), frozenset(), True)
-    if not policy.policy_applies(tenant_policy, user_facts):
+    if not policy.policy_applies(rules, user_facts):
         return MfaStatus(False, "Two-factor authentication is not available for your account; "
                          "ask an administrator.", frozenset(), True)
-    required = policy.standing(tenant_policy, user_facts).required
-    return MfaStatus(True, "", tenant_policy.allowed_factors,
-                     not required and tenant_policy.self_disable)
+    required = policy.standing(rules, user_facts).required
+    return MfaStatus(True, "", rules.allowed_factors,
+                     not required and rules.self_disable)
 
 
 @bp.get("")

@@ -16,11 +16,12 @@ import time
 from flask import abort, g, redirect, request, url_for
 
 from idp import db
-from idp.login import facts
-from idp.login import session as sso
-from idp.login import transaction
+from idp.journey import facts
+from idp.journey import session as sso
+from idp.journey import transaction
 from idp.models import User
 from idp.policy import ConsoleDemand, console_demand
+from idp import tenant_policy
 
 STEP_UP_MINUTES = 15
 # How a session began (password, upstream, login link): kept by a step-up, which then asks
@@ -51,7 +52,7 @@ def require_admin():
 def demand() -> ConsoleDemand:
     """What the console asks of the signed-in admin under the tenant's policy."""
     session = db.session()
-    return console_demand(facts.tenant_policy(session, g.tenant), facts.user_facts(session, g.admin))
+    return console_demand(tenant_policy.tenant_policy(session, g.tenant), facts.user_facts(session, g.admin))
 
 
 def needs_step_up(session) -> bool:

@@ -18,8 +18,9 @@ from idp import admin, db, directory, policy
 from idp.console import gate
 from idp.console.views import bp
 from idp.directory import DirectoryError
-from idp.login import facts
+from idp.journey import facts
 from idp.models import Client, Group
+from idp import tenant_policy
 
 # The form's names for the allowed factors (what set_policy takes) and what admins read.
 FACTORS = (
@@ -172,7 +173,7 @@ def _summary(before: dict, after: dict) -> str:
 def _console_demand(session, row=None) -> policy.ConsoleDemand:
     """What the console asks of the signed-in admin under the saved policy (or ``row``)."""
     row = row if row is not None else admin.policy_row(session, g.tenant)
-    return policy.console_demand(facts.policy_from_row(row), facts.user_facts(session, g.admin))
+    return policy.console_demand(tenant_policy.policy_from_row(row), facts.user_facts(session, g.admin))
 
 
 # What the console asks of administrators, as the policy page says it.
@@ -208,10 +209,10 @@ def _what_if(session) -> tuple[dict, dict | None, str | None]:
     if asked["acr"] not in dict(LEVELS):
         return asked, None, "The requested level must be none, mfa or phr."
     # Exactly what the sign-in journey reads, for a fresh password sign-in.
-    tenant_policy = facts.tenant_policy(session, g.tenant)
+    rules = tenant_policy.tenant_policy(session, g.tenant)
     user_facts = facts.user_facts(session, user)
     requirements = facts.requirements({"acr_values": asked["acr"]}, client)
-    decision = policy.decide(tenant_policy, user_facts, requirements, policy.Progress(),
+    decision = policy.decide(rules, user_facts, requirements, policy.Progress(),
                              datetime.now(timezone.utc))
     return asked, {"decision": decision, "user": user, "client": client, "facts": user_facts}, None
 

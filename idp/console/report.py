@@ -31,12 +31,13 @@ from sqlalchemy.orm import Session
 from idp import audit, db, mfa, store
 from idp.console.views import bp
 from idp.guard import account_key
-from idp.login import facts
+from idp.journey import facts
 from idp.mfa import flow
 from idp.mfa.backup_codes import BackupCodes
 from idp.models import Authenticator, BackupCode, Group, User, user_groups
 from idp.console.users import STATE_LABELS
 from idp.policy import AdminState, Standing, TenantPolicy, UserFacts, standing
+from idp import tenant_policy
 
 CHUNK = 1000
 NO_GROUP = "No group"
@@ -139,7 +140,7 @@ def _state_of(policy: TenantPolicy, role, admin_state, must_reenroll, enrolled, 
 
 def build(session: Session, tenant) -> Report:
     """The whole report in four queries: the policy, the groups, two aggregates."""
-    policy = facts.tenant_policy(session, tenant)
+    policy = tenant_policy.tenant_policy(session, tenant)
     per_user = _per_user(tenant.id, policy)
     keys = (per_user.c.role, per_user.c.admin_state, per_user.c.must_reenroll,
             per_user.c.enrolled, per_user.c.in_groups, per_user.c.listed)
@@ -283,7 +284,7 @@ def _csv_lines(records: Iterator[tuple]) -> Iterator[str]:
 @bp.get("/report.csv")
 def report_csv():
     session = db.session()
-    policy = facts.tenant_policy(session, g.tenant)
+    policy = tenant_policy.tenant_policy(session, g.tenant)
     lock_after = flow.guard().limits.lock_after
     audit.record(session, g.tenant.id, "report.exported", actor=g.admin.email, format="csv")
     body = _csv_lines(rows(session, store.get(), g.tenant.id, policy, lock_after))

@@ -18,7 +18,7 @@ from idp import admin, db
 from idp.console.views import bp
 from idp.directory import DirectoryError, NotFound
 from idp.login import federation
-from idp.login.upstream_trust import TRUST_MFA
+from idp.journey.upstream_trust import TRUST_MFA
 from idp.models import TenantPolicyRow, Upstream
 
 MAX_LINES = 100  # domains or acr values in one textarea

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from idp import mfa
 from idp.addresses import normalise_email
 from idp.guard import Guard, account_key
-from idp.login import facts
+from idp.journey import facts
 from idp.models import Authenticator, User
 from idp.policy import Standing, TenantPolicy
 from idp.policy import standing as policy_standing
@@ -94,7 +94,7 @@ def page(db: Session, store: Redis, guard: Guard, policy: TenantPolicy, tenant_i
         found = select(Authenticator).where(Authenticator.user_id.in_(ids)).options(
             selectinload(Authenticator.backup_codes))
         for auth in db.scalars(found):
-            if mfa.answerable(auth):  # the rule the sign-in's facts use (login.facts)
+            if mfa.answerable(auth):  # the rule the sign-in's facts use (journey.facts)
                 types[auth.user_id].add(auth.type)
     keys = [account_key(tenant_id, u.id, u.email) for u in users]
     counts = store.mget(keys) if keys else []

@@ -16,14 +16,15 @@ from idp import admin, audit, db, mfa, notify, store
 from idp.console import gate
 from idp.console import users as users_list
 from idp.directory import DirectoryError
-from idp.login import facts
-from idp.login import session as sso
+from idp.journey import facts
+from idp.journey import session as sso
 from idp.mfa import flow
 from idp.models import AuditEvent, Authenticator, Token, User
 from idp.models.base import utcnow
 from idp.policy import Mode
 from idp.untrusted import local_path
 from idp.web import error_page, load_tenant
+from idp import tenant_policy
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def users():
 
 
 def _policy():
-    return facts.tenant_policy(db.session(), g.tenant)
+    return tenant_policy.tenant_policy(db.session(), g.tenant)
 
 
 def _target(user_id: int) -> User:

@@ -44,10 +44,10 @@ from idp.addresses import normalise_email
 from idp.cache import Snapshots
 from idp.directory import EMAIL, find_user
 from idp.guard import Limits, Locked
-from idp.login import transaction
+from idp.journey import transaction
 from idp.models import Tenant, TenantPolicyRow, Upstream, UpstreamIdentity, User
 from idp.login.upstream_endpoints import endpoint_problem
-from idp.login.upstream_trust import progress_for, upstream_methods
+from idp.journey.upstream_trust import progress_for, upstream_methods
 from idp.untrusted import UntrustedInput, parse_json_object
 from idp.web import error_page, issuer, load_tenant, settings
 

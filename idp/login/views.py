@@ -1,6 +1,6 @@
 """The hosted pages of the sign-in journey: password, second factor, consent, home, sign out.
 
-A sign-in is a login transaction (``idp.login.transaction``) that moves through its steps;
+A sign-in is a login transaction (``idp.journey.transaction``) that moves through its steps;
 only when every step is done does an SSO session exist. Until then the browser holds nothing
 that reaches a code, the account page or userinfo.
 """
@@ -19,10 +19,12 @@ from idp import audit, db, directory, metrics, mfa, policy
 from idp.addresses import normalise_email
 from idp.directory import find_user
 from idp.guard import CaptchaNeeded, Locked, account_key
-from idp.login import facts, lockout, password
-from idp.login import session as sso
-from idp.login import tokens
-from idp.login import transaction
+from idp.journey import facts
+from idp import lockout
+from idp import password
+from idp.journey import session as sso
+from idp.journey import login_links as tokens
+from idp.journey import transaction
 from idp.login.forms import ConsentForm, LoginForm, SignOutForm
 from idp.mfa import flow
 from idp.mfa.base import NotNow, Proof, Step, WrongAnswer
@@ -34,6 +36,7 @@ from idp.oidc.claims import amr_and_acr
 from idp.policy import Decision, Need, Primary, Progress
 from idp.untrusted import local_path
 from idp.web import error_page, load_tenant
+from idp import tenant_policy
 
 bp = Blueprint("login", __name__, url_prefix="/t/<tenant>")
 bp.url_value_preprocessor(load_tenant)
@@ -185,7 +188,7 @@ def decision_for(tx: transaction.Transaction, user: User,
     # group or factor it reads here, and goes with the request's next write.
     with session.no_autoflush:
         known = facts.user_facts(session, user, authenticators)
-    return policy.decide(facts.tenant_policy(session, g.tenant), known, requirements, progress,
+    return policy.decide(tenant_policy.tenant_policy(session, g.tenant), known, requirements, progress,
                          datetime.now(timezone.utc))
 
 
@@ -251,7 +254,7 @@ def _complete(tx: transaction.Transaction, user: User, client: ClientRef | None)
 
 def offers_backup_codes(user: User) -> bool:
     """Does the tenant allow backup codes, and has this user none yet?"""
-    allowed = facts.tenant_policy(db.session(), g.tenant).allowed_factors
+    allowed = tenant_policy.tenant_policy(db.session(), g.tenant).allowed_factors
     return "backup" in allowed and not any(a.type == "backup" for a in flow.enrolled(user))
 
 
@@ -463,7 +466,7 @@ def setup_skip():
         return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))
     # A skip is counted when it is used, in one statement that also checks the limit: setup
     # pages opened beforehand, or posted at once, cannot skip more often than allowed.
-    limit = facts.tenant_policy(db.session(), g.tenant).grace_skips
+    limit = tenant_policy.tenant_policy(db.session(), g.tenant).grace_skips
     used = directory.use_grace_skip(db.session(), user, limit)
     if used is None:
         return redirect(url_for("login.setup", tenant=g.tenant.slug, tx=tx.id))

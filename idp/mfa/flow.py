@@ -14,10 +14,11 @@ from werkzeug.datastructures import MultiDict
 
 from idp import db, directory, metrics, mfa, store
 from idp.guard import CaptchaNeeded, Guard, Limits, Locked, account_key
-from idp.login import lockout
+from idp import lockout
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator, User
 from idp.models.base import utcnow
+from idp import tenant_policy
 
 CEREMONY_TTL = 15 * 60
 
@@ -31,9 +32,9 @@ def context(user: User) -> FactorContext:
 def guard() -> Guard:
     """The guard with this tenant's thresholds."""
     if "guard" not in g:
-        from idp.login import facts
+        from idp.journey import facts
 
-        limits = facts.limits(db.session(), g.tenant.id)
+        limits = tenant_policy.limits(db.session(), g.tenant.id)
         g.guard = current_app.extensions["idp.guard"].with_limits(limits)
     return g.guard
 

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
 from idp.config import Settings
-from idp.login.password import hashing
+from idp.password import hashing
 from idp.mfa import register
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator, SecurityQuestion

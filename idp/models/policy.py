@@ -29,7 +29,7 @@ class TenantPolicyRow(Base):
     self_disable: Mapped[bool] = mapped_column(Boolean, default=True)
     login_token_bypass: Mapped[bool] = mapped_column(Boolean, default=True)
     # A sign-in link for an administrator is the console in the holder's hands: off unless the
-    # tenant turns it on (``idp.login.tokens.allowed_for``).
+    # tenant turns it on (``idp.journey.login_links.allowed_for``).
     admin_login_links: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Federation: create an account on first upstream sign-in (else only match existing ones).
     federation_jit: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -73,7 +73,7 @@ class Upstream(Base):
     client_secret_sealed: Mapped[str] = mapped_column(Text)  # encrypted with the SecretBox
     email_domains: Mapped[list] = mapped_column(default=list)
     trust_mfa: Mapped[str] = mapped_column(String(20), default="never")
-    # The upstream's acr values that prove MFA, exactly (idp.login.upstream_trust).
+    # The upstream's acr values that prove MFA, exactly (idp.journey.upstream_trust).
     trusted_acrs: Mapped[list] = mapped_column(default=list, server_default=text("'[]'"))
     # Hosts besides the issuer's its token endpoint and keys may live on (federation.endpoint_problem).
     back_channel_hosts: Mapped[list] = mapped_column(default=list, server_default=text("'[]'"))

@@ -20,11 +20,11 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import current_app, g, redirect, url_for
 from werkzeug.datastructures import MultiDict
 
-from idp.login import session as sso
-from idp.login import transaction
+from idp.journey import session as sso
+from idp.journey import transaction
 from idp.oidc.server import query_client
 from idp.oidc.tokens import InvalidToken, verify_id_token_hint
-from idp.login.facts import BadClaimsParameter, essential_acr
+from idp.journey.facts import BadClaimsParameter, essential_acr
 from idp.policy import Need
 from idp.web import error_page, issuer
 

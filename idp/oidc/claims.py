@@ -18,7 +18,7 @@ KIND = {
     # An upstream sign-in or an admin's login link stands in for the password it replaces, so
     # either plus a local possession factor is two kinds, and plus security questions is not.
     # An upstream's own values sit next to "fed" only when they prove MFA by themselves
-    # (idp/login/upstream_trust.py): "fed" never adds a kind to the upstream's factors.
+    # (idp/journey/upstream_trust.py): "fed" never adds a kind to the upstream's factors.
     "fed": "knowledge",
     "login_token": "knowledge",
 }

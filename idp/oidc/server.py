@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, insert, select, update
 from idp import audit, db
 from idp.cache import Snapshots
 from idp.models import AuthorizationCode, Client, Token, User
-from idp.login.facts import essential_acr
+from idp.journey.facts import essential_acr
 from idp.oidc import hashing
 from idp.oidc.claims import LEVELS, level_at_least
 from idp.oidc.tokens import issue_access_token, new_jti

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from wtforms import ValidationError
 
 from idp import audit, db
-from idp.login import session as sso
-from idp.login import transaction
+from idp.journey import session as sso
+from idp.journey import transaction
 from idp.models import Client, Token, User
 from idp.oidc import authorize as authz
 from idp.oidc import keys

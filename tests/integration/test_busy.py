@@ -4,7 +4,7 @@ sign-ins cannot take every thread the token endpoint needs."""
 
 from __future__ import annotations
 
-from idp.login import password
+from idp import password
 from tests.integration.test_authorize import params_for
 from tests.support.journey import CSRF, TX, Browser, field
 

@@ -12,8 +12,9 @@ from flask import g
 from sqlalchemy.orm import Session
 
 from idp import admin, cache, create_app, directory, store
-from idp.login import facts
+from idp.journey import facts
 from idp.oidc.server import CLIENTS
+from idp import tenant_policy
 from tests.integration.test_token import basic, introspect, userinfo
 from tests.support.redis_server import PrivateRedis
 
@@ -195,7 +196,7 @@ def test_a_policy_changed_elsewhere_applies_to_the_next_request(app, world, else
     def mode_seen_by_a_request() -> str:
         with app.test_request_context(), elsewhere() as session:
             tenant = directory.get_tenant(session, world.slug)
-            return facts.tenant_policy(session, tenant).mode.value
+            return tenant_policy.tenant_policy(session, tenant).mode.value
 
     assert mode_seen_by_a_request() == "optional"  # now cached
     with elsewhere() as session:

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from idp import admin, db, directory, policy
-from idp.login import facts
+from idp.journey import facts
 from idp.models import AuditEvent
+from idp import tenant_policy
 from tests.support.account import password_sign_in
 from tests.support.console import admin_browser
 from tests.support.journey import CSRF, Browser, field
@@ -110,7 +111,7 @@ def decided(app, world, email, client_id=None, acr=""):
             from idp.models import Client
 
             client = session.scalar(select(Client).where(Client.client_id == client_id))
-        return policy.decide(facts.tenant_policy(session, tenant),
+        return policy.decide(tenant_policy.tenant_policy(session, tenant),
                              facts.user_facts(session, directory.find_user(session, tenant, email)),
                              facts.requirements({"acr_values": acr}, client), policy.Progress(),
                              datetime.now(timezone.utc))

@@ -130,7 +130,7 @@ def test_parallel_wrong_guesses_never_test_more_than_the_limit(app, settings, wo
             AuditEvent.tenant_id == tenant.id, AuditEvent.action == "user.sign_in_failed"))
     assert 1 <= checked <= 5, statuses
     # The rest were refused: locked (429), or asked to retry before anything was checked (503,
-    # a worker's queue of password checks was full: idp.login.password).
+    # a worker's queue of password checks was full: idp.password).
     assert set(statuses) <= {200, 429, 503}, statuses
     assert statuses.count(429) + statuses.count(503) >= 15
     assert right.status_code == 429 and "locked" in right.text

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from idp import create_app, db as idp_db
-from idp.login.password import Passwords
+from idp.password import Passwords
 from idp.mfa.secrets import SecretBox
 from idp.oidc import hashing
 from tests.conftest import PASSWORD

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from idp import store
-from idp.login import transaction
+from idp.journey import transaction
 from tests.support.account import (
     answer_challenge, authorize_params, password_sign_in, start_enrollment, submit_enrollment,
 )

@@ -16,7 +16,7 @@ import requests
 from sqlalchemy import func, select
 
 from idp import create_app, db
-from idp.login import password
+from idp import password
 from idp.models import AuditEvent, Tenant
 from tests.support.account import password_sign_in, start_enrollment, submit_enrollment
 from tests.support.attempts import answer, try_password

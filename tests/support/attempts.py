@@ -23,7 +23,7 @@ def answer(page: Page) -> str:
     if page.status in (302, 303):
         return "signed in"
     if page.status == 503:
-        return "busy"  # asked to retry before anything was counted (idp.login.password)
+        return "busy"  # asked to retry before anything was counted (idp.password)
     if "Account temporarily locked" in page.text:
         return "locked"
     if "Complete the check below" in page.text:

@@ -3,7 +3,7 @@
 import pytest
 
 from idp.addresses import normalise_email
-from idp.login.password import Passwords, WeakPassword
+from idp.password import Passwords, WeakPassword
 
 FAST = dict(memory_kib=1024, time_cost=1, parallelism=1)
 
