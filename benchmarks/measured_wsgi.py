@@ -12,7 +12,9 @@ and URL rule, so ``/t/<tenant>/login``), it adds up:
 - Redis round trips (one per command sent, one per pipeline), on request threads only (the
   cache-generation watcher's pings are not a request's).
 
-Every second, and at exit, the totals go as JSON to ``$BENCH_METER_FILE``.
+Every second, and at exit, the totals go as JSON to ``$BENCH_METER_FILE``. With
+``BENCH_TRACE=1`` each route also lists what it sent, per request on average: Redis commands
+by name and key family (``GET ltx``), SQL statements by their first words.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import threading
 import time
 
@@ -33,17 +36,28 @@ _OUT = os.environ.get("BENCH_METER_FILE", "meter.json")
 _lock = threading.Lock()
 _totals: dict[str, dict[str, float]] = {}
 _here = threading.local()
+_TRACE = os.environ.get("BENCH_TRACE") == "1"
 
 
-def _count(what: str) -> None:
+def _count(what: str, detail: str | None = None) -> None:
     counts = getattr(_here, "counts", None)
     if counts is not None:
         counts[what] = counts.get(what, 0) + 1
+        if _TRACE and detail:
+            counts[detail] = counts.get(detail, 0) + 1
+
+
+def _sql_words(statement: str) -> str:
+    words = re.sub(r"\s+", " ", statement).strip()
+    if words.startswith("SELECT"):
+        table = re.search(r" FROM (\w+)", words)
+        return f"sql: SELECT … FROM {table.group(1) if table else '?'}"
+    return "sql: " + " ".join(words.split(" ")[:3])
 
 
 @event.listens_for(Engine, "before_cursor_execute")
-def _statement(*_args) -> None:
-    _count("sql")
+def _statement(_conn, _cursor, statement, *_args) -> None:
+    _count("sql", _sql_words(statement))
 
 
 @event.listens_for(Engine, "commit")
@@ -54,8 +68,38 @@ def _commit(*_args) -> None:
 _send = redis.connection.AbstractConnection.send_packed_command
 
 
+def _commands(raw: bytes) -> list[list[bytes]]:
+    """The commands in what a connection sends (RESP arrays of bulk strings)."""
+    out, i = [], 0
+    while i < len(raw) and raw[i:i + 1] == b"*":
+        end = raw.index(b"\r\n", i)
+        count, i, args = int(raw[i + 1:end]), end + 2, []
+        for _ in range(count):
+            end = raw.index(b"\r\n", i)
+            size = int(raw[i + 1:end])
+            args.append(raw[end + 2:end + 2 + size])
+            i = end + 4 + size
+        out.append(args)
+    return out
+
+
+def _redis_words(command) -> str:
+    """``GET ltx`` for a GET of an ``ltx:…`` key (the installation's prefix dropped); a
+    pipeline lists its commands."""
+    raw = b"".join(command) if isinstance(command, (list, tuple)) else command
+    words = []
+    for args in _commands(raw):
+        name = args[0].decode().upper()
+        if name in ("MULTI", "EXEC"):
+            continue
+        key = args[1].decode(errors="replace") if len(args) > 1 else ""
+        family = key.split(":")[1] if key.count(":") > 1 else key.split(":")[0]
+        words.append(f"{name} {family}".strip() if name not in ("EVAL", "EVALSHA") else name)
+    return "redis: " + (words[0] if len(words) == 1 else "[" + ", ".join(words) + "]")
+
+
 def _send_counted(self, command, check_health=True):
-    _count("redis")
+    _count("redis", _redis_words(command) if _TRACE else None)
     return _send(self, command, check_health)
 
 
@@ -88,7 +132,7 @@ def app(environ, start_response):
             row["cpu_s"] += cpu
             row["wall_s"] += wall
             for k, v in counts.items():
-                row[k] += v
+                row[k] = row.get(k, 0) + v
 
 
 def _dump() -> None:

@@ -123,7 +123,10 @@ def report(meter: dict, flows: int, hash_ms: float, base: dict[str, float]) -> d
                "cpu_ms": round(m["cpu_s"] / m["n"] * 1000, 2),
                "wall_ms": round(m["wall_s"] / m["n"] * 1000, 2),
                "sql": round(m["sql"] / m["n"], 2), "commits": round(m["commits"] / m["n"], 2),
-               "redis": round(m["redis"] / m["n"], 2)}
+               "redis": round(m["redis"] / m["n"], 2),
+               # with --trace: what it sent, per request (``measured_wsgi``)
+               "sent": {k: round(v / m["n"], 2) for k, v in sorted(m.items())
+                        if k.startswith(("redis:", "sql:"))}}
         rows.append(row)
         total["requests"] += per_flow
         for k in ("cpu_ms", "wall_ms", "sql", "commits", "redis"):
@@ -159,6 +162,11 @@ def print_report(r: dict, flows: int) -> None:
     print(f"\n{flows} flows, one at a time; per request (the argon2id verify runs in the hash "
           "pool's thread and is not in these):")
     run.print_table(head, body)
+    for x in r["rows"]:
+        if x["sent"]:
+            print(f"\n{x['route']} sends, per request:")
+            for what, n in x["sent"].items():
+                print(f"  {n:5g}  {what}")
     print("\nfloors on the server's core, CPU ms per call:")
     for k, v in r["floors"].items():
         print(f"  {k:26s} {v:.3f}")
@@ -186,6 +194,8 @@ def main(argv=None) -> int:
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--samples", type=int, default=2000, help="calls per floor")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--trace", action="store_true",
+                        help="also list each request's Redis commands and SQL statements")
     opts = parser.parse_args(argv)
     run.defaults_only()
     args = run.parse_args([
@@ -207,7 +217,8 @@ def main(argv=None) -> int:
                                         if os.environ.get("PYTHONPATH") else []))
         proc, base, log_path = run.start_ours(
             args, ours, "granian", scratch, app="measured_wsgi:app",
-            env={"BENCH_METER_FILE": str(meter_file), "PYTHONPATH": pythonpath})
+            env={"BENCH_METER_FILE": str(meter_file), "PYTHONPATH": pythonpath,
+                 "BENCH_TRACE": "1" if opts.trace else "0"})
         issuer = f"{base}/t/{run.TENANT}"
         # Warm up (first requests compile templates, fill caches), then start the meter afresh.
         run.run_signin(argparse.Namespace(**{**vars(args), "duration": 2}), issuer,

@@ -14,7 +14,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from idp import db, mfa, policy, store
+from idp import db, mfa, policy
 from idp.guard import Locked
 from idp.journey import facts
 from idp.journey import session as sso
@@ -148,9 +148,8 @@ def add(factor_type):
     onward = local_path(request.values.get("next"), f"/t/{g.tenant.slug}/")
     if request.method == "GET":
         step = factor.enroll_begin(flow.context(user))
-        ceremony = flow.save_ceremony(factor.type, user, session.sid, step.state)
+        ceremony = flow.save_ceremony(factor.type, user, session.sid, step)
         context = step.context
-        store_context(ceremony.id, context)
     else:
         if not _csrf_ok():
             return error_page(400, "This page expired", "Go back to your account and start again.")
@@ -161,21 +160,22 @@ def add(factor_type):
         try:
             # Asked again under the user's lock, just before the insert: a factor added
             # meanwhile by another session may change what this one is allowed.
-            result = flow.enroll_finish(factor, user, ceremony, request.form,
+            result = flow.enroll_finish(factor, user, ceremony.state, request.form,
                                         still_allowed=lambda: may_change_factors(session, user))
         except Locked as locked:
-            return locked_page(locked)
+            return locked_page(locked.until)
         except flow.EnrollmentClosed:
             flash("For your security, sign in again before changing how you sign in.")
             return redirect(url_for("login.login", tenant=g.tenant.slug,
                                     next=url_for("account.index", tenant=g.tenant.slug)))
         except (WrongAnswer, NotNow) as e:
-            error, context = e.message, load_context(ceremony.id)
+            error, context = e.message, flow.unseal(ceremony.page)
         else:
             if isinstance(result, Step):
                 context = result.context
-                store_context(ceremony.id, context)
+                flow.save_ceremony(factor.type, user, session.sid, result, ceremony.id)
             else:
+                flow.end_ceremony(ceremony.id)
                 if not factor.several:
                     _remove_others(user, result)
                 flash(f"{factor.label} added.")
@@ -183,15 +183,6 @@ def add(factor_type):
     return render_template("account/enroll.html", factor=factor, step=context, error=error,
                            ceremony=ceremony.id, user=user, onward=onward), \
         (200 if error is None else 400)
-
-
-def store_context(ceremony_id: str, context: dict) -> None:
-    """What the page showed, to show it again after a wrong answer (sealed: it may hold a seed)."""
-    store.get().set(f"ceremony-page:{ceremony_id}", flow.seal(context), ex=flow.CEREMONY_TTL)
-
-
-def load_context(ceremony_id: str) -> dict:
-    return flow.unseal(store.get().get(f"ceremony-page:{ceremony_id}"))
 
 
 def _remove_others(user: User, keep: Authenticator) -> None:

@@ -18,15 +18,13 @@ from flask import abort, g, redirect, request, url_for
 from idp import db
 from idp.journey import facts
 from idp.journey import session as sso
-from idp.journey import transaction
+from idp.journey import signin
+from idp.login.views import respond
 from idp.models import User
 from idp.policy import ConsoleDemand, console_demand
 from idp import tenant_policy
 
 STEP_UP_MINUTES = 15
-# How a session began (password, upstream, login link): kept by a step-up, which then asks
-# for every other factor afresh.
-FIRST_STEPS = frozenset({"pwd", "fed", "login_token"})
 
 
 def require_admin():
@@ -65,13 +63,4 @@ def needs_step_up(session) -> bool:
 
 def step_up(back_to: str):
     """Prove a second step again (or set one up), then come back to the console."""
-    from idp.login.views import next_step, step_up_of  # the journey's pages import the console's gate
-
-    # How the session began counts as it did (a login link is no password), but of what it
-    # proved only its first step is kept: the second must be proved again now, which is the
-    # point of a step-up that expires.
-    tx = step_up_of(g.admin_session, transaction.begin(g.tenant.id, {}, next_url=back_to))
-    tx.methods = [m for m in tx.methods if m in FIRST_STEPS]
-    tx.notes["min_acr"] = demand().level
-    tx.notes["second_step"] = True
-    return next_step(tx, g.admin)
+    return respond(signin.step_up_for_console(g.admin_session, g.admin, demand().level, back_to))

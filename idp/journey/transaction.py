@@ -10,7 +10,9 @@ page again, nothing more.
 
 Once a step must remember progress (who proved the password, a second factor's challenge,
 consent), ``save`` stores the transaction in Redis under ``ltx:<id>``, with a fresh random id,
-for ``login_transaction_ttl`` seconds. Sign-ins that start behind an SSO session (step-up,
+for ``login_transaction_ttl`` seconds. It is stored as JSON with its ``VERSION``: a sign-in
+stored by another version of this code (a deploy in the middle of it) loads as gone, and its
+page says "start again", never a 500. Sign-ins that start behind an SSO session (step-up,
 consent) are stored from the start by ``begin``. Both kinds are bound to the browser by the
 ``idp_browser`` cookie, so a link copied to another browser (or planted by an attacker) cannot
 finish someone else's sign-in; ``load`` takes either.
@@ -27,7 +29,7 @@ import os
 import secrets
 import time
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,6 +37,7 @@ from flask import Response, g, request
 
 from idp import store
 from idp.mfa.secrets import derive_key
+from idp.policy import Primary
 from idp.web import settings, tenant_path
 
 BROWSER_COOKIE = "idp_browser"
@@ -43,6 +46,8 @@ SEALED = "p."  # stored ids are token_urlsafe(24): never a dot, never this long
 # proxies accept by default. A request of the usual size seals to ~500 characters.
 MAX_SEALED_LENGTH = 8192
 _NONCE = 12
+# Bumped whenever a stored transaction's fields change meaning: an older one is not guessed at.
+VERSION = 2
 
 
 class TransactionGone(LookupError):
@@ -54,23 +59,74 @@ class TooLarge(ValueError):
 
 
 @dataclass
+class Challenge:
+    """A second factor's challenge, shown and waiting for its answer."""
+
+    type: str
+    state: dict
+    context: dict
+
+
+@dataclass
+class Setup:
+    """A factor being set up inside the sign-in: its ceremony's state and the page it showed
+    (sealed: it may hold a seed), bound to the page by ``id``."""
+
+    id: str
+    type: str
+    state: dict
+    page: str
+
+
+@dataclass
 class Transaction:
     id: str
     tenant_id: int
     browser: str
-    params: dict
+    params: dict  # the authorization request ({} for a sign-in no client asked for)
     created: int
     authenticated: bool = False  # every step done: the SSO session exists
     consented: bool = False
-    # Between the password and the second factor: who, and what they proved so far.
+    # Between the first step and the last: who, and what they proved so far.
     user_id: int | None = None
     methods: list = field(default_factory=list)
+    primary: str = Primary.PASSWORD.value  # how they proved who they are (``policy.Primary``)
     # Where a sign-in that no client asked for goes when it is done (a path of this tenant).
     next_url: str | None = None
     # The SSO session that completed this sign-in (or was signed in when it began): the
     # pending authorization belongs to it alone (``idp.oidc.authorize.bound_to``).
     sid: str | None = None
-    notes: dict = field(default_factory=dict)
+    # Our own pages' floor (the console's step-up): a level, and a second step whoever signs in.
+    min_acr: str | None = None
+    second_step: bool = False
+    step_up: bool = False  # it steps up the browser's session rather than starting one
+    skipped: bool = False  # a grace skip was used in this sign-in
+    challenge: Challenge | None = None
+    setup: Setup | None = None
+    offer_backup: bool = False  # a first factor was set up: offer backup codes once done
+    upstream: str | None = None  # the upstream it signed in with (its slug)
+    captcha: bool = False  # the account's failures call for a CAPTCHA with the next answer
+
+    def to_json(self) -> str:
+        return json.dumps({"v": VERSION, **asdict(self)}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Transaction:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise TransactionGone() from None
+        if not isinstance(data, dict) or data.pop("v", None) != VERSION \
+                or set(data) != _FIELDS:
+            raise TransactionGone()  # stored by another version of this code: start again
+        if data["challenge"] is not None:
+            data["challenge"] = Challenge(**data["challenge"])
+        if data["setup"] is not None:
+            data["setup"] = Setup(**data["setup"])
+        return cls(**data)
+
+
+_FIELDS = {f.name for f in fields(Transaction)}
 
 
 def _key(tx_id: str) -> str:
@@ -116,20 +172,15 @@ def is_pending(tx: Transaction) -> bool:
     return tx.id.startswith(SEALED)
 
 
-# What a transaction may carry over from before its first step: our own pages' floor (the
-# console's step-up asks for a level, and a second step, whoever signs in).
-_KEPT_ACROSS_A_FIRST_STEP = ("min_acr", "second_step")
-
-
-def first_step_proved(tx: Transaction, user_id: int, methods: list[str], primary: str) -> None:
+def first_step_proved(tx: Transaction, user_id: int, methods: list[str], primary: Primary) -> None:
     """A password, an upstream sign-in or a login link is a full authentication: who signs in
     and how is this step alone. Nothing an earlier sign-in in the same transaction proved,
-    skipped, consented or was trusted for (another user's, perhaps) carries over."""
-    tx.notes = {k: v for k, v in tx.notes.items() if k in _KEPT_ACROSS_A_FIRST_STEP}
-    tx.notes["primary"] = primary
-    tx.authenticated = tx.consented = False
-    tx.sid = None
-    tx.user_id, tx.methods = user_id, list(methods)
+    skipped, consented or was trusted for (another user's, perhaps) carries over; only what
+    the request asked for does, with our own pages' floor (``min_acr``, ``second_step``)."""
+    kept = Transaction(tx.id, tx.tenant_id, tx.browser, tx.params, tx.created,
+                       next_url=tx.next_url, min_acr=tx.min_acr, second_step=tx.second_step)
+    tx.__dict__.update(kept.__dict__)
+    tx.user_id, tx.methods, tx.primary = user_id, list(methods), primary.value
 
 
 def _seconds_left(tx: Transaction) -> int:
@@ -141,7 +192,7 @@ def save(tx: Transaction) -> None:
     if is_pending(tx):
         # Progress never lives under the sealed id, which anyone holding the URL could replay.
         tx.id = secrets.token_urlsafe(24)
-    store.get().set(_key(tx.id), json.dumps(asdict(tx)), ex=max(_seconds_left(tx), 1))
+    store.get().set(_key(tx.id), tx.to_json(), ex=max(_seconds_left(tx), 1))
 
 
 def load(tenant_id: int, tx_id: str | None) -> Transaction:
@@ -152,7 +203,7 @@ def load(tenant_id: int, tx_id: str | None) -> Transaction:
     raw = store.get().get(_key(tx_id))
     if not raw:
         raise TransactionGone()
-    tx = Transaction(**json.loads(raw))
+    tx = Transaction.from_json(raw)
     if tx.tenant_id != tenant_id or not hmac.compare_digest(tx.browser, browser_id()):
         raise TransactionGone()
     if _seconds_left(tx) <= 0:

@@ -11,7 +11,7 @@ browser through our login transaction, which only the browser that started it ca
 
 What the upstream proved becomes the transaction's methods (``upstream_trust``, the one place
 that decides how much of it we vouch for), and then the policy decides as for any other primary
-sign-in (``views.next_step``).
+sign-in (``idp.journey.signin.with_upstream``).
 
 Discovery is checked before anything is sent (``endpoint_problem``): an https upstream keeps its
 back channel on https and on its own host, unless the admin listed another host for it.
@@ -44,10 +44,11 @@ from idp.addresses import normalise_email
 from idp.cache import Snapshots
 from idp.directory import EMAIL, find_user
 from idp.guard import Limits, Locked
-from idp.journey import transaction
+from idp.journey import signin, transaction
 from idp.models import Tenant, TenantPolicyRow, Upstream, UpstreamIdentity, User
 from idp.login.upstream_endpoints import endpoint_problem
 from idp.journey.upstream_trust import progress_for, upstream_methods
+from idp.login.views import respond
 from idp.untrusted import UntrustedInput, parse_json_object
 from idp.web import error_page, issuer, load_tenant, settings
 
@@ -727,12 +728,8 @@ def callback(upstream):
         how = "linked"
 
     proof = progress_for(row.trust_mfa, row.trusted_acrs or [], claims)
-    # A fresh, full authentication: never a step-up of whoever was signed in before.
-    transaction.first_step_proved(tx, user.id, proof.methods, proof.primary.value)
-    tx.notes["upstream"] = row.slug
     audit.record(session, g.tenant.id, "user.signed_in_upstream", user_id=user.id,
                  actor=user.email, upstream=row.slug, how=how, trusted=proof.primary.value,
                  upstream_amr=upstream_methods(claims))
-    from idp.login import views as journey  # the journey's pages; they list our buttons
-
-    return journey.next_step(tx, user)
+    # A fresh, full authentication: never a step-up of whoever was signed in before.
+    return respond(signin.with_upstream(tx, user, proof.methods, proof.primary, row.slug))

@@ -12,13 +12,11 @@ from flask import current_app, g, request
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from idp import db, directory, metrics, mfa, store
+from idp import db, directory, lockout, metrics, mfa, store, tenant_policy
 from idp.guard import CaptchaNeeded, Guard, Limits, Locked, account_key
-from idp import lockout
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator, User
 from idp.models.base import utcnow
-from idp import tenant_policy
 
 CEREMONY_TTL = 15 * 60
 
@@ -50,9 +48,10 @@ def ip_guard() -> tuple[Guard, str]:
             f"guard:ip:{request.remote_addr}")
 
 
-def captcha_widget(key: str) -> dict | None:
-    """The CAPTCHA to show on the next page for this account, if its failures call for one."""
-    if not guard().needs_captcha(key):
+def captcha_widget(key: str, needed: bool | None = None) -> dict | None:
+    """The CAPTCHA to show on the next page for this account, if its failures call for one
+    (``needed``: when the caller knows already, without asking the guard)."""
+    if not (guard().needs_captcha(key) if needed is None else needed):
         return None
     metrics.CAPTCHAS.inc()
     return current_app.extensions["idp.captcha"].widget()
@@ -83,22 +82,31 @@ def challengeable(user: User,
 
 @dataclass
 class Ceremony:
-    """State kept in Redis between the pages of one enrollment, bound to user and session."""
+    """An enrollment outside a sign-in (the account page), kept in Redis between its pages and
+    bound to user and session: the factor's state, and the page it showed (sealed: it may hold
+    a seed) to show again after a wrong answer. Inside a sign-in the transaction keeps the
+    same two (``idp.journey.transaction.Setup``)."""
 
     id: str
     type: str
     user_id: int
     binding: str
     state: dict
+    page: str = ""
 
 
 def _key(ceremony_id: str) -> str:
     return f"ceremony:{ceremony_id}"
 
 
-def save_ceremony(type_name: str, user: User, binding: str, state: dict,
+def new_ceremony_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def save_ceremony(type_name: str, user: User, binding: str, step: Step,
                   ceremony_id: str | None = None) -> Ceremony:
-    ceremony = Ceremony(ceremony_id or secrets.token_urlsafe(18), type_name, user.id, binding, state)
+    ceremony = Ceremony(ceremony_id or new_ceremony_id(), type_name, user.id, binding,
+                        step.state, seal(step.context))
     store.get().set(_key(ceremony.id), json.dumps(ceremony.__dict__), ex=CEREMONY_TTL)
     return ceremony
 
@@ -158,9 +166,10 @@ class EnrollmentClosed(NotNow):
     """The enrollment's reason is gone (the user has a factor now): nothing was added."""
 
 
-def enroll_finish(factor: Factor, user: User, ceremony: Ceremony, form: MultiDict, *,
+def enroll_finish(factor: Factor, user: User, state: dict, form: MultiDict, *,
                   still_allowed: Callable[[], bool] | None = None) -> Authenticator | Step:
-    """Finish (or advance) an enrollment; confirmation codes are counted by the guard.
+    """Finish an enrollment, or advance it (a ``Step``, whose state the caller keeps for the
+    next page); confirmation codes are counted by the guard.
 
     Every enrollment of a user is added under that user's lock, so two of them never read
     the user's factors at the same time; ``still_allowed`` is asked under the lock, just before
@@ -171,11 +180,9 @@ def enroll_finish(factor: Factor, user: User, ceremony: Ceremony, form: MultiDic
     in its way."""
     ctx = context(user)
     result = guarded(ctx, "mfa.enroll_failed", factor,
-                     lambda: factor.enroll_finish(ctx, ceremony.state, form), captcha=False)
+                     lambda: factor.enroll_finish(ctx, state, form), captcha=False)
     if isinstance(result, Step):
-        save_ceremony(factor.type, user, ceremony.binding, result.state, ceremony.id)
         return result
-    end_ceremony(ceremony.id)
     directory.lock_user(ctx.db, user)
     if still_allowed is not None and not still_allowed():
         ctx.audit("mfa.enroll_refused", factor=factor.type,

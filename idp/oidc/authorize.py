@@ -20,8 +20,10 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import current_app, g, redirect, url_for
 from werkzeug.datastructures import MultiDict
 
+from idp import db
 from idp.journey import session as sso
-from idp.journey import transaction
+from idp.journey import signin, transaction
+from idp.models import User
 from idp.oidc.server import query_client
 from idp.oidc.tokens import InvalidToken, verify_id_token_hint
 from idp.journey.facts import BadClaimsParameter, essential_acr
@@ -156,27 +158,21 @@ def bound_to(tx: transaction.Transaction, session) -> bool:
 
 def _step_up(params: dict, prompts: set[str], session, user):
     """A response that starts a step-up, or None when the session already suffices."""
-    from idp.login import views as journey  # the journey's pages import this module
-
-    draft = journey.step_up_of(session, transaction.Transaction("", g.tenant.id, "", params,
-                                                                int(time.time())))
-    decision = journey.decision_for(draft, user)
-    if decision.need is Need.NOTHING:
+    decision = signin.step_up_needed(params, session, user)
+    if decision is None:
         return None
     if decision.need is Need.REFUSE:
         raise ClientError(decision.error or "access_denied", decision.reason)
     if "none" in prompts:
         raise ClientError("interaction_required", "The user must complete another sign-in step.")
-    tx = journey.step_up_of(session, transaction.begin(g.tenant.id, params))
-    return journey.next_step(tx, user)
+    outcome = signin.step_up(params, session, user, decision)
+    page = "login.setup" if isinstance(outcome, signin.AskSetup) else "login.second_factor"
+    return redirect(url_for(page, tenant=g.tenant.slug, tx=outcome.tx.id))
 
 
 def _session_user(session):
     if session is None:
         return None
-    from idp import db
-    from idp.models import User
-
     user = db.session().get(User, session.user_id)
     if user is None or user.tenant_id != g.tenant.id:
         return None

@@ -1,0 +1,473 @@
+"""The sign-in, start to end: every step of it, and what each step leads to.
+
+A sign-in is a login transaction (``idp.journey.transaction``) that moves through its steps:
+
+    pending ──first step──▶ proved ──(policy)──▶ challenge ⇄ answer ──▶ signed in
+     (sealed)  password      (who)       │                                  ▲
+               login link                └──▶ setup ⇄ answer / skip ────────┘
+               upstream                  └──▶ refused
+
+Each function here is one step. It reads the transaction and the user, asks the policy once
+(``policy.decide``) what the sign-in still needs, with the user's factors as they are now,
+does the step's work (the guard, the factor's check, the SSO session), and returns an
+*outcome*: a typed value saying what happens next. The hosted pages (``idp.login.views``),
+``/authorize`` and the console only turn outcomes into responses; none of them decides a step.
+
+Nothing here renders a page or knows a URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+from flask import g
+from sqlalchemy.orm import selectinload
+from werkzeug.datastructures import MultiDict
+
+from idp import audit, db, directory, lockout, metrics, mfa, policy, tenant_policy
+from idp.guard import CaptchaNeeded, Locked, account_key
+from idp.journey import facts, transaction
+from idp.journey import session as sso
+from idp.journey.transaction import Challenge, Setup, Transaction, TransactionGone
+from idp.mfa import flow
+from idp.mfa.base import Factor, NotNow, Proof, Step, WrongAnswer
+from idp.models import Authenticator, User
+from idp.oidc.claims import amr_and_acr
+from idp.oidc.server import ClientRef, query_client
+from idp.password import Passwords
+from idp.policy import Decision, Need, Primary, Progress
+
+__all__ = ["TransactionGone"]
+
+
+# -- outcomes ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AskFactor:
+    """A second factor is needed: the challenge page of ``tx``."""
+
+    tx: Transaction
+
+
+@dataclass(frozen=True)
+class AskSetup:
+    """A factor must be set up first: the setup pages of ``tx``."""
+
+    tx: Transaction
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The sign-in cannot go on; ``decision`` says why (and the OAuth error for the client)."""
+
+    tx: Transaction
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Every step is done: the SSO session exists (``tx.sid``). ``offer_backup``: a first
+    factor was just set up and the user has no backup codes yet."""
+
+    tx: Transaction
+    user: User
+    offer_backup: bool = False
+
+
+@dataclass(frozen=True)
+class LockedOut:
+    """Too many failures: the account (or this network) is locked until ``until``."""
+
+    until: float
+    network: bool = False
+
+
+@dataclass(frozen=True)
+class WrongPassword:
+    """The password page again, saying why (``captcha``: the check to show with it)."""
+
+    message: str
+    captcha: dict | None = None
+
+
+@dataclass(frozen=True)
+class ChallengePage:
+    """The challenge of ``factor`` (``others``: the user's other choices), and the answer's
+    error if one was wrong."""
+
+    tx: Transaction
+    user: User
+    factor: Factor
+    others: list[Factor]
+    context: dict
+    error: str | None = None
+    captcha: dict | None = None
+
+
+@dataclass(frozen=True)
+class SetupChoice:
+    """The methods the user may set up now (``decision.factors``), with why."""
+
+    tx: Transaction
+    user: User
+    decision: Decision
+    factors: list[Factor] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SetupPage:
+    """A page of ``factor``'s setup ceremony (``setup.id`` binds the answer to it)."""
+
+    tx: Transaction
+    user: User
+    decision: Decision
+    factor: Factor
+    context: dict
+    setup: Setup
+    error: str | None = None
+
+
+Outcome = AskFactor | AskSetup | Refused | SignedIn | LockedOut
+INCORRECT = "Incorrect email or password."
+
+
+# -- what the sign-in needs -------------------------------------------------------------------
+
+def client_of(tx: Transaction) -> ClientRef | None:
+    """The portal this sign-in is for (the per-worker snapshot), if a portal asked for it."""
+    found = query_client(tx.params.get("client_id")) if tx.params else None
+    return found.row if found else None
+
+
+def decision_for(tx: Transaction, user: User,
+                 authenticators: list[Authenticator] | None = None) -> Decision:
+    """What the policy says this sign-in still needs (``authenticators``: all of the user's,
+    when the request has read them already). The one place the journey asks it."""
+    session = db.session()
+    try:
+        requirements = facts.requirements(tx.params, client_of(tx))
+    except facts.BadClaimsParameter as e:
+        return Decision(Need.REFUSE, str(e), error="invalid_request")
+    if tx.min_acr:  # our own pages' floor (the console's step-up)
+        requirements = replace(requirements, client_min_acr=tx.min_acr)
+    if tx.second_step:  # the console's step-up: a second step, whatever the policy's scope
+        requirements = replace(requirements, second_step=True)
+    progress = Progress(primary=Primary(tx.primary), methods=tuple(tx.methods),
+                        enrollment_skipped=tx.skipped)
+    # No autoflush: what the journey has pending (audit events, a factor's last use) is no
+    # group or factor it reads here, and goes with the request's next write.
+    with session.no_autoflush:
+        known = facts.user_facts(session, user, authenticators)
+    return policy.decide(tenant_policy.tenant_policy(session, g.tenant), known, requirements,
+                         progress, datetime.now(timezone.utc))
+
+
+def advance(tx: Transaction, user: User, authenticators: list[Authenticator] | None = None,
+            decision: Decision | None = None) -> Outcome:
+    """Go where the policy sends this sign-in now (``decision``: asked already for exactly
+    this state)."""
+    decision = decision or decision_for(tx, user, authenticators)
+    if decision.need is Need.NOTHING:
+        return _signed_in(tx, user)
+    if decision.need is Need.REFUSE:
+        transaction.finish(tx)
+        audit.record(db.session(), g.tenant.id, "user.sign_in_refused", user_id=user.id,
+                     actor=user.email, reason=decision.reason)
+        return Refused(tx, decision)
+    transaction.save(tx)
+    return AskSetup(tx) if decision.need is Need.ENROLL else AskFactor(tx)
+
+
+def _signed_in(tx: Transaction, user: User) -> SignedIn:
+    """Every step is done: the SSO session starts, or a step-up extends it (a new sid either
+    way), and the pending authorization is bound to it."""
+    amr, acr = amr_and_acr(tx.methods)
+    current = sso.current(g.tenant.id)
+    if tx.step_up and current is not None and current.user_id == user.id:
+        session = sso.step_up(g.tenant.id, amr, acr)
+    else:
+        session = sso.start(g.tenant.id, user.id, amr, acr, Primary(tx.primary))
+    flow.guard().clear(account_key(g.tenant.id, user.id, user.email))
+    client = client_of(tx)
+    audit.record(db.session(), g.tenant.id, "user.signed_in", user_id=user.id, actor=user.email,
+                 client_id=client.client_id if client else None, amr=amr, acr=acr)
+    offer = tx.offer_backup and offers_backup_codes(user)
+    tx.offer_backup, tx.challenge, tx.setup = False, None, None
+    # What completed it: the pending authorization is good for this session only (consent and
+    # /authorize/resume check it), never for whoever signs in later in the same browser.
+    tx.authenticated, tx.sid = True, session.sid
+    if not tx.params:
+        transaction.finish(tx)
+    elif offer:
+        transaction.save(tx)  # the offer's "Not now" resumes the authorization
+    return SignedIn(tx, user, offer)
+
+
+def offers_backup_codes(user: User) -> bool:
+    """Does the tenant allow backup codes, and has this user none yet?"""
+    allowed = tenant_policy.tenant_policy(db.session(), g.tenant).allowed_factors
+    return "backup" in allowed and not any(a.type == "backup" for a in flow.enrolled(user))
+
+
+# -- first steps: who signs in ----------------------------------------------------------------
+
+def with_password(tx: Transaction, email: str, password: str,
+                  passwords: Passwords) -> Outcome | WrongPassword:
+    """The password step. Counted before it is checked (per account and per network); the same
+    work and the same answer whether or not the account exists."""
+    user = directory.find_user(db.session(), g.tenant, email, with_groups=True)
+    key = account_key(g.tenant.id, user.id if user else None, email)
+    per_ip, ip_key = flow.ip_guard()
+    try:
+        per_ip.reserve(ip_key)
+    except Locked as locked:
+        return LockedOut(locked.until, network=True)
+    try:
+        attempt = flow.guard().reserve(key, flow.captcha_solved)
+    except (Locked, CaptchaNeeded) as refused:
+        per_ip.refund(ip_key)  # no password was checked: the network spent nothing either
+        if isinstance(refused, Locked):
+            return LockedOut(refused.until)
+        return WrongPassword(flow.CAPTCHA_NEEDED, flow.captcha_widget(key))
+    check = passwords.verify(user.password_hash if user else None, password)
+    if not check.ok:
+        client = client_of(tx)
+        audit.record(db.session(), g.tenant.id, "user.sign_in_failed",
+                     user_id=user.id if user else None, actor=email[:320],
+                     client_id=client.client_id if client else None)
+        try:
+            flow.guard().after_failure(key, attempt)
+        except Locked as locked:
+            if locked.new:
+                lockout.account_locked(db.session(), g.tenant, user, email, locked.until,
+                                       "password")
+            return LockedOut(locked.until)
+        return WrongPassword(INCORRECT, flow.captcha_widget(key))
+    flow.guard().refund(key, ip_key)  # both attempts given back, in one round trip
+    if check.new_hash:
+        user.password_hash = check.new_hash
+    transaction.first_step_proved(tx, user.id, ["pwd"], Primary.PASSWORD)
+    # The failures before this one decide whether the challenge page shows a CAPTCHA: known
+    # now, so that page need not ask the guard again (its answer is counted all the same).
+    tx.captcha = attempt - 1 >= flow.guard().limits.captcha_after
+    return advance(tx, user)
+
+
+def with_login_link(user: User, methods: list[str], next_url: str) -> Outcome:
+    """A login link an admin issued was spent for ``user``: a sign-in of its own, then to
+    ``next_url``."""
+    tx = transaction.begin(g.tenant.id, {}, next_url=next_url)
+    transaction.first_step_proved(tx, user.id, methods, Primary.LOGIN_TOKEN)
+    return advance(tx, user)
+
+
+def with_upstream(tx: Transaction, user: User, methods: list[str], primary: Primary,
+                  upstream: str) -> Outcome:
+    """An upstream identity provider signed ``user`` in (``methods``: what it proved, as
+    ``upstream_trust`` counts it)."""
+    transaction.first_step_proved(tx, user.id, methods, primary)
+    tx.upstream = upstream
+    return advance(tx, user)
+
+
+# -- step-ups: more than the session proved ---------------------------------------------------
+
+def _stepping_up(session: sso.SSOSession, tx: Transaction) -> Transaction:
+    """``tx`` made the step-up of ``session``: what it proved, and how its user first proved
+    who they are (a login link or a trusted upstream counts as it did at the sign-in)."""
+    # As the session has them: "mfa" next to "fed" is an upstream's proof (policy.levels).
+    tx.user_id, tx.methods = session.user_id, list(session.amr)
+    tx.primary, tx.step_up = sso.primary_of(session).value, True
+    return tx
+
+
+def step_up_needed(params: dict, session: sso.SSOSession, user: User) -> Decision | None:
+    """An authorization request from a signed-in browser: None when the session suffices,
+    else what the policy asks more (a refusal included)."""
+    draft = _stepping_up(session, Transaction("", g.tenant.id, "", params, 0))
+    decision = decision_for(draft, user)
+    return None if decision.need is Need.NOTHING else decision
+
+
+def step_up(params: dict, session: sso.SSOSession, user: User,
+            decision: Decision) -> AskFactor | AskSetup:
+    """Start the step-up ``step_up_needed`` found (a challenge or a setup): stored from here on,
+    sent on by the same decision, not asked twice."""
+    tx = _stepping_up(session, transaction.begin(g.tenant.id, params))
+    return advance(tx, user, decision=decision)
+
+
+# Of what a session proved, how it began (password, upstream, login link): kept by the
+# console's step-up, which asks for every other factor afresh.
+FIRST_STEPS = frozenset({"pwd", "fed", "login_token"})
+
+
+def step_up_for_console(session: sso.SSOSession, user: User, level: str | None,
+                        back_to: str) -> Outcome:
+    """The console's step-up: a fresh second step reaching ``level`` (or a factor set up),
+    then back to ``back_to``. How the session began counts as it did (a login link is no
+    password), but of what it proved only its first step is kept: the second must be proved
+    again now, which is the point of a step-up that expires."""
+    tx = _stepping_up(session, transaction.begin(g.tenant.id, {}, next_url=back_to))
+    tx.methods = [m for m in tx.methods if m in FIRST_STEPS]
+    tx.min_acr, tx.second_step = level, True
+    return advance(tx, user)
+
+
+# -- between the first step and the last ------------------------------------------------------
+
+def signing_in(tx_id: str | None) -> tuple[Transaction, User, list[Authenticator]]:
+    """The transaction ``tx_id`` of this browser, past its first step and not finished, with
+    its user and all of the user's factors (one statement with the groups the policy reads).
+    Raises TransactionGone otherwise."""
+    tx = transaction.load(g.tenant.id, tx_id)
+    if not tx.user_id or tx.authenticated:
+        raise TransactionGone()
+    user = db.session().get(User, tx.user_id, options=[selectinload(User.groups)])
+    if user is None or user.tenant_id != g.tenant.id:
+        raise TransactionGone()
+    return tx, user, flow.enrolled(user)
+
+
+def challenge(tx_id: str | None, requested: str | None,
+              answer: MultiDict | None = None) -> ChallengePage | Outcome:
+    """The challenge page, or the answer to it (``answer``: the posted form). The user picks
+    among their factors, strongest first; only an answer to the factor that was actually
+    challenged is checked, never one of another type."""
+    tx, user, mine = signing_in(tx_id)
+    # Every step asks the policy again, with the user's factors as they are now.
+    decision = decision_for(tx, user, mine)
+    if decision.need is not Need.CHALLENGE:
+        return advance(tx, user, mine, decision)
+    available = {t: auths for t, auths in flow.challengeable(user, mine).items()
+                 if t in decision.factors}
+    if not available:
+        return advance(tx, user, mine, decision)
+    chosen = requested if requested in available else next(iter(available))
+    factor = mfa.get(chosen)
+    others = [mfa.get(t) for t in available if t != chosen]
+    key = account_key(g.tenant.id, user.id, user.email)
+    asked = tx.challenge
+    if answer is not None and requested == chosen and asked and asked.type == chosen:
+        try:
+            result = flow.verify(factor, user, available[chosen], asked.state, answer)
+        except Locked as locked:
+            transaction.finish(tx)
+            return LockedOut(locked.until)
+        except (WrongAnswer, NotNow) as e:
+            return ChallengePage(tx, user, factor, others, asked.context, e.message,
+                                 flow.captcha_widget(key))
+        if isinstance(result, Proof):
+            tx.methods = tx.methods + result.methods
+            tx.challenge = None
+            return advance(tx, user, mine)
+        tx.challenge = Challenge(chosen, result.state, result.context)
+        transaction.save(tx)
+        return ChallengePage(tx, user, factor, others, result.context,
+                             captcha=flow.captcha_widget(key))
+    try:
+        step = factor.challenge_begin(flow.context(user), available[chosen])
+    except NotNow as e:
+        return ChallengePage(tx, user, factor, others, {}, e.message, flow.captcha_widget(key))
+    if asked != (fresh := Challenge(chosen, step.state, step.context)):
+        tx.challenge = fresh
+        transaction.save(tx)
+    metrics.MFA_CHALLENGES.labels(chosen).inc()
+    return ChallengePage(tx, user, factor, others, step.context,
+                         captcha=flow.captcha_widget(key, needed=tx.captcha))
+
+
+def _enrolling(tx_id: str | None, posted: bool) -> tuple[Transaction, User, Decision] | Outcome:
+    """(tx, user, decision) for a sign-in that must set up a factor *now*, else where it stands.
+
+    The policy is asked again at every step, with the user's factors as they are now: a setup
+    page opened while the account had no factor must not add one once the owner has set one
+    up (a password alone would then plant a second factor: Keycloak CVE-2023-3597)."""
+    tx, user, mine = signing_in(tx_id)
+    decision = decision_for(tx, user, mine)
+    if decision.need is not Need.ENROLL:
+        if posted:  # a setup or a skip sent after its reason was gone
+            audit.record(db.session(), g.tenant.id, "mfa.enroll_refused", user_id=user.id,
+                         actor=user.email, reason=decision.reason)
+        return advance(tx, user, mine, decision)
+    return tx, user, decision
+
+
+def setup_choice(tx_id: str | None) -> SetupChoice | Outcome:
+    found = _enrolling(tx_id, posted=False)
+    if not isinstance(found, tuple):
+        return found
+    tx, user, decision = found
+    return SetupChoice(tx, user, decision, [mfa.get(t) for t in decision.factors if mfa.get(t)])
+
+
+def setup(tx_id: str | None, factor_type: str, answer: MultiDict | None = None,
+          setup_id: str | None = None) -> SetupPage | Outcome:
+    """A page of a factor's setup inside the sign-in, or its answer (``answer``, for the page
+    ``setup_id`` showed). A factor the policy does not offer now goes back to the choice."""
+    found = _enrolling(tx_id, posted=answer is not None)
+    if not isinstance(found, tuple):
+        return found
+    tx, user, decision = found
+    factor = mfa.get(factor_type)
+    if factor is None or factor_type not in decision.factors:
+        return AskSetup(tx)  # back to the choice
+    if answer is None:
+        step = factor.enroll_begin(flow.context(user))
+        return _setup_page(tx, user, decision, factor, step)
+    ongoing = tx.setup
+    if ongoing is None or ongoing.type != factor.type or ongoing.id != setup_id:
+        return AskSetup(tx)  # another page's answer, or one whose ceremony ended: start again
+
+    def still_enrolling() -> bool:
+        # Asked again under the user's lock, just before the insert: a factor the owner added
+        # meanwhile (committed or about to be) ends this setup.
+        now = decision_for(tx, user)
+        return now.need is Need.ENROLL and factor.type in now.factors
+
+    try:
+        result = flow.enroll_finish(factor, user, ongoing.state, answer,
+                                    still_allowed=still_enrolling)
+    except Locked as locked:
+        transaction.finish(tx)
+        return LockedOut(locked.until)
+    except flow.EnrollmentClosed:
+        return advance(tx, user)
+    except (WrongAnswer, NotNow) as e:
+        return SetupPage(tx, user, decision, factor, flow.unseal(ongoing.page), ongoing, e.message)
+    if isinstance(result, Step):
+        return _setup_page(tx, user, decision, factor, result, ongoing.id)
+    # The forced first setup counts as this sign-in's second step (the user just proved the
+    # new factor); a reset is done once a factor is set up again.
+    user.mfa_must_reenroll = False
+    tx.methods = tx.methods + factor.proved_by_enrollment(result)
+    tx.setup, tx.offer_backup = None, True
+    return advance(tx, user)
+
+
+def _setup_page(tx: Transaction, user: User, decision: Decision, factor: Factor, step: Step,
+                setup_id: str | None = None) -> SetupPage:
+    tx.setup = Setup(setup_id or flow.new_ceremony_id(), factor.type, step.state,
+                     flow.seal(step.context))
+    transaction.save(tx)
+    return SetupPage(tx, user, decision, factor, step.context, tx.setup)
+
+
+def skip_setup(tx_id: str | None) -> Outcome:
+    """Setup later, while the grace period allows it. A skip is counted when it is used, in one
+    statement that also checks the limit: setup pages opened beforehand, or posted at once,
+    cannot skip more often than allowed."""
+    found = _enrolling(tx_id, posted=True)
+    if not isinstance(found, tuple):
+        return found
+    tx, user, decision = found
+    limit = tenant_policy.tenant_policy(db.session(), g.tenant).grace_skips
+    used = directory.use_grace_skip(db.session(), user, limit) if decision.skippable else None
+    if used is None:
+        return AskSetup(tx)  # no skip left (or none offered): back to the setup
+    tx.skipped = True
+    audit.record(db.session(), g.tenant.id, "mfa.enrollment_skipped", user_id=user.id,
+                 actor=user.email, skips_used=used)
+    return advance(tx, user)
+
