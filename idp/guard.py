@@ -47,10 +47,12 @@ class Limits:
 @dataclass(frozen=True)
 class Locked(Exception):
     """Too many failed attempts; the account is locked until ``until`` (epoch seconds).
-    ``new`` is true for the failure that caused the lock (to audit and notify once)."""
+    ``new`` is true for the failure that caused the lock (to audit and notify once); ``key``
+    is the count that locked (an account's, or the other one ``reserve`` took with it)."""
 
     until: float
     new: bool = False
+    key: str = ""
 
 
 class CaptchaNeeded(Exception):
@@ -75,9 +77,10 @@ class Guard:
         return replace(self, limits=limits)
 
     def _locked(self, key: str, new: bool = False) -> Locked:
-        return Locked(time.time() + max(self.store.ttl(key), 0), new)
+        return Locked(time.time() + max(self.store.ttl(key), 0), new, key)
 
-    def reserve(self, key: str, captcha_solved: Callable[[], bool] | None = None) -> int:
+    def reserve(self, key: str, captcha_solved: Callable[[], bool] | None = None, *,
+                also: tuple[Guard, str] | None = None) -> int:
         """Spend one attempt before checking a secret, and learn from its number whether it may
         be checked: past ``lock_after`` it is refused (Locked), past ``captcha_after`` only with
         a solved CAPTCHA (CaptchaNeeded unless ``captcha_solved()`` says so; it is asked then
@@ -86,17 +89,28 @@ class Guard:
 
         An attempt numbered up to the threshold is the only kind checked without a CAPTCHA, and
         a wrong one keeps its number: of any burst, at most ``captcha_after`` wrong guesses are
-        ever checked without a CAPTCHA."""
+        ever checked without a CAPTCHA.
+
+        ``also`` = (guard, key): one more count taken in the same round trip, under that
+        guard's limits (a password is counted per account and per network), and checked
+        first; whatever refuses the attempt gives both back."""
         pipe = self.store.pipeline()
         pipe.incr(key)
         pipe.expire(key, self.limits.lock_seconds, nx=True)
-        count, _ = pipe.execute()
+        if also is not None:
+            pipe.incr(also[1])
+            pipe.expire(also[1], also[0].limits.lock_seconds, nx=True)
+        count, _, *other = pipe.execute()
+        given_back = (key, also[1]) if also is not None else (key,)
+        if also is not None and other[0] > also[0].limits.lock_after:
+            self.refund(*given_back)
+            raise also[0]._locked(also[1])
         if count > self.limits.lock_after:  # first: a locked account says so, whatever was sent
-            self.refund(key)
+            self.refund(*given_back)
             raise self._locked(key)
         if captcha_solved is not None and count > self.limits.captcha_after \
                 and not captcha_solved():
-            self.refund(key)
+            self.refund(*given_back)
             raise CaptchaNeeded
         return count
 
@@ -110,14 +124,15 @@ class Guard:
                 self.store.expire(key, self.limits.lock_seconds)
             raise self._locked(key, new=new)
 
-    def refund(self, *keys: str) -> None:
+    def refund(self, *keys: str, pipe=None) -> None:
         """The secret was right (or no guess was made): this attempt does not count (under
-        each of ``keys``: an account's and its address's, say; a refund reads no limit)."""
-        self.store.eval(_GIVE_BACK, len(keys), *keys)
+        each of ``keys``: an account's and its address's, say; a refund reads no limit).
+        With ``pipe`` (a pipeline of the same store) it goes with the caller's next writes."""
+        (pipe or self.store).eval(_GIVE_BACK, len(keys), *keys)
 
-    def clear(self, key: str) -> None:
+    def clear(self, key: str, pipe=None) -> None:
         """A full sign-in, or an admin's unlock: forget the failures."""
-        self.store.delete(key)
+        (pipe or self.store).delete(key)
 
     def failures(self, key: str) -> int:
         return int(self.store.get(key) or 0)

@@ -13,7 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from idp import db
+from idp import cache, db
 from idp.cache import Snapshots
 from idp.config import Settings
 from idp.directory import SLUG, NotFound, get_tenant
@@ -56,6 +56,16 @@ def load_tenant(endpoint, values) -> None:
     g.tenant = TENANTS.get(slug, lambda: _load_tenant(slug))
     if g.tenant is None:
         abort(404, description="There is no such organisation here. Check the address.")
+
+
+def load_tenant_following(endpoint, values) -> None:
+    """``load_tenant`` for the sign-in's pages (authorize, login, upstream sign-in): they take
+    the worker's followed copy of the cache generation (``cache.follow``), which a change
+    committed anywhere reaches by Redis pub/sub within a millisecond, instead of a round trip
+    per request. The console and the account page keep reading the counter: an admin sees
+    their own change on the next page, whichever worker serves it."""
+    cache.follow()
+    load_tenant(endpoint, values)
 
 
 def _load_tenant(slug: str) -> TenantRef | None:

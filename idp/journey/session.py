@@ -77,26 +77,29 @@ def current(tenant_id: int) -> SSOSession | None:
 
 
 def start(tenant_id: int, user_id: int, amr: list[str], acr: str,
-          primary: Primary = Primary.PASSWORD) -> SSOSession:
-    """A full authentication: a new sid, auth_time now. The old session, if any, ends."""
+          primary: Primary = Primary.PASSWORD, pipe=None) -> SSOSession:
+    """A full authentication: a new sid, auth_time now. The old session, if any, ends. With
+    ``pipe`` (a pipeline of the store) the writes go with the caller's, in one round trip."""
     old = current(tenant_id)
+    writes = pipe if pipe is not None else store.get().pipeline()
     if old is not None:
-        store.get().delete(_key(old.sid))
+        writes.delete(_key(old.sid))
+        writes.srem(_user_key(old.user_id), old.sid)
     now = int(time.time())
     session = SSOSession(secrets.token_urlsafe(32), tenant_id, user_id, now, amr, acr, now,
                          primary.value)
-    _save(session)
+    _save(session, writes)
+    if pipe is None:
+        writes.execute()
     return session
 
 
-def _save(session: SSOSession) -> None:
+def _save(session: SSOSession, pipe) -> None:
     """Keep the session, and index it under its user (for "sign out everywhere")."""
     ttl = settings().sso_session_ttl
-    pipe = store.get().pipeline()
     pipe.set(_key(session.sid), json.dumps(asdict(session)), ex=ttl)
     pipe.sadd(_user_key(session.user_id), session.sid)
     pipe.expire(_user_key(session.user_id), ttl)
-    pipe.execute()
     g.sso = session
     g.sso_cookie = session.sid
 
@@ -115,15 +118,18 @@ def end_all(user_id: int) -> int:
     return len(sids)
 
 
-def step_up(tenant_id: int, amr: list[str], acr: str) -> SSOSession:
+def step_up(tenant_id: int, amr: list[str], acr: str, pipe=None) -> SSOSession:
     """More methods proved in the same session: auth_time and how the user proved who they are
-    stay, the sid rotates."""
+    stay, the sid rotates (``pipe`` as for ``start``)."""
     old = current(tenant_id)
-    store.get().delete(_key(old.sid))
+    writes = pipe if pipe is not None else store.get().pipeline()
+    writes.delete(_key(old.sid))
+    writes.srem(_user_key(old.user_id), old.sid)
     session = SSOSession(secrets.token_urlsafe(32), tenant_id, old.user_id, old.auth_time, amr, acr,
                          int(time.time()), primary_of(old).value)
-    store.get().srem(_user_key(old.user_id), old.sid)
-    _save(session)
+    _save(session, writes)
+    if pipe is None:
+        writes.execute()
     return session
 
 

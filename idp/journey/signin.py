@@ -18,14 +18,14 @@ Nothing here renders a page or knows a URL.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from flask import g
-from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
-from idp import audit, db, directory, lockout, metrics, mfa, policy, tenant_policy
+from idp import audit, db, directory, lockout, metrics, mfa, policy, store, tenant_policy
 from idp.guard import CaptchaNeeded, Locked, account_key
 from idp.journey import facts, transaction
 from idp.journey import session as sso
@@ -132,6 +132,16 @@ Outcome = AskFactor | AskSetup | Refused | SignedIn | LockedOut
 INCORRECT = "Incorrect email or password."
 
 
+@contextmanager
+def _writes():
+    """A step's Redis writes (the transaction, the session, attempts given back), sent
+    together when the step ends: one round trip, not one each."""
+    pipe = store.get().pipeline(transaction=False)
+    yield pipe
+    if len(pipe):
+        pipe.execute()
+
+
 # -- what the sign-in needs -------------------------------------------------------------------
 
 def client_of(tx: Transaction) -> ClientRef | None:
@@ -164,31 +174,34 @@ def decision_for(tx: Transaction, user: User,
 
 
 def advance(tx: Transaction, user: User, authenticators: list[Authenticator] | None = None,
-            decision: Decision | None = None) -> Outcome:
+            decision: Decision | None = None, writes=None) -> Outcome:
     """Go where the policy sends this sign-in now (``decision``: asked already for exactly
-    this state)."""
+    this state; ``writes``: the step's pipeline, else the writes go at once)."""
+    if writes is None:
+        with _writes() as writes:
+            return advance(tx, user, authenticators, decision, writes)
     decision = decision or decision_for(tx, user, authenticators)
     if decision.need is Need.NOTHING:
-        return _signed_in(tx, user)
+        return _signed_in(tx, user, writes)
     if decision.need is Need.REFUSE:
-        transaction.finish(tx)
+        transaction.finish(tx, writes)
         audit.record(db.session(), g.tenant.id, "user.sign_in_refused", user_id=user.id,
                      actor=user.email, reason=decision.reason)
         return Refused(tx, decision)
-    transaction.save(tx)
+    transaction.save(tx, writes)
     return AskSetup(tx) if decision.need is Need.ENROLL else AskFactor(tx)
 
 
-def _signed_in(tx: Transaction, user: User) -> SignedIn:
+def _signed_in(tx: Transaction, user: User, writes) -> SignedIn:
     """Every step is done: the SSO session starts, or a step-up extends it (a new sid either
     way), and the pending authorization is bound to it."""
     amr, acr = amr_and_acr(tx.methods)
     current = sso.current(g.tenant.id)
     if tx.step_up and current is not None and current.user_id == user.id:
-        session = sso.step_up(g.tenant.id, amr, acr)
+        session = sso.step_up(g.tenant.id, amr, acr, writes)
     else:
-        session = sso.start(g.tenant.id, user.id, amr, acr, Primary(tx.primary))
-    flow.guard().clear(account_key(g.tenant.id, user.id, user.email))
+        session = sso.start(g.tenant.id, user.id, amr, acr, Primary(tx.primary), writes)
+    flow.guard().clear(account_key(g.tenant.id, user.id, user.email), writes)
     client = client_of(tx)
     audit.record(db.session(), g.tenant.id, "user.signed_in", user_id=user.id, actor=user.email,
                  client_id=client.client_id if client else None, amr=amr, acr=acr)
@@ -197,10 +210,12 @@ def _signed_in(tx: Transaction, user: User) -> SignedIn:
     # What completed it: the pending authorization is good for this session only (consent and
     # /authorize/resume check it), never for whoever signs in later in the same browser.
     tx.authenticated, tx.sid = True, session.sid
-    if not tx.params:
-        transaction.finish(tx)
-    elif offer:
-        transaction.save(tx)  # the offer's "Not now" resumes the authorization
+    if offer and tx.params:
+        transaction.save(tx, writes)  # the offer's "Not now" resumes the authorization
+    else:
+        # Done: the authorization, if any, is answered in this response (consent, if asked
+        # for, keeps it again).
+        transaction.finish(tx, writes)
     return SignedIn(tx, user, offer)
 
 
@@ -220,15 +235,11 @@ def with_password(tx: Transaction, email: str, password: str,
     key = account_key(g.tenant.id, user.id if user else None, email)
     per_ip, ip_key = flow.ip_guard()
     try:
-        per_ip.reserve(ip_key)
+        # Per account and per network, in one round trip; a refusal gives both back.
+        attempt = flow.guard().reserve(key, flow.captcha_solved, also=(per_ip, ip_key))
     except Locked as locked:
-        return LockedOut(locked.until, network=True)
-    try:
-        attempt = flow.guard().reserve(key, flow.captcha_solved)
-    except (Locked, CaptchaNeeded) as refused:
-        per_ip.refund(ip_key)  # no password was checked: the network spent nothing either
-        if isinstance(refused, Locked):
-            return LockedOut(refused.until)
+        return LockedOut(locked.until, network=locked.key == ip_key)
+    except CaptchaNeeded:
         return WrongPassword(flow.CAPTCHA_NEEDED, flow.captcha_widget(key))
     check = passwords.verify(user.password_hash if user else None, password)
     if not check.ok:
@@ -244,14 +255,15 @@ def with_password(tx: Transaction, email: str, password: str,
                                        "password")
             return LockedOut(locked.until)
         return WrongPassword(INCORRECT, flow.captcha_widget(key))
-    flow.guard().refund(key, ip_key)  # both attempts given back, in one round trip
     if check.new_hash:
         user.password_hash = check.new_hash
     transaction.first_step_proved(tx, user.id, ["pwd"], Primary.PASSWORD)
     # The failures before this one decide whether the challenge page shows a CAPTCHA: known
     # now, so that page need not ask the guard again (its answer is counted all the same).
     tx.captcha = attempt - 1 >= flow.guard().limits.captcha_after
-    return advance(tx, user)
+    with _writes() as writes:
+        flow.guard().refund(key, ip_key, pipe=writes)  # both attempts given back
+        return advance(tx, user, list(user.authenticators), writes=writes)
 
 
 def with_login_link(user: User, methods: list[str], next_url: str) -> Outcome:
@@ -324,10 +336,10 @@ def signing_in(tx_id: str | None) -> tuple[Transaction, User, list[Authenticator
     tx = transaction.load(g.tenant.id, tx_id)
     if not tx.user_id or tx.authenticated:
         raise TransactionGone()
-    user = db.session().get(User, tx.user_id, options=[selectinload(User.groups)])
+    user = db.session().get(User, tx.user_id, options=directory.SIGN_IN_READS)
     if user is None or user.tenant_id != g.tenant.id:
         raise TransactionGone()
-    return tx, user, flow.enrolled(user)
+    return tx, user, list(user.authenticators)
 
 
 def challenge(tx_id: str | None, requested: str | None,
@@ -348,29 +360,37 @@ def challenge(tx_id: str | None, requested: str | None,
     factor = mfa.get(chosen)
     others = [mfa.get(t) for t in available if t != chosen]
     key = account_key(g.tenant.id, user.id, user.email)
-    asked = tx.challenge
-    if answer is not None and requested == chosen and asked and asked.type == chosen:
-        try:
-            result = flow.verify(factor, user, available[chosen], asked.state, answer)
-        except Locked as locked:
-            transaction.finish(tx)
-            return LockedOut(locked.until)
-        except (WrongAnswer, NotNow) as e:
-            return ChallengePage(tx, user, factor, others, asked.context, e.message,
-                                 flow.captcha_widget(key))
-        if isinstance(result, Proof):
-            tx.methods = tx.methods + result.methods
-            tx.challenge = None
-            return advance(tx, user, mine)
-        tx.challenge = Challenge(chosen, result.state, result.context)
-        transaction.save(tx)
+    asked = tx.challenge if tx.challenge is not None and tx.challenge.type == chosen else None
+    if answer is not None and requested == chosen and asked is None \
+            and not factor.keeps_challenge:
+        # Nothing was kept when its page was shown: what it showed is what it shows again.
+        step = factor.challenge_begin(flow.context(user), available[chosen])
+        asked = Challenge(chosen, step.state, step.context)
+    if answer is not None and requested == chosen and asked is not None:
+        with _writes() as writes:
+            try:
+                result = flow.verify(factor, user, available[chosen], asked.state, answer,
+                                     pipe=writes)
+            except Locked as locked:
+                transaction.finish(tx, writes)
+                return LockedOut(locked.until)
+            except (WrongAnswer, NotNow) as e:
+                return ChallengePage(tx, user, factor, others, asked.context, e.message,
+                                     flow.captcha_widget(key))
+            if isinstance(result, Proof):
+                tx.methods = tx.methods + result.methods
+                tx.challenge = None
+                return advance(tx, user, mine, writes=writes)
+            tx.challenge = Challenge(chosen, result.state, result.context)
+            transaction.save(tx, writes)
         return ChallengePage(tx, user, factor, others, result.context,
                              captcha=flow.captcha_widget(key))
     try:
         step = factor.challenge_begin(flow.context(user), available[chosen])
     except NotNow as e:
         return ChallengePage(tx, user, factor, others, {}, e.message, flow.captcha_widget(key))
-    if asked != (fresh := Challenge(chosen, step.state, step.context)):
+    fresh = Challenge(chosen, step.state, step.context)
+    if factor.keeps_challenge and tx.challenge != fresh:
         tx.challenge = fresh
         transaction.save(tx)
     metrics.MFA_CHALLENGES.labels(chosen).inc()

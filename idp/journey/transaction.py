@@ -106,9 +106,13 @@ class Transaction:
     offer_backup: bool = False  # a first factor was set up: offer backup codes once done
     upstream: str | None = None  # the upstream it signed in with (its slug)
     captcha: bool = False  # the account's failures call for a CAPTCHA with the next answer
+    # Finished in this request already (never stored): finishing again costs nothing.
+    finished: bool = field(default=False, compare=False)
 
     def to_json(self) -> str:
-        return json.dumps({"v": VERSION, **asdict(self)}, separators=(",", ":"))
+        data = asdict(self)
+        del data["finished"]
+        return json.dumps({"v": VERSION, **data}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Transaction:
@@ -126,7 +130,7 @@ class Transaction:
         return cls(**data)
 
 
-_FIELDS = {f.name for f in fields(Transaction)}
+_FIELDS = {f.name for f in fields(Transaction)} - {"finished"}
 
 
 def _key(tx_id: str) -> str:
@@ -187,12 +191,14 @@ def _seconds_left(tx: Transaction) -> int:
     return tx.created + settings().login_transaction_ttl - int(time.time())
 
 
-def save(tx: Transaction) -> None:
-    """Keep the sign-in until its deadline: a page opened again never extends its life."""
+def save(tx: Transaction, pipe=None) -> None:
+    """Keep the sign-in until its deadline: a page opened again never extends its life (with
+    ``pipe``, a pipeline of the store: with the caller's other writes, in one round trip)."""
     if is_pending(tx):
         # Progress never lives under the sealed id, which anyone holding the URL could replay.
         tx.id = secrets.token_urlsafe(24)
-    store.get().set(_key(tx.id), tx.to_json(), ex=max(_seconds_left(tx), 1))
+    tx.finished = False
+    (pipe or store.get()).set(_key(tx.id), tx.to_json(), ex=max(_seconds_left(tx), 1))
 
 
 def load(tenant_id: int, tx_id: str | None) -> Transaction:
@@ -211,9 +217,11 @@ def load(tenant_id: int, tx_id: str | None) -> Transaction:
     return tx
 
 
-def finish(tx: Transaction) -> None:
-    if not is_pending(tx):
-        store.get().delete(_key(tx.id))
+def finish(tx: Transaction, pipe=None) -> None:
+    """The sign-in is over (done, refused or abandoned): forget it."""
+    if not is_pending(tx) and not tx.finished:
+        (pipe or store.get()).delete(_key(tx.id))
+    tx.finished = True
 
 
 def _unseal(tenant_id: int, sealed: str) -> Transaction:

@@ -50,12 +50,12 @@ from idp.login.upstream_endpoints import endpoint_problem
 from idp.journey.upstream_trust import progress_for, upstream_methods
 from idp.login.views import respond
 from idp.untrusted import UntrustedInput, parse_json_object
-from idp.web import error_page, issuer, load_tenant, settings
+from idp.web import error_page, issuer, load_tenant_following, settings
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("federation", __name__, url_prefix="/t/<tenant>")
-bp.url_value_preprocessor(load_tenant)
+bp.url_value_preprocessor(load_tenant_following)
 
 SCOPE = "openid email profile"
 METADATA_TTL = 300  # discovery and JWKS are cached per process this long (seconds)

@@ -26,10 +26,10 @@ from idp.models import User
 from idp.oidc import authorize
 from idp.oidc.authorize import error_redirect
 from idp.untrusted import local_path
-from idp.web import error_page, load_tenant
+from idp.web import error_page, load_tenant_following
 
 bp = Blueprint("login", __name__, url_prefix="/t/<tenant>")
-bp.url_value_preprocessor(load_tenant)
+bp.url_value_preprocessor(load_tenant_following)
 
 
 def _expired():

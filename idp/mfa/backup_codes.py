@@ -36,6 +36,7 @@ class BackupCodes(Factor):
     label = "Backup codes"
     amr = "otp"
     rank = 90
+    keeps_challenge = False  # its page shows what the answer is checked against
     several = False
 
     def enroll_begin(self, ctx: FactorContext) -> Step:

@@ -97,6 +97,9 @@ class Factor(ABC):
     rank: ClassVar[int]  # lower is stronger and offered first
     several: ClassVar[bool] = True  # may a user hold more than one of this type?
     challengeable: ClassVar[bool] = True
+    # Does a challenge keep state until its answer (a nonce, a code sent, a question picked)?
+    # One that does not (an app's code) is answered without storing anything when shown.
+    keeps_challenge: ClassVar[bool] = True
 
     @abstractmethod
     def enroll_begin(self, ctx: FactorContext) -> Step:

@@ -134,10 +134,12 @@ def unseal(sealed: str | None) -> dict:
     return json.loads(current_app.extensions["idp.secretbox"].decrypt(sealed)) if sealed else {}
 
 
-def guarded(ctx: FactorContext, failed_action: str, factor: Factor, check, *, captcha: bool):
+def guarded(ctx: FactorContext, failed_action: str, factor: Factor, check, *, captcha: bool,
+            pipe=None):
     """Run a factor's check under the guard: an attempt is spent before it runs (behind the
     CAPTCHA gate when ``captcha``: NotNow asking for it), given back when the answer was right
-    or was no guess (NotNow), kept and audited when it was wrong."""
+    (with ``pipe``'s writes, when given) or was no guess (NotNow), kept and audited when it
+    was wrong."""
     key = account_key(ctx.tenant.id, ctx.user.id, ctx.user.email)
     try:
         attempt = guard().reserve(key, captcha_solved if captcha else None)
@@ -158,7 +160,7 @@ def guarded(ctx: FactorContext, failed_action: str, factor: Factor, check, *, ca
     except NotNow:
         guard().refund(key)
         raise
-    guard().refund(key)
+    guard().refund(key, pipe=pipe)
     return result
 
 
@@ -198,11 +200,12 @@ def enroll_finish(factor: Factor, user: User, state: dict, form: MultiDict, *,
 
 
 def verify(factor: Factor, user: User, factors: list[Authenticator], state: dict,
-           form: MultiDict) -> Proof | Step:
-    """Check a second factor at sign-in: count first (guard), verify second, audit both ways."""
+           form: MultiDict, pipe=None) -> Proof | Step:
+    """Check a second factor at sign-in: count first (guard), verify second, audit both ways
+    (``pipe``: where the attempt given back for a right answer goes)."""
     ctx = context(user)
     result = guarded(ctx, "mfa.challenge_failed", factor,
-                     lambda: factor.verify(ctx, factors, state, form), captcha=True)
+                     lambda: factor.verify(ctx, factors, state, form), captcha=True, pipe=pipe)
     if isinstance(result, Proof):
         result.authenticator.last_used_at = utcnow()
         ctx.audit("mfa.challenge_passed", factor=factor.type,

@@ -71,6 +71,7 @@ class Totp(Factor):
     label = "Authenticator app"
     amr = "otp"  # RFC 8176 section 2: one-time password
     rank = 20
+    keeps_challenge = False  # its page shows what the answer is checked against
 
     STEP = 30  # seconds per time step (RFC 6238 section 5.2 recommends 30)
     DIGITS = 6

@@ -66,3 +66,7 @@ class User(Base):
 
     tenant: Mapped[Tenant] = relationship()
     groups: Mapped[list[Group]] = relationship(secondary=user_groups, lazy="select")
+    # Read with the user in one statement by the sign-in (``directory.find_user``); written
+    # only through ``Authenticator`` rows, so this list is what was read, not what was added.
+    authenticators: Mapped[list["Authenticator"]] = relationship(
+        viewonly=True, lazy="select", order_by="Authenticator.id")

@@ -16,10 +16,10 @@ from idp.oidc import authorize as authz
 from idp.oidc import keys
 from idp.oidc.server import user_claims
 from idp.oidc.tokens import InvalidToken, verify, verify_id_token_hint
-from idp.web import error_page, issuer, load_tenant
+from idp.web import error_page, issuer, load_tenant_following
 
 bp = Blueprint("oidc", __name__, url_prefix="/t/<tenant>")
-bp.url_value_preprocessor(load_tenant)
+bp.url_value_preprocessor(load_tenant_following)
 
 ACR_VALUES = ["pwd", "mfa", "phr"]
 # Discovery and JWKS: a rotation publishes its new keys this long before they sign
