@@ -14,12 +14,15 @@ and URL rule, so ``/t/<tenant>/login``), it adds up:
 
 Every second, and at exit, the totals go as JSON to ``$BENCH_METER_FILE``. With
 ``BENCH_TRACE=1`` each route also lists what it sent, per request on average: Redis commands
-by name and key family (``GET ltx``), SQL statements by their first words.
+by name and key family (``GET ltx``), SQL statements by their first words. With
+``BENCH_PROFILE=<file>`` the requests run under cProfile (one at a time: signin_cost's flows
+are), its statistics written to that file (``python -m pstats <file>``).
 """
 
 from __future__ import annotations
 
 import atexit
+import cProfile
 import json
 import os
 import re
@@ -37,6 +40,9 @@ _lock = threading.Lock()
 _totals: dict[str, dict[str, float]] = {}
 _here = threading.local()
 _TRACE = os.environ.get("BENCH_TRACE") == "1"
+_PROFILE_FILE = os.environ.get("BENCH_PROFILE")
+# CPU time, not wall time: a request waiting for the database or Redis costs nothing here.
+_profile = cProfile.Profile(time.thread_time) if _PROFILE_FILE else None
 
 
 def _count(what: str, detail: str | None = None) -> None:
@@ -119,9 +125,13 @@ def _route(environ) -> str:
 def app(environ, start_response):
     _here.counts = {}
     cpu, wall = time.thread_time(), time.perf_counter()
+    if _profile is not None:
+        _profile.enable()
     try:
         return list(_app(environ, start_response))
     finally:
+        if _profile is not None:
+            _profile.disable()
         cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
         counts, _here.counts = _here.counts, None
         key = _route(environ)
@@ -138,6 +148,9 @@ def app(environ, start_response):
 def _dump() -> None:
     with _lock:
         text = json.dumps(_totals)
+        if _profile is not None:
+            _profile.dump_stats(_PROFILE_FILE + ".tmp")
+            os.replace(_PROFILE_FILE + ".tmp", _PROFILE_FILE)
     tmp = _OUT + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

@@ -196,6 +196,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--trace", action="store_true",
                         help="also list each request's Redis commands and SQL statements")
+    parser.add_argument("--profile", type=Path,
+                        help="run the requests under cProfile, its statistics to this file "
+                             "(the CPU figures then include the profiler's own cost)")
     opts = parser.parse_args(argv)
     run.defaults_only()
     args = run.parse_args([
@@ -218,7 +221,8 @@ def main(argv=None) -> int:
         proc, base, log_path = run.start_ours(
             args, ours, "granian", scratch, app="measured_wsgi:app",
             env={"BENCH_METER_FILE": str(meter_file), "PYTHONPATH": pythonpath,
-                 "BENCH_TRACE": "1" if opts.trace else "0"})
+                 "BENCH_TRACE": "1" if opts.trace else "0",
+                 **({"BENCH_PROFILE": str(opts.profile.resolve())} if opts.profile else {})})
         issuer = f"{base}/t/{run.TENANT}"
         # Warm up (first requests compile templates, fill caches), then start the meter afresh.
         run.run_signin(argparse.Namespace(**{**vars(args), "duration": 2}), issuer,

@@ -30,8 +30,6 @@ def context(user: User) -> FactorContext:
 def guard() -> Guard:
     """The guard with this tenant's thresholds."""
     if "guard" not in g:
-        from idp.journey import facts
-
         limits = tenant_policy.limits(db.session(), g.tenant.id)
         g.guard = current_app.extensions["idp.guard"].with_limits(limits)
     return g.guard
