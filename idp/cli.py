@@ -264,14 +264,14 @@ def cmd_upstream_add(settings: Settings, args) -> dict:
 def _check_discovery(upstream) -> str:
     """A discovery document we would refuse at every sign-in is refused now, and nothing is
     changed; one we cannot fetch yet (the upstream may not be up) is checked at sign-in."""
-    from idp.login import federation
+    from idp.federation.client import UpstreamMisconfigured, UpstreamUnavailable, upstream_metadata
 
     try:
-        federation.upstream_metadata(upstream)
+        upstream_metadata(upstream)
         return "checked"
-    except federation.UpstreamMisconfigured as e:
+    except UpstreamMisconfigured as e:
         raise CLIError(f"{upstream.issuer} cannot be used: {e}; nothing was changed") from None
-    except federation.UpstreamUnavailable as e:
+    except UpstreamUnavailable as e:
         print(f"idp: warning: could not read the upstream's discovery document ({e}); it is "
               f"checked again at each sign-in", file=sys.stderr)
         return "unreachable"
