@@ -58,9 +58,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     app.extensions["idp.keyring"] = Keyring(
         settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl)
     )
-    app.extensions["idp.passwords"] = Passwords(
-        settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
-    )
+    app.extensions["idp.passwords"] = Passwords.from_settings(settings)
     app.extensions["idp.secretbox"] = SecretBox(settings.secret_key)
     app.extensions["idp.captcha"] = captcha.from_setting(settings.captcha, settings.secret_key)
     app.extensions["idp.security_headers"] = web.security_headers(app)  # needs the CAPTCHA's

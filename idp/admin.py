@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from idp import audit, notify
 from idp.addresses import normalise_email
+from idp.federation.endpoints import issuer_problem, listed_host
 from idp.guard import Guard, account_key
 from idp.journey import login_links as tokens
 from idp.directory import SLUG, DirectoryError, NotFound, _check_uri, _group, find_user
 from idp.mfa.secrets import SecretBox
 from idp.models import (Authenticator, Client, Group, LoginToken, Tenant, TenantPolicyRow,
                         Upstream, User)
-from idp.login.upstream_endpoints import issuer_problem, listed_host
 from idp.journey.upstream_trust import ACR_VALUE, TRUST_MFA
 from idp.oidc import hashing
 from idp.policy import ALL_FACTORS, AdminState, Mode
@@ -283,7 +283,7 @@ def add_upstream(db: Session, box: SecretBox, tenant: Tenant, *, slug: str, name
                  jit: bool | None = None) -> Upstream:
     """A new upstream. ``trusted_acrs``: its acr values that prove MFA, exactly
     (``upstream_trust``); ``back_channel_hosts``: hosts besides the issuer's its token endpoint
-    and keys may be on (``upstream_endpoints``); ``email_authoritative``: its word on an
+    and keys may be on (``federation.endpoints``); ``email_authoritative``: its word on an
     address in ``email_domains`` counts without ``email_verified``; ``jit``: accounts created
     on first sign-in (None: as the tenant's policy says). Its discovery is not fetched here."""
     if not SLUG.fullmatch(slug or ""):

@@ -14,10 +14,11 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from idp import directory
-from idp.cli import _database, _passwords, cmd_init
 from idp.config import Settings
+from idp.installation import database, init
 from idp.models import Client, TenantPolicyRow
 from idp.oidc import hashing
+from idp.password import Passwords
 
 TENANT = "demo"
 USERS = (("admin@demo.test", "admin", "Ada Admin"), ("alice@demo.test", "member", "Alice Member"))
@@ -25,10 +26,10 @@ USERS = (("admin@demo.test", "admin", "Ada Admin"), ("alice@demo.test", "member"
 
 def prepare(settings: Settings, portal_url: str) -> dict:
     """Create or refresh the demo tenant, users and portal client; return what to print."""
-    cmd_init(settings, None)
-    passwords = _passwords(settings)
+    init(settings)
+    passwords = Passwords.from_settings(settings)
     out = {"users": []}
-    with _database(settings) as session:
+    with database(settings) as session:
         try:
             tenant = directory.get_tenant(session, TENANT)
         except directory.NotFound:

@@ -23,6 +23,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import g
 
+from idp.config import Settings
+
+
 def _usable_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))  # a worker pinned to one core gets one slot
@@ -106,6 +109,12 @@ class PasswordCheck:
 
 
 class Passwords:
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Passwords:
+        """The hasher at the installation's argon2id cost (``IDP_ARGON2_*``)."""
+        return cls(settings.argon2_memory_kib, settings.argon2_time_cost,
+                   settings.argon2_parallelism)
+
     def __init__(self, memory_kib: int, time_cost: int, parallelism: int):
         self.hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism

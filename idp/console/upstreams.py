@@ -17,7 +17,8 @@ from sqlalchemy import select
 from idp import admin, db
 from idp.console.views import bp
 from idp.directory import DirectoryError, NotFound
-from idp.login import federation
+from idp.federation.client import callback_url
+from idp.federation.linking import creates_accounts
 from idp.journey.upstream_trust import TRUST_MFA
 from idp.models import TenantPolicyRow, Upstream
 
@@ -62,7 +63,7 @@ def upstreams_list():
     rows = session.scalars(select(Upstream).where(Upstream.tenant_id == g.tenant.id)
                            .order_by(Upstream.name, Upstream.id).limit(1000)).all()
     return render_template("console/upstreams.html", trust_labels=TRUST_LABELS, upstreams=[
-        (u, federation.creates_accounts(u, policy_row)) for u in rows])
+        (u, creates_accounts(u, policy_row)) for u in rows])
 
 
 def _render(upstream: Upstream, form: dict | None = None, status: int = 200,
@@ -77,7 +78,7 @@ def _render(upstream: Upstream, form: dict | None = None, status: int = 200,
         "console/upstream.html", upstream=upstream, form=form, error=error,
         tenant_jit=_tenant_jit(), jit_choices=JIT_CHOICES,
         trust_choices={k: v.format(name=upstream.name) for k, v in TRUST_CHOICES.items()},
-        callback=federation.callback_url(upstream)), status
+        callback=callback_url(upstream)), status
 
 
 @bp.get("/upstreams/<slug>")

@@ -75,7 +75,7 @@ class Upstream(Base):
     trust_mfa: Mapped[str] = mapped_column(String(20), default="never")
     # The upstream's acr values that prove MFA, exactly (idp.journey.upstream_trust).
     trusted_acrs: Mapped[list] = mapped_column(default=list, server_default=text("'[]'"))
-    # Hosts besides the issuer's its token endpoint and keys may live on (federation.endpoint_problem).
+    # Hosts besides the issuer's its token endpoint and keys may live on (federation.endpoints).
     back_channel_hosts: Mapped[list] = mapped_column(default=list, server_default=text("'[]'"))
     # Its word on an address in ``email_domains`` counts without ``email_verified`` (the
     # organisation runs those mailboxes); off, only a verified address matches or provisions.

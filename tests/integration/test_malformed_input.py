@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from idp import db, directory
-from idp.login.federation import upstream_methods
+from idp.journey.upstream_trust import upstream_methods
 
 GARBAGE = [
     "", " ", "\x00", "%00", "😀" * 50, "a" * 5000, "' OR 1=1 --", "<script>alert(1)</script>",

@@ -8,7 +8,7 @@ import secrets
 import requests
 
 from idp import admin, db, directory
-from idp.login import federation
+from idp.federation import client as upstream_client
 from idp.models import UpstreamIdentity
 from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair
 
@@ -18,9 +18,9 @@ def reset_upstream(provider, monkeypatch):
     (a generator for a fixture to ``yield from``)."""
     provider.reset()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(provider.ca_file))
-    federation._cache.clear()
+    upstream_client._cache.clear()
     yield provider
-    federation._cache.clear()
+    upstream_client._cache.clear()
 
 
 def add_upstream(app, world, provider, *, trust_mfa="never") -> None:

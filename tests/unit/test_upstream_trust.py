@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from idp.login.upstream_endpoints import endpoint_problem
+from idp.federation.endpoints import endpoint_problem
 from idp.journey.upstream_trust import progress_for
 from idp.oidc.claims import amr_and_acr
 from idp.policy import Primary

@@ -1,0 +1,174 @@
+"""``idp tenant|user|client|group|login-token ...``: who is who in a tenant, and a user's
+sign-in link."""
+
+from __future__ import annotations
+
+import sys
+
+from idp.cli.common import CLIError
+from idp.config import Settings
+
+
+def tenant_create(settings: Settings, args) -> dict:
+    from idp import directory
+    from idp.installation import database
+
+    with database(settings) as session:
+        tenant = directory.create_tenant(session, args.slug, args.name)
+        return {"slug": tenant.slug, "name": tenant.name,
+                "issuer": f"{settings.base_url}/t/{tenant.slug}"}
+
+
+def user_create(settings: Settings, args) -> dict:
+    from idp import directory
+    from idp.installation import database
+    from idp.password import Passwords
+
+    if not args.password_stdin:
+        raise CLIError("give the password on standard input with --password-stdin")
+    password = sys.stdin.readline().rstrip("\r\n")
+    with database(settings) as session:
+        tenant = directory.get_tenant(session, args.slug)
+        user = directory.create_user(
+            session, Passwords.from_settings(settings), tenant, args.email, password,
+            name=args.name or "", role=args.role, phone=args.phone, groups=args.group or [],
+        )
+        return {"tenant": tenant.slug, "email": user.email, "sub": user.subject,
+                "role": user.role, "groups": [g.name for g in user.groups], "phone": user.phone}
+
+
+def user_mfa(settings: Settings, args) -> dict:
+    from idp import admin, directory
+    from idp.installation import database
+
+    with database(settings) as session:
+        user = admin.set_user_mfa(session, directory.get_tenant(session, args.slug), args.email,
+                                  args.action, "cli")
+        return {"tenant": args.slug, "email": user.email, "mfa_admin_state": user.mfa_admin_state,
+                "must_reenroll": user.mfa_must_reenroll}
+
+
+def user_unlock(settings: Settings, args) -> dict:
+    from idp import admin, directory, store
+    from idp.guard import Guard
+    from idp.installation import database
+
+    with database(settings) as session:
+        if settings.redis_url is None:
+            raise CLIError("locks live in the embedded store of the running server; "
+                           "set IDP_REDIS_URL to unlock from the command line")
+        user = admin.unlock(session, Guard(store.connect(settings)),
+                            directory.get_tenant(session, args.slug), args.email, "cli")
+        return {"tenant": args.slug, "email": user.email, "locked": False}
+
+
+def client_create(settings: Settings, args) -> dict:
+    from idp import directory
+    from idp.installation import database
+
+    grant_types = [g.strip() for g in args.grant_types.split(",") if g.strip()]
+    with database(settings) as session:
+        tenant = directory.get_tenant(session, args.slug)
+        new = directory.create_client(
+            session, tenant, args.name, args.redirect_uri or [], public=args.public,
+            post_logout_redirect_uris=args.post_logout_redirect_uri or [],
+            grant_types=grant_types, id_token_alg=args.id_token_alg, min_acr=args.min_acr,
+        )
+        return {"client_id": new.client.client_id, "client_secret": new.secret,
+                "name": new.client.name, "public": new.client.is_public,
+                "redirect_uris": new.client.redirect_uris,
+                "post_logout_redirect_uris": new.client.post_logout_redirect_uris,
+                "grant_types": new.client.grant_types,
+                "min_acr": new.client.min_acr,
+                "issuer": f"{settings.base_url}/t/{tenant.slug}"}
+
+
+def group_create(settings: Settings, args) -> dict:
+    from idp import admin, directory
+    from idp.installation import database
+
+    with database(settings) as session:
+        group = admin.create_group(session, directory.get_tenant(session, args.slug), args.name, "cli")
+        return {"tenant": args.slug, "group": group.name}
+
+
+def group_add(settings: Settings, args) -> dict:
+    from idp import admin, directory
+    from idp.installation import database
+
+    with database(settings) as session:
+        user = admin.add_to_group(session, directory.get_tenant(session, args.slug), args.name,
+                                  args.email, "cli")
+        return {"tenant": args.slug, "email": user.email, "groups": [g.name for g in user.groups]}
+
+
+def login_token_create(settings: Settings, args) -> dict:
+    from idp import admin, directory, notify
+    from idp.installation import database
+
+    with database(settings) as session:
+        try:
+            mail = notify.mail_sender(settings, session)
+        except notify.SendError as e:  # IDP_SMTP_URL is malformed: the owner cannot be told
+            raise CLIError(f"no sign-in link was created: {e}") from None
+        try:
+            issued = admin.create_login_token(session, directory.get_tenant(session, args.slug),
+                                              args.email, settings.base_url, "cli",
+                                              args.ttl_minutes, mail=mail)
+        except admin.PrivilegedLinkRefused as e:
+            raise CLIError(f"{e} (to allow it: idp policy set {args.slug} "
+                           "--admin-login-links on)") from None
+        return {"url": issued.url, "expires_at": issued.expires_at.isoformat()}
+
+
+def add_commands(verbs: dict) -> None:
+    sp = verbs["tenant"].add_parser("create")
+    sp.add_argument("slug")
+    sp.add_argument("--name")
+    sp.set_defaults(func=tenant_create)
+
+    sp = verbs["user"].add_parser("create")
+    sp.add_argument("slug")
+    sp.add_argument("email")
+    sp.add_argument("--password-stdin", action="store_true")
+    sp.add_argument("--name")
+    sp.add_argument("--role", choices=["admin", "member"], default="member")
+    sp.add_argument("--phone")
+    sp.add_argument("--group", action="append")
+    sp.set_defaults(func=user_create)
+    sp = verbs["user"].add_parser("mfa")
+    sp.add_argument("slug")
+    sp.add_argument("email")
+    sp.add_argument("action", choices=["enforce", "exempt", "default", "reset"])
+    sp.set_defaults(func=user_mfa)
+    sp = verbs["user"].add_parser("unlock")
+    sp.add_argument("slug")
+    sp.add_argument("email")
+    sp.set_defaults(func=user_unlock)
+
+    sp = verbs["client"].add_parser("create")
+    sp.add_argument("slug")
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--redirect-uri", nargs="+", action="extend")
+    sp.add_argument("--public", action="store_true")
+    sp.add_argument("--post-logout-redirect-uri", nargs="+", action="extend")
+    sp.add_argument("--grant-types", default="authorization_code,refresh_token")
+    sp.add_argument("--id-token-alg", default="RS256", choices=["RS256", "ES256"])
+    sp.add_argument("--min-acr", choices=["pwd", "mfa", "phr"])
+    sp.set_defaults(func=client_create)
+
+    sp = verbs["group"].add_parser("create")
+    sp.add_argument("slug")
+    sp.add_argument("name")
+    sp.set_defaults(func=group_create)
+    sp = verbs["group"].add_parser("add")
+    sp.add_argument("slug")
+    sp.add_argument("name")
+    sp.add_argument("email")
+    sp.set_defaults(func=group_add)
+
+    sp = verbs["login-token"].add_parser("create")
+    sp.add_argument("slug")
+    sp.add_argument("email")
+    sp.add_argument("--ttl-minutes", type=int, default=15)
+    sp.set_defaults(func=login_token_create)

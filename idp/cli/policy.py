@@ -1,0 +1,58 @@
+"""``idp policy show|set``: a tenant's sign-in policy, as the console's policy page edits it."""
+
+from __future__ import annotations
+
+from idp.cli.common import csv, on_off
+from idp.config import Settings
+
+
+def policy_show(settings: Settings, args) -> dict:
+    from idp import admin, directory
+    from idp.installation import database
+
+    with database(settings) as session:
+        return admin.policy_dict(session, directory.get_tenant(session, args.slug))
+
+
+def policy_set(settings: Settings, args) -> dict:
+    from idp import admin, directory
+    from idp.installation import database
+
+    with database(settings) as session:
+        tenant = directory.get_tenant(session, args.slug)
+        return admin.set_policy(
+            session, tenant, "cli", mode=args.mode, factors=csv(args.factors),
+            groups=csv(args.groups), users=csv(args.users), grace_days=args.grace_days,
+            grace_skips=args.grace_skips, roles_allowed=csv(args.roles_allowed),
+            self_disable=on_off(args.self_disable),
+            login_token_bypass=on_off(args.login_token_bypass),
+            federation_jit=on_off(args.federation_jit), captcha_after=args.captcha_after,
+            lock_after=args.lock_after, lock_minutes=args.lock_minutes,
+            lock_email_admins=on_off(args.lock_email_admins),
+            admin_login_links=on_off(args.admin_login_links),
+        )
+
+
+def add_commands(verbs: dict) -> None:
+    sp = verbs["policy"].add_parser("show")
+    sp.add_argument("slug")
+    sp.set_defaults(func=policy_show)
+    sp = verbs["policy"].add_parser("set")
+    sp.add_argument("slug")
+    sp.add_argument("--mode", choices=["disabled", "optional", "required"])
+    sp.add_argument("--factors", help="totp,webauthn,sms,questions,backup")
+    sp.add_argument("--groups", help="G,... (with --users: the policy covers only these)")
+    sp.add_argument("--users", help="EMAIL,...")
+    sp.add_argument("--grace-days", type=int)
+    sp.add_argument("--grace-skips", type=int)
+    sp.add_argument("--roles-allowed", help="admin,member")
+    sp.add_argument("--self-disable", choices=["on", "off"])
+    sp.add_argument("--login-token-bypass", choices=["on", "off"])
+    sp.add_argument("--federation-jit", choices=["on", "off"])
+    sp.add_argument("--captcha-after", type=int)
+    sp.add_argument("--lock-after", type=int)
+    sp.add_argument("--lock-minutes", type=int)
+    sp.add_argument("--lock-email-admins", choices=["on", "off"])
+    sp.add_argument("--admin-login-links", choices=["on", "off"],
+                    help="allow sign-in links for administrators (default off)")
+    sp.set_defaults(func=policy_set)
