@@ -40,7 +40,7 @@ from console_users import PASSWORD, p95, scratch_app, sign_in, timed  # noqa: E4
 from idp import db as idp_db, directory  # noqa: E402
 from idp.models import AuthorizationCode, TenantPolicyRow  # noqa: E402
 from idp.models.base import utcnow  # noqa: E402
-from idp.oidc import hashing  # noqa: E402
+from idp import hashing  # noqa: E402
 from idp.oidc.server import OpenIDExtension, nonce_digest  # noqa: E402
 from tests.support.journey import pkce_pair  # noqa: E402
 

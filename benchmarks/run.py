@@ -574,7 +574,7 @@ class Ours:
         family, inserted in bulk."""
         from idp.models import Token
         from idp.models.base import utcnow
-        from idp.oidc import hashing
+        from idp import hashing
 
         now = utcnow()
         tokens, rows = [], []

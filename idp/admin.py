@@ -23,7 +23,7 @@ from idp.mfa.secrets import SecretBox
 from idp.models import (Authenticator, Client, Group, LoginToken, Tenant, TenantPolicyRow,
                         Upstream, User)
 from idp.journey.upstream_trust import ACR_VALUE, TRUST_MFA
-from idp.oidc import hashing
+from idp import hashing
 from idp.policy import ALL_FACTORS, AdminState, Mode
 
 EMAIL_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -394,7 +394,7 @@ def _upstream_trust(issuer: str, trust_mfa: str, trusted_acrs, back_channel_host
 
 
 # Portals (OAuth clients): the console registers, edits, rotates and deletes them. A client's
-# secret is shown once to the caller and stored only as a hash (``idp.oidc.hashing``).
+# secret is shown once to the caller and stored only as a hash (``idp.hashing``).
 
 MIN_ACRS = (None, "pwd", "mfa", "phr")
 

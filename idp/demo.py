@@ -17,7 +17,7 @@ from idp import directory
 from idp.config import Settings
 from idp.installation import database, init
 from idp.models import Client, TenantPolicyRow
-from idp.oidc import hashing
+from idp import hashing
 from idp.password import Passwords
 
 TENANT = "demo"

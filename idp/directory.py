@@ -19,7 +19,7 @@ from idp import audit
 from idp.addresses import normalise_email
 from idp.password import Passwords
 from idp.models import Client, Group, Tenant, User
-from idp.oidc import hashing
+from idp import hashing
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp.models import LoginToken, Tenant, TenantPolicyRow, User
-from idp.oidc import hashing
+from idp import hashing
 
 AMR = "login_token"  # not in RFC 8176; the README documents it
 

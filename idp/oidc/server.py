@@ -30,7 +30,7 @@ from idp import audit, db
 from idp.cache import Snapshots
 from idp.models import AuthorizationCode, Client, Token, User
 from idp.journey.facts import essential_acr
-from idp.oidc import hashing
+from idp import hashing
 from idp.oidc.claims import LEVELS, level_at_least
 from idp.oidc.tokens import issue_access_token, new_jti
 from idp.web import issuer, settings

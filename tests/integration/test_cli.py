@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from idp import db
 from idp.models import Client, Tenant
-from idp.oidc import hashing
+from idp import hashing
 
 
 def test_tenant_user_and_client_create_print_json(app, idp, settings):

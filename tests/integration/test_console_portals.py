@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from idp import db
 from idp.models import AuditEvent, AuthorizationCode, Client, Token
-from idp.oidc import hashing
+from idp import hashing
 from tests.integration.test_authorize import params_for
 from tests.integration.test_token import basic, get_code, redeem
 from tests.support.account import password_sign_in

@@ -16,7 +16,7 @@ from idp import create_app
 from idp import db as idp_db
 from idp import directory
 from idp.models import Client, Token
-from idp.oidc import hashing
+from idp import hashing
 from tests.conftest import serve
 from tests.integration.test_authorize import params_for
 from tests.support.journey import CSRF, TX, Browser, field

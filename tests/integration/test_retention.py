@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from idp import db as idp_db
 from idp import directory
 from idp.models import AuthorizationCode, Client, Token
-from idp.oidc import hashing
+from idp import hashing
 from tests.integration.test_token import basic
 
 NOW = dt.datetime.now(dt.timezone.utc)

@@ -188,7 +188,7 @@ def test_an_expired_refresh_token_is_refused(app, client, world, tokens):
     from sqlalchemy import update
 
     from idp import db
-    from idp.oidc import hashing
+    from idp import hashing
     from idp.models import Token
 
     with app.app_context():

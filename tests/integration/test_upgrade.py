@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 from idp import create_app, db as idp_db
 from idp.password import Passwords
 from idp.mfa.secrets import SecretBox
-from idp.oidc import hashing
+from idp import hashing
 from tests.conftest import PASSWORD
 from tests.integration.test_authorize import params_for
 from tests.support.account import answer_challenge
