@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import threading
-import time
 from dataclasses import replace
 
 import requests
@@ -88,6 +87,7 @@ def test_a_server_killed_while_rotating_refresh_tokens_leaves_no_half_rotation(
     auth = (world.portal.client_id, world.portal.client_secret)
     pending = list(tokens)
     lock = threading.Lock()
+    answered = threading.Semaphore(0)
 
     def refresh_until_killed():
         http = requests.Session()
@@ -101,11 +101,15 @@ def test_a_server_killed_while_rotating_refresh_tokens_leaves_no_half_rotation(
                           auth=auth, timeout=10)
             except requests.RequestException:
                 return  # the server is gone
+            answered.release()
 
     threads = [threading.Thread(target=refresh_until_killed) for _ in range(8)]
     for t in threads:
         t.start()
-    time.sleep(0.4)
+    # Killed in full flow: once rotations are being answered (however slow the machine is),
+    # while eight more are in flight.
+    for _ in range(20):
+        assert answered.acquire(timeout=30), "the server answered no refresh"
     server.process.kill()  # SIGKILL: no cleanup, requests cut wherever they were
     server.process.wait(10)
     for t in threads:
