@@ -69,11 +69,20 @@ def current(tenant_id: int) -> SSOSession | None:
     if 16 <= len(sid) <= 128:
         raw = store.get().get(_key(sid))
         if raw:
-            data = json.loads(raw)
-            if data["tenant_id"] == tenant_id:
-                found = SSOSession(**data)
+            found = _session(json.loads(raw), tenant_id)
     g.sso = found
     return found
+
+
+def _session(data, tenant_id: int) -> SSOSession | None:
+    """The session stored as ``data`` if it is this tenant's; a session stored by another
+    version of this code, of another shape, is no session (the user signs in again)."""
+    if not isinstance(data, dict) or data.get("tenant_id") != tenant_id:
+        return None
+    try:
+        return SSOSession(**data)
+    except TypeError:
+        return None
 
 
 def start(tenant_id: int, user_id: int, amr: list[str], acr: str,

@@ -123,10 +123,13 @@ class Transaction:
         if not isinstance(data, dict) or data.pop("v", None) != VERSION \
                 or set(data) != _FIELDS:
             raise TransactionGone()  # stored by another version of this code: start again
-        if data["challenge"] is not None:
-            data["challenge"] = Challenge(**data["challenge"])
-        if data["setup"] is not None:
-            data["setup"] = Setup(**data["setup"])
+        try:
+            if data["challenge"] is not None:
+                data["challenge"] = Challenge(**data["challenge"])
+            if data["setup"] is not None:
+                data["setup"] = Setup(**data["setup"])
+        except TypeError:  # a challenge or setup of another shape: the same
+            raise TransactionGone() from None
         return cls(**data)
 
 
