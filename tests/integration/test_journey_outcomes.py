@@ -13,6 +13,7 @@ import secrets
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlencode
 
 import pyotp
 import pytest
@@ -452,3 +453,21 @@ def test_the_same_sign_in_stored_by_this_version_goes_on(app, client, world, pag
     assert r.status_code in (200, 302) and "This sign-in has expired" not in text, text[:500]
     if page.startswith("/login/verify"):
         assert "Verify it's you" in text and 'name="factor" value="totp"' in text
+
+
+def test_a_session_stored_by_a_newer_version_signs_the_browser_out(app, client, world):
+    """A rollback after a deploy that gave the SSO session a field (as ``primary`` was
+    added): every page reads the session, and a session of a shape this version does not know
+    is no session (sign in again), never a 500 on every page until it expires."""
+    set_policy(app, world, mode="disabled")
+    browser = DirectBrowser(app, world.slug)
+    signed_in_user(browser.password(world.alice, world.password), world.alice)
+    sid = browser.cookies[sso.COOKIE]
+    with app.app_context():
+        newer = {**json.loads(store.get().get(f"sso:{sid}")), "device": "a later field"}
+        store.get().set(f"sso:{sid}", json.dumps(newer), ex=600)
+    client.set_cookie(sso.COOKIE, sid, path=f"/t/{world.slug}/")
+    home = client.get(f"/t/{world.slug}/")
+    assert home.status_code == 200 and world.alice not in home.get_data(as_text=True)
+    login = client.get(f"/t/{world.slug}/authorize?" + urlencode(params_for(world.portal)))
+    assert login.status_code == 302 and f"/t/{world.slug}/login" in login.headers["Location"]

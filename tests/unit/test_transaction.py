@@ -72,3 +72,18 @@ def old_shape() -> str:
 def test_anything_else_is_gone(raw):
     with pytest.raises(TransactionGone):
         Transaction.from_json(raw)
+
+
+@pytest.mark.parametrize("raw", [
+    pytest.param(stored(challenge={"type": "totp", "state": {}, "context": {}, "sent_at": 1}),
+                 id="a challenge with a field of another version"),
+    pytest.param(stored(setup={"id": "c" * 24, "type": "totp", "state": {}}),
+                 id="a setup without a field"),
+    pytest.param(stored(challenge="totp"), id="a challenge that is no object"),
+])
+def test_a_challenge_or_setup_of_another_shape_is_gone_too(raw):
+    """What ``from_json`` checks of the transaction's own fields holds for the two it
+    nests: a later version that changes ``Challenge`` or ``Setup`` without bumping
+    ``VERSION`` (or a rollback past it) still gives "start again", not a TypeError (a 500)."""
+    with pytest.raises(TransactionGone):
+        Transaction.from_json(raw)
