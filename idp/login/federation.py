@@ -211,7 +211,10 @@ def callback(upstream):
         return error_page(400, "This sign-in cannot continue",
                           f"The answer from {row.name} was already used, has expired, or was not "
                           f"meant for this page. Start signing in again.")
-    pending = Pending(**json.loads(raw))
+    try:
+        pending = Pending(**json.loads(raw))
+    except TypeError:  # kept by another version of this code
+        return _expired()
     if pending.tenant_id != g.tenant.id or pending.upstream_id != row.id:
         return error_page(400, "This sign-in cannot continue",
                           f"The answer from {row.name} does not belong to this sign-in.")
