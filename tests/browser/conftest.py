@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_MISSING = (
     f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. "

@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import secrets
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pyotp
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ROOT
-from tests.browser.test_demo import _under, submit_login
 from tests.support.captcha import solve
+from tests.support.demo_pages import idp_on_demo, submit_login, under
 from tests.support.journey import CSRF, TX, field
 
 ADMIN = "admin@demo.test"
@@ -29,11 +25,8 @@ ADMIN = "admin@demo.test"
 def new_user(demo) -> tuple[str, str]:
     """A user of the demo tenant of this test's own (the other browser tests use alice)."""
     email, password = f"carol-{secrets.token_hex(3)}@demo.test", secrets.token_urlsafe(12)
-    env = {**os.environ, "IDP_DATABASE_URL": f"sqlite:///{demo.log.parent / 'idp.sqlite3'}",
-           "IDP_KEYS_DIR": str(demo.log.parent / "keys")}
-    env.pop("IDP_REDIS_URL", None)
-    done = subprocess.run([sys.executable, "-m", "idp", "user", "create", "demo", email, "--password-stdin"],
-                          input=password + "\n", env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = idp_on_demo(demo, "user", "create", "demo", email, "--password-stdin",
+                       stdin=password + "\n")
     assert done.returncode == 0, done.stderr
     return email, password
 
@@ -66,7 +59,7 @@ def admin_into_console(page: Page, demo) -> None:
     else:  # set up by an earlier test: answer with the app
         page.get_by_label("Code from your authenticator app").fill(_fresh_code(ADMIN_TOTP[demo.issuer]))
         page.get_by_role("button", name="Verify").click()
-    expect(page).to_have_url(_under(demo.issuer + "/admin/users"))
+    expect(page).to_have_url(under(demo.issuer + "/admin/users"))
 
 
 def confirmations_on(page: Page) -> None:
@@ -111,7 +104,7 @@ def test_shield_reset_and_unlock_from_the_console(page: Page, demo, chromium):
     other = chromium.new_context().new_page()
     other.goto(demo.issuer + "/login")
     submit_login(other, email, password)
-    expect(other).to_have_url(_under(demo.issuer + "/login/setup"))
+    expect(other).to_have_url(under(demo.issuer + "/login/setup"))
     expect(other.get_by_role("heading", name="Set up two-step verification")).to_be_visible()
     other.context.close()
 

@@ -25,9 +25,9 @@ from joserfc.jwk import KeySet
 from playwright.sync_api import Page, expect
 
 from idp import admin, db, directory
-from tests.conftest import World
 from tests.support import node_provider
 from tests.support.journey import pkce_pair, query
+from tests.support.world import World
 
 NAME = "Corp SSO"
 SHOTS = Path("/tmp/shots/upstream")

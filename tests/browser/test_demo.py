@@ -6,42 +6,9 @@ import re
 
 from playwright.sync_api import Page, expect
 
-ALICE = "alice@demo.test"
+from tests.support.demo_pages import ALICE, open_login, sign_in, submit_login, summary, under
+
 INCORRECT = "Incorrect email or password."
-
-
-def _under(prefix: str) -> re.Pattern:
-    return re.compile("^" + re.escape(prefix.rstrip("/")) + r"(/|\?|$)")
-
-
-def _summary(page: Page, term: str):
-    """The <dd> that follows the <dt> named ``term`` in the portal's sign-in summary."""
-    return page.locator("dl.summary dt", has_text=term).locator("xpath=following-sibling::dd[1]")
-
-
-def open_login(page: Page, demo):
-    """From the portal's home page to the IdP's hosted login form; returns its response."""
-    page.goto(demo.portal_url + "/")
-    with page.expect_response(
-        lambda r: r.url.startswith(demo.issuer + "/login") and r.request.resource_type == "document"
-    ) as login:
-        page.get_by_role("link", name="Sign in with idp").click()
-    expect(page).to_have_url(_under(demo.issuer + "/login"))
-    expect(page.locator("#email")).to_be_visible()
-    return login.value
-
-
-def submit_login(page: Page, email: str, password: str) -> None:
-    page.locator("#email").fill(email)
-    page.locator("#password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def sign_in(page: Page, demo, email: str = ALICE) -> None:
-    open_login(page, demo)
-    submit_login(page, email, demo.passwords[email])
-    expect(page).to_have_url(_under(demo.portal_url))
-    expect(page.get_by_role("heading", name=f"Signed in as {email}")).to_be_visible()
 
 
 def test_sign_in_through_the_hosted_login_page(page: Page, demo):
@@ -55,8 +22,8 @@ def test_sign_in_through_the_hosted_login_page(page: Page, demo):
 
     expect(page).to_have_url(demo.portal_url + "/")
     expect(page.get_by_role("heading", name=f"Signed in as {ALICE}")).to_be_visible()
-    expect(_summary(page, "Methods (amr)")).to_have_text("pwd")
-    expect(_summary(page, "Level (acr)")).to_have_text("pwd")
+    expect(summary(page, "Methods (amr)")).to_have_text("pwd")
+    expect(summary(page, "Level (acr)")).to_have_text("pwd")
 
 
 def test_wrong_password_and_unknown_email_get_the_same_answer(page: Page, demo):
@@ -64,12 +31,12 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(page: Page, demo):
     submit_login(page, ALICE, demo.passwords[ALICE] + "-wrong")
     error = page.locator("#login-error")
     expect(error).to_have_text(INCORRECT)
-    expect(page).to_have_url(_under(demo.issuer + "/login"))
+    expect(page).to_have_url(under(demo.issuer + "/login"))
     wrong_password = error.inner_text().strip()
 
     submit_login(page, "nobody@demo.test", demo.passwords[ALICE])
     expect(error).to_have_text(INCORRECT)
-    expect(page).to_have_url(_under(demo.issuer + "/login"))
+    expect(page).to_have_url(under(demo.issuer + "/login"))
     unknown_email = error.inner_text().strip()
 
     assert unknown_email == wrong_password == INCORRECT
@@ -90,7 +57,7 @@ def test_signing_out_of_the_portal_ends_the_idp_session(page: Page, demo):
         assert page.url.startswith(demo.issuer + "/logout"), page.url
         page.get_by_role("button", name="Sign out").click()
     expect(signed_out).to_be_visible()
-    expect(page).to_have_url(_under(demo.portal_url))
+    expect(page).to_have_url(under(demo.portal_url))
     expect(page.get_by_text("Signed in as")).to_have_count(0)
 
     # Signing in again asks for the password: the IdP's SSO session is gone, not just the portal's.
@@ -101,7 +68,7 @@ def test_signing_out_of_the_portal_ends_the_idp_session(page: Page, demo):
     assert not silently_signed_in.is_visible(), (
         "after signing out of the portal, the IdP signed the user in again without a password: "
         "its SSO session survived the logout")
-    expect(page).to_have_url(_under(demo.issuer + "/login"))
+    expect(page).to_have_url(under(demo.issuer + "/login"))
     expect(page.locator("#password")).to_be_visible()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 

@@ -11,14 +11,11 @@ in with the password alone.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ROOT
-from tests.browser.test_demo import ALICE, _summary, _under, open_login, sign_in, submit_login
+from tests.support.demo_pages import (ALICE, idp_on_demo, open_login, sign_in, submit_login,
+                                      summary, under)
 
 VIRTUAL_AUTHENTICATOR = {
     "protocol": "ctap2",
@@ -32,11 +29,7 @@ VIRTUAL_AUTHENTICATOR = {
 
 def idp_cli(demo, *args: str) -> dict:
     """``idp ...`` on the demo's own database (its SQLite file beside its log)."""
-    env = {**os.environ, "IDP_DATABASE_URL": f"sqlite:///{demo.log.parent / 'idp.sqlite3'}",
-           "IDP_KEYS_DIR": str(demo.log.parent / "keys")}
-    env.pop("IDP_REDIS_URL", None)
-    done = subprocess.run([sys.executable, "-m", "idp", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = idp_on_demo(demo, *args)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -64,15 +57,15 @@ def test_add_a_passkey_and_sign_in_with_it(page: Page, demo):
     assert idp_cli(demo, "policy", "show", "demo")["mode"] == "optional"
     # Alice signs in with her password and adds a passkey on the IdP's account page.
     sign_in(page, demo)
-    expect(_summary(page, "Methods (amr)")).to_have_text("pwd")
+    expect(summary(page, "Methods (amr)")).to_have_text("pwd")
     page.goto(demo.issuer + "/account")
     expect(page.get_by_role("heading", name="Sign-in and security")).to_be_visible()
     page.get_by_role("link", name="Add passkey or security key").click()
-    expect(page).to_have_url(_under(demo.issuer + "/account/add/webauthn"))
+    expect(page).to_have_url(under(demo.issuer + "/account/add/webauthn"))
     page.get_by_label("Name this passkey or security key").fill("Test laptop")
     page.get_by_role("button", name="Register").click()
 
-    expect(page).to_have_url(_under(demo.issuer + "/account"))
+    expect(page).to_have_url(under(demo.issuer + "/account"))
     expect(page.get_by_role("status").filter(has_text="Passkey or security key added.")).to_be_visible()
     row = page.locator('tr[data-factor="webauthn"]')
     expect(row).to_have_count(1)
@@ -85,15 +78,15 @@ def test_add_a_passkey_and_sign_in_with_it(page: Page, demo):
     sign_out(page, demo)
     open_login(page, demo)
     submit_login(page, ALICE, demo.passwords[ALICE])
-    expect(page).to_have_url(_under(demo.issuer + "/login/verify"))
+    expect(page).to_have_url(under(demo.issuer + "/login/verify"))
     page.get_by_role("button", name="Use passkey or security key").click()
 
-    expect(page).to_have_url(_under(demo.portal_url))
+    expect(page).to_have_url(under(demo.portal_url))
     expect(page.get_by_role("heading", name=f"Signed in as {ALICE}")).to_be_visible()
-    amr = _summary(page, "Methods (amr)")
+    amr = summary(page, "Methods (amr)")
     expect(amr).to_contain_text("hwk")
     assert {"pwd", "hwk", "user", "mfa"} <= {m.strip() for m in amr.inner_text().split(",")}
-    expect(_summary(page, "Level (acr)")).to_have_text("phr")
+    expect(summary(page, "Level (acr)")).to_have_text("phr")
     signed = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
     assert signed[0]["signCount"] >= 1, signed
 
@@ -103,7 +96,7 @@ def test_add_a_passkey_and_sign_in_with_it(page: Page, demo):
     page.get_by_role("button", name="Register").click()
     expect(page.locator("#webauthn-status")).to_have_text(
         "This passkey or security key is registered on your account already. Use another one.")
-    expect(page).to_have_url(_under(demo.issuer + "/account/add/webauthn"))
+    expect(page).to_have_url(under(demo.issuer + "/account/add/webauthn"))
 
     # The passkey is removed again from the account page (the session proved it).
     page.goto(demo.issuer + "/account")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import pytest
 
-from tests.support.rp import params_for
-from tests.support.journey import Browser, pkce_pair, query
+from tests.support.journey import TX, Browser, field, query
+from tests.support.rp import get_code, params_for, redeem
 
 
 @pytest.fixture
@@ -169,7 +168,6 @@ def test_a_sign_in_link_from_another_browser_is_refused(app, world):
     victim, attacker = Browser(app.test_client()), Browser(app.test_client())
     page = attacker.authorize(f"/t/{world.slug}", params_for(world.portal))
     # The victim is lured to the attacker's login transaction.
-    from tests.support.journey import TX, field
 
     tx = field(TX, page.text)
     hijack = victim.get(f"/t/{world.slug}/login?tx={tx}")
@@ -189,8 +187,6 @@ def test_unknown_tenant_is_404(browser, world):
 
 
 def test_id_token_hint_for_someone_else_with_prompt_none_is_login_required(app, world):
-    from tests.integration.test_token import get_code, redeem
-
     bobs_browser = app.test_client()
     code, verifier = get_code(bobs_browser, world, world.portal, email=world.bob)
     bobs_id_token = redeem(bobs_browser, world, world.portal, code, verifier).get_json()["id_token"]

@@ -5,8 +5,8 @@ sign-ins cannot take every thread the token endpoint needs."""
 from __future__ import annotations
 
 from idp import password
-from tests.integration.test_authorize import params_for
 from tests.support.journey import CSRF, TX, Browser, field
+from tests.support.rp import params_for
 
 
 def test_a_sign_in_beyond_the_queue_is_asked_to_retry_and_nothing_counts(client, world, app):

@@ -15,8 +15,9 @@ from idp import admin, cache, create_app, directory, store
 from idp.journey import facts
 from idp.oidc.server import CLIENTS
 from idp import tenant_policy
-from tests.integration.test_token import basic, introspect, userinfo
+from tests.support.journey import Browser
 from tests.support.redis_server import PrivateRedis
+from tests.support.rp import basic, introspect, params_for, userinfo
 
 
 @pytest.fixture
@@ -221,10 +222,6 @@ def test_without_redis_nothing_is_cached(settings, world):
 
 
 def test_an_upstream_added_elsewhere_appears_on_the_next_login_page(app, client, world, elsewhere):
-    from tests.support.journey import Browser
-
-    from tests.integration.test_authorize import params_for
-
     def login_page() -> str:
         return Browser(client).authorize(f"/t/{world.slug}", params_for(world.portal)).text
 

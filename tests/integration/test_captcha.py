@@ -9,6 +9,7 @@ from idp.captcha import Hosted, from_setting
 from idp.guard import account_key
 from tests.support.captcha import challenge_on, solve
 from tests.support.journey import CSRF, TX, field
+from tests.support.signin import set_policy
 
 
 def attempt(client, world, email, password, captcha=None):
@@ -65,8 +66,6 @@ def test_a_solution_is_accepted_once(app, client, world):
 
 
 def test_the_threshold_is_the_tenants(app, client, world):
-    from tests.integration.test_policy_journey import set_policy
-
     set_policy(app, world, captcha_after=1, lock_after=10)
     _, page = attempt(client, world, world.alice, "wrong password")
     assert challenge_on(page) is not None

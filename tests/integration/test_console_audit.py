@@ -18,6 +18,7 @@ from idp.models import AuditEvent, Tenant, User
 from tests.support.account import password_sign_in
 from tests.support.console import admin_browser
 from tests.support.journey import CSRF, Browser, field
+from tests.support.world import make_world
 
 
 def at(day: int, hour: int = 12) -> datetime:
@@ -50,7 +51,6 @@ def shown(page_text: str) -> list[int]:
 @pytest.fixture
 def two_tenants(app, settings, world):
     """Events of this tenant and of another, on the same days and with the same actions."""
-    from tests.conftest import make_world
 
     other = make_world(app, settings)
     mine = add_events(app, world,

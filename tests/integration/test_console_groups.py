@@ -12,6 +12,7 @@ from idp.models import AuditEvent, Group
 from tests.support.account import password_sign_in
 from tests.support.console import admin_browser
 from tests.support.journey import CSRF, Browser, field
+from tests.support.world import make_world
 
 
 def groups_url(world):
@@ -124,8 +125,6 @@ def test_bad_input_is_a_clear_400_that_keeps_what_was_typed(app, world):
 
 
 def test_another_tenants_group_is_not_found(app, settings, world):
-    from tests.conftest import make_world
-
     other = make_world(app, settings)
     with app.app_context():
         session = db.session()

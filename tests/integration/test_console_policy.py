@@ -17,6 +17,7 @@ from idp import tenant_policy
 from tests.support.account import password_sign_in
 from tests.support.console import admin_browser
 from tests.support.journey import CSRF, Browser, field
+from tests.support.world import make_world
 
 
 def url(world, query=""):
@@ -274,8 +275,6 @@ def test_what_if_an_unknown_user_or_portal_is_a_clear_400(app, world):
 
 
 def test_what_if_never_shows_another_tenants_portal(app, settings, world):
-    from tests.conftest import make_world
-
     other = make_world(app, settings)
     browser = admin_browser(app, world)
     page = browser.get(url(world)).text

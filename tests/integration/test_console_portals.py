@@ -11,11 +11,11 @@ from sqlalchemy import select
 from idp import db
 from idp.models import AuditEvent, AuthorizationCode, Client, Token
 from idp import hashing
-from tests.integration.test_authorize import params_for
-from tests.integration.test_token import basic, get_code, redeem
 from tests.support.account import password_sign_in
 from tests.support.console import admin_browser
 from tests.support.journey import CSRF, Browser, field
+from tests.support.rp import basic, get_code, params_for, redeem
+from tests.support.world import make_world
 
 SECRET = re.compile(r'id="client-secret" value="([^"]+)"')
 CLIENT_ID = re.compile(r'<code id="client-id">([^<]+)</code>')
@@ -246,8 +246,6 @@ def test_a_member_gets_403(app, world):
 
 
 def test_another_tenants_portal_is_not_found_here(app, settings, world):
-    from tests.conftest import make_world
-
     other = make_world(app, settings)
     browser = admin_browser(app, world)
     assert browser.get(portals_url(world, other.service.client_id)).status == 404

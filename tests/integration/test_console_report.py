@@ -13,13 +13,11 @@ from sqlalchemy import select, update
 from idp import admin, db, directory
 from idp.models import AuditEvent, Authenticator, BackupCode, Group
 from idp.models.base import utcnow
-from tests.conftest import PASSWORD, make_world
-from tests.integration.test_factor_backup_codes import enroll_backup_codes
-from tests.integration.test_lockout import fail_until_locked
-from tests.integration.test_policy_journey import set_policy, user_mfa
-from tests.support.account import password_sign_in
+from tests.support.account import enroll_backup_codes, password_sign_in
 from tests.support.console import admin_browser
 from tests.support.journey import Browser
+from tests.support.signin import fail_until_locked, set_policy, user_mfa
+from tests.support.world import PASSWORD, make_world
 
 
 def add_users(app, world, *names, group=None):

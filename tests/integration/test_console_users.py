@@ -9,6 +9,7 @@ import pytest
 from tests.support.account import password_sign_in
 from tests.support.console import admin_browser
 from tests.support.journey import CSRF, Browser, field
+from tests.support.world import make_world
 
 
 def shield_of(page_text: str, email: str) -> str:
@@ -34,8 +35,6 @@ def test_no_session_is_sent_to_sign_in(app, world):
 
 
 def test_another_tenants_admin_gets_404_on_every_console_url(app, settings, world):
-    from tests.conftest import make_world
-
     other = make_world(app, settings)
     theirs = admin_browser(app, other)
     sid = theirs.http.get_cookie("idp_sso", path=f"/t/{other.slug}/").value

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from idp import create_app
 from idp import db as idp_db
-from tests.integration.test_authorize import params_for
 from tests.support.journey import Browser
 from tests.support.ports import free_port
+from tests.support.rp import params_for
 
 
 def test_an_unreachable_database_gets_503s_people_and_clients_understand(settings, world):

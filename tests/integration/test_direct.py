@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import Client
 
-from tests.integration.test_token import basic
+from tests.support.rp import basic
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -11,7 +11,8 @@ from joserfc.jwk import KeySet
 
 from idp.oidc import keys
 from idp.oidc.keys import Keyring
-from tests.integration.test_token import get_code, redeem, userinfo
+from tests.support.rp import get_code, redeem, userinfo
+from tests.support.world import ClientCreds
 
 
 def test_discovery_describes_this_issuer(client, world):
@@ -140,7 +141,6 @@ def test_tokens_signed_before_a_rotation_still_work(app, client, world, settings
 
 def test_a_client_registered_for_es256_gets_es256_id_tokens(app, client, world):
     from idp import db, directory
-    from tests.conftest import ClientCreds
 
     with app.app_context():
         session = db.session()

@@ -9,30 +9,11 @@ from sqlalchemy import select
 
 from idp import db
 from idp.models import AuditEvent, BackupCode
-from tests.integration.test_token import redeem
-from tests.support.account import (answer_challenge, authorize_params, password_sign_in,
-                                   start_enrollment, submit_enrollment)
-from tests.support.rp import jwt_claims
-from tests.support.journey import Browser, pkce_pair, query
-
-
-def enroll_backup_codes(browser, world, email=None) -> list[str]:
-    password_sign_in(browser, world, email)
-    page = start_enrollment(browser, world, "backup")
-    codes = re.findall(r"<code>([a-z0-9-]+)</code>", page.text)
-    done = submit_enrollment(browser, world, "backup", page)
-    assert done.status == 302 and done.location.endswith(f"/t/{world.slug}/account")
-    return codes
-
-
-def challenge_page(app, world):
-    """A new browser that passed the password for an authorization request."""
-    browser = Browser(app.test_client())
-    verifier, challenge = pkce_pair()
-    params = authorize_params(world.portal, code_challenge=challenge)
-    page = browser.authorize(f"/t/{world.slug}", params)
-    page = browser.sign_in(page, world.alice, world.password, world.slug, world.portal.redirect_uri)
-    return browser, verifier, page
+from tests.support.account import (answer_challenge, enroll_backup_codes, start_enrollment,
+                                   submit_enrollment)
+from tests.support.journey import CSRF, TX, Browser, field, query
+from tests.support.rp import jwt_claims, redeem
+from tests.support.signin import challenge_page
 
 
 def test_ten_codes_shown_once_and_stored_only_hashed(app, client, world):
@@ -99,7 +80,6 @@ def test_regenerating_invalidates_the_old_set(app, world):
     page = browser.get(f"/t/{world.slug}/account/add/backup")
     assert page.status == 302 and "/login" in page.location
     login = browser.follow(page, "\0")
-    from tests.support.journey import CSRF, TX, field
 
     after_password = browser.follow(browser.post(f"/t/{world.slug}/login", {
         "csrf_token": field(CSRF, login.text), "tx": field(TX, login.text),

@@ -14,12 +14,13 @@ from idp import db
 from idp.guard import account_key
 from idp.mfa import questions
 from idp.models import AuditEvent, Authenticator, SecurityQuestion, Tenant, User
-from tests.integration.test_factor_backup_codes import jwt_claims
-from tests.integration.test_token import redeem
-from tests.support.account import (answer_challenge, authorize_params, password_sign_in,
-                                   start_enrollment, submit_enrollment)
-from tests.support.journey import CSRF, Browser, field, pkce_pair, query
+from tests.support.account import (answer_challenge, password_sign_in, start_enrollment,
+                                   submit_enrollment)
+from tests.support.journey import CSRF, Browser, field, query
 from tests.support.questions import ANSWERS, ASKED, asked, catalogue, chosen_form, enroll
+from tests.support.rp import jwt_claims, redeem
+from tests.support.signin import challenge_page
+
 
 def enrolled_alice(app, world) -> tuple[Browser, dict[str, str]]:
     browser = Browser(app.test_client())
@@ -27,13 +28,9 @@ def enrolled_alice(app, world) -> tuple[Browser, dict[str, str]]:
     return browser, enroll(browser, world)
 
 
-def challenge_page(app, world):
+def at_question(app, world):
     """A new browser past the password for an authorization request, at the question."""
-    browser = Browser(app.test_client())
-    verifier, challenge = pkce_pair()
-    params = authorize_params(world.portal, code_challenge=challenge)
-    page = browser.authorize(f"/t/{world.slug}", params)
-    page = browser.sign_in(page, world.alice, world.password, world.slug, world.portal.redirect_uri)
+    browser, verifier, page = challenge_page(app, world)
     assert page.status == 200 and ASKED.search(page.text), (page.status, page.location)
     return browser, verifier, page
 
@@ -156,7 +153,7 @@ def test_enrollment_refuses_bad_choices_and_keeps_what_was_typed(app, world):
 
 def test_a_right_answer_signs_in_with_kba_but_never_mfa(app, world):
     _, chosen = enrolled_alice(app, world)
-    browser, verifier, page = challenge_page(app, world)
+    browser, verifier, page = at_question(app, world)
     question = asked(page)
     assert question in chosen and "code=" not in (page.location or "")
     typed = "  " + chosen[question].upper().replace(" ", "   ") + " "
@@ -172,7 +169,7 @@ def test_a_right_answer_signs_in_with_kba_but_never_mfa(app, world):
 
 def test_a_wrong_answer_is_refused_counted_and_audited(app, world):
     _, chosen = enrolled_alice(app, world)
-    browser, _, page = challenge_page(app, world)
+    browser, _, page = at_question(app, world)
     question = asked(page)
     other_answer = next(a for q, a in chosen.items() if q != question)
     wrong = answer(browser, world, page, other_answer)  # right for another question only
@@ -187,7 +184,7 @@ def test_a_wrong_answer_is_refused_counted_and_audited(app, world):
 
 def test_try_another_question_cycles_and_never_resets_the_count(app, world):
     _, chosen = enrolled_alice(app, world)
-    browser, _, page = challenge_page(app, world)
+    browser, _, page = at_question(app, world)
     first = asked(page)
     page = answer(browser, world, page, "not it")
     assert page.status == 400 and failures(app, world) == 1
@@ -217,7 +214,7 @@ def test_enrolling_again_replaces_the_set(app, world):
     assert browser.follow(answer(browser, world, page, old[asked(page)]), "\0").status == 200
     new = enroll(browser, world, answers=["Oak Avenue", "Up", "Mr Lee", "Omelette", "Porto"])
     assert len(kba_sets(app, world)) == 1
-    b2, _, page = challenge_page(app, world)
+    b2, _, page = at_question(app, world)
     question = asked(page)
     assert answer(b2, world, page, old[question]).status == 400
     done = b2.follow(answer(b2, world, page, new[question]), world.portal.redirect_uri)

@@ -20,17 +20,17 @@ import pytest
 from sqlalchemy import func, select
 
 from idp import create_app, db
-from idp.mfa.sms import code_key, hour_key, mask, pretty, wait_key
-from idp.models import AuditEvent, Authenticator, OutboxMessage, Tenant, User
-from tests.integration.test_factor_backup_codes import challenge_page, jwt_claims
-from tests.integration.test_notify import FakeTwilio
-from tests.integration.test_token import redeem
-from tests.support.account import (answer_challenge, password_sign_in, start_enrollment,
+from idp.mfa.sms import code_key, hour_key, mask, pretty
+from idp.models import AuditEvent, Authenticator, OutboxMessage, User
+from tests.support.account import (CEREMONY, answer_challenge, password_sign_in, start_enrollment,
                                    submit_enrollment)
 from tests.support.journey import CSRF, TX, Browser, field, query
-from tests.support.sms import new_mobile
-
-CODE = re.compile(r"sign-in code is (\d{6})\.")
+from tests.support.rp import jwt_claims, redeem
+from tests.support.signin import challenge_page, set_policy, start, tokens_for
+from tests.support.sms import (CODE, alice, enroll_number, enroll_sms, latest_code, new_mobile,
+                               texts, thirty_seconds_later)
+from tests.support.twilio import FakeTwilio
+from tests.support.world import make_world
 
 
 @pytest.fixture
@@ -38,62 +38,18 @@ def phone() -> str:
     return new_mobile()
 
 
-def texts(app, phone: str) -> list[OutboxMessage]:
-    """The text messages sent to ``phone``, newest first."""
-    with app.app_context():
-        rows = db.session().scalars(
-            select(OutboxMessage).where(OutboxMessage.channel == "sms", OutboxMessage.recipient == phone)
-            .order_by(OutboxMessage.id.desc())).all()
-        db.session().expunge_all()  # readable after the context's session is gone
-        return rows
-
-
-def latest_code(app, phone: str) -> str:
-    return CODE.search(texts(app, phone)[0].body).group(1)
-
-
 def other_code(code: str) -> str:
     return f"{(int(code) + 1) % 10**6:06d}"
-
-
-def alice(app, world) -> User:
-    with app.app_context():
-        user = db.session().scalar(select(User).join(Tenant, User.tenant_id == Tenant.id).where(
-            Tenant.slug == world.slug, User.email == world.alice.lower()))
-        db.session().expunge_all()
-        return user
 
 
 def store(app):
     return app.extensions["idp.store"]
 
 
-def thirty_seconds_later(app, world) -> None:
-    """The resend wait is over (its marker expires after 30 s)."""
-    subject = alice(app, world).subject
-    store(app).delete(wait_key(subject, "enroll"), wait_key(subject, "signin"))
-
-
 def an_hour_later(app, world) -> None:
     """The hourly send counter is gone too (it expires an hour after the first send)."""
     thirty_seconds_later(app, world)
     store(app).delete(hour_key(alice(app, world).subject))
-
-
-def enroll_number(browser: Browser, world, typed: str):
-    """The number page, then the number: returns the code page."""
-    page = start_enrollment(browser, world, "sms")
-    return submit_enrollment(browser, world, "sms", page, phone=typed)
-
-
-def enroll_sms(app, browser: Browser, world, phone: str) -> None:
-    """A password sign-in, then a number confirmed with the texted code; the wait ends."""
-    password_sign_in(browser, world)
-    code_page = enroll_number(browser, world, pretty(phone))
-    assert code_page.status == 200, code_page.text[:800]
-    done = submit_enrollment(browser, world, "sms", code_page, code=latest_code(app, phone))
-    assert done.status == 302 and done.location.endswith(f"/t/{world.slug}/account"), done.text[:800]
-    thirty_seconds_later(app, world)
 
 
 def test_enrolling_normalises_the_number_and_confirms_it_with_the_texted_code(app, client, world, idp, phone):  # noqa: F811
@@ -352,8 +308,6 @@ def app_with_provider(settings):
 
 
 def test_enrollment_through_the_http_provider_and_its_failure(app_with_provider, settings, phone):
-    from tests.conftest import make_world
-
     app, provider = app_with_provider
     world = make_world(app, settings)
     browser = Browser(app.test_client())
@@ -381,9 +335,6 @@ def test_enrollment_through_the_http_provider_and_its_failure(app_with_provider,
 
 def test_forced_setup_in_the_sign_in_takes_both_pages_and_counts_as_sms(app, world, phone):
     """A tenant that requires SMS: the number, then the code, inside the sign-in itself."""
-    from tests.integration.test_policy_journey import set_policy, start, tokens_for
-    from tests.support.account import CEREMONY
-
     set_policy(app, world, mode="required", factors=["sms"])
     browser = Browser(app.test_client())
     verifier, page, _ = start(browser, world)

@@ -11,41 +11,20 @@ from __future__ import annotations
 import html
 import re
 import threading
-import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import pyotp
 from sqlalchemy import select
 
 from idp import db
 from idp.models import AuditEvent, Authenticator
-from tests.integration.test_factor_backup_codes import challenge_page, jwt_claims
-from tests.integration.test_token import redeem
 from tests.support.account import (answer_challenge, password_sign_in, start_enrollment,
                                    submit_enrollment)
 from tests.support.journey import CSRF, TX, Browser, field, query
+from tests.support.rp import jwt_claims, redeem
+from tests.support.signin import challenge_page
+from tests.support.totp import TOTP_KEY, enroll_another, enroll_totp, totp_code
 
-KEY = re.compile(r'id="totp-setup-key"[^>]*>([A-Z2-7 ]+)<')
 URI = re.compile(r'href="(otpauth://[^"]+)"')
-
-
-def code(secret: str, steps_ahead: int = 0) -> str:
-    return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
-
-
-def enroll_totp(browser: Browser, world, name: str | None = None) -> str:
-    """Enroll an app from the account page (after a password sign-in); returns its secret."""
-    password_sign_in(browser, world)
-    return enroll_another(browser, world, name)
-
-
-def enroll_another(browser: Browser, world, name: str | None = None) -> str:
-    page = start_enrollment(browser, world, "totp")
-    secret = KEY.search(page.text).group(1).replace(" ", "")
-    fields = {"code": code(secret)} | ({"name": name} if name is not None else {})
-    done = submit_enrollment(browser, world, "totp", page, **fields)
-    assert done.status == 302 and done.location.endswith(f"/t/{world.slug}/account"), done.text[:500]
-    return secret
 
 
 def test_enrollment_page_shows_qr_and_setup_key_for_this_tenant_and_user(app, client, world):
@@ -54,7 +33,7 @@ def test_enrollment_page_shows_qr_and_setup_key_for_this_tenant_and_user(app, cl
     page = start_enrollment(browser, world, "totp")
     assert re.search(r'id="totp-qr">\s*<svg[^>]*viewBox=', page.text) and "<path" in page.text
     assert "<img" not in page.text and "data:" not in page.text and "<script" not in page.text
-    key = KEY.search(page.text).group(1)
+    key = TOTP_KEY.search(page.text).group(1)
     assert re.fullmatch(r"[A-Z2-7]{4}( [A-Z2-7]{4})+", key)  # grouped in fours for typing
     uri = urlsplit(html.unescape(URI.search(page.text).group(1)))
     params = {k: v[0] for k, v in parse_qs(uri.query).items()}
@@ -72,19 +51,19 @@ def test_a_wrong_confirmation_code_is_refused_and_a_valid_one_confirms(app, clie
     browser = Browser(client)
     password_sign_in(browser, world)
     page = start_enrollment(browser, world, "totp")
-    secret = KEY.search(page.text).group(1).replace(" ", "")
-    wrong = str((int(code(secret)) + 500_000) % 10**6).zfill(6)
+    secret = TOTP_KEY.search(page.text).group(1).replace(" ", "")
+    wrong = str((int(totp_code(secret)) + 500_000) % 10**6).zfill(6)
     refused = submit_enrollment(browser, world, "totp", page, code=wrong, name="Work phone")
     assert refused.status == 400 and "not right" in refused.text
     # The page is shown again with the same key, and keeps the typed name.
-    assert KEY.search(refused.text).group(1).replace(" ", "") == secret
+    assert TOTP_KEY.search(refused.text).group(1).replace(" ", "") == secret
     assert 'value="Work phone"' in refused.text
     for junk in ("12ab56", "", "1" * 500):
         assert submit_enrollment(browser, world, "totp", refused, code=junk, name="Work phone").status == 400
     with app.app_context():
         assert db.session().scalars(select(Authenticator).where(Authenticator.type == "totp")
                                     .where(Authenticator.name == "Work phone")).first() is None
-    done = submit_enrollment(browser, world, "totp", refused, code=code(secret), name="Work phone")
+    done = submit_enrollment(browser, world, "totp", refused, code=totp_code(secret), name="Work phone")
     assert done.status == 302 and done.location.endswith(f"/t/{world.slug}/account")
     account = browser.get(f"/t/{world.slug}/account").text
     assert "Work phone" in account and "Authenticator app" in account and secret not in account
@@ -98,10 +77,10 @@ def test_a_code_completes_the_sign_in_as_mfa_and_a_wrong_one_is_refused(app, cli
     browser, verifier, page = challenge_page(app, world)
     assert page.status == 200 and "authenticator app" in page.text
     assert 'autocomplete="one-time-code"' in page.text and 'inputmode="numeric"' in page.text
-    wrong = answer_challenge(browser, world, page, "totp", code=str((int(code(secret, 1)) + 1) % 10**6).zfill(6))
+    wrong = answer_challenge(browser, world, page, "totp", code=str((int(totp_code(secret, 1)) + 1) % 10**6).zfill(6))
     assert wrong.status == 400 and "not right" in wrong.text
     assert browser.http.get_cookie("idp_sso", path=f"/t/{world.slug}/") is None
-    done = browser.follow(answer_challenge(browser, world, wrong, "totp", code=code(secret, 1)),
+    done = browser.follow(answer_challenge(browser, world, wrong, "totp", code=totp_code(secret, 1)),
                           world.portal.redirect_uri)
     assert done.location.startswith(world.portal.redirect_uri)
     tokens = redeem(browser.http, world, world.portal, query(done.location)["code"], verifier)
@@ -114,7 +93,7 @@ def test_a_code_completes_the_sign_in_as_mfa_and_a_wrong_one_is_refused(app, cli
 
 def test_a_code_used_in_one_sign_in_is_refused_in_the_next(app, client, world):
     secret = enroll_totp(Browser(client), world)
-    value = code(secret, 1)
+    value = totp_code(secret, 1)
     browser, _, page = challenge_page(app, world)
     first = browser.follow(answer_challenge(browser, world, page, "totp", code=value),
                            world.portal.redirect_uri)
@@ -129,8 +108,8 @@ def test_the_confirmation_code_cannot_sign_in(app, client, world):
     browser = Browser(client)
     password_sign_in(browser, world)
     page = start_enrollment(browser, world, "totp")
-    secret = KEY.search(page.text).group(1).replace(" ", "")
-    value = code(secret)
+    secret = TOTP_KEY.search(page.text).group(1).replace(" ", "")
+    value = totp_code(secret)
     assert submit_enrollment(browser, world, "totp", page, code=value).status == 302
     browser2, _, page2 = challenge_page(app, world)
     assert answer_challenge(browser2, world, page2, "totp", code=value).status == 400
@@ -139,7 +118,7 @@ def test_the_confirmation_code_cannot_sign_in(app, client, world):
 def test_one_code_racing_in_parallel_passes_once(app, client, world):
     secret = enroll_totp(Browser(client), world)
     pages = [challenge_page(app, world) for _ in range(4)]
-    value = code(secret, 1)
+    value = totp_code(secret, 1)
     barrier = threading.Barrier(len(pages))
     results = []
 
@@ -159,14 +138,14 @@ def test_any_of_several_named_apps_signs_in(app, world):
     browser = Browser(app.test_client())
     phone = enroll_totp(browser, world, name="Phone")
     # A second app needs a session that passed the first one.
-    after_mfa = sign_in_again_for_account(browser, world, code(phone, 1))
+    after_mfa = sign_in_again_for_account(browser, world, totp_code(phone, 1))
     assert "Sign-in and security" in after_mfa.text
     tablet = enroll_another(browser, world, name="Tablet")
     account = browser.get(f"/t/{world.slug}/account").text
     assert "Phone" in account and "Tablet" in account
     b2, _, p2 = challenge_page(app, world)
     assert "Phone, Tablet" in p2.text
-    assert answer_challenge(b2, world, p2, "totp", code=code(tablet, 1)).status == 302
+    assert answer_challenge(b2, world, p2, "totp", code=totp_code(tablet, 1)).status == 302
 
 
 def sign_in_again_for_account(browser: Browser, world, totp_code: str):
@@ -184,7 +163,7 @@ def sign_in_again_for_account(browser: Browser, world, totp_code: str):
 def test_removed_app_is_no_longer_asked_for(app, world):
     browser = Browser(app.test_client())
     secret = enroll_totp(browser, world, name="Old phone")
-    account = sign_in_again_for_account(browser, world, code(secret, 1))
+    account = sign_in_again_for_account(browser, world, totp_code(secret, 1))
     assert "Sign-in and security" in account.text and "Remove Old phone" in account.text
     action = re.search(r'action="([^"]*/factors/\d+/remove)"', account.text).group(1)
     removed = browser.post(html.unescape(action), {"csrf_token": field(CSRF, account.text)})

@@ -20,14 +20,13 @@ from werkzeug.datastructures import MultiDict
 from idp import db, mfa, store
 from idp.mfa.base import FactorContext, WrongAnswer
 from idp.models import AuditEvent, Authenticator, Tenant, User
-from tests.integration.test_authorize import params_for
-from tests.integration.test_factor_backup_codes import jwt_claims
-from tests.integration.test_token import redeem
-from tests.support.account import (CEREMONY, answer_challenge, password_sign_in,
-                                   start_enrollment, submit_enrollment)
+from tests.support.account import CEREMONY, password_sign_in, start_enrollment, submit_enrollment
 from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair, query
+from tests.support.rp import jwt_claims, params_for, redeem
+from tests.support.signin import challenge_page, set_policy
 from tests.support.soft_authenticator import (InvalidState, SoftAuthenticator, b64url,
                                               options_from, unb64url)
+from tests.support.webauthn import answer, enroll
 
 ORIGIN = "http://idp.test"
 RP_ID = "idp.test"
@@ -35,16 +34,6 @@ REFUSED = "could not be verified"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def enroll(browser: Browser, world, soft: SoftAuthenticator, name: str | None = None) -> str:
-    """Add a passkey on the account page of a signed-in browser; returns its credential id."""
-    page = start_enrollment(browser, world, "webauthn")
-    credential = soft.create(options_from(page.text))
-    fields = {"credential": json.dumps(credential)} | ({"name": name} if name is not None else {})
-    done = submit_enrollment(browser, world, "webauthn", page, **fields)
-    assert done.status == 302 and done.location.endswith(f"/t/{world.slug}/account"), done.text[:800]
-    return credential["id"]
 
 
 def enroll_new(app, world, soft: SoftAuthenticator, email: str | None = None,
@@ -57,18 +46,9 @@ def enroll_new(app, world, soft: SoftAuthenticator, email: str | None = None,
 
 def at_challenge(app, world, email: str | None = None):
     """A new browser past the password of an authorization request: (browser, verifier, page)."""
-    browser = Browser(app.test_client())
-    verifier, code_challenge = pkce_pair()
-    page = browser.authorize(f"/t/{world.slug}", params_for(world.portal, code_challenge=code_challenge))
-    page = browser.sign_in(page, email or world.alice, world.password, world.slug,
-                           world.portal.redirect_uri)
+    browser, verifier, page = challenge_page(app, world, email)
     assert page.status == 200 and 'id="webauthn-options"' in page.text, (page.status, page.text[:800])
     return browser, verifier, page
-
-
-def answer(browser: Browser, world, page: Page, assertion: dict | str) -> Page:
-    value = assertion if isinstance(assertion, str) else json.dumps(assertion)
-    return answer_challenge(browser, world, page, "webauthn", credential=value)
 
 
 def id_token(browser: Browser, world, done: Page, verifier: str) -> dict:
@@ -411,8 +391,6 @@ def test_a_removed_passkey_no_longer_signs_in(app, world):
 
 
 def test_forced_setup_with_a_passkey_completes_the_sign_in(app, world):
-    from tests.integration.test_policy_journey import set_policy
-
     set_policy(app, world, mode="required", factors=["webauthn"])
     browser = Browser(app.test_client())
     verifier, code_challenge = pkce_pair()

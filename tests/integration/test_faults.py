@@ -16,10 +16,10 @@ from idp import db as idp_db
 from idp import directory
 from idp.models import Client, Token
 from idp import hashing
-from tests.conftest import serve
-from tests.integration.test_authorize import params_for
 from tests.support.journey import CSRF, TX, Browser, field
+from tests.support.live_server import serve
 from tests.support.redis_server import PrivateRedis
+from tests.support.rp import params_for
 
 
 def test_redis_restarted_during_a_sign_in_means_starting_again(settings, world):

@@ -33,12 +33,13 @@ from idp import admin, db, directory
 from idp.federation.client import UntrustedToken, validate_id_token
 from idp.mfa.backup_codes import ALPHABET, normalise
 from idp.models import AuditEvent, Authenticator, BackupCode, Upstream, UpstreamIdentity, User
-from tests.conftest import PASSWORD, LiveServer, World, make_world
-from tests.support.ports import free_port
-from tests.integration.test_authorize import params_for
 from tests.support.account import answer_challenge
 from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair, query
+from tests.support.live_server import LiveServer
+from tests.support.ports import free_port
+from tests.support.rp import params_for
 from tests.support.upstream import ScriptedProvider, flip_signature
+from tests.support.world import PASSWORD, World, make_world
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from joserfc import jws, jwt
 from joserfc.jwk import KeySet
 
 from idp.oidc import keys
-from tests.conftest import serve
+from tests.support.live_server import serve
 
 THREADS = 4
 

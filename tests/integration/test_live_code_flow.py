@@ -21,9 +21,7 @@ from oic.oic.message import AuthorizationResponse, IdToken, OpenIDSchema, Regist
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 
 from tests.support.journey import query
-from tests.support.relying_party import SignIn, browse, code_flow, discovery
-
-ID_TOKEN_ALGS = ["RS256", "ES256"]
+from tests.support.relying_party import ID_TOKEN_ALGS, SignIn, browse, code_flow, discovery
 
 
 @pytest.fixture(autouse=True)

@@ -14,21 +14,20 @@ import time
 import pyotp
 import pytest
 import requests
-
-from idp import db, directory
-from tests.integration.test_factor_backup_codes import enroll_backup_codes
-from tests.integration.test_factor_questions import ASKED, enroll as enroll_questions
-from tests.integration.test_factor_sms import enroll_sms, latest_code, new_mobile, thirty_seconds_later
-from tests.integration.test_factor_totp import enroll_totp
-from tests.integration.test_live_code_flow import ID_TOKEN_ALGS
-from tests.support.relying_party import rp
-from tests.integration.test_policy_journey import set_policy
-from tests.support.account import answer_challenge, password_sign_in
-from tests.support.journey import Browser, query
-from tests.support.signin import not_now_to_backup_codes, open_forced_setup
-
 from joserfc import jwt
 from joserfc.jwk import KeySet
+
+from idp import db, directory
+from tests.support.account import CEREMONY, answer_challenge, enroll_backup_codes, password_sign_in
+from tests.support.journey import CSRF, TX, Browser, field, query
+from tests.support.questions import ASKED, enroll as enroll_questions
+from tests.support.relying_party import ID_TOKEN_ALGS, rp
+from tests.support.signin import not_now_to_backup_codes, open_forced_setup, set_policy, user_mfa
+from tests.support.sms import enroll_sms, latest_code, new_mobile, thirty_seconds_later
+from tests.support.soft_authenticator import SoftAuthenticator, options_from
+from tests.support.totp import TOTP_KEY, enroll_totp
+from tests.support.webauthn import answer as answer_webauthn, enroll
+from tests.support.world import ClientCreds
 
 
 @pytest.fixture(autouse=True)
@@ -153,16 +152,11 @@ def test_an_unmet_essential_acr_reaches_the_portal_as_an_error(app, live_server,
 
 
 def test_forced_enrollment_then_the_code(app, live_server, live_world, provider, jwks):
-
-    from tests.integration.test_factor_totp import KEY
-    from tests.support.account import CEREMONY
-    from tests.support.journey import CSRF, TX, field
-
     set_policy(app, live_world, mode="required", factors=["totp"])
 
     def enroll_now(b, page):
         setup = page  # the only method allowed: its setup at once (issue 16, finding 8)
-        secret = KEY.search(setup.text).group(1).replace(" ", "")
+        secret = TOTP_KEY.search(setup.text).group(1).replace(" ", "")
         return b.post(f"/t/{live_world.slug}/login/setup/totp", {
             "csrf_token": field(CSRF, setup.text), "tx": field(TX, setup.text),
             "ceremony": field(CEREMONY, setup.text), "code": pyotp.TOTP(secret).now()})
@@ -179,7 +173,6 @@ def test_a_client_minimum_acr_applies_to_its_requests(app, live_server, live_wor
         tenant = directory.get_tenant(session, live_world.slug)
         new = directory.create_client(session, tenant, "Bank", ["https://bank.test/cb"], min_acr="mfa")
         session.commit()
-    from tests.conftest import ClientCreds
 
     bank = ClientCreds(new.client.client_id, new.secret, "https://bank.test/cb", "")
     # MFA is off for the tenant, so the bank's floor cannot be met: an error, not a weak token.
@@ -197,9 +190,6 @@ def test_a_client_minimum_acr_applies_to_its_requests(app, live_server, live_wor
 
 def test_passkey_reaches_phr(live_server, live_world, provider, jwks):
     """Enrolled and used on the live server itself: its origin is the relying party's view."""
-    from tests.integration.test_factor_webauthn import answer as answer_webauthn, enroll, options_from
-    from tests.support.soft_authenticator import SoftAuthenticator
-
     soft = SoftAuthenticator(live_server.url)
     browser = Browser(requests.Session(), origin=live_server.url)
     password_sign_in(browser, live_world)
@@ -211,22 +201,16 @@ def test_passkey_reaches_phr(live_server, live_world, provider, jwks):
 
 # --- The tenant's policy, as a portal using Authlib sees it -----------------------------------
 def admin_action(app, world, email, action):
-    from tests.integration.test_policy_journey import user_mfa
-
     user_mfa(app, world, email, action)
 
 
 def totp_setup(world):
     """Complete the forced setup wizard with an authenticator app."""
 
-    from tests.integration.test_factor_totp import KEY
-    from tests.support.account import CEREMONY
-    from tests.support.journey import CSRF, TX, field
-
     def enroll_now(b, page):
         assert "Set up " in page.text, page.text[:400]
         setup = open_forced_setup(b, world, page)  # the wizard, or its only method's page
-        secret = KEY.search(setup.text).group(1).replace(" ", "")
+        secret = TOTP_KEY.search(setup.text).group(1).replace(" ", "")
         done = b.post(f"/t/{world.slug}/login/setup/totp", {
             "csrf_token": field(CSRF, setup.text), "tx": field(TX, setup.text),
             "ceremony": field(CEREMONY, setup.text), "code": pyotp.TOTP(secret).now()})
@@ -275,8 +259,6 @@ def test_admin_enforce_exempt_and_reset(app, live_server, live_world, provider, 
 
 
 def test_grace_skip_then_forced_setup(app, live_server, live_world, provider, jwks):
-    from tests.support.journey import CSRF, TX, field
-
     set_policy(app, live_world, mode="required", factors=["totp"], grace_skips=1)
 
     def skip(b, page):

@@ -15,11 +15,10 @@ from sqlalchemy import func, select
 from idp import admin, db, directory
 from idp.guard import account_key
 from idp.models import AuditEvent
+from tests.support.journey import CSRF, TX, Browser, field, query
 from tests.support.ports import free_port
-from tests.integration.test_policy_journey import set_policy
-from tests.integration.test_token import get_code, redeem, refresh
-from tests.support.journey import CSRF, TX, Browser, field
-from tests.support.signin import fail_until_locked
+from tests.support.rp import get_code, params_for, redeem, refresh
+from tests.support.signin import fail_until_locked, set_policy
 
 
 def sign_in(client, world):
@@ -72,8 +71,6 @@ def test_a_lock_keeps_live_sessions_and_refresh_tokens(app, client, world):
     attacker = app.test_client()
     fail_until_locked(attacker, world, world.alice)
     assert refresh(client, world, world.portal, tokens["refresh_token"]).status_code == 200
-    from tests.integration.test_authorize import params_for
-    from tests.support.journey import query
 
     silent = Browser(client).get(f"/t/{world.slug}/authorize", params_for(world.portal, prompt="none"))
     assert "code" in query(silent.location)

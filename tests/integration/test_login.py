@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from idp import db
 from idp.models import AuditEvent, User
+from tests.support.captcha import solve
 from tests.support.journey import CSRF, TX, field
+from tests.support.world import make_world
 
 
 def login_page(client, slug):
@@ -110,8 +112,6 @@ def test_home_shows_who_is_signed_in_and_sign_out_ends_it(client, world):
 
 
 def test_a_session_of_one_tenant_means_nothing_in_another(app, settings, client, world):
-    from tests.conftest import make_world
-
     other = make_world(app, settings)
     post_login(client, world.slug, world.alice, world.password)
     assert world.alice not in client.get(f"/t/{other.slug}/").get_data(as_text=True)
@@ -133,8 +133,6 @@ def test_rehash_on_login_when_parameters_change(app, settings, world):
 
 @pytest.mark.parametrize("who", ["known", "unknown"])
 def test_five_wrong_passwords_lock_known_and_unknown_accounts_alike(client, world, who):
-    from tests.support.captcha import solve
-
     email = world.alice if who == "known" else "nobody@example.com"
     statuses, last = [], ""
     for attempt in range(5):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.integration.test_authorize import params_for
-from tests.integration.test_token import get_code, redeem
 from tests.support.journey import CSRF, Browser, field, query
+from tests.support.rp import get_code, params_for, redeem
 
 
 def signed_in_tokens(client, world):

@@ -15,9 +15,9 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 
 from idp.config import Settings
-from tests.conftest import serve
-from tests.integration.test_scale_out import with_totp
 from tests.support.journey import CSRF, TX, Browser, field
+from tests.support.live_server import serve
+from tests.support.totp import with_totp
 
 
 @pytest.fixture(autouse=True)

@@ -16,15 +16,15 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from idp import create_app
-from tests.conftest import ROOT, wait_until_answering
-from tests.integration.test_authorize import params_for
-from tests.integration.test_policy_journey import set_policy
-from tests.integration.test_scale_out import with_totp
-from tests.integration.test_token import basic
 from tests.support.account import answer_challenge
 from tests.support.captcha import solve
 from tests.support.journey import CSRF, TX, Browser, field
+from tests.support.live_server import wait_until_answering
+from tests.support.paths import ROOT
 from tests.support.ports import free_port
+from tests.support.rp import basic, params_for
+from tests.support.signin import set_policy
+from tests.support.totp import with_totp
 
 TOKEN = "metrics-reader-token"
 

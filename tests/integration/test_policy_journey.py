@@ -11,18 +11,12 @@ from sqlalchemy import select
 
 from idp import admin, db, directory, notify
 from idp.models import LoginToken
-from tests.integration.test_factor_backup_codes import enroll_backup_codes, jwt_claims
-from tests.integration.test_token import redeem
-from tests.support.account import answer_challenge
-from tests.support.signin import set_policy, start, tokens_for
-from tests.support.journey import CSRF, TX, Browser, field, pkce_pair, query
-
-
-def user_mfa(app, world, email, action):
-    with app.app_context():
-        session = db.session()
-        admin.set_user_mfa(session, directory.get_tenant(session, world.slug), email, action, "test")
-        session.commit()
+from tests.support.account import CEREMONY, answer_challenge, enroll_backup_codes, password_sign_in
+from tests.support.journey import CSRF, TX, Browser, field, query
+from tests.support.rp import params_for
+from tests.support.signin import set_policy, start, tokens_for, user_mfa
+from tests.support.totp import TOTP_KEY, enroll_totp, totp_code, with_totp
+from tests.support.world import ClientCreds
 
 
 def test_disabled_ignores_enrolled_factors(app, client, world):
@@ -37,7 +31,6 @@ def test_disabled_ignores_enrolled_factors(app, client, world):
 def test_disabled_tenant_says_two_factor_is_not_available(app, client, world):
     set_policy(app, world, mode="disabled")
     browser = Browser(client)
-    from tests.support.account import password_sign_in
 
     password_sign_in(browser, world)
     page = browser.get(f"/t/{world.slug}/account")
@@ -84,7 +77,6 @@ def test_required_without_a_factor_shows_the_setup_wizard_before_any_code(app, w
     assert page.status == 200 and "Set up two-step verification" in page.text
     assert "Not now" not in page.text  # no grace configured
     # No code can be had meanwhile, not even silently.
-    from tests.integration.test_authorize import params_for
 
     silent = browser.get(f"/t/{world.slug}/authorize", params_for(world.portal, prompt="none"))
     assert query(silent.location)["error"] == "login_required"
@@ -108,9 +100,6 @@ def test_grace_skips_then_forced(app, world):
 
 
 def test_a_forged_skip_is_refused_when_no_grace_is_left(app, world):
-    from tests.integration.test_authorize import params_for
-    from tests.support.journey import TX
-
     set_policy(app, world, mode="required")
     browser = Browser(app.test_client())
     login = browser.authorize(f"/t/{world.slug}", params_for(world.portal))
@@ -188,7 +177,6 @@ def test_client_minimum_acr_applies_to_every_request(app, world):
         tenant = directory.get_tenant(session, world.slug)
         new = directory.create_client(session, tenant, "Bank", ["https://bank.test/cb"], min_acr="mfa")
         session.commit()
-    from tests.conftest import ClientCreds
 
     world.portal = ClientCreds(new.client.client_id, new.secret, "https://bank.test/cb", "")
     browser = Browser(app.test_client())
@@ -275,34 +263,28 @@ def test_login_token_session_says_so_in_the_token(app, world, settings):
 
 # --- Forced setup completed, and what an enrollment does not prove ---------------------------
 def test_forced_setup_completed_in_the_sign_in_counts_as_its_second_step(app, world):
-    from tests.integration.test_factor_totp import KEY, code
-    from tests.support.account import CEREMONY
-
     set_policy(app, world, mode="required", factors=["totp"])
     browser = Browser(app.test_client())
     verifier, page, _ = start(browser, world)
     # The only method allowed: its setup page at once, no choice page (issue 16, finding 8).
     assert "Set up authenticator app" in page.text and 'id="totp-setup-key"' in page.text
     setup = page
-    secret = KEY.search(setup.text).group(1).replace(" ", "")
-    from tests.support.journey import TX
+    secret = TOTP_KEY.search(setup.text).group(1).replace(" ", "")
 
     done = browser.follow(browser.post(f"/t/{world.slug}/login/setup/totp", {
         "csrf_token": field(CSRF, setup.text), "tx": field(TX, setup.text),
-        "ceremony": field(CEREMONY, setup.text), "code": code(secret)}), world.portal.redirect_uri)
+        "ceremony": field(CEREMONY, setup.text), "code": totp_code(secret)}), world.portal.redirect_uri)
     claims = tokens_for(browser, world, done, verifier)
     assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == "mfa"
 
 
 def test_a_factor_added_on_the_account_page_does_not_step_up_the_session(app, world):
-    from tests.integration.test_factor_totp import code, enroll_totp
-
     browser = Browser(app.test_client())
     secret = enroll_totp(browser, world)  # a password-only session adds its first factor
     verifier, page, _ = start(browser, world, acr_values="mfa")
     # Still asked to prove the factor: having enrolled it is not having used it at sign-in.
     assert page.status == 200 and "Authenticator app" in page.text
-    time_step_ahead = code(secret, 1)
+    time_step_ahead = totp_code(secret, 1)
     done = browser.follow(answer_challenge(browser, world, page, "totp", code=time_step_ahead),
                           world.portal.redirect_uri)
     assert tokens_for(browser, world, done, verifier)["acr"] == "mfa"
@@ -322,8 +304,6 @@ def test_admins_cannot_enforce_while_the_tenant_has_mfa_disabled(app, world):
     ({"mode": "required"}, False),
 ])
 def test_removing_the_last_factor_follows_the_self_disable_rule(app, world, changes, may_remove):
-    from tests.support.account import password_sign_in
-
     browser = Browser(app.test_client())
     codes = enroll_backup_codes(browser, world)
     set_policy(app, world, **changes)
@@ -349,9 +329,6 @@ def test_acr_values_added_to_a_link_cannot_lower_the_portals_minimum(app, world)
     from dataclasses import replace
 
     import pyotp
-
-    from tests.conftest import ClientCreds
-    from tests.integration.test_scale_out import with_totp
 
     with app.app_context():
         session = db.session()

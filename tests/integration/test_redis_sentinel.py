@@ -11,9 +11,9 @@ import pytest
 import redis
 
 from idp import create_app
-from tests.integration.test_authorize import params_for
 from tests.support.journey import Browser
 from tests.support.redis_server import PrivateRedis, PrivateSentinel
+from tests.support.rp import params_for
 
 SERVICE = "idp-primary"
 

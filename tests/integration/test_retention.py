@@ -13,7 +13,7 @@ from idp import db as idp_db
 from idp import directory
 from idp.models import AuthorizationCode, Client, Token
 from idp import hashing
-from tests.integration.test_token import basic
+from tests.support.rp import basic
 
 NOW = dt.datetime.now(dt.timezone.utc)
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)

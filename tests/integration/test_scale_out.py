@@ -20,15 +20,12 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from idp import db as idp_db
-from idp import directory
-from idp.mfa.secrets import SecretBox
-from idp.models import Authenticator
-from tests.conftest import serve
-from tests.integration.test_policy_journey import set_policy
 from tests.support.journey import CSRF, TX, field
+from tests.support.live_server import serve
 from tests.support.ports import free_port
 from tests.support.redis_server import shared_redis as shared_redis_server
+from tests.support.signin import set_policy
+from tests.support.totp import with_totp
 
 LOCK_AFTER = 3
 
@@ -74,21 +71,6 @@ class Balancer:
         target = server.url + parts.path + (f"?{parts.query}" if parts.query else "")
         self.seen.append(server.url)
         return self.http.request(method, target, allow_redirects=False, timeout=30, **kw)
-
-
-def with_totp(app, world) -> str:
-    """Alice sets up an authenticator app (what Totp stores: the seed encrypted, a handle)."""
-    seed = pyotp.random_base32(32)
-    with app.app_context():
-        session = idp_db.session()
-        alice = directory.find_user(session, directory.get_tenant(session, world.slug),
-                                    world.alice)
-        session.add(Authenticator(
-            tenant_id=alice.tenant_id, user_id=alice.id, type="totp", name="Authenticator app",
-            data={"secret": SecretBox(app.config["IDP"].secret_key).encrypt(seed),
-                  "handle": secrets.token_urlsafe(12)}))
-        session.commit()
-    return seed
 
 
 def start(oauth: OAuth2Session, issuer: str) -> tuple[str, str]:

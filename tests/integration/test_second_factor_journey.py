@@ -4,10 +4,11 @@ is offered first, others can be chosen, and the guard counts wrong answers."""
 from __future__ import annotations
 
 from idp.guard import account_key
-from tests.integration.test_authorize import params_for
-from tests.integration.test_factor_backup_codes import challenge_page, enroll_backup_codes
-from tests.support.account import answer_challenge
-from tests.support.journey import Browser, query
+from tests.support.account import answer_challenge, enroll_backup_codes
+from tests.support.captcha import solve
+from tests.support.journey import TX, Browser, field, query
+from tests.support.rp import params_for
+from tests.support.signin import challenge_page
 
 
 def test_half_way_through_nothing_is_reachable(app, client, world):
@@ -44,8 +45,6 @@ def test_the_right_answer_goes_straight_back_to_the_portal_with_a_code(app, clie
 
 def test_consent_asked_after_the_second_factor_still_issues_the_code(app, client, world):
     """prompt=consent after a second factor: the consent page comes next, then the code."""
-    from tests.support.journey import TX, field
-
     codes = enroll_backup_codes(Browser(client), world)
     browser = Browser(app.test_client())
     page = browser.authorize(f"/t/{world.slug}", params_for(world.portal, prompt="consent"))
@@ -72,7 +71,6 @@ def test_a_challenge_cannot_be_answered_for_a_factor_the_user_lacks(app, client,
 
 def test_wrong_answers_count_and_lock_the_account(app, client, world):
     enroll_backup_codes(Browser(client), world)
-    from tests.support.captcha import solve
 
     browser, _, page = challenge_page(app, world)
     for attempt in range(5):

@@ -21,13 +21,13 @@ from flask import Flask
 
 from idp import admin, cache, create_app, db as idp_db, directory
 from idp.config import Settings
-from tests.conftest import World, make_world
 from tests.support.account import password_sign_in
 from tests.support.console import admin_browser
 from tests.support.databases import scratch_database
 from tests.support.journey import CSRF, Browser, field
 from tests.support.redis_server import shared_redis
 from tests.support.signin import fail_until_locked
+from tests.support.world import World, make_world
 
 
 @dataclass

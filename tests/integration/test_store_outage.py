@@ -7,9 +7,9 @@ from dataclasses import replace
 import pytest
 
 from idp import create_app
-from tests.integration.test_authorize import params_for
 from tests.support.journey import CSRF, TX, Browser, field
 from tests.support.redis_server import PrivateRedis
+from tests.support.rp import params_for
 
 
 @pytest.fixture
@@ -37,7 +37,6 @@ def test_sign_in_fails_closed_while_redis_is_down_and_recovers(settings, world, 
     done = browser.sign_in(login, world.alice, world.password, world.slug, world.portal.redirect_uri)
     assert done.status == 302 and "code=" in done.location
     app.extensions["idp.engine"].dispose()
-
 
 
 def test_protocol_endpoints_while_redis_is_down(settings, world, redis_server):

@@ -3,40 +3,13 @@ introspection, userinfo — including every failure path a client can hit."""
 
 from __future__ import annotations
 
-import base64
-import secrets
 import threading
 
 import pytest
 
-from tests.support.rp import basic, redeem
-from tests.support.journey import Browser, pkce_pair, query
-
-
-def get_code(client, world, creds, scope="openid profile email offline_access", email=None):
-    browser = Browser(client)
-    verifier, challenge = pkce_pair()
-    params = {"response_type": "code", "client_id": creds.client_id, "redirect_uri": creds.redirect_uri,
-              "scope": scope, "state": "s", "nonce": secrets.token_urlsafe(8),
-              "code_challenge": challenge, "code_challenge_method": "S256"}
-    page = browser.authorize(f"/t/{world.slug}", params)
-    if page.status == 200:
-        page = browser.sign_in(page, email or world.alice, world.password, world.slug, creds.redirect_uri)
-    return query(page.location)["code"], verifier
-
-
-def userinfo(client, world, access_token):
-    return client.get(f"/t/{world.slug}/userinfo", headers={"Authorization": f"Bearer {access_token}"})
-
-
-def introspect(client, world, creds, token):
-    return client.post(f"/t/{world.slug}/introspect", data={"token": token},
-                       headers=basic(creds.client_id, creds.client_secret)).get_json()
-
-
-def refresh(client, world, creds, refresh_token):
-    return client.post(f"/t/{world.slug}/token", headers=basic(creds.client_id, creds.client_secret),
-                       data={"grant_type": "refresh_token", "refresh_token": refresh_token})
+from tests.support.journey import pkce_pair
+from tests.support.rp import basic, get_code, introspect, redeem, refresh, userinfo
+from tests.support.world import ClientCreds, make_world
 
 
 @pytest.fixture
@@ -203,7 +176,6 @@ def test_an_expired_refresh_token_is_refused(app, client, world, tokens):
 
 def make_other_confidential_client(client, world):
     from idp import db, directory
-    from tests.conftest import ClientCreds
 
     with client.application.app_context():
         session = db.session()
@@ -249,8 +221,6 @@ def test_userinfo_without_or_with_a_bad_token_is_401(client, world):
 
 
 def test_an_access_token_of_another_tenant_is_refused(app, client, settings, world, tokens):
-    from tests.conftest import make_world
-
     other = make_world(app, settings)
     assert userinfo(client, other, tokens["access_token"]).status_code == 401
 

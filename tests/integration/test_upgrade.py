@@ -24,11 +24,11 @@ from idp import create_app, db as idp_db
 from idp.password import Passwords
 from idp.mfa.secrets import SecretBox
 from idp import hashing
-from tests.conftest import PASSWORD
-from tests.integration.test_authorize import params_for
 from tests.support.account import answer_challenge
 from tests.support.databases import scratch_database
 from tests.support.journey import Browser
+from tests.support.rp import params_for
+from tests.support.world import PASSWORD
 
 FIRST, FACTORS = "0001", "0002"  # the first schema; the one that added second factors
 REDIRECT_URI = "https://old-portal.test/cb"

@@ -19,9 +19,11 @@ import pytest
 from idp import store
 from idp.journey import transaction
 from tests.support.account import (
-    answer_challenge, authorize_params, password_sign_in, start_enrollment, submit_enrollment,
+    answer_challenge, password_sign_in, start_enrollment, submit_enrollment,
 )
 from tests.support.journey import CSRF, TX, Browser, field, query
+from tests.support.rp import params_for
+from tests.support.world import make_world
 
 VISITS = 100
 
@@ -39,7 +41,7 @@ def fresh_browser(app) -> Browser:
 
 def sealed_login(app, world, browser: Browser | None = None) -> tuple[Browser, str]:
     browser = browser or fresh_browser(app)
-    page = browser.authorize(f"/t/{world.slug}", authorize_params(world.portal))
+    page = browser.authorize(f"/t/{world.slug}", params_for(world.portal))
     assert page.status == 200 and 'autocomplete="current-password"' in page.text
     return browser, field(TX, page.text)
 
@@ -55,7 +57,7 @@ def test_anonymous_visits_of_authorize_and_login_store_nothing(app, world):
     for i in range(VISITS):
         browser = fresh_browser(app)
         authorize = browser.get(f"/t/{world.slug}/authorize",
-                                authorize_params(world.portal, state=f"s{i}",
+                                params_for(world.portal, state=f"s{i}",
                                                  prompt="login" if i % 2 else "select_account"))
         assert authorize.status == 302 and "/login?tx=" in authorize.location
         assert browser.get(authorize.location).status == 200
@@ -90,8 +92,6 @@ def test_a_sealed_sign_in_opens_only_in_the_browser_that_started_it(app, world):
 
 
 def test_a_sealed_sign_in_does_not_open_in_another_tenant(app, world, settings):
-    from tests.conftest import make_world
-
     other = make_world(app, settings)
     browser, tx = sealed_login(app, world)
     sealed_login(app, other, browser)  # the same browser, known to the other tenant too
@@ -166,7 +166,7 @@ def test_a_request_too_large_to_carry_is_a_clear_error_for_the_client(app, world
     extra = {f"x{i}": secrets.token_urlsafe(3000) for i in range(4)}
     browser = fresh_browser(app)
     before = stored_keys(app)
-    page = browser.post(f"/t/{world.slug}/authorize", {**authorize_params(world.portal), **extra})
+    page = browser.post(f"/t/{world.slug}/authorize", {**params_for(world.portal), **extra})
     assert page.status == 302 and page.location.startswith(world.portal.redirect_uri)
     back = query(page.location)
     assert back["error"] == "invalid_request" and "too large" in back["error_description"]

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from idp import admin, db, directory
-from idp.models import Upstream, UpstreamIdentity
-from tests.conftest import World
-from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair, query
+from idp.models import Upstream
+from tests.support.journey import Browser, Page, query
 from tests.support.upstream import Recorder, ScriptedProvider
+from tests.support.upstream_signin import add_upstream, sign_in_upstream
+from tests.support.world import World
 
 
 @pytest.fixture
@@ -40,50 +39,10 @@ def recorder():
     listener.stop()
 
 
-def add_upstream(app, world: World, provider: ScriptedProvider, *, trust_mfa="never",
-                 trusted_acrs=(), back_channel_hosts=()) -> None:
-    """The upstream, with alice here linked to the provider's subject (an earlier sign-in)."""
-    with app.app_context():
-        session = db.session()
-        tenant = directory.get_tenant(session, world.slug)
-        row = admin.add_upstream(
-            session, app.extensions["idp.secretbox"], tenant, slug="partner", name="Partner SSO",
-            issuer=provider.issuer, client_id=provider.client_id,
-            client_secret=provider.client_secret, email_domains=[], trust_mfa=trust_mfa,
-            actor="test", trusted_acrs=list(trusted_acrs),
-            back_channel_hosts=list(back_channel_hosts))
-        alice = directory.find_user(session, tenant, world.alice)
-        session.add(UpstreamIdentity(upstream_id=row.id, user_id=alice.id,
-                                     subject=provider.subject))
-        session.commit()
-
-
 def upstream_row(session, world: World, slug: str) -> Upstream | None:
     tenant = directory.get_tenant(session, world.slug)
     return session.scalar(select(Upstream).where(Upstream.tenant_id == tenant.id,
                                                  Upstream.slug == slug))
-
-
-def sign_in_upstream(client, world: World, provider: ScriptedProvider) -> tuple[Page, str]:
-    """A portal sends the browser to us; it picks "Sign in with Partner SSO", goes to the
-    upstream and comes back as far as we let it. (where it ends, the portal's PKCE verifier)"""
-    browser = Browser(client)
-    verifier, challenge = pkce_pair()
-    login = browser.authorize(f"/t/{world.slug}", {
-        "response_type": "code", "client_id": world.portal.client_id,
-        "redirect_uri": world.portal.redirect_uri, "scope": "openid email",
-        "state": "st", "nonce": secrets.token_urlsafe(12), "code_challenge": challenge,
-        "code_challenge_method": "S256"})
-    assert login.status == 200 and "Sign in with Partner SSO" in login.text, login.text[:500]
-    page = browser.post(f"/t/{world.slug}/login/upstream/partner",
-                        {"csrf_token": field(CSRF, login.text), "tx": field(TX, login.text)})
-    if page.status == 302 and page.location.startswith(provider.issuer):
-        # At the upstream: it signs the user in and sends the browser back with a code.
-        there = requests.get(page.location, allow_redirects=False, timeout=10,
-                             verify=str(provider.ca_file) if provider.ca_file else True)
-        assert there.status_code == 302, there.text[:500]
-        page = browser.follow(browser.get(there.headers["Location"]), world.portal.redirect_uri)
-    return page, verifier
 
 
 def id_token_claims(client, world: World, done: Page, verifier: str) -> dict:
@@ -100,7 +59,7 @@ def id_token_claims(client, world: World, done: Page, verifier: str) -> dict:
 
 def signed_in_claims(app, client, world: World, provider: ScriptedProvider, **upstream) -> dict:
     add_upstream(app, world, provider, **upstream)
-    done, verifier = sign_in_upstream(client, world, provider)
+    done, verifier = sign_in_upstream(Browser(client), world, provider)
     return id_token_claims(client, world, done, verifier)
 
 
@@ -171,7 +130,7 @@ def test_cli_lists_trusted_acr_values_exactly(idp, app, world, upstream):
 def test_cli_set_lists_an_acr_for_an_upstream_added_before(idp, app, client, world, upstream):
     add_upstream(app, world, upstream, trust_mfa="when_upstream_mfa")  # as migration 0009 left it
     upstream.claims = {"amr": ["pwd"], "acr": "urn:example:loa:2fa"}
-    done, verifier = sign_in_upstream(client, world, upstream)
+    done, verifier = sign_in_upstream(Browser(client), world, upstream)
     assert id_token_claims(client, world, done, verifier)["acr"] == "pwd"
 
     code, out, err = idp("upstream", "set", world.slug, "partner", "--trusted-acr",
@@ -179,7 +138,7 @@ def test_cli_set_lists_an_acr_for_an_upstream_added_before(idp, app, client, wor
     assert code == 0, err
     assert json.loads(out)["trusted_acrs"] == ["urn:example:loa:2fa"]
     another_browser = app.test_client()
-    done, verifier = sign_in_upstream(another_browser, world, upstream)
+    done, verifier = sign_in_upstream(Browser(another_browser), world, upstream)
     assert id_token_claims(another_browser, world, done, verifier)["acr"] == "mfa"
 
     code, out, err = idp("upstream", "set", world.slug, "partner", "--trust-mfa", "never")
@@ -193,7 +152,7 @@ def test_a_discovery_pointing_the_token_endpoint_at_local_http_gets_nothing(
         app, client, world, upstream, recorder):
     upstream.discovery_changes = {"token_endpoint": f"{recorder.url}/token"}
     add_upstream(app, world, upstream)
-    page, _ = sign_in_upstream(client, world, upstream)
+    page, _ = sign_in_upstream(Browser(client), world, upstream)
     assert page.status == 502 and "not set up correctly" in page.text
     assert "tell your administrator" in page.text and "Back to sign in" in page.text
     # Neither the secret, nor a code, nor a verifier went anywhere.
@@ -205,7 +164,7 @@ def test_a_discovery_pointing_keys_or_userinfo_at_local_http_is_refused(
         app, client, world, upstream, recorder, endpoint):
     upstream.discovery_changes = {endpoint: f"{recorder.url}/{endpoint}"}
     add_upstream(app, world, upstream)
-    page, _ = sign_in_upstream(client, world, upstream)
+    page, _ = sign_in_upstream(Browser(client), world, upstream)
     assert page.status == 502 and "not set up correctly" in page.text
     assert recorder.requests == [] and upstream.token_requests == []
 
@@ -215,7 +174,7 @@ def test_a_back_channel_on_another_host_needs_the_admin_to_list_it(app, client, 
     # The same server under another name: https, but not the issuer's host.
     upstream.discovery_changes = {"token_endpoint": f"https://localhost:{port}/token"}
     add_upstream(app, world, upstream)
-    page, _ = sign_in_upstream(client, world, upstream)
+    page, _ = sign_in_upstream(Browser(client), world, upstream)
     assert page.status == 502 and upstream.token_requests == []
 
     with app.app_context():
@@ -224,7 +183,7 @@ def test_a_back_channel_on_another_host_needs_the_admin_to_list_it(app, client, 
                               "test", back_channel_hosts=[f"localhost:{port}"])
         session.commit()
     upstream.claims = {"amr": ["pwd"]}
-    done, verifier = sign_in_upstream(client, world, upstream)
+    done, verifier = sign_in_upstream(Browser(client), world, upstream)
     assert id_token_claims(client, world, done, verifier)["amr"] == ["fed"]
     assert len(upstream.token_requests) == 1
 
@@ -233,7 +192,7 @@ def test_the_token_endpoint_cannot_redirect_the_code_elsewhere(app, client, worl
                                                                recorder):
     upstream.token_redirect = f"{recorder.url}/token"  # a 307 keeps the body: code, verifier
     add_upstream(app, world, upstream)
-    page, _ = sign_in_upstream(client, world, upstream)
+    page, _ = sign_in_upstream(Browser(client), world, upstream)
     assert page.status == 502 and "Back to sign in" in page.text
     assert recorder.requests == []
 

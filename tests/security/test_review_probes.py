@@ -23,12 +23,12 @@ from hypothesis import HealthCheck, given, settings as hsettings
 from hypothesis import strategies as st
 
 from idp import db, directory
-from tests.integration.test_factor_totp import enroll_another
-from tests.security.test_federation_trust import add_upstream
-from tests.support.account import password_sign_in
+from tests.support.account import answer_challenge, password_sign_in
 from tests.support.journey import CSRF, TX, Browser, field, pkce_pair
 from tests.support.rp import params_for
 from tests.support.signin import set_policy, start, tokens_for
+from tests.support.totp import enroll_another, totp_code
+from tests.support.upstream_signin import add_upstream
 
 
 def _login_page_for(browser: Browser, world, tx_id: str):
@@ -134,8 +134,6 @@ def test_a_stale_console_session_must_prove_a_factor_again(app, world):
     """The console asks for a second factor proved in the last 15 minutes. An admin signed in
     with password + app an hour ago; the step-up must ask for the app again, not refresh the
     session's clock because its amr already lists otp."""
-    from tests.support.account import answer_challenge
-    from tests.support.signin import totp_code
 
     browser = Browser(app.test_client())
     password_sign_in(browser, world, world.admin)
@@ -188,7 +186,6 @@ def test_anonymous_upstream_buttons_store_a_bounded_number_of_sign_ins(app, worl
 
 
 # --- Odd input on the new paths: a 4xx or a page, never a 500, never another host -------------
-
 
 
 _tx_values = st.one_of(

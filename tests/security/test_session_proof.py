@@ -19,9 +19,9 @@ import json
 
 import pytest
 
-from tests.support.account import enroll_totp
 from tests.support.journey import CSRF, Browser, field
 from tests.support.signin import set_policy, start, tokens_for
+from tests.support.totp import enroll_totp
 from tests.support.upstream_signin import add_upstream, sign_in_upstream
 
 
@@ -78,7 +78,8 @@ def test_a_trusted_upstreams_session_counts_at_the_next_portal(app, client, worl
     enroll_totp(Browser(app.test_client()), world)
     add_upstream(app, world, upstream, trust_mfa=trust_mfa)
     browser = Browser(client)
-    first = sign_in_upstream(browser, world, upstream)
+    first, _ = sign_in_upstream(browser, world, upstream)
+    assert len(upstream.authorization_requests) == 1, first.text[:600]  # it went there
     if trust_mfa == "always":
         assert first.status == 302 and first.location.startswith(world.portal.redirect_uri), \
             first.text[:600]

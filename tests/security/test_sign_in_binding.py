@@ -23,12 +23,12 @@ from sqlalchemy import func, select
 
 from idp import admin, db, directory, notify, store
 from idp.models import Authenticator
-from tests.integration.test_factor_backup_codes import enroll_backup_codes
-from tests.support.account import answer_challenge, password_sign_in
+from tests.support.account import answer_challenge, enroll_backup_codes, password_sign_in
 from tests.support.journey import CSRF, TX, Browser, field, query
+from tests.support.questions import enroll
 from tests.support.signin import (finish_forced_totp, open_forced_setup, set_policy, start,
                                   tokens_for, totp_code)
-from tests.integration.test_factor_totp import enroll_another
+from tests.support.totp import enroll_another
 
 
 def _factors(app, world, email) -> list[str]:
@@ -239,7 +239,6 @@ def test_a_login_link_session_stepped_up_for_the_console_claims_no_password(app,
 def test_a_password_only_session_adds_no_factor_once_the_owner_set_up_questions(app, world):
     """Security questions are knowledge: a session that proved the password alone is at the
     same level as one that also answered them, but it has not proved the owner's factor."""
-    from tests.integration.test_factor_questions import enroll
 
     attacker = Browser(app.test_client())
     password_sign_in(attacker, world)  # before the owner set anything up

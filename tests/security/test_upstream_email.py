@@ -26,12 +26,12 @@ from sqlalchemy import select
 
 from idp import admin, db, directory
 from idp.models import AuditEvent, Upstream, UpstreamIdentity
-from tests.conftest import World
 from tests.support.account import password_sign_in
 from tests.support.console import admin_browser
 from tests.support.federated import choose_upstream, portal_id_token, through_scripted
 from tests.support.journey import CSRF, Browser, field
 from tests.support.upstream import ScriptedProvider
+from tests.support.world import World
 
 NAME = "Corp SSO"
 

@@ -35,26 +35,15 @@ def answer_challenge(browser: Browser, world, page: Page, factor_type: str, **fi
     return browser.post(f"/t/{world.slug}/login/verify", form)
 
 
-def authorize_params(creds, **extra):
-    from tests.integration.test_authorize import params_for
-
-    return params_for(creds, **extra)
-
-
 def code_from(page: Page) -> str:
     return query(page.location)["code"]
 
 
-TOTP_KEY = re.compile(r'id="totp-setup-key"[^>]*>([A-Z2-7 ]+)<')
-
-
-def enroll_totp(browser: Browser, world, email: str | None = None) -> str:
-    """A password sign-in, then an authenticator app added on the account page; its secret."""
-    import pyotp
-
+def enroll_backup_codes(browser: Browser, world, email: str | None = None) -> list[str]:
+    """A password sign-in, then backup codes made on the account page; the codes shown."""
     password_sign_in(browser, world, email)
-    page = start_enrollment(browser, world, "totp")
-    secret = TOTP_KEY.search(page.text).group(1).replace(" ", "")
-    done = submit_enrollment(browser, world, "totp", page, code=pyotp.TOTP(secret).now())
-    assert done.status == 302, (done.status, done.text[:500])
-    return secret
+    page = start_enrollment(browser, world, "backup")
+    codes = re.findall(r"<code>([a-z0-9-]+)</code>", page.text)
+    done = submit_enrollment(browser, world, "backup", page)
+    assert done.status == 302 and done.location.endswith(f"/t/{world.slug}/account")
+    return codes

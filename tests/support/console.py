@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.test_factor_backup_codes import enroll_backup_codes
-from tests.support.account import answer_challenge, password_sign_in
+from tests.support.account import answer_challenge, enroll_backup_codes, password_sign_in
 from tests.support.journey import Browser
 
 

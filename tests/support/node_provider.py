@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.paths import ROOT
 from tests.support.ports import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 SOURCE = Path(__file__).resolve().parent / "oidc_provider"
 CACHE = ROOT / ".cache" / "oidc-provider"
 FILES = ("package.json", "package-lock.json", "provider.mjs")

@@ -1,5 +1,6 @@
 """What a relying party does around the hosted pages: its authorization request, the code's
-redemption at the token endpoint, and reading the ID token it gets back."""
+redemption at the token endpoint, reading the ID token it gets back, and what it does with
+its tokens afterwards (refresh, introspection, userinfo)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import base64
 import json
 import secrets
 
-from tests.support.journey import pkce_pair
+from tests.support.journey import Browser, pkce_pair, query
 
 
 def params_for(creds, **extra):
@@ -42,3 +43,31 @@ def jwt_claims(token: str) -> dict:
     """A JWT's payload, unverified (the tests that verify signatures do so with JWKS)."""
     payload = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def get_code(client, world, creds, scope="openid profile email offline_access", email=None):
+    """A new browser signs in for ``creds`` (by password, unless it is asked nothing): the
+    authorization code it brings back and the PKCE verifier to redeem it with."""
+    browser = Browser(client)
+    verifier, challenge = pkce_pair()
+    params = {"response_type": "code", "client_id": creds.client_id, "redirect_uri": creds.redirect_uri,
+              "scope": scope, "state": "s", "nonce": secrets.token_urlsafe(8),
+              "code_challenge": challenge, "code_challenge_method": "S256"}
+    page = browser.authorize(f"/t/{world.slug}", params)
+    if page.status == 200:
+        page = browser.sign_in(page, email or world.alice, world.password, world.slug, creds.redirect_uri)
+    return query(page.location)["code"], verifier
+
+
+def userinfo(client, world, access_token):
+    return client.get(f"/t/{world.slug}/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def introspect(client, world, creds, token):
+    return client.post(f"/t/{world.slug}/introspect", data={"token": token},
+                       headers=basic(creds.client_id, creds.client_secret)).get_json()
+
+
+def refresh(client, world, creds, refresh_token):
+    return client.post(f"/t/{world.slug}/token", headers=basic(creds.client_id, creds.client_secret),
+                       data={"grant_type": "refresh_token", "refresh_token": refresh_token})

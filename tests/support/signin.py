@@ -1,29 +1,30 @@
-"""A tenant's policy set as an admin would, and sign-ins through it as a portal's user would."""
+"""A tenant's policy (and a user's second-factor setting) set as an admin would, and sign-ins
+through it as a portal's user would."""
 
 from __future__ import annotations
 
 import re
-import time
-
-import pyotp
 
 from idp import admin, db, directory
 from tests.support.account import CEREMONY
 from tests.support.captcha import solve
 from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair, query
 from tests.support.rp import jwt_claims, params_for, redeem
-
-TOTP_KEY = re.compile(r'id="totp-setup-key"[^>]*>([A-Z2-7 ]+)<')
-
-
-def totp_code(secret: str, steps_ahead: int = 0) -> str:
-    return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
+from tests.support.totp import TOTP_KEY, totp_code
 
 
 def set_policy(app, world, **changes):
     with app.app_context():
         session = db.session()
         admin.set_policy(session, directory.get_tenant(session, world.slug), "test", **changes)
+        session.commit()
+
+
+def user_mfa(app, world, email, action):
+    """An admin's second-factor action for one user (``admin.set_user_mfa``: require, exempt...)."""
+    with app.app_context():
+        session = db.session()
+        admin.set_user_mfa(session, directory.get_tenant(session, world.slug), email, action, "test")
         session.commit()
 
 
@@ -52,6 +53,17 @@ def start(browser: Browser, world, email: str | None = None, **extra):
         page = browser.sign_in(page, email or world.alice, world.password, world.slug,
                                world.portal.redirect_uri)
     return verifier, page, params
+
+
+def challenge_page(app, world, email: str | None = None):
+    """A new browser past the password of the portal's authorization request:
+    (the browser, the PKCE verifier, the page after the password)."""
+    browser = Browser(app.test_client())
+    verifier, challenge = pkce_pair()
+    page = browser.authorize(f"/t/{world.slug}", params_for(world.portal, code_challenge=challenge))
+    page = browser.sign_in(page, email or world.alice, world.password, world.slug,
+                           world.portal.redirect_uri)
+    return browser, verifier, page
 
 
 def tokens_for(browser: Browser, world, page: Page, verifier: str) -> dict:
