@@ -1,13 +1,12 @@
 """``{issuer}/account``: a user's own security page — list, add, rename, remove factors.
 
-Changing factors needs a recent sign-in at the user's current level: with a second factor
-enrolled, a session that proved only the password can add or remove nothing (it is sent to
-sign in again, factor included).
+Changing factors needs a recent proof at the user's current level (``SSOSession.proved_within``,
+the console's freshness rule too): with a second factor enrolled, a session that proved only
+the password can add or remove nothing (it is sent to sign in again, factor included).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -30,7 +29,6 @@ from idp import tenant_policy
 bp = Blueprint("account", __name__, url_prefix="/t/<tenant>/account")
 bp.url_value_preprocessor(load_tenant)
 
-RECENT_SECONDS = 15 * 60
 POSSESSION = {"otp", "sms", "hwk"}
 
 
@@ -57,9 +55,10 @@ def _level_needed(user: User) -> str:
 
 
 def may_change_factors(session, user) -> bool:
-    """A recent sign-in that proved one of the user's factors, once there is one (a password
-    alone never changes the factors of an account that has them), at the level they reach."""
-    if time.time() - session.auth_time > RECENT_SECONDS:
+    """A recent proof (the sign-in, or a step-up since) of one of the user's factors, once
+    there is one (a password alone never changes the factors of an account that has them), at
+    the level they reach."""
+    if not session.proved_within(sso.ACCOUNT_CHANGE_MINUTES):
         return False
     theirs = {mfa.get(a.type).amr for a in flow.enrolled(user)
               if mfa.get(a.type) and mfa.answerable(a)}

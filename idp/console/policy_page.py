@@ -15,10 +15,10 @@ from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from idp import admin, db, directory, policy
-from idp.console import gate
 from idp.console.views import bp
 from idp.directory import DirectoryError
 from idp.journey import facts
+from idp.journey import session as sso
 from idp.models import Client, Group
 from idp import tenant_policy
 
@@ -238,7 +238,7 @@ def _render(form: dict, status: int = 200, error: str | None = None,
         levels=LEVELS, factor_labels=FACTOR_LABELS, asked=asked, answer=answer,
         whatif_error=whatif_error, Need=policy.Need, console=_console_demand(session),
         console_warning=console_warning, console_asks=CONSOLE_ASKS,
-        step_up_minutes=gate.STEP_UP_MINUTES,
+        step_up_minutes=sso.CONSOLE_STEP_UP_MINUTES,
     ), status
 
 

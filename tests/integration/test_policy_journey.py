@@ -308,6 +308,28 @@ def test_a_factor_added_on_the_account_page_does_not_step_up_the_session(app, wo
     assert tokens_for(browser, world, done, verifier)["acr"] == "mfa"
 
 
+def test_a_step_up_is_a_fresh_proof_for_the_account_page_too(app, world):
+    """One freshness rule (``SSOSession.proved_within``): the account page, like the console,
+    counts from the last step proved — a step-up that proved a factor just now — not only from
+    the sign-in that began the session."""
+    import time
+
+    from tests.support.account import age_sessions, enroll_totp
+    from tests.support.signin import totp_code
+
+    browser = Browser(app.test_client())
+    secret = enroll_totp(browser, world)  # a password-only session adds its first factor
+    age_sessions(app, world, world.alice, 3600)
+    assert "Sign in again to change" in browser.get(f"/t/{world.slug}/account").text
+    verifier, page, _ = start(browser, world, acr_values="mfa")  # the portal steps it up
+    done = browser.follow(answer_challenge(browser, world, page, "totp", code=totp_code(secret, 1)),
+                          world.portal.redirect_uri)
+    claims = tokens_for(browser, world, done, verifier)
+    assert claims["acr"] == "mfa" and claims["auth_time"] < time.time() - 3000  # the same session
+    account = browser.get(f"/t/{world.slug}/account").text
+    assert "Sign in again to change" not in account and re.search(r"/factors/\d+/remove", account)
+
+
 def test_admins_cannot_enforce_while_the_tenant_has_mfa_disabled(app, world):
     from idp.directory import DirectoryError
 

@@ -58,3 +58,25 @@ def enroll_totp(browser: Browser, world, email: str | None = None) -> str:
     done = submit_enrollment(browser, world, "totp", page, code=pyotp.TOTP(secret).now())
     assert done.status == 302, (done.status, done.text[:500])
     return secret
+
+
+def age_sessions(app, world, email: str, seconds: int) -> None:
+    """Make every SSO session of ``email`` ``seconds`` older: its sign-in and its last step
+    (as if its user had walked away)."""
+    import json
+
+    from idp import db, directory, store
+
+    with app.app_context():
+        session = db.session()
+        user = directory.find_user(session, directory.get_tenant(session, world.slug), email)
+        r = store.get()
+        aged = 0
+        for key in r.scan_iter("sso:*"):
+            data = json.loads(r.get(key))
+            if data["user_id"] == user.id:
+                data["stepped_at"] = (data.get("stepped_at") or data["auth_time"]) - seconds
+                data["auth_time"] -= seconds
+                r.set(key, json.dumps(data), keepttl=True)
+                aged += 1
+        assert aged
