@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from idp import create_app, db as idp_db, directory
+from idp import admin, create_app, db as idp_db, directory
 from idp.config import Settings
-from idp.models import TenantPolicyRow
 from idp.oidc import keys
 from tests.support.databases import scratch_database
 from tests.support.ports import free_port
@@ -100,7 +99,7 @@ def make_world(app, settings, base_url: str | None = None) -> World:
         passwords = app.extensions["idp.passwords"]
         tenant = directory.create_tenant(session, slug, f"Tenant {slug}")
         # MFA optional for everyone: whoever enrolls a factor is asked for it at sign-in.
-        session.add(TenantPolicyRow(tenant_id=tenant.id, mode="optional"))
+        admin.policy_row(session, tenant).mode = "optional"
         alice = directory.create_user(session, passwords, tenant, "Alice@Example.com", PASSWORD,
                                       name="Alice")
         bob = directory.create_user(session, passwords, tenant, "bob@example.com", PASSWORD,

@@ -11,8 +11,9 @@ from idp import audit
 from idp.directory import DirectoryError, NotFound, _check_uri, create_client
 from idp.models import Client, Tenant
 from idp.oidc import hashing
+from idp.policy import LEVELS
 
-MIN_ACRS = (None, "pwd", "mfa", "phr")
+MIN_ACRS = (None, *LEVELS)  # a client's floor: none, or a level
 
 
 def _client(db: Session, tenant: Tenant, client_id: str):

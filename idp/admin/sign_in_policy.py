@@ -1,6 +1,6 @@
 """The tenant's sign-in policy row as admins change it (the console's policy page, ``idp policy
 set``): validated, audited with the admin as actor. Reading it for a decision is
-``idp.tenant_policy``'s.
+``idp.tenant_policy``'s; which factor types exist is the registry's (``idp.mfa``).
 """
 
 from __future__ import annotations
@@ -10,19 +10,18 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp import audit
+from idp import audit, mfa
 from idp.directory import DirectoryError, NotFound, find_user
 from idp.models import Group, Tenant, TenantPolicyRow, User
-from idp.policy import ALL_FACTORS, Mode
-
-FACTOR_NAMES = {"totp": "totp", "webauthn": "webauthn", "sms": "sms", "questions": "kba",
-                "kba": "kba", "backup": "backup"}
+from idp.policy import Mode
 
 
 def policy_row(db: Session, tenant: Tenant) -> TenantPolicyRow:
     row = db.get(TenantPolicyRow, tenant.id)
     if row is None:
-        row = TenantPolicyRow(tenant_id=tenant.id)
+        # Every factor type there is, allowed until the tenant chooses (a type added later is
+        # not allowed by rows made before it: a tenant's methods never change under it).
+        row = TenantPolicyRow(tenant_id=tenant.id, allowed_factors=mfa.types())
         db.add(row)
         db.flush()
     return row
@@ -39,7 +38,7 @@ def policy_dict(db: Session, tenant: Tenant) -> dict:
         "users": sorted(users),
         "grace_until": row.grace_until.isoformat() if row.grace_until else None,
         "grace_skips": row.grace_skips,
-        "factors": [f for f in ALL_FACTORS if f in row.allowed_factors],
+        "factors": [f for f in mfa.types() if f in row.allowed_factors],
         "roles_allowed": list(row.roles_allowed),
         "self_disable": row.self_disable,
         "login_token_bypass": row.login_token_bypass,
@@ -70,10 +69,11 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
         except ValueError:
             raise DirectoryError("mode must be disabled, optional or required") from None
     if factors is not None:
-        unknown = [f for f in factors if f not in FACTOR_NAMES]
-        if unknown or not factors:
-            raise DirectoryError(f"factors must be among {', '.join(FACTOR_NAMES)}")
-        row.allowed_factors = sorted({FACTOR_NAMES[f] for f in factors})
+        chosen = [mfa.named(f) for f in factors]
+        if None in chosen or not factors:
+            names = (f.alias or f.type for f in mfa.ordered())
+            raise DirectoryError(f"factors must be among {', '.join(names)}")
+        row.allowed_factors = sorted({f.type for f in chosen})
     if groups is not None or users is not None:
         if groups is not None:
             for name in groups:

@@ -32,8 +32,7 @@ from idp.models import User
 from idp.oidc import authorize
 from idp.oidc.authorize import error_redirect
 from idp.oidc.server import ClientRef, query_client
-from idp.oidc.claims import amr_and_acr
-from idp.policy import Decision, Need, Primary, Progress
+from idp.policy import Decision, Need, Primary, Progress, amr_and_acr
 from idp.untrusted import local_path
 from idp.web import error_page, load_tenant
 from idp import tenant_policy

@@ -34,9 +34,11 @@ def normalise(code: str) -> str:
 class BackupCodes(Factor):
     type = "backup"
     label = "Backup codes"
+    policy_help = "One-time codes for when the usual method is out of reach."
     amr = "otp"
     rank = 90
     several = False
+    recovery = True  # set up once a usual factor is held, for when it is out of reach
 
     def enroll_begin(self, ctx: FactorContext) -> Step:
         codes = [_new_code() for _ in range(COUNT)]
@@ -75,6 +77,10 @@ class BackupCodes(Factor):
 
     def usable(self, authenticator: Authenticator) -> bool:
         return self.remaining(authenticator) > 0
+
+    def usable_where(self):
+        unspent = select(BackupCode.authenticator_id).where(BackupCode.used_at.is_(None))
+        return Authenticator.id.in_(unspent)
 
     @staticmethod
     def remaining(authenticator: Authenticator) -> int:

@@ -362,6 +362,31 @@ def test_removing_the_last_factor_follows_the_self_disable_rule(app, world, chan
         assert "requires two-step verification" in after
 
 
+def test_a_user_an_admin_reset_cannot_remove_the_factor_they_set_up_again(app, world):
+    """The account page asks ``policy.standing``, as the console does: an admin's reset makes
+    two-step verification required for the user (whatever the tenant's mode and its
+    self-disable switch) until the sign-in has them set a factor up."""
+    from tests.support.account import password_sign_in, start_enrollment, submit_enrollment
+
+    set_policy(app, world, mode="optional", self_disable=True)
+    browser = Browser(app.test_client())
+    password_sign_in(browser, world)  # a fresh session, no factor yet
+    user_mfa(app, world, world.alice, "reset")
+    page = start_enrollment(browser, world, "backup")
+    codes = re.findall(r"<code>([a-z0-9-]+)</code>", page.text)
+    assert submit_enrollment(browser, world, "backup", page).status == 302
+    # A session that proved the codes may change factors: sign in again with one.
+    page = password_sign_in(browser, world)
+    browser.follow(answer_challenge(browser, world, page, "backup", code=codes[0]), "\0")
+    account = browser.get(f"/t/{world.slug}/account")
+    assert 'data-factor="backup"' in account.text and 'id="mfa-not-available"' not in account.text
+    factor_id = re.search(r"/factors/(\d+)/remove", account.text).group(1)
+    browser.post(f"/t/{world.slug}/account/factors/{factor_id}/remove",
+                 {"csrf_token": field(CSRF, account.text)})
+    after = browser.get(f"/t/{world.slug}/account").text
+    assert 'data-factor="backup"' in after and "requires two-step verification" in after
+
+
 def test_acr_values_added_to_a_link_cannot_lower_the_portals_minimum(app, world):
     """A portal registered with minimum level mfa; someone adds acr_values=phr to its sign-in
     link. Alice has TOTP but is outside the tenant's policy (it names Bob only), so only the
