@@ -32,11 +32,11 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from idp import create_app, db as idp_db, directory  # noqa: E402
+from idp import admin, create_app, db as idp_db, directory  # noqa: E402
 from idp.config import Settings  # noqa: E402
 from idp.console import users as users_list  # noqa: E402
 from idp.guard import account_key  # noqa: E402
-from idp.models import Authenticator, Group, TenantPolicyRow, User, user_groups  # noqa: E402
+from idp.models import Authenticator, Group, User, user_groups  # noqa: E402
 from idp.models.base import new_public_id, utcnow  # noqa: E402
 from idp.oidc import keys  # noqa: E402
 from tests.support.databases import scratch_database  # noqa: E402
@@ -64,7 +64,7 @@ def seed(app, n_users: int) -> dict:
         session = idp_db.session()
         passwords = app.extensions["idp.passwords"]
         tenant = directory.create_tenant(session, "bench", "Benchmark Inc.")
-        session.add(TenantPolicyRow(tenant_id=tenant.id, mode="disabled"))
+        admin.policy_row(session, tenant).mode = "disabled"
         directory.create_user(session, passwords, tenant, "admin@bench.example", PASSWORD,
                               name="Bench Admin", role="admin")
         for name in GROUPS:

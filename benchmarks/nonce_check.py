@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from console_users import PASSWORD, p95, scratch_app, sign_in, timed  # noqa: E402
-from idp import db as idp_db, directory  # noqa: E402
-from idp.models import AuthorizationCode, TenantPolicyRow  # noqa: E402
+from idp import admin, db as idp_db, directory  # noqa: E402
+from idp.models import AuthorizationCode  # noqa: E402
 from idp.models.base import utcnow  # noqa: E402
 from idp import hashing  # noqa: E402
 from idp.oidc.server import OpenIDExtension, nonce_digest  # noqa: E402
@@ -54,7 +54,7 @@ def seed(app, n_codes: int) -> dict:
     with app.app_context():
         session = idp_db.session()
         tenant = directory.create_tenant(session, "bench", "Benchmark Inc.")
-        session.add(TenantPolicyRow(tenant_id=tenant.id, mode="disabled"))
+        admin.policy_row(session, tenant).mode = "disabled"
         user = directory.create_user(session, app.extensions["idp.passwords"], tenant,
                                      "admin@bench.example", PASSWORD, name="Bench Admin",
                                      role="admin")

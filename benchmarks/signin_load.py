@@ -497,7 +497,7 @@ def seed_accounts(database_url: str, tenant_slug: str, n: int, redirect_uri: str
     """
     from sqlalchemy.orm import Session
 
-    from idp import admin, db as idp_db, directory
+    from idp import admin, db as idp_db, directory, mfa
     from idp.config import Settings
     from idp.password import Passwords
     from idp.mfa.secrets import SecretBox
@@ -526,7 +526,7 @@ def seed_accounts(database_url: str, tenant_slug: str, n: int, redirect_uri: str
             row = admin.policy_row(session, tenant)
             factors = sorted(set(row.allowed_factors) | {"totp"})
             admin.set_policy(session, tenant, "signin_load", mode=mfa_mode,
-                             factors=[f for f in factors if f in admin.FACTOR_NAMES])
+                             factors=[f for f in factors if mfa.named(f)])
             new = directory.create_client(session, tenant, f"Sign-in load {batch}", [redirect_uri],
                                           actor="signin_load")
             for i in range(n):

@@ -13,11 +13,10 @@ import threading
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from idp import directory
+from idp import admin, directory, hashing
 from idp.config import Settings
 from idp.installation import database, init
-from idp.models import Client, TenantPolicyRow
-from idp import hashing
+from idp.models import Client
 from idp.password import Passwords
 
 TENANT = "demo"
@@ -35,7 +34,7 @@ def prepare(settings: Settings, portal_url: str) -> dict:
         except directory.NotFound:
             tenant = directory.create_tenant(session, TENANT, "Demo Organisation")
             # Second factors on offer from the start; `idp policy set demo ...` changes it.
-            session.add(TenantPolicyRow(tenant_id=tenant.id, mode="optional"))
+            admin.policy_row(session, tenant).mode = "optional"
         for email, role, name in USERS:
             password = secrets.token_urlsafe(9)
             user = directory.find_user(session, tenant, email)

@@ -1,14 +1,13 @@
 """``{issuer}/account``: a user's own security page — list, add, rename, remove factors.
 
-Changing factors needs a recent sign-in at the user's current level: with a second factor
-enrolled, a session that proved only the password can add or remove nothing (it is sent to
-sign in again, factor included).
+Changing factors needs a recent proof at the user's current level (``SSOSession.proved_within``,
+the console's freshness rule too): with a second factor enrolled, a session that proved only
+the password can add or remove nothing (it is sent to sign in again, factor included). Whether
+second factors are available, and whether the last one may go, is ``policy.standing``'s answer,
+the one the console shows.
 """
 
 from __future__ import annotations
-
-import time
-from dataclasses import dataclass
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_wtf.csrf import validate_csrf
@@ -22,16 +21,13 @@ from idp.login.views import locked_page
 from idp.mfa import flow
 from idp.mfa.base import NotNow, Step, WrongAnswer
 from idp.models import Authenticator, User
-from idp.oidc.claims import level_at_least
+from idp.policy import MfaStanding, level_at_least
 from idp.untrusted import local_path
 from idp.web import error_page, load_tenant
 from idp import tenant_policy
 
 bp = Blueprint("account", __name__, url_prefix="/t/<tenant>/account")
 bp.url_value_preprocessor(load_tenant)
-
-RECENT_SECONDS = 15 * 60
-POSSESSION = {"otp", "sms", "hwk"}
 
 
 def _signed_in():
@@ -47,25 +43,23 @@ def _to_sign_in():
                             next=url_for("account.index", tenant=g.tenant.slug)))
 
 
-def _level_needed(user: User) -> str:
-    """The level the user can reach: a second factor counts once one is enrolled."""
-    for auth in flow.enrolled(user):
-        factor = mfa.get(auth.type)
-        if factor and factor.amr in POSSESSION:
-            return "mfa"
-    return "pwd"
+def _level_needed(mine: list[Authenticator]) -> str:
+    """The level the user can reach, up to ``mfa``: a second factor counts once one is
+    enrolled (a passkey's phr is not asked for: any of their second factors will do)."""
+    return "mfa" if mfa.kinds().reaching({a.type for a in mine}, "mfa") else "pwd"
 
 
 def may_change_factors(session, user) -> bool:
-    """A recent sign-in that proved one of the user's factors, once there is one (a password
-    alone never changes the factors of an account that has them), at the level they reach."""
-    if time.time() - session.auth_time > RECENT_SECONDS:
+    """A recent proof (the sign-in, or a step-up since) of one of the user's factors, once
+    there is one (a password alone never changes the factors of an account that has them), at
+    the level they reach."""
+    if not session.proved_within(sso.ACCOUNT_CHANGE_MINUTES):
         return False
-    theirs = {mfa.get(a.type).amr for a in flow.enrolled(user)
-              if mfa.get(a.type) and mfa.answerable(a)}
+    mine = flow.enrolled(user)
+    theirs = {mfa.get(a.type).amr for a in mine if mfa.answerable(a)}
     if theirs and not theirs & set(session.amr):
         return False
-    return level_at_least(session.acr, _level_needed(user))
+    return level_at_least(session.acr, _level_needed(mine))
 
 
 def _csrf_ok() -> bool:
@@ -76,28 +70,12 @@ def _csrf_ok() -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class MfaStatus:
-    available: bool  # may this user manage second factors here at all?
-    reason: str
-    allowed: frozenset[str]
-    may_turn_off: bool  # may the user remove their last factor?
-
-
-def mfa_status(user: User) -> MfaStatus:
+def mfa_status(user: User) -> MfaStanding:
+    """The user's two-step verification as the policy stands it (``policy.standing``): whether
+    they may use it here, and whether they may remove their last factor."""
     session = db.session()
-    rules = tenant_policy.tenant_policy(session, g.tenant)
-    user_facts = facts.user_facts(session, user)
-    if not policy.mfa_available(rules, user_facts):
-        return MfaStatus(False, "Two-factor authentication is not available"
-                         + ("." if rules.mode is policy.Mode.DISABLED
-                            else " for your role."), frozenset(), True)
-    if not policy.policy_applies(rules, user_facts):
-        return MfaStatus(False, "Two-factor authentication is not available for your account; "
-                         "ask an administrator.", frozenset(), True)
-    required = policy.standing(rules, user_facts).required
-    return MfaStatus(True, "", rules.allowed_factors,
-                     not required and rules.self_disable)
+    return policy.standing(tenant_policy.tenant_policy(session, g.tenant),
+                           facts.user_facts(session, user))
 
 
 @bp.get("")
@@ -107,15 +85,17 @@ def index():
         return _to_sign_in()
     status = mfa_status(user)
     factors = [(a, mfa.get(a.type)) for a in flow.enrolled(user) if mfa.get(a.type)]
-    addable = [f for f in mfa.ordered() if status.available and f.type in status.allowed
-               and (f.several or not any(a.type == f.type for a, _ in factors))]
-    has_backup = any(a.type == "backup" for a, _ in factors)
+    held = {a.type for a, _ in factors}
+    addable = [f for f in mfa.ordered() if f.type in status.may_add
+               and (f.several or f.type not in held)]
+    # The way back in (backup codes): renewed once held; a first method set up and none yet,
+    # the page says why it matters.
+    recovery = next((f for f in mfa.recovery() if f.type in status.may_add), None)
+    renew = recovery is not None and recovery.type in held
     return render_template("account/index.html", user=user, factors=factors, addable=addable,
                            may_change=may_change_factors(session, user), status=status,
-                           has_backup=has_backup and "backup" in status.allowed,
-                           # A first method set up, no codes yet: say why they matter.
-                           offer_backup=bool(factors) and not has_backup
-                           and "backup" in status.allowed)
+                           recovery=recovery, renew_recovery=renew,
+                           offer_recovery=recovery is not None and bool(factors) and not renew)
 
 
 def _gate():
@@ -140,9 +120,9 @@ def add(factor_type):
         return response
     session, user = ok
     status = mfa_status(user)
-    if not status.available or factor.type not in status.allowed:
-        return error_page(403, "Not available", status.reason or
-                          f"Your organisation does not allow {factor.label.lower()}.")
+    if factor.type not in status.may_add:
+        return error_page(403, "Not available", status.reason_for_you if not status.available
+                          else f"Your organisation does not allow {factor.label.lower()}.")
     error = None
     # Where to go once done: the sign-in that offered backup codes goes on to its application.
     onward = local_path(request.values.get("next"), f"/t/{g.tenant.slug}/")

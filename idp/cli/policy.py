@@ -40,7 +40,8 @@ def add_commands(verbs: dict) -> None:
     sp = verbs["policy"].add_parser("set")
     sp.add_argument("slug")
     sp.add_argument("--mode", choices=["disabled", "optional", "required"])
-    sp.add_argument("--factors", help="totp,webauthn,sms,questions,backup")
+    sp.add_argument("--factors", help="TYPE,... (idp policy show lists the allowed ones; an "
+                                      "unknown type is refused with every type there is)")
     sp.add_argument("--groups", help="G,... (with --users: the policy covers only these)")
     sp.add_argument("--users", help="EMAIL,...")
     sp.add_argument("--grace-days", type=int)

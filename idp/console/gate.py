@@ -3,15 +3,13 @@
 Only admins of *this* tenant: no session → sign in; a member → 403; a session of another tenant
 presented here → 404 (the console of one tenant never answers another's admins). When the
 tenant has MFA on, every console page needs a session that proved, in the last
-``STEP_UP_MINUTES``, the second step ``idp.policy.console_demand`` asks of this admin (a
-possession factor where the tenant allows one, a security question where it allows only those)
-— so an admin is stepped up before reaching a form, not after posting it (and sets a factor up
-first if they have none).
+``CONSOLE_STEP_UP_MINUTES`` (``idp.journey.session``'s one freshness rule), the second step
+``idp.policy.console_demand`` asks of this admin (a possession factor where the tenant allows
+one, a security question where it allows only those) — so an admin is stepped up before
+reaching a form, not after posting it (and sets a factor up first if they have none).
 """
 
 from __future__ import annotations
-
-import time
 
 from flask import abort, g, redirect, request, url_for
 
@@ -57,8 +55,8 @@ def needs_step_up(session) -> bool:
     wanted = demand()
     if wanted.level is None:
         return False
-    fresh = time.time() - (session.stepped_at or session.auth_time) <= STEP_UP_MINUTES * 60
-    return not (fresh and wanted.met_by(session.acr, session.amr))
+    return not (session.proved_within(sso.CONSOLE_STEP_UP_MINUTES)
+                and wanted.met_by(session.acr, session.amr))
 
 
 def step_up(back_to: str):

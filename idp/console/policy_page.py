@@ -14,29 +14,29 @@ from datetime import datetime, timezone
 from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from idp import admin, db, directory, policy
-from idp.console import gate
+from idp import admin, db, directory, mfa, policy
 from idp.console.views import bp
 from idp.directory import DirectoryError
 from idp.journey import facts
+from idp.journey import session as sso
 from idp.models import Client, Group
 from idp import tenant_policy
 
-# The form's names for the allowed factors (what set_policy takes) and what admins read.
-FACTORS = (
-    ("webauthn", "Passkeys and security keys",
-     "Phishing-resistant: a passkey on a phone or computer, or a hardware key. Reaches level phr."),
-    ("totp", "Authenticator app", "A six-digit code from an app such as Google Authenticator."),
-    ("sms", "Text message", "A code sent to the user's phone. Weaker than an app: SIM swaps happen."),
-    ("questions", "Security questions",
-     "Answers only the user should know. These are knowledge, like the password: they never "
-     "count as two-factor authentication (the token says acr pwd, amr pwd kba)."),
-    ("backup", "Backup codes", "One-time codes for when the usual method is out of reach."),
-)
-# decide()'s factor names (``kba`` for questions) to what admins read.
-FACTOR_LABELS = {"webauthn": "Passkeys and security keys", "totp": "Authenticator app",
-                 "sms": "Text message", "kba": "Security questions", "backup": "Backup codes"}
-FORM_NAME = {"kba": "questions"}  # policy_dict's name → the form's
+def _factor_choices() -> list[tuple[str, str, str]]:
+    """The allowed factors as the form shows them: the name set_policy takes (a type's alias
+    where it has one), what admins read, and the help beside it — each factor class's words."""
+    return [(f.alias or f.type, f.label, f.policy_help) for f in mfa.ordered()]
+
+
+def _form_name(type_: str) -> str:
+    factor = mfa.get(type_)
+    return (factor.alias or factor.type) if factor else type_
+
+
+def _label(type_: str) -> str:
+    factor = mfa.get(type_)
+    return factor.label if factor else type_
+
 
 MODES = (
     ("disabled", "Off", "Nobody is asked for a second step and nobody can set one up; everyone "
@@ -86,7 +86,7 @@ def _form_from_policy(p: dict) -> dict:
         "mode": p["mode"], "scope": p["scope"], "groups": list(p["groups"]),
         "users": "\n".join(p["users"]), "grace_days": "",
         "grace_skips": "" if p["grace_skips"] is None else str(p["grace_skips"]),
-        "factors": [FORM_NAME.get(f, f) for f in p["factors"]], "roles_allowed": list(p["roles_allowed"]),
+        "factors": [_form_name(f) for f in p["factors"]], "roles_allowed": list(p["roles_allowed"]),
         **{name: p[name] for name, _, _ in SWITCHES}, "lock_email_admins": p["lock_email_admins"],
         **{name: str(p[name]) for name, _, _, _ in GUARD},
     }
@@ -150,7 +150,7 @@ def _shown(key: str, value) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, list):
-        return ", ".join(FACTOR_LABELS.get(v, v) if key == "factors" else str(v) for v in value)
+        return ", ".join(_label(v) if key == "factors" else str(v) for v in value)
     if key == "grace_until":
         return str(value)[:10]
     return str(value)
@@ -162,10 +162,23 @@ def _summary(before: dict, after: dict) -> str:
     if not changed:
         return "Saved. Nothing changed."
     text = "Saved. " + "; ".join(changed) + "."
-    if "kba" in after["factors"] and "kba" not in before["factors"]:
-        text += (" Remember: security questions are knowledge like the password and never count as "
-                 "two-factor authentication; tokens after them say acr pwd.")
+    added = [_label(f) for f in _knowledge(after["factors"]) if f not in before["factors"]]
+    if added:
+        text += (f" Remember: {_and(added).lower()} are knowledge like the password and never "
+                 f"count as two-factor authentication; tokens after them say acr pwd.")
     return text
+
+
+def _knowledge(types) -> list[str]:
+    """Of ``types``, those whose proof stays at level pwd (security questions): allowed, they
+    satisfy the policy's second step but never make a sign-in multi-factor."""
+    kinds = mfa.kinds()
+    strong = kinds.reaching(types, "mfa")
+    return [t for t in kinds.ranked(types) if t not in strong]
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 # -- what the console asks of administrators ---------------------------------------------------
@@ -234,11 +247,12 @@ def _render(form: dict, status: int = 200, error: str | None = None,
     return render_template(
         "console/policy.html", form=form, error=error, current=current,
         group_names=list(dict.fromkeys([*groups, *form["groups"]])),
-        clients=clients, modes=MODES, factors=FACTORS, roles=ROLES, switches=SWITCHES, guard=GUARD,
-        levels=LEVELS, factor_labels=FACTOR_LABELS, asked=asked, answer=answer,
+        clients=clients, modes=MODES, factors=_factor_choices(), roles=ROLES, switches=SWITCHES,
+        guard=GUARD, levels=LEVELS, factor_label=_label, asked=asked, answer=answer,
+        knowledge=[_label(f) for f in _knowledge(current["factors"])],
         whatif_error=whatif_error, Need=policy.Need, console=_console_demand(session),
         console_warning=console_warning, console_asks=CONSOLE_ASKS,
-        step_up_minutes=gate.STEP_UP_MINUTES,
+        step_up_minutes=sso.CONSOLE_STEP_UP_MINUTES,
     ), status
 
 

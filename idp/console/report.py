@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from flask import Response, g, render_template, stream_with_context
-from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy import case, false, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from idp import audit, db, mfa, store
@@ -33,8 +33,7 @@ from idp.console.views import bp
 from idp.guard import account_key
 from idp.journey import facts
 from idp.mfa import flow
-from idp.mfa.backup_codes import BackupCodes
-from idp.models import Authenticator, BackupCode, Group, User, user_groups
+from idp.models import Authenticator, Group, User, user_groups
 from idp.console.users import STATE_LABELS
 from idp.policy import AdminState, Standing, TenantPolicy, UserFacts, standing
 from idp import tenant_policy
@@ -59,12 +58,11 @@ def _admin_state(value: str) -> AdminState:
 
 def _usable_factor(policy: TenantPolicy):
     """SQL for "this authenticator can answer a challenge the policy asks": a registered,
-    challengeable type the policy allows, and for backup codes at least one code not yet used
-    (``BackupCodes.usable``)."""
-    types = [f.type for f in mfa.ordered() if f.challengeable and f.type in policy.allowed_factors]
-    unspent = select(BackupCode.authenticator_id).where(BackupCode.used_at.is_(None))
-    return Authenticator.type.in_(types) & or_(Authenticator.type != BackupCodes.type,
-                                               Authenticator.id.in_(unspent))
+    challengeable type the policy allows, usable as its factor says (``Factor.usable_where``:
+    a set of backup codes with a code not yet used)."""
+    usable = [(Authenticator.type == f.type) & f.usable_where() for f in mfa.ordered()
+              if f.challengeable and f.type in policy.allowed_factors]
+    return or_(*usable) if usable else false()
 
 
 # -- the report page -----------------------------------------------------------------------
@@ -132,7 +130,7 @@ def _state_of(policy: TenantPolicy, role, admin_state, must_reenroll, enrolled, 
     one holding an allowed factor, the allowed types — the state reads only whether they hold
     one)."""
     listed_id = next(iter(policy.users)) if listed and policy.users else -1
-    facts_ = UserFacts(id=listed_id, role=role, groups=policy.groups if in_groups else frozenset(),
+    facts_ = UserFacts(id=listed_id, kinds=mfa.kinds(), role=role, groups=policy.groups if in_groups else frozenset(),
                        admin_state=_admin_state(admin_state), must_reenroll=bool(must_reenroll),
                        enrolled=policy.allowed_factors if enrolled else frozenset())
     return standing(policy, facts_).state.value

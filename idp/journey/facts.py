@@ -35,9 +35,10 @@ def user_facts(db: Session, user: User,
 
 def facts_of(user: User, enrolled: frozenset[str]) -> UserFacts:
     """A user's facts when the caller has read their answerable factor types already (the
-    console reads a page of users' at once)."""
+    console reads a page of users' at once). They carry the kinds of factor the registry
+    knows, which the policy reads the user's against."""
     return UserFacts(
-        id=user.id, role=user.role, groups=frozenset(g.name for g in user.groups),
+        id=user.id, kinds=mfa.kinds(), role=user.role, groups=frozenset(g.name for g in user.groups),
         admin_state=AdminState(user.mfa_admin_state), must_reenroll=user.mfa_must_reenroll,
         skips_used=user.mfa_skips_used, enrolled=enrolled,
     )

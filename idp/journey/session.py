@@ -20,6 +20,11 @@ from idp.web import settings, tenant_path
 
 COOKIE = "idp_sso"
 
+# How recent a proof must be for the changes that matter most (``SSOSession.proved_within``):
+# an admin's action in the console, and a change to one's own sign-in methods.
+CONSOLE_STEP_UP_MINUTES = 15
+ACCOUNT_CHANGE_MINUTES = 15
+
 
 @dataclass(frozen=True)
 class SSOSession:
@@ -34,6 +39,13 @@ class SSOSession:
     # at /authorize, the console's — asks the policy with it, so a login link or a trusted
     # upstream counts the same at the next portal as at the sign-in. Read it with ``primary_of``.
     primary: str | None = None
+
+    def proved_within(self, minutes: int) -> bool:
+        """Was something proved in this browser in the last ``minutes``: the sign-in, or a
+        step-up since (which proved a factor afresh)? The one freshness rule, for the console
+        and the account page alike. A session kept before ``stepped_at`` was recorded counts
+        from its sign-in."""
+        return time.time() - (self.stepped_at or self.auth_time) <= minutes * 60
 
 
 def primary_of(session: SSOSession) -> Primary:

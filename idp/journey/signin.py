@@ -33,10 +33,9 @@ from idp.journey.transaction import Challenge, Setup, Transaction, TransactionGo
 from idp.mfa import flow
 from idp.mfa.base import Factor, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator, User
-from idp.oidc.claims import amr_and_acr
 from idp.oidc.server import ClientRef, query_client
 from idp.password import Passwords
-from idp.policy import Decision, Need, Primary, Progress
+from idp.policy import Decision, Need, Primary, Progress, amr_and_acr
 
 __all__ = ["TransactionGone"]
 
@@ -67,12 +66,16 @@ class Refused:
 
 @dataclass(frozen=True)
 class SignedIn:
-    """Every step is done: the SSO session exists (``tx.sid``). ``offer_backup``: a first
-    factor was just set up and the user has no backup codes yet."""
+    """Every step is done: the SSO session exists (``tx.sid``). ``recovery``: a first factor
+    was just set up and the user has no way back in yet; this one is offered (backup codes)."""
 
     tx: Transaction
     user: User
-    offer_backup: bool = False
+    recovery: Factor | None = None
+
+    @property
+    def offer_backup(self) -> bool:
+        return self.recovery is not None
 
 
 @dataclass(frozen=True)
@@ -205,12 +208,12 @@ def _signed_in(tx: Transaction, user: User, writes) -> SignedIn:
     client = client_of(tx)
     audit.record(db.session(), g.tenant.id, "user.signed_in", user_id=user.id, actor=user.email,
                  client_id=client.client_id if client else None, amr=amr, acr=acr)
-    offer = tx.offer_backup and offers_backup_codes(user)
+    offer = recovery_to_offer(user) if tx.offer_backup else None
     tx.offer_backup, tx.challenge, tx.setup = False, None, None
     # What completed it: the pending authorization is good for this session only (consent and
     # /authorize/resume check it), never for whoever signs in later in the same browser.
     tx.authenticated, tx.sid = True, session.sid
-    if offer and tx.params:
+    if offer is not None and tx.params:
         transaction.save(tx, writes)  # the offer's "Not now" resumes the authorization
     else:
         # Done: the authorization, if any, is answered in this response (consent, if asked
@@ -219,10 +222,12 @@ def _signed_in(tx: Transaction, user: User, writes) -> SignedIn:
     return SignedIn(tx, user, offer)
 
 
-def offers_backup_codes(user: User) -> bool:
-    """Does the tenant allow backup codes, and has this user none yet?"""
+def recovery_to_offer(user: User) -> Factor | None:
+    """The recovery factor to offer once a first factor is set up: one the tenant allows and
+    the user holds none of (the registry says which factors recover an account)."""
     allowed = tenant_policy.tenant_policy(db.session(), g.tenant).allowed_factors
-    return "backup" in allowed and not any(a.type == "backup" for a in flow.enrolled(user))
+    held = {a.type for a in flow.enrolled(user)}
+    return next((f for f in mfa.recovery() if f.type in allowed and f.type not in held), None)
 
 
 # -- first steps: who signs in ----------------------------------------------------------------

@@ -30,8 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from idp.oidc.claims import KIND
-from idp.policy import Primary
+from idp.policy import KIND, Primary
 
 TRUST_MFA = ("never", "when_upstream_mfa", "always")
 # RFC 8176 method values are short tokens; anything else an upstream sends is dropped.

@@ -58,7 +58,7 @@ def respond(outcome):
             return render_template("login/backup_offer.html", onward=onward,
                                    client=signin.client_of(tx),
                                    codes=url_for("account.add", tenant=g.tenant.slug,
-                                                 factor_type="backup", next=onward))
+                                                 factor_type=outcome.recovery.type, next=onward))
         if not tx.params:
             return redirect(onward)
         # Straight on to the authorization request (its code, or consent when asked for) in

@@ -34,10 +34,12 @@ def normalise(code: str) -> str:
 class BackupCodes(Factor):
     type = "backup"
     label = "Backup codes"
+    policy_help = "One-time codes for when the usual method is out of reach."
     amr = "otp"
     rank = 90
     keeps_challenge = False  # its page shows what the answer is checked against
     several = False
+    recovery = True  # set up once a usual factor is held, for when it is out of reach
 
     def enroll_begin(self, ctx: FactorContext) -> Step:
         codes = [_new_code() for _ in range(COUNT)]
@@ -76,6 +78,10 @@ class BackupCodes(Factor):
 
     def usable(self, authenticator: Authenticator) -> bool:
         return self.remaining(authenticator) > 0
+
+    def usable_where(self):
+        unspent = select(BackupCode.authenticator_id).where(BackupCode.used_at.is_(None))
+        return Authenticator.id.in_(unspent)
 
     @staticmethod
     def remaining(authenticator: Authenticator) -> int:

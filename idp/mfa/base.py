@@ -25,6 +25,7 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from redis import Redis
+from sqlalchemy import ColumnElement, true
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -91,15 +92,30 @@ class FactorContext:
 
 
 class Factor(ABC):
-    type: ClassVar[str]
+    """A factor type: its facts (the class attributes, the only place they are written down:
+    the policy, the console and the account page read them through ``idp.mfa``) and the four
+    steps of its ceremonies. Its pages are ``templates/mfa/<type>/enroll.html`` and
+    ``challenge.html``."""
+
+    type: ClassVar[str]  # stored in Authenticator.type and the tenant's allowed factors
     label: ClassVar[str]  # what users read: "Authenticator app"
-    amr: ClassVar[str]  # RFC 8176 value added to the token when it is used
+    # What an admin reads where they choose the types the tenant allows (the policy page).
+    policy_help: ClassVar[str]
+    # RFC 8176 value added to the token when it is used; the level its proof reaches follows
+    # from it (``idp.policy.levels``): "kba" stays at pwd, "otp" reaches mfa, "hwk" phr.
+    amr: ClassVar[str]
     rank: ClassVar[int]  # lower is stronger and offered first
     several: ClassVar[bool] = True  # may a user hold more than one of this type?
     challengeable: ClassVar[bool] = True
     # Does a challenge keep state until its answer (a nonce, a code sent, a question picked)?
     # One that does not (an app's code) is answered without storing anything when shown.
     keeps_challenge: ClassVar[bool] = True
+    # A way back in when the usual factor is lost: never the first factor a user is asked to
+    # set up; offered once they hold one (the sign-in's offer, the account page).
+    recovery: ClassVar[bool] = False
+    # Another name admins may type for the type (``idp policy set --factors``, the policy
+    # form), where the type itself reads badly: "questions" for "kba".
+    alias: ClassVar[str | None] = None
 
     @abstractmethod
     def enroll_begin(self, ctx: FactorContext) -> Step:
@@ -126,6 +142,11 @@ class Factor(ABC):
     def usable(self, authenticator: Authenticator) -> bool:
         """Can this authenticator still answer a challenge (a spent set of codes cannot)?"""
         return True
+
+    def usable_where(self) -> ColumnElement[bool]:
+        """``usable`` as SQL on ``Authenticator``, to count many users at once (the MFA
+        report); the default counts every row of the type."""
+        return true()
 
     def describe(self, authenticator: Authenticator) -> str:
         """A line for the factor list; never a secret."""

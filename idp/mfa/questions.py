@@ -127,6 +127,10 @@ def _choices(state: dict, form: MultiDict) -> list[tuple[dict, str]]:
 class SecurityQuestions(Factor):
     type = "kba"
     label = "Security questions"
+    policy_help = ("Answers only the user should know. These are knowledge, like the password: "
+                   "they never count as two-factor authentication (the token says acr pwd, amr "
+                   "pwd kba).")
+    alias = "questions"
     amr = "kba"  # RFC 8176 2: knowledge-based authentication
     rank = 40
     several = False  # enrolling again replaces the set

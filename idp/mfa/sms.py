@@ -166,6 +166,7 @@ def pretty(e164: str) -> str:
 class Sms(Factor):
     type = "sms"
     label = "Text message (SMS)"
+    policy_help = "A code sent to the user's phone. Weaker than an app: SIM swaps happen."
     amr = "sms"  # RFC 8176 section 2: confirmation using SMS
     rank = 30
     several = True

@@ -69,6 +69,7 @@ def key_uri(secret: str, issuer: str, account: str, digits: int, period: int) ->
 class Totp(Factor):
     type = "totp"
     label = "Authenticator app"
+    policy_help = "A six-digit code from an app such as Google Authenticator."
     amr = "otp"  # RFC 8176 section 2: one-time password
     rank = 20
     keeps_challenge = False  # its page shows what the answer is checked against

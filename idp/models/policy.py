@@ -24,7 +24,8 @@ class TenantPolicyRow(Base):
     users: Mapped[list] = mapped_column(default=list)  # user ids
     grace_until: Mapped[datetime | None] = mapped_column()
     grace_skips: Mapped[int | None] = mapped_column(Integer)
-    allowed_factors: Mapped[list] = mapped_column(default=lambda: ["webauthn", "totp", "sms", "kba", "backup"])
+    # Factor types; a new row lists every type the registry has (``idp.admin.policy_row``).
+    allowed_factors: Mapped[list] = mapped_column()
     roles_allowed: Mapped[list] = mapped_column(default=lambda: ["admin", "member"])
     self_disable: Mapped[bool] = mapped_column(Boolean, default=True)
     login_token_bypass: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -31,8 +31,8 @@ from idp.cache import Snapshots
 from idp.models import AuthorizationCode, Client, Token, User
 from idp.journey.facts import essential_acr
 from idp import hashing
-from idp.oidc.claims import LEVELS, level_at_least
 from idp.oidc.tokens import issue_access_token, new_jti
+from idp.policy import Requirements, reported_acr
 from idp.web import issuer, settings
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
@@ -233,13 +233,8 @@ def revoke_family(family: str, reason: str) -> int:
 
 
 def _acr_to_report(reached: str, params: dict) -> str:
-    """The level reached, or for an essential request one of its values (OIDC Core 5.5.1.1):
-    the highest requested value the sign-in meets. The policy already refused the unmet."""
-    essential = essential_acr(params)
-    if not essential or reached in essential:
-        return reached
-    met = [v for v in essential if v in LEVELS and level_at_least(reached, v)]
-    return max(met, key=LEVELS.index) if met else reached
+    """The level reached, in the terms of the request's essential ``acr`` (the policy's rule)."""
+    return reported_acr(reached, Requirements(essential_acr=essential_acr(params)))
 
 
 class S256Only(CodeChallenge):

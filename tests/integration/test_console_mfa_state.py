@@ -20,7 +20,7 @@ import time
 from types import SimpleNamespace
 
 from idp import admin, db, directory
-from idp.console import gate
+from idp.journey import session as sso
 from tests.support.account import answer_challenge, password_sign_in
 from tests.support.console import admin_browser
 from tests.support.journey import CSRF, Browser, field
@@ -177,8 +177,8 @@ def test_an_admin_without_questions_sets_them_up_for_the_console(app, world):
 def test_a_stale_console_session_proves_its_second_step_again(app, world, monkeypatch):
     browser = admin_browser(app, world)
     assert browser.get(users_url(world)).status == 200
-    later = time.time() + (gate.STEP_UP_MINUTES + 1) * 60
-    monkeypatch.setattr(gate, "time", SimpleNamespace(time=lambda: later))
+    later = time.time() + (sso.CONSOLE_STEP_UP_MINUTES + 1) * 60
+    monkeypatch.setattr(sso, "time", SimpleNamespace(time=lambda: later))
     page = browser.get(users_url(world))
     assert page.status == 302 and "/login/verify" in page.location, page.location
 

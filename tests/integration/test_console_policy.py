@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from idp import admin, db, directory, policy
+from idp import admin, db, directory, mfa, policy
 from idp.journey import facts
 from idp.models import AuditEvent
 from idp import tenant_policy
@@ -135,7 +135,7 @@ def test_the_page_shows_the_current_settings(app, world):
     assert not checked(text, "self_disable") and checked(text, "login_token_bypass")
     assert checked(text, "federation_jit") and checked(text, "lock_email_admins")
     # Questions are allowed: the admin is told they never count as MFA.
-    assert 'id="kba-note"' in text and "never count as two-factor authentication" in text
+    assert 'id="knowledge-note"' in text and "never count as two-factor authentication" in text
     assert "acr pwd" in text
     # Each mode is explained in a sentence.
     for help_id in ("mode-disabled-help", "mode-optional-help", "mode-required-help"):
@@ -149,7 +149,7 @@ def test_saving_changes_the_policy_and_is_audited_with_the_admin(app, world):
     browser = admin_browser(app, world)
     set_policy(app, world, factors=["webauthn", "totp"])
     page = browser.get(url(world)).text
-    assert not checked(page, "factor-questions") and 'id="kba-note"' not in page
+    assert not checked(page, "factor-questions") and 'id="knowledge-note"' not in page
     data = form_of(page, mode="required", scope="selected", groups=["Finance"], users=f"{world.bob}\n",
                    grace_days="14", grace_skips="3", factors=["webauthn", "totp", "questions"],
                    roles_allowed=["member"], self_disable=None, login_token_bypass=None,
@@ -227,7 +227,8 @@ def test_what_if_required_and_no_factors_means_enroll_with_the_allowed_ones(app,
     assert expected.need is policy.Need.ENROLL
     assert shown == {"need": "enroll", "factors": expected.factors, "reason": expected.reason}
     assert set(shown["factors"]) == {"webauthn", "totp", "kba"}  # backup codes are never the first
-    assert "Authenticator app" in page.text and "Passkeys and security keys" in page.text
+    # Each is named as its factor class names it (``Factor.label``).
+    assert all(f'data-factor="{f}">{mfa.get(f).label}<' in page.text for f in shown["factors"])
     # The form keeps what was chosen.
     assert value(page.text, "whatif-email") == world.alice
 

@@ -290,6 +290,28 @@ def test_a_factor_added_on_the_account_page_does_not_step_up_the_session(app, wo
     assert tokens_for(browser, world, done, verifier)["acr"] == "mfa"
 
 
+def test_a_step_up_is_a_fresh_proof_for_the_account_page_too(app, world):
+    """One freshness rule (``SSOSession.proved_within``): the account page, like the console,
+    counts from the last step proved — a step-up that proved a factor just now — not only from
+    the sign-in that began the session."""
+    import time
+
+    from tests.support.account import age_sessions, enroll_totp
+    from tests.support.signin import totp_code
+
+    browser = Browser(app.test_client())
+    secret = enroll_totp(browser, world)  # a password-only session adds its first factor
+    age_sessions(app, world, world.alice, 3600)
+    assert "Sign in again to change" in browser.get(f"/t/{world.slug}/account").text
+    verifier, page, _ = start(browser, world, acr_values="mfa")  # the portal steps it up
+    done = browser.follow(answer_challenge(browser, world, page, "totp", code=totp_code(secret, 1)),
+                          world.portal.redirect_uri)
+    claims = tokens_for(browser, world, done, verifier)
+    assert claims["acr"] == "mfa" and claims["auth_time"] < time.time() - 3000  # the same session
+    account = browser.get(f"/t/{world.slug}/account").text
+    assert "Sign in again to change" not in account and re.search(r"/factors/\d+/remove", account)
+
+
 def test_admins_cannot_enforce_while_the_tenant_has_mfa_disabled(app, world):
     from idp.directory import DirectoryError
 
@@ -318,6 +340,31 @@ def test_removing_the_last_factor_follows_the_self_disable_rule(app, world, chan
     assert ('data-factor="backup"' not in after) is may_remove
     if not may_remove:
         assert "requires two-step verification" in after
+
+
+def test_a_user_an_admin_reset_cannot_remove_the_factor_they_set_up_again(app, world):
+    """The account page asks ``policy.standing``, as the console does: an admin's reset makes
+    two-step verification required for the user (whatever the tenant's mode and its
+    self-disable switch) until the sign-in has them set a factor up."""
+    from tests.support.account import password_sign_in, start_enrollment, submit_enrollment
+
+    set_policy(app, world, mode="optional", self_disable=True)
+    browser = Browser(app.test_client())
+    password_sign_in(browser, world)  # a fresh session, no factor yet
+    user_mfa(app, world, world.alice, "reset")
+    page = start_enrollment(browser, world, "backup")
+    codes = re.findall(r"<code>([a-z0-9-]+)</code>", page.text)
+    assert submit_enrollment(browser, world, "backup", page).status == 302
+    # A session that proved the codes may change factors: sign in again with one.
+    page = password_sign_in(browser, world)
+    browser.follow(answer_challenge(browser, world, page, "backup", code=codes[0]), "\0")
+    account = browser.get(f"/t/{world.slug}/account")
+    assert 'data-factor="backup"' in account.text and 'id="mfa-not-available"' not in account.text
+    factor_id = re.search(r"/factors/(\d+)/remove", account.text).group(1)
+    browser.post(f"/t/{world.slug}/account/factors/{factor_id}/remove",
+                 {"csrf_token": field(CSRF, account.text)})
+    after = browser.get(f"/t/{world.slug}/account").text
+    assert 'data-factor="backup"' in after and "requires two-step verification" in after
 
 
 def test_acr_values_added_to_a_link_cannot_lower_the_portals_minimum(app, world):

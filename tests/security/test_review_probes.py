@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings as hsettings
 from hypothesis import strategies as st
 
 from idp import db, directory
-from tests.support.account import answer_challenge, password_sign_in
+from tests.support.account import age_sessions, answer_challenge, password_sign_in
 from tests.support.journey import CSRF, TX, Browser, field, pkce_pair
 from tests.support.rp import params_for
 from tests.support.signin import set_policy, start, tokens_for
@@ -108,28 +108,6 @@ def test_a_grace_skip_used_by_one_user_does_not_skip_anothers_forced_setup(app, 
 
 # --- Console step-up: "a second factor proved in the last 15 minutes" -------------------------
 
-def _age_sessions(app, world, email, seconds):
-    """Make every SSO session of ``email`` ``seconds`` older (as if the admin had walked away)."""
-    import json
-
-    from idp import store
-
-    with app.app_context():
-        session = db.session()
-        user = directory.find_user(session, directory.get_tenant(session, world.slug), email)
-        r = store.get()
-        aged = 0
-        for key in r.scan_iter("sso:*"):
-            raw = r.get(key)
-            data = json.loads(raw)
-            if data["user_id"] == user.id:
-                data["auth_time"] -= seconds
-                data["stepped_at"] = (data.get("stepped_at") or data["auth_time"]) - seconds
-                r.set(key, json.dumps(data), keepttl=True)
-                aged += 1
-        assert aged
-
-
 def test_a_stale_console_session_must_prove_a_factor_again(app, world):
     """The console asks for a second factor proved in the last 15 minutes. An admin signed in
     with password + app an hour ago; the step-up must ask for the app again, not refresh the
@@ -146,7 +124,7 @@ def test_a_stale_console_session_must_prove_a_factor_again(app, world):
     assert done.status == 200, (done.status, done.text[:300])
     assert browser.follow(browser.get(f"/t/{world.slug}/admin"), "\0").status == 200  # fresh
 
-    _age_sessions(app, world, world.admin, 3600)
+    age_sessions(app, world, world.admin, 3600)
     page = browser.follow(browser.get(f"/t/{world.slug}/admin"), "\0")
     # Secure: the second-factor page, not the console.
     assert 'name="code"' in page.text or "/login/verify" in page.text, \

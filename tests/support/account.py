@@ -47,3 +47,25 @@ def enroll_backup_codes(browser: Browser, world, email: str | None = None) -> li
     done = submit_enrollment(browser, world, "backup", page)
     assert done.status == 302 and done.location.endswith(f"/t/{world.slug}/account")
     return codes
+
+
+def age_sessions(app, world, email: str, seconds: int) -> None:
+    """Make every SSO session of ``email`` ``seconds`` older: its sign-in and its last step
+    (as if its user had walked away)."""
+    import json
+
+    from idp import db, directory, store
+
+    with app.app_context():
+        session = db.session()
+        user = directory.find_user(session, directory.get_tenant(session, world.slug), email)
+        r = store.get()
+        aged = 0
+        for key in r.scan_iter("sso:*"):
+            data = json.loads(r.get(key))
+            if data["user_id"] == user.id:
+                data["stepped_at"] = (data.get("stepped_at") or data["auth_time"]) - seconds
+                data["auth_time"] -= seconds
+                r.set(key, json.dumps(data), keepttl=True)
+                aged += 1
+        assert aged

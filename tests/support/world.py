@@ -6,8 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from idp import db as idp_db, directory
-from idp.models import TenantPolicyRow
+from idp import admin, db as idp_db, directory
 
 PASSWORD = "correct horse battery staple"
 
@@ -42,7 +41,7 @@ def make_world(app, settings, base_url: str | None = None) -> World:
         passwords = app.extensions["idp.passwords"]
         tenant = directory.create_tenant(session, slug, f"Tenant {slug}")
         # MFA optional for everyone: whoever enrolls a factor is asked for it at sign-in.
-        session.add(TenantPolicyRow(tenant_id=tenant.id, mode="optional"))
+        admin.policy_row(session, tenant).mode = "optional"
         alice = directory.create_user(session, passwords, tenant, "Alice@Example.com", PASSWORD,
                                       name="Alice")
         bob = directory.create_user(session, passwords, tenant, "bob@example.com", PASSWORD,

@@ -13,7 +13,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from idp.policy import (AdminState, Mode, Need, Primary, Progress, Requirements, Standing,
-                        TenantPolicy, UserFacts, console_demand, decide, mfa_available, standing)
+                        amr_and_acr, console_demand, decide, mfa_available, reported_acr,
+                        standing)
+from tests.support.policy import tenant_policy, user_facts
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 PWD = Progress()
@@ -25,15 +27,11 @@ def run(policy, user, progress=PWD, req=Requirements()):
 
 def user(**kw):
     kw.setdefault("id", 7)
-    if "enrolled" in kw:
-        kw["enrolled"] = frozenset(kw["enrolled"])
-    if "groups" in kw:
-        kw["groups"] = frozenset(kw["groups"])
-    return UserFacts(**kw)
+    return user_facts(**kw)
 
 
 # --- Klearcom: admins enforce per user; security questions only; users cannot toggle. -------
-KLEARCOM = TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"kba"}), self_disable=False)
+KLEARCOM = tenant_policy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"kba"}), self_disable=False)
 
 
 @pytest.mark.parametrize("facts,progress,need,factors", [
@@ -53,15 +51,13 @@ def test_klearcom(facts, progress, need, factors):
 
 
 def test_klearcom_questions_satisfy_the_policy_but_never_count_as_mfa():
-    from idp.oidc.claims import amr_and_acr
-
     d = run(KLEARCOM, user(admin_state=AdminState.ENFORCED, enrolled={"kba"}), Progress(methods=("pwd", "kba")))
     assert d.satisfied
     assert amr_and_acr(["pwd", "kba"]) == (["pwd", "kba"], "pwd")
 
 
 # --- ClickHelp: one portal switch; TOTP + backup codes; Contributors only; SSO/tokens skip. ---
-CLICKHELP = TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp", "backup"}),
+CLICKHELP = tenant_policy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp", "backup"}),
                          roles_allowed=frozenset({"admin"}), login_token_bypass=True)
 
 
@@ -71,7 +67,7 @@ CLICKHELP = TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp", 
     (CLICKHELP, user(role="member", enrolled={"totp"}), PWD, Need.NOTHING),  # Power Readers cannot use 2FA
     (CLICKHELP, user(role="admin", enrolled={"totp"}), Progress(Primary.LOGIN_TOKEN), Need.NOTHING),
     (CLICKHELP, user(role="admin", enrolled={"totp"}), Progress(Primary.FEDERATION_TRUSTED, ("fed",)), Need.NOTHING),
-    (TenantPolicy(mode=Mode.DISABLED), user(role="admin", enrolled={"totp"}), PWD, Need.NOTHING),  # codes ignored
+    (tenant_policy(mode=Mode.DISABLED), user(role="admin", enrolled={"totp"}), PWD, Need.NOTHING),  # codes ignored
     (CLICKHELP, user(role="admin", enrolled={"totp", "backup"}), PWD, Need.CHALLENGE),
 ])
 def test_clickhelp(policy, facts, progress, need):
@@ -84,7 +80,7 @@ def test_clickhelp_power_readers_are_told_it_is_not_available():
 
 
 def test_clickhelp_login_token_bypass_can_be_switched_off():
-    strict = TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp"}), login_token_bypass=False)
+    strict = tenant_policy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp"}), login_token_bypass=False)
     assert run(strict, user(enrolled={"totp"}), Progress(Primary.LOGIN_TOKEN)).need is Need.CHALLENGE
 
 
@@ -105,13 +101,13 @@ KLOUD = frozenset({"sms", "totp"})
     (Mode.DISABLED, {"totp"}, Need.NOTHING, ()),
 ])
 def test_kloudemail(mode, enrolled, need, factors):
-    d = run(TenantPolicy(mode=mode, allowed_factors=KLOUD), user(enrolled=enrolled))
+    d = run(tenant_policy(mode=mode, allowed_factors=KLOUD), user(enrolled=enrolled))
     assert (d.need, d.factors) == (need, factors)
 
 
 # --- Claromentis: chosen groups; optional at first (grace), enforced later; revoke → redo. ----
 def claromentis(grace_until=None, grace_skips=None):
-    return TenantPolicy(mode=Mode.REQUIRED, everyone=False, groups=frozenset({"Finance"}),
+    return tenant_policy(mode=Mode.REQUIRED, everyone=False, groups=frozenset({"Finance"}),
                         allowed_factors=frozenset({"totp"}), grace_until=grace_until, grace_skips=grace_skips)
 
 
@@ -143,23 +139,23 @@ def test_claromentis_revoked_user_sets_up_again_without_grace():
 
 
 def test_single_users_can_be_targeted():
-    policy = TenantPolicy(mode=Mode.REQUIRED, everyone=False, users=frozenset({7}))
+    policy = tenant_policy(mode=Mode.REQUIRED, everyone=False, users=frozenset({7}))
     assert run(policy, user(id=7)).need is Need.ENROLL
     assert run(policy, user(id=8)).need is Need.NOTHING
 
 
 # --- The fifth portal: domain switch on, then enabled per user; "not available" when off. ----
 def test_fifth_portal_domain_then_per_user():
-    on = TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp"}), self_disable=False)
+    on = tenant_policy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp"}), self_disable=False)
     assert run(on, user()).need is Need.NOTHING
     assert run(on, user(admin_state=AdminState.ENFORCED)).factors == ("totp",)
-    off = TenantPolicy(mode=Mode.DISABLED)
+    off = tenant_policy(mode=Mode.DISABLED)
     d = run(off, user(admin_state=AdminState.ENFORCED, enrolled={"totp"}))
     assert d.need is Need.NOTHING and "not available" in d.reason
 
 
 # --- Step-up: the relying party asks for a level. ---------------------------------------------
-OPTIONAL_ALL = TenantPolicy(mode=Mode.OPTIONAL)
+OPTIONAL_ALL = tenant_policy(mode=Mode.OPTIONAL)
 
 
 def test_acr_values_mfa_from_a_pwd_session_asks_only_for_a_second_factor():
@@ -208,7 +204,7 @@ def test_client_minimum_acr_forces_first_setup_for_a_user_without_factors():
 
 
 def test_client_minimum_acr_cannot_be_met_when_the_tenant_has_mfa_off():
-    d = run(TenantPolicy(mode=Mode.DISABLED), user(enrolled={"totp"}), req=Requirements(client_min_acr="mfa"))
+    d = run(tenant_policy(mode=Mode.DISABLED), user(enrolled={"totp"}), req=Requirements(client_min_acr="mfa"))
     assert d.need is Need.REFUSE
 
 
@@ -219,7 +215,7 @@ def test_a_session_already_at_mfa_is_not_asked_again():
 
 
 def test_required_policy_and_step_up_ask_for_the_stronger_factor_at_once():
-    policy = TenantPolicy(mode=Mode.REQUIRED)
+    policy = tenant_policy(mode=Mode.REQUIRED)
     d = run(policy, user(enrolled={"kba", "totp"}), req=Requirements(acr_values=("mfa",)))
     assert d.need is Need.CHALLENGE and d.factors == ("totp",)
 
@@ -246,8 +242,6 @@ def test_a_factor_already_proved_is_never_asked_again():
 
 
 def test_upstream_or_login_token_plus_a_possession_factor_is_mfa():
-    from idp.oidc.claims import amr_and_acr
-
     assert amr_and_acr(["fed", "otp"]) == (["fed", "otp", "mfa"], "mfa")
     assert amr_and_acr(["login_token", "otp"]) == (["login_token", "otp", "mfa"], "mfa")
     assert amr_and_acr(["fed", "kba"]) == (["fed", "kba"], "pwd")
@@ -257,14 +251,26 @@ def test_upstream_or_login_token_plus_a_possession_factor_is_mfa():
     assert d.satisfied
 
 
+@pytest.mark.parametrize("reached,essential,reported", [
+    ("mfa", (), "mfa"),  # no essential acr: the level reached
+    ("phr", ("mfa", "phr"), "phr"),
+    ("phr", ("pwd", "mfa"), "mfa"),  # one of the requested values: the highest one met
+    ("mfa", ("urn:example:loa:4", "mfa"), "mfa"),
+    ("pwd", ("urn:example:loa:4",), "pwd"),  # (decide() refused this sign-in already)
+])
+def test_an_essential_acr_is_reported_as_the_highest_requested_value_met(reached, essential,
+                                                                           reported):
+    assert reported_acr(reached, Requirements(essential_acr=essential)) == reported
+
+
 def test_a_voluntary_higher_level_never_lowers_the_clients_floor():
     # Found by test_policy_properties: acr_values=phr, which a TOTP user cannot reach, used to
     # turn the client's registered minimum (mfa) into a wish, and the password alone got in.
-    decision = run(TenantPolicy(mode=Mode.OPTIONAL), user(enrolled={"totp"}),
+    decision = run(tenant_policy(mode=Mode.OPTIONAL), user(enrolled={"totp"}),
                    req=Requirements(acr_values=("phr",), client_min_acr="mfa"))
     assert decision.need is Need.CHALLENGE and decision.factors == ("totp",)
     # With nothing to answer and nothing allowed to set up, the floor is refused, not waived.
-    decision = run(TenantPolicy(mode=Mode.DISABLED), user(),
+    decision = run(tenant_policy(mode=Mode.DISABLED), user(),
                    req=Requirements(acr_values=("phr",), essential_acr=("mfa",)))
     assert decision.need is Need.REFUSE
 
@@ -272,7 +278,7 @@ def test_a_voluntary_higher_level_never_lowers_the_clients_floor():
 def test_a_required_policy_with_nothing_to_set_up_refuses_rather_than_waives():
     # Found by test_policy_properties: backup codes alone allowed (they are not set up first)
     # left a user without factors on a setup page offering nothing.
-    decision = run(TenantPolicy(mode=Mode.REQUIRED, allowed_factors=frozenset({"backup"})), user())
+    decision = run(tenant_policy(mode=Mode.REQUIRED, allowed_factors=frozenset({"backup"})), user())
     assert decision.need is Need.REFUSE and decision.error == "access_denied"
 
 
@@ -288,17 +294,40 @@ def test_a_required_policy_with_nothing_to_set_up_refuses_rather_than_waives():
     (KLEARCOM, user(enrolled={"totp"}), Standing.OPTIONAL, (), False),  # an app not allowed here
     # ClickHelp: Power Readers cannot use it; the portal-wide switch off turns everyone off.
     (CLICKHELP, user(role="member", enrolled={"totp"}), Standing.OFF, (), False),
-    (TenantPolicy(mode=Mode.DISABLED), user(enrolled={"totp"}), Standing.OFF, (), False),
+    (tenant_policy(mode=Mode.DISABLED), user(enrolled={"totp"}), Standing.OFF, (), False),
     (CLICKHELP, user(role="admin", enrolled={"backup", "totp"}), Standing.ON, ("totp", "backup"), False),
     # Claromentis: a required group policy: its members show as required, others off.
-    (TenantPolicy(mode=Mode.REQUIRED, everyone=False, groups=frozenset({"finance"})),
+    (tenant_policy(mode=Mode.REQUIRED, everyone=False, groups=frozenset({"finance"})),
      user(groups={"finance"}), Standing.REQUIRED, (), True),
-    (TenantPolicy(mode=Mode.REQUIRED, everyone=False, groups=frozenset({"finance"})),
+    (tenant_policy(mode=Mode.REQUIRED, everyone=False, groups=frozenset({"finance"})),
      user(enrolled={"totp"}), Standing.OFF, (), False),
 ])
 def test_the_standing_the_console_shows(policy, facts, state, factors, required):
     shown = standing(policy, facts)
     assert (shown.state, shown.factors, shown.required) == (state, factors, required), shown.reason
+
+
+# --- What the account page reads of the same standing. -------------------------------------
+
+@pytest.mark.parametrize("policy,facts,available,may_turn_off", [
+    (OPTIONAL_ALL, user(enrolled={"totp"}), True, True),
+    (tenant_policy(mode=Mode.OPTIONAL, self_disable=False), user(enrolled={"totp"}), True, False),
+    (tenant_policy(mode=Mode.REQUIRED), user(enrolled={"totp"}), True, False),
+    # An admin's reset: required, whatever the tenant's mode, even once a factor is back.
+    (OPTIONAL_ALL, user(must_reenroll=True), True, False),
+    (OPTIONAL_ALL, user(must_reenroll=True, enrolled={"totp"}), True, False),
+    (OPTIONAL_ALL, user(admin_state=AdminState.ENFORCED, enrolled={"totp"}), True, False),
+    (OPTIONAL_ALL, user(admin_state=AdminState.EXEMPT, enrolled={"totp"}), False, True),
+    (CLICKHELP, user(role="member"), False, True),
+    (tenant_policy(mode=Mode.DISABLED), user(enrolled={"totp"}), False, True),
+])
+def test_the_account_page_reads_the_standing(policy, facts, available, may_turn_off):
+    shown = standing(policy, facts)
+    assert (shown.available, shown.may_turn_off) == (available, may_turn_off), shown.reason
+    assert shown.may_add == (tuple(t for t in ("webauthn", "totp", "sms", "kba", "backup")
+                                   if t in policy.allowed_factors) if available else ())
+    if not available:
+        assert shown.to_you and "this user" not in shown.reason_for_you  # said to the user
 
 
 # --- What the console asks of an admin before they act. --------------------------------------
@@ -308,19 +337,19 @@ def test_the_standing_the_console_shows(policy, facts, state, factors, required)
     (KLEARCOM, user(role="admin"), "pwd", ("kba",)),
     (KLEARCOM, user(role="admin", enrolled={"kba"}), "pwd", ("kba",)),
     # A possession factor allowed: still mfa, even for an admin who holds only questions.
-    (TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp", "kba"})),
+    (tenant_policy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp", "kba"})),
      user(role="admin", enrolled={"kba"}), "mfa", ("totp",)),
-    (TenantPolicy(mode=Mode.OPTIONAL), user(role="admin"), "mfa", ("webauthn", "totp", "sms", "backup")),
+    (tenant_policy(mode=Mode.OPTIONAL), user(role="admin"), "mfa", ("webauthn", "totp", "sms", "backup")),
     # Backup codes cannot be set up first; an admin who holds some reaches mfa with them.
-    (TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"kba", "backup"})),
+    (tenant_policy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"kba", "backup"})),
      user(role="admin", enrolled={"backup"}), "mfa", ("backup",)),
-    (TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"kba", "backup"})),
+    (tenant_policy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"kba", "backup"})),
      user(role="admin"), "pwd", ("kba",)),
     # Nothing any admin could prove: the password only (the policy page says so first).
-    (TenantPolicy(mode=Mode.DISABLED), user(role="admin", enrolled={"totp"}), None, ()),
-    (TenantPolicy(mode=Mode.OPTIONAL, roles_allowed=frozenset({"member"})),
+    (tenant_policy(mode=Mode.DISABLED), user(role="admin", enrolled={"totp"}), None, ()),
+    (tenant_policy(mode=Mode.OPTIONAL, roles_allowed=frozenset({"member"})),
      user(role="admin"), None, ()),
-    (TenantPolicy(mode=Mode.REQUIRED, allowed_factors=frozenset({"backup"})), user(role="admin"), None, ()),
+    (tenant_policy(mode=Mode.REQUIRED, allowed_factors=frozenset({"backup"})), user(role="admin"), None, ()),
 ])
 def test_what_the_console_asks_of_an_admin(policy, admin, level, factors):
     wanted = console_demand(policy, admin)
@@ -331,7 +360,7 @@ def test_a_question_answered_opens_a_klearcom_console_and_a_password_alone_does_
     wanted = console_demand(KLEARCOM, user(role="admin", enrolled={"kba"}))
     assert wanted.met_by("pwd", ["pwd", "kba"])
     assert not wanted.met_by("pwd", ["pwd"])
-    mfa = console_demand(TenantPolicy(mode=Mode.OPTIONAL), user(role="admin", enrolled={"totp"}))
+    mfa = console_demand(tenant_policy(mode=Mode.OPTIONAL), user(role="admin", enrolled={"totp"}))
     assert mfa.met_by("mfa", ["pwd", "otp", "mfa"]) and not mfa.met_by("pwd", ["pwd", "kba"])
 
 
@@ -350,7 +379,7 @@ def test_the_consoles_step_up_in_a_klearcom_tenant_asks_a_question_whatever_the_
 
 
 def test_an_admin_holding_only_questions_sets_up_an_app_when_the_tenant_allows_one():
-    policy = TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp", "kba"}))
+    policy = tenant_policy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp", "kba"}))
     admin = user(role="admin", enrolled={"kba"})
     step_up = Requirements(client_min_acr=console_demand(policy, admin).level, second_step=True)
     assert run(policy, admin, req=step_up).factors == ("kba",)  # their own step first
@@ -364,8 +393,8 @@ LEVEL_NAMES = __import__("re").compile(r"\b(pwd|mfa|phr|level)\b")
 
 
 @pytest.mark.parametrize("policy", [OPTIONAL_ALL, KLEARCOM,
-                                    TenantPolicy(mode=Mode.REQUIRED, grace_skips=2),
-                                    TenantPolicy(mode=Mode.REQUIRED,
+                                    tenant_policy(mode=Mode.REQUIRED, grace_skips=2),
+                                    tenant_policy(mode=Mode.REQUIRED,
                                                  allowed_factors=frozenset({"backup"}))])
 @pytest.mark.parametrize("facts", [user(), user(enrolled={"totp"}), user(enrolled={"kba"}),
                                    user(must_reenroll=True), user(admin_state=AdminState.ENFORCED)])

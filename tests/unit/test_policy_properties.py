@@ -8,13 +8,15 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idp.oidc.claims import LEVELS, amr_and_acr, level_at_least
-from idp.policy import (ALL_FACTORS, ENROLLABLE, FACTOR_AMR, AdminState, Mode, Need, Primary,
-                        Progress, Requirements, Standing, TenantPolicy, UserFacts, console_demand,
-                        decide, policy_applies, standing)
+from idp.policy import (LEVELS, AdminState, Mode, Need, Primary, Progress, Requirements,
+                        Standing, TenantPolicy, UserFacts, amr_and_acr, console_demand, decide,
+                        level_at_least, policy_applies, standing)
+from tests.support.policy import EVERY_FACTOR, KINDS
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
-factor_sets = st.frozensets(st.sampled_from(ALL_FACTORS))
+# What may be asked to set up first: every kind but those that recover an account.
+FIRST_SETUPS = frozenset(k.type for k in KINDS.kinds if not k.recovery)
+factor_sets = st.frozensets(st.sampled_from(EVERY_FACTOR))
 acr_values = st.lists(st.sampled_from([*LEVELS, "urn:unknown", ""]), max_size=3).map(tuple)
 
 policies = st.builds(
@@ -33,6 +35,7 @@ policies = st.builds(
 users = st.builds(
     UserFacts,
     id=st.integers(1, 3),
+    kinds=st.just(KINDS),
     role=st.sampled_from(["admin", "member"]),
     groups=st.frozensets(st.sampled_from(["finance", "staff"])),
     admin_state=st.sampled_from(AdminState),
@@ -45,7 +48,7 @@ requests = st.builds(Requirements, acr_values=acr_values, essential_acr=acr_valu
 progresses = st.builds(
     Progress,
     primary=st.sampled_from(Primary),
-    methods=st.lists(st.sampled_from(["pwd", "otp", "sms", "hwk", "kba"]), min_size=1,
+    methods=st.lists(st.sampled_from(["pwd", *sorted({k.amr for k in KINDS.kinds})]), min_size=1,
                      max_size=3, unique=True).map(tuple),
     enrollment_skipped=st.booleans(),
 )
@@ -62,9 +65,9 @@ def test_every_decision_is_well_formed_and_repeatable(policy, user, req, progres
         # Only factors the user holds, the tenant allows and this sign-in has not used yet.
         assert decision.factors
         assert set(decision.factors) <= user.enrolled & policy.allowed_factors
-        assert not {FACTOR_AMR[f] for f in decision.factors} & set(progress.methods)
+        assert not {KINDS.amr(f) for f in decision.factors} & set(progress.methods)
     if decision.need is Need.ENROLL:
-        assert decision.factors and set(decision.factors) <= set(ENROLLABLE)
+        assert decision.factors and set(decision.factors) <= FIRST_SETUPS
         assert set(decision.factors) <= policy.allowed_factors
     if decision.need is Need.REFUSE:
         # The RP asked for what cannot be had here, or the tenant allows nothing to set up.
@@ -150,6 +153,6 @@ def test_the_console_never_locks_out_an_admin_who_follows_its_step_up(policy, ad
             break
         factor = decision.factors[0]
         held.add(factor)
-        methods.append(FACTOR_AMR[factor])
+        methods.append(KINDS.amr(factor))
     acr = amr_and_acr(methods)[1]
     assert wanted.met_by(acr, methods), (methods, wanted)

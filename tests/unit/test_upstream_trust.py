@@ -7,8 +7,7 @@ import pytest
 
 from idp.federation.endpoints import endpoint_problem
 from idp.journey.upstream_trust import progress_for
-from idp.oidc.claims import amr_and_acr
-from idp.policy import Primary
+from idp.policy import Primary, amr_and_acr
 
 LISTED = ["urn:example:loa:2fa"]
 TRUSTED, UNTRUSTED = Primary.FEDERATION_TRUSTED, Primary.FEDERATION

@@ -1,4 +1,8 @@
-"""What a sign-in proved, as ``amr`` (RFC 8176) and ``acr`` (DESIGN.md's three levels).
+"""What a sign-in proved, as ``amr`` (RFC 8176) and ``acr`` (DESIGN.md's three levels): the one
+rule from the methods used to the level reached, which the policy decides with and the tokens say.
+
+``KIND`` is the vocabulary of ``amr`` values, not of our factor types: each factor class in
+``idp.mfa`` says which value its proof adds, and the level it reaches follows from here.
 
 Knowledge factors (password, security questions) never make ``mfa`` together: NIST SP 800-63B
 and OWASP ASVS count two things you know as one factor. WebAuthn is phishing-resistant (``phr``).
@@ -42,4 +46,5 @@ def amr_and_acr(methods: list[str]) -> tuple[list[str], str]:
 
 
 def level_at_least(acr: str, wanted: str) -> bool:
+    """Is ``acr`` at ``wanted`` or above (both levels of ``LEVELS``)?"""
     return LEVELS.index(acr) >= LEVELS.index(wanted)

@@ -1,0 +1,90 @@
+"""Portals (OAuth clients) as the console registers, edits, rotates and deletes them. A
+client's secret is shown once to the caller and stored only as a hash (``idp.hashing``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from idp import audit
+from idp.directory import DirectoryError, NotFound, _check_uri, create_client
+from idp.models import Client, Tenant
+from idp import hashing
+from idp.policy import LEVELS
+
+MIN_ACRS = (None, *LEVELS)  # a client's floor: none, or a level
+
+
+def _client(db: Session, tenant: Tenant, client_id: str):
+    client = db.scalar(select(Client).where(Client.tenant_id == tenant.id,
+                                            Client.client_id == (client_id or "")))
+    if client is None:
+        raise NotFound(f"no portal {client_id!r} in {tenant.slug}")
+    return client
+
+
+def register_client(db: Session, tenant: Tenant, actor: str, name: str, redirect_uris: list[str],
+                    **options):
+    """``directory.create_client`` (same checks, same options), audited with the admin as actor."""
+    return create_client(db, tenant, name, redirect_uris, actor=actor, **options)
+
+
+def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
+                  name: str | None = None, redirect_uris: list[str] | None = None,
+                  post_logout_redirect_uris: list[str] | None = None,
+                  min_acr: str | None | bool = False):
+    """Change what is given (``min_acr=False``: unchanged; None or "pwd": no floor). Exact URIs
+    are checked as ``create_client`` checks them; nothing changes if one is wrong."""
+    client = _client(db, tenant, client_id)
+    changes: dict = {}
+    if name is not None:
+        if not name.strip():
+            raise DirectoryError("a client needs a name")
+        if name.strip() != client.name:
+            changes["name"] = name.strip()
+    if redirect_uris is not None:
+        uris = [_check_uri(u, "redirect URI") for u in dict.fromkeys(redirect_uris)]
+        if "authorization_code" in client.grant_types and not uris:
+            raise DirectoryError("the authorization_code grant needs at least one redirect URI")
+        if uris != list(client.redirect_uris):
+            changes["redirect_uris"] = uris
+    if post_logout_redirect_uris is not None:
+        uris = [_check_uri(u, "post-logout redirect URI")
+                for u in dict.fromkeys(post_logout_redirect_uris)]
+        if uris != list(client.post_logout_redirect_uris):
+            changes["post_logout_redirect_uris"] = uris
+    if min_acr is not False:
+        if min_acr not in MIN_ACRS:
+            raise DirectoryError("the minimum acr must be pwd, mfa or phr")
+        floor = min_acr if min_acr != "pwd" else None
+        if floor != client.min_acr:
+            changes["min_acr"] = floor
+    for key, value in changes.items():
+        setattr(client, key, value)  # new lists: JSON columns see assignment, not mutation
+    db.flush()
+    audit.record(db, tenant.id, "client.updated", actor=actor, client_id=client.client_id,
+                 changes=changes)
+    return client
+
+
+def rotate_client_secret(db: Session, tenant: Tenant, client_id: str, actor: str) -> str:
+    """A new secret, returned once; the old one stops working now."""
+    client = _client(db, tenant, client_id)
+    if client.is_public:
+        raise DirectoryError("a public client has no secret to rotate")
+    secret = hashing.new_secret()
+    client.secret_hash = hashing.digest("client-secret", secret)
+    db.flush()
+    audit.record(db, tenant.id, "client.secret_rotated", actor=actor, client_id=client.client_id)
+    return secret
+
+
+def delete_client(db: Session, tenant: Tenant, client_id: str, actor: str) -> str:
+    """Remove a client; its codes and tokens go with it (ON DELETE CASCADE). Returns its name."""
+    client = _client(db, tenant, client_id)
+    name, cid = client.name, client.client_id
+    db.expunge(client)
+    db.execute(delete(Client).where(Client.id == client.id, Client.tenant_id == tenant.id))
+    audit.record(db, tenant.id, "client.deleted", actor=actor, client_id=cid, name=name)
+    return name

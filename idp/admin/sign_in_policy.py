@@ -1,0 +1,123 @@
+"""The tenant's sign-in policy row as admins change it (the console's policy page, ``idp policy
+set``): validated, audited with the admin as actor. Reading it for a decision is
+``idp.tenant_policy``'s; which factor types exist is the registry's (``idp.mfa``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idp import audit, mfa
+from idp.directory import DirectoryError, NotFound, find_user
+from idp.models import Group, Tenant, TenantPolicyRow, User
+from idp.policy import Mode
+
+
+def policy_row(db: Session, tenant: Tenant) -> TenantPolicyRow:
+    row = db.get(TenantPolicyRow, tenant.id)
+    if row is None:
+        # Every factor type there is, allowed until the tenant chooses (a type added later is
+        # not allowed by rows made before it: a tenant's methods never change under it).
+        row = TenantPolicyRow(tenant_id=tenant.id, allowed_factors=mfa.types())
+        db.add(row)
+        db.flush()
+    return row
+
+
+def policy_dict(db: Session, tenant: Tenant) -> dict:
+    row = policy_row(db, tenant)
+    users = db.scalars(select(User.email).where(User.id.in_(row.users))).all() if row.users else []
+    return {
+        "tenant": tenant.slug,
+        "mode": row.mode,
+        "scope": "everyone" if row.everyone else "selected",
+        "groups": list(row.groups),
+        "users": sorted(users),
+        "grace_until": row.grace_until.isoformat() if row.grace_until else None,
+        "grace_skips": row.grace_skips,
+        "factors": [f for f in mfa.types() if f in row.allowed_factors],
+        "roles_allowed": list(row.roles_allowed),
+        "self_disable": row.self_disable,
+        "login_token_bypass": row.login_token_bypass,
+        "admin_login_links": row.admin_login_links,
+        "federation_jit": row.federation_jit,
+        "captcha_after": row.captcha_after,
+        "lock_after": row.lock_after,
+        "lock_minutes": row.lock_minutes,
+        "lock_email_admins": row.lock_email_admins,
+    }
+
+
+def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = None,
+               factors: list[str] | None = None, groups: list[str] | None = None,
+               users: list[str] | None = None, grace_days: int | None = None,
+               grace_skips: int | None = None, roles_allowed: list[str] | None = None,
+               self_disable: bool | None = None, login_token_bypass: bool | None = None,
+               federation_jit: bool | None = None, captcha_after: int | None = None,
+               lock_after: int | None = None, lock_minutes: int | None = None,
+               lock_email_admins: bool | None = None,
+               admin_login_links: bool | None = None) -> dict:
+    """Change what is given; the scope is everyone unless groups or users are named."""
+    row = policy_row(db, tenant)
+    before = policy_dict(db, tenant)
+    if mode is not None:
+        try:
+            row.mode = Mode(mode).value
+        except ValueError:
+            raise DirectoryError("mode must be disabled, optional or required") from None
+    if factors is not None:
+        chosen = [mfa.named(f) for f in factors]
+        if None in chosen or not factors:
+            names = (f.alias or f.type for f in mfa.ordered())
+            raise DirectoryError(f"factors must be among {', '.join(names)}")
+        row.allowed_factors = sorted({f.type for f in chosen})
+    if groups is not None or users is not None:
+        if groups is not None:
+            for name in groups:
+                if db.scalar(select(Group.id).where(Group.tenant_id == tenant.id, Group.name == name)) is None:
+                    raise NotFound(f"no group {name!r} in {tenant.slug}")
+            row.groups = list(groups)
+        if users is not None:
+            ids = []
+            for email in users:
+                user = find_user(db, tenant, email)
+                if user is None:
+                    raise NotFound(f"no user {email} in {tenant.slug}")
+                ids.append(user.id)
+            row.users = ids
+        row.everyone = not (row.groups or row.users)
+    if grace_days is not None:
+        if grace_days < 0:
+            raise DirectoryError("grace days cannot be negative")
+        row.grace_until = datetime.now(timezone.utc) + timedelta(days=grace_days) if grace_days else None
+    if grace_skips is not None:
+        if grace_skips < 0:
+            raise DirectoryError("grace skips cannot be negative")
+        row.grace_skips = grace_skips or None
+    if roles_allowed is not None:
+        bad = [r for r in roles_allowed if r not in ("admin", "member")]
+        if bad:
+            raise DirectoryError("roles must be among admin, member")
+        row.roles_allowed = list(dict.fromkeys(roles_allowed))
+    for name, value, low, high in (("captcha_after", captcha_after, 1, 100),
+                                   ("lock_after", lock_after, 1, 100),
+                                   ("lock_minutes", lock_minutes, 1, 7 * 24 * 60)):
+        if value is not None:
+            if not low <= value <= high:
+                raise DirectoryError(f"{name.replace('_', '-')} must be from {low} to {high}")
+            setattr(row, name, value)
+    for name, value in (("self_disable", self_disable), ("login_token_bypass", login_token_bypass),
+                        ("lock_email_admins", lock_email_admins),
+                        ("admin_login_links", admin_login_links),
+                        ("federation_jit", federation_jit)):
+        if value is not None:
+            setattr(row, name, value)
+    db.flush()
+    after = policy_dict(db, tenant)
+    changed = {k: after[k] for k in after if after[k] != before[k]}
+    audit.record(db, tenant.id, "policy.changed", actor=actor, changes=changed)
+    return after
+

@@ -1,0 +1,161 @@
+"""What admins do to people: groups, a user's two-step verification (enforce, exempt, reset),
+unlocking, and one-time sign-in links. Each records an audit event; callers commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from idp import audit, notify
+from idp.admin.sign_in_policy import policy_row
+from idp.directory import DirectoryError, NotFound, _group, find_user
+from idp.guard import Guard, account_key
+from idp.journey import login_links as tokens
+from idp.models import Authenticator, Group, LoginToken, Tenant, User
+from idp import hashing
+from idp.policy import AdminState, Mode
+
+log = logging.getLogger(__name__)
+
+
+def create_group(db: Session, tenant: Tenant, name: str, actor: str) -> Group:
+    if db.scalar(select(Group.id).where(Group.tenant_id == tenant.id, Group.name == name.strip())):
+        raise DirectoryError(f"group {name!r} already exists")
+    group = _group(db, tenant, name)
+    audit.record(db, tenant.id, "group.created", actor=actor, group=group.name)
+    return group
+
+
+def add_to_group(db: Session, tenant: Tenant, name: str, email: str, actor: str) -> User:
+    group = db.scalar(select(Group).where(Group.tenant_id == tenant.id, Group.name == name))
+    if group is None:
+        raise NotFound(f"no group {name!r} in {tenant.slug}")
+    user = _user(db, tenant, email)
+    if group not in user.groups:
+        user.groups.append(group)
+    audit.record(db, tenant.id, "group.member_added", actor=actor, user_id=user.id, group=name)
+    return user
+
+
+def remove_from_group(db: Session, tenant: Tenant, name: str, email: str, actor: str) -> User:
+    user = _user(db, tenant, email)
+    user.groups = [g for g in user.groups if g.name != name]
+    audit.record(db, tenant.id, "group.member_removed", actor=actor, user_id=user.id, group=name)
+    return user
+
+
+def _user(db: Session, tenant: Tenant, email: str) -> User:
+    user = find_user(db, tenant, email)
+    if user is None:
+        raise NotFound(f"no user {email} in {tenant.slug}")
+    return user
+
+
+def set_user_mfa(db: Session, tenant: Tenant, email: str, action: str, actor: str) -> User:
+    """enforce (the user cannot turn it off), exempt, or reset (factors removed; set up again)."""
+    user = _user(db, tenant, email)
+    if action in ("enforce", "reset") and policy_row(db, tenant).mode == Mode.DISABLED.value:
+        raise DirectoryError("Two-factor authentication is not available: the organisation has it "
+                             "disabled (idp policy set SLUG --mode optional|required)")
+    if action == "enforce":
+        user.mfa_admin_state = AdminState.ENFORCED.value
+    elif action == "exempt":
+        user.mfa_admin_state = AdminState.EXEMPT.value
+    elif action == "default":
+        user.mfa_admin_state = AdminState.DEFAULT.value
+    elif action == "reset":
+        removed = db.execute(delete(Authenticator).where(Authenticator.user_id == user.id)).rowcount
+        user.mfa_must_reenroll = True
+        user.mfa_skips_used = 0
+        audit.record(db, tenant.id, "mfa.reset", actor=actor, user_id=user.id, removed=removed)
+        return user
+    else:
+        raise DirectoryError("the action must be enforce, exempt, default or reset")
+    audit.record(db, tenant.id, f"mfa.{action}", actor=actor, user_id=user.id)
+    return user
+
+
+def unlock(db: Session, guard: Guard, tenant: Tenant, email: str, actor: str) -> User:
+    """End a lock now (and forget the failures that led to it)."""
+    user = _user(db, tenant, email)
+    key = account_key(tenant.id, user.id, user.email)
+    was = guard.failures(key)
+    guard.clear(key)
+    audit.record(db, tenant.id, "account.unlocked", actor=actor, user_id=user.id, failures=was)
+    return user
+
+
+@dataclass(frozen=True)
+class IssuedLoginToken:
+    url: str
+    expires_at: datetime
+
+
+class PrivilegedLinkRefused(DirectoryError):
+    """The tenant's policy does not allow sign-in links for the user's role (an administrator)."""
+
+    def __init__(self, tenant: Tenant, user: User):
+        super().__init__(f"sign-in links for administrators are off in {tenant.slug}, and "
+                         f"{user.email} is an administrator")
+
+
+class OwnerNotTold(DirectoryError):
+    """The mail telling an administrator of their new sign-in link was not handed over, so no
+    link was made; ``reason`` is the sender's, for operators."""
+
+    def __init__(self, user: User, reason: str):
+        super().__init__(f"no sign-in link was created: the mail telling {user.email} about it "
+                         f"could not be sent ({reason}); try again later")
+        self.reason = reason
+
+
+def create_login_token(db: Session, tenant: Tenant, email: str, base_url: str, actor: str,
+                       ttl_minutes: int = 15, *, mail) -> IssuedLoginToken:
+    """A one-time sign-in link for ``email``; its owner is mailed (through ``mail``, the
+    configured sender) who created it and when. For an administrator the tenant must allow such
+    links, and no link is made unless the mail was handed over: the owner is the one who can
+    tell a takeover from a rescue. A member's link is made even when the mail fails (logged)."""
+    if not 1 <= ttl_minutes <= 7 * 24 * 60:
+        raise DirectoryError("a login token lives from 1 minute to 7 days")
+    user = _user(db, tenant, email)
+    if not tokens.allowed_for(db, tenant, user):
+        raise PrivilegedLinkRefused(tenant, user)
+    now = datetime.now(timezone.utc)
+    expires = now + timedelta(minutes=ttl_minutes)
+    notified = _tell_link_owner(mail, tenant, user, actor, now, expires)
+    token = secrets.token_urlsafe(32)
+    db.add(LoginToken(tenant_id=tenant.id, user_id=user.id, token_hash=hashing.digest("login-token", token),
+                      created_by=actor, expires_at=expires))
+    audit.record(db, tenant.id, "login_token.created", actor=actor, user_id=user.id,
+                 ttl_minutes=ttl_minutes, role=user.role, owner_notified=notified)
+    return IssuedLoginToken(f"{base_url}/t/{tenant.slug}/login/token/{token}", expires)
+
+
+def _tell_link_owner(mail, tenant: Tenant, user: User, actor: str, at: datetime,
+                     expires: datetime) -> bool:
+    """Mail the owner of a new sign-in link (never the link itself); False when a member's
+    mail could not be sent (logged), OwnerNotTold when an administrator's could not."""
+    who = "an operator of this service, from the command line" if actor == "cli" else actor
+    text = (
+        f"Hello {user.name or user.email},\n\n"
+        f"A sign-in link was created for your {tenant.name} account ({user.email}) by {who} "
+        f"at {at.strftime('%Y-%m-%d %H:%M UTC')}. Whoever opens it can sign in as you without "
+        f"your password, once, until {expires.strftime('%Y-%m-%d %H:%M UTC')}.\n\n"
+        "If you asked for it, there is nothing to do. If you did not expect this, tell your "
+        "security team now.\n"
+    )
+    try:
+        mail.send(user.email, f"A sign-in link was created for your {tenant.name} account", text)
+    except notify.SendError as e:
+        if tokens.privileged(user):
+            raise OwnerNotTold(user, str(e)) from None
+        log.error("sign-in link notice to a user of %s not sent: %s", tenant.slug, e)
+        return False
+    return True
+

@@ -1,0 +1,211 @@
+"""``decide()``: what a sign-in still needs — nothing, a second factor from a set, a factor to
+set up, or a refusal — and a sentence saying why.
+
+Two different questions are answered here:
+
+- **the tenant's policy** asks for a *second step* from the factor types it allows. Security
+  questions may be one of them (a Klearcom-style tenant), and then ``pwd`` + ``kba`` satisfies
+  the policy — while the token still says ``acr`` ``pwd``, since questions are knowledge;
+- **the relying party** asks for a *level* (``acr_values``, an essential ``acr`` claim, the
+  client's minimum): ``mfa`` needs a possession factor, ``phr`` needs WebAuthn.
+
+A voluntary request that cannot be met is answered at the level reached (OIDC Core 3.1.2.1:
+``acr_values`` is a voluntary claim); an essential one, or the client's minimum, ends in
+``unmet_authentication_requirements`` (OIDC Core 5.5.1.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from idp.policy.coverage import in_grace, mfa_available, policy_demand
+from idp.policy.facts import AdminState, Mode, Primary, Progress, Requirements, TenantPolicy, UserFacts
+from idp.policy.levels import amr_and_acr, level_at_least
+from idp.policy.requested import UNKNOWN, requested_level
+
+
+class Need(str, Enum):
+    NOTHING = "nothing"
+    CHALLENGE = "challenge"
+    ENROLL = "enroll"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class Decision:
+    need: Need
+    reason: str
+    factors: tuple[str, ...] = ()  # to challenge (enrolled) or to enroll (allowed), strongest first
+    skippable: bool = False
+    skips_left: int | None = None
+    grace_until: datetime | None = None
+    error: str | None = None  # the OAuth error when refused
+    counts_for_policy: bool = True  # does the policy (not only the RP) ask for this?
+    target_acr: str = "pwd"
+    # ``reason`` as said to the person signing in ("your account"), where it differs from what
+    # an admin reads in the console and the audit ("this account"). Neither names a level.
+    to_you: str = ""
+
+    @property
+    def reason_for_you(self) -> str:
+        return self.to_you or self.reason
+
+    @property
+    def satisfied(self) -> bool:
+        return self.need is Need.NOTHING
+
+
+# What each level asks of a person, in words people use: level names never reach a page.
+NEEDS = {
+    "pwd": "a password",
+    "mfa": "a second step, such as an authenticator app or a text message",
+    "phr": "a passkey or security key",
+}
+
+
+def _unreachable(wanted: str) -> Decision:
+    return Decision(Need.REFUSE, f"Signing in here needs {NEEDS[wanted]}, and this account has "
+                    f"none it can use here.", error="unmet_authentication_requirements",
+                    to_you=f"Signing in here needs {NEEDS[wanted]}, and your account has none "
+                    f"it can use here. Ask your administrator for help.")
+
+
+def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: Progress,
+           now: datetime) -> Decision:
+    """What this sign-in still needs. Pure: same facts, same answer."""
+    kinds = user.kinds
+    methods = set(progress.methods)
+    _, reached = amr_and_acr(list(progress.methods))
+    allowed = policy.allowed_factors
+    available = mfa_available(policy, user)
+    enrolled = frozenset(kinds.ranked(user.enrolled & allowed)) if available else frozenset()
+    wanted, must = requested_level(req)
+    if wanted == UNKNOWN:
+        return Decision(Need.REFUSE, "The application asked for a kind of sign-in this "
+                        "organisation does not offer.", error="unmet_authentication_requirements")
+
+    # A factor already proved in this sign-in cannot lift it further: never ask for it again.
+    unproved = frozenset(f for f in enrolled if kinds.amr(f) not in methods)
+
+    # An essential level no path can reach is refused now, before asking for anything.
+    if must and not level_at_least(reached, wanted):
+        reachable = kinds.reaching(unproved, wanted) or (
+            _may_enroll_for(req, enrolled) and available and kinds.first_setups(allowed, wanted))
+        if not reachable:
+            return _unreachable(wanted)
+
+    # 1. The tenant's policy: a second step from the allowed types, unless bypassed.
+    demand = policy_demand(policy, user)
+    if req.second_step and available:
+        demand = "required"
+    bypass = None
+    if progress.primary is Primary.FEDERATION_TRUSTED:
+        bypass = "The upstream sign-in is trusted for the second factor."
+    elif progress.primary is Primary.LOGIN_TOKEN and policy.login_token_bypass:
+        bypass = "Sign-in with a login token skips the second factor in this organisation."
+    proved_step = kinds.proved(allowed, methods)
+    if demand and not bypass and not proved_step:
+        if enrolled:
+            if not level_at_least(reached, wanted):
+                usable = kinds.reaching(unproved, wanted)
+                if usable:
+                    return Decision(Need.CHALLENGE, f"The organisation's policy asks for a second "
+                                    f"step, and this sign-in needs {NEEDS[wanted]}.",
+                                    factors=usable, target_acr=wanted)
+            return Decision(Need.CHALLENGE, _policy_reason(demand, user),
+                            factors=kinds.ranked(enrolled), target_acr=reached)
+        if demand == "required" and not progress.enrollment_skipped:
+            grace, skips_left = (False, None) if req.second_step else in_grace(policy, user, now)
+            candidates = kinds.first_setups(allowed, wanted) or kinds.first_setups(allowed, "pwd")
+            if not candidates:
+                # Only recovery kinds allowed (backup codes recover an account, they are not
+                # set up first): nothing to set up, and the policy is not waived for that.
+                return Decision(Need.REFUSE, "The organisation requires a second step, but "
+                                "allows no method that can be set up; ask an administrator.",
+                                error="access_denied")
+            return Decision(Need.ENROLL, _enroll_reason(policy, user, grace, skips_left),
+                            factors=candidates, skippable=grace, skips_left=skips_left,
+                            grace_until=policy.grace_until if grace else None,
+                            to_you=_enroll_reason(policy, user, grace, skips_left, you=True))
+
+    # 2. The relying party: a level.
+    if level_at_least(reached, wanted):
+        if bypass and demand:
+            return Decision(Need.NOTHING, bypass)
+        return Decision(Need.NOTHING, _satisfied_reason(policy, user, demand, reached))
+    usable = kinds.reaching(unproved, wanted)
+    if usable:
+        return Decision(Need.CHALLENGE, f"This sign-in needs {NEEDS[wanted]}; so far it has "
+                        f"{NEEDS[reached]}.", factors=usable, counts_for_policy=False,
+                        target_acr=wanted)
+    if not must:
+        floor = Requirements(essential_acr=req.essential_acr, client_min_acr=req.client_min_acr)
+        if floor != req and requested_level(floor)[1]:
+            # A wish above what must be met cannot be reached: what must be met still must
+            # (a voluntary acr_values never lowers the client's floor or an essential acr).
+            return decide(policy, user, floor, progress, now)
+        return Decision(Need.NOTHING, f"The application would like {NEEDS[wanted]}, but this "
+                        f"account has no way to provide it; the sign-in goes on, and the token "
+                        f"says what was done.")
+    if _may_enroll_for(req, enrolled) and available:
+        candidates = kinds.first_setups(allowed, wanted)
+        if candidates:
+            return Decision(Need.ENROLL, f"Signing in here needs {NEEDS[wanted]}: this account "
+                            f"must set one up first.", factors=candidates,
+                            counts_for_policy=False, target_acr=wanted,
+                            to_you=f"Signing in here needs {NEEDS[wanted]}. Set one up now to "
+                            f"continue.")
+    return _unreachable(wanted)
+
+
+def _may_enroll_for(req: Requirements, enrolled) -> bool:
+    """May a factor be set up to reach the wanted level? For a user with none; and for our
+    console, also once the user's own weaker step is proved (the policy's branch above asks it
+    first): an admin holding only security questions sets up an app rather than being locked
+    out of the console."""
+    return not enrolled or req.second_step
+
+
+def _policy_reason(demand: str, user: UserFacts) -> str:
+    if user.admin_state is AdminState.ENFORCED:
+        return "An administrator turned on two-step verification for this account."
+    if demand == "required":
+        return "The organisation requires a second step at sign-in."
+    return "This account has a second step set up, and the organisation allows it."
+
+
+def _enroll_reason(policy: TenantPolicy, user: UserFacts, grace: bool, skips_left,
+                   you: bool = False) -> str:
+    """Why setup is asked for; ``you``: said to the person signing in."""
+    account = "your account" if you else "this account"
+    if user.must_reenroll:
+        return (f"An administrator reset {'your' if you else 'this account’s'} second steps: "
+                f"set one up again.")
+    if user.admin_state is AdminState.ENFORCED:
+        return f"An administrator turned on two-step verification for {account}: set it up now."
+    if grace:
+        left = []
+        if policy.grace_until is not None:
+            left.append(f"until {policy.grace_until:%Y-%m-%d}")
+        if skips_left is not None:
+            left.append(f"{skips_left} more skip{'s' if skips_left != 1 else ''}")
+        return "The organisation requires a second step; setup can wait (" + ", ".join(left) + ")."
+    if policy.grace_until is not None or policy.grace_skips is not None:
+        return "The organisation requires a second step and the grace period is over: set it up now."
+    return "The organisation requires a second step: set it up now."
+
+
+def _satisfied_reason(policy: TenantPolicy, user: UserFacts, demand: str | None, reached: str) -> str:
+    if policy.mode is Mode.DISABLED:
+        return "Two-factor authentication is not available in this organisation."
+    if user.role not in policy.roles_allowed:
+        return f"Two-factor authentication is not available to the role {user.role}."
+    if user.admin_state is AdminState.EXEMPT:
+        return "An administrator exempted this account from two-step verification."
+    if demand is None:
+        return "The organisation's policy does not cover this account."
+    if demand == "optional" and not user.enrolled:
+        return "Two-step verification is optional and this account has not set it up."
+    return "Everything asked for is done."
