@@ -19,7 +19,7 @@ Nothing here renders a page or knows a URL.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from flask import g
@@ -29,6 +29,8 @@ from idp import audit, db, directory, lockout, metrics, mfa, policy, store, tena
 from idp.guard import CaptchaNeeded, Locked, account_key
 from idp.journey import facts, transaction
 from idp.journey import session as sso
+from idp.journey.outcomes import (AskFactor, AskSetup, ChallengePage, LockedOut, Outcome,
+                                  Refused, SetupChoice, SetupPage, SignedIn, WrongPassword)
 from idp.journey.transaction import Challenge, Setup, Transaction, TransactionGone
 from idp.mfa import flow
 from idp.mfa.base import Factor, NotNow, Proof, Step, WrongAnswer
@@ -37,101 +39,7 @@ from idp.oidc.server import ClientRef, query_client
 from idp.password import Passwords
 from idp.policy import Decision, Need, Primary, Progress, amr_and_acr
 
-__all__ = ["TransactionGone"]
 
-
-# -- outcomes ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class AskFactor:
-    """A second factor is needed: the challenge page of ``tx``."""
-
-    tx: Transaction
-
-
-@dataclass(frozen=True)
-class AskSetup:
-    """A factor must be set up first: the setup pages of ``tx``."""
-
-    tx: Transaction
-
-
-@dataclass(frozen=True)
-class Refused:
-    """The sign-in cannot go on; ``decision`` says why (and the OAuth error for the client)."""
-
-    tx: Transaction
-    decision: Decision
-
-
-@dataclass(frozen=True)
-class SignedIn:
-    """Every step is done: the SSO session exists (``tx.sid``). ``recovery``: a first factor
-    was just set up and the user has no way back in yet; this one is offered (backup codes)."""
-
-    tx: Transaction
-    user: User
-    recovery: Factor | None = None
-
-    @property
-    def offer_backup(self) -> bool:
-        return self.recovery is not None
-
-
-@dataclass(frozen=True)
-class LockedOut:
-    """Too many failures: the account (or this network) is locked until ``until``."""
-
-    until: float
-    network: bool = False
-
-
-@dataclass(frozen=True)
-class WrongPassword:
-    """The password page again, saying why (``captcha``: the check to show with it)."""
-
-    message: str
-    captcha: dict | None = None
-
-
-@dataclass(frozen=True)
-class ChallengePage:
-    """The challenge of ``factor`` (``others``: the user's other choices), and the answer's
-    error if one was wrong."""
-
-    tx: Transaction
-    user: User
-    factor: Factor
-    others: list[Factor]
-    context: dict
-    error: str | None = None
-    captcha: dict | None = None
-
-
-@dataclass(frozen=True)
-class SetupChoice:
-    """The methods the user may set up now (``decision.factors``), with why."""
-
-    tx: Transaction
-    user: User
-    decision: Decision
-    factors: list[Factor] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SetupPage:
-    """A page of ``factor``'s setup ceremony (``setup.id`` binds the answer to it)."""
-
-    tx: Transaction
-    user: User
-    decision: Decision
-    factor: Factor
-    context: dict
-    setup: Setup
-    error: str | None = None
-
-
-Outcome = AskFactor | AskSetup | Refused | SignedIn | LockedOut
 INCORRECT = "Incorrect email or password."
 
 

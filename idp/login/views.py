@@ -19,8 +19,8 @@ from idp.addresses import normalise_email
 from idp.journey import login_links as tokens
 from idp.journey import session as sso
 from idp.journey import signin, transaction
-from idp.journey.signin import (AskFactor, AskSetup, ChallengePage, LockedOut, Refused,
-                                SetupChoice, SetupPage, SignedIn, WrongPassword)
+from idp.journey.outcomes import (AskFactor, AskSetup, ChallengePage, LockedOut, Refused,
+                                  SetupChoice, SetupPage, SignedIn, WrongPassword)
 from idp.login.forms import ConsentForm, LoginForm, SignOutForm
 from idp.models import User
 from idp.oidc import authorize

@@ -23,6 +23,7 @@ from werkzeug.datastructures import MultiDict
 from idp import db
 from idp.journey import session as sso
 from idp.journey import signin, transaction
+from idp.journey.outcomes import AskSetup
 from idp.models import User
 from idp.oidc.server import query_client
 from idp.oidc.tokens import InvalidToken, verify_id_token_hint
@@ -166,7 +167,7 @@ def _step_up(params: dict, prompts: set[str], session, user):
     if "none" in prompts:
         raise ClientError("interaction_required", "The user must complete another sign-in step.")
     outcome = signin.step_up(params, session, user, decision)
-    page = "login.setup" if isinstance(outcome, signin.AskSetup) else "login.second_factor"
+    page = "login.setup" if isinstance(outcome, AskSetup) else "login.second_factor"
     return redirect(url_for(page, tenant=g.tenant.slug, tx=outcome.tx.id))
 
 

@@ -22,8 +22,9 @@ from flask import Flask, g, request
 from idp import db, directory, store
 from idp.journey import login_links, signin, transaction
 from idp.journey import session as sso
-from idp.journey.signin import (INCORRECT, AskFactor, AskSetup, ChallengePage, LockedOut,
-                                Refused, SetupChoice, SetupPage, SignedIn, WrongPassword)
+from idp.journey.outcomes import (AskFactor, AskSetup, ChallengePage, LockedOut, Refused,
+                                  SetupChoice, SetupPage, SignedIn, WrongPassword)
+from idp.journey.signin import INCORRECT
 from idp.journey.transaction import BROWSER_COOKIE, VERSION, Transaction, TransactionGone
 from idp.mfa.flow import CAPTCHA_NEEDED
 from idp.models import Authenticator, User

@@ -1,0 +1,105 @@
+"""What a step of the sign-in leads to: the journey's answers to the pages (``signin``).
+
+Each is a plain value; ``idp.login.views.respond`` is the one place that turns them into
+responses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from idp.journey.transaction import Setup, Transaction
+from idp.mfa.base import Factor
+from idp.models import User
+from idp.policy import Decision
+
+@dataclass(frozen=True)
+class AskFactor:
+    """A second factor is needed: the challenge page of ``tx``."""
+
+    tx: Transaction
+
+
+@dataclass(frozen=True)
+class AskSetup:
+    """A factor must be set up first: the setup pages of ``tx``."""
+
+    tx: Transaction
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The sign-in cannot go on; ``decision`` says why (and the OAuth error for the client)."""
+
+    tx: Transaction
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Every step is done: the SSO session exists (``tx.sid``). ``recovery``: a first factor
+    was just set up and the user has no way back in yet; this one is offered (backup codes)."""
+
+    tx: Transaction
+    user: User
+    recovery: Factor | None = None
+
+    @property
+    def offer_backup(self) -> bool:
+        return self.recovery is not None
+
+
+@dataclass(frozen=True)
+class LockedOut:
+    """Too many failures: the account (or this network) is locked until ``until``."""
+
+    until: float
+    network: bool = False
+
+
+@dataclass(frozen=True)
+class WrongPassword:
+    """The password page again, saying why (``captcha``: the check to show with it)."""
+
+    message: str
+    captcha: dict | None = None
+
+
+@dataclass(frozen=True)
+class ChallengePage:
+    """The challenge of ``factor`` (``others``: the user's other choices), and the answer's
+    error if one was wrong."""
+
+    tx: Transaction
+    user: User
+    factor: Factor
+    others: list[Factor]
+    context: dict
+    error: str | None = None
+    captcha: dict | None = None
+
+
+@dataclass(frozen=True)
+class SetupChoice:
+    """The methods the user may set up now (``decision.factors``), with why."""
+
+    tx: Transaction
+    user: User
+    decision: Decision
+    factors: list[Factor] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SetupPage:
+    """A page of ``factor``'s setup ceremony (``setup.id`` binds the answer to it)."""
+
+    tx: Transaction
+    user: User
+    decision: Decision
+    factor: Factor
+    context: dict
+    setup: Setup
+    error: str | None = None
+
+
+Outcome = AskFactor | AskSetup | Refused | SignedIn | LockedOut
