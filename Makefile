@@ -21,5 +21,7 @@ chromium:
 	  $$(command -v sudo) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$(command -v sudo) apt-get install -y -qq chromium; }
 
+# The layers of docs/architecture.md first (import-linter, pyproject.toml), then every test.
 test: $(VENV)/.installed chromium
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
