@@ -41,7 +41,7 @@ from idp import admin, db as idp_db, directory  # noqa: E402
 from idp.models import AuthorizationCode  # noqa: E402
 from idp.models.base import utcnow  # noqa: E402
 from idp import hashing  # noqa: E402
-from idp.oidc.server import OpenIDExtension, nonce_digest  # noqa: E402
+from idp.oidc.id_token import OpenIDExtension, nonce_digest  # noqa: E402
 from tests.support.journey import pkce_pair  # noqa: E402
 
 BATCH = 10_000

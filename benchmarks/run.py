@@ -570,7 +570,7 @@ class Ours:
 
     def mint_refresh(self, n: int) -> list[str]:
         """n refresh tokens for the refresh client's user: the rows a code exchange with
-        scope ``openid offline_access`` leaves (idp.oidc.server.save_token), each its own
+        scope ``openid offline_access`` leaves (idp.oidc.issue.save_token), each its own
         family, inserted in bulk."""
         from idp.models import Token
         from idp.models.base import utcnow

@@ -26,6 +26,7 @@ from flask import g
 from werkzeug.datastructures import MultiDict
 
 from idp import audit, db, directory, lockout, metrics, mfa, policy, store, tenant_policy
+from idp.clients import ClientRef, client_ref
 from idp.guard import CaptchaNeeded, Locked, account_key
 from idp.journey import facts, transaction
 from idp.journey import session as sso
@@ -35,7 +36,6 @@ from idp.journey.transaction import Challenge, Setup, Transaction, TransactionGo
 from idp.mfa import flow
 from idp.mfa.base import Factor, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator, User
-from idp.oidc.server import ClientRef, query_client
 from idp.password import Passwords
 from idp.policy import Decision, Need, Primary, Progress, amr_and_acr
 
@@ -57,8 +57,7 @@ def _writes():
 
 def client_of(tx: Transaction) -> ClientRef | None:
     """The portal this sign-in is for (the per-worker snapshot), if a portal asked for it."""
-    found = query_client(tx.params.get("client_id")) if tx.params else None
-    return found.row if found else None
+    return client_ref(g.tenant.id, tx.params.get("client_id")) if tx.params else None
 
 
 def decision_for(tx: Transaction, user: User,

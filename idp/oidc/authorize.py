@@ -25,7 +25,7 @@ from idp.journey import session as sso
 from idp.journey import signin, transaction
 from idp.journey.outcomes import AskSetup
 from idp.models import User
-from idp.oidc.server import query_client
+from idp.oidc.oauth_client import query_client
 from idp.oidc.tokens import InvalidToken, verify_id_token_hint
 from idp.journey.facts import BadClaimsParameter, essential_acr
 from idp.policy import Need

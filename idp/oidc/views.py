@@ -14,7 +14,7 @@ from idp.journey import transaction
 from idp.models import Client, Token, User
 from idp.oidc import authorize as authz
 from idp.oidc import keys
-from idp.oidc.server import user_claims
+from idp.oidc.id_token import user_claims
 from idp.oidc.tokens import InvalidToken, verify, verify_id_token_hint
 from idp.web import error_page, issuer, load_tenant_following
 

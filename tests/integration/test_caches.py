@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from idp import admin, cache, create_app, directory, store
 from idp.journey import facts
-from idp.oidc.server import CLIENTS
+from idp.clients import CLIENTS
 from idp import tenant_policy
 from tests.support.journey import Browser
 from tests.support.redis_server import PrivateRedis

@@ -144,12 +144,12 @@ def test_discovery_and_jwks_are_flasks_documents(client, flask_only, world, flas
 def test_redis_failing_during_a_grant_is_temporarily_unavailable(client, world, monkeypatch):
     from redis.exceptions import ConnectionError
 
-    from idp.oidc import server
+    from idp.clients import CLIENTS
 
     def down(*args, **kwargs):
         raise ConnectionError("down")
 
-    monkeypatch.setattr(server.CLIENTS, "get", down)
+    monkeypatch.setattr(CLIENTS, "get", down)
     r = client.post(f"/t/{world.slug}/token", data={"grant_type": "client_credentials"},
                     headers=basic(world.service.client_id, world.service.client_secret))
     assert r.status_code == 503, r.get_data(as_text=True)
@@ -165,12 +165,12 @@ def test_redis_failing_during_a_grant_is_temporarily_unavailable(client, world, 
 ])
 def test_a_failure_during_a_grant_is_a_json_answer_not_a_dropped_connection(
         client, world, monkeypatch, failure, status, error):
-    from idp.oidc import server
+    from idp.clients import CLIENTS
 
     def broken(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr(server.CLIENTS, "get", broken)
+    monkeypatch.setattr(CLIENTS, "get", broken)
     r = client.post(f"/t/{world.slug}/token", data={"grant_type": "client_credentials"},
                     headers=basic(world.service.client_id, world.service.client_secret))
     assert r.status_code == status and r.get_json()["error"] == error

@@ -102,13 +102,13 @@ def test_a_value_the_database_refuses_is_a_400_not_a_500(app, client, world,
     an overlong string) is the request's fault, on the fast token path and in Flask alike."""
     from sqlalchemy.exc import DataError
 
-    from idp.oidc import server
+    from idp import clients
 
     def refused(tenant_id, client_id):
         raise DataError("SELECT …", {}, ValueError("text fields cannot contain NUL"))
 
-    monkeypatch.setattr(server, "_load_client", refused)
-    monkeypatch.setattr(server, "CLIENTS", type(server.CLIENTS)("clients-test"))
+    monkeypatch.setattr(clients, "_load_client", refused)
+    monkeypatch.setattr(clients, "CLIENTS", type(clients.CLIENTS)("clients-test"))
     auth = {"Authorization": "Basic " + base64.b64encode(b"someone:x").decode()}
     for path in ("/token", "/revoke"):
         r = client.post(f"/t/{world.slug}{path}", headers=auth,

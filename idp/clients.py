@@ -1,0 +1,62 @@
+"""The registered clients (portals and services) as requests read them.
+
+One frozen snapshot per worker and client (``idp.cache``): the token endpoint authenticates a
+client on every call, and the sign-in pages read the portal's name and acr floor, without a
+database round trip. Reading is all this module does; Authlib's view of a client (secrets,
+redirect URIs, grant types) is ``idp.oidc.oauth_client``'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from idp import db
+from idp.cache import Snapshots
+from idp.models import Client
+
+
+@dataclass(frozen=True)
+class ClientRef:
+    """A ``Client`` row as requests read it, cached per worker (``idp.cache``)."""
+
+    id: int
+    tenant_id: int
+    client_id: str
+    name: str
+    secret_hash: str | None
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    scope: str
+    id_token_signed_response_alg: str
+    min_acr: str | None
+
+    @classmethod
+    def of(cls, row: Client) -> ClientRef:
+        return cls(row.id, row.tenant_id, row.client_id, row.name, row.secret_hash,
+                   tuple(row.redirect_uris), tuple(row.post_logout_redirect_uris),
+                   tuple(row.grant_types), row.scope, row.id_token_signed_response_alg,
+                   row.min_acr)
+
+    @property
+    def is_public(self) -> bool:
+        return self.secret_hash is None
+
+
+CLIENTS: Snapshots[tuple[int, str], ClientRef] = Snapshots("clients")
+
+
+def client_ref(tenant_id: int, client_id) -> ClientRef | None:
+    """The tenant's client ``client_id``; None for no such client, or for a value that cannot
+    be one (``client_id`` comes from the request as it was sent)."""
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= 64 or "\x00" in client_id:
+        return None  # no such client (a NUL would reach PostgreSQL from a Basic header)
+    return CLIENTS.get((tenant_id, client_id), lambda: _load_client(tenant_id, client_id))
+
+
+def _load_client(tenant_id: int, client_id: str) -> ClientRef | None:
+    row = db.session().scalar(
+        select(Client).where(Client.client_id == client_id, Client.tenant_id == tenant_id))
+    return ClientRef.of(row) if row else None

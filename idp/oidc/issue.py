@@ -1,0 +1,118 @@
+"""What the token endpoint hands out and keeps, for every grant: the token response
+(``generate_token``), its row (``save_token``, ``lifetimes``), and the end of a grant
+(``revoke_family``).
+
+A grant tells these what the new tokens continue through ``g.token_source``: the claimed
+``AuthorizationCode`` row, or the refresh token's ``RefreshSource``; their ``auth_time`` and
+``acr`` go into the access token and its row. A refresh on PostgreSQL writes its successor's
+row while claiming the old one (``idp.oidc.grants.refresh_token``) and leaves the ``Rotated``
+it wrote in ``g.token_stored``: the access token is signed with that row's ``jti`` and time,
+and nothing is written again.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app, g
+from sqlalchemy import insert, update
+
+from idp import db, hashing
+from idp.clients import ClientRef
+from idp.models import AuthorizationCode, Token
+from idp.models.base import utcnow
+from idp.oidc.tokens import issue_access_token
+from idp.web import issuer, settings
+
+TOKENS = Token.__table__  # the hot path runs Core statements: no ORM bookkeeping per request
+
+
+@dataclass(frozen=True)
+class Rotated:
+    """The successor of a refresh token, written before its access token is signed."""
+
+    jti: str
+    refresh_token: str
+    now: int
+
+
+def _jwt_claims(access_token: str) -> dict:
+    payload = access_token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def generate_token(grant_type, client, user=None, scope=None, expires_in=None,
+                   include_refresh_token=True):
+    cfg = settings()
+    scope = scope or ""
+    source = g.get("token_source")  # the code or refresh row the token continues
+    stored: Rotated | None = g.get("token_stored")  # its row is written already
+    access, _ = issue_access_token(
+        current_app.extensions["idp.keyring"], issuer=issuer(),
+        client_id=client.get_client_id(), subject=user.subject if user else None, scope=scope,
+        ttl=cfg.access_token_ttl, auth_time=getattr(source, "auth_time", None),
+        acr=getattr(source, "acr", None), jti=stored.jti if stored else None,
+        now=stored.now if stored else None,
+    )
+    token = {"token_type": "Bearer", "access_token": access, "expires_in": cfg.access_token_ttl,
+             "scope": scope}
+    # Refresh tokens only for offline access (OIDC Core 11) and clients allowed the grant.
+    if (include_refresh_token and user is not None and "offline_access" in scope.split()
+            and client.check_grant_type("refresh_token")):
+        token["refresh_token"] = stored.refresh_token if stored else secrets.token_urlsafe(32)
+    return token
+
+
+def lifetimes(issued_at: datetime, refresh: bool) -> dict:
+    """When a token row's access token and refresh token (if it has one) expire."""
+    cfg = settings()
+    return {"access_expires_at": issued_at + timedelta(seconds=cfg.access_token_ttl),
+            "refresh_expires_at": (issued_at + timedelta(seconds=cfg.refresh_token_ttl)
+                                   if refresh else None)}
+
+
+def save_token(token: dict, request) -> None:
+    if request.payload.grant_type == "client_credentials":
+        return  # self-contained: nothing to store (see idp.oidc.endpoints.ServiceToken)
+    if g.get("token_stored") is not None:
+        return  # written with the claim of the refresh token it replaces (ROTATE)
+    session = db.session()
+    client: ClientRef = request.client.row
+    claims = _jwt_claims(token["access_token"])
+    source = g.get("token_source")
+    if isinstance(source, AuthorizationCode):
+        family, code_id = secrets.token_urlsafe(16), source.id  # a new grant, a family of its own
+    else:
+        family, code_id = source.family, source.code_id  # a refresh: its successor, same family
+    now = utcnow()
+    refresh = token.get("refresh_token")
+    session.connection().execute(insert(TOKENS), dict(
+        tenant_id=client.tenant_id,
+        client_pk=client.id,
+        user_id=request.user.id if request.user else None,
+        code_id=code_id,
+        family=family,
+        jti=claims["jti"],
+        refresh_token_hash=hashing.digest("refresh-token", refresh) if refresh else None,
+        scope=token.get("scope", ""),
+        auth_time=getattr(source, "auth_time", None),
+        acr=getattr(source, "acr", None),
+        amr=list(getattr(source, "amr", None) or []),
+        sid=getattr(source, "sid", None),
+        issued_at=now,
+        **lifetimes(now, refresh=bool(refresh)),
+    ))
+
+
+def revoke_family(family: str, reason: str) -> int:
+    """End a grant: every token row of the family it started (a replayed code, a reused or
+    revoked refresh token)."""
+    result = db.session().execute(
+        update(Token).where(Token.family == family, Token.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount
