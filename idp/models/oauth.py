@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.models.base import Base, utcnow
@@ -44,10 +44,12 @@ class AuthorizationCode(Base):
     """One authorization grant: the code and what the user's sign-in proved."""
 
     __tablename__ = "authorization_codes"
-    # The replay check: has this client a code with this nonce? (A nonce may be 4,096
-    # characters, too long for an index entry: its digest is indexed.)
-    __table_args__ = (Index("ix_authorization_codes_client_pk_nonce_hash",
-                            "client_pk", "nonce_hash"),)
+    # The replay check: a client's nonce binds one code, the database refuses a second (a
+    # nonce may be 4,096 characters, too long for an index entry: its digest is indexed).
+    __table_args__ = (Index("uq_authorization_codes_client_pk_nonce_hash",
+                            "client_pk", "nonce_hash", unique=True,
+                            postgresql_where=text("nonce_hash IS NOT NULL"),
+                            sqlite_where=text("nonce_hash IS NOT NULL")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)

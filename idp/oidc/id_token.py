@@ -11,11 +11,10 @@ from __future__ import annotations
 import time
 
 from authlib.oidc.core import OpenIDCode, UserInfo
-from flask import current_app, g
-from sqlalchemy import select
+from flask import current_app
 
-from idp import db, hashing
-from idp.models import AuthorizationCode, User
+from idp import hashing
+from idp.models import User
 from idp.web import issuer, settings
 
 
@@ -39,21 +38,10 @@ def nonce_digest(nonce: str | None) -> str | None:
 
 class OpenIDExtension(OpenIDCode):
     def exists_nonce(self, nonce, request):
-        # A nonce already bound to a code of this client is a replayed request. Authlib asks
-        # twice per response (for consent, then to answer); the code is saved after both.
-        # Codes are flushed as they are saved, so nothing pending needs flushing for this read
-        # (what is, an audit event or a factor's bookkeeping, goes with the code's INSERT).
-        key = (request.client.row.id, nonce)
-        seen = g.setdefault("idp.nonces", {})
-        if key not in seen:
-            session = db.session()
-            with session.no_autoflush:
-                seen[key] = session.scalar(select(AuthorizationCode.id).where(
-                    AuthorizationCode.client_pk == request.client.row.id,
-                    AuthorizationCode.nonce_hash == nonce_digest(nonce),
-                    AuthorizationCode.nonce == nonce,
-                ).limit(1)) is not None
-        return seen[key]
+        """Never read: a client's nonce binds one code, and the database refuses a second when
+        the code is saved (``AuthorizationCodeGrant.save_authorization_code``), so a replayed
+        request gets ``invalid_request`` in place of its code, with nothing read before."""
+        return False
 
     def resolve_client_private_key(self, client):
         return current_app.extensions["idp.keyring"].active(self.get_client_algorithm(client))[1]

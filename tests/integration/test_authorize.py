@@ -181,6 +181,23 @@ def test_a_nonce_already_used_by_the_client_is_refused(browser, world):
     assert query(again.location)["error"] == "invalid_request"
 
 
+def test_of_two_sign_ins_with_one_nonce_at_once_only_the_first_gets_a_code(app, world):
+    """A request replayed while the first is still signing in: both reach the login page, and
+    the database refuses the second code when it would be saved (migration 0011)."""
+    params = params_for(world.portal, nonce="raced")
+    first, second = Browser(app.test_client()), Browser(app.test_client())
+    first_login = first.authorize(f"/t/{world.slug}", params)
+    second_login = second.authorize(f"/t/{world.slug}", params)
+    done = first.sign_in(first_login, world.alice, world.password, world.slug,
+                         world.portal.redirect_uri)
+    assert "code" in query(done.location)
+    replayed = second.sign_in(second_login, world.alice, world.password, world.slug,
+                              world.portal.redirect_uri)
+    answer = query(replayed.location)
+    assert replayed.location.startswith(world.portal.redirect_uri) and "code" not in answer
+    assert answer["error"] == "invalid_request" and answer["state"] == params["state"]
+
+
 def test_unknown_tenant_is_404(browser, world):
     page = browser.get("/t/no-such-tenant/authorize", params_for(world.portal))
     assert page.status == 404 and page.location is None

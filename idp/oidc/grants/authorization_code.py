@@ -15,6 +15,8 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import g
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from idp import audit, db, hashing
 from idp.clients import ClientRef
@@ -86,10 +88,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
 
     def save_authorization_code(self, code, request):
+        """The code, unless the client has one bound to this nonce already: the database
+        refuses the second (a unique index, migration 0011), and the request is a replay."""
         sso = g.sso
         data = request.payload.data
         client: ClientRef = request.client.row
-        row = AuthorizationCode(
+        session = db.session()
+        upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        saved = session.execute(upsert(AuthorizationCode).values(
             tenant_id=client.tenant_id,
             client_pk=client.id,
             user_id=request.user.id,
@@ -105,10 +111,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             amr=list(sso.amr),
             sid=sso.sid,
             expires_at=utcnow() + timedelta(seconds=settings().code_ttl),
-        )
-        db.session().add(row)
-        db.session().flush()
-        return row
+        ).on_conflict_do_nothing().returning(AuthorizationCode.id)).scalar()
+        if saved is None:
+            raise InvalidRequestError("This request's nonce was used already: it is a replay. "
+                                      "Start again from the application.",
+                                      redirect_uri=data["redirect_uri"])
 
     def query_authorization_code(self, code, client):
         if not isinstance(code, str) or len(code) > 256:
