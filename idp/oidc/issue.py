@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, g
-from sqlalchemy import insert, update
+from authlib.oauth2.rfc6749 import InvalidGrantError
+from sqlalchemy import bindparam, insert, literal, select, update
 
-from idp import db, hashing
+from idp import audit, db, hashing
 from idp.clients import ClientRef
 from idp.models import AuthorizationCode, Token
 from idp.models.base import utcnow
@@ -29,6 +30,14 @@ from idp.oidc.tokens import issue_access_token
 from idp.web import issuer, settings
 
 TOKENS = Token.__table__  # the hot path runs Core statements: no ORM bookkeeping per request
+CODES = AuthorizationCode.__table__
+# The code's claim, for the INSERT of its first tokens on PostgreSQL (a data-modifying CTE:
+# one row when it was still unused, none when another redemption took it).
+CLAIMED_CODE = (update(CODES)
+                .where(CODES.c.id == bindparam("b_code"), CODES.c.used_at.is_(None))
+                .values(used_at=bindparam("b_now"))
+                .returning(CODES.c.id)
+                .cte("claimed_code"))
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,7 @@ def save_token(token: dict, request) -> None:
         family, code_id = source.family, source.code_id  # a refresh: its successor, same family
     now = utcnow()
     refresh = token.get("refresh_token")
-    session.connection().execute(insert(TOKENS), dict(
+    values = dict(
         tenant_id=client.tenant_id,
         client_pk=client.id,
         user_id=request.user.id if request.user else None,
@@ -105,7 +114,22 @@ def save_token(token: dict, request) -> None:
         sid=getattr(source, "sid", None),
         issued_at=now,
         **lifetimes(now, refresh=bool(refresh)),
-    ))
+    )
+    claim = g.pop("code_to_claim", None)
+    if claim is None:
+        session.connection().execute(insert(TOKENS), values)
+        return
+    # PostgreSQL: the code is claimed by the statement that writes its first tokens. Of two
+    # concurrent redemptions the second waits for the first's row, finds it used, writes
+    # nothing, and is told it is a replay (the first's tokens, committed by then, end).
+    written = session.connection().execute(
+        insert(TOKENS).from_select(list(values), select(*(
+            CLAIMED_CODE.c.id if name == "code_id" else literal(value, TOKENS.c[name].type)
+            for name, value in values.items()))).returning(TOKENS.c.id),
+        {"b_code": claim, "b_now": now}).first()
+    if written is None:
+        replayed(session, source, client.client_id)
+        raise InvalidGrantError("The authorization code was used already.")
 
 
 def revoke_family(family: str, reason: str) -> int:
@@ -116,3 +140,12 @@ def revoke_family(family: str, reason: str) -> int:
         .values(revoked_at=utcnow())
     )
     return result.rowcount
+
+
+def replayed(session, row: AuthorizationCode, client_id: str) -> None:
+    """A code redeemed again: every token it issued ends, and the audit says so."""
+    families = set(session.scalars(select(Token.family).where(Token.code_id == row.id)).all())
+    for family in families:
+        revoke_family(family, "code replayed")
+    audit.record(session, row.tenant_id, "oauth.code_replayed", user_id=row.user_id,
+                 client_id=client_id, revoked_families=len(families))

@@ -94,6 +94,30 @@ def test_replayed_code_is_refused_and_revokes_what_it_issued(client, world):
     assert refresh(client, world, world.portal, first["refresh_token"]).get_json()["error"] == "invalid_grant"
 
 
+def test_one_code_redeemed_twice_at_once_issues_tokens_once(app, world):
+    """Two redemptions of one code racing (on PostgreSQL the claim is made by the statement that
+    writes the tokens): one gets tokens, the other is a replay, which ends what the first got."""
+    code, verifier = get_code(app.test_client(), world, world.portal)
+    clients = [app.test_client() for _ in range(2)]
+    start = threading.Barrier(2)
+    results = [None, None]
+
+    def present(i):
+        start.wait()
+        results[i] = redeem(clients[i], world, world.portal, code, verifier)
+
+    threads = [threading.Thread(target=present, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in results) == [200, 400]
+    won = next(r for r in results if r.status_code == 200).get_json()
+    assert next(r for r in results if r.status_code == 400).get_json()["error"] == "invalid_grant"
+    assert userinfo(clients[0], world, won["access_token"]).status_code == 401
+    assert refresh(clients[0], world, world.portal, won["refresh_token"]).status_code == 400
+
+
 def test_refresh_rotates_and_the_new_token_works(client, world, tokens):
     r = refresh(client, world, world.portal, tokens["refresh_token"])
     assert r.status_code == 200

@@ -18,13 +18,13 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from idp import audit, db, hashing
+from idp import db, hashing
 from idp.clients import ClientRef
 from idp.journey.facts import essential_acr
-from idp.models import AuthorizationCode, Token
+from idp.models import AuthorizationCode
 from idp.models.base import utcnow
 from idp.oidc.id_token import nonce_digest
-from idp.oidc.issue import revoke_family
+from idp.oidc.issue import replayed
 from idp.oidc.oauth_client import ALL_METHODS
 from idp.policy import Requirements, reported_acr
 from idp.web import settings
@@ -127,24 +127,28 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         ))
         if row is None or row.client_pk != client.row.id:
             return None
-        # Claim the code atomically: of two concurrent redemptions only one updates the row.
-        claimed = session.execute(
-            update(AuthorizationCode)
-            .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
-            .values(used_at=utcnow())
-        ).rowcount
-        if not claimed:
+        if row.used_at is not None or not self._claim(session, row):
             # A replay: revoke everything the code issued (RFC 9700 4.2.4, RFC 6749 4.1.2).
-            families = session.scalars(select(Token.family).where(Token.code_id == row.id)).all()
-            for family in set(families):
-                revoke_family(family, "code replayed")
-            audit.record(session, row.tenant_id, "oauth.code_replayed", user_id=row.user_id,
-                         client_id=client.get_client_id(), revoked_families=len(set(families)))
+            replayed(session, row, client.get_client_id())
             return None
         if row.expires_at < utcnow():
             return None
         g.token_source = row
         return IssuedCode(row)
+
+    @staticmethod
+    def _claim(session, row: AuthorizationCode) -> bool:
+        """Claim the code atomically: of two concurrent redemptions only one updates the row.
+        On PostgreSQL the claim is made with the token's INSERT, in one statement
+        (``idp.oidc.issue.save_token``): here it only reads as claimable."""
+        if session.get_bind().dialect.name == "postgresql":
+            g.code_to_claim = row.id
+            return True
+        return bool(session.execute(
+            update(AuthorizationCode)
+            .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=utcnow())
+        ).rowcount)
 
     def delete_authorization_code(self, authorization_code):
         """Kept, marked used: a later replay must still be recognised."""
