@@ -12,6 +12,22 @@ from tests.support.rp import basic, get_code, introspect, redeem, refresh, useri
 from tests.support.world import ClientCreds, make_world
 
 
+def at_once(*calls) -> list:
+    """Run ``calls`` in threads released together; their results, in order."""
+    start, results = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(i):
+        start.wait()
+        results[i] = calls[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 @pytest.fixture
 def tokens(client, world):
     code, verifier = get_code(client, world, world.portal)
@@ -99,18 +115,8 @@ def test_one_code_redeemed_twice_at_once_issues_tokens_once(app, world):
     writes the tokens): one gets tokens, the other is a replay, which ends what the first got."""
     code, verifier = get_code(app.test_client(), world, world.portal)
     clients = [app.test_client() for _ in range(2)]
-    start = threading.Barrier(2)
-    results = [None, None]
-
-    def present(i):
-        start.wait()
-        results[i] = redeem(clients[i], world, world.portal, code, verifier)
-
-    threads = [threading.Thread(target=present, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once(*(lambda c=c: redeem(c, world, world.portal, code, verifier)
+                        for c in clients))
     assert sorted(r.status_code for r in results) == [200, 400]
     won = next(r for r in results if r.status_code == 200).get_json()
     assert next(r for r in results if r.status_code == 400).get_json()["error"] == "invalid_grant"
@@ -140,18 +146,8 @@ def test_one_refresh_token_presented_twice_at_once_is_spent_once(app, world, tok
     """Two requests racing with the same refresh token: one rotation, and the other is a
     reuse, which ends the family (the winner's new refresh token too)."""
     clients = [app.test_client() for _ in range(2)]
-    start = threading.Barrier(2)
-    results = [None, None]
-
-    def present(i):
-        start.wait()
-        results[i] = refresh(clients[i], world, world.portal, tokens["refresh_token"])
-
-    threads = [threading.Thread(target=present, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once(*(lambda c=c: refresh(c, world, world.portal, tokens["refresh_token"])
+                        for c in clients))
     assert sorted(r.status_code for r in results) == [200, 400]
     won = next(r for r in results if r.status_code == 200).get_json()
     lost = next(r for r in results if r.status_code == 400).get_json()
