@@ -142,7 +142,14 @@ def proceed(params: dict, tx: transaction.Transaction | None):
         return error_redirect(redirect_uri, state, e.error, e.description)
     except OAuth2Error as e:
         return error_redirect(redirect_uri, state, e.error, e.get_error_description() or e.error)
-    response = server.create_authorization_response(request=request, grant_user=user, grant=grant)
+    # The grant was validated above (get_consent_grant): issue its code without validating the
+    # same request a second time, as server.create_authorization_response would.
+    try:
+        response = server.handle_response(*grant.create_authorization_response(grant.redirect_uri,
+                                                                               user))
+    except OAuth2Error as e:
+        return error_redirect(redirect_uri, state, e.error, e.get_error_description() or e.error)
+    grant.execute_hook("after_authorization_response", response)
     if tx is not None:
         transaction.finish(tx)
     if response.location and "iss=" not in response.location.split("?", 1)[-1]:
