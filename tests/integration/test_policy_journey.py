@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,7 +12,8 @@ from sqlalchemy import select
 
 from idp import admin, db, directory, notify
 from idp.models import LoginToken
-from tests.support.account import CEREMONY, answer_challenge, enroll_backup_codes, password_sign_in
+from tests.support.account import (CEREMONY, age_sessions, answer_challenge, enroll_backup_codes,
+                                   password_sign_in, start_enrollment, submit_enrollment)
 from tests.support.journey import CSRF, TX, Browser, field, query
 from tests.support.rp import params_for
 from tests.support.signin import set_policy, start, tokens_for, user_mfa
@@ -294,11 +296,6 @@ def test_a_step_up_is_a_fresh_proof_for_the_account_page_too(app, world):
     """One freshness rule (``SSOSession.proved_within``): the account page, like the console,
     counts from the last step proved — a step-up that proved a factor just now — not only from
     the sign-in that began the session."""
-    import time
-
-    from tests.support.account import age_sessions, enroll_totp
-    from tests.support.signin import totp_code
-
     browser = Browser(app.test_client())
     secret = enroll_totp(browser, world)  # a password-only session adds its first factor
     age_sessions(app, world, world.alice, 3600)
@@ -346,8 +343,6 @@ def test_a_user_an_admin_reset_cannot_remove_the_factor_they_set_up_again(app, w
     """The account page asks ``policy.standing``, as the console does: an admin's reset makes
     two-step verification required for the user (whatever the tenant's mode and its
     self-disable switch) until the sign-in has them set a factor up."""
-    from tests.support.account import password_sign_in, start_enrollment, submit_enrollment
-
     set_policy(app, world, mode="optional", self_disable=True)
     browser = Browser(app.test_client())
     password_sign_in(browser, world)  # a fresh session, no factor yet
