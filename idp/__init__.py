@@ -33,6 +33,9 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     # scheme a proxy happens to forward.
     os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
 
+    # The app's parts are imported here, not at the top: every module of the package imports
+    # this one first, so a top-level import of the blueprints would make `import idp.policy`
+    # load the whole app (and each layer's import of the core a cycle through it).
     from idp import captcha, db, logs, store, web
     from idp.journey import session as sso
     from idp.journey import transaction
