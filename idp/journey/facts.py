@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp import mfa
+from idp.clients import ClientRef
 from idp.models import Authenticator, Client, User
 from idp.policy import AdminState, Requirements, UserFacts
 from idp.untrusted import UntrustedInput, parse_json_object
@@ -63,7 +64,7 @@ def essential_acr(params: dict) -> tuple[str, ...]:
     return tuple(values)
 
 
-def requirements(params: dict, client: Client | None) -> Requirements:
+def requirements(params: dict, client: ClientRef | Client | None) -> Requirements:
     return Requirements(
         acr_values=tuple(params.get("acr_values", "").split()),
         essential_acr=essential_acr(params),
