@@ -29,7 +29,7 @@ import os
 import secrets
 import time
 import zlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -110,9 +110,13 @@ class Transaction:
     finished: bool = field(default=False, compare=False)
 
     def to_json(self) -> str:
-        data = asdict(self)
+        # Field by field (``asdict`` deep-copies every value first, params included).
+        data = {"v": VERSION, **self.__dict__}
         del data["finished"]
-        return json.dumps({"v": VERSION, **data}, separators=(",", ":"))
+        for nested in ("challenge", "setup"):
+            if data[nested] is not None:
+                data[nested] = vars(data[nested])
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Transaction:
