@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import fakeredis
 import redis
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from redis.client import Pipeline, PubSub
 from redis.sentinel import Sentinel
 from redis.utils import str_if_bytes
@@ -219,6 +219,20 @@ def _sentinel(url: str) -> Namespaced:
 
 def get() -> redis.Redis:
     return current_app.extensions["idp.store"]
+
+
+def read(key: str) -> str | None:
+    """GET ``key``, unless the request read it already with others (``prefetched``): each
+    prefetched value is used once, so a read after the request's own write goes to Redis."""
+    early = g.get("prefetched")
+    if early is not None and key in early:
+        return early.pop(key)
+    return get().get(key)
+
+
+def prefetched(values: dict[str, str | None]) -> None:
+    """What the request read at its start, in the round trip that read the cache generation."""
+    g.prefetched = values
 
 
 def init_app(app: Flask) -> None:

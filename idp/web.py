@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, abort, current_app, g, render_template, request
@@ -58,13 +59,24 @@ def load_tenant(endpoint, values) -> None:
         abort(404, description="There is no such organisation here. Check the address.")
 
 
+# What a sign-in page is sure to read from Redis (its SSO session, its login transaction):
+# functions the journey registers, each naming the keys this request will read.
+SURE_READS: list[Callable[[], list[str]]] = []
+
+
 def load_tenant_following(endpoint, values) -> None:
-    """``load_tenant`` for the sign-in's pages (authorize, login, upstream sign-in): they take
-    the worker's followed copy of the cache generation (``cache.follow``), which a change
-    committed anywhere reaches by Redis pub/sub within a millisecond, instead of a round trip
-    per request. The console and the account page keep reading the counter: an admin sees
-    their own change on the next page, whichever worker serves it."""
-    cache.follow()
+    """``load_tenant`` for the sign-in's pages (authorize, login, upstream sign-in). A page
+    that reads Redis anyway (a session, a stored sign-in) reads the cache generation in the
+    same round trip (``cache.read_with``), so it sees a change committed anywhere before it.
+    One that reads nothing there (a first visit, a sign-in still sealed in its URL) takes the
+    worker's followed copy (``cache.follow``), which a change reaches by Redis pub/sub within
+    a millisecond, instead of a round trip of its own. The console and the account page read
+    the counter at every request: an admin sees their change on the next page."""
+    keys = [key for reads in SURE_READS for key in reads()]
+    if keys:
+        cache.read_with(keys)
+    else:
+        cache.follow()
     load_tenant(endpoint, values)
 
 

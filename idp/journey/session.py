@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from flask import Response, g, request
 
-from idp import store
+from idp import store, web
 from idp.policy import Primary
 from idp.web import settings, tenant_path
 
@@ -65,10 +65,19 @@ def _key(sid: str) -> str:
     return f"sso:{sid}"
 
 
+def _sure_read() -> list[str]:
+    """The session this request will read (``web.SURE_READS``)."""
+    sid = request.cookies.get(COOKIE, "")
+    return [_key(sid)] if 16 <= len(sid) <= 128 else []
+
+
+web.SURE_READS.append(_sure_read)
+
+
 def belongs_elsewhere(tenant_id: int) -> bool:
     """Does the browser present a live session of *another* tenant (a cookie sent off its path)?"""
     sid = request.cookies.get(COOKIE, "")
-    raw = store.get().get(_key(sid)) if 16 <= len(sid) <= 128 else None
+    raw = store.read(_key(sid)) if 16 <= len(sid) <= 128 else None
     return bool(raw) and json.loads(raw)["tenant_id"] != tenant_id
 
 
@@ -79,7 +88,7 @@ def current(tenant_id: int) -> SSOSession | None:
     sid = request.cookies.get(COOKIE, "")
     found = None
     if 16 <= len(sid) <= 128:
-        raw = store.get().get(_key(sid))
+        raw = store.read(_key(sid))
         if raw:
             found = _session(json.loads(raw), tenant_id)
     g.sso = found

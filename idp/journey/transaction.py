@@ -35,7 +35,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Response, g, request
 
-from idp import store
+from idp import store, web
 from idp.mfa.secrets import derive_key
 from idp.policy import Primary
 from idp.web import settings, tenant_path
@@ -213,7 +213,7 @@ def load(tenant_id: int, tx_id: str | None) -> Transaction:
         return _unseal(tenant_id, tx_id)
     if not tx_id or len(tx_id) > 64:
         raise TransactionGone()
-    raw = store.get().get(_key(tx_id))
+    raw = store.read(_key(tx_id))
     if not raw:
         raise TransactionGone()
     tx = Transaction.from_json(raw)
@@ -222,6 +222,16 @@ def load(tenant_id: int, tx_id: str | None) -> Transaction:
     if _seconds_left(tx) <= 0:
         raise TransactionGone()
     return tx
+
+
+def _sure_read() -> list[str]:
+    """The stored sign-in this request names (``tx``), which its page will read
+    (``web.SURE_READS``); a sealed one is read from its id, not from Redis."""
+    tx_id = request.values.get("tx") or ""
+    return [_key(tx_id)] if 0 < len(tx_id) <= 64 and not tx_id.startswith(SEALED) else []
+
+
+web.SURE_READS.append(_sure_read)
 
 
 def finish(tx: Transaction, pipe=None) -> None:
