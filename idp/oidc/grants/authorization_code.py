@@ -15,6 +15,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import g
 from sqlalchemy import select, update
+from sqlalchemy.orm import lazyload
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -126,7 +127,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         row = session.scalar(select(AuthorizationCode).where(
             AuthorizationCode.code_hash == hashing.digest("code", code),
             AuthorizationCode.tenant_id == g.tenant.id,
-        ))
+        ).options(lazyload(AuthorizationCode.client)))  # the client: the request's snapshot
         if row is None or row.client_pk != client.row.id:
             return None
         if row.used_at is not None or not self._claim(session, row):
