@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 from idp import audit, db, mfa, store
 from idp.console.views import bp
 from idp.guard import account_key
-from idp.journey import facts
 from idp.mfa import flow
 from idp.models import Authenticator, Group, User, user_groups
 from idp.console.users import STATE_LABELS

@@ -16,7 +16,6 @@ from idp import admin, audit, db, mfa, notify, store
 from idp.console import gate
 from idp.console import users as users_list
 from idp.directory import DirectoryError
-from idp.journey import facts
 from idp.journey import session as sso
 from idp.mfa import flow
 from idp.models import AuditEvent, Authenticator, Token, User
