@@ -74,8 +74,11 @@ LABELS = {"mode": "two-step verification", "scope": "who is covered", "groups": 
           "captcha_after": "CAPTCHA after", "lock_after": "lock after", "lock_minutes": "lock minutes",
           "lock_email_admins": "lockout mail copied to admins"}
 MAX_USERS = 500  # named users in the scope; more belong in a group
-LEVELS = (("", "None (the portal's own minimum only)"), ("mfa", "mfa: a possession factor"),
-          ("phr", "phr: phishing-resistant (passkey or security key)"))
+LEVELS = (("", "Nothing more (the portal's own minimum only)"),
+          ("mfa", "Two-factor"),
+          ("phr", "Phishing-resistant (passkey or security key)"))
+# A portal's minimum as the what-if panel names it.
+MINIMUMS = {"mfa": "two-factor", "phr": "phishing-resistant"}
 
 
 # -- the form ---------------------------------------------------------------------------------
@@ -165,7 +168,8 @@ def _summary(before: dict, after: dict) -> str:
     added = [_label(f) for f in _knowledge(after["factors"]) if f not in before["factors"]]
     if added:
         text += (f" Remember: {_and(added).lower()} are knowledge like the password and never "
-                 f"count as two-factor authentication; tokens after them say acr pwd.")
+                 f"count as two-factor authentication: a portal that asks for two-factor "
+                 f"sign-in still asks for another method.")
     return text
 
 
@@ -220,7 +224,7 @@ def _what_if(session) -> tuple[dict, dict | None, str | None]:
         if client is None:
             return asked, None, "There is no such portal in this organisation."
     if asked["acr"] not in dict(LEVELS):
-        return asked, None, "The requested level must be none, mfa or phr."
+        return asked, None, "Choose one of the listed strengths."
     # Exactly what the sign-in journey reads, for a fresh password sign-in.
     rules = tenant_policy.tenant_policy(session, g.tenant)
     user_facts = facts.user_facts(session, user)
@@ -248,7 +252,7 @@ def _render(form: dict, status: int = 200, error: str | None = None,
         "console/policy.html", form=form, error=error, current=current,
         group_names=list(dict.fromkeys([*groups, *form["groups"]])),
         clients=clients, modes=MODES, factors=_factor_choices(), roles=ROLES, switches=SWITCHES,
-        guard=GUARD, levels=LEVELS, factor_label=_label, asked=asked, answer=answer,
+        guard=GUARD, levels=LEVELS, minimums=MINIMUMS, factor_label=_label, asked=asked, answer=answer,
         knowledge=[_label(f) for f in _knowledge(current["factors"])],
         whatif_error=whatif_error, Need=policy.Need, console=_console_demand(session),
         console_warning=console_warning, console_asks=CONSOLE_ASKS,

@@ -19,8 +19,9 @@ MAX_URIS = 50
 MAX_URI_LENGTH = 2000
 MAX_URI_TEXT = MAX_URIS * (MAX_URI_LENGTH + 2)  # what a textarea of URIs may hold
 ACR_CHOICES = [("", "No floor: whatever the policy asks"),
-               ("mfa", "mfa: a second factor every time"),
-               ("phr", "phr: a passkey or security key (phishing-resistant)")]
+               ("mfa", "Two-factor: a second factor every time (acr mfa)"),
+               ("phr", "Phishing-resistant: a passkey or security key (acr phr)")]
+MINIMUMS = {"mfa": "Two-factor", "phr": "Phishing-resistant"}
 GRANT_HELP = {
     "authorization_code": "Sign people in (authorization code with PKCE)",
     "refresh_token": "Stay signed in (refresh tokens, with offline_access)",
@@ -72,6 +73,7 @@ def _render_list(status: int = 200, error: str | None = None, form: dict | None 
                     "public": False, "grant_types": list(DEFAULT_GRANT_TYPES), "min_acr": "",
                     "id_token_alg": "RS256"}
     return render_template("console/portals.html", clients=clients, error=error, form=form,
+                           minimums=MINIMUMS,
                            grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, algs=ID_TOKEN_ALGS), status
 
 

@@ -128,8 +128,7 @@ class SecurityQuestions(Factor):
     type = "kba"
     label = "Security questions"
     policy_help = ("Answers only the user should know. These are knowledge, like the password: "
-                   "they never count as two-factor authentication (the token says acr pwd, amr "
-                   "pwd kba).")
+                   "they never count as two-factor authentication, and portals are told so.")
     alias = "questions"
     amr = "kba"  # RFC 8176 2: knowledge-based authentication
     rank = 40

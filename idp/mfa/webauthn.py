@@ -152,8 +152,8 @@ def _spend(ctx: FactorContext, state: dict) -> bytes:
 class WebAuthn(Factor):
     type = "webauthn"
     label = "Passkey or security key"
-    policy_help = ("Phishing-resistant: a passkey on a phone or computer, or a hardware key. "
-                   "Reaches level phr.")
+    policy_help = ("A passkey on a phone or computer, or a hardware key. "
+                   "The strongest method: it cannot be phished.")
     amr = "hwk"  # RFC 8176 section 2: proof-of-possession of a hardware-secured key
     rank = 10  # the strongest: phishing-resistant (the origin is part of what is signed)
     several = True
