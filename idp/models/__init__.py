@@ -5,9 +5,12 @@ from idp.models.tenancy import Group, Tenant, User, user_groups
 from idp.models.oauth import AuthorizationCode, Client, Token
 from idp.models.audit import AuditEvent
 from idp.models.policy import LoginToken, TenantPolicyRow, Upstream, UpstreamIdentity
-from idp.models.factors import Authenticator, BackupCode, OutboxMessage, SecurityQuestion
+from idp.models.factors import Authenticator, BackupCode, SecurityQuestion
+from idp.models.outbox import OutboxMessage
+from idp.models.accounts import AccountLink
 
 __all__ = [
+    "AccountLink",
     "AuditEvent",
     "Authenticator",
     "BackupCode",

@@ -1,5 +1,5 @@
 """Second factors: one table for every type (``Authenticator``), the backup codes behind one,
-the tenant's security-question catalogue, and the outbox of mail and SMS.
+and the tenant's security-question catalogue.
 
 What a factor keeps is in ``data`` and is never a plain secret: TOTP seeds are encrypted,
 answers and codes hashed (``idp.mfa.secrets``). Rules live in ``idp.mfa``, not here.
@@ -62,16 +62,3 @@ class SecurityQuestion(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(String(300))
-
-
-class OutboxMessage(Base):
-    """Mail or SMS held by the outbox backends (the embedded default), listed by `idp outbox`."""
-
-    __tablename__ = "outbox"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(String(10))  # "mail" | "sms"
-    recipient: Mapped[str] = mapped_column(String(320), index=True)
-    subject: Mapped[str | None] = mapped_column(String(300))
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false, text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.models.base import Base, utcnow
@@ -39,6 +39,15 @@ class TenantPolicyRow(Base):
     lock_after: Mapped[int] = mapped_column(Integer, default=5)
     lock_minutes: Mapped[int] = mapped_column(Integer, default=60)
     lock_email_admins: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Accounts: passwords (NIST SP 800-63B: a minimum length, no composition rules), the
+    # forgotten-password link, verified addresses, and people signing themselves up.
+    password_min_length: Mapped[int] = mapped_column(Integer, default=8, server_default="8")
+    self_service_reset: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    reset_link_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    require_verified_email: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                         server_default=false())
+    self_registration: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    registration_domains: Mapped[list] = mapped_column(default=list, server_default="[]")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

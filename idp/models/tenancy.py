@@ -55,7 +55,12 @@ class User(Base):
     # Stored normalised (see idp.addresses.normalise_email).
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
-    role: Mapped[str] = mapped_column(String(20), default="member")
+    role: Mapped[str] = mapped_column(String(20), default="member")  # admin | mfa-admin | member
+    # "active"; "invited" until the invitation is accepted; "deactivated" by an admin (cannot
+    # sign in; kept, with everything they own, until reactivated or deleted).
+    status: Mapped[str] = mapped_column(String(12), default="active", server_default="active")
+    # True only once the user followed a verification link or accepted an invitation.
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
     phone: Mapped[str | None] = mapped_column(String(20))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     # Per-user MFA state set by admins (idp.policy.AdminState) and the enrollment grace used.
@@ -63,6 +68,7 @@ class User(Base):
     mfa_must_reenroll: Mapped[bool] = mapped_column(default=False, server_default=false())
     mfa_skips_used: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime | None] = mapped_column()
 
     tenant: Mapped[Tenant] = relationship()
     groups: Mapped[list[Group]] = relationship(secondary=user_groups, lazy="select")

@@ -35,7 +35,7 @@ class OutboxSMS:
         self.db = db
 
     def send(self, to: str, text: str) -> None:
-        self.db.add(OutboxMessage(channel="sms", recipient=to, subject=None, body=text))
+        self.db.add(OutboxMessage(channel="sms", recipient=to, subject=None, body=text, state="kept"))
         self.db.flush()
 
 
