@@ -94,7 +94,9 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     from idp import notify
+    from idp.notify import outbox
 
+    outbox.init_app(app)  # a background sender of the outbox in each process (with SMTP)
     for warning in settings.warnings() + notify.problems(settings):
         log.warning(warning)
     return app

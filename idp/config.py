@@ -83,6 +83,9 @@ class Settings:
     keys_dir: Path = ROOT / "keys"
     smtp_url: str | None = None
     mail_from: str = "idp@localhost"
+    # Whether each server process runs a background sender of the outbox (with SMTP); "off"
+    # when only ``idp mail send`` from a timer should send.
+    mail_sender: bool = True
     sms_url: str | None = None
     captcha: str = "altcha"
     # How many reverse proxies in front of us set X-Forwarded-For (werkzeug ProxyFix); with 0,
@@ -162,6 +165,10 @@ class Settings:
             if env["IDP_LOG_FORMAT"] not in ("json", "text"):
                 raise ValueError("IDP_LOG_FORMAT is json or text")
             values["log_format"] = env["IDP_LOG_FORMAT"]
+        if env.get("IDP_MAIL_SENDER"):
+            if env["IDP_MAIL_SENDER"] not in ("on", "off"):
+                raise ValueError("IDP_MAIL_SENDER is on or off")
+            values["mail_sender"] = env["IDP_MAIL_SENDER"] == "on"
         if env.get("IDP_ACCESS_LOG"):
             if env["IDP_ACCESS_LOG"] not in ("on", "off"):
                 raise ValueError("IDP_ACCESS_LOG is on or off")

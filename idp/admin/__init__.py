@@ -9,12 +9,12 @@ from idp.admin.portals import (MIN_ACRS, delete_client, register_client, rotate_
                                update_client)
 from idp.admin.sign_in_policy import policy_dict, policy_row, set_policy
 from idp.admin.upstreams import KEEP, add_upstream, find_upstream, update_upstream
-from idp.admin.users import (IssuedLoginToken, OwnerNotTold, PrivilegedLinkRefused,
+from idp.admin.users import (IssuedLoginToken, PrivilegedLinkRefused,
                              add_to_group, create_group, create_login_token, remove_from_group,
                              set_user_mfa, unlock)
 
 __all__ = [
-    "KEEP", "MIN_ACRS", "IssuedLoginToken", "OwnerNotTold", "PrivilegedLinkRefused",
+    "KEEP", "MIN_ACRS", "IssuedLoginToken", "PrivilegedLinkRefused",
     "add_to_group", "add_upstream", "create_group", "create_login_token", "delete_client",
     "find_upstream", "policy_dict", "policy_row", "register_client", "remove_from_group",
     "rotate_client_secret", "set_policy", "set_user_mfa", "unlock", "update_client",

@@ -4,7 +4,6 @@ unlocking, and one-time sign-in links. Each records an audit event; callers comm
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -12,16 +11,16 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from idp import audit, notify
+from idp import audit
+from idp.config import Settings
 from idp.admin.sign_in_policy import policy_row
 from idp.directory import DirectoryError, NotFound, _group, find_user
 from idp.guard import Guard, account_key
 from idp.journey import login_links as tokens
 from idp.models import Authenticator, Group, LoginToken, Tenant, User
 from idp import hashing
+from idp.notify import outbox
 from idp.policy import AdminState, Mode
-
-log = logging.getLogger(__name__)
 
 
 def create_group(db: Session, tenant: Tenant, name: str, actor: str) -> Group:
@@ -95,6 +94,8 @@ def unlock(db: Session, guard: Guard, tenant: Tenant, email: str, actor: str) ->
 class IssuedLoginToken:
     url: str
     expires_at: datetime
+    # An administrator's link works once the mail telling them about it has left.
+    waits_for_mail: bool = False
 
 
 class PrivilegedLinkRefused(DirectoryError):
@@ -105,22 +106,11 @@ class PrivilegedLinkRefused(DirectoryError):
                          f"{user.email} is an administrator")
 
 
-class OwnerNotTold(DirectoryError):
-    """The mail telling an administrator of their new sign-in link was not handed over, so no
-    link was made; ``reason`` is the sender's, for operators."""
-
-    def __init__(self, user: User, reason: str):
-        super().__init__(f"no sign-in link was created: the mail telling {user.email} about it "
-                         f"could not be sent ({reason}); try again later")
-        self.reason = reason
-
-
 def create_login_token(db: Session, tenant: Tenant, email: str, base_url: str, actor: str,
-                       ttl_minutes: int = 15, *, mail) -> IssuedLoginToken:
-    """A one-time sign-in link for ``email``; its owner is mailed (through ``mail``, the
-    configured sender) who created it and when. For an administrator the tenant must allow such
-    links, and no link is made unless the mail was handed over: the owner is the one who can
-    tell a takeover from a rescue. A member's link is made even when the mail fails (logged)."""
+                       ttl_minutes: int = 15, *, settings: Settings) -> IssuedLoginToken:
+    """A one-time sign-in link for ``email``; its owner is mailed who created it and when
+    (through the outbox, with the link's row). For an administrator the tenant must allow such
+    links, and the link works only once that mail has left (``login_links.owner_told``)."""
     if not 1 <= ttl_minutes <= 7 * 24 * 60:
         raise DirectoryError("a login token lives from 1 minute to 7 days")
     user = _user(db, tenant, email)
@@ -128,34 +118,15 @@ def create_login_token(db: Session, tenant: Tenant, email: str, base_url: str, a
         raise PrivilegedLinkRefused(tenant, user)
     now = datetime.now(timezone.utc)
     expires = now + timedelta(minutes=ttl_minutes)
-    notified = _tell_link_owner(mail, tenant, user, actor, now, expires)
+    who = "an operator of this service, from the command line" if actor == "cli" else actor
+    notice = outbox.mail(db, settings, tenant, user.email, "login_link_created",
+                         name=user.name or user.email, email=user.email, who=who,
+                         at=now.strftime("%Y-%m-%d %H:%M UTC"),
+                         until=expires.strftime("%Y-%m-%d %H:%M UTC"))
     token = secrets.token_urlsafe(32)
     db.add(LoginToken(tenant_id=tenant.id, user_id=user.id, token_hash=hashing.digest("login-token", token),
-                      created_by=actor, expires_at=expires))
+                      created_by=actor, expires_at=expires, notice_id=notice.id))
     audit.record(db, tenant.id, "login_token.created", actor=actor, user_id=user.id,
-                 ttl_minutes=ttl_minutes, role=user.role, owner_notified=notified)
-    return IssuedLoginToken(f"{base_url}/t/{tenant.slug}/login/token/{token}", expires)
-
-
-def _tell_link_owner(mail, tenant: Tenant, user: User, actor: str, at: datetime,
-                     expires: datetime) -> bool:
-    """Mail the owner of a new sign-in link (never the link itself); False when a member's
-    mail could not be sent (logged), OwnerNotTold when an administrator's could not."""
-    who = "an operator of this service, from the command line" if actor == "cli" else actor
-    text = (
-        f"Hello {user.name or user.email},\n\n"
-        f"A sign-in link was created for your {tenant.name} account ({user.email}) by {who} "
-        f"at {at.strftime('%Y-%m-%d %H:%M UTC')}. Whoever opens it can sign in as you without "
-        f"your password, once, until {expires.strftime('%Y-%m-%d %H:%M UTC')}.\n\n"
-        "If you asked for it, there is nothing to do. If you did not expect this, tell your "
-        "security team now.\n"
-    )
-    try:
-        mail.send(user.email, f"A sign-in link was created for your {tenant.name} account", text)
-    except notify.SendError as e:
-        if tokens.privileged(user):
-            raise OwnerNotTold(user, str(e)) from None
-        log.error("sign-in link notice to a user of %s not sent: %s", tenant.slug, e)
-        return False
-    return True
-
+                 ttl_minutes=ttl_minutes, role=user.role)
+    return IssuedLoginToken(f"{base_url}/t/{tenant.slug}/login/token/{token}", expires,
+                            waits_for_mail=tokens.privileged(user) and notice.state == "pending")

@@ -106,19 +106,20 @@ def login_token_create(settings: Settings, args) -> dict:
     from idp import admin, directory, notify
     from idp.installation import database
 
+    try:
+        notify.smtp_transport(settings)
+    except notify.SendError as e:  # IDP_SMTP_URL is malformed: the owner could never be told
+        raise CLIError(f"no sign-in link was created: {e}") from None
     with database(settings) as session:
-        try:
-            mail = notify.mail_sender(settings, session)
-        except notify.SendError as e:  # IDP_SMTP_URL is malformed: the owner cannot be told
-            raise CLIError(f"no sign-in link was created: {e}") from None
         try:
             issued = admin.create_login_token(session, directory.get_tenant(session, args.slug),
                                               args.email, settings.base_url, "cli",
-                                              args.ttl_minutes, mail=mail)
+                                              args.ttl_minutes, settings=settings)
         except admin.PrivilegedLinkRefused as e:
             raise CLIError(f"{e} (to allow it: idp policy set {args.slug} "
                            "--admin-login-links on)") from None
-        return {"url": issued.url, "expires_at": issued.expires_at.isoformat()}
+        return {"url": issued.url, "expires_at": issued.expires_at.isoformat(),
+                "works_once_mailed": issued.waits_for_mail}
 
 
 def add_commands(verbs: dict) -> None:

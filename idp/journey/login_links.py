@@ -8,6 +8,11 @@ A link for a privileged account (an administrator) signs its holder in to the te
 so it exists only where the tenant's policy allows it (``admin_login_links``, off by default):
 ``allowed_for`` is asked when a link is created and again when it is used, since the user may
 have become an administrator, or the setting changed, in between.
+
+The owner of a link is mailed who made it (never the link). Mail leaves through the outbox,
+after the request, so an administrator's link works only once that mail has left
+(``owner_told``): the owner is the one who can tell a takeover from a rescue, and a link must
+not be usable while mail is down and nobody knows of it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from idp.models import LoginToken, Tenant, TenantPolicyRow, User
+from idp.models import LoginToken, OutboxMessage, Tenant, TenantPolicyRow, User
 from idp import hashing
 
 AMR = "login_token"  # not in RFC 8176; the README documents it
@@ -35,6 +40,15 @@ def allowed_for(db: Session, tenant: Tenant, user: User) -> bool:
         return True
     policy = db.get(TenantPolicyRow, tenant.id)
     return policy is not None and policy.admin_login_links
+
+
+def owner_told(db: Session, row: LoginToken) -> bool:
+    """Whether the link's owner has been mailed about it, as far as an administrator's link
+    must wait for (a member's link never waits). Links made before the outbox kept no notice."""
+    if row.notice_id is None or not privileged(row.user):
+        return True
+    state = db.scalar(select(OutboxMessage.state).where(OutboxMessage.id == row.notice_id))
+    return state in (None, "sent", "kept")  # None: the row was purged long after it left
 
 
 def _digest(token: str) -> str | None:

@@ -154,8 +154,13 @@ def login_token(token):
                           "accounts. Sign in with your password instead, or ask another "
                           "administrator for help.")
 
+    row = tokens.peek(session, g.tenant, token)
+    if row is not None and not tokens.owner_told(session, row):
+        # Nothing spent: the same link works once the mail to its owner has left.
+        return error_page(409, "This sign-in link does not work yet",
+                          f"It starts working once {row.user.email} has been told about it by "
+                          "mail, usually within a minute. Try again shortly.")
     if request.method == "GET":
-        row = tokens.peek(session, g.tenant, token)
         if row is None:
             return error_page(400, "This sign-in link does not work",
                               "It was used already, has expired, or was copied incompletely. "

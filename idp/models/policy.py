@@ -64,6 +64,8 @@ class LoginToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()
+    # The mail telling the owner about the link (an administrator's link works once it left).
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
 
     user: Mapped[User] = relationship(lazy="joined")
 

@@ -2,14 +2,16 @@
 
 - SMS: ``send(to, text)`` — the outbox (``OutboxMessage(channel="sms")``, the embedded
   default) or, with ``IDP_SMS_URL``, an HTTP provider in the shape of Twilio's Messages API.
-- Mail: ``send(to, subject, text)`` — the outbox (``channel="mail"``) or, with
-  ``IDP_SMTP_URL``, an SMTP server (``smtp://``, ``smtps://``, ``smtp+starttls://``).
+- Mail: never sent inside a request. ``outbox.mail(...)`` writes it to the outbox in the
+  caller's transaction; the outbox's sender hands it to the SMTP server of ``IDP_SMTP_URL``
+  (``smtp://``, ``smtps://``, ``smtp+starttls://``) with retries, or, without one, keeps it
+  there for ``idp outbox`` (``idp.notify.outbox``).
 
-The outbox backends add a row to the caller's database session, so a message is kept exactly
-when the request (or CLI command) that wrote it commits; ``idp outbox`` lists them. The
-network backends raise ``SendError`` when the message could not be handed over; callers turn
-that into a message for people (``NotNow``) and never show the error's text, which is for logs.
-Neither kind of backend ever logs the text of a message: it may hold a code.
+The SMS outbox backend adds a row to the caller's database session, so a message is kept
+exactly when the request that wrote it commits. The network backends raise ``SendError`` when
+the message could not be handed over; callers turn that into a message for people (``NotNow``)
+and never show the error's text, which is for logs. Nothing here ever logs the text of a
+message: it may hold a code or a link.
 """
 
 from __future__ import annotations
@@ -34,20 +36,19 @@ def sms_sender(settings: Settings, db: Session | None):
     return sms.OutboxSMS(db)
 
 
-def mail_sender(settings: Settings, db: Session | None):
-    """The mail backend the settings choose: SMTP when ``smtp_url`` is set, else the outbox."""
+def smtp_transport(settings: Settings):
+    """The outbox's SMTP transport, or None without ``IDP_SMTP_URL``; raises SendError when the
+    URL is malformed."""
     from idp.notify import mail
 
-    if settings.smtp_url:
-        return mail.SmtpMail(settings.smtp_url, settings.mail_from)
-    return mail.OutboxMail(db)
+    return mail.SmtpMail(settings.smtp_url, settings.mail_from) if settings.smtp_url else None
 
 
 def problems(settings: Settings) -> list[str]:
     """What is wrong with ``IDP_SMS_URL`` / ``IDP_SMTP_URL``, for a warning at start
     (the same checks run again, as ``SendError``, when a message is sent)."""
     found = []
-    for make in (lambda: sms_sender(settings, None), lambda: mail_sender(settings, None)):
+    for make in (lambda: sms_sender(settings, None), lambda: smtp_transport(settings)):
         try:
             make()
         except SendError as e:

@@ -1,7 +1,5 @@
-"""Mail backends: ``send(to, subject, text)``, plain text.
-
-``OutboxMail`` (the embedded default) keeps the message as ``OutboxMessage(channel="mail")``
-in the caller's session. ``SmtpMail`` hands it to the server named by ``IDP_SMTP_URL``:
+"""The SMTP transport of the outbox's sender (``idp.notify.outbox``): ``SmtpMail`` hands a
+message to the server named by ``IDP_SMTP_URL``:
 
 - ``smtp://host[:25]`` — no TLS, no login: a relay on the same host or network;
 - ``smtps://user:pass@host[:465]`` — TLS from the first byte ("implicit TLS", RFC 8314 3.3);
@@ -20,9 +18,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy.orm import Session
-
-from idp.models import OutboxMessage
 from idp.notify import SendError
 
 log = logging.getLogger(__name__)
@@ -36,18 +31,6 @@ def _check_header(name: str, value: str) -> str:
     if "\r" in value or "\n" in value:
         raise SendError(f"a mail {name} cannot contain a line break")
     return value
-
-
-class OutboxMail:
-    """Keeps the message in the database (committed with the request); ``idp outbox`` shows it."""
-
-    def __init__(self, db: Session):
-        self.db = db
-
-    def send(self, to: str, subject: str, text: str) -> None:
-        self.db.add(OutboxMessage(channel="mail", recipient=_check_header("recipient", to),
-                                  subject=_check_header("subject", subject), body=text))
-        self.db.flush()
 
 
 class SmtpMail:
@@ -70,7 +53,8 @@ class SmtpMail:
     def __repr__(self) -> str:  # never the password
         return f"SmtpMail({self.scheme}://{self.host}:{self.port}, user={self.user!r})"
 
-    def message(self, to: str, subject: str, text: str) -> EmailMessage:
+    def message(self, to: str, subject: str, text: str, html: str | None = None,
+                message_id: str | None = None) -> EmailMessage:
         msg = EmailMessage()
         try:
             msg["From"] = self.mail_from
@@ -80,12 +64,16 @@ class SmtpMail:
             raise SendError(f"cannot build the mail: {e}") from None
         msg["Date"] = formatdate(usegmt=True)
         domain = self.mail_from.rpartition("@")[2].strip("> ") or None
-        msg["Message-ID"] = make_msgid(domain=domain)
+        # The outbox keeps one id per message: a copy sent again after a crash is the same mail.
+        msg["Message-ID"] = message_id or make_msgid(domain=domain)
         msg.set_content(text)
+        if html:
+            msg.add_alternative(html, subtype="html")
         return msg
 
-    def send(self, to: str, subject: str, text: str) -> None:
-        msg = self.message(to, subject, text)
+    def send(self, to: str, subject: str, text: str, *, html: str | None = None,
+             message_id: str | None = None) -> None:
+        msg = self.message(to, subject, text, html, message_id)
         context = ssl.create_default_context()
         try:
             if self.scheme == "smtps":

@@ -8,6 +8,9 @@ Existing users stay active and unverified (nothing proved their address). Existi
 stay where they are: mail rows become pending, and the sender never sends a message older
 than its maximum age (``idp.notify.outbox.MAX_AGE``), so an old outbox is not mailed out when
 SMTP is configured later. SMS rows are only kept.
+
+A login link remembers the mail that tells its owner about it: an administrator's link works
+only once that mail has left (``idp.journey.login_links.owner_told``).
 """
 
 import sqlalchemy as sa
@@ -83,8 +86,16 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_due', ['state', 'next_attempt_at'], unique=False)
     op.execute("UPDATE outbox SET state = 'kept' WHERE channel = 'sms'")
 
+    with op.batch_alter_table('login_tokens', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('notice_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_login_tokens_notice_id_outbox'), 'outbox',
+                                    ['notice_id'], ['id'], ondelete='SET NULL')
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('login_tokens', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_login_tokens_notice_id_outbox'), type_='foreignkey')
+        batch_op.drop_column('notice_id')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_due')
         batch_op.drop_constraint(batch_op.f('fk_outbox_tenant_id_tenants'), type_='foreignkey')

@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 
 from idp import admin, db, directory
 from idp.guard import account_key
-from idp.models import AuditEvent
+from idp.models import AuditEvent, OutboxMessage
 from tests.support.journey import CSRF, TX, Browser, field, query
+from tests.support.mailbox import mailing_app, smtp_mailbox
 from tests.support.ports import free_port
 from tests.support.rp import get_code, params_for, redeem, refresh
 from tests.support.signin import fail_until_locked, set_policy
@@ -134,28 +135,7 @@ def test_parallel_wrong_guesses_never_test_more_than_the_limit(app, settings, wo
 
 
 def test_the_lockout_mail_reaches_a_real_smtp_server_once(app, settings, world):
-    from dataclasses import replace
-
-    from aiosmtpd.controller import Controller
-
-    from idp import create_app
-
-    class Inbox:
-        def __init__(self):
-            self.messages = []
-
-        async def handle_DATA(self, server, session, envelope):
-            import email
-            import email.policy
-
-            message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-            self.messages.append((envelope.rcpt_tos, message.get_content()))
-            return "250 OK"
-
-    inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    smtp.start()
-    try:
+    with smtp_mailbox() as box:
         set_policy(app, world, lock_email_admins=True)
         with app.app_context():
             session = db.session()
@@ -163,17 +143,22 @@ def test_the_lockout_mail_reaches_a_real_smtp_server_once(app, settings, world):
                                   directory.get_tenant(session, world.slug), "boss@example.com",
                                   "a long admin password", role="admin")
             session.commit()
-        mailing = create_app(replace(settings, smtp_url=f"smtp://127.0.0.1:{smtp.port}"), TESTING=True)
-        client = mailing.test_client()
-        fail_until_locked(client, world, world.alice)
-        sign_in(client, world)  # a further attempt while locked sends nothing more
-        fail_until_locked(client, world, "nobody@example.com")  # no mailbox behind it: no mail
-        mailing.extensions["idp.engine"].dispose()
-    finally:
-        smtp.stop()
-    recipients = [to for to, _ in inbox.messages]
-    assert recipients[0] == [world.alice]  # the user first, then every admin of the tenant
-    assert sorted(r[0] for r in recipients[1:]) == sorted([world.admin, "boss@example.com"])
-    body = inbox.messages[0][1]
+        with mailing_app(settings, box.url) as mailing:
+            client = mailing.test_client()
+            fail_until_locked(client, world, world.alice)
+            # Sent after the request, by this process's sender: the user, then every admin.
+            [mail] = box.wait_for(world.alice, world)
+            box.wait_for(world.admin, world)
+            box.wait_for("boss@example.com", world)
+            sign_in(client, world)  # a further attempt while locked sends nothing more
+            fail_until_locked(client, world, "nobody@example.com")  # no mailbox behind it: no mail
+            with mailing.app_context():  # what was written, and how it went
+                tenant = directory.get_tenant(db.session(), world.slug)
+                written = db.session().execute(
+                    select(OutboxMessage.recipient, OutboxMessage.state)
+                    .where(OutboxMessage.kind == "lockout", OutboxMessage.tenant_id == tenant.id)).all()
+    assert sorted(written) == sorted((to, "sent") for to in (world.alice, world.admin, "boss@example.com"))
+    body = mail.text
     assert "locked until" in body and "wrong!!!!" not in body and world.password not in body
     assert "ask your administrator to unlock" in body
+    assert "locked until" in mail.html and world.password not in mail.html

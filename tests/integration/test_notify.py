@@ -20,8 +20,9 @@ from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select
 
 from idp import cli, db, notify
-from idp.models import OutboxMessage
-from idp.notify.mail import OutboxMail, SmtpMail
+from idp.models import OutboxMessage, Tenant
+from idp.notify import outbox
+from idp.notify.mail import SmtpMail
 from idp.notify.sms import HttpSMS, OutboxSMS
 from tests.support.ports import free_port
 from tests.support.tls import self_signed
@@ -73,12 +74,12 @@ def test_a_bad_sms_url_is_named_clearly(url, message):
 
 def test_senders_are_chosen_from_the_settings(settings):
     assert isinstance(notify.sms_sender(settings, None), OutboxSMS)
-    assert isinstance(notify.mail_sender(settings, None), OutboxMail)
+    assert notify.smtp_transport(settings) is None  # mail stays in the outbox
     chosen = dataclasses.replace(settings, sms_url=f"https://{SID}:t@api.twilio.com/x?from=%2B15550001111",
                                  smtp_url="smtp+starttls://u:p@mail.example.com")
     sms = notify.sms_sender(chosen, None)
     assert isinstance(sms, HttpSMS) and sms.sender == FROM and TOKEN not in repr(sms)
-    mail = notify.mail_sender(chosen, None)
+    mail = notify.smtp_transport(chosen)
     assert isinstance(mail, SmtpMail) and (mail.host, mail.port) == ("mail.example.com", 587)
     assert notify.problems(chosen) == []
     assert notify.problems(dataclasses.replace(settings, smtp_url="smtp://u:p@mail.example.com")) == [
@@ -101,34 +102,47 @@ def run_idp(settings, monkeypatch, capsys):
     return run
 
 
-def test_the_mail_outbox_keeps_messages_for_idp_outbox(app, run_idp):
-    to = f"carol+{secrets.token_hex(4)}@example.com"  # the outbox is shared by every test
+def _queue(app, to: str, who: str) -> None:
     with app.app_context():
-        notify.mail_sender(app.config["IDP"], db.session()).send(
-            to, "Your sign-in link", "Hello Carol,\n\nopen this link to sign in.\n")
-        notify.mail_sender(app.config["IDP"], db.session()).send(to, "A second one", "Second.\n")
+        tenant = db.session().scalars(select(Tenant).limit(1)).one()
+        outbox.mail(db.session(), app.config["IDP"], tenant, to, "login_link_created",
+                    name="Carol", email=to, who=who, at="2026-12-03 10:00 UTC",
+                    until="2026-12-03 10:15 UTC")
         db.session().commit()
+
+
+def test_the_mail_outbox_keeps_messages_for_idp_outbox(app, world, run_idp):
+    to = f"carol+{secrets.token_hex(4)}@example.com"  # the outbox is shared by every test
+    _queue(app, to, "Ada")
+    _queue(app, to, "Bob")
+    with app.app_context():
         rows = db.session().scalars(select(OutboxMessage).where(OutboxMessage.recipient == to)
                                     .order_by(OutboxMessage.id)).all()
-        assert [(r.channel, r.subject) for r in rows] == [("mail", "Your sign-in link"),
-                                                          ("mail", "A second one")]
+        # Without IDP_SMTP_URL the outbox is the delivery: kept, never sent.
+        assert [(r.channel, r.kind, r.state) for r in rows] == [
+            ("mail", "login_link_created", "kept")] * 2
+        tenant = db.session().get(Tenant, rows[0].tenant_id)
+        assert rows[0].subject == f"A sign-in link was created for your {tenant.name} account"
+        assert "<p>Hello Carol,</p>" in rows[0].html and "by Ada at" in rows[0].body
         first_time = rows[0].created_at.isoformat(timespec="seconds")
+        subject, body = rows[0].subject, rows[0].body
 
     status, out, _ = run_idp("outbox", "--json", "--to", to.upper(), "--channel", "mail")
     listed = json.loads(out)
-    assert status == 0 and [m["subject"] for m in listed] == ["A second one", "Your sign-in link"]
-    assert listed[1] == {"recipient": to, "channel": "mail", "subject": "Your sign-in link",
-                         "text": "Hello Carol,\n\nopen this link to sign in.\n",
-                         "time": first_time}
+    assert status == 0 and ["by Bob" in m["text"] for m in listed] == [True, False]
+    assert listed[1] == {"recipient": to, "channel": "mail", "subject": subject,
+                         "text": body, "time": first_time, "state": "kept"}
+    assert listed[1]["text"].startswith("Hello Carol,\n\nA sign-in link was created")
     assert datetime.datetime.fromisoformat(listed[1]["time"]).utcoffset() == datetime.timedelta(0)
     assert len(json.loads(run_idp("outbox", "--json", "--to", to, "--limit", "1")[1])) == 1
     assert json.loads(run_idp("outbox", "--json", "--to", to, "--channel", "sms")[1]) == []
 
     status, table, _ = run_idp("outbox", "--to", to)
     lines = table.splitlines()
-    assert status == 0 and lines[0].split() == ["TIME", "CHANNEL", "RECIPIENT", "SUBJECT", "TEXT"]
-    assert "Your sign-in link" in lines[2] and "Hello Carol, open this link to sign in." in lines[2]
-    assert lines[1].index("A second one") == lines[2].index("Your sign-in link")  # aligned columns
+    assert status == 0 and lines[0].split() == ["TIME", "CHANNEL", "STATE", "RECIPIENT",
+                                                "SUBJECT", "TEXT"]
+    assert "Hello Carol, A sign-in link was created" in lines[2] and "by Ada" in lines[2]
+    assert lines[1].index("by Bob") == lines[2].index("by Ada")  # aligned columns
 
 
 def test_idp_outbox_refuses_a_bad_limit(run_idp):
@@ -140,7 +154,8 @@ def test_idp_outbox_refuses_a_bad_limit(run_idp):
 def test_a_header_with_a_line_break_is_refused(app):
     with app.app_context():
         with pytest.raises(notify.SendError, match="line break"):
-            OutboxMail(db.session()).send("a@example.com", "Hi\r\nBcc: evil@example.com", "x")
+            outbox.mail(db.session(), app.config["IDP"], None, "a@example.com\r\nBcc: evil@example.com",
+                        "lockout", name="A", email="a@example.com", ends="soon", copy=False)
     with pytest.raises(notify.SendError, match="line break"):
         SmtpMail("smtp://127.0.0.1:1", "idp@example.test").message(
             "a@example.com\nBcc: evil@example.com", "Hi", "x")
@@ -206,7 +221,7 @@ def test_plain_smtp_delivers_recipient_subject_and_body(smtp_server, settings):
     inbox, port = smtp_server()
     chosen = dataclasses.replace(settings, smtp_url=f"smtp://127.0.0.1:{port}",
                                  mail_from="Acme sign-in <signin@acme.example>")
-    notify.mail_sender(chosen, None).send("carol@example.com", "Your sign-in link",
+    notify.smtp_transport(chosen).send("carol@example.com", "Your sign-in link",
                                           "Hello Carol,\n\nopen this link to sign in.\n")
     [envelope] = inbox.envelopes
     assert envelope.mail_from == "signin@acme.example" and envelope.rcpt_tos == ["carol@example.com"]

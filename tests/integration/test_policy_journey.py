@@ -205,7 +205,7 @@ def issue_token(app, world, settings, ttl=15):
         session = db.session()
         issued = admin.create_login_token(session, directory.get_tenant(session, world.slug),
                                           world.alice, settings.base_url, "test", ttl,
-                                          mail=notify.mail_sender(settings, session))
+                                          settings=settings)
         session.commit()
     return issued.url.replace(settings.base_url, "")
 

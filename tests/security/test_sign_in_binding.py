@@ -220,7 +220,7 @@ def test_a_login_link_session_stepped_up_for_the_console_claims_no_password(app,
         session = db.session()
         tenant = directory.get_tenant(session, world.slug)
         issued = admin.create_login_token(session, tenant, world.admin, settings.base_url, "test",
-                                          mail=notify.mail_sender(settings, session))
+                                          settings=settings)
         session.commit()
     path = issued.url.replace(settings.base_url, "")
     browser = Browser(app.test_client())

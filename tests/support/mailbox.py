@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ class Mail:
     to: list[str]
     subject: str
     text: str
+    html: str | None = None
+    message_id: str = ""
 
 
 @dataclass
@@ -27,9 +30,31 @@ class Mailbox:
     def to(self, address: str) -> list[Mail]:
         return [m for m in self.mails if address.lower() in (t.lower() for t in m.to)]
 
+    def wait_for(self, address: str, world=None, count: int = 1,
+                 within: float = 15.0) -> list[Mail]:
+        """The mails to ``address`` (from ``world``'s tenant) once ``count`` arrived: mail leaves
+        after the request, from the outbox's sender. Fails when they do not arrive ``within``
+        seconds (a deadline, not a measurement)."""
+        deadline = time.monotonic() + within
+
+        def arrived():
+            return self.to(address) if world is None else tenant_mail(self, world, address)
+
+        while len(arrived()) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{count} mail(s) to {address} never arrived; "
+                                     f"got {[m.subject for m in self.mails]}")
+            time.sleep(0.02)
+        return arrived()
+
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        self.mails.append(Mail(list(envelope.rcpt_tos), str(message["Subject"]), message.get_content()))
+        text = message.get_body(("plain",))
+        html = message.get_body(("html",))
+        self.mails.append(Mail(list(envelope.rcpt_tos), str(message["Subject"]),
+                               text.get_content() if text is not None else "",
+                               html.get_content() if html is not None else None,
+                               str(message["Message-ID"])))
         return "250 OK"
 
 
@@ -43,3 +68,25 @@ def smtp_mailbox():
         yield box
     finally:
         controller.stop()
+
+
+@contextmanager
+def mailing_app(settings, smtp_url: str):
+    """The app sending mail to ``smtp_url`` (its own background sender), stopped at the end so
+    that no sender of a finished test takes another test's mail."""
+    from dataclasses import replace
+
+    from idp import create_app
+    from idp.notify import outbox
+
+    app = create_app(replace(settings, smtp_url=smtp_url), TESTING=True)
+    try:
+        yield app
+    finally:
+        outbox.stop(app)
+        app.extensions["idp.engine"].dispose()
+
+
+def tenant_mail(box: Mailbox, world, address: str) -> list[Mail]:
+    """The mails to ``address`` from ``world``'s tenant (test tenants share one outbox)."""
+    return [m for m in box.to(address) if f"Tenant {world.slug}" in m.subject]

@@ -1,0 +1,282 @@
+"""Durable mail: every message is a row written in the transaction of the change that causes
+it, and delivered from there by a sender, never inside the request.
+
+- ``mail(db, settings, ...)`` composes a message from its templates (``templates/mail/``: a
+  plain-text body whose first line is ``Subject: ...``, and an HTML body) and adds it to the
+  caller's session. It leaves exactly when the caller commits: a rolled-back change sends
+  nothing, a committed one is never lost.
+- ``deliver(engine, settings)`` hands the due messages to the SMTP server (``IDP_SMTP_URL``).
+  A sender first *claims* a message: one UPDATE that succeeds only while nobody holds it
+  (``claimed_until``), committed before the message is sent. So however many senders run
+  (``idp mail send`` from a timer, the background sender of each server worker), one message
+  goes out once. A failure is retried with back-off (30 s, 1 min, 2 min, … up to an hour) until
+  ``MAX_ATTEMPTS``; a message older than ``MAX_AGE`` is dropped as ``expired`` (its links would
+  be dead). The one case of a second copy: a sender that dies between the server's "250 OK"
+  and marking the row sent; its lease ends and the copy carries the same Message-ID, which
+  mail clients use to show it once.
+- Without ``IDP_SMTP_URL`` (the embedded default) a message is ``kept``: the outbox is the
+  delivery, and ``idp outbox`` lists it.
+- ``Sender``: the background sender of a server process. It wakes when a request of its own
+  process commits a message, and every ``POLL`` seconds for the rest (other workers, the CLI,
+  retries).
+
+No log line carries a message's text or its links: only its id, its kind and the server's
+answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import make_msgid
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import event, or_, select, update
+from sqlalchemy.orm import Session
+
+from idp.config import ROOT, Settings
+from idp.models import OutboxMessage, Tenant
+from idp.notify import SendError
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+MAX_AGE = timedelta(days=1)
+LEASE = timedelta(minutes=2)  # longer than a send can take (SmtpMail's timeouts)
+POLL = 5.0  # seconds between looks at the outbox when nothing wakes the sender
+BATCH = 50
+
+_templates = Environment(loader=FileSystemLoader(str(ROOT / "templates" / "mail")),
+                         autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
+                         keep_trailing_newline=True)
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the ``attempts``-th failure."""
+    return min(timedelta(seconds=30) * 2 ** max(attempts - 1, 0), timedelta(hours=1))
+
+
+@dataclass(frozen=True)
+class Composed:
+    subject: str
+    text: str
+    html: str
+
+
+def compose(kind: str, **context) -> Composed:
+    """The message ``kind`` with ``context`` (always given ``tenant``, the tenant's name)."""
+    text = _templates.get_template(f"{kind}.txt").render(**context)
+    first, _, body = text.partition("\n")
+    if not first.startswith("Subject: "):
+        raise ValueError(f"templates/mail/{kind}.txt must start with a Subject: line")
+    html = _templates.get_template(f"{kind}.html").render(**context)
+    return Composed(" ".join(first[len("Subject: "):].split()), body.lstrip("\n"), html)
+
+
+def mail(db: Session, settings: Settings, tenant: Tenant | None, to: str, kind: str,
+         **context) -> OutboxMessage:
+    """Queue the message ``kind`` to ``to``: it leaves when ``db`` commits."""
+    composed = compose(kind, tenant=tenant.name if tenant else "", **context)
+    if "\r" in to or "\n" in to or "\r" in composed.subject or "\n" in composed.subject:
+        raise SendError("a mail recipient or subject cannot contain a line break")
+    domain = settings.mail_from.rpartition("@")[2].strip("> ") or None
+    message = OutboxMessage(
+        tenant_id=tenant.id if tenant else None, channel="mail", kind=kind, recipient=to[:320],
+        subject=composed.subject[:300], body=composed.text, html=composed.html,
+        state="pending" if settings.smtp_url else "kept", message_id=make_msgid(domain=domain))
+    db.add(message)
+    db.flush()
+    if settings.smtp_url:
+        db.info["idp.mail_queued"] = True  # wake this process's sender once it is committed
+    return message
+
+
+@event.listens_for(Session, "after_commit")
+def _wake(session: Session) -> None:
+    if session.info.pop("idp.mail_queued", False):
+        for sender in list(_SENDERS.values()):
+            sender.ensure_running()
+            sender.wake()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop("idp.mail_queued", None)
+
+
+# -- delivery ---------------------------------------------------------------------------------
+
+@dataclass
+class Delivered:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    expired: int = 0
+
+    def as_dict(self) -> dict:
+        return {"sent": self.sent, "retrying": self.retrying, "failed": self.failed,
+                "expired": self.expired}
+
+
+def _due(now: datetime):
+    return (select(OutboxMessage.id)
+            .where(OutboxMessage.channel == "mail", OutboxMessage.state == "pending",
+                   or_(OutboxMessage.next_attempt_at.is_(None),
+                       OutboxMessage.next_attempt_at <= now),
+                   or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+            .order_by(OutboxMessage.id).limit(BATCH))
+
+
+def _claim(db: Session, message_id: int, now: datetime) -> datetime | None:
+    """Take the message for ``LEASE`` (committed at once), or None when another sender has it."""
+    lease = now + LEASE
+    taken = db.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.state == "pending",
+               or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
+        .values(claimed_until=lease, attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False)).rowcount
+    db.commit()
+    return lease if taken == 1 else None
+
+
+def _finish(db: Session, message_id: int, lease: datetime, **values) -> None:
+    """Record the outcome, if the lease is still ours (it is, unless the send outlived it)."""
+    db.execute(update(OutboxMessage)
+               .where(OutboxMessage.id == message_id, OutboxMessage.claimed_until == lease)
+               .values(claimed_until=None, **values)
+               .execution_options(synchronize_session=False))
+    db.commit()
+
+
+def deliver(engine, settings: Settings, *, transport=None, now=None) -> Delivered:
+    """Send what is due now; the counts of what happened. ``transport``: the SMTP sender (from
+    the settings by default)."""
+    from idp.notify.mail import SmtpMail
+
+    transport = transport or SmtpMail(settings.smtp_url, settings.mail_from)
+    done = Delivered()
+    with Session(engine, expire_on_commit=False) as db:
+        while True:
+            moment = now or datetime.now(timezone.utc)
+            ids = db.scalars(_due(moment)).all()
+            db.commit()
+            if not ids:
+                return done
+            for message_id in ids:
+                lease = _claim(db, message_id, moment)
+                if lease is None:
+                    continue
+                _deliver_one(db, transport, db.get(OutboxMessage, message_id, populate_existing=True),
+                             lease, moment, done)
+            if now is not None:  # a fixed clock (tests): one pass
+                return done
+
+
+def _deliver_one(db: Session, transport, message: OutboxMessage, lease: datetime,
+                 now: datetime, done: Delivered) -> None:
+    if message.created_at < now - MAX_AGE:
+        log.warning("mail %s (%s) expired unsent after %s attempts", message.id, message.kind,
+                    message.attempts - 1)
+        _finish(db, message.id, lease, state="expired")
+        done.expired += 1
+        return
+    try:
+        transport.send(message.recipient, message.subject or "", message.body, html=message.html,
+                       message_id=message.message_id)
+    except SendError as e:
+        error = str(e)[:300]
+        if message.attempts >= MAX_ATTEMPTS:
+            log.error("mail %s (%s) failed for good after %s attempts: %s", message.id,
+                      message.kind, message.attempts, error)
+            _finish(db, message.id, lease, state="failed", last_error=error)
+            done.failed += 1
+        else:
+            retry = now + backoff(message.attempts)
+            log.warning("mail %s (%s) not sent (attempt %s), retrying at %s: %s", message.id,
+                        message.kind, message.attempts, retry.isoformat(timespec="seconds"),
+                        error)
+            _finish(db, message.id, lease, next_attempt_at=retry, last_error=error)
+            done.retrying += 1
+        return
+    _finish(db, message.id, lease, state="sent", sent_at=datetime.now(timezone.utc),
+            last_error=None)
+    done.sent += 1
+
+
+# -- the background sender of a server process ------------------------------------------------
+
+class Sender:
+    """One per app and process: a daemon thread delivering the outbox. It starts on the first
+    request of each process (so after a fork) and ends with the app."""
+
+    def __init__(self, app):
+        self._app = weakref.ref(app)
+        self._event = threading.Event()
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def ensure_running(self) -> None:
+        if self._pid == os.getpid() or self._stopped:
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name="idp-mail-sender", daemon=True).start()
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def stop(self) -> None:
+        """End the thread (after the send it may be in): the app is going away."""
+        self._stopped = True
+        self._event.set()
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while self._pid == pid and not self._stopped:
+            app = self._app()
+            if app is None:
+                return
+            engine, settings = app.extensions["idp.engine"], app.config["IDP"]
+            del app  # held weakly: a dropped app's sender ends
+            self._event.clear()
+            if self._stopped:
+                return
+            try:
+                deliver(engine, settings)
+            except SendError as e:  # IDP_SMTP_URL is malformed: said at start, said again
+                log.error("the mail sender cannot run: %s", e)
+            except Exception:  # the database is away, say: the next round tries again
+                log.exception("the mail sender failed; trying again in %s s", POLL)
+            self._event.wait(POLL)
+
+
+_SENDERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def stop(app) -> None:
+    """Stop ``app``'s background sender, if it has one (before its engine is disposed)."""
+    sender = app.extensions.get("idp.mail_sender")
+    if sender is not None:
+        sender.stop()
+
+
+def init_app(app) -> None:
+    """Run a background sender in each process that serves ``app`` (with SMTP configured)."""
+    settings = app.config["IDP"]
+    if not settings.smtp_url or not settings.mail_sender:
+        return
+    sender = Sender(app)
+    app.extensions["idp.mail_sender"] = sender
+    _SENDERS[id(sender)] = sender
+
+    @app.before_request
+    def _start_sender():
+        sender.ensure_running()
