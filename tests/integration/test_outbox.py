@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
@@ -166,3 +167,24 @@ def test_idp_mail_send_without_smtp_says_where_mail_is(idp):
     assert code == 1 and out == ""
     assert err.strip() == ("idp: IDP_SMTP_URL is not set: mail stays in the outbox "
                            "(idp outbox lists it)")
+
+
+def test_the_background_sender_can_be_left_to_a_timer(settings):
+    from idp import create_app
+    from idp.config import Settings
+
+    assert Settings.from_env({"IDP_SECRET_KEY": "k" * 40}).mail_sender is True
+    off = Settings.from_env({"IDP_MAIL_SENDER": "off", "IDP_SECRET_KEY": "k" * 40})
+    assert off.mail_sender is False
+    with pytest.raises(ValueError, match="IDP_MAIL_SENDER is on or off"):
+        Settings.from_env({"IDP_MAIL_SENDER": "yes", "IDP_SECRET_KEY": "k" * 40})
+    quiet = create_app(replace(settings, smtp_url=f"smtp://127.0.0.1:{free_port()}",
+                               mail_sender=False), TESTING=True)
+    busy = create_app(replace(settings, smtp_url=f"smtp://127.0.0.1:{free_port()}"), TESTING=True)
+    try:
+        assert "idp.mail_sender" not in quiet.extensions
+        assert "idp.mail_sender" in busy.extensions
+    finally:
+        outbox.stop(busy)
+        for app in (quiet, busy):
+            app.extensions["idp.engine"].dispose()
