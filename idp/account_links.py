@@ -30,28 +30,29 @@ def _digest(purpose: str, token: str) -> str | None:
     return hashing.digest(f"account-link:{purpose}", token)
 
 
-def issue(db: Session, tenant: Tenant, user: User, purpose: str, *,
+def issue(db: Session, tenant: Tenant, user: User | None, purpose: str, *,
           lifetime: timedelta | None = None, actor: str = "") -> str:
     """A new link's secret (to put in the mail, never anywhere else); older links of the same
-    purpose for this user stop working."""
+    purpose for this user stop working. ``user`` None: a decoy for an address with no account,
+    the same statements and the same work, good for nothing."""
     assert purpose in PURPOSES
     void(db, user, purposes=(purpose,))
     token = hashing.new_secret()
     now = datetime.now(timezone.utc)
-    db.add(AccountLink(tenant_id=tenant.id, user_id=user.id, purpose=purpose,
+    db.add(AccountLink(tenant_id=tenant.id, user_id=user.id if user else None, purpose=purpose,
                        token_hash=_digest(purpose, token), created_by=actor[:320],
                        created_at=now, expires_at=now + (lifetime or LIFETIMES[purpose])))
     db.flush()
     return token
 
 
-def void(db: Session, user: User, purposes: tuple[str, ...] = PURPOSES) -> int:
+def void(db: Session, user: User | None, purposes: tuple[str, ...] = PURPOSES) -> int:
     """End the user's open links of ``purposes`` (a newer link, a password change, a revoke);
     how many were open."""
     now = datetime.now(timezone.utc)
     return db.execute(
         update(AccountLink)
-        .where(AccountLink.user_id == user.id, AccountLink.purpose.in_(purposes),
+        .where(AccountLink.user_id == (user.id if user else 0), AccountLink.purpose.in_(purposes),
                AccountLink.used_at.is_(None), AccountLink.voided_at.is_(None))
         .values(voided_at=now)
         .execution_options(synchronize_session=False)
@@ -66,7 +67,7 @@ def peek(db: Session, tenant: Tenant, purpose: str, token: str) -> AccountLink |
     link = db.scalar(select(AccountLink).where(
         AccountLink.token_hash == digest, AccountLink.tenant_id == tenant.id,
         AccountLink.purpose == purpose))
-    if link is None or not good(link):
+    if link is None or link.user_id is None or not good(link):
         return None
     return link
 
@@ -85,8 +86,9 @@ def spend(db: Session, tenant: Tenant, purpose: str, token: str) -> int | None:
     return db.execute(
         update(AccountLink)
         .where(AccountLink.token_hash == digest, AccountLink.tenant_id == tenant.id,
-               AccountLink.purpose == purpose, AccountLink.used_at.is_(None),
-               AccountLink.voided_at.is_(None), AccountLink.expires_at > now)
+               AccountLink.purpose == purpose, AccountLink.user_id.is_not(None),
+               AccountLink.used_at.is_(None), AccountLink.voided_at.is_(None),
+               AccountLink.expires_at > now)
         .values(used_at=now)
         .returning(AccountLink.user_id)
         .execution_options(synchronize_session=False)

@@ -186,6 +186,14 @@ def with_login_link(user: User, methods: list[str], next_url: str) -> Outcome:
     return advance(tx, user)
 
 
+def with_new_password(tx: Transaction, user: User) -> Outcome:
+    """A reset link was followed and a new password set (``recovery``): the password step is
+    proved, as if typed on the sign-in page, and nothing more. The policy asks for the rest:
+    a reset proves the mailbox, never a second factor."""
+    transaction.first_step_proved(tx, user.id, ["pwd"], Primary.PASSWORD)
+    return advance(tx, user)
+
+
 def with_upstream(tx: Transaction, user: User, methods: list[str], primary: Primary,
                   upstream: str) -> Outcome:
     """An upstream identity provider signed ``user`` in (``methods``: what it proved, as

@@ -18,7 +18,7 @@ from idp import audit, db, password
 from idp.addresses import normalise_email
 from idp.journey import login_links as tokens
 from idp.journey import session as sso
-from idp.journey import signin, transaction
+from idp.journey import recovery, signin, transaction
 from idp.journey.outcomes import (AskFactor, AskSetup, ChallengePage, LockedOut, Refused,
                                   SetupChoice, SetupPage, SignedIn, WrongPassword)
 from idp.login.forms import ConsentForm, LoginForm, SignOutForm
@@ -128,17 +128,20 @@ def login():
         form.tx.data = tx.id
         if tx.params.get("login_hint"):
             form.email.data = tx.params["login_hint"][:320]
-        return render_template("login/login.html", form=form, client=client, error=None)
+        return render_template("login/login.html", form=form, client=client, error=None,
+                               reset=recovery.settings_of(g.tenant).allowed)
     if not form.validate():
         error = "Enter your email and password." if not form.csrf_token.errors else \
             "This page expired. Please try again."
-        return render_template("login/login.html", form=form, client=client, error=error), 400
+        return render_template("login/login.html", form=form, client=client, error=error,
+                               reset=recovery.settings_of(g.tenant).allowed), 400
     password.admit()  # before any attempt is counted: a full queue is a 503, not a failure
     outcome = signin.with_password(tx, normalise_email(form.email.data), form.password.data,
                                    current_app.extensions["idp.passwords"])
     if isinstance(outcome, WrongPassword):
         return render_template("login/login.html", form=form, client=client,
-                               error=outcome.message, captcha=outcome.captcha), \
+                               error=outcome.message, captcha=outcome.captcha,
+                               reset=recovery.settings_of(g.tenant).allowed), \
             200 if outcome.message == signin.INCORRECT else 400
     return respond(outcome)
 

@@ -26,7 +26,8 @@ class OutboxMessage(Base):
     html: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # Delivery (mail): "pending" until handed to the SMTP server ("sent"), or given up ("failed"
-    # after the last retry, "expired" when too old to be of use). SMS rows stay "kept".
+    # after the last retry, "expired" when too old to be of use); "kept" without SMTP (and for
+    # SMS); "dropped" never meant to leave (a reset asked for an address with no account).
     state: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column()

@@ -15,7 +15,8 @@ it, and delivered from there by a sender, never inside the request.
   and marking the row sent; its lease ends and the copy carries the same Message-ID, which
   mail clients use to show it once.
 - Without ``IDP_SMTP_URL`` (the embedded default) a message is ``kept``: the outbox is the
-  delivery, and ``idp outbox`` lists it.
+  delivery, and ``idp outbox`` lists it. A ``dropped`` message was never meant to leave (see
+  ``mail``).
 - ``Sender``: the background sender of a server process. It wakes when a request of its own
   process commits a message, and every ``POLL`` seconds for the rest (other workers, the CLI,
   retries).
@@ -77,9 +78,11 @@ def compose(kind: str, **context) -> Composed:
     return Composed(" ".join(first[len("Subject: "):].split()), body.lstrip("\n"), html)
 
 
-def mail(db: Session, settings: Settings, tenant: Tenant | None, to: str, kind: str,
-         **context) -> OutboxMessage:
-    """Queue the message ``kind`` to ``to``: it leaves when ``db`` commits."""
+def mail(db: Session, settings: Settings, tenant: Tenant | None, to: str, kind: str, *,
+         deliver: bool = True, **context) -> OutboxMessage:
+    """Queue the message ``kind`` to ``to``: it leaves when ``db`` commits. ``deliver`` False:
+    composed and written the same way, but ``dropped``, never sent (a request for an address
+    with no account costs the same work as one for an account, and says nothing)."""
     composed = compose(kind, tenant=tenant.name if tenant else "", **context)
     if "\r" in to or "\n" in to or "\r" in composed.subject or "\n" in composed.subject:
         raise SendError("a mail recipient or subject cannot contain a line break")
@@ -87,10 +90,11 @@ def mail(db: Session, settings: Settings, tenant: Tenant | None, to: str, kind: 
     message = OutboxMessage(
         tenant_id=tenant.id if tenant else None, channel="mail", kind=kind, recipient=to[:320],
         subject=composed.subject[:300], body=composed.text, html=composed.html,
-        state="pending" if settings.smtp_url else "kept", message_id=make_msgid(domain=domain))
+        state=("pending" if settings.smtp_url else "kept") if deliver else "dropped",
+        message_id=make_msgid(domain=domain))
     db.add(message)
     db.flush()
-    if settings.smtp_url:
+    if settings.smtp_url and deliver:
         db.info["idp.mail_queued"] = True  # wake this process's sender once it is committed
     return message
 

@@ -50,7 +50,7 @@ def upgrade() -> None:
         'account_links',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('tenant_id', sa.Integer(), nullable=False),
-        sa.Column('user_id', sa.Integer(), nullable=False),
+        sa.Column('user_id', sa.Integer(), nullable=True),
         sa.Column('purpose', sa.String(length=10), nullable=False),
         sa.Column('token_hash', sa.String(length=64), nullable=False),
         sa.Column('created_by', sa.String(length=320), nullable=False),

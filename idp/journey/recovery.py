@@ -1,0 +1,196 @@
+"""A forgotten password: a single-use link mailed to the account's address, then a new password,
+then the rest of the sign-in as the policy wants it.
+
+- **Asking** (``request_reset``) gives the same answer, and does the same work, whether or not
+  the address has an account: for one without (or whose account cannot sign in), a decoy link
+  and a ``dropped`` mail are written in place of the real ones. Requests are counted per address
+  and per client address by the guard: past ``CAPTCHA_AFTER`` in an hour a CAPTCHA, past
+  ``LIMIT`` nothing more for an hour (the same answer for every address).
+- **The link** is good once, for the tenant's ``reset_link_minutes``, and only while it is the
+  newest (``idp.account_links``). Opening it spends nothing; the new password, checked by the
+  password policy first, spends it.
+- **A new password** (``set_password``: also for a change on the account page and an accepted
+  invitation) voids open reset links, ends every SSO session and refresh token of the user,
+  forgets their failed attempts, and mails them "your password was changed".
+- **Never a bypass**: a reset proves the mailbox, nothing more. The sign-in goes on from the
+  password step (``signin.with_new_password``): the policy asks for the second factor as it
+  would after a password, and the portal that was waiting gets its code only then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app, g, request, url_for
+from sqlalchemy import update
+
+from idp import account_links, audit, db, directory
+from idp.addresses import normalise_email
+from idp.cache import Snapshots
+from idp.guard import CaptchaNeeded, Limits, Locked, account_key
+from idp.journey import session as sso
+from idp.mfa import flow
+from idp.models import TenantPolicyRow, Token, User
+from idp.models.base import utcnow
+from idp.notify import outbox
+
+CAPTCHA_AFTER = 3  # requests for one address in an hour, before a CAPTCHA is asked
+LIMIT = 5  # requests for one address in an hour
+NETWORK_LIMIT = 20  # requests to one tenant from one client address in an hour
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The tenant's account settings that recovery reads."""
+
+    allowed: bool = True
+    link_minutes: int = 30
+    min_length: int = 8
+
+
+# One snapshot per worker and tenant (``idp.cache``): the sign-in page asks whether to offer
+# the link, and must not pay a statement for it.
+SETTINGS: Snapshots[int, Settings] = Snapshots("recovery-settings")
+
+
+def settings_of(tenant) -> Settings:
+    def read() -> Settings:
+        row = db.session().get(TenantPolicyRow, tenant.id)
+        if row is None:
+            return Settings()
+        return Settings(bool(row.self_service_reset), int(row.reset_link_minutes or 30),
+                        int(row.password_min_length or 8))
+    return SETTINGS.get(tenant.id, read)
+
+
+# -- asking for a link ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sent:
+    """The one answer: a link went to the address if it has an account."""
+
+    email: str
+
+
+@dataclass(frozen=True)
+class TooMany:
+    until: float
+
+
+@dataclass(frozen=True)
+class CaptchaFirst:
+    widget: dict | None
+
+
+def _guards():
+    guard = current_app.extensions["idp.guard"]
+    per_address = guard.with_limits(Limits(captcha_after=CAPTCHA_AFTER, lock_after=LIMIT,
+                                           lock_seconds=3600))
+    per_network = guard.with_limits(Limits(captcha_after=NETWORK_LIMIT + 1,
+                                           lock_after=NETWORK_LIMIT, lock_seconds=3600))
+    return per_address, per_network
+
+
+def _address_key(email: str) -> str:
+    # By the address, never the account: the count says nothing of whether one exists.
+    return f"reset:{g.tenant.id}:{hashlib.sha256(email.encode()).hexdigest()[:32]}"
+
+
+def captcha_needed(email: str) -> bool:
+    per_address, _ = _guards()
+    return per_address.needs_captcha(_address_key(normalise_email(email)))
+
+
+def request_reset(email: str, captcha_solved) -> Sent | TooMany | CaptchaFirst:
+    """Mail a reset link to ``email`` if it is an account that may sign in; the same answer,
+    after the same work, either way."""
+    email = normalise_email(email)[:320]
+    per_address, per_network = _guards()
+    key = _address_key(email)
+    try:
+        per_address.reserve(key, captcha_solved,
+                            also=(per_network, f"reset:{g.tenant.id}:ip:{request.remote_addr}"))
+    except Locked as locked:
+        return TooMany(locked.until)
+    except CaptchaNeeded:
+        return CaptchaFirst(flow.captcha_widget(key, needed=True))
+    session = db.session()
+    user = directory.find_user(session, g.tenant, email)
+    real = user is not None and user.status == "active"
+    minutes = settings_of(g.tenant).link_minutes
+    token = account_links.issue(session, g.tenant, user if real else None, "reset",
+                                lifetime=timedelta(minutes=minutes), actor=email)
+    link = url_for("recovery.reset", tenant=g.tenant.slug, token=token, _external=True)
+    outbox.mail(session, current_app.config["IDP"], g.tenant, email, "reset", deliver=real,
+                name=(user.name or user.email) if real else email, link=link, minutes=minutes)
+    audit.record(session, g.tenant.id, "user.password_reset_requested",
+                 user_id=user.id if real else None, actor=email, known=real)
+    return Sent(email)
+
+
+# -- following the link -----------------------------------------------------------------------
+
+def link_user(token: str) -> User | None:
+    """The user whose good reset link this is (nothing spent), else None."""
+    link = account_links.peek(db.session(), g.tenant, "reset", token)
+    if link is None:
+        return None
+    user = db.session().get(User, link.user_id)
+    return user if user is not None and user.status == "active" else None
+
+
+def spend(token: str) -> User | None:
+    """Spend the link (once, however many requests race); its user, else None."""
+    user_id = account_links.spend(db.session(), g.tenant, "reset", token)
+    user = db.session().get(User, user_id) if user_id else None
+    return user if user is not None and user.status == "active" else None
+
+
+# -- a new password ---------------------------------------------------------------------------
+
+MAX_PASSWORD = 1024
+
+
+def password_problem(user: User, password: str, again: str) -> str | None:
+    """What is wrong with ``password`` as ``user``'s new one, in words for them; None if
+    nothing."""
+    if password != again:
+        return "The two passwords are not the same."
+    minimum = settings_of(g.tenant).min_length
+    if len(password) < minimum:
+        return f"Use at least {minimum} characters."
+    if len(password) > MAX_PASSWORD:
+        return f"Use at most {MAX_PASSWORD} characters."
+    if "\0" in password:
+        return "A password cannot contain a NUL character."
+    return None
+
+
+def end_everything(user: User) -> tuple[int, int]:
+    """Every SSO session of the user ends and every refresh token is revoked, now; how many of
+    each."""
+    ended = sso.end_all(user.id)
+    revoked = db.session().execute(
+        update(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))
+        .values(revoked_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+    return ended, revoked
+
+
+def set_password(user: User, password: str, *, why: str, actor: str | None = None) -> None:
+    """``user``'s password becomes ``password`` (checked by the policy already): open reset
+    links are void, every session and refresh token ends, failed attempts are forgotten, and
+    the user is told by mail. ``why``: "reset", "change" or "invitation" (audited)."""
+    session = db.session()
+    user.password_hash = current_app.extensions["idp.passwords"].hash(password)
+    user.password_changed_at = datetime.now(timezone.utc)
+    account_links.void(session, user, purposes=("reset",))
+    sessions, tokens = end_everything(user)
+    flow.guard().clear(account_key(g.tenant.id, user.id, user.email))
+    audit.record(session, g.tenant.id, "user.password_set", user_id=user.id,
+                 actor=actor or user.email, why=why, sessions_ended=sessions,
+                 tokens_revoked=tokens)
+    outbox.mail(session, current_app.config["IDP"], g.tenant, user.email, "password_changed",
+                name=user.name or user.email, email=user.email, why=why,
+                at=user.password_changed_at.strftime("%Y-%m-%d %H:%M UTC"))

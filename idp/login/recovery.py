@@ -1,0 +1,121 @@
+"""The hosted pages of a forgotten password: ask for a link, follow it, set a new password, and
+go on signing in (``idp.journey.recovery`` does the work; ``signin`` the rest of the sign-in).
+
+The sign-in page's "Forgot your password?" carries its sign-in (``tx``): once the link is
+followed in the same browser, the sign-in the portal was waiting for goes on, through the
+second factor, to the portal. A link followed elsewhere signs in to the account page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+
+from idp import db
+from idp.journey import recovery, signin, transaction
+from idp.login.views import respond
+from idp.mfa import flow
+from idp.web import error_page, load_tenant, settings, tenant_path
+
+bp = Blueprint("recovery", __name__, url_prefix="/t/<tenant>")
+bp.url_value_preprocessor(load_tenant)
+
+RESUME_COOKIE = "idp_resume"  # the sign-in to go on with after the reset (a sealed one)
+
+def _allowed() -> bool:
+    return recovery.settings_of(g.tenant).allowed
+
+
+def _off():
+    return error_page(404, "Password reset is not available",
+                      "This organisation does not reset passwords by mail. Ask your "
+                      "administrator to set a new one for you.")
+
+
+def _dead_link():
+    return error_page(400, "This link does not work",
+                      "It was used already, has expired, or a newer one was sent. Ask for a new "
+                      "link from the sign-in page.")
+
+
+@bp.route("/login/forgot", methods=["GET", "POST"])
+def forgot():
+    if not _allowed():
+        return _off()
+    tx_id = (request.values.get("tx") or "")[:transaction.MAX_SEALED_LENGTH]
+    email = (request.values.get("email") or "").strip()[:320]
+    if request.method == "GET":
+        return render_template("login/forgot.html", tx=tx_id, email=email, error=None,
+                               captcha=None)
+    if not email or "@" not in email or "\0" in email:
+        return render_template("login/forgot.html", tx=tx_id, email=email, captcha=None,
+                               error="Enter the email address of your account."), 400
+    outcome = recovery.request_reset(email, flow.captcha_solved)
+    if isinstance(outcome, recovery.CaptchaFirst):
+        return render_template("login/forgot.html", tx=tx_id, email=email,
+                               captcha=outcome.widget, error=flow.CAPTCHA_NEEDED), 400
+    if isinstance(outcome, recovery.TooMany):
+        return error_page(429, "Too many requests",
+                          "Several links were asked for this address or from your network "
+                          "within the hour. Use the newest link you received, or try again "
+                          f"after {datetime.fromtimestamp(outcome.until, timezone.utc):%H:%M} UTC.")
+    response = make_response(render_template("login/forgot_sent.html", email=outcome.email,
+                                             minutes=recovery.settings_of(g.tenant).link_minutes))
+    _keep_sign_in(response, tx_id)
+    return response
+
+
+def _keep_sign_in(response, tx_id: str) -> None:
+    """Remember in this browser the sign-in that asked for the link (sealed afresh, so it lives
+    as long as a sign-in does from now)."""
+    try:
+        tx = transaction.load(g.tenant.id, tx_id) if tx_id else None
+    except (transaction.TransactionGone, transaction.TooLarge):
+        tx = None
+    if tx is None or tx.user_id:
+        response.delete_cookie(RESUME_COOKIE, path=tenant_path())
+        return
+    fresh = transaction.pending(g.tenant.id, tx.params, next_url=tx.next_url)
+    response.set_cookie(RESUME_COOKIE, fresh.id, path=tenant_path(), httponly=True,
+                        samesite="Lax", secure=settings().secure_cookies,
+                        max_age=settings().login_transaction_ttl)
+
+
+def _resumed() -> transaction.Transaction:
+    """The sign-in this browser started before asking for the link, else a new one that ends on
+    the account page."""
+    kept = request.cookies.get(RESUME_COOKIE, "")
+    try:
+        tx = transaction.load(g.tenant.id, kept) if kept.startswith(transaction.SEALED) else None
+    except (transaction.TransactionGone, transaction.TooLarge):
+        tx = None
+    return tx or transaction.begin(g.tenant.id, {},
+                                   next_url=url_for("account.index", tenant=g.tenant.slug))
+
+
+@bp.route("/login/reset/<token>", methods=["GET", "POST"])
+def reset(token):
+    if not _allowed():
+        return _off()
+    user = recovery.link_user(token)
+    if user is None:
+        return _dead_link()
+    if request.method == "GET":  # opening the link spends nothing (mail scanners open links)
+        return render_template("login/reset.html", user=user, token=token, error=None,
+                               min_length=recovery.settings_of(g.tenant).min_length)
+    new, again = request.form.get("password", ""), request.form.get("confirm", "")
+    problem = recovery.password_problem(user, new, again)
+    if problem:
+        return render_template("login/reset.html", user=user, token=token, error=problem,
+                               min_length=recovery.settings_of(g.tenant).min_length), 400
+    user = recovery.spend(token)
+    if user is None:  # spent by another request meanwhile
+        return _dead_link()
+    recovery.set_password(user, new, why="reset")
+    user.email_verified = True  # following the link proved the mailbox
+    outcome = signin.with_new_password(_resumed(), user)
+    response = make_response(respond(outcome))
+    response.delete_cookie(RESUME_COOKIE, path=tenant_path())
+    db.session().flush()
+    return response
