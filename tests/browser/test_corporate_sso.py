@@ -17,16 +17,12 @@ from __future__ import annotations
 import re
 import secrets
 from pathlib import Path
-from urllib.parse import urlencode
 
-import requests
-from joserfc import jwt
-from joserfc.jwk import KeySet
 from playwright.sync_api import Page, expect
 
 from idp import admin, db, directory
 from tests.support import node_provider
-from tests.support.journey import pkce_pair, query
+from tests.support.browser_portal import Portal
 from tests.support.world import World
 
 NAME = "Corp SSO"
@@ -62,48 +58,6 @@ def add_corp(app, world: World, provider: node_provider.NodeProvider) -> None:
                            client_secret=provider.client_secret, email_domains=["example.com"],
                            trust_mfa="never", actor="test")
         session.commit()
-
-
-class Portal:
-    """The portal's side: its authorization request, and its redirect URI answered in the
-    browser (the code it receives is kept)."""
-
-    def __init__(self, page: Page, world: World):
-        self.world = world
-        self.verifier, challenge = pkce_pair()
-        self.nonce = secrets.token_urlsafe(12)
-        self.received: list[str] = []
-        self.url = f"{world.issuer}/authorize?" + urlencode({
-            "response_type": "code", "client_id": world.portal.client_id,
-            "redirect_uri": world.portal.redirect_uri, "scope": "openid email profile",
-            "state": "st", "nonce": self.nonce, "code_challenge": challenge,
-            "code_challenge_method": "S256"})
-
-        def answer(route):
-            self.received.append(route.request.url)
-            route.fulfill(status=200, content_type="text/html",
-                          body="<!doctype html><title>Portal</title><h1>Welcome back</h1>")
-
-        page.route(f"{world.portal.redirect_uri}**", answer)
-
-    def id_token(self) -> dict:
-        """Redeem the code; the ID token's claims, its signature checked with our JWKS."""
-        assert self.received, "the portal received nothing"
-        issuer = self.world.issuer
-        doc = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=10).json()
-        r = requests.post(doc["token_endpoint"], timeout=10,
-                          auth=(self.world.portal.client_id, self.world.portal.client_secret),
-                          data={"grant_type": "authorization_code",
-                                "code": query(self.received[-1])["code"],
-                                "redirect_uri": self.world.portal.redirect_uri,
-                                "code_verifier": self.verifier})
-        assert r.status_code == 200, r.text
-        keys = KeySet.import_key_set(requests.get(doc["jwks_uri"], timeout=10).json())
-        claims = jwt.decode(r.json()["id_token"], keys).claims
-        jwt.JWTClaimsRegistry(iss={"essential": True, "value": issuer},
-                              aud={"essential": True, "value": self.world.portal.client_id},
-                              nonce={"essential": True, "value": self.nonce}).validate(claims)
-        return claims
 
 
 def sign_in_with_corp(page: Page, portal: Portal, provider: node_provider.NodeProvider,

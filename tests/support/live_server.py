@@ -46,7 +46,8 @@ def wait_until_answering(process: subprocess.Popen, url: str, log_path: Path,
 
 
 def serve(settings: Settings, log_path: Path, *, port: int | None = None,
-          base_url: str | None = None, redis_url: str | None = None) -> LiveServer:
+          base_url: str | None = None, redis_url: str | None = None,
+          smtp_url: str | None = None) -> LiveServer:
     """``idp serve`` in its own process on the test backend (``redis_url`` instead of the
     backend's Redis, if given); returns once it answers. ``base_url`` is the issuer, by default
     its own address: servers behind one load balancer share one."""
@@ -63,6 +64,8 @@ def serve(settings: Settings, log_path: Path, *, port: int | None = None,
         "IDP_IP_FAILURES_PER_10_MINUTES": str(settings.ip_failures_per_10_minutes),
         "IDP_UPSTREAM_STARTS_PER_10_MINUTES": str(settings.upstream_starts_per_10_minutes),
     }
+    if smtp_url:  # its own background sender mails there
+        env["IDP_SMTP_URL"] = smtp_url
     if redis_url:
         env["IDP_REDIS_URL"] = redis_url
     else:

@@ -1,0 +1,82 @@
+"""A forgotten password in Chromium, end to end: the portal sends Alice to sign in, she asks for
+a link, reads it from a real SMTP server (aiosmtpd; ``idp serve``'s own background sender
+mails it), chooses a new password, is still asked for her authenticator app's code, and the
+portal gets its code. Screenshots go to /tmp/shots/recovery/ at desktop and phone widths."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests.support.browser_portal import Portal
+from tests.support.live_server import serve
+from tests.support.mailbox import smtp_mailbox, tenant_mail
+from tests.support.totp import totp_code, with_totp
+from tests.support.world import make_world
+
+SHOTS = Path("/tmp/shots/recovery")
+NEW = "four unrelated words, say"
+
+
+def shoot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width in (1280, 360):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def test_forgot_password_then_the_second_factor_then_the_portal(page: Page, app, settings,
+                                                                 tmp_path):
+    with smtp_mailbox() as box:
+        server = serve(settings, tmp_path / "server.log", smtp_url=box.url)
+        try:
+            world = make_world(app, settings, base_url=server.url)
+            seed = with_totp(app, world)
+            portal = Portal(page, world)
+
+            page.goto(portal.url)
+            expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+            shoot(page, "login")
+            page.get_by_role("link", name="Forgot your password?").click()
+            expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
+            page.get_by_label("Email").fill(world.alice)
+            shoot(page, "forgot")
+            page.get_by_role("button", name="Send the link").click()
+            expect(page.get_by_role("heading", name="Check your mail")).to_be_visible()
+            shoot(page, "forgot-sent")
+
+            [mail] = box.wait_for(world.alice, world)
+            assert "Reset your" in mail.subject and "Choose a new password" in mail.html
+            link = re.search(r"https?://\S+/login/reset/\S+", mail.text).group(0)
+            page.goto(link)
+            expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+            page.get_by_label("New password").fill("short")
+            page.get_by_label("The same password again").fill("short")
+            page.get_by_role("button", name="Set the password").click()
+            expect(page.get_by_role("alert")).to_contain_text("at least 8 characters")
+            shoot(page, "reset-error")
+            page.get_by_label("New password").fill(NEW)
+            page.get_by_label("The same password again").fill(NEW)
+            shoot(page, "reset")
+            page.get_by_role("button", name="Set the password").click()
+
+            # A reset proves the mailbox, nothing more: the app's code is still asked for.
+            code = page.get_by_label("Code from your authenticator app")
+            expect(code).to_be_visible()
+            shoot(page, "after-reset-second-factor")
+            assert portal.received == []
+            code.fill(totp_code(seed))
+            page.get_by_role("button", name="Verify").click()
+            expect(page.get_by_role("heading", name="Welcome back")).to_be_visible()
+            claims = portal.id_token()
+            assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == "mfa"
+
+            [changed] = [m for m in box.wait_for(world.alice, world, count=2)
+                         if "was changed" in m.subject]
+            assert "reset through a link mailed to this address" in changed.text
+            assert tenant_mail(box, world, world.alice)[0].message_id != changed.message_id
+        finally:
+            server.stop()
