@@ -10,6 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from tests.support import screens
 from tests.support.browser_portal import Portal
 from tests.support.live_server import serve
 from tests.support.mailbox import smtp_mailbox, tenant_mail
@@ -21,11 +22,7 @@ NEW = "four unrelated words, say"
 
 
 def shoot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for width in (1280, 360):
-        page.set_viewport_size({"width": width, "height": 800})
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 800})
+    screens.shoot(page, SHOTS, name)
 
 
 def test_forgot_password_then_the_second_factor_then_the_portal(page: Page, app, settings,

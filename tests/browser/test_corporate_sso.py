@@ -21,22 +21,17 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from idp import admin, db, directory
+from tests.support import screens
 from tests.support import node_provider
 from tests.support.browser_portal import Portal
 from tests.support.world import World
 
 NAME = "Corp SSO"
 SHOTS = Path("/tmp/shots/upstream")
-WIDTHS = (1280, 360)
 
 
 def shoot(page: Page, name: str) -> None:
-    """The page at desktop and phone width, for a person to look at."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 800})
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 800})
+    screens.shoot(page, SHOTS, name)
 
 
 def corp_provider(live_server, world: World, tmp_path: Path, verified) -> node_provider.NodeProvider:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from idp import db
 from idp.models import OutboxMessage
+from tests.support import screens
 from tests.support.live_portal import serve_portal
 from tests.support.signin import set_policy
 from tests.support.sms import new_mobile
@@ -28,11 +29,7 @@ CODE = re.compile(r"sign-in code is (\d{6})\.")
 
 
 def shoot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for width in (1280, 360):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
+    screens.shoot(page, SHOTS, name)
 
 
 @pytest.fixture
