@@ -13,8 +13,11 @@ from datetime import datetime, timezone
 from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
 
 from idp import db
-from idp.journey import recovery, signin, transaction
+from idp.models import User
+from idp.journey import recovery, signin, transaction, verification
+from idp.journey import session as sso
 from idp.login.views import respond
+from idp.oidc import authorize
 from idp.mfa import flow
 from idp.web import error_page, load_tenant, settings, tenant_path
 
@@ -113,9 +116,48 @@ def reset(token):
     if user is None:  # spent by another request meanwhile
         return _dead_link()
     recovery.set_password(user, new, why="reset")
-    user.email_verified = True  # following the link proved the mailbox
+    verification.mark_verified(user, "reset")  # following the link proved the mailbox
     outcome = signin.with_new_password(_resumed(), user)
     response = make_response(respond(outcome))
     response.delete_cookie(RESUME_COOKIE, path=tenant_path())
     db.session().flush()
     return response
+
+
+# -- verifying an address ---------------------------------------------------------------------
+
+@bp.route("/login/verify-email/<token>", methods=["GET", "POST"])
+def verify_email(token):
+    user = verification.link_user(token)
+    if user is None:
+        return error_page(400, "This link does not work",
+                          "It was used already, has expired, or a newer one was sent. Sign in "
+                          "again to get a new one.")
+    if request.method == "GET":  # a button, not the GET: mail scanners open links
+        return render_template("login/verify_email.html", user=user, token=token)
+    if verification.confirm(token) is None:
+        return error_page(400, "This link does not work",
+                          "It was used already. Your address may be verified already.")
+    waiting = request.cookies.get(verification.RESUME_COOKIE, "")
+    if 0 < len(waiting) <= 64:
+        response = redirect(url_for("oidc.resume", tenant=g.tenant.slug, tx=waiting))
+    else:
+        response = make_response(render_template("login/verified.html", user=user))
+    response.delete_cookie(verification.RESUME_COOKIE, path=tenant_path())
+    return response
+
+
+@bp.post("/login/verify-email/again")
+def verify_email_again():
+    """"Send another link" on the page that holds an authorization (the sign-in it waits for)."""
+    try:
+        tx = transaction.load(g.tenant.id, request.form.get("tx"))
+    except transaction.TransactionGone:
+        return error_page(400, "This sign-in has expired",
+                          "Go back to the application and start signing in again.")
+    session = sso.current(g.tenant.id)
+    user = db.session().get(User, session.user_id) if session is not None else None
+    if user is None or not authorize.bound_to(tx, session):
+        return error_page(400, "This sign-in has expired",
+                          "Go back to the application and start signing in again.")
+    return authorize.verification_page(user, tx, verification.send_link(user))

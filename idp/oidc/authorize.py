@@ -17,19 +17,20 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from flask import current_app, g, redirect, url_for
+from flask import current_app, g, make_response, redirect, render_template, url_for
 from werkzeug.datastructures import MultiDict
 
 from idp import db
 from idp.journey import session as sso
-from idp.journey import signin, transaction
+from idp.clients import client_ref
+from idp.journey import signin, transaction, verification
 from idp.journey.outcomes import AskSetup
 from idp.models import User
 from idp.oidc.oauth_client import query_client
 from idp.oidc.tokens import InvalidToken, verify_id_token_hint
 from idp.journey.facts import BadClaimsParameter, essential_acr
 from idp.policy import Need
-from idp.web import error_page, issuer
+from idp.web import error_page, issuer, settings, tenant_path
 
 MAX_PARAM_LENGTH = 4096
 PROMPTS = {"none", "login", "consent", "select_account"}
@@ -138,6 +139,18 @@ def proceed(params: dict, tx: transaction.Transaction | None):
             else:
                 transaction.save(tx)  # what was proved so far waits for the answer
             return redirect(url_for("login.consent", tenant=g.tenant.slug, tx=tx.id))
+        if verification.needed_before_code(user):
+            # The tenant issues no code before the address is verified: a link goes out, and
+            # this authorization waits for it (resumed from the link in this browser).
+            if "none" in prompts:
+                raise ClientError("interaction_required", "The user must verify their email "
+                                                          "address first.")
+            if tx is None:
+                tx = transaction.begin(g.tenant.id, params)
+                tx.sid = session.sid
+            transaction.save(tx)
+            sent = verification.send_link(user)
+            return verification_page(user, tx, sent)
     except ClientError as e:
         return error_redirect(redirect_uri, state, e.error, e.description)
     except OAuth2Error as e:
@@ -154,6 +167,18 @@ def proceed(params: dict, tx: transaction.Transaction | None):
         transaction.finish(tx)
     if response.location and "iss=" not in response.location.split("?", 1)[-1]:
         response.location = add_params_to_uri(response.location, [("iss", issuer())])
+    return response
+
+
+def verification_page(user, tx: transaction.Transaction, sent: bool):
+    """The page that holds an authorization until the address is verified; it remembers the
+    authorization in this browser, so the link followed here goes on with it."""
+    response = make_response(render_template(
+        "login/verify_needed.html", user=user, tx=tx, sent=sent,
+        client=client_ref(g.tenant.id, tx.params.get("client_id"))), 403)
+    response.set_cookie(verification.RESUME_COOKIE, tx.id, path=tenant_path(), httponly=True,
+                        samesite="Lax", secure=settings().secure_cookies,
+                        max_age=settings().login_transaction_ttl)
     return response
 
 

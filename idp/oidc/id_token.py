@@ -27,7 +27,7 @@ def user_claims(user: User, scope: str) -> dict:
         claims["preferred_username"] = user.email
     if "email" in scopes:
         claims["email"] = user.email
-        claims["email_verified"] = False
+        claims["email_verified"] = bool(user.email_verified)
     return claims
 
 
