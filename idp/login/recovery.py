@@ -16,7 +16,7 @@ from idp import db
 from idp.models import User
 from idp.journey import recovery, signin, transaction, verification
 from idp.journey import session as sso
-from idp.login.views import respond
+from idp.login.views import expired_page, respond
 from idp.oidc import authorize
 from idp.mfa import flow
 from idp.web import error_page, load_tenant, settings, tenant_path
@@ -153,11 +153,9 @@ def verify_email_again():
     try:
         tx = transaction.load(g.tenant.id, request.form.get("tx"))
     except transaction.TransactionGone:
-        return error_page(400, "This sign-in has expired",
-                          "Go back to the application and start signing in again.")
+        return expired_page()
     session = sso.current(g.tenant.id)
     user = db.session().get(User, session.user_id) if session is not None else None
     if user is None or not authorize.bound_to(tx, session):
-        return error_page(400, "This sign-in has expired",
-                          "Go back to the application and start signing in again.")
+        return expired_page()
     return authorize.verification_page(user, tx, verification.send_link(user))

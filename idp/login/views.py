@@ -32,7 +32,7 @@ bp = Blueprint("login", __name__, url_prefix="/t/<tenant>")
 bp.url_value_preprocessor(load_tenant_following)
 
 
-def _expired():
+def expired_page():
     return error_page(400, "This sign-in has expired",
                       "Go back to the application and start signing in again.")
 
@@ -119,7 +119,7 @@ def login():
         else:
             tx = transaction.pending(g.tenant.id, {}, next_url=safe_next(request.args.get("next")))
     except transaction.TransactionGone:
-        return _expired()
+        return expired_page()
     except transaction.TooLarge:
         return error_page(400, "This sign-in link is too long",
                           "Go back to the page you came from and sign in from there.")
@@ -199,7 +199,7 @@ def second_factor():
         return respond(signin.challenge(request.values.get("tx"), request.values.get("factor"),
                                         request.form if posted else None))
     except transaction.TransactionGone:
-        return _expired()
+        return expired_page()
 
 
 @bp.get("/login/setup")
@@ -208,7 +208,7 @@ def setup():
     try:
         return respond(signin.setup_choice(request.args.get("tx")))
     except transaction.TransactionGone:
-        return _expired()
+        return expired_page()
 
 
 @bp.route("/login/setup/<factor_type>", methods=["GET", "POST"])
@@ -221,7 +221,7 @@ def setup_factor(factor_type):
         return respond(signin.setup(tx_id, factor_type, request.form if posted else None,
                                     request.form.get("ceremony")))
     except transaction.TransactionGone:
-        return _expired()
+        return expired_page()
 
 
 @bp.post("/login/setup/skip")
@@ -232,7 +232,7 @@ def setup_skip():
                                     tx=request.form.get("tx")))
         return respond(signin.skip_setup(request.form.get("tx")))
     except transaction.TransactionGone:
-        return _expired()
+        return expired_page()
 
 
 @bp.route("/consent", methods=["GET", "POST"])
@@ -241,10 +241,10 @@ def consent():
     try:
         tx = transaction.load(g.tenant.id, form.tx.data if request.method == "POST" else request.args.get("tx"))
     except transaction.TransactionGone:
-        return _expired()
+        return expired_page()
     session = sso.current(g.tenant.id)
     if session is None or not tx.params:
-        return _expired()
+        return expired_page()
     if not authorize.bound_to(tx, session):
         # Someone else signed in (or the session changed) since this sign-in asked for
         # consent: what was proved belonged to that session, not to this one.
