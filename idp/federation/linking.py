@@ -113,6 +113,7 @@ def resolve_user(session: Session, tenant: Tenant, upstream: Upstream, claims: d
                 f"The account for {email} is connected to a different {upstream.name} account. "
                 f"Ask your administrator to check it.")
         _link(session, upstream, subject, existing)
+        existing.email_verified = True  # the upstream vouched for the address (no doubt above)
         how = "verified_email" if _email_verified(claims) else "authoritative_domain"
         audit.record(session, tenant.id, "upstream.identity_linked", user_id=existing.id,
                      actor=f"upstream:{upstream.slug}", upstream=upstream.slug, how=how)
@@ -125,7 +126,7 @@ def resolve_user(session: Session, tenant: Tenant, upstream: Upstream, claims: d
     if doubt:
         raise no_account(doubt)
     user = User(tenant_id=tenant.id, email=email, name=_display_name(claims, email),
-                role="member", password_hash=None)
+                role="member", password_hash=None, email_verified=True)  # vouched for
     session.add(user)
     session.flush()
     _link(session, upstream, subject, user)

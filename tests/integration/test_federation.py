@@ -373,6 +373,8 @@ def test_just_in_time_provisioning_creates_a_linked_passwordless_member(app, set
     carol = user_in(app, fed.down, "carol@example.com")
     assert carol is not None and claims["sub"] == carol.subject
     assert carol.password_hash is None and carol.role == "member" and carol.name == "Carol Upstream"
+    # The upstream runs example.com's mailboxes: its word verifies the address here too.
+    assert carol.email_verified is True
     assert links(app, user_id=carol.id) == [(subject_of(app, fed.up, "carol@example.com"), carol.id)]
     assert ("user.provisioned", carol.id) in [(a, u) for a, u, _ in audit_actions(app, fed.down)]
 
