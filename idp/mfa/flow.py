@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable
 
 from flask import current_app, g, request
@@ -17,6 +18,7 @@ from idp.guard import CaptchaNeeded, Guard, Limits, Locked, account_key
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator, User
 from idp.models.base import utcnow
+from idp.notify import outbox
 
 CEREMONY_TTL = 15 * 60
 
@@ -194,6 +196,10 @@ def enroll_finish(factor: Factor, user: User, state: dict, form: MultiDict, *,
     ctx.db.add(result)
     ctx.db.flush()
     ctx.audit("mfa.enrolled", factor=factor.type, authenticator_id=result.id, name=result.name)
+    # The owner hears of every new way into the account, whoever added it and from where.
+    outbox.mail(ctx.db, ctx.settings, g.tenant, user.email, "factor_added",
+                name=user.name or user.email, email=user.email, method=factor.label,
+                label=result.name, at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     return result
 
 

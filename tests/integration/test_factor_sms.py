@@ -79,7 +79,7 @@ def test_enrolling_normalises_the_number_and_confirms_it_with_the_texted_code(ap
     status, out, err = idp("outbox", "--json", "--channel", "sms", "--to", pretty(phone), "--limit", "1")
     assert status == 0, err
     assert json.loads(out) == [{"recipient": phone, "channel": "sms", "subject": None,
-                                "text": sms.body, "time": sms.created_at.isoformat(timespec="seconds")}]
+                                "text": sms.body, "time": sms.created_at.isoformat(timespec="seconds"), "state": "kept"}]
 
     # Only a keyed hash of the code is kept, and neither the page nor an audit event shows it.
     pending = store(app).hgetall(code_key(alice(app, world).subject, "enroll"))

@@ -188,3 +188,18 @@ def test_the_background_sender_can_be_left_to_a_timer(settings):
         outbox.stop(busy)
         for app in (quiet, busy):
             app.extensions["idp.engine"].dispose()
+
+
+def test_the_owner_is_mailed_when_a_sign_in_method_is_added(app, world):
+    from tests.support.journey import Browser
+    from tests.support.totp import enroll_totp
+
+    enroll_totp(Browser(app.test_client()), world, name="Work phone")
+    with app.app_context():
+        tenant = directory.get_tenant(db.session(), world.slug)
+        [mail] = db.session().scalars(select(OutboxMessage).where(
+            OutboxMessage.tenant_id == tenant.id, OutboxMessage.recipient == world.alice,
+            OutboxMessage.kind == "factor_added")).all()
+        assert mail.subject == f"A new sign-in method was added to your {tenant.name} account"
+        assert 'Authenticator app ("Work phone") was added' in mail.body
+        assert "reset your password from the sign-in page now" in mail.body
