@@ -134,6 +134,12 @@ class Guard:
         """A full sign-in, or an admin's unlock: forget the failures."""
         (pipe or self.store).delete(key)
 
+    def locked_until(self, key: str) -> float | None:
+        """When the lock on ``key`` ends (epoch seconds), or None when it is not locked."""
+        if self.failures(key) < self.limits.lock_after:
+            return None
+        return self._locked(key).until
+
     def failures(self, key: str) -> int:
         return int(self.store.get(key) or 0)
 

@@ -11,7 +11,8 @@ then the rest of the sign-in as the policy wants it.
   password policy first, spends it.
 - **A new password** (``set_password``: also for a change on the account page and an accepted
   invitation) voids open reset links, ends every SSO session and refresh token of the user,
-  forgets their failed attempts, and mails them "your password was changed".
+  and mails them "your password was changed". Failed attempts stay counted (a lock for wrong
+  codes outlives a reset).
 - **Never a bypass**: a reset proves the mailbox, nothing more. The sign-in goes on from the
   password step (``signin.with_new_password``): the policy asks for the second factor as it
   would after a password, and the portal that was waiting gets its code only then.
@@ -20,16 +21,18 @@ then the rest of the sign-in as the policy wants it.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, g, request, url_for
 from sqlalchemy import update
 
-from idp import account_links, audit, db, directory
+from idp import account_links, audit, db, directory, web
+from idp import password as password_rules
 from idp.addresses import normalise_email
 from idp.cache import Snapshots
-from idp.guard import CaptchaNeeded, Limits, Locked, account_key
+from idp.guard import CaptchaNeeded, Limits, Locked
 from idp.journey import session as sso
 from idp.mfa import flow
 from idp.models import TenantPolicyRow, Token, User
@@ -98,6 +101,18 @@ def _address_key(email: str) -> str:
     return f"reset:{g.tenant.id}:{hashlib.sha256(email.encode()).hexdigest()[:32]}"
 
 
+def _network() -> str:
+    """The client's network: its IPv4 address, or its IPv6 /64 (one subscriber's prefix, which
+    hands out more addresses than anyone can count)."""
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return str(request.remote_addr)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def captcha_needed(email: str) -> bool:
     per_address, _ = _guards()
     return per_address.needs_captcha(_address_key(normalise_email(email)))
@@ -111,18 +126,22 @@ def request_reset(email: str, captcha_solved) -> Sent | TooMany | CaptchaFirst:
     key = _address_key(email)
     try:
         per_address.reserve(key, captcha_solved,
-                            also=(per_network, f"reset:{g.tenant.id}:ip:{request.remote_addr}"))
+                            also=(per_network, f"reset:{g.tenant.id}:net:{_network()}"))
     except Locked as locked:
         return TooMany(locked.until)
     except CaptchaNeeded:
         return CaptchaFirst(flow.captcha_widget(key, needed=True))
     session = db.session()
     user = directory.find_user(session, g.tenant, email)
-    real = user is not None and user.status == "active"
+    # An account without a password (signed in through its organisation's provider, or
+    # invited and not yet in) gets none by mail: the mailbox would become a way around the
+    # provider and its second factor.
+    real = user is not None and user.status == "active" and user.password_hash is not None
     minutes = settings_of(g.tenant).link_minutes
     token = account_links.issue(session, g.tenant, user if real else None, "reset",
                                 lifetime=timedelta(minutes=minutes), actor=email)
-    link = url_for("recovery.reset", tenant=g.tenant.slug, token=token, _external=True)
+    # From the configured address, never the request's Host header (which the asker chooses).
+    link = web.settings().base_url + url_for("recovery.reset", tenant=g.tenant.slug, token=token)
     outbox.mail(session, current_app.config["IDP"], g.tenant, email, "reset", deliver=real,
                 name=(user.name or user.email) if real else email, link=link, minutes=minutes)
     audit.record(session, g.tenant.id, "user.password_reset_requested",
@@ -150,19 +169,16 @@ def spend(token: str) -> User | None:
 
 # -- a new password ---------------------------------------------------------------------------
 
-MAX_PASSWORD = 1024
-
-
 def password_problem(user: User, password: str, again: str) -> str | None:
     """What is wrong with ``password`` as ``user``'s new one, in words for them; None if
     nothing."""
     if password != again:
         return "The two passwords are not the same."
-    minimum = settings_of(g.tenant).min_length
+    minimum = max(settings_of(g.tenant).min_length, password_rules.MIN_LENGTH)
     if len(password) < minimum:
         return f"Use at least {minimum} characters."
-    if len(password) > MAX_PASSWORD:
-        return f"Use at most {MAX_PASSWORD} characters."
+    if len(password) > password_rules.MAX_LENGTH:
+        return f"Use at most {password_rules.MAX_LENGTH} characters."
     if "\0" in password:
         return "A password cannot contain a NUL character."
     return None
@@ -186,8 +202,9 @@ def set_password(user: User, password: str, *, why: str, actor: str | None = Non
     user.password_hash = current_app.extensions["idp.passwords"].hash(password)
     user.password_changed_at = datetime.now(timezone.utc)
     account_links.void(session, user, purposes=("reset",))
+    # Failed attempts stay counted: they include wrong second-factor codes, and a reset must
+    # not buy a fresh set of guesses (a full sign-in clears them, as always).
     sessions, tokens = end_everything(user)
-    flow.guard().clear(account_key(g.tenant.id, user.id, user.email))
     audit.record(session, g.tenant.id, "user.password_set", user_id=user.id,
                  actor=actor or user.email, why=why, sessions_ended=sessions,
                  tokens_revoked=tokens)

@@ -189,7 +189,11 @@ def with_login_link(user: User, methods: list[str], next_url: str) -> Outcome:
 def with_new_password(tx: Transaction, user: User) -> Outcome:
     """A reset link was followed and a new password set (``recovery``): the password step is
     proved, as if typed on the sign-in page, and nothing more. The policy asks for the rest:
-    a reset proves the mailbox, never a second factor."""
+    a reset proves the mailbox, never a second factor. An account locked for failed attempts
+    (wrong codes among them) stays locked: the new password is set, the sign-in waits."""
+    until = flow.guard().locked_until(account_key(g.tenant.id, user.id, user.email))
+    if until is not None:
+        return LockedOut(until)
     transaction.first_step_proved(tx, user.id, ["pwd"], Primary.PASSWORD)
     return advance(tx, user)
 

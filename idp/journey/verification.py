@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app, g, url_for
 
-from idp import account_links, audit, db
+from idp import account_links, audit, db, web
 from idp.models import TenantPolicyRow, User
 from idp.notify import outbox
 
@@ -36,6 +36,8 @@ def needed_before_code(user: User) -> bool:
 def send_link(user: User, actor: str | None = None) -> bool:
     """Mail a verification link to ``user``, unless one went out less than ``RESEND_AFTER``
     ago (a page opened again must not flood the mailbox); whether one was sent."""
+    if user.email_verified:
+        return False
     session = db.session()
     last = account_links.pending(session, user, "verify")
     if last is not None and last.created_at > datetime.now(timezone.utc) - RESEND_AFTER:
@@ -44,8 +46,8 @@ def send_link(user: User, actor: str | None = None) -> bool:
                                 actor=actor or user.email)
     outbox.mail(session, current_app.config["IDP"], g.tenant, user.email, "verify",
                 name=user.name or user.email, email=user.email, days=LIFETIME.days,
-                link=url_for("recovery.verify_email", tenant=g.tenant.slug, token=token,
-                             _external=True))
+                link=web.settings().base_url + url_for("recovery.verify_email",
+                                                       tenant=g.tenant.slug, token=token))
     audit.record(session, g.tenant.id, "user.verification_sent", user_id=user.id,
                  actor=actor or user.email)
     return True

@@ -51,7 +51,7 @@ def forgot():
     if request.method == "GET":
         return render_template("login/forgot.html", tx=tx_id, email=email, error=None,
                                captcha=None)
-    if not email or "@" not in email or "\0" in email:
+    if not email or "@" not in email or any(ord(c) < 32 or ord(c) == 127 for c in email):
         return render_template("login/forgot.html", tx=tx_id, email=email, captcha=None,
                                error="Enter the email address of your account."), 400
     outcome = recovery.request_reset(email, flow.captcha_solved)
@@ -70,8 +70,8 @@ def forgot():
 
 
 def _keep_sign_in(response, tx_id: str) -> None:
-    """Remember in this browser the sign-in that asked for the link (sealed afresh, so it lives
-    as long as a sign-in does from now)."""
+    """Remember in this browser the sign-in that asked for the link (afresh, so it lives as long
+    as a sign-in does from now)."""
     try:
         tx = transaction.load(g.tenant.id, tx_id) if tx_id else None
     except (transaction.TransactionGone, transaction.TooLarge):
@@ -79,7 +79,8 @@ def _keep_sign_in(response, tx_id: str) -> None:
     if tx is None or tx.user_id:
         response.delete_cookie(RESUME_COOKIE, path=tenant_path())
         return
-    fresh = transaction.pending(g.tenant.id, tx.params, next_url=tx.next_url)
+    # Stored (its id is short; a sealed one may outgrow a cookie), for a sign-in's lifetime.
+    fresh = transaction.begin(g.tenant.id, tx.params, next_url=tx.next_url)
     response.set_cookie(RESUME_COOKIE, fresh.id, path=tenant_path(), httponly=True,
                         samesite="Lax", secure=settings().secure_cookies,
                         max_age=settings().login_transaction_ttl)
@@ -90,9 +91,11 @@ def _resumed() -> transaction.Transaction:
     the account page."""
     kept = request.cookies.get(RESUME_COOKIE, "")
     try:
-        tx = transaction.load(g.tenant.id, kept) if kept.startswith(transaction.SEALED) else None
+        tx = transaction.load(g.tenant.id, kept) if 0 < len(kept) <= 64 else None
     except (transaction.TransactionGone, transaction.TooLarge):
         tx = None
+    if tx is not None and (tx.user_id or tx.authenticated):
+        tx = None  # only a sign-in nobody has proved anything in yet
     return tx or transaction.begin(g.tenant.id, {},
                                    next_url=url_for("account.index", tenant=g.tenant.slug))
 

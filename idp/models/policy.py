@@ -65,7 +65,8 @@ class LoginToken(Base):
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()
     # The mail telling the owner about the link (an administrator's link works once it left).
-    notice_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
+    # The outbox row cannot be deleted while the link exists (``idp tokens purge`` goes first).
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
 
     user: Mapped[User] = relationship(lazy="joined")
 

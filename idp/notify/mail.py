@@ -86,7 +86,8 @@ class SmtpMail:
                     server.starttls(context=context)
                 if self.user:
                     server.login(self.user, self._password)
-                refused = server.send_message(msg)
+                # Exactly the row's recipient: never addresses the To header might parse into.
+                refused = server.send_message(msg, to_addrs=[to])
         except (smtplib.SMTPException, OSError) as e:
             raise SendError(f"SMTP server {self.host}:{self.port} did not take the mail "
                             f"({type(e).__name__}: {_reason(e)})") from None

@@ -56,6 +56,11 @@ _templates = Environment(loader=FileSystemLoader(str(ROOT / "templates" / "mail"
                          keep_trailing_newline=True)
 
 
+# What a message keeps once it left or was given up: its links must not outlive it in the
+# database (or its backups); the subject, recipient and times stay for ``idp outbox``.
+GONE = {"body": "(sent or given up: the text is not kept)", "html": None}
+
+
 def backoff(attempts: int) -> timedelta:
     """How long to wait after the ``attempts``-th failure."""
     return min(timedelta(seconds=30) * 2 ** max(attempts - 1, 0), timedelta(hours=1))
@@ -89,12 +94,13 @@ def mail(db: Session, settings: Settings, tenant: Tenant | None, to: str, kind: 
     domain = settings.mail_from.rpartition("@")[2].strip("> ") or None
     message = OutboxMessage(
         tenant_id=tenant.id if tenant else None, channel="mail", kind=kind, recipient=to[:320],
-        subject=composed.subject[:300], body=composed.text, html=composed.html,
+        subject=composed.subject[:300], body=composed.text if deliver else GONE["body"],
+        html=composed.html if deliver else None,
         state=("pending" if settings.smtp_url else "kept") if deliver else "dropped",
         message_id=make_msgid(domain=domain))
     db.add(message)
     db.flush()
-    if settings.smtp_url and deliver:
+    if settings.smtp_url:  # a message that is not delivered wakes the sender all the same
         db.info["idp.mail_queued"] = True  # wake this process's sender once it is committed
     return message
 
@@ -172,11 +178,14 @@ def deliver(engine, settings: Settings, *, transport=None, now=None) -> Delivere
             if not ids:
                 return done
             for message_id in ids:
-                lease = _claim(db, message_id, moment)
+                # The time of each claim, not of the batch: a lease must run from when it is
+                # taken, or a slow batch would hand out leases already over.
+                claimed_at = now or datetime.now(timezone.utc)
+                lease = _claim(db, message_id, claimed_at)
                 if lease is None:
                     continue
                 _deliver_one(db, transport, db.get(OutboxMessage, message_id, populate_existing=True),
-                             lease, moment, done)
+                             lease, claimed_at, done)
             if now is not None:  # a fixed clock (tests): one pass
                 return done
 
@@ -186,18 +195,18 @@ def _deliver_one(db: Session, transport, message: OutboxMessage, lease: datetime
     if message.created_at < now - MAX_AGE:
         log.warning("mail %s (%s) expired unsent after %s attempts", message.id, message.kind,
                     message.attempts - 1)
-        _finish(db, message.id, lease, state="expired")
+        _finish(db, message.id, lease, state="expired", **GONE)
         done.expired += 1
         return
     try:
         transport.send(message.recipient, message.subject or "", message.body, html=message.html,
                        message_id=message.message_id)
-    except SendError as e:
-        error = str(e)[:300]
+    except Exception as e:  # noqa: BLE001  (one bad message must not stop the others)
+        error = (str(e) if isinstance(e, SendError) else f"cannot send it ({type(e).__name__})")[:300]
         if message.attempts >= MAX_ATTEMPTS:
             log.error("mail %s (%s) failed for good after %s attempts: %s", message.id,
                       message.kind, message.attempts, error)
-            _finish(db, message.id, lease, state="failed", last_error=error)
+            _finish(db, message.id, lease, state="failed", last_error=error, **GONE)
             done.failed += 1
         else:
             retry = now + backoff(message.attempts)
@@ -208,7 +217,7 @@ def _deliver_one(db: Session, transport, message: OutboxMessage, lease: datetime
             done.retrying += 1
         return
     _finish(db, message.id, lease, state="sent", sent_at=datetime.now(timezone.utc),
-            last_error=None)
+            last_error=None, **GONE)
     done.sent += 1
 
 

@@ -89,7 +89,7 @@ def upgrade() -> None:
     with op.batch_alter_table('login_tokens', schema=None) as batch_op:
         batch_op.add_column(sa.Column('notice_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_login_tokens_notice_id_outbox'), 'outbox',
-                                    ['notice_id'], ['id'], ondelete='SET NULL')
+                                    ['notice_id'], ['id'])
 
 
 def downgrade() -> None:

@@ -90,6 +90,8 @@ def test_mail_waits_while_smtp_is_down_and_leaves_once_when_it_is_back(app, worl
         server.stop()
     [row] = rows(app, [message_id])
     assert (row.state, row.attempts, row.last_error) == ("sent", 2, None)
+    # Once it left, its text (and any link in it) is not kept in the database.
+    assert row.body == outbox.GONE["body"] and row.html is None
     [mail] = tenant_mail(box, world, to)  # once
     assert mail.message_id == row.message_id and "Hello Carol" in mail.text
     assert f"Tenant {world.slug}" in mail.subject and "<p>Hello Carol,</p>" in mail.html
