@@ -20,6 +20,7 @@ then the rest of the sign-in as the policy wants it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from dataclasses import dataclass
@@ -42,6 +43,9 @@ from idp.notify import outbox
 CAPTCHA_AFTER = 3  # requests for one address in an hour, before a CAPTCHA is asked
 LIMIT = 5  # requests for one address in an hour
 NETWORK_LIMIT = 20  # requests to one tenant from one client address in an hour
+# Requests to one tenant in an hour, from everywhere, before every further one needs a CAPTCHA
+# (a flood from many networks fills the outbox with decoys and real mailboxes with links).
+TENANT_CAPTCHA_AFTER = 200
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,13 @@ def request_reset(email: str, captcha_solved) -> Sent | TooMany | CaptchaFirst:
     email = normalise_email(email)[:320]
     per_address, per_network = _guards()
     key = _address_key(email)
+    captcha_solved = functools.cache(captcha_solved)  # asked by two counts, accepted once
+    tenant_wide = current_app.extensions["idp.guard"].with_limits(
+        Limits(captcha_after=TENANT_CAPTCHA_AFTER, lock_after=10**9, lock_seconds=3600))
+    try:
+        tenant_wide.reserve(f"reset:{g.tenant.id}:all", captcha_solved)
+    except CaptchaNeeded:
+        return CaptchaFirst(flow.captcha_widget(key, needed=True))
     try:
         per_address.reserve(key, captcha_solved,
                             also=(per_network, f"reset:{g.tenant.id}:net:{_network()}"))

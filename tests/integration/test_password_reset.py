@@ -269,3 +269,19 @@ def test_an_account_without_a_password_gets_no_link(app, world):
     page = ask(Browser(app.test_client()), world, world.bob)
     assert page.status == 200 and "a link to choose a" in page.text
     assert [m.state for m in mails(app, world, world.bob)] == ["dropped"]
+
+
+def test_a_flood_from_many_networks_needs_a_captcha_for_everyone(app, world, monkeypatch):
+    from idp.journey import recovery
+
+    monkeypatch.setattr(recovery, "TENANT_CAPTCHA_AFTER", 3)
+    statuses = []
+    for i in range(4):  # a new address and a new network each time
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"203.0.113.{i + 1}"
+        statuses.append(ask(Browser(client), world, f"flood{i}@example.com").status)
+    assert statuses == [200, 200, 200, 400]
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "198.51.100.9"
+    page = ask(Browser(client), world, world.bob)
+    assert page.status == 400 and 'id="captcha"' in page.text
