@@ -274,3 +274,17 @@ def test_a_session_kept_before_browsers_were_recorded_is_listed_and_can_be_signe
     assert is_signed_in(phone, world)  # the old shape is read, not refused
     assert sign_out_browser(laptop, world, other.public_id).status == 302
     assert not is_signed_in(phone, world)
+
+
+def test_a_hostile_user_agent_is_kept_short_and_shown_as_text(app, world):
+    """Whoever signs in chooses the User-Agent: markup, control characters, 20,000 characters.
+    The session keeps 512 of them and the page shows words, never markup."""
+    hostile = "<script>alert(1)</script>/1.0 (\x01\x7f) " + "A" * 20_000
+    odd = signed_in_browser(app, world, world.alice, hostile, "198.51.100.66")
+    laptop = signed_in_browser(app, world, world.alice, FIREFOX_ON_WINDOWS)
+    assert len(_stored(app, _sid(odd, world))["user_agent"]) == 512
+    page = account_page(laptop, world)
+    assert "<script>alert(1)" not in page.text and "A" * 600 not in page.text
+    row = next(row for row in listed(laptop, world) if "198.51.100.66" in row.text)
+    assert sign_out_browser(laptop, world, row.public_id).status == 302
+    assert not is_signed_in(odd, world)
