@@ -16,8 +16,6 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-import re
-
 from idp import db, mfa, policy
 from idp.account import browsers
 from idp.guard import Locked
@@ -34,8 +32,6 @@ from idp import tenant_policy
 
 bp = Blueprint("account", __name__, url_prefix="/t/<tenant>/account")
 bp.url_value_preprocessor(load_tenant)
-
-PUBLIC_ID = re.compile(r"[0-9a-f]{64}")  # sso.public_id: a SHA-256 in hex
 
 
 def _signed_in():
@@ -124,7 +120,7 @@ def sign_out_browser(public_id):
     if response is not None:
         return response
     session, user = found
-    gone = browsers.sign_out(session, user, public_id) if PUBLIC_ID.fullmatch(public_id) else None
+    gone = browsers.sign_out(session, user, public_id)
     if gone is None:
         return error_page(404, "Not found", "You are not signed in on that browser: it may have "
                           "been signed out already. Go back to your account to see where you are "

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -46,6 +47,8 @@ USER_AGENT_KEPT = 512  # characters of the User-Agent header a session keeps
 # under them; past this many, the oldest are forgotten (a console step-up every 15 minutes
 # for 12 hours is 48).
 EARLIER_KEPT = 64
+
+PUBLIC_ID = re.compile(r"[0-9a-f]{64}")  # public_id: a SHA-256 in hex
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +292,7 @@ def end_other(tenant_id: int, user_id: int, named: str) -> SSOSession | None:
     """End the user's session whose public id is ``named``, unless it is this browser's: the
     session ended, or None when the user has no such other session (another user's, this
     browser's, one that ended already)."""
-    if not isinstance(named, str) or not named.isascii():
+    if not isinstance(named, str) or not PUBLIC_ID.fullmatch(named):
         return None
     mine = current(tenant_id)
     for session in of_user(tenant_id, user_id):
