@@ -1,10 +1,13 @@
-"""``{issuer}/account``: a user's own security page — list, add, rename, remove factors.
+"""``{issuer}/account``: a user's own security page — list, add, rename, remove factors; the
+browsers they are signed in on, each with its sign-out (``idp.account.browsers``); their email
+address and whether it is verified.
 
 Changing factors needs a recent proof at the user's current level (``SSOSession.proved_within``,
 the console's freshness rule too): with a second factor enrolled, a session that proved only
 the password can add or remove nothing (it is sent to sign in again, factor included). Whether
 second factors are available, and whether the last one may go, is ``policy.standing``'s answer,
-the one the console shows.
+the one the console shows. Signing other browsers out needs only the session: it takes access
+away, never gives it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from idp import db, mfa, policy
+from idp.account import browsers
 from idp.guard import Locked
 from idp.journey import facts
 from idp.journey import session as sso
@@ -95,7 +99,44 @@ def index():
     return render_template("account/index.html", user=user, factors=factors, addable=addable,
                            may_change=may_change_factors(session, user), status=status,
                            recovery=recovery, renew_recovery=renew,
-                           offer_recovery=recovery is not None and bool(factors) and not renew)
+                           offer_recovery=recovery is not None and bool(factors) and not renew,
+                           browsers=browsers.signed_in(session, user))
+
+
+def _signed_in_posting():
+    """(session, user) for a form of the page, else a response to return: the sign-in page,
+    or "this page expired" for a form without its CSRF token."""
+    session, user = _signed_in()
+    if user is None:
+        return None, _to_sign_in()
+    if not _csrf_ok():
+        return None, error_page(400, "This page expired", "Go back to your account and try again.")
+    return (session, user), None
+
+
+@bp.post("/browsers/<public_id>/sign-out")
+def sign_out_browser(public_id):
+    found, response = _signed_in_posting()
+    if response is not None:
+        return response
+    session, user = found
+    gone = browsers.sign_out(session, user, public_id)
+    if gone is None:
+        return error_page(404, "Not found", "You are not signed in on that browser: it may have "
+                          "been signed out already. Go back to your account to see where you are "
+                          "signed in.")
+    flash(f"{gone.device} is signed out.")
+    return redirect(url_for("account.index", tenant=g.tenant.slug))
+
+
+@bp.post("/browsers/sign-out-others")
+def sign_out_others():
+    found, response = _signed_in_posting()
+    if response is not None:
+        return response
+    browsers.sign_out_others(*found)
+    flash("You are signed out everywhere else.")
+    return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 
 def _gate():

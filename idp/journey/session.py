@@ -3,18 +3,32 @@
 Kept in Redis under ``sso:<sid>`` with a TTL; the browser holds only the random ``sid`` in an
 HttpOnly, SameSite=Lax cookie scoped to the tenant's path. A new sign-in (or a step-up)
 always gets a new ``sid``, so a session id seen before authentication is worthless after.
+
+The ``sid`` is the browser's credential, so it never leaves us: what names the session
+outside (the ID token's ``sid`` claim, the tokens issued under it, the account page's list of
+signed-in browsers) is its ``public_id``, a one-way digest of it.
+
+Each session is indexed under its user (``sso-user:<user id>``), for the account page's list
+and for "sign out everywhere". It records where and when it started (the browser's
+User-Agent, the client address, the time) and when it was last seen; ``last_seen`` moves
+forward at most every ``SEEN_EVERY`` seconds, with a write the request sends anyway where it
+has one (``seen_with``) or else once at its end, so the sign-in's round trips do not grow.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+import logging
+import re
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from flask import Response, g, request
+from redis.exceptions import RedisError
 
-from idp import store, web
+from idp import hashing, store, web
 from idp.policy import Primary
 from idp.web import settings, tenant_path
 
@@ -24,6 +38,19 @@ COOKIE = "idp_sso"
 # an admin's action in the console, and a change to one's own sign-in methods.
 CONSOLE_STEP_UP_MINUTES = 15
 ACCOUNT_CHANGE_MINUTES = 15
+
+# How stale a session's ``last_seen`` may get: a page shows "last active" to within this, and
+# a browser in use costs one write per this many seconds, not one per request.
+SEEN_EVERY = 300
+USER_AGENT_KEPT = 512  # characters of the User-Agent header a session keeps
+# Public ids of a session's earlier sids (one per step-up) it keeps to end what was issued
+# under them; past this many, the oldest are forgotten (a console step-up every 15 minutes
+# for 12 hours is 48).
+EARLIER_KEPT = 64
+
+PUBLIC_ID = re.compile(r"[0-9a-f]{64}")  # public_id: a SHA-256 in hex
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +66,30 @@ class SSOSession:
     # at /authorize, the console's — asks the policy with it, so a login link or a trusted
     # upstream counts the same at the next portal as at the sign-in. Read it with ``primary_of``.
     primary: str | None = None
+    # Where and when, for the user's list of signed-in browsers: recorded at the sign-in and
+    # kept across step-ups. A session kept before they were recorded has them empty (0, "").
+    created_at: int = 0
+    last_seen: int = 0
+    user_agent: str = ""
+    ip: str = ""
+    # The public ids this session had before its step-ups: tokens issued under any of them
+    # end when the session is signed out from elsewhere.
+    earlier: list[str] = field(default_factory=list)
+
+    @property
+    def public_id(self) -> str:
+        return public_id(self.sid)
+
+    @property
+    def public_ids(self) -> list[str]:
+        """Every name the session has had outside (now first), for what was issued under it."""
+        return [self.public_id, *self.earlier]
+
+    @property
+    def started(self) -> int:
+        """When this browser signed in (for a session kept before ``created_at`` was recorded,
+        its last full authentication, which is the same moment unless it was re-proved)."""
+        return self.created_at or self.auth_time
 
     def proved_within(self, minutes: int) -> bool:
         """Was something proved in this browser in the last ``minutes``: the sign-in, or a
@@ -59,6 +110,13 @@ def primary_of(session: SSOSession) -> Primary:
     if "fed" in session.amr:
         return Primary.FEDERATION
     return Primary.PASSWORD
+
+
+def public_id(sid: str) -> str:
+    """The name of the session ``sid`` outside this service: the ID token's ``sid`` claim, the
+    tokens issued under it, the account page's forms. A digest, so that holding it (any
+    portal does) never lets anyone present the session's cookie."""
+    return hashing.digest("sso-session", sid)
 
 
 def _key(sid: str) -> str:
@@ -90,20 +148,49 @@ def current(tenant_id: int) -> SSOSession | None:
     if 16 <= len(sid) <= 128:
         raw = store.read(_key(sid))
         if raw:
-            found = _session(json.loads(raw), tenant_id)
+            found = _session(raw, tenant_id)
+    if found is not None:
+        found = _seen(found)
     g.sso = found
     return found
 
 
 def _session(data, tenant_id: int) -> SSOSession | None:
     """The session stored as ``data`` if it is this tenant's; a session stored by another
-    version of this code, of another shape, is no session (the user signs in again)."""
+    version of this code, of another shape, is no session (the user signs in again). One
+    stored before a field was added (with a default) is read with that default."""
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
     if not isinstance(data, dict) or data.get("tenant_id") != tenant_id:
         return None
     try:
         return SSOSession(**data)
     except TypeError:
         return None
+
+
+def _seen(session: SSOSession) -> SSOSession:
+    """The session, seen now. When its ``last_seen`` is ``SEEN_EVERY`` old, the move forward
+    waits for the request's own writes (``seen_with``) or its end (``write_cookie``)."""
+    now = int(time.time())
+    if now - session.last_seen < SEEN_EVERY:
+        return session
+    session = replace(session, last_seen=now)
+    g.sso_seen = session
+    return session
+
+
+def seen_with(pipe) -> None:
+    """Add the session's new ``last_seen``, if one is due, to ``pipe`` (a pipeline of the
+    store the request sends anyway)."""
+    session = g.pop("sso_seen", None)
+    if session is not None:
+        # XX: only while the session lives (a sign-out meanwhile is not undone); KEEPTTL: the
+        # session ends when it was always going to.
+        pipe.set(_key(session.sid), json.dumps(asdict(session)), xx=True, keepttl=True)
 
 
 def start(tenant_id: int, user_id: int, amr: list[str], acr: str,
@@ -117,7 +204,9 @@ def start(tenant_id: int, user_id: int, amr: list[str], acr: str,
         writes.srem(_user_key(old.user_id), old.sid)
     now = int(time.time())
     session = SSOSession(secrets.token_urlsafe(32), tenant_id, user_id, now, amr, acr, now,
-                         primary.value)
+                         primary.value, created_at=now, last_seen=now,
+                         user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_KEPT],
+                         ip=request.remote_addr or "")
     _save(session, writes)
     if pipe is None:
         writes.execute()
@@ -130,6 +219,7 @@ def _save(session: SSOSession, pipe) -> None:
     pipe.set(_key(session.sid), json.dumps(asdict(session)), ex=ttl)
     pipe.sadd(_user_key(session.user_id), session.sid)
     pipe.expire(_user_key(session.user_id), ttl)
+    g.pop("sso_seen", None)  # the session written is the one seen now
     g.sso = session
     g.sso_cookie = session.sid
 
@@ -155,8 +245,10 @@ def step_up(tenant_id: int, amr: list[str], acr: str, pipe=None) -> SSOSession:
     writes = pipe if pipe is not None else store.get().pipeline()
     writes.delete(_key(old.sid))
     writes.srem(_user_key(old.user_id), old.sid)
-    session = SSOSession(secrets.token_urlsafe(32), tenant_id, old.user_id, old.auth_time, amr, acr,
-                         int(time.time()), primary_of(old).value)
+    now = int(time.time())
+    session = replace(old, sid=secrets.token_urlsafe(32), amr=amr, acr=acr, stepped_at=now,
+                      primary=primary_of(old).value, created_at=old.started, last_seen=now,
+                      earlier=[old.public_id, *old.earlier][:EARLIER_KEPT])
     _save(session, writes)
     if pipe is None:
         writes.execute()
@@ -168,13 +260,76 @@ def end(tenant_id: int) -> SSOSession | None:
     if old is not None:
         store.get().delete(_key(old.sid))
         store.get().srem(_user_key(old.user_id), old.sid)
+    g.pop("sso_seen", None)
     g.sso = None
     g.sso_cookie = ""
     return old
 
 
+def of_user(tenant_id: int, user_id: int) -> list[SSOSession]:
+    """The user's live sessions in this tenant, the latest sign-in first."""
+    return _indexed(tenant_id, user_id)[1]
+
+
+def _indexed(tenant_id: int, user_id: int) -> tuple[list[str], list[SSOSession]]:
+    """(every sid in the user's index, the live sessions among them that this version reads).
+    Sessions that ended by themselves (their TTL) leave the index here."""
+    r = store.get()
+    sids = sorted(r.smembers(_user_key(user_id)))
+    if not sids:
+        return [], []
+    raws = r.mget([_key(sid) for sid in sids])
+    gone = [sid for sid, raw in zip(sids, raws) if raw is None]
+    if gone:
+        r.srem(_user_key(user_id), *gone)
+    live = [_session(raw, tenant_id) for raw in raws if raw is not None]
+    return [sid for sid in sids if sid not in gone], sorted(
+        (s for s in live if s is not None and s.user_id == user_id),
+        key=lambda s: (s.started, s.sid), reverse=True)
+
+
+def end_other(tenant_id: int, user_id: int, named: str) -> SSOSession | None:
+    """End the user's session whose public id is ``named``, unless it is this browser's: the
+    session ended, or None when the user has no such other session (another user's, this
+    browser's, one that ended already)."""
+    if not isinstance(named, str) or not PUBLIC_ID.fullmatch(named):
+        return None
+    mine = current(tenant_id)
+    for session in of_user(tenant_id, user_id):
+        if hmac.compare_digest(session.public_id, named) and not (mine and mine.sid == session.sid):
+            _forget([session.sid], user_id)
+            return session
+    return None
+
+
+def end_others(tenant_id: int, user_id: int) -> list[SSOSession]:
+    """Sign the user out of every browser but this one: the sessions ended. Every id in the
+    user's index goes, also one of a shape this version cannot read."""
+    mine = current(tenant_id)
+    sids, sessions = _indexed(tenant_id, user_id)
+    _forget([sid for sid in sids if not (mine and mine.sid == sid)], user_id)
+    return [s for s in sessions if not (mine and mine.sid == s.sid)]
+
+
+def _forget(sids: list[str], user_id: int) -> None:
+    if not sids:
+        return
+    pipe = store.get().pipeline(transaction=False)
+    pipe.delete(*[_key(sid) for sid in sids])
+    pipe.srem(_user_key(user_id), *sids)
+    pipe.execute()
+
+
 def write_cookie(response: Response) -> Response:
-    """after_request: send the cookie that start()/end() decided on."""
+    """after_request: send the cookie that start()/end() decided on, and the session's new
+    ``last_seen`` if the request had no write of its own to send it with."""
+    if "sso_seen" in g:
+        try:
+            with store.get().pipeline(transaction=False) as pipe:
+                seen_with(pipe)
+                pipe.execute()
+        except RedisError as e:  # the page was answered; "last active" can wait for the next
+            log.warning("the session's last use was not recorded: %s", e)
     if "sso_cookie" not in g or "tenant" not in g:
         return response
     if g.sso_cookie:

@@ -46,10 +46,12 @@ INCORRECT = "Incorrect email or password."
 @contextmanager
 def _writes():
     """A step's Redis writes (the transaction, the session, attempts given back), sent
-    together when the step ends: one round trip, not one each."""
+    together when the step ends: one round trip, not one each. The SSO session's last use
+    goes with them when one is due."""
     pipe = store.get().pipeline(transaction=False)
     yield pipe
     if len(pipe):
+        sso.seen_with(pipe)
         pipe.execute()
 
 

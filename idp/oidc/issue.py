@@ -1,6 +1,6 @@
 """What the token endpoint hands out and keeps, for every grant: the token response
 (``generate_token``), its row (``save_token``, ``lifetimes``), and the end of a grant
-(``revoke_family``).
+(``revoke_family``) or of what was issued under a user's SSO sessions (``revoke_sessions``).
 
 A grant tells these what the new tokens continue through ``g.token_source``: the claimed
 ``AuthorizationCode`` row, or the refresh token's ``RefreshSource``; their ``auth_time`` and
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app, g
 from authlib.oauth2.rfc6749 import InvalidGrantError
-from sqlalchemy import bindparam, insert, literal, select, update
+from sqlalchemy import bindparam, insert, literal, or_, select, update
 
 from idp import audit, db, hashing
 from idp.clients import ClientRef
@@ -140,6 +140,21 @@ def revoke_family(family: str, reason: str) -> int:
         .values(revoked_at=utcnow())
     )
     return result.rowcount
+
+
+def revoke_sessions(tenant_id: int, user_id: int, *, under: list[str] | None = None,
+                    keep: list[str] = ()) -> int:
+    """End a user's live tokens issued under the SSO sessions named ``under`` (the ``sid``
+    each token carries); with ``under`` None, all of them but those issued under ``keep``
+    (tokens of sessions long ended, or older than ``sid``, included). The count ended."""
+    now = utcnow()
+    where = [Token.tenant_id == tenant_id, Token.user_id == user_id, Token.revoked_at.is_(None),
+             or_(Token.access_expires_at > now, Token.refresh_expires_at > now)]
+    if under is not None:
+        where.append(Token.sid.in_(under))
+    elif keep:
+        where.append(or_(Token.sid.is_(None), Token.sid.not_in(keep)))
+    return db.session().execute(update(Token).where(*where).values(revoked_at=now)).rowcount
 
 
 def replayed(session, row: AuthorizationCode, client_id: str) -> None:

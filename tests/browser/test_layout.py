@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from idp import admin, db, directory
 from idp.models import Group
+from tests.support.browsers import SAFARI_ON_IPHONE
 from tests.support.layout import look_at
 
 SHOTS = Path("/tmp/shots/layout")
@@ -125,13 +126,17 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
         assert response and response.status == 200, (name, response and response.status)
         look(page, name)
 
-    # Alice's account page, where she adds methods of her own.
+    # Alice's account page, where she adds methods of her own; she is signed in on her phone
+    # too, so the page lists two browsers.
     alice = chromium.new_context().new_page()
+    phone = chromium.new_context(user_agent=SAFARI_ON_IPHONE).new_page()
     try:
-        alice.goto(base + "/account")
-        sign_in(alice, world.alice, world.password)
-        alice.get_by_role("button", name="Sign in", exact=True).click()
-        expect(alice.locator("#signed-in-as")).to_have_text(world.alice.lower())
+        for browser in (phone, alice):
+            browser.goto(base + "/account")
+            sign_in(browser, world.alice, world.password)
+            browser.get_by_role("button", name="Sign in", exact=True).click()
+            expect(browser.locator("#signed-in-as")).to_have_text(world.alice.lower())
+        expect(alice.locator("table.sessions tbody tr")).to_have_count(2)
         look(alice, "account-alice")
         for name, factor in (("questions", "kba"), ("totp", "totp"), ("passkey", "webauthn"),
                              ("sms", "sms"), ("backup", "backup")):
@@ -140,6 +145,7 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
             look(alice, f"account-add-{name}")
     finally:
         alice.context.close()
+        phone.context.close()
 
     # The pages a POST answers with: a new portal's secret, and a sign-in link.
     page.goto(base + "/admin/portals")

@@ -25,4 +25,10 @@ Issue 16 added:
 | test_session_proof.py | a session forgetting how its user first proved who they are | keycloak/keycloak#25335 | defect 2 |
 | test_sms_resend.py | a rate limit keyed too broadly, denying the owner | OWASP ASVS V2.2 (class) | defect 4 |
 | test_upstream_email.py | account takeover through an unverified upstream email | nOAuth (class), GitLab CVE-2022-1680 | defect 5 |
+
+Issue 18 added:
+
+| file | class | peers named | issue 18 |
+|---|---|---|---|
+| test_session_id_exposure.py | the SSO cookie's value handed to portals as the ID token's `sid` | CWE-200 (class) | found building the account page's browsers |
 """

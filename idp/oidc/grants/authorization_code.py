@@ -112,7 +112,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             auth_time=sso.auth_time,
             acr=_acr_to_report(sso.acr, data),
             amr=list(sso.amr),
-            sid=sso.sid,
+            sid=sso.public_id,  # never the sid itself: it is the browser's cookie
             expires_at=utcnow() + timedelta(seconds=settings().code_ttl),
         ).on_conflict_do_nothing().returning(AuthorizationCode.__table__.c.id)).scalar()
         if saved is None:
