@@ -4,9 +4,11 @@ words for each refusal."""
 
 from __future__ import annotations
 
+import fnmatch
 import gzip
 import secrets
 import threading
+import tomllib
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from idp import password_policy
 from idp.password import Passwords
 from idp.password_policy import COMMON, CONTROL, EMAIL, ORGANISATION, TOO_LONG, problem
+from tests.support.paths import ROOT
 
 ACME = SimpleNamespace(name="Acme Widgets", slug="acme")
 
@@ -129,3 +132,11 @@ def test_the_list_is_read_once_by_a_worker_whatever_its_threads_do(monkeypatch):
     for t in threads:
         t.join()
     assert len(reads) == 1 and all(s is seen[0] for s in seen) and "password1" in seen[0]
+
+
+def test_the_list_is_package_data_so_an_installed_idp_has_it():
+    """A wheel or ``pip install`` carries only what pyproject's package data names."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["idp"]
+    shipped = password_policy.COMMON_LIST.relative_to(ROOT / "idp").as_posix()
+    assert any(fnmatch.fnmatch(shipped, pattern) for pattern in patterns)
