@@ -15,7 +15,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from idp import admin, db, directory, mfa, password_policy, policy
-from idp.admin.sign_in_policy import MAX_REGISTRATION_DOMAINS, RESET_LINK_MINUTES
+from idp.admin.sign_in_policy import RESET_LINK_MINUTES
 from idp.console.views import bp
 from idp.directory import DirectoryError
 from idp.journey import facts
@@ -181,10 +181,8 @@ def _changes(form: dict) -> dict:
     for name, _, _ in SWITCHES + ACCOUNT_SWITCHES:
         kwargs[name] = form[name]
     # One per line (commas too); a line with a space in it is named whole in the error.
-    domains = [d.strip() for d in re.split(r"[\r\n,;]+", form["registration_domains"]) if d.strip()]
-    if len(domains) > MAX_REGISTRATION_DOMAINS:
-        raise DirectoryError(f"List at most {MAX_REGISTRATION_DOMAINS} sign-up domains.")
-    kwargs["registration_domains"] = domains
+    kwargs["registration_domains"] = [d.strip() for d in re.split(r"[\r\n,;]+", form["registration_domains"])
+                                      if d.strip()]
     kwargs["lock_email_admins"] = form["lock_email_admins"]
     return kwargs
 

@@ -122,6 +122,8 @@ def test_client_create_with_a_minimum_acr(idp, world):
     (("policy", "set", "{slug}", "--reset-link-minutes", "1441"), "reset-link-minutes must be from 5 to 1440"),
     (("policy", "set", "{slug}", "--registration-domains", "example.com,not a domain"),
      "'not a domain' is not an email domain"),
+    (("policy", "set", "{slug}", "--registration-domains", ",".join(f"d{i}.example.com" for i in range(101))),
+     "list at most 100 sign-up domains"),
     (("group", "add", "{slug}", "Nope", "alice@example.com"), "no group"),
     (("user", "mfa", "{slug}", "ghost@example.com", "enforce"), "no user"),
     (("login-token", "create", "{slug}", "alice@example.com", "--ttl-minutes", "0"), "1 minute"),
