@@ -70,6 +70,20 @@ def database_identity(url: str) -> str:
     return f"{backend}://{host}:{port}/{parts.database or ''}"
 
 
+def _service_url(url: str) -> bool:
+    """An https URL with a host and nothing after its path (plain http only on loopback, for a
+    test's own server): passwords' hash prefixes are sent there."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host or parts.query or parts.fragment or parts.username or parts.password:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http"
+                                       and host in ("localhost", "127.0.0.1", "::1"))
+
+
 @dataclass(frozen=True)
 class Settings:
     base_url: str = "http://127.0.0.1:5000"
@@ -112,11 +126,17 @@ class Settings:
     access_log: bool = True
     # The bearer token /metrics asks for (idp.metrics); unset: no /metrics at all.
     metrics_token: str | None = None
+    # Pwned Passwords' range API, asked about each new password (idp.pwned_passwords); unset:
+    # only the list that ships with idp is asked.
+    pwned_passwords_url: str | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.redis_prefix is not None and not REDIS_PREFIX.fullmatch(self.redis_prefix):
             raise ValueError("IDP_REDIS_PREFIX is at most 64 letters, digits and . _ : -")
+        if self.pwned_passwords_url is not None and not _service_url(self.pwned_passwords_url):
+            raise ValueError("IDP_PWNED_PASSWORDS_URL is an https URL such as "
+                             "https://api.pwnedpasswords.com (http only on loopback)")
 
     @property
     def redis_namespace(self) -> str:
@@ -145,6 +165,7 @@ class Settings:
             "IDP_SMS_URL": "sms_url",
             "IDP_CAPTCHA": "captcha",
             "IDP_METRICS_TOKEN": "metrics_token",
+            "IDP_PWNED_PASSWORDS_URL": "pwned_passwords_url",
         }
         for name, attr in mapping.items():
             if env.get(name):

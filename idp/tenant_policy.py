@@ -1,10 +1,14 @@
-"""A tenant's policy row, read: the policy ``decide()`` reads and the guard's thresholds.
+"""A tenant's policy row, read: the policy ``decide()`` reads, the guard's thresholds, and the
+tenant's account settings (passwords, reset links, verified addresses, sign-up).
 
 One snapshot per worker and tenant (``idp.cache``), read together. Reading is all this module
-does; deciding is ``idp.policy``'s.
+does; deciding is ``idp.policy``'s, and which passwords may be set ``idp.password_policy``'s.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from flask import has_request_context
 from sqlalchemy.orm import Session
@@ -14,28 +18,58 @@ from idp.guard import Limits
 from idp.models import Tenant, TenantPolicyRow
 from idp.policy import Mode, TenantPolicy
 
-# One snapshot per tenant of its policy row: the policy ``decide()`` reads and the guard's
-# thresholds, read together (``idp.cache``).
-POLICY_ROWS: Snapshots[int, tuple[TenantPolicy, Limits]] = Snapshots("tenant-policies")
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """What the account pages (reset, verification, sign-up, new passwords) read of a tenant;
+    the defaults are a new tenant's (``TenantPolicyRow``)."""
+
+    password_min_length: int = 8
+    self_service_reset: bool = True
+    reset_link_minutes: int = 30
+    require_verified_email: bool = False
+    self_registration: bool = False
+    registration_domains: tuple[str, ...] = ()  # empty: any domain
+
+
+class PolicySnapshot(NamedTuple):
+    policy: TenantPolicy
+    limits: Limits
+    accounts: AccountSettings
+
+
+# One snapshot per tenant of its policy row (``idp.cache``).
+POLICY_ROWS: Snapshots[int, PolicySnapshot] = Snapshots("tenant-policies")
 
 
 def tenant_policy(db: Session, tenant: Tenant) -> TenantPolicy:
     """The tenant's policy (in a request, the per-worker snapshot)."""
-    if has_request_context():
-        return POLICY_ROWS.get(tenant.id, lambda: _read_policy_row(db, tenant.id))[0]
-    return _read_policy_row(db, tenant.id)[0]
+    return _snapshot(db, tenant.id).policy
 
 
 def limits(db: Session, tenant_id: int) -> Limits:
     """The tenant's attempt thresholds for the guard (the same snapshot as the policy)."""
-    return POLICY_ROWS.get(tenant_id, lambda: _read_policy_row(db, tenant_id))[1]
+    return POLICY_ROWS.get(tenant_id, lambda: _read_policy_row(db, tenant_id)).limits
 
 
-def _read_policy_row(db: Session, tenant_id: int) -> tuple[TenantPolicy, Limits]:
+def account_settings(db: Session, tenant: Tenant) -> AccountSettings:
+    """The tenant's account settings (in a request, the per-worker snapshot)."""
+    return _snapshot(db, tenant.id).accounts
+
+
+def _snapshot(db: Session, tenant_id: int) -> PolicySnapshot:
+    if has_request_context():
+        return POLICY_ROWS.get(tenant_id, lambda: _read_policy_row(db, tenant_id))
+    return _read_policy_row(db, tenant_id)
+
+
+def _read_policy_row(db: Session, tenant_id: int) -> PolicySnapshot:
     row = db.get(TenantPolicyRow, tenant_id)
     if row is None:
-        return TenantPolicy(), Limits()
-    return policy_from_row(row), Limits(row.captcha_after, row.lock_after, row.lock_minutes * 60)
+        return PolicySnapshot(TenantPolicy(), Limits(), AccountSettings())
+    return PolicySnapshot(policy_from_row(row),
+                          Limits(row.captcha_after, row.lock_after, row.lock_minutes * 60),
+                          accounts_from_row(row))
 
 
 def policy_from_row(row: TenantPolicyRow) -> TenantPolicy:
@@ -47,3 +81,11 @@ def policy_from_row(row: TenantPolicyRow) -> TenantPolicy:
     )
 
 
+def accounts_from_row(row: TenantPolicyRow) -> AccountSettings:
+    return AccountSettings(
+        password_min_length=row.password_min_length, self_service_reset=row.self_service_reset,
+        reset_link_minutes=row.reset_link_minutes,
+        require_verified_email=row.require_verified_email,
+        self_registration=row.self_registration,
+        registration_domains=tuple(row.registration_domains or ()),
+    )

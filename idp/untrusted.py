@@ -1,5 +1,5 @@
-"""Input from outside, bounded where it enters: JSON someone else wrote, and addresses we
-are asked to send a browser to.
+"""Input from outside, bounded where it enters: JSON someone else wrote, bodies another
+service sends, and addresses we are asked to send a browser to.
 
 Everything here answers with ``UntrustedInput`` (a ``ValueError``) and a reason a person can
 read, so a caller turns it into a 4xx or an OAuth error, never a 500. Python's ``json``
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
 MAX_DEPTH = 16  # the deepest JSON we read (a WebAuthn credential or a JWK set) is 4 levels
@@ -49,6 +50,17 @@ def parse_json_object(raw: str | bytes, *, what: str, max_length: int = MAX_LENG
     if not isinstance(value, dict):
         raise UntrustedInput(f"The {what} must be a JSON object.")
     return value
+
+
+def read_bounded(chunks: Iterable[bytes], *, what: str, max_length: int = MAX_LENGTH) -> bytes:
+    """The body ``chunks`` make up (a streamed response's ``iter_content``), refused once it
+    passes ``max_length`` bytes: nothing past the bound is read, however much is sent."""
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) > max_length:
+            raise UntrustedInput(f"The {what} is too long.")
+    return bytes(body)
 
 
 def _deeper_than(value: object, limit: int) -> bool:

@@ -5,15 +5,23 @@ set``): validated, audited with the admin as actor. Reading it for a decision is
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp import audit, mfa
+from idp import audit, mfa, password_policy
+from idp.addresses import normalise_email
 from idp.directory import DirectoryError, NotFound, find_user
 from idp.models import Group, Tenant, TenantPolicyRow, User
 from idp.policy import Mode
+
+# The tenant's account settings: what each number may be (the console says the same).
+RESET_LINK_MINUTES = (5, 24 * 60)
+MAX_REGISTRATION_DOMAINS = 100
+LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+DOMAIN = re.compile(rf"(?=.{{1,253}}$){LABEL}(?:\.{LABEL})+")
 
 
 def policy_row(db: Session, tenant: Tenant) -> TenantPolicyRow:
@@ -48,6 +56,12 @@ def policy_dict(db: Session, tenant: Tenant) -> dict:
         "lock_after": row.lock_after,
         "lock_minutes": row.lock_minutes,
         "lock_email_admins": row.lock_email_admins,
+        "password_min_length": row.password_min_length,
+        "self_service_reset": row.self_service_reset,
+        "reset_link_minutes": row.reset_link_minutes,
+        "require_verified_email": row.require_verified_email,
+        "self_registration": row.self_registration,
+        "registration_domains": list(row.registration_domains or []),
     }
 
 
@@ -59,7 +73,11 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
                federation_jit: bool | None = None, captcha_after: int | None = None,
                lock_after: int | None = None, lock_minutes: int | None = None,
                lock_email_admins: bool | None = None,
-               admin_login_links: bool | None = None) -> dict:
+               admin_login_links: bool | None = None,
+               password_min_length: int | None = None, self_service_reset: bool | None = None,
+               reset_link_minutes: int | None = None, require_verified_email: bool | None = None,
+               self_registration: bool | None = None,
+               registration_domains: list[str] | None = None) -> dict:
     """Change what is given; the scope is everyone unless groups or users are named."""
     row = policy_row(db, tenant)
     before = policy_dict(db, tenant)
@@ -104,7 +122,10 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
         row.roles_allowed = list(dict.fromkeys(roles_allowed))
     for name, value, low, high in (("captcha_after", captcha_after, 1, 100),
                                    ("lock_after", lock_after, 1, 100),
-                                   ("lock_minutes", lock_minutes, 1, 7 * 24 * 60)):
+                                   ("lock_minutes", lock_minutes, 1, 7 * 24 * 60),
+                                   ("password_min_length", password_min_length,
+                                    password_policy.MIN_LENGTH, password_policy.LONGEST_MINIMUM),
+                                   ("reset_link_minutes", reset_link_minutes, *RESET_LINK_MINUTES)):
         if value is not None:
             if not low <= value <= high:
                 raise DirectoryError(f"{name.replace('_', '-')} must be from {low} to {high}")
@@ -112,12 +133,39 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
     for name, value in (("self_disable", self_disable), ("login_token_bypass", login_token_bypass),
                         ("lock_email_admins", lock_email_admins),
                         ("admin_login_links", admin_login_links),
-                        ("federation_jit", federation_jit)):
+                        ("federation_jit", federation_jit),
+                        ("self_service_reset", self_service_reset),
+                        ("require_verified_email", require_verified_email),
+                        ("self_registration", self_registration)):
         if value is not None:
             setattr(row, name, value)
+    if registration_domains is not None:
+        row.registration_domains = email_domains(registration_domains)
     db.flush()
     after = policy_dict(db, tenant)
     changed = {k: after[k] for k in after if after[k] != before[k]}
     audit.record(db, tenant.id, "policy.changed", actor=actor, changes=changed)
     return after
+
+
+def email_domains(typed: list[str]) -> list[str]:
+    """The sign-up domains as stored: each in the spelling emails are kept in (NFKC, lower
+    case; a leading ``@`` dropped), once, in the order given; DirectoryError for one that is
+    not a domain name."""
+    domains = []
+    for item in typed:
+        domain = normalise_email(item).removeprefix("@").rstrip(".")
+        if not domain:
+            continue
+        try:
+            ascii_form = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_form = ""
+        if not DOMAIN.fullmatch(ascii_form):
+            raise DirectoryError(f"{item.strip()[:80]!r} is not an email domain such as example.com")
+        if domain not in domains:
+            domains.append(domain)
+    if len(domains) > MAX_REGISTRATION_DOMAINS:
+        raise DirectoryError(f"list at most {MAX_REGISTRATION_DOMAINS} sign-up domains")
+    return domains
 

@@ -20,7 +20,7 @@ def tenant_create(settings: Settings, args) -> dict:
 
 
 def user_create(settings: Settings, args) -> dict:
-    from idp import directory
+    from idp import directory, password_policy, tenant_policy
     from idp.installation import database
     from idp.password import Passwords
 
@@ -29,6 +29,11 @@ def user_create(settings: Settings, args) -> dict:
     password = sys.stdin.readline().rstrip("\r\n")
     with database(settings) as session:
         tenant = directory.get_tenant(session, args.slug)
+        refused = password_policy.problem(
+            password, email=args.email, tenant=tenant, pwned_url=settings.pwned_passwords_url,
+            min_length=tenant_policy.account_settings(session, tenant).password_min_length)
+        if refused:
+            raise CLIError(f"password refused: {refused}")
         user = directory.create_user(
             session, Passwords.from_settings(settings), tenant, args.email, password,
             name=args.name or "", role=args.role, phone=args.phone, groups=args.group or [],

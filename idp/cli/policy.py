@@ -1,4 +1,5 @@
-"""``idp policy show|set``: a tenant's sign-in policy, as the console's policy page edits it."""
+"""``idp policy show|set``: a tenant's sign-in policy and account settings, as the console's
+policy page edits them."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ def policy_set(settings: Settings, args) -> dict:
             lock_after=args.lock_after, lock_minutes=args.lock_minutes,
             lock_email_admins=on_off(args.lock_email_admins),
             admin_login_links=on_off(args.admin_login_links),
+            password_min_length=args.password_min_length,
+            self_service_reset=on_off(args.self_service_reset),
+            reset_link_minutes=args.reset_link_minutes,
+            require_verified_email=on_off(args.require_verified_email),
+            self_registration=on_off(args.self_registration),
+            registration_domains=csv(args.registration_domains),
         )
 
 
@@ -56,4 +63,16 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("--lock-email-admins", choices=["on", "off"])
     sp.add_argument("--admin-login-links", choices=["on", "off"],
                     help="allow sign-in links for administrators (default off)")
+    sp.add_argument("--password-min-length", type=int, metavar="N",
+                    help="the shortest new password allowed, 8 to 64 (default 8)")
+    sp.add_argument("--self-service-reset", choices=["on", "off"],
+                    help="people may reset a forgotten password by mail (default on)")
+    sp.add_argument("--reset-link-minutes", type=int, metavar="N",
+                    help="how long a reset link works, 5 to 1440 (default 30)")
+    sp.add_argument("--require-verified-email", choices=["on", "off"],
+                    help="no code for a portal until the address is verified (default off)")
+    sp.add_argument("--self-registration", choices=["on", "off"],
+                    help="people may sign themselves up (default off)")
+    sp.add_argument("--registration-domains", metavar="DOMAIN,...",
+                    help="the email domains sign-up accepts; '' for any (the default)")
     sp.set_defaults(func=policy_set)

@@ -1,5 +1,5 @@
-"""The console's policy page: every setting of the tenant's sign-in policy and guard, with
-plain-language help, and a "what happens if…" panel.
+"""The console's policy page: every setting of the tenant's sign-in policy, guard and account
+settings, with plain-language help, and a "what happens if…" panel.
 
 Saving goes through ``idp.admin.set_policy`` (which validates and audits with the admin as
 actor). The panel reads the same facts the sign-in journey reads and asks
@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from idp import admin, db, directory, mfa, policy
+from idp import admin, db, directory, mfa, password_policy, policy
+from idp.admin.sign_in_policy import RESET_LINK_MINUTES
 from idp.console.views import bp
 from idp.directory import DirectoryError
 from idp.journey import facts
@@ -65,6 +66,22 @@ GUARD = (
     ("lock_after", "Lock the account after this many failed attempts", 1, 100),
     ("lock_minutes", "Keep a locked account locked for this many minutes", 1, 7 * 24 * 60),
 )
+# The tenant's account settings ("Passwords and accounts").
+ACCOUNT_SWITCHES = (
+    ("self_service_reset", "People may reset a forgotten password by mail",
+     "The sign-in page offers a “Forgot your password?” link, which mails a single-use link "
+     "to the address of the account. Setting a new password never skips the second step."),
+    ("require_verified_email", "Require a verified email address before signing in to a portal",
+     "People can sign in here, but no portal receives their sign-in until they have followed "
+     "the link mailed to their address."),
+    ("self_registration", "People may sign themselves up",
+     "The sign-in page offers a sign-up form; a new account works once its address is verified."),
+)
+ACCOUNT_NUMBERS = (
+    ("password_min_length", "Shortest password allowed, in characters",
+     password_policy.MIN_LENGTH, password_policy.LONGEST_MINIMUM),
+    ("reset_link_minutes", "A reset link works for this many minutes", *RESET_LINK_MINUTES),
+)
 LABELS = {"mode": "two-step verification", "scope": "who is covered", "groups": "groups",
           "users": "users", "grace_until": "grace period until", "grace_skips": "grace skips",
           "factors": "allowed methods", "roles_allowed": "roles allowed",
@@ -72,7 +89,11 @@ LABELS = {"mode": "two-step verification", "scope": "who is covered", "groups": 
           "admin_login_links": "sign-in links for administrators",
           "federation_jit": "accounts created on first upstream sign-in",
           "captcha_after": "CAPTCHA after", "lock_after": "lock after", "lock_minutes": "lock minutes",
-          "lock_email_admins": "lockout mail copied to admins"}
+          "lock_email_admins": "lockout mail copied to admins",
+          "password_min_length": "shortest password", "self_service_reset": "reset by mail",
+          "reset_link_minutes": "reset link minutes",
+          "require_verified_email": "verified address required", "self_registration": "sign-up",
+          "registration_domains": "sign-up domains"}
 MAX_USERS = 500  # named users in the scope; more belong in a group
 LEVELS = (("", "Nothing more (the portal's own minimum only)"),
           ("mfa", "Two-factor"),
@@ -91,20 +112,36 @@ def _form_from_policy(p: dict) -> dict:
         "grace_skips": "" if p["grace_skips"] is None else str(p["grace_skips"]),
         "factors": [_form_name(f) for f in p["factors"]], "roles_allowed": list(p["roles_allowed"]),
         **{name: p[name] for name, _, _ in SWITCHES}, "lock_email_admins": p["lock_email_admins"],
-        **{name: str(p[name]) for name, _, _, _ in GUARD},
+        **{name: str(p[name]) for name, _, _, _ in GUARD}, **_account_fields(p),
     }
 
 
-def _form_from_request() -> dict:
-    """The form's fields as typed (to show them again when they cannot be saved)."""
+def _account_fields(p: dict) -> dict:
+    return {**{name: p[name] for name, _, _ in ACCOUNT_SWITCHES},
+            **{name: str(p[name]) for name, _, _, _ in ACCOUNT_NUMBERS},
+            "registration_domains": "\n".join(p["registration_domains"])}
+
+
+def _form_from_request(saved: dict) -> dict:
+    """The form's fields as typed (to show them again when they cannot be saved). A form from
+    a page drawn before the account settings were on it (open in a tab across an upgrade) has
+    no "accounts" field: those settings are kept as saved, not read as switched off."""
     f = request.form
+    if "accounts" not in f:
+        accounts = _account_fields(saved)
+    else:
+        accounts = {
+            **{name: name in f for name, _, _ in ACCOUNT_SWITCHES},
+            **{name: f.get(name, "").strip() for name, _, _, _ in ACCOUNT_NUMBERS},
+            "registration_domains": f.get("registration_domains", "")[:20_000],
+        }
     return {
         "mode": f.get("mode", ""), "scope": f.get("scope", "everyone"),
         "groups": f.getlist("groups"), "users": f.get("users", "")[:50_000],
         "grace_days": f.get("grace_days", "").strip(), "grace_skips": f.get("grace_skips", "").strip(),
         "factors": f.getlist("factors"), "roles_allowed": f.getlist("roles_allowed"),
         **{name: name in f for name, _, _ in SWITCHES}, "lock_email_admins": "lock_email_admins" in f,
-        **{name: f.get(name, "").strip() for name, _, _, _ in GUARD},
+        **{name: f.get(name, "").strip() for name, _, _, _ in GUARD}, **accounts,
     }
 
 
@@ -137,17 +174,22 @@ def _changes(form: dict) -> dict:
     if form["grace_days"] != "":
         kwargs["grace_days"] = _number(form["grace_days"], "grace days")
     kwargs["grace_skips"] = _number(form["grace_skips"], "grace skips", blank=0)
-    for name, label, low, high in GUARD:
+    for name, label, low, high in GUARD + ACCOUNT_NUMBERS:
         kwargs[name] = _number(form[name], label)
         if not low <= kwargs[name] <= high:
             raise DirectoryError(f"“{label}” must be from {low} to {high}.")
-    for name, _, _ in SWITCHES:
+    for name, _, _ in SWITCHES + ACCOUNT_SWITCHES:
         kwargs[name] = form[name]
+    # One per line (commas too); a line with a space in it is named whole in the error.
+    kwargs["registration_domains"] = [d.strip() for d in re.split(r"[\r\n,;]+", form["registration_domains"])
+                                      if d.strip()]
     kwargs["lock_email_admins"] = form["lock_email_admins"]
     return kwargs
 
 
 def _shown(key: str, value) -> str:
+    if key == "registration_domains" and not value:
+        return "any"
     if value is None or value == []:
         return "none"
     if isinstance(value, bool):
@@ -252,7 +294,9 @@ def _render(form: dict, status: int = 200, error: str | None = None,
         "console/policy.html", form=form, error=error, current=current,
         group_names=list(dict.fromkeys([*groups, *form["groups"]])),
         clients=clients, modes=MODES, factors=_factor_choices(), roles=ROLES, switches=SWITCHES,
-        guard=GUARD, levels=LEVELS, minimums=MINIMUMS, factor_label=_label, asked=asked, answer=answer,
+        guard=GUARD, account_switches={n: (label, help) for n, label, help in ACCOUNT_SWITCHES},
+        account_numbers={n: (label, low, high) for n, label, low, high in ACCOUNT_NUMBERS},
+        levels=LEVELS, minimums=MINIMUMS, factor_label=_label, asked=asked, answer=answer,
         knowledge=[_label(f) for f in _knowledge(current["factors"])],
         whatif_error=whatif_error, Need=policy.Need, console=_console_demand(session),
         console_warning=console_warning, console_asks=CONSOLE_ASKS,
@@ -265,8 +309,8 @@ def policy_page():
     session = db.session()
     if request.method == "GET":
         return _render(_form_from_policy(admin.policy_dict(session, g.tenant)))
-    form = _form_from_request()
     before = admin.policy_dict(session, g.tenant)
+    form = _form_from_request(before)
     console_before = _console_demand(session)
     try:
         after = admin.set_policy(session, g.tenant, g.admin.email, **_changes(form))

@@ -29,14 +29,12 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app, g, request, url_for
 from sqlalchemy import update
 
-from idp import account_links, audit, db, directory, web
-from idp import password as password_rules
+from idp import account_links, audit, db, directory, password_policy, tenant_policy, web
 from idp.addresses import normalise_email
-from idp.cache import Snapshots
 from idp.guard import CaptchaNeeded, Limits, Locked
 from idp.journey import session as sso
 from idp.mfa import flow
-from idp.models import TenantPolicyRow, Token, User
+from idp.models import Token, User
 from idp.models.base import utcnow
 from idp.notify import outbox
 
@@ -48,28 +46,10 @@ NETWORK_LIMIT = 20  # requests to one tenant from one client address in an hour
 TENANT_CAPTCHA_AFTER = 200
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The tenant's account settings that recovery reads."""
-
-    allowed: bool = True
-    link_minutes: int = 30
-    min_length: int = 8
-
-
-# One snapshot per worker and tenant (``idp.cache``): the sign-in page asks whether to offer
-# the link, and must not pay a statement for it.
-SETTINGS: Snapshots[int, Settings] = Snapshots("recovery-settings")
-
-
-def settings_of(tenant) -> Settings:
-    def read() -> Settings:
-        row = db.session().get(TenantPolicyRow, tenant.id)
-        if row is None:
-            return Settings()
-        return Settings(bool(row.self_service_reset), int(row.reset_link_minutes or 30),
-                        int(row.password_min_length or 8))
-    return SETTINGS.get(tenant.id, read)
+def settings_of(tenant) -> tenant_policy.AccountSettings:
+    """The tenant's account settings (the per-worker snapshot of its policy row: the sign-in page
+    asks whether to offer the link, and must not pay a statement for it)."""
+    return tenant_policy.account_settings(db.session(), tenant)
 
 
 # -- asking for a link ------------------------------------------------------------------------
@@ -148,7 +128,7 @@ def request_reset(email: str, captcha_solved) -> Sent | TooMany | CaptchaFirst:
     # invited and not yet in) gets none by mail: the mailbox would become a way around the
     # provider and its second factor.
     real = user is not None and user.status == "active" and user.password_hash is not None
-    minutes = settings_of(g.tenant).link_minutes
+    minutes = settings_of(g.tenant).reset_link_minutes
     token = account_links.issue(session, g.tenant, user if real else None, "reset",
                                 lifetime=timedelta(minutes=minutes), actor=email)
     # From the configured address, never the request's Host header (which the asker chooses).
@@ -181,18 +161,13 @@ def spend(token: str) -> User | None:
 # -- a new password ---------------------------------------------------------------------------
 
 def password_problem(user: User, password: str, again: str) -> str | None:
-    """What is wrong with ``password`` as ``user``'s new one, in words for them; None if
-    nothing."""
+    """What is wrong with ``password`` as ``user``'s new one, in words for them (the password
+    policy: ``idp.password_policy``); None if nothing."""
     if password != again:
         return "The two passwords are not the same."
-    minimum = max(settings_of(g.tenant).min_length, password_rules.MIN_LENGTH)
-    if len(password) < minimum:
-        return f"Use at least {minimum} characters."
-    if len(password) > password_rules.MAX_LENGTH:
-        return f"Use at most {password_rules.MAX_LENGTH} characters."
-    if "\0" in password:
-        return "A password cannot contain a NUL character."
-    return None
+    return password_policy.problem(
+        password, min_length=settings_of(g.tenant).password_min_length, email=user.email,
+        tenant=g.tenant, pwned_url=current_app.config["IDP"].pwned_passwords_url)
 
 
 def end_everything(user: User) -> tuple[int, int]:

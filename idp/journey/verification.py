@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app, g, url_for
 
-from idp import account_links, audit, db, web
-from idp.models import TenantPolicyRow, User
+from idp import account_links, audit, db, tenant_policy, web
+from idp.models import User
 from idp.notify import outbox
 
 RESUME_COOKIE = "idp_verify_resume"  # the authorization waiting in this browser
@@ -24,8 +24,7 @@ RESEND_AFTER = timedelta(minutes=5)
 
 
 def required(tenant) -> bool:
-    row = db.session().get(TenantPolicyRow, tenant.id)
-    return bool(row is not None and row.require_verified_email)
+    return tenant_policy.account_settings(db.session(), tenant).require_verified_email
 
 
 def needed_before_code(user: User) -> bool:

@@ -27,7 +27,7 @@ bp.url_value_preprocessor(load_tenant)
 RESUME_COOKIE = "idp_resume"  # the sign-in to go on with after the reset (a sealed one)
 
 def _allowed() -> bool:
-    return recovery.settings_of(g.tenant).allowed
+    return recovery.settings_of(g.tenant).self_service_reset
 
 
 def _off():
@@ -64,7 +64,7 @@ def forgot():
                           "within the hour. Use the newest link you received, or try again "
                           f"after {datetime.fromtimestamp(outcome.until, timezone.utc):%H:%M} UTC.")
     response = make_response(render_template("login/forgot_sent.html", email=outcome.email,
-                                             minutes=recovery.settings_of(g.tenant).link_minutes))
+                                             minutes=recovery.settings_of(g.tenant).reset_link_minutes))
     _keep_sign_in(response, tx_id)
     return response
 
@@ -109,12 +109,12 @@ def reset(token):
         return _dead_link()
     if request.method == "GET":  # opening the link spends nothing (mail scanners open links)
         return render_template("login/reset.html", user=user, token=token, error=None,
-                               min_length=recovery.settings_of(g.tenant).min_length)
+                               min_length=recovery.settings_of(g.tenant).password_min_length)
     new, again = request.form.get("password", ""), request.form.get("confirm", "")
     problem = recovery.password_problem(user, new, again)
     if problem:
         return render_template("login/reset.html", user=user, token=token, error=problem,
-                               min_length=recovery.settings_of(g.tenant).min_length), 400
+                               min_length=recovery.settings_of(g.tenant).password_min_length), 400
     user = recovery.spend(token)
     if user is None:  # spent by another request meanwhile
         return _dead_link()

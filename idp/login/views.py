@@ -129,19 +129,19 @@ def login():
         if tx.params.get("login_hint"):
             form.email.data = tx.params["login_hint"][:320]
         return render_template("login/login.html", form=form, client=client, error=None,
-                               reset=recovery.settings_of(g.tenant).allowed)
+                               reset=recovery.settings_of(g.tenant).self_service_reset)
     if not form.validate():
         error = "Enter your email and password." if not form.csrf_token.errors else \
             "This page expired. Please try again."
         return render_template("login/login.html", form=form, client=client, error=error,
-                               reset=recovery.settings_of(g.tenant).allowed), 400
+                               reset=recovery.settings_of(g.tenant).self_service_reset), 400
     password.admit()  # before any attempt is counted: a full queue is a 503, not a failure
     outcome = signin.with_password(tx, normalise_email(form.email.data), form.password.data,
                                    current_app.extensions["idp.passwords"])
     if isinstance(outcome, WrongPassword):
         return render_template("login/login.html", form=form, client=client,
                                error=outcome.message, captcha=outcome.captcha,
-                               reset=recovery.settings_of(g.tenant).allowed), \
+                               reset=recovery.settings_of(g.tenant).self_service_reset), \
             200 if outcome.message == signin.INCORRECT else 400
     return respond(outcome)
 

@@ -39,7 +39,9 @@ def _furnish(app, world) -> None:
         admin.add_to_group(session, tenant, LONG_GROUP, world.alice, "test")
         admin.add_to_group(session, tenant, "Support", world.bob, "test")
         admin.set_user_mfa(session, tenant, world.bob, "enforce", "test")
-        admin.set_policy(session, tenant, "test", mode="optional", groups=[LONG_GROUP])
+        admin.set_policy(session, tenant, "test", mode="optional", groups=[LONG_GROUP],
+                         password_min_length=12, self_registration=True,
+                         registration_domains=["accounts.example.com", "lisbon-and-porto.example.com"])
         admin.add_upstream(session, app.extensions["idp.secretbox"], tenant, slug="corp",
                            name="Corporate sign-in (Lisbon and Porto offices)",
                            issuer="https://sso.lisbon-and-porto.example.com", client_id="idp",

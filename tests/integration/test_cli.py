@@ -9,9 +9,10 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from idp import db
+from idp import db, directory
 from idp.models import Client, Tenant
 from idp import hashing
+from tests.support.pwned import FakePwnedPasswords
 
 
 def test_tenant_user_and_client_create_print_json(app, idp, settings):
@@ -49,6 +50,12 @@ def test_public_client_has_no_secret_and_grant_types_are_chosen(idp, world):
     (("user", "create", "no-such-tenant", "a@b.test", "--password-stdin"), "long enough pw\n", "no tenant"),
     (("user", "create", "{slug}", "not-an-email", "--password-stdin"), "long enough pw\n", "email"),
     (("user", "create", "{slug}", "x@example.com", "--password-stdin"), "short\n", "at least"),
+    (("user", "create", "{slug}", "x@example.com", "--password-stdin"), "Password123\n",
+     "password refused: This password is too common"),
+    (("user", "create", "{slug}", "xavier.dupont@example.com", "--password-stdin"),
+     "Xavier.Dupont@example.com\n", "password refused: Choose a password that is not your email"),
+    (("user", "create", "{slug}", "x@example.com", "--password-stdin"), "nul\x00inside!\n",
+     "password refused: A password cannot contain control characters"),
     (("user", "create", "{slug}", "x@example.com"), "", "--password-stdin"),
     (("user", "create", "{slug}", "alice@example.com", "--password-stdin"), "long enough pw\n", "already"),
     (("user", "create", "{slug}", "y@example.com", "--password-stdin", "--phone", "12"), "long enough pw\n", "phone"),
@@ -95,3 +102,24 @@ def test_duplicate_tenant_is_refused_and_nothing_is_changed(app, idp, world):
     assert code == 1 and "already exists" in err
     with app.app_context():
         assert len(db.session().scalars(select(Tenant).where(Tenant.slug == world.slug)).all()) == 1
+
+
+def test_user_create_follows_the_tenants_password_minimum_and_pwned_passwords(app, idp, world):
+    code, _, err = idp("policy", "set", world.slug, "--password-min-length", "12")
+    assert code == 0, err
+    code, out, err = idp("user", "create", world.slug, "carol@example.com", "--password-stdin",
+                         stdin="k3#Vq9zPw7!\n")
+    assert (code, out, err) == (1, "", "idp: password refused: Use at least 12 characters.\n")
+    with FakePwnedPasswords({"k3#Vq9zPw7!m": 1}) as breaches:
+        code, out, err = idp("user", "create", world.slug, "carol@example.com", "--password-stdin",
+                             stdin="k3#Vq9zPw7!m\n",
+                             environ={"IDP_PWNED_PASSWORDS_URL": breaches.url})
+        assert code == 1 and "password refused: This password has appeared in a data breach" in err
+        assert len(breaches.requests) == 1
+    with app.app_context():
+        session = db.session()
+        assert directory.find_user(session, directory.get_tenant(session, world.slug),
+                                   "carol@example.com") is None
+    code, out, err = idp("user", "create", world.slug, "carol@example.com", "--password-stdin",
+                         stdin="k3#Vq9zPw7!mQ\n")
+    assert code == 0 and json.loads(out)["email"] == "carol@example.com"

@@ -11,6 +11,10 @@ from idp import db
 from idp.models import AuditEvent, Upstream
 
 
+ACCOUNT_SETTINGS = ("password_min_length", "self_service_reset", "reset_link_minutes",
+                    "require_verified_email", "self_registration", "registration_domains")
+
+
 def run_json(idp, *args, stdin=""):
     code, out, err = idp(*args, stdin=stdin)
     assert code == 0, err
@@ -39,6 +43,32 @@ def test_policy_set_prints_the_whole_policy_and_is_audited(app, idp, world):
         event = db.session().scalar(select(AuditEvent).where(AuditEvent.action == "policy.changed")
                                     .order_by(AuditEvent.id.desc()))
         assert event.data["changes"]["mode"] == "required"
+
+
+def test_account_settings_have_a_new_tenants_defaults(idp, world):
+    shown = run_json(idp, "policy", "show", world.slug)
+    assert {k: shown[k] for k in ACCOUNT_SETTINGS} == {
+        "password_min_length": 8, "self_service_reset": True, "reset_link_minutes": 30,
+        "require_verified_email": False, "self_registration": False, "registration_domains": []}
+
+
+def test_account_settings_are_set_shown_and_audited(app, idp, world):
+    policy = run_json(idp, "policy", "set", world.slug, "--password-min-length", "14",
+                      "--self-service-reset", "off", "--reset-link-minutes", "90",
+                      "--require-verified-email", "on", "--self-registration", "on",
+                      "--registration-domains", "Example.COM, @staff.example.org,example.com")
+    assert {k: policy[k] for k in ACCOUNT_SETTINGS} == {
+        "password_min_length": 14, "self_service_reset": False, "reset_link_minutes": 90,
+        "require_verified_email": True, "self_registration": True,
+        "registration_domains": ["example.com", "staff.example.org"]}
+    assert run_json(idp, "policy", "show", world.slug) == policy
+    with app.app_context():
+        event = db.session().scalar(select(AuditEvent).where(AuditEvent.action == "policy.changed")
+                                    .order_by(AuditEvent.id.desc()))
+        assert event.actor == "cli" and event.data["changes"] == {k: policy[k] for k in ACCOUNT_SETTINGS}
+    # An empty list lets any domain sign up; what is not named stays as it was.
+    policy = run_json(idp, "policy", "set", world.slug, "--registration-domains", "")
+    assert policy["registration_domains"] == [] and policy["password_min_length"] == 14
 
 
 def test_group_add_and_user_mfa_states(idp, world):
@@ -86,6 +116,14 @@ def test_client_create_with_a_minimum_acr(idp, world):
     (("policy", "set", "{slug}", "--groups", "Nope"), "no group"),
     (("policy", "set", "{slug}", "--users", "ghost@example.com"), "no user"),
     (("policy", "set", "{slug}", "--grace-days", "-1"), "negative"),
+    (("policy", "set", "{slug}", "--password-min-length", "7"), "password-min-length must be from 8 to 64"),
+    (("policy", "set", "{slug}", "--password-min-length", "65"), "password-min-length must be from 8 to 64"),
+    (("policy", "set", "{slug}", "--reset-link-minutes", "4"), "reset-link-minutes must be from 5 to 1440"),
+    (("policy", "set", "{slug}", "--reset-link-minutes", "1441"), "reset-link-minutes must be from 5 to 1440"),
+    (("policy", "set", "{slug}", "--registration-domains", "example.com,not a domain"),
+     "'not a domain' is not an email domain"),
+    (("policy", "set", "{slug}", "--registration-domains", ",".join(f"d{i}.example.com" for i in range(101))),
+     "list at most 100 sign-up domains"),
     (("group", "add", "{slug}", "Nope", "alice@example.com"), "no group"),
     (("user", "mfa", "{slug}", "ghost@example.com", "enforce"), "no user"),
     (("login-token", "create", "{slug}", "alice@example.com", "--ttl-minutes", "0"), "1 minute"),

@@ -79,11 +79,15 @@ def form_of(page: str, **changes) -> dict:
     data["grace_skips"] = value(page, "grace_skips")
     data["factors"] = [f for f in ("webauthn", "totp", "sms", "questions", "backup") if checked(page, f"factor-{f}")]
     data["roles_allowed"] = [r for r in ("admin", "member") if checked(page, f"role-{r}")]
-    for name in ("self_disable", "login_token_bypass", "federation_jit", "lock_email_admins"):
+    for name in ("self_disable", "login_token_bypass", "federation_jit", "lock_email_admins",
+                 "self_service_reset", "require_verified_email", "self_registration"):
         if checked(page, name):
             data[name] = "on"
-    for name in ("captcha_after", "lock_after", "lock_minutes"):
+    for name in ("captcha_after", "lock_after", "lock_minutes", "password_min_length",
+                 "reset_link_minutes"):
         data[name] = value(page, name)
+    data["registration_domains"] = textarea(page, "registration_domains")
+    data["accounts"] = re.search(r'<input type="hidden" name="accounts" value="([^"]+)">', page).group(1)
     for name, typed in changes.items():
         if typed is None:
             data.pop(name, None)
@@ -197,6 +201,12 @@ def test_saving_changes_the_policy_and_is_audited_with_the_admin(app, world):
     ({"factors": []}, "Choose at least one allowed method"),
     ({"scope": "selected", "groups": [], "users": ""}, "Choose at least one group or user"),
     ({"scope": "selected", "users": "nobody@example.com"}, "no user nobody@example.com"),
+    ({"password_min_length": "7"}, "“Shortest password allowed, in characters” must be from 8 to 64"),
+    ({"password_min_length": "65"}, "“Shortest password allowed, in characters” must be from 8 to 64"),
+    ({"password_min_length": ""}, "Enter a number for “Shortest password allowed, in characters”"),
+    ({"reset_link_minutes": "4"}, "“A reset link works for this many minutes” must be from 5 to 1440"),
+    ({"reset_link_minutes": "a day"}, "must be a whole number"),
+    ({"registration_domains": "example.com\nexample dot org"}, "'example dot org' is not an email domain"),
 ])
 def test_bad_input_shows_the_form_again_with_the_message_and_nothing_changes(app, world, typed, message):
     browser = admin_browser(app, world)
@@ -209,7 +219,7 @@ def test_bad_input_shows_the_form_again_with_the_message_and_nothing_changes(app
     assert message in html.unescape(answer.text)
     assert 'id="policy-error"' in answer.text
     assert checked(answer.text, "mode-required") and value(answer.text, "lock_minutes") == "90"
-    for name in ("grace_days", "lock_after", "captcha_after"):
+    for name in ("grace_days", "lock_after", "captcha_after", "password_min_length", "reset_link_minutes"):
         if name in typed:
             assert value(answer.text, name) == typed[name]
     if typed.get("groups"):
@@ -217,6 +227,85 @@ def test_bad_input_shows_the_form_again_with_the_message_and_nothing_changes(app
     assert world.bob in textarea(answer.text, "users") or "users" in typed
     # Nothing was saved, not even the settings checked before the one refused.
     assert saved_policy(app, world) == before and len(policy_events(app, world)) == events
+
+
+ACCOUNT_SETTINGS = ("password_min_length", "self_service_reset", "reset_link_minutes",
+                    "require_verified_email", "self_registration", "registration_domains")
+
+
+def accounts_fieldset(page: str) -> str:
+    box = re.search(r'<fieldset id="accounts">\s*<legend>Passwords and accounts</legend>(.*?)</fieldset>',
+                    page, re.S)
+    assert box, "no Passwords and accounts fieldset"
+    return box.group(1)
+
+
+def test_the_passwords_and_accounts_fieldset_shows_the_saved_settings(app, world):
+    browser = admin_browser(app, world)
+    page = browser.get(url(world)).text
+    box = accounts_fieldset(page)
+    # A new tenant's settings, each with its label in plain words.
+    assert value(box, "password_min_length") == "8" and value(box, "reset_link_minutes") == "30"
+    assert checked(box, "self_service_reset")
+    assert not checked(box, "require_verified_email") and not checked(box, "self_registration")
+    assert textarea(box, "registration_domains") == ""
+    for label in ("Shortest password allowed", "People may reset a forgotten password by mail",
+                  "Require a verified email address before signing in to a portal",
+                  "People may sign themselves up", "Email domains that may sign up (one per line)"):
+        assert label in html.unescape(box)
+    assert "idp policy" not in box and "--" not in box  # no command-line syntax for admins
+
+    set_policy(app, world, password_min_length=15, self_service_reset=False, reset_link_minutes=120,
+               require_verified_email=True, self_registration=True,
+               registration_domains=["example.com", "example.org"])
+    box = accounts_fieldset(browser.get(url(world)).text)
+    assert value(box, "password_min_length") == "15" and value(box, "reset_link_minutes") == "120"
+    assert not checked(box, "self_service_reset")
+    assert checked(box, "require_verified_email") and checked(box, "self_registration")
+    assert textarea(box, "registration_domains") == "example.com\nexample.org"
+
+
+def test_saving_the_account_settings_is_summarised_and_audited(app, world):
+    browser = admin_browser(app, world)
+    page = browser.get(url(world)).text
+    done = browser.post(url(world), form_of(
+        page, password_min_length="12", self_service_reset=None, reset_link_minutes="60",
+        require_verified_email="on", self_registration="on",
+        registration_domains="example.com\r\n@Staff.Example.org\r\n\r\n"))
+    assert done.status == 302, done.text[-2000:]
+    shown = saved_policy(app, world)
+    assert {k: shown[k] for k in ACCOUNT_SETTINGS} == {
+        "password_min_length": 12, "self_service_reset": False, "reset_link_minutes": 60,
+        "require_verified_email": True, "self_registration": True,
+        "registration_domains": ["example.com", "staff.example.org"]}
+    actor, data = policy_events(app, world)[-1]
+    assert actor == world.admin and data["changes"] == {k: shown[k] for k in ACCOUNT_SETTINGS}
+
+    after = browser.get(done.location).text
+    notice = html.unescape(re.search(r'<p class="notice" role="status">(.*?)</p>', after, re.S).group(1))
+    for said in ("shortest password: 8 → 12", "reset by mail: on → off", "reset link minutes: 30 → 60",
+                 "verified address required: off → on", "sign-up: off → on",
+                 "sign-up domains: any → example.com, staff.example.org"):
+        assert said in notice
+    # The tenant's snapshot, which the account pages read, has them too.
+    with app.test_request_context():
+        accounts = tenant_policy.account_settings(db.session(), tenant_of(world))
+        assert accounts.password_min_length == 12 and accounts.registration_domains == (
+            "example.com", "staff.example.org")
+
+
+def test_a_form_from_a_page_drawn_before_the_account_settings_keeps_them(app, world):
+    """An admin's tab opened before the upgrade posts no account fields: switching them all
+    off, and the minimum to nothing, would be the wrong reading of that silence."""
+    set_policy(app, world, self_registration=True, password_min_length=10,
+               registration_domains=["example.com"])
+    browser = admin_browser(app, world)
+    before = saved_policy(app, world)
+    old_form = {name: typed for name, typed in form_of(browser.get(url(world)).text, lock_after="6").items()
+                if name not in ("accounts", *ACCOUNT_SETTINGS)}
+    done = browser.post(url(world), old_form)
+    assert done.status == 302, done.text[-2000:]
+    assert saved_policy(app, world) == {**before, "lock_after": 6}
 
 
 def test_what_if_required_and_no_factors_means_enroll_with_the_allowed_ones(app, world):

@@ -55,3 +55,21 @@ def test_an_explicit_redis_prefix_wins_and_an_empty_one_means_none():
     for wrong in ("acme idp", "x" * 65, "acme*"):
         with pytest.raises(ValueError, match="IDP_REDIS_PREFIX"):
             Settings.from_env({**base, "IDP_REDIS_PREFIX": wrong})
+
+
+def test_pwned_passwords_is_off_unless_a_service_url_is_set():
+    base = {"IDP_SECRET_KEY": "k" * 40}
+    assert Settings.from_env(base).pwned_passwords_url is None
+    assert Settings.from_env({**base, "IDP_PWNED_PASSWORDS_URL": ""}).pwned_passwords_url is None
+    on = Settings.from_env({**base, "IDP_PWNED_PASSWORDS_URL": "https://api.pwnedpasswords.com"})
+    assert on.pwned_passwords_url == "https://api.pwnedpasswords.com"
+    assert Settings(pwned_passwords_url="http://127.0.0.1:8080").pwned_passwords_url
+
+
+@pytest.mark.parametrize("url", [
+    "http://api.pwnedpasswords.com",  # hash prefixes in clear over the network: no
+    "api.pwnedpasswords.com", "ftp://range.test", "https://", "https://user:pw@range.test",
+    "https://range.test/?key=1", "https://[::1"])
+def test_a_pwned_passwords_url_that_is_not_https_is_refused_at_start(url):
+    with pytest.raises(ValueError, match="IDP_PWNED_PASSWORDS_URL"):
+        Settings.from_env({"IDP_SECRET_KEY": "k" * 40, "IDP_PWNED_PASSWORDS_URL": url})
