@@ -12,14 +12,16 @@ away, never gives it.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from idp import db, mfa, policy
 from idp.account import browsers
-from idp.guard import Locked
-from idp.journey import facts
+from idp.guard import Locked, account_key
+from idp.journey import facts, recovery, verification
 from idp.journey import session as sso
 from idp.login.views import locked_page
 from idp.mfa import flow
@@ -136,6 +138,63 @@ def sign_out_others():
         return response
     browsers.sign_out_others(*found)
     flash("You are signed out everywhere else.")
+    return redirect(url_for("account.index", tenant=g.tenant.slug))
+
+
+@bp.post("/password")
+def change_password():
+    """A new password, with the current one: counted by the guard like a sign-in's (a session
+    left open must not become a way to guess it). Every other browser is signed out."""
+    found, response = _signed_in_posting()
+    if response is not None:
+        return response
+    session, user = found
+    current, new = request.form.get("current", ""), request.form.get("password", "")
+    key = account_key(g.tenant.id, user.id, user.email)
+    try:
+        attempt = flow.guard().reserve(key)
+    except Locked as locked:
+        return _password_page(user, f"Too many wrong passwords: try again after "
+                                    f"{datetime.fromtimestamp(locked.until, timezone.utc):%H:%M} UTC.", 429)
+    if not user.password_hash or \
+            not current_app.extensions["idp.passwords"].verify(user.password_hash, current).ok:
+        try:
+            flow.guard().after_failure(key, attempt)
+        except Locked:
+            pass  # said at the next try; the sessions stand
+        return _password_page(user, "Your current password is not right.")
+    flow.guard().refund(key)
+    problem = recovery.password_problem(user, new, request.form.get("confirm", ""))
+    if problem:
+        return _password_page(user, problem)
+    recovery.set_password(user, new, why="change", end_sessions=False)
+    browsers.sign_out_others(session, user)
+    flash("Your password is changed. You are signed out everywhere else.")
+    return redirect(url_for("account.index", tenant=g.tenant.slug))
+
+
+def _password_page(user: User, error: str, status: int = 400):
+    return render_template("account/password.html", user=user, error=error), status
+
+
+@bp.get("/password")
+def password_page():
+    session, user = _signed_in()
+    if user is None:
+        return _to_sign_in()
+    return render_template("account/password.html", user=user, error=None)
+
+
+@bp.post("/verify-email")
+def send_verification():
+    found, response = _signed_in_posting()
+    if response is not None:
+        return response
+    _, user = found
+    if verification.send_link(user):
+        flash(f"We mailed a link to {user.email}. Open it to verify your address.")
+    elif not user.email_verified:
+        flash("A link went out a few minutes ago: look for it in your mail (and the spam folder).")
     return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 

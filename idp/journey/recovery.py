@@ -180,17 +180,19 @@ def end_everything(user: User) -> tuple[int, int]:
     return ended, revoked
 
 
-def set_password(user: User, password: str, *, why: str, actor: str | None = None) -> None:
+def set_password(user: User, password: str, *, why: str, actor: str | None = None,
+                 end_sessions: bool = True) -> None:
     """``user``'s password becomes ``password`` (checked by the policy already): open reset
-    links are void, every session and refresh token ends, failed attempts are forgotten, and
-    the user is told by mail. ``why``: "reset", "change" or "invitation" (audited)."""
+    links are void, every session and refresh token ends (``end_sessions`` False: the caller
+    ends all but its own), and the user is told by mail. ``why``: "reset", "change" or
+    "invitation" (audited)."""
     session = db.session()
     user.password_hash = current_app.extensions["idp.passwords"].hash(password)
     user.password_changed_at = datetime.now(timezone.utc)
     account_links.void(session, user, purposes=("reset",))
     # Failed attempts stay counted: they include wrong second-factor codes, and a reset must
     # not buy a fresh set of guesses (a full sign-in clears them, as always).
-    sessions, tokens = end_everything(user)
+    sessions, tokens = end_everything(user) if end_sessions else (None, None)
     audit.record(session, g.tenant.id, "user.password_set", user_id=user.id,
                  actor=actor or user.email, why=why, sessions_ended=sessions,
                  tokens_revoked=tokens)

@@ -122,6 +122,7 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
         "console-upstreams": "/admin/upstreams",
         "console-upstream": "/admin/upstreams/corp",
         "account": "/account",
+        "account-password": "/account/password",
     }
     for name, path in pages.items():
         response = page.goto(base + path)
