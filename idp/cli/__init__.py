@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from idp.cli import directory, outbox, policy, server, upkeep, upstreams
+from idp.cli import directory, invitations, outbox, policy, server, upkeep, upstreams
 from idp.cli.common import CLIError
 from idp.config import Settings
 
@@ -25,7 +25,7 @@ def parser() -> argparse.ArgumentParser:
     verbs = _nouns(sub, "tenant", "user", "client", "policy", "group", "login-token", "upstream")
     outbox.add_commands(sub)
     verbs |= _nouns(sub, "keys", "tokens")
-    for group in (directory, policy, upstreams, upkeep):
+    for group in (directory, invitations, policy, upstreams, upkeep):
         group.add_commands(verbs)
     return p
 

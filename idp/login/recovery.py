@@ -14,7 +14,7 @@ from flask import Blueprint, g, make_response, redirect, render_template, reques
 
 from idp import db
 from idp.models import User
-from idp.journey import recovery, signin, transaction, verification
+from idp.journey import invitations, recovery, signin, transaction, verification
 from idp.journey import session as sso
 from idp.login.views import expired_page, respond
 from idp.oidc import authorize
@@ -162,3 +162,29 @@ def verify_email_again():
     if user is None or not authorize.bound_to(tx, session):
         return expired_page()
     return authorize.verification_page(user, tx, verification.send_link(user))
+
+
+# -- accepting an invitation ------------------------------------------------------------------
+
+@bp.route("/login/invitation/<token>", methods=["GET", "POST"])
+def invitation(token):
+    user = invitations.invited_user(token)
+    if user is None:
+        return error_page(400, "This invitation does not work",
+                          "It was used already, has expired, was withdrawn, or a newer one was "
+                          "sent. Ask your administrator to invite you again.")
+    minimum = recovery.settings_of(g.tenant).password_min_length
+    if request.method == "GET":
+        return render_template("login/invitation.html", user=user, token=token, error=None,
+                               min_length=minimum)
+    new, again = request.form.get("password", ""), request.form.get("confirm", "")
+    problem = recovery.password_problem(user, new, again)
+    if problem:
+        return render_template("login/invitation.html", user=user, token=token, error=problem,
+                               min_length=minimum), 400
+    user = invitations.accept(token, new)
+    if user is None:  # accepted by another request meanwhile
+        return error_page(400, "This invitation does not work",
+                          "It was used already. Sign in with the password you chose.")
+    tx = transaction.begin(g.tenant.id, {}, next_url=url_for("account.index", tenant=g.tenant.slug))
+    return respond(signin.with_new_password(tx, user))

@@ -7,18 +7,15 @@ import re
 
 from sqlalchemy import select
 
-from idp import admin, db, directory
+from idp import db, directory
 from idp.models import OutboxMessage
 from tests.support.journey import CSRF, Browser, field, pkce_pair, query
 from tests.support.rp import params_for
-from tests.support.signin import tokens_for
+from tests.support.signin import set_policy, tokens_for
 
 
 def require_verification(app, world, on: bool = True) -> None:
-    with app.app_context():
-        session = db.session()
-        admin.policy_row(session, directory.get_tenant(session, world.slug)).require_verified_email = on
-        session.commit()
+    set_policy(app, world, require_verified_email=on)
 
 
 def verify_mails(app, world, to: str) -> list[str]:

@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from idp import admin, db, directory
+from idp import db, directory
 from idp.models import AccountLink, AuditEvent, OutboxMessage, User
 from tests.support.journey import CSRF, TX, Browser, field, pkce_pair
 from tests.support.rp import get_code, params_for, redeem, refresh
-from tests.support.signin import tokens_for
+from tests.support.signin import set_policy, tokens_for
 from tests.support.totp import totp_code, with_totp
 
 NEW = "a brand new and long passphrase"
@@ -200,10 +200,7 @@ def test_requests_are_throttled_per_address_alike_for_everyone(app, world):
 
 
 def test_a_tenant_can_turn_self_service_reset_off(app, world):
-    with app.app_context():
-        session = db.session()
-        admin.policy_row(session, directory.get_tenant(session, world.slug)).self_service_reset = False
-        session.commit()
+    set_policy(app, world, self_service_reset=False)
     login = Browser(app.test_client()).get(f"/t/{world.slug}/login")
     assert 'id="forgot-link"' not in login.text
     page = Browser(app.test_client()).get(f"/t/{world.slug}/login/forgot")

@@ -1,0 +1,75 @@
+"""Invitations: an admin adds a user by mail (address, name, role, groups). The account exists
+at once, as ``invited``, without a password; the invitee's link (good for ``LIFETIME``, once,
+the newest only) lets them choose a password through the policy, which verifies the address,
+and then meets the tenant's MFA policy like any sign-in (``idp.journey.invitations``).
+
+Until accepted, an invited account signs in by no path: it has no password, a reset by mail
+answers it with a decoy, and its link is the only way in. Resending makes a new link (the old
+one stops working); revoking voids it and removes the account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from idp import account_links, audit, directory
+from idp.addresses import normalise_email
+from idp.config import Settings
+from idp.directory import AlreadyExists, DirectoryError, NotFound
+from idp.models import Tenant, User
+from idp.notify import outbox
+
+LIFETIME = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Invited:
+    user: User
+    expires_at: datetime  # of the link, which is mailed and shown to no one else
+    again: bool  # a resend (the account was invited already)
+
+
+def invite(db: Session, settings: Settings, tenant: Tenant, email: str, actor: str, *,
+           name: str = "", role: str = "member", groups: list[str] = ()) -> Invited:
+    """Invite ``email`` (or invite again, with a new link, someone invited already)."""
+    email = normalise_email(email)
+    if not directory.EMAIL.fullmatch(email) or len(email) > 320:
+        raise DirectoryError(f"{email!r} is not an email address")
+    if role not in directory.ROLES:
+        raise DirectoryError(f"role must be one of {', '.join(directory.ROLES)}")
+    user = directory.find_user(db, tenant, email)
+    again = user is not None
+    if user is not None and user.status != "invited":
+        raise AlreadyExists(f"{email} already has an account in {tenant.slug}")
+    if user is None:
+        user = User(tenant_id=tenant.id, email=email, name=(name or email.split("@")[0])[:200],
+                    role=role, password_hash=None, status="invited")
+        for group_name in groups:
+            user.groups.append(directory._group(db, tenant, group_name))
+        db.add(user)
+        db.flush()
+    token = account_links.issue(db, tenant, user, "invite", lifetime=LIFETIME, actor=actor)
+    link = account_links.pending(db, user, "invite")
+    url = f"{settings.base_url}/t/{tenant.slug}/login/invitation/{token}"
+    who = "an operator of this service" if actor == "cli" else actor
+    outbox.mail(db, settings, tenant, email, "invite", name=user.name or email, email=email,
+                who=who, link=url, days=LIFETIME.days)
+    audit.record(db, tenant.id, "user.invited", actor=actor, user_id=user.id, role=user.role,
+                 groups=[g.name for g in user.groups], again=again)
+    return Invited(user, link.expires_at, again)
+
+
+def revoke(db: Session, tenant: Tenant, email: str, actor: str) -> None:
+    """Withdraw the invitation of ``email``: its link stops working and the account, which was
+    never used, is removed."""
+    user = directory.find_user(db, tenant, normalise_email(email))
+    if user is None or user.status != "invited":
+        raise NotFound(f"{email} has no invitation waiting in {tenant.slug}")
+    account_links.void(db, user, purposes=("invite",))
+    audit.record(db, tenant.id, "user.invitation_revoked", actor=actor, user_id=None,
+                 email=user.email)
+    db.delete(user)
+    db.flush()
