@@ -100,6 +100,21 @@ def _resumed() -> transaction.Transaction:
                                    next_url=url_for("account.index", tenant=g.tenant.slug))
 
 
+def _chosen_password(template: str, user: User, token: str):
+    """A page that sets a password from a link: (a response, None) to answer with (its form,
+    or the form again with what is wrong), or (None, the new password, policy-checked)."""
+    minimum = recovery.settings_of(g.tenant).password_min_length
+    if request.method == "GET":
+        return render_template(template, user=user, token=token, error=None,
+                               min_length=minimum), None
+    new = request.form.get("password", "")
+    problem = recovery.password_problem(user, new, request.form.get("confirm", ""))
+    if problem:
+        return (render_template(template, user=user, token=token, error=problem,
+                                min_length=minimum), 400), None
+    return None, new
+
+
 @bp.route("/login/reset/<token>", methods=["GET", "POST"])
 def reset(token):
     if not _allowed():
@@ -107,14 +122,10 @@ def reset(token):
     user = recovery.link_user(token)
     if user is None:
         return _dead_link()
-    if request.method == "GET":  # opening the link spends nothing (mail scanners open links)
-        return render_template("login/reset.html", user=user, token=token, error=None,
-                               min_length=recovery.settings_of(g.tenant).password_min_length)
-    new, again = request.form.get("password", ""), request.form.get("confirm", "")
-    problem = recovery.password_problem(user, new, again)
-    if problem:
-        return render_template("login/reset.html", user=user, token=token, error=problem,
-                               min_length=recovery.settings_of(g.tenant).password_min_length), 400
+    # Opening the link spends nothing (mail scanners open links): the new password does.
+    answer, new = _chosen_password("login/reset.html", user, token)
+    if answer is not None:
+        return answer
     user = recovery.spend(token)
     if user is None:  # spent by another request meanwhile
         return _dead_link()
@@ -173,15 +184,9 @@ def invitation(token):
         return error_page(400, "This invitation does not work",
                           "It was used already, has expired, was withdrawn, or a newer one was "
                           "sent. Ask your administrator to invite you again.")
-    minimum = recovery.settings_of(g.tenant).password_min_length
-    if request.method == "GET":
-        return render_template("login/invitation.html", user=user, token=token, error=None,
-                               min_length=minimum)
-    new, again = request.form.get("password", ""), request.form.get("confirm", "")
-    problem = recovery.password_problem(user, new, again)
-    if problem:
-        return render_template("login/invitation.html", user=user, token=token, error=problem,
-                               min_length=minimum), 400
+    answer, new = _chosen_password("login/invitation.html", user, token)
+    if answer is not None:
+        return answer
     user = invitations.accept(token, new)
     if user is None:  # accepted by another request meanwhile
         return error_page(400, "This invitation does not work",

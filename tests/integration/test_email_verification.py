@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
-
-from idp import db, directory
-from idp.models import OutboxMessage
 from tests.support.journey import CSRF, Browser, field, pkce_pair, query
+from tests.support.mailed_links import mailed_paths
 from tests.support.rp import params_for
 from tests.support.signin import set_policy, tokens_for
 
@@ -19,14 +16,7 @@ def require_verification(app, world, on: bool = True) -> None:
 
 
 def verify_mails(app, world, to: str) -> list[str]:
-    """The paths of the verification links mailed to ``to``, oldest first."""
-    with app.app_context():
-        tenant = directory.get_tenant(db.session(), world.slug)
-        bodies = db.session().scalars(select(OutboxMessage.body).where(
-            OutboxMessage.tenant_id == tenant.id, OutboxMessage.recipient == to,
-            OutboxMessage.kind == "verify").order_by(OutboxMessage.id)).all()
-    return [re.sub(r"^https?://[^/]+", "", re.search(r"https?://\S+/verify-email/\S+", b).group(0))
-            for b in bodies]
+    return mailed_paths(app, world, to, "verify")
 
 
 def sign_in(browser: Browser, world, email: str):

@@ -4,13 +4,13 @@ and meets the tenant's MFA policy at once. Links are read from the outbox."""
 from __future__ import annotations
 
 import json
-import re
 
 from sqlalchemy import select
 
 from idp import db, directory
-from idp.models import AuditEvent, OutboxMessage, User
-from tests.support.journey import CSRF, TX, Browser, field
+from idp.models import AuditEvent, User
+from tests.support.journey import CSRF, Browser, field
+from tests.support.mailed_links import mailed_paths, password_sign_in_answer, set_new_password
 from tests.support.signin import set_policy
 
 CAROL = "carol.new@example.com"
@@ -25,13 +25,7 @@ def invite(idp, world, email=CAROL, *extra):
 
 
 def invitation_paths(app, world, to=CAROL) -> list[str]:
-    with app.app_context():
-        tenant = directory.get_tenant(db.session(), world.slug)
-        bodies = db.session().scalars(select(OutboxMessage.body).where(
-            OutboxMessage.tenant_id == tenant.id, OutboxMessage.recipient == to,
-            OutboxMessage.kind == "invite").order_by(OutboxMessage.id)).all()
-    return [re.sub(r"^https?://[^/]+", "", re.search(r"https?://\S+/login/invitation/\S+", b).group(0))
-            for b in bodies]
+    return mailed_paths(app, world, to, "invite")
 
 
 def user(app, world, email=CAROL) -> User | None:
@@ -44,18 +38,12 @@ def user(app, world, email=CAROL) -> User | None:
 
 
 def accept(browser: Browser, path: str, password: str, again: str | None = None):
-    page = browser.get(path)
-    assert page.status == 200 and "Choose a password" in page.text, page.text[:300]
-    return browser.post(path, {"csrf_token": field(CSRF, page.text), "password": password,
-                               "confirm": password if again is None else again})
+    assert "Choose a password" in browser.get(path).text
+    return set_new_password(browser, path, password, again)
 
 
 def signs_in(app, world, email, password):
-    browser = Browser(app.test_client())
-    page = browser.get(f"/t/{world.slug}/login")
-    return browser.post(f"/t/{world.slug}/login", {
-        "csrf_token": field(CSRF, page.text), "tx": field(TX, page.text), "email": email,
-        "password": password})
+    return password_sign_in_answer(app, world, email, password)
 
 
 def test_an_invitee_sets_a_password_and_meets_the_forced_setup(app, world, idp):

@@ -14,6 +14,7 @@ from idp.models import AccountLink, AuditEvent, OutboxMessage, User
 from tests.support.journey import CSRF, TX, Browser, field, pkce_pair
 from tests.support.rp import get_code, params_for, redeem, refresh
 from tests.support.signin import set_policy, tokens_for
+from tests.support.mailed_links import password_sign_in_answer, set_new_password
 from tests.support.totp import totp_code, with_totp
 
 NEW = "a brand new and long passphrase"
@@ -45,18 +46,11 @@ def ask(browser: Browser, world, email: str, tx: str = "") -> object:
 
 
 def choose(browser: Browser, path: str, password: str, again: str | None = None):
-    page = browser.get(path)
-    assert page.status == 200, page.text[:300]
-    return browser.post(path, {"csrf_token": field(CSRF, page.text), "password": password,
-                               "confirm": password if again is None else again})
+    return set_new_password(browser, path, password, again)
 
 
 def password_sign_in(app, world, email, password):
-    browser = Browser(app.test_client())
-    page = browser.get(f"/t/{world.slug}/login")
-    return browser.post(f"/t/{world.slug}/login", {
-        "csrf_token": field(CSRF, page.text), "tx": field(TX, page.text), "email": email,
-        "password": password})
+    return password_sign_in_answer(app, world, email, password)
 
 
 def test_a_reset_goes_on_to_the_second_factor_and_then_to_the_portal(app, world):
