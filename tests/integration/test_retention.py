@@ -81,3 +81,36 @@ def test_purge_deletes_what_expired_long_ago_and_keeps_what_still_works(app, idp
     assert code == 0 and count() == 2  # the rotated live token and its successor: both live
     code, _, err = idp("tokens", "purge", "--grace-hours", "-1")
     assert code != 0 and err.startswith("idp: ") and "grace" in err
+
+
+def test_purge_deletes_expired_mailed_links_and_old_mail_but_never_mail_still_to_send(app, idp, world):
+    from idp.models import AccountLink, OutboxMessage
+
+    with app.app_context():
+        session = idp_db.session()
+        tenant = directory.get_tenant(session, world.slug)
+        bob = directory.find_user(session, tenant, world.bob)
+        links = [AccountLink(tenant_id=tenant.id, user_id=bob.id, purpose="reset",
+                             token_hash=secrets.token_hex(32), expires_at=ends)
+                 for ends in (NOW - 2 * DAY, NOW + HOUR)]
+        mails = [OutboxMessage(tenant_id=tenant.id, channel="mail", kind="reset",
+                               recipient=f"old-{state}@example.com", subject="s", body="b",
+                               state=state, created_at=NOW - 40 * DAY)
+                 for state in ("sent", "dropped", "pending")]
+        recent = OutboxMessage(tenant_id=tenant.id, channel="mail", kind="reset",
+                               recipient="recent@example.com", subject="s", body="b",
+                               state="sent", created_at=NOW - 2 * DAY)
+        session.add_all([*links, *mails, recent])
+        session.commit()
+        ids = [r.id for r in links], [m.id for m in mails] + [recent.id]
+
+    code, out, err = idp("tokens", "purge")
+    assert code == 0, err
+    with app.app_context():
+        session = idp_db.session()
+        kept_links = session.scalars(sa.select(AccountLink.id).where(AccountLink.id.in_(ids[0]))).all()
+        kept_mail = session.scalars(sa.select(OutboxMessage.recipient).where(
+            OutboxMessage.id.in_(ids[1])).order_by(OutboxMessage.id)).all()
+    assert kept_links == [ids[0][1]]  # the expired link is gone, the live one stays
+    # Mail that left a month ago goes; mail still to be sent never does; recent mail stays.
+    assert kept_mail == ["old-pending@example.com", "recent@example.com"]
