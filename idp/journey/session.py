@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 
 from flask import Response, g, request
 
-from idp import store, web
+from idp import db, store, user_status, web
+from idp.models import User
 from idp.policy import Primary
 from idp.web import settings, tenant_path
 
@@ -39,6 +40,10 @@ class SSOSession:
     # at /authorize, the console's — asks the policy with it, so a login link or a trusted
     # upstream counts the same at the next portal as at the sign-in. Read it with ``primary_of``.
     primary: str | None = None
+    # The user's ``subject`` too: an id alone could name someone else once its user is
+    # deleted (SQLite gives a deleted row's id to the next one). Empty in sessions kept
+    # before it was recorded.
+    subject: str = ""
 
     def proved_within(self, minutes: int) -> bool:
         """Was something proved in this browser in the last ``minutes``: the sign-in, or a
@@ -107,9 +112,10 @@ def _session(data, tenant_id: int) -> SSOSession | None:
 
 
 def start(tenant_id: int, user_id: int, amr: list[str], acr: str,
-          primary: Primary = Primary.PASSWORD, pipe=None) -> SSOSession:
+          primary: Primary = Primary.PASSWORD, pipe=None, *, subject: str = "") -> SSOSession:
     """A full authentication: a new sid, auth_time now. The old session, if any, ends. With
-    ``pipe`` (a pipeline of the store) the writes go with the caller's, in one round trip."""
+    ``pipe`` (a pipeline of the store) the writes go with the caller's, in one round trip;
+    ``subject``: the user's (``SSOSession.subject``)."""
     old = current(tenant_id)
     writes = pipe if pipe is not None else store.get().pipeline()
     if old is not None:
@@ -117,11 +123,27 @@ def start(tenant_id: int, user_id: int, amr: list[str], acr: str,
         writes.srem(_user_key(old.user_id), old.sid)
     now = int(time.time())
     session = SSOSession(secrets.token_urlsafe(32), tenant_id, user_id, now, amr, acr, now,
-                         primary.value)
+                         primary.value, subject)
     _save(session, writes)
     if pipe is None:
         writes.execute()
     return session
+
+
+def signed_in(tenant_id: int) -> tuple[SSOSession, User] | tuple[None, None]:
+    """The browser's session for this tenant and its user, while that user may sign in. A
+    session whose user was deactivated or deleted since ends here, in the store and in the
+    browser: deactivating ends every session at once (``end_all``), and this is what holds
+    when a session outlived that (a command run without the server's store)."""
+    session = current(tenant_id)
+    if session is None:
+        return None, None
+    user = db.session().get(User, session.user_id)
+    if (user is None or user.tenant_id != tenant_id or not user_status.may_sign_in(user.status)
+            or (session.subject and session.subject != user.subject)):
+        end(tenant_id)
+        return None, None
+    return session, user
 
 
 def _save(session: SSOSession, pipe) -> None:
@@ -138,9 +160,10 @@ def _user_key(user_id: int) -> str:
     return f"sso-user:{user_id}"
 
 
-def end_all(user_id: int) -> int:
-    """Sign a user out of every browser (their sessions end; cookies die on next use)."""
-    r = store.get()
+def end_all(user_id: int, r=None) -> int:
+    """Sign a user out of every browser (their sessions end; cookies die on next use);
+    ``r``: the store, outside a request (the command line)."""
+    r = r if r is not None else store.get()
     sids = r.smembers(_user_key(user_id))
     if sids:
         r.delete(*[_key(sid) for sid in sids])
@@ -156,7 +179,7 @@ def step_up(tenant_id: int, amr: list[str], acr: str, pipe=None) -> SSOSession:
     writes.delete(_key(old.sid))
     writes.srem(_user_key(old.user_id), old.sid)
     session = SSOSession(secrets.token_urlsafe(32), tenant_id, old.user_id, old.auth_time, amr, acr,
-                         int(time.time()), primary_of(old).value)
+                         int(time.time()), primary_of(old).value, old.subject)
     _save(session, writes)
     if pipe is None:
         writes.execute()
