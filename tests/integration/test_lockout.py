@@ -159,9 +159,13 @@ def test_the_lockout_mail_reaches_a_real_smtp_server_once(app, settings, world):
         set_policy(app, world, lock_email_admins=True)
         with app.app_context():
             session = db.session()
-            directory.create_user(session, app.extensions["idp.passwords"],
-                                  directory.get_tenant(session, world.slug), "boss@example.com",
-                                  "a long admin password", role="admin")
+            tenant = directory.get_tenant(session, world.slug)
+            for email, role in (("boss@example.com", "admin"), ("helpdesk@example.com", "mfa-admin"),
+                                ("former@example.com", "admin")):
+                directory.create_user(session, app.extensions["idp.passwords"], tenant, email,
+                                      "a long admin password", role=role)
+            # Whoever can unlock the account is told: not an administrator who left.
+            admin.deactivate(session, None, tenant, "former@example.com", "test")
             session.commit()
         mailing = create_app(replace(settings, smtp_url=f"smtp://127.0.0.1:{smtp.port}"), TESTING=True)
         client = mailing.test_client()
@@ -173,7 +177,8 @@ def test_the_lockout_mail_reaches_a_real_smtp_server_once(app, settings, world):
         smtp.stop()
     recipients = [to for to, _ in inbox.messages]
     assert recipients[0] == [world.alice]  # the user first, then every admin of the tenant
-    assert sorted(r[0] for r in recipients[1:]) == sorted([world.admin, "boss@example.com"])
+    assert sorted(r[0] for r in recipients[1:]) == sorted([world.admin, "boss@example.com",
+                                                           "helpdesk@example.com"])
     body = inbox.messages[0][1]
     assert "locked until" in body and "wrong!!!!" not in body and world.password not in body
     assert "ask your administrator to unlock" in body

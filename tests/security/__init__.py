@@ -25,4 +25,10 @@ Issue 16 added:
 | test_session_proof.py | a session forgetting how its user first proved who they are | keycloak/keycloak#25335 | defect 2 |
 | test_sms_resend.py | a rate limit keyed too broadly, denying the owner | OWASP ASVS V2.2 (class) | defect 4 |
 | test_upstream_email.py | account takeover through an unverified upstream email | nOAuth (class), GitLab CVE-2022-1680 | defect 5 |
+
+Issue 18 added:
+
+| file | class | peers named | issue 18 |
+|---|---|---|---|
+| test_deactivated_accounts.py | a deactivated account still getting in (refresh token, kept session, sign-in link, upstream) | goauthentik/authentik#12858, wso2-extensions/identity-inbound-auth-oauth#1385 | part 6 |
 """
