@@ -14,7 +14,7 @@ from idp import admin, db, directory
 from idp.models import AuditEvent
 from tests.support.console import admin_browser, console_action, user_id_of
 from tests.support.journey import CSRF, Browser, field
-from tests.support.lifecycle import user_row
+from tests.support.lifecycle import add_user, user_row
 from tests.support.signin import fail_until_locked
 
 HELPDESK = "helpdesk@example.com"
@@ -28,12 +28,7 @@ THEIRS = {"console.home", "console.users", "console.user", "console.act", "conso
 def helpdesk(app, world) -> Browser:
     """A two-factor administrator of the tenant, signed in to the console (second factor
     included: the console asks them for it as it asks administrators)."""
-    with app.app_context():
-        session = db.session()
-        directory.create_user(session, app.extensions["idp.passwords"],
-                              directory.get_tenant(session, world.slug), HELPDESK,
-                              world.password, role="mfa-admin")
-        session.commit()
+    add_user(app, world, HELPDESK, role="mfa-admin")
     return admin_browser(app, world, HELPDESK)
 
 

@@ -8,6 +8,7 @@ import re
 from idp import admin, db, directory
 from tests.support.console import admin_browser
 from tests.support.journey import Browser
+from tests.support.lifecycle import add_user
 from tests.support.signin import fail_until_locked, put_in_group, set_policy, user_mfa
 from tests.support.totp import enroll_totp
 
@@ -41,11 +42,7 @@ def test_each_row_says_the_users_status_and_the_status_filter_narrows(app, world
 def test_two_step_verification_on_or_off_is_what_each_shield_says(app, world):
     enroll_totp(Browser(app.test_client()), world)  # alice: on
     carol = "carol@example.com"
-    with app.app_context():
-        session = db.session()
-        directory.create_user(session, app.extensions["idp.passwords"],
-                              directory.get_tenant(session, world.slug), carol, world.password)
-        session.commit()
+    add_user(app, world, carol)
     enroll_totp(Browser(app.test_client()), world, email=carol)
     user_mfa(app, world, carol, "exempt")  # holds an app, but an admin turned it off
     ada = admin_browser(app, world)  # ada: on (her backup codes)

@@ -17,7 +17,7 @@ from idp.models import AuditEvent
 from tests.support.account import answer_challenge
 from tests.support.console import admin_browser, console_action, sign_in_to_console, user_id_of
 from tests.support.journey import CSRF, TX, Browser, field
-from tests.support.lifecycle import portal_sign_in, set_status_behind_the_store, user_row
+from tests.support.lifecycle import add_user, portal_sign_in, set_status_behind_the_store, user_row
 from tests.support.relying_party import code_flow, discovery
 from tests.support.rp import params_for, refresh, userinfo
 from tests.support.signin import challenge_page, put_in_group, set_policy
@@ -231,11 +231,7 @@ def test_deleting_removes_the_user_and_everything_they_own_but_not_the_audit_tra
 
 def test_a_session_of_a_deleted_user_is_nobody_elses_session(app, world):
     carol = "carol@example.com"
-    with app.app_context():
-        session = db.session()
-        directory.create_user(session, app.extensions["idp.passwords"],
-                              directory.get_tenant(session, world.slug), carol, world.password)
-        session.commit()
+    add_user(app, world, carol)
     signed_in = portal_sign_in(app, world, carol)
     old = user_row(app, world, carol)
     with app.app_context():

@@ -33,6 +33,16 @@ def portal_sign_in(app, world, email: str | None = None) -> PortalSignIn:
     return PortalSignIn(browser, r.get_json())
 
 
+def add_user(app, world, email: str, role: str = "member") -> None:
+    """One more user of the tenant, with the world's password."""
+    with app.app_context():
+        session = db.session()
+        directory.create_user(session, app.extensions["idp.passwords"],
+                              directory.get_tenant(session, world.slug), email, world.password,
+                              role=role)
+        session.commit()
+
+
 def user_row(app, world, email: str) -> User | None:
     with app.app_context():
         session = db.session()
