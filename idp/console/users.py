@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from redis import Redis
-from sqlalchemy import false, or_, select, true, tuple_
+from sqlalchemy import Boolean, String, false, literal, or_, select, true, tuple_, union_all
 from sqlalchemy.orm import Session, selectinload
 
 from idp import mfa, user_status
@@ -159,13 +159,20 @@ def _mfa_condition(tenant_id: int, policy: TenantPolicy, wanted: str):
     """Users whose shield says On (``wanted`` "on"), or anything else ("off"): the
     combinations of facts the policy stands On, matched as one tuple of the facts' columns."""
     columns = fact_columns(tenant_id, policy)
-    values = {"role": ROLES, "admin_state_": [s.value for s in AdminState]}
-    on = [combo for combo in itertools.product(*(values.get(name, (False, True))
+    domains = {"role": ROLES, "admin_state_": [s.value for s in AdminState]}
+    on = [combo for combo in itertools.product(*(domains.get(name, (False, True))
                                                  for name in columns))
           if state_of(policy, **dict(zip(columns, combo))) == Standing.ON.value]
     if not on:
         return false() if wanted == "on" else true()
-    match = tuple_(*columns.values()).in_(on)
+    # IN a subquery, not IN a list of literals: PostgreSQL spreads the latter into ORs of the
+    # columns, each with its own copy of the flags' subqueries (under NOT, every copy may be
+    # built); a subquery is one hashed lookup of the row, computed once. (A UNION ALL of
+    # constant rows, since SQLite cannot name the columns of a VALUES list.)
+    types = {"role": String(), "admin_state_": String()}
+    rows = union_all(*(select(*(literal(value, types.get(name, Boolean()))
+                                for name, value in zip(columns, combo))) for combo in on))
+    match = tuple_(*columns.values()).in_(rows)
     return match if wanted == "on" else ~match
 
 
