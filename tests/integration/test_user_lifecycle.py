@@ -15,6 +15,7 @@ from sqlalchemy import MetaData, func, select
 from idp import admin, db, directory
 from idp.models import AuditEvent
 from tests.support.account import answer_challenge
+from tests.support.burst import all_at_once
 from tests.support.console import admin_browser, console_action, sign_in_to_console, user_id_of
 from tests.support.journey import CSRF, TX, Browser, field
 from tests.support.lifecycle import add_user, portal_sign_in, set_status_behind_the_store, user_row
@@ -278,6 +279,16 @@ def test_the_last_active_administrator_stays(app, idp, world):
     # Bob is the last one now.
     code, _, err = idp("user", "set-role", world.slug, world.bob, "mfa-admin")
     assert code == 1 and "last active administrator" in err
+
+
+def test_two_administrators_removing_each_other_at_once_leave_one(app, world):
+    boss = "boss@example.com"
+    add_user(app, world, boss, role="admin")
+    ada, other = admin_browser(app, world), admin_browser(app, world, boss)
+    all_at_once([lambda: console_action(ada, world, boss, "deactivate"),
+                 lambda: console_action(other, world, world.admin, "deactivate")])
+    statuses = sorted(user_row(app, world, email).status for email in (world.admin, boss))
+    assert statuses == ["active", "deactivated"]
 
 
 # -- the command line ----------------------------------------------------------------------
