@@ -95,6 +95,13 @@ def test_a_deactivated_user_hears_why_only_after_the_right_password(app, world):
     assert _events(app, world, "user.sign_in_refused")[0].data["reason"] == "account deactivated"
 
 
+def test_the_policy_page_says_a_deactivated_account_cannot_sign_in(app, world):
+    ada = admin_browser(app, world)
+    console_action(ada, world, world.bob, "deactivate")
+    page = ada.get(f"/t/{world.slug}/admin/policy?email={world.bob}&portal=&acr=#what-if").text
+    assert 'id="what-if-status"' in page and "cannot sign in at all now" in page
+
+
 def test_a_sign_in_half_done_stops_when_the_account_is_deactivated(app, world):
     secret = enroll_totp(Browser(app.test_client()), world)
     browser, _, page = challenge_page(app, world)
