@@ -32,11 +32,12 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from idp import admin, create_app, db as idp_db, directory  # noqa: E402
+from idp import admin, create_app, db as idp_db, directory, mfa  # noqa: E402
 from idp.config import Settings  # noqa: E402
 from idp.console import users as users_list  # noqa: E402
 from idp.guard import account_key  # noqa: E402
-from idp.models import Authenticator, Group, User, user_groups  # noqa: E402
+from idp.models import AuditEvent, Authenticator, Group, User, user_groups  # noqa: E402
+from idp.policy import Mode, TenantPolicy  # noqa: E402
 from idp.models.base import new_public_id, utcnow  # noqa: E402
 from idp.oidc import keys  # noqa: E402
 from tests.support.databases import scratch_database  # noqa: E402
@@ -84,6 +85,7 @@ def seed(app, n_users: int) -> dict:
                      "password_hash": dummy_hash,
                      "mfa_admin_state": "enforced" if i % 50 == 1 else "exempt" if i % 100 == 2
                      else "default",
+                     "status": "deactivated" if i % 1000 == 5 else "active",
                      "mfa_must_reenroll": False, "mfa_skips_used": 0, "created_at": now}
                     for i in range(start, min(start + BATCH, n_users))])
             ids = list(conn.scalars(sa.select(User.id).where(User.tenant_id == tenant_id,
@@ -104,11 +106,17 @@ def seed(app, n_users: int) -> dict:
         # A few locked accounts, so the lock lookups (MGET) find something.
         store = app.extensions["idp.store"]
         lock_after = app.extensions["idp.guard"].limits.lock_after
-        for uid in ids[3::9973]:
+        locked = ids[3::9973]
+        for uid in locked:
             store.set(account_key(tenant_id, uid, ""), lock_after, ex=3600)
+        with engine.begin() as conn:  # as the lock recorded them (the "locked" filter reads it)
+            conn.execute(sa.insert(AuditEvent.__table__), [
+                {"tenant_id": tenant_id, "action": "account.locked", "actor": "", "user_id": uid,
+                 "data": {"cause": "password"}, "created_at": now} for uid in locked])
         deep = session.scalar(sa.select(User.email).where(User.tenant_id == tenant_id)
                               .order_by(User.email).offset(int(n_users * 0.9)).limit(1))
     return {"tenant_id": tenant_id, "slug": slug, "deep_cursor": deep, "totp": len(totp),
+            "locked": len(locked),
             "grouped": len(members), "seconds": time.perf_counter() - started}
 
 
@@ -191,12 +199,18 @@ def main(argv=None) -> int:
             store = app.extensions["idp.store"]
             maker = app.extensions["idp.sessionmaker"]
 
-            def page(search="", after=None, expect=None):
+            # The list as a tenant with MFA optional for everyone shows it (the shields, and
+            # the "on/off" filter, ask this policy).
+            policy = TenantPolicy(mode=Mode.OPTIONAL, allowed_factors=frozenset(mfa.types()))
+
+            def page(search="", after=None, expect=None, **filters):
                 def run():
                     with maker() as session:
-                        rows, _ = users_list.page(session, store, guard, tid, search, after)
+                        rows, _ = users_list.page(session, store, guard, policy, tid, search,
+                                                  after, filters=users_list.Filters(**filters))
                     if expect is not None and len(rows) != expect:
-                        raise SystemExit(f"page({search!r}, {after!r}) gave {len(rows)} rows")
+                        raise SystemExit(f"page({search!r}, {after!r}, {filters}) gave "
+                                         f"{len(rows)} rows, not {expect}")
                 return run
 
             matches = sum(1 for i in range(args.users) if args.search in f"user{i}@example.com")
@@ -212,6 +226,23 @@ def main(argv=None) -> int:
                                 timed(page("r9", expect=size), args.runs), True))
                 results.append(("page(): deep page (keyset, 90%)",
                                 timed(page(after=info["deep_cursor"], expect=size), args.runs), True))
+                # The filters (issue 18): common, rare, and combined with the search.
+                results.append(("page(): filter mfa=on (20% of users)",
+                                timed(page(expect=size, mfa="on"), args.runs), True))
+                results.append(("page(): filter mfa=off (80%)",
+                                timed(page(expect=size, mfa="off"), args.runs), True))
+                results.append(("page(): filter mfa=on, deep page (keyset, 90%)",
+                                timed(page(after=info["deep_cursor"], mfa="on"), args.runs), True))
+                results.append(("page(): filter status=deactivated (0.1%)",
+                                timed(page(expect=min(args.users // 1000, size), status="deactivated"),
+                                      args.runs), True))
+                results.append((f"page(): filter locked ({info['locked']} accounts)",
+                                timed(page(expect=info["locked"], locked=True), args.runs), True))
+                results.append(("page(): filter group (12% of users)",
+                                timed(page(expect=size, group=GROUPS[0]), args.runs), True))
+                results.append(("page(): group + mfa=on + status=active + search 'user42'",
+                                timed(page("user42", group=GROUPS[0], mfa="on", status="active"),
+                                      args.runs), True))
 
             client = sign_in(app, slug)
 
@@ -231,6 +262,9 @@ def main(argv=None) -> int:
             results.append(("HTTP GET /admin/users?after=<deep cursor>",
                             timed(get(f"/t/{slug}/admin/users?after={info['deep_cursor']}"),
                                   args.runs), True))
+            results.append(("HTTP GET /admin/users?status=deactivated&group=…",
+                            timed(get(f"/t/{slug}/admin/users?status=deactivated&group={GROUPS[0]}",
+                                      'data-status="deactivated"'), args.runs), True))
             if "console.report" in app.view_functions:
                 results.append(("HTTP GET /admin/report (MFA report)",
                                 timed(get(f"/t/{slug}/admin/report", "<svg"), args.report_runs), False))

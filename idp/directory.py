@@ -15,15 +15,15 @@ import phonenumbers
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
-from idp import audit
+from idp import audit, roles
 from idp.addresses import normalise_email
 from idp.password import Passwords
-from idp.models import Client, Group, Tenant, User
+from idp.policy import Mode
+from idp.models import Client, Group, Tenant, TenantPolicyRow, User
 from idp import hashing
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
-ROLES = ("admin", "member")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
 ID_TOKEN_ALGS = ("RS256", "ES256")
@@ -127,8 +127,7 @@ def create_user(
     email = normalise_email(email)
     if not EMAIL.fullmatch(email) or len(email) > 320:
         raise DirectoryError(f"{email!r} is not an email address")
-    if role not in ROLES:
-        raise DirectoryError(f"role must be one of {', '.join(ROLES)}")
+    check_role(db, tenant, role)
     if find_user(db, tenant, email) is not None:
         raise AlreadyExists(f"{email} already has an account in {tenant.slug}")
     try:
@@ -149,6 +148,27 @@ def create_user(
     db.flush()
     audit.record(db, tenant.id, "user.created", actor="cli", user_id=user.id, role=role)
     return user
+
+
+def check_role(db: Session, tenant: Tenant, role: str) -> None:
+    """DirectoryError unless ``role`` can be given to someone in ``tenant`` now.
+
+    A two-factor administrator changes other people's two-step verification, so where the
+    tenant has it on they must be able to use it themselves: a tenant whose policy predates the
+    role does not list it among the roles that may (new tenants do), and is asked to first."""
+    if role not in roles.ROLES:
+        raise DirectoryError(f"role must be one of {', '.join(roles.ROLES)}")
+    if role != roles.MFA_ADMIN:
+        return
+    policy = db.get(TenantPolicyRow, tenant.id)
+    if policy is not None and policy.mode != Mode.DISABLED.value and role not in policy.roles_allowed:
+        raise RoleNotAllowedMfa(
+            "two-factor administrators may not use two-step verification under this "
+            "organisation's policy; allow the role to use it first (the policy's roles allowed)")
+
+
+class RoleNotAllowedMfa(DirectoryError):
+    """The tenant's policy does not let two-factor administrators use two-step verification."""
 
 
 def _group(db: Session, tenant: Tenant, name: str) -> Group:

@@ -1,9 +1,9 @@
 """When an account locks: the audit event and the lockout mail, once per lock.
 
 The mail says when the lock ends and what to do, never what was typed; with the tenant's
-``lock_email_admins`` its admins get a copy. A mail that cannot be sent never changes the
-answer the person at the keyboard gets (the lock stands either way): it is written to the
-outbox with the lock's audit event, and sent after the request.
+``lock_email_admins`` its admins (and two-factor admins) get a copy. A mail that cannot be
+sent never changes the answer the person at the keyboard gets (the lock stands either way): it
+is written to the outbox with the lock's audit event, and sent after the request.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp import audit
+from idp import audit, roles, user_status
 from idp.models import Tenant, TenantPolicyRow, User
 from idp.notify import outbox
 
@@ -29,8 +29,10 @@ def account_locked(db: Session, tenant: Tenant, user: User | None, tried_as: str
     recipients = [user.email]
     policy = db.get(TenantPolicyRow, tenant.id)
     if policy is not None and policy.lock_email_admins:
-        admins = db.scalars(select(User.email).where(User.tenant_id == tenant.id,
-                                                     User.role == "admin", User.id != user.id))
+        # Whoever can unlock it: administrators and two-factor administrators still active.
+        admins = db.scalars(select(User.email).where(
+            User.tenant_id == tenant.id, User.role.in_(sorted(roles.CONSOLE)),
+            User.status == user_status.ACTIVE, User.id != user.id))
         recipients += list(admins)
     settings = current_app.config["IDP"]
     for to in recipients:

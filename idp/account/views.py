@@ -37,11 +37,7 @@ bp.url_value_preprocessor(load_tenant)
 
 
 def _signed_in():
-    session = sso.current(g.tenant.id)
-    if session is None:
-        return None, None
-    user = db.session().get(User, session.user_id)
-    return (session, user) if user else (None, None)
+    return sso.signed_in(g.tenant.id)
 
 
 def _to_sign_in():

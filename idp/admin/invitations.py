@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from idp import account_links, audit, directory
+from idp import account_links, audit, directory, roles, user_status
 from idp.addresses import normalise_email
 from idp.config import Settings
 from idp.directory import AlreadyExists, DirectoryError, NotFound
@@ -38,15 +38,15 @@ def invite(db: Session, settings: Settings, tenant: Tenant, email: str, actor: s
     email = normalise_email(email)
     if not directory.EMAIL.fullmatch(email) or len(email) > 320:
         raise DirectoryError(f"{email!r} is not an email address")
-    if role not in directory.ROLES:
-        raise DirectoryError(f"role must be one of {', '.join(directory.ROLES)}")
+    if role not in roles.ROLES:
+        raise DirectoryError(f"role must be one of {', '.join(roles.ROLES)}")
     user = directory.find_user(db, tenant, email)
     again = user is not None
-    if user is not None and user.status != "invited":
+    if user is not None and user.status != user_status.INVITED:
         raise AlreadyExists(f"{email} already has an account in {tenant.slug}")
     if user is None:
         user = User(tenant_id=tenant.id, email=email, name=(name or email.split("@")[0])[:200],
-                    role=role, password_hash=None, status="invited")
+                    role=role, password_hash=None, status=user_status.INVITED)
         for group_name in groups:
             user.groups.append(directory._group(db, tenant, group_name))
         db.add(user)
@@ -66,7 +66,7 @@ def revoke(db: Session, tenant: Tenant, email: str, actor: str) -> None:
     """Withdraw the invitation of ``email``: its link stops working and the account, which was
     never used, is removed."""
     user = directory.find_user(db, tenant, normalise_email(email))
-    if user is None or user.status != "invited":
+    if user is None or user.status != user_status.INVITED:
         raise NotFound(f"{email} has no invitation waiting in {tenant.slug}")
     account_links.void(db, user, purposes=("invite",))
     audit.record(db, tenant.id, "user.invitation_revoked", actor=actor, user_id=None,

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp import audit, mfa, password_policy
+from idp import audit, mfa, password_policy, roles
 from idp.addresses import normalise_email
 from idp.directory import DirectoryError, NotFound, find_user
 from idp.models import Group, Tenant, TenantPolicyRow, User
@@ -116,9 +116,9 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
             raise DirectoryError("grace skips cannot be negative")
         row.grace_skips = grace_skips or None
     if roles_allowed is not None:
-        bad = [r for r in roles_allowed if r not in ("admin", "member")]
+        bad = [r for r in roles_allowed if r not in roles.ROLES]
         if bad:
-            raise DirectoryError("roles must be among admin, member")
+            raise DirectoryError(f"roles must be among {', '.join(roles.ROLES)}")
         row.roles_allowed = list(dict.fromkeys(roles_allowed))
     for name, value, low, high in (("captcha_after", captcha_after, 1, 100),
                                    ("lock_after", lock_after, 1, 100),

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from idp import audit
+from idp import audit, user_status
 from idp.config import Settings
 from idp.admin.sign_in_policy import policy_row
 from idp.directory import DirectoryError, NotFound, _group, find_user
@@ -114,6 +114,8 @@ def create_login_token(db: Session, tenant: Tenant, email: str, base_url: str, a
     if not 1 <= ttl_minutes <= 7 * 24 * 60:
         raise DirectoryError("a login token lives from 1 minute to 7 days")
     user = _user(db, tenant, email)
+    if not user_status.may_sign_in(user.status):
+        raise DirectoryError(f"{user.email} is {user.status}: a sign-in link would not work")
     if not tokens.allowed_for(db, tenant, user):
         raise PrivilegedLinkRefused(tenant, user)
     now = datetime.now(timezone.utc)

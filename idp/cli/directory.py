@@ -7,6 +7,7 @@ import sys
 
 from idp.cli.common import CLIError
 from idp.config import Settings
+from idp.roles import ROLES
 
 
 def tenant_create(settings: Settings, args) -> dict:
@@ -65,6 +66,60 @@ def user_unlock(settings: Settings, args) -> dict:
         user = admin.unlock(session, Guard(store.connect(settings)),
                             directory.get_tenant(session, args.slug), args.email, "cli")
         return {"tenant": args.slug, "email": user.email, "locked": False}
+
+
+def _sessions_store(settings: Settings):
+    """The store the server keeps sessions in, when this command can reach it: with the
+    embedded store (no IDP_REDIS_URL) they live inside the server's process, and a session
+    of a deactivated or deleted user ends at its next use instead."""
+    from idp import store
+
+    return store.connect(settings) if settings.redis_url else None
+
+
+def user_deactivate(settings: Settings, args) -> dict:
+    from idp import admin, directory
+    from idp.installation import database
+
+    with database(settings) as session:
+        user, ended = admin.deactivate(session, _sessions_store(settings),
+                                       directory.get_tenant(session, args.slug), args.email, "cli")
+        return {"tenant": args.slug, "email": user.email, "status": user.status,
+                "sessions_ended": ended.sessions, "tokens_revoked": ended.tokens}
+
+
+def user_reactivate(settings: Settings, args) -> dict:
+    from idp import admin, directory
+    from idp.installation import database
+
+    with database(settings) as session:
+        user = admin.reactivate(session, directory.get_tenant(session, args.slug), args.email, "cli")
+        return {"tenant": args.slug, "email": user.email, "status": user.status}
+
+
+def user_delete(settings: Settings, args) -> dict:
+    from idp import admin, directory
+    from idp.installation import database
+
+    with database(settings) as session:
+        gone = admin.delete_user(session, _sessions_store(settings),
+                                 directory.get_tenant(session, args.slug), args.email, "cli")
+        return {"tenant": args.slug, "email": gone["email"], "deleted": True,
+                "sessions_ended": gone["sessions"], "tokens_revoked": gone["tokens"]}
+
+
+def user_set_role(settings: Settings, args) -> dict:
+    from idp import admin, directory
+    from idp.installation import database
+
+    with database(settings) as session:
+        try:
+            user = admin.set_role(session, directory.get_tenant(session, args.slug), args.email,
+                                  args.role, "cli")
+        except directory.RoleNotAllowedMfa as e:
+            raise CLIError(f"{e} (idp policy set {args.slug} --roles-allowed "
+                           "admin,mfa-admin,member)") from None
+        return {"tenant": args.slug, "email": user.email, "role": user.role}
 
 
 def client_create(settings: Settings, args) -> dict:
@@ -138,7 +193,7 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("email")
     sp.add_argument("--password-stdin", action="store_true")
     sp.add_argument("--name")
-    sp.add_argument("--role", choices=["admin", "member"], default="member")
+    sp.add_argument("--role", choices=ROLES, default="member")
     sp.add_argument("--phone")
     sp.add_argument("--group", action="append")
     sp.set_defaults(func=user_create)
@@ -151,6 +206,23 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("slug")
     sp.add_argument("email")
     sp.set_defaults(func=user_unlock)
+    # No --yes on delete: the command is the contract (DESIGN.md), as scripts call it.
+    for verb, func, help_ in (
+            ("deactivate", user_deactivate, "stop an account signing in; its sessions and "
+                                            "tokens end now"),
+            ("reactivate", user_reactivate, "let a deactivated account sign in again"),
+            ("delete", user_delete, "delete an account and everything it owns (the audit "
+                                    "log keeps its events)")):
+        sp = verbs["user"].add_parser(verb, help=help_)
+        sp.add_argument("slug")
+        sp.add_argument("email")
+        sp.set_defaults(func=func)
+    sp = verbs["user"].add_parser("set-role", help="administrator, two-factor administrator "
+                                                   "or member")
+    sp.add_argument("slug")
+    sp.add_argument("email")
+    sp.add_argument("role", choices=ROLES)
+    sp.set_defaults(func=user_set_role)
 
     sp = verbs["client"].add_parser("create")
     sp.add_argument("slug")

@@ -53,7 +53,7 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("--users", help="EMAIL,...")
     sp.add_argument("--grace-days", type=int)
     sp.add_argument("--grace-skips", type=int)
-    sp.add_argument("--roles-allowed", help="admin,member")
+    sp.add_argument("--roles-allowed", help="admin,mfa-admin,member")
     sp.add_argument("--self-disable", choices=["on", "off"])
     sp.add_argument("--login-token-bypass", choices=["on", "off"])
     sp.add_argument("--federation-jit", choices=["on", "off"])

@@ -79,8 +79,10 @@ def _conditions(filters: Filters) -> tuple[list, str | None]:
                                                        User.email == email))
         if user_id is None:
             note = (f"There is no user {email} in this organisation now; showing what was done "
-                    f"by that address (as actor).")
-            where.append(AuditEvent.actor == email)
+                    f"by that address (as actor), and its deletion if it was deleted.")
+            where.append(or_(AuditEvent.actor == email,
+                             and_(AuditEvent.action == "user.deleted",
+                                  AuditEvent.data["email"].as_string() == email)))
         else:  # what happened to them, and what they did
             where.append(or_(AuditEvent.user_id == user_id, AuditEvent.actor == email))
     if filters.action:

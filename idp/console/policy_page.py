@@ -47,7 +47,8 @@ MODES = (
     ("required", "Required", "Everyone the policy covers must set up a second step (after any grace "
                              "period) and is asked for it at every sign-in."),
 )
-ROLES = (("admin", "Administrators"), ("member", "Members"))
+ROLES = (("admin", "Administrators"), ("mfa-admin", "Two-factor administrators"),
+         ("member", "Members"))
 SWITCHES = (
     ("self_disable", "Users may turn two-step verification off themselves",
      "When off, only an administrator can remove a user's last method."),

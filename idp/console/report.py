@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from flask import Response, g, render_template, stream_with_context
-from sqlalchemy import case, false, func, literal, or_, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from idp import audit, db, mfa, store
@@ -33,8 +33,8 @@ from idp.console.views import bp
 from idp.guard import account_key
 from idp.mfa import flow
 from idp.models import Authenticator, Group, User, user_groups
-from idp.console.users import STATE_LABELS
-from idp.policy import AdminState, Standing, TenantPolicy, UserFacts, standing
+from idp.console.users import STATE_LABELS, state_of, usable_factor
+from idp.policy import Standing, TenantPolicy
 from idp import tenant_policy
 
 CHUNK = 1000
@@ -46,22 +46,6 @@ SEGMENTS = (("on", STATE_LABELS[Standing.ON], "#1f8a3a"),
 
 
 # -- classification ------------------------------------------------------------------------
-
-
-def _admin_state(value: str) -> AdminState:
-    try:
-        return AdminState(value)
-    except ValueError:
-        return AdminState.DEFAULT
-
-
-def _usable_factor(policy: TenantPolicy):
-    """SQL for "this authenticator can answer a challenge the policy asks": a registered,
-    challengeable type the policy allows, usable as its factor says (``Factor.usable_where``:
-    a set of backup codes with a code not yet used)."""
-    usable = [(Authenticator.type == f.type) & f.usable_where() for f in mfa.ordered()
-              if f.challengeable and f.type in policy.allowed_factors]
-    return or_(*usable) if usable else false()
 
 
 # -- the report page -----------------------------------------------------------------------
@@ -104,7 +88,7 @@ def _per_user(tenant_id: int, policy: TenantPolicy):
     Each flag is an uncorrelated ``IN (subquery)``, which PostgreSQL hashes once (and SQLite
     indexes once) instead of probing per user."""
     usable = select(Authenticator.user_id).where(Authenticator.tenant_id == tenant_id,
-                                                 _usable_factor(policy))
+                                                 usable_factor(policy))
     if policy.groups:
         in_policy_groups = User.id.in_(
             select(user_groups.c.user_id).join(Group, Group.id == user_groups.c.group_id)
@@ -122,19 +106,6 @@ def _per_user(tenant_id: int, policy: TenantPolicy):
             .subquery())
 
 
-def _state_of(policy: TenantPolicy, role, admin_state, must_reenroll, enrolled, in_groups,
-              listed) -> str:
-    """The standing of one aggregate row: a combination of facts, standing for every user who
-    has it (a user in a policy group is given those groups; one the policy names, a named id;
-    one holding an allowed factor, the allowed types — the state reads only whether they hold
-    one)."""
-    listed_id = next(iter(policy.users)) if listed and policy.users else -1
-    facts_ = UserFacts(id=listed_id, kinds=mfa.kinds(), role=role, groups=policy.groups if in_groups else frozenset(),
-                       admin_state=_admin_state(admin_state), must_reenroll=bool(must_reenroll),
-                       enrolled=policy.allowed_factors if enrolled else frozenset())
-    return standing(policy, facts_).state.value
-
-
 def build(session: Session, tenant) -> Report:
     """The whole report in four queries: the policy, the groups, two aggregates."""
     policy = tenant_policy.tenant_policy(session, tenant)
@@ -146,7 +117,7 @@ def build(session: Session, tenant) -> Report:
     def state(row) -> str:
         key = tuple(row[:6])
         if key not in cache:
-            cache[key] = _state_of(policy, *key)
+            cache[key] = state_of(policy, *key)
         return cache[key]
 
     overall = Counts("Everyone")
@@ -240,7 +211,7 @@ def rows(session: Session, redis, tenant_id: int, policy: TenantPolicy,
         types: dict[int, set[str]] = {}
         for user_id, type_ in session.execute(
                 select(User.id, Authenticator.type).join(Authenticator, Authenticator.user_id == User.id)
-                .where(*in_chunk, _usable_factor(policy))):
+                .where(*in_chunk, usable_factor(policy))):
             types.setdefault(user_id, set()).add(type_)
         groups: dict[int, list[str]] = {}
         for user_id, name in session.execute(
@@ -256,7 +227,7 @@ def rows(session: Session, redis, tenant_id: int, policy: TenantPolicy,
             key = (user.role, user.mfa_admin_state, bool(user.mfa_must_reenroll), bool(held),
                    bool(policy.groups.intersection(names)), user.id in policy.users)
             if key not in states:
-                states[key] = _state_of(policy, *key)
+                states[key] = state_of(policy, *key)
             locked = count is not None and int(count) >= lock_after
             yield (user.email, user.name or "", user.role, ";".join(names), states[key],
                    ";".join(held), user.mfa_admin_state, "yes" if locked else "no")

@@ -58,6 +58,15 @@ class LockedOut:
 
 
 @dataclass(frozen=True)
+class AccountClosed:
+    """The user proved who they are, but their account may not sign in (deactivated, or
+    waiting for its invitation): ``title`` and ``message`` tell them so."""
+
+    title: str
+    message: str
+
+
+@dataclass(frozen=True)
 class WrongPassword:
     """The password page again, saying why (``captcha``: the check to show with it)."""
 
@@ -102,4 +111,4 @@ class SetupPage:
     error: str | None = None
 
 
-Outcome = AskFactor | AskSetup | Refused | SignedIn | LockedOut
+Outcome = AskFactor | AskSetup | Refused | SignedIn | LockedOut | AccountClosed

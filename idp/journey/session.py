@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass, field, replace
 from flask import Response, g, request
 from redis.exceptions import RedisError
 
-from idp import hashing, store, web
+from idp import db, hashing, store, user_status, web
+from idp.models import User
 from idp.policy import Primary
 from idp.web import settings, tenant_path
 
@@ -66,6 +67,10 @@ class SSOSession:
     # at /authorize, the console's — asks the policy with it, so a login link or a trusted
     # upstream counts the same at the next portal as at the sign-in. Read it with ``primary_of``.
     primary: str | None = None
+    # The user's ``subject`` too: an id alone could name someone else once its user is
+    # deleted (SQLite gives a deleted row's id to the next one). Empty in sessions kept
+    # before it was recorded.
+    subject: str = ""
     # Where and when, for the user's list of signed-in browsers: recorded at the sign-in and
     # kept across step-ups. A session kept before they were recorded has them empty (0, "").
     created_at: int = 0
@@ -194,9 +199,10 @@ def seen_with(pipe) -> None:
 
 
 def start(tenant_id: int, user_id: int, amr: list[str], acr: str,
-          primary: Primary = Primary.PASSWORD, pipe=None) -> SSOSession:
+          primary: Primary = Primary.PASSWORD, pipe=None, *, subject: str = "") -> SSOSession:
     """A full authentication: a new sid, auth_time now. The old session, if any, ends. With
-    ``pipe`` (a pipeline of the store) the writes go with the caller's, in one round trip."""
+    ``pipe`` (a pipeline of the store) the writes go with the caller's, in one round trip;
+    ``subject``: the user's (``SSOSession.subject``)."""
     old = current(tenant_id)
     writes = pipe if pipe is not None else store.get().pipeline()
     if old is not None:
@@ -204,13 +210,29 @@ def start(tenant_id: int, user_id: int, amr: list[str], acr: str,
         writes.srem(_user_key(old.user_id), old.sid)
     now = int(time.time())
     session = SSOSession(secrets.token_urlsafe(32), tenant_id, user_id, now, amr, acr, now,
-                         primary.value, created_at=now, last_seen=now,
+                         primary.value, subject, created_at=now, last_seen=now,
                          user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_KEPT],
                          ip=request.remote_addr or "")
     _save(session, writes)
     if pipe is None:
         writes.execute()
     return session
+
+
+def signed_in(tenant_id: int) -> tuple[SSOSession, User] | tuple[None, None]:
+    """The browser's session for this tenant and its user, while that user may sign in. A
+    session whose user was deactivated or deleted since ends here, in the store and in the
+    browser: deactivating ends every session at once (``end_all``), and this is what holds
+    when a session outlived that (a command run without the server's store)."""
+    session = current(tenant_id)
+    if session is None:
+        return None, None
+    user = db.session().get(User, session.user_id)
+    if (user is None or user.tenant_id != tenant_id or not user_status.may_sign_in(user.status)
+            or (session.subject and session.subject != user.subject)):
+        end(tenant_id)
+        return None, None
+    return session, user
 
 
 def _save(session: SSOSession, pipe) -> None:
@@ -228,9 +250,10 @@ def _user_key(user_id: int) -> str:
     return f"sso-user:{user_id}"
 
 
-def end_all(user_id: int) -> int:
-    """Sign a user out of every browser (their sessions end; cookies die on next use)."""
-    r = store.get()
+def end_all(user_id: int, r=None) -> int:
+    """Sign a user out of every browser (their sessions end; cookies die on next use);
+    ``r``: the store, outside a request (the command line)."""
+    r = r if r is not None else store.get()
     sids = r.smembers(_user_key(user_id))
     if sids:
         r.delete(*[_key(sid) for sid in sids])

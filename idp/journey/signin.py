@@ -25,13 +25,15 @@ from datetime import datetime, timezone
 from flask import g
 from werkzeug.datastructures import MultiDict
 
-from idp import audit, db, directory, lockout, metrics, mfa, policy, store, tenant_policy
+from idp import (audit, db, directory, lockout, metrics, mfa, policy, store, tenant_policy,
+                 user_status)
 from idp.clients import ClientRef, client_ref
 from idp.guard import CaptchaNeeded, Locked, account_key
 from idp.journey import facts, transaction
 from idp.journey import session as sso
-from idp.journey.outcomes import (AskFactor, AskSetup, ChallengePage, LockedOut, Outcome,
-                                  Refused, SetupChoice, SetupPage, SignedIn, WrongPassword)
+from idp.journey.outcomes import (AccountClosed, AskFactor, AskSetup, ChallengePage, LockedOut,
+                                  Outcome, Refused, SetupChoice, SetupPage, SignedIn,
+                                  WrongPassword)
 from idp.journey.transaction import Challenge, Setup, Transaction, TransactionGone
 from idp.mfa import flow
 from idp.mfa.base import Factor, NotNow, Proof, Step, WrongAnswer
@@ -92,6 +94,8 @@ def advance(tx: Transaction, user: User, authenticators: list[Authenticator] | N
     if writes is None:
         with _writes() as writes:
             return advance(tx, user, authenticators, decision, writes)
+    if not user_status.may_sign_in(user.status):
+        return _closed(tx, user, writes)
     decision = decision or decision_for(tx, user, authenticators)
     if decision.need is Need.NOTHING:
         return _signed_in(tx, user, writes)
@@ -104,6 +108,15 @@ def advance(tx: Transaction, user: User, authenticators: list[Authenticator] | N
     return AskSetup(tx) if decision.need is Need.ENROLL else AskFactor(tx)
 
 
+def _closed(tx: Transaction, user: User, writes) -> AccountClosed:
+    """The account may not sign in (``idp.user_status``): the sign-in ends here, whatever step
+    it reached, and the person is told why — only ever after proving who they are."""
+    transaction.finish(tx, writes)
+    audit.record(db.session(), g.tenant.id, "user.sign_in_refused", user_id=user.id,
+                 actor=user.email, reason=f"account {user.status}")
+    return AccountClosed(*user_status.refusal(user.status))
+
+
 def _signed_in(tx: Transaction, user: User, writes) -> SignedIn:
     """Every step is done: the SSO session starts, or a step-up extends it (a new sid either
     way), and the pending authorization is bound to it."""
@@ -112,7 +125,8 @@ def _signed_in(tx: Transaction, user: User, writes) -> SignedIn:
     if tx.step_up and current is not None and current.user_id == user.id:
         session = sso.step_up(g.tenant.id, amr, acr, writes)
     else:
-        session = sso.start(g.tenant.id, user.id, amr, acr, Primary(tx.primary), writes)
+        session = sso.start(g.tenant.id, user.id, amr, acr, Primary(tx.primary), writes,
+                            subject=user.subject)
     flow.guard().clear(account_key(g.tenant.id, user.id, user.email), writes)
     client = client_of(tx)
     audit.record(db.session(), g.tenant.id, "user.signed_in", user_id=user.id, actor=user.email,
@@ -274,6 +288,8 @@ def challenge(tx_id: str | None, requested: str | None,
     among their factors, strongest first; only an answer to the factor that was actually
     challenged is checked, never one of another type."""
     tx, user, mine = signing_in(tx_id)
+    if not user_status.may_sign_in(user.status):  # deactivated since the first step
+        return advance(tx, user, mine)
     # Every step asks the policy again, with the user's factors as they are now.
     decision = decision_for(tx, user, mine)
     if decision.need is not Need.CHALLENGE:
@@ -331,6 +347,8 @@ def _enrolling(tx_id: str | None, posted: bool) -> tuple[Transaction, User, Deci
     page opened while the account had no factor must not add one once the owner has set one
     up (a password alone would then plant a second factor: Keycloak CVE-2023-3597)."""
     tx, user, mine = signing_in(tx_id)
+    if not user_status.may_sign_in(user.status):  # deactivated since the first step
+        return advance(tx, user, mine)
     decision = decision_for(tx, user, mine)
     if decision.need is not Need.ENROLL:
         if posted:  # a setup or a skip sent after its reason was gone

@@ -28,7 +28,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from idp import audit, db, store
+from idp import audit, db, store, user_status
 from idp.cache import Snapshots
 from idp.federation.client import (UntrustedToken, UpstreamMisconfigured, UpstreamUnavailable,
                                    exchange_code, oauth_client, upstream_metadata,
@@ -305,8 +305,9 @@ def callback(upstream):
         how = "linked"
 
     proof = progress_for(row.trust_mfa, row.trusted_acrs or [], claims)
-    audit.record(session, g.tenant.id, "user.signed_in_upstream", user_id=user.id,
-                 actor=user.email, upstream=row.slug, how=how, trusted=proof.primary.value,
-                 upstream_amr=upstream_methods(claims))
+    if user_status.may_sign_in(user.status):  # else the journey refuses it, and audits that
+        audit.record(session, g.tenant.id, "user.signed_in_upstream", user_id=user.id,
+                     actor=user.email, upstream=row.slug, how=how, trusted=proof.primary.value,
+                     upstream_amr=upstream_methods(claims))
     # A fresh, full authentication: never a step-up of whoever was signed in before.
     return respond(signin.with_upstream(tx, user, proof.methods, proof.primary, row.slug))

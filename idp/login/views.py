@@ -14,13 +14,13 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from idp import audit, db, password
+from idp import audit, db, password, user_status
 from idp.addresses import normalise_email
 from idp.journey import login_links as tokens
 from idp.journey import session as sso
 from idp.journey import recovery, signin, transaction
-from idp.journey.outcomes import (AskFactor, AskSetup, ChallengePage, LockedOut, Refused,
-                                  SetupChoice, SetupPage, SignedIn, WrongPassword)
+from idp.journey.outcomes import (AccountClosed, AskFactor, AskSetup, ChallengePage, LockedOut,
+                                  Refused, SetupChoice, SetupPage, SignedIn, WrongPassword)
 from idp.login.forms import ConsentForm, LoginForm, SignOutForm
 from idp.models import User
 from idp.oidc import authorize
@@ -75,6 +75,9 @@ def respond(outcome):
             return error_redirect(tx.params["redirect_uri"], tx.params.get("state"),
                                   decision.error or "access_denied", decision.reason)
         return error_page(403, "Sign-in not possible", decision.reason_for_you)
+    if isinstance(outcome, AccountClosed):
+        # Our own page, not an error sent to the portal: the person must read why.
+        return error_page(403, outcome.title, outcome.message)
     if isinstance(outcome, LockedOut):
         if outcome.network:
             return error_page(429, "Too many attempts",
@@ -170,6 +173,8 @@ def login_token(token):
                               "Ask your administrator for a new one.")
         if not tokens.allowed_for(session, g.tenant, row.user):
             return privileged_refused()
+        if not user_status.may_sign_in(row.user.status):  # the link proves who holds it
+            return error_page(403, *user_status.refusal(row.user.status))
         return render_template("login/token.html", user=row.user, token=token)
     if not _csrf_ok():
         return error_page(400, "This page expired", "Open the sign-in link again.")
@@ -242,7 +247,7 @@ def consent():
         tx = transaction.load(g.tenant.id, form.tx.data if request.method == "POST" else request.args.get("tx"))
     except transaction.TransactionGone:
         return expired_page()
-    session = sso.current(g.tenant.id)
+    session, user = sso.signed_in(g.tenant.id)
     if session is None or not tx.params:
         return expired_page()
     if not authorize.bound_to(tx, session):
@@ -263,14 +268,12 @@ def consent():
         return redirect(url_for("oidc.resume", tenant=g.tenant.slug, tx=tx.id))
     form.tx.data = tx.id
     scopes = [s for s in tx.params.get("scope", "").split() if s != "openid"]
-    user = db.session().get(User, session.user_id)
     return render_template("login/consent.html", form=form, client=client, scopes=scopes, user=user)
 
 
 @bp.get("/")
 def home():
-    session = sso.current(g.tenant.id)
-    user = db.session().get(User, session.user_id) if session else None
+    session, user = sso.signed_in(g.tenant.id)
     return render_template("login/home.html", user=user, session=session, form=SignOutForm())
 
 

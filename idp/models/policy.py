@@ -26,7 +26,7 @@ class TenantPolicyRow(Base):
     grace_skips: Mapped[int | None] = mapped_column(Integer)
     # Factor types; a new row lists every type the registry has (``idp.admin.policy_row``).
     allowed_factors: Mapped[list] = mapped_column()
-    roles_allowed: Mapped[list] = mapped_column(default=lambda: ["admin", "member"])
+    roles_allowed: Mapped[list] = mapped_column(default=lambda: ["admin", "mfa-admin", "member"])
     self_disable: Mapped[bool] = mapped_column(Boolean, default=True)
     login_token_bypass: Mapped[bool] = mapped_column(Boolean, default=True)
     # A sign-in link for an administrator is the console in the holder's hands: off unless the

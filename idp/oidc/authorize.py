@@ -20,12 +20,10 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import current_app, g, make_response, redirect, render_template, url_for
 from werkzeug.datastructures import MultiDict
 
-from idp import db
 from idp.journey import session as sso
 from idp.clients import client_ref
 from idp.journey import signin, transaction, verification
 from idp.journey.outcomes import AskSetup
-from idp.models import User
 from idp.oidc.oauth_client import query_client
 from idp.oidc.tokens import InvalidToken, verify_id_token_hint
 from idp.journey.facts import BadClaimsParameter, essential_acr
@@ -95,8 +93,7 @@ def proceed(params: dict, tx: transaction.Transaction | None):
                           "registered, so we stopped here to keep you safe.")
     state = params.get("state")
     server = current_app.extensions["idp.oauth"]
-    session = sso.current(g.tenant.id)
-    user = _session_user(session)
+    session, user = sso.signed_in(g.tenant.id)
     request = OAuth2Request("GET", issuer() + "/authorize")
     request.payload = BasicOAuth2Payload(params)
     if tx is not None and (tx.authenticated or tx.consented) and not bound_to(tx, session):
@@ -201,15 +198,6 @@ def _step_up(params: dict, prompts: set[str], session, user):
     outcome = signin.step_up(params, session, user, decision)
     page = "login.setup" if isinstance(outcome, AskSetup) else "login.second_factor"
     return redirect(url_for(page, tenant=g.tenant.slug, tx=outcome.tx.id))
-
-
-def _session_user(session):
-    if session is None:
-        return None
-    user = db.session().get(User, session.user_id)
-    if user is None or user.tenant_id != g.tenant.id:
-        return None
-    return user
 
 
 def _prompts(params: dict) -> set[str]:

@@ -12,7 +12,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import current_app, g
 from sqlalchemy import select
 
-from idp import audit, db, hashing
+from idp import audit, db, hashing, user_status
 from idp.clients import ClientRef, client_ref
 from idp.models import Token
 from idp.models.base import utcnow
@@ -39,6 +39,8 @@ class FoundToken:
     def is_revoked(self):
         if self.row.revoked_at is not None:
             return True
+        if self.row.user is not None and not user_status.may_sign_in(self.row.user.status):
+            return True  # its user was deactivated (which revoked it, unless it outlived that)
         if self.kind == "access_token":
             return self.row.access_revoked_at is not None
         return self.row.rotated_at is not None

@@ -8,7 +8,7 @@ from flask_wtf.csrf import validate_csrf
 from sqlalchemy import select
 from wtforms import ValidationError
 
-from idp import audit, db
+from idp import audit, db, user_status
 from idp.journey import session as sso
 from idp.journey import transaction
 from idp.models import Client, Token, User
@@ -156,6 +156,8 @@ def userinfo():
         return _bearer_error("The access token was revoked.")
     if row.user is None:
         return _bearer_error("This access token does not belong to a user.", 403, "insufficient_scope")
+    if not user_status.may_sign_in(row.user.status):
+        return _bearer_error("The access token was revoked.")
     if "openid" not in row.scope.split():
         return _bearer_error("The access token lacks the openid scope.", 403, "insufficient_scope")
     response = jsonify(user_claims(row.user, row.scope))

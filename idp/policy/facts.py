@@ -106,7 +106,7 @@ class TenantPolicy:
     # Factor types the tenant allows. A tenant without a policy row has MFA off and allows
     # none; a new row allows every type there is (``idp.admin``).
     allowed_factors: frozenset[str] = frozenset()
-    roles_allowed: frozenset[str] = frozenset({"admin", "member"})
+    roles_allowed: frozenset[str] = frozenset({"admin", "mfa-admin", "member"})
     self_disable: bool = True
     login_token_bypass: bool = True
 

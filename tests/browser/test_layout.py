@@ -9,8 +9,10 @@ saves a screenshot of each page at each width in /tmp/shots/layout/ for a person
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import pyotp
 from playwright.sync_api import Page, expect
@@ -21,9 +23,11 @@ from idp.models import Group
 from tests.support.browsers import SAFARI_ON_IPHONE
 from tests.support.layout import look_at
 
-SHOTS = Path("/tmp/shots/layout")
+SHOTS = Path(os.environ.get("IDP_SHOTS", "/tmp/shots/layout"))  # where a person looks
 LONG_GROUP = "Finance, accounting and payroll (Lisbon office)"
 LONG_EMAIL = "maria-fernanda.de-albuquerque-figueiredo@accounts.example.com"
+FORMER = "leonor.former@example.com"  # deactivated
+HELPDESK = "helpdesk@example.com"  # a two-factor administrator
 
 
 def _furnish(app, world) -> None:
@@ -39,6 +43,11 @@ def _furnish(app, world) -> None:
         admin.add_to_group(session, tenant, LONG_GROUP, world.alice, "test")
         admin.add_to_group(session, tenant, "Support", world.bob, "test")
         admin.set_user_mfa(session, tenant, world.bob, "enforce", "test")
+        directory.create_user(session, passwords, tenant, FORMER, world.password,
+                              name="Leonor Former", groups=[LONG_GROUP])
+        admin.deactivate(session, None, tenant, FORMER, "test")
+        directory.create_user(session, passwords, tenant, HELPDESK, world.password,
+                              name="Helpdesk", role="mfa-admin")
         admin.set_policy(session, tenant, "test", mode="optional", groups=[LONG_GROUP],
                          password_min_length=12, self_registration=True,
                          registration_domains=["accounts.example.com", "lisbon-and-porto.example.com"])
@@ -57,6 +66,8 @@ def _ids(app, world) -> dict[str, int]:
         return {
             "alice": directory.find_user(session, tenant, world.alice).id,
             "long": directory.find_user(session, tenant, LONG_EMAIL).id,
+            "former": directory.find_user(session, tenant, FORMER).id,
+            "admin": directory.find_user(session, tenant, world.admin).id,
             "group": session.scalar(select(Group.id).where(Group.tenant_id == tenant.id,
                                                            Group.name == LONG_GROUP)),
         }
@@ -94,23 +105,32 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
     finally:
         bob.context.close()
 
-    # The console asks its admin, who has no second step yet, to set one up first.
-    page.goto(base + "/admin/users")
-    sign_in(page, world.admin, world.password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.get_by_role("link", name="Authenticator app").click()
-    key = page.locator("#totp-setup-key").inner_text().replace(" ", "")
-    look(page, "login-setup-totp")
-    page.get_by_label(re.compile("digit code the app shows")).fill(pyotp.TOTP(key).now())
-    page.get_by_role("button", name="Confirm").click()
-    look(page, "login-backup-offer")
-    page.locator("#continue").click()  # "Not now" on the backup-codes offer
-    expect(page).to_have_url(re.compile(re.escape(base) + r"/admin/users\b"))
+    def to_console(on: Page, email: str, shots: bool) -> None:
+        """The console asks its admin, who has no second step yet, to set one up first."""
+        on.goto(base + "/admin/users")
+        sign_in(on, email, world.password)
+        on.get_by_role("button", name="Sign in", exact=True).click()
+        on.get_by_role("link", name="Authenticator app").click()
+        key = on.locator("#totp-setup-key").inner_text().replace(" ", "")
+        if shots:
+            look(on, "login-setup-totp")
+        on.get_by_label(re.compile("digit code the app shows")).fill(pyotp.TOTP(key).now())
+        on.get_by_role("button", name="Confirm").click()
+        if shots:
+            look(on, "login-backup-offer")
+        on.locator("#continue").click()  # "Not now" on the backup-codes offer
+        expect(on).to_have_url(re.compile(re.escape(base) + r"/admin/users\b"))
+
+    to_console(page, world.admin, shots=True)
 
     pages = {
         "console-users": "/admin/users",
         "console-user": f"/admin/users/{ids['long']}",
         "console-user-alice": f"/admin/users/{ids['alice']}",
+        "console-user-deactivated": f"/admin/users/{ids['former']}",
+        "console-user-delete": f"/admin/users/{ids['long']}/delete",
+        "console-users-filtered": f"/admin/users?mfa=off&status=deactivated&group={quote(LONG_GROUP)}",
+        "console-users-group": f"/admin/users?group={quote(LONG_GROUP)}",
         "console-policy": "/admin/policy",
         "console-policy-what-if": f"/admin/policy?email={world.alice}&portal={world.portal.client_id}&acr=mfa#what-if",
         "console-groups": "/admin/groups",
@@ -150,6 +170,17 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
         alice.context.close()
         phone.context.close()
 
+    # A two-factor administrator's console: the users and the report, and no button on an
+    # administrator's page.
+    helpdesk = chromium.new_context().new_page()
+    try:
+        to_console(helpdesk, HELPDESK, shots=False)
+        look(helpdesk, "console-users-mfa-admin")
+        helpdesk.goto(base + f"/admin/users/{ids['admin']}")
+        look(helpdesk, "console-user-mfa-admin")
+    finally:
+        helpdesk.context.close()
+
     # The pages a POST answers with: a new portal's secret, and a sign-in link.
     page.goto(base + "/admin/portals")
     page.locator("#portal-name").fill("Expense claims for the Lisbon office (staging)")
@@ -160,6 +191,10 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
     look(page, "console-portal-new-secret")
     page.goto(base + f"/admin/users/{ids['long']}")
     expect(page.locator("html")).to_have_attribute("data-console", "ready")
+    page.get_by_role("button", name="Deactivate").click()  # the confirmation, in plain words
+    expect(page.locator("#confirm-text")).to_contain_text("They are signed out everywhere now")
+    look(page, "console-confirm-deactivate")
+    page.get_by_role("button", name="Cancel").click()
     page.get_by_role("button", name="Create a sign-in link").click()
     page.get_by_role("button", name="Confirm").click()
     expect(page.locator("#login-token-url")).to_be_visible()

@@ -78,7 +78,7 @@ def form_of(page: str, **changes) -> dict:
     data["grace_days"] = value(page, "grace_days")
     data["grace_skips"] = value(page, "grace_skips")
     data["factors"] = [f for f in ("webauthn", "totp", "sms", "questions", "backup") if checked(page, f"factor-{f}")]
-    data["roles_allowed"] = [r for r in ("admin", "member") if checked(page, f"role-{r}")]
+    data["roles_allowed"] = [r for r in ("admin", "mfa-admin", "member") if checked(page, f"role-{r}")]
     for name in ("self_disable", "login_token_bypass", "federation_jit", "lock_email_admins",
                  "self_service_reset", "require_verified_email", "self_registration"):
         if checked(page, name):
@@ -164,7 +164,7 @@ def test_saving_changes_the_policy_and_is_audited_with_the_admin(app, world):
     # before saving that the console would then ask for the password only.
     warned = browser.post(url(world), data)
     assert warned.status == 200 and 'id="console-warning"' in warned.text
-    assert saved_policy(app, world)["roles_allowed"] == ["admin", "member"]
+    assert saved_policy(app, world)["roles_allowed"] == ["admin", "mfa-admin", "member"]
     done = browser.post(url(world), {**data, "console_ok": "1"})
     assert done.status == 302, done.text[:2000]
 

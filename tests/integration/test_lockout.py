@@ -139,9 +139,13 @@ def test_the_lockout_mail_reaches_a_real_smtp_server_once(app, settings, world):
         set_policy(app, world, lock_email_admins=True)
         with app.app_context():
             session = db.session()
-            directory.create_user(session, app.extensions["idp.passwords"],
-                                  directory.get_tenant(session, world.slug), "boss@example.com",
-                                  "a long admin password", role="admin")
+            tenant = directory.get_tenant(session, world.slug)
+            for email, role in (("boss@example.com", "admin"), ("helpdesk@example.com", "mfa-admin"),
+                                ("former@example.com", "admin")):
+                directory.create_user(session, app.extensions["idp.passwords"], tenant, email,
+                                      "a long admin password", role=role)
+            # Whoever can unlock the account is told: not an administrator who left.
+            admin.deactivate(session, None, tenant, "former@example.com", "test")
             session.commit()
         with mailing_app(settings, box.url) as mailing:
             client = mailing.test_client()
@@ -150,6 +154,7 @@ def test_the_lockout_mail_reaches_a_real_smtp_server_once(app, settings, world):
             [mail] = box.wait_for(world.alice, world)
             box.wait_for(world.admin, world)
             box.wait_for("boss@example.com", world)
+            box.wait_for("helpdesk@example.com", world)
             sign_in(client, world)  # a further attempt while locked sends nothing more
             fail_until_locked(client, world, "nobody@example.com")  # no mailbox behind it: no mail
             with mailing.app_context():  # what was written, and how it went
@@ -157,7 +162,9 @@ def test_the_lockout_mail_reaches_a_real_smtp_server_once(app, settings, world):
                 written = db.session().execute(
                     select(OutboxMessage.recipient, OutboxMessage.state)
                     .where(OutboxMessage.kind == "lockout", OutboxMessage.tenant_id == tenant.id)).all()
-    assert sorted(written) == sorted((to, "sent") for to in (world.alice, world.admin, "boss@example.com"))
+    # Whoever can unlock the account is told: not an administrator who left.
+    assert sorted(written) == sorted((to, "sent") for to in (world.alice, world.admin, "boss@example.com",
+                                                            "helpdesk@example.com"))
     body = mail.text
     assert "locked until" in body and "wrong!!!!" not in body and world.password not in body
     assert "ask your administrator to unlock" in body

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from idp import admin, db, directory, notify
+from idp import admin, db, directory
 from idp.models import LoginToken
 from tests.support.account import (CEREMONY, age_sessions, answer_challenge, enroll_backup_codes,
                                    password_sign_in, start_enrollment, submit_enrollment)

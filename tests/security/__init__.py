@@ -31,4 +31,5 @@ Issue 18 added:
 | file | class | peers named | issue 18 |
 |---|---|---|---|
 | test_session_id_exposure.py | the SSO cookie's value handed to portals as the ID token's `sid` | CWE-200 (class) | found building the account page's browsers |
+| test_deactivated_accounts.py | a deactivated account still getting in (refresh token, kept session, sign-in link, upstream) | goauthentik/authentik#12858, wso2-extensions/identity-inbound-auth-oauth#1385 | part 6 |
 """

@@ -349,7 +349,7 @@ def test_the_policy_page_has_the_setting_beside_its_label_and_saves_it(app, worl
 
     form = {"csrf_token": field(CSRF, page), "mode": "optional", "scope": "everyone",
             "factors": ["webauthn", "totp", "sms", "questions", "backup"],
-            "roles_allowed": ["admin", "member"], "self_disable": "on",
+            "roles_allowed": ["admin", "mfa-admin", "member"], "self_disable": "on",
             "login_token_bypass": "on", "grace_skips": "", "grace_days": "",
             "captcha_after": "3", "lock_after": "5", "lock_minutes": "60",
             "admin_login_links": "on"}

@@ -21,7 +21,7 @@ import threading
 
 from sqlalchemy import func, select
 
-from idp import admin, db, directory, notify, store
+from idp import admin, db, directory, store
 from idp.models import Authenticator
 from tests.support.account import answer_challenge, enroll_backup_codes, password_sign_in
 from tests.support.journey import CSRF, TX, Browser, field, query

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
 from idp import admin, db, directory
+from idp.models import Group
 from tests.support.account import CEREMONY
 from tests.support.captcha import solve
 from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair, query
@@ -25,6 +28,19 @@ def user_mfa(app, world, email, action):
     with app.app_context():
         session = db.session()
         admin.set_user_mfa(session, directory.get_tenant(session, world.slug), email, action, "test")
+        session.commit()
+
+
+def put_in_group(app, world, group: str, *emails: str) -> None:
+    """The group made (if it is new) and ``emails`` added to it, as an admin would."""
+    with app.app_context():
+        session = db.session()
+        tenant = directory.get_tenant(session, world.slug)
+        if session.scalar(select(Group.id).where(Group.tenant_id == tenant.id,
+                                                 Group.name == group)) is None:
+            admin.create_group(session, tenant, group, "test")
+        for email in emails:
+            admin.add_to_group(session, tenant, group, email, "test")
         session.commit()
 
 

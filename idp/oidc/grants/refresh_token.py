@@ -15,7 +15,7 @@ from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grant
 from flask import current_app, g
 from sqlalchemy import bindparam, insert, select, update
 
-from idp import audit, db, hashing
+from idp import audit, db, hashing, user_status
 from idp.models import Token, User
 from idp.models.base import utcnow
 from idp.oidc.issue import TOKENS, Rotated, lifetimes, revoke_family
@@ -61,11 +61,17 @@ SOURCE_COLUMNS = (TOKENS.c.id, TOKENS.c.tenant_id, TOKENS.c.client_pk, TOKENS.c.
 USERS = User.__table__
 SOURCE_COLUMNS += (select(USERS.c.subject).where(USERS.c.id == TOKENS.c.user_id)
                    .correlate(TOKENS).scalar_subquery().label("subject"),)
+# Only an active user's token is claimed (``idp.user_status``): deactivating revokes them
+# all, and a row that outlived that still refreshes nothing (the careful path says no).
+_USER_ACTIVE = (select(USERS.c.id).where(USERS.c.id == TOKENS.c.user_id,
+                                        USERS.c.status == user_status.ACTIVE)
+                .correlate(TOKENS).exists())
 CLAIM = (update(TOKENS)
          .where(TOKENS.c.refresh_token_hash == bindparam("b_digest"),
                 TOKENS.c.tenant_id == bindparam("b_tenant"),
                 TOKENS.c.client_pk == bindparam("b_client"), TOKENS.c.revoked_at.is_(None),
-                TOKENS.c.rotated_at.is_(None), TOKENS.c.refresh_expires_at > bindparam("b_now"))
+                TOKENS.c.rotated_at.is_(None), TOKENS.c.refresh_expires_at > bindparam("b_now"),
+                _USER_ACTIVE)
          .values(rotated_at=bindparam("b_now"))
          .returning(*SOURCE_COLUMNS))
 
@@ -142,11 +148,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def _careful(self, digest: str, client) -> RefreshSource:
         session = db.session()
         row = session.execute(select(*SOURCE_COLUMNS, Token.revoked_at, Token.rotated_at,
-                                     Token.refresh_expires_at)
+                                     Token.refresh_expires_at, _USER_ACTIVE.label("active"))
                               .where(Token.refresh_token_hash == digest,
                                      Token.tenant_id == g.tenant.id)).first()
         if (row is None or row.client_pk != client.row.id or row.revoked_at is not None
-                or row.refresh_expires_at is None or row.refresh_expires_at < utcnow()):
+                or row.refresh_expires_at is None or row.refresh_expires_at < utcnow()
+                or not row.active):
             raise InvalidGrantError("The refresh token is invalid, expired or revoked.")
         source = RefreshSource(*row[:len(SOURCE_COLUMNS)])
         self._validate_token_scope(source)

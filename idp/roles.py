@@ -1,0 +1,50 @@
+"""The roles a user can have in a tenant, and what each may do to other people's accounts.
+
+- ``admin``: the whole console (policy, portals, people, roles) and every action on a user.
+- ``mfa-admin``: a two-factor administrator (Claromentis' seed): the users list and user pages,
+  and a user's two-step verification (turn on, turn off, reset) and lock, for members and
+  other two-factor administrators only — never an administrator's, whose sign-in they could
+  otherwise weaken. Nothing else: no policy, portals, groups, roles, audit log, sign-in links,
+  sign-out, deactivation or deletion.
+- ``member``: no console at all.
+
+Pure data and rules, no I/O: the console's gate, the directory, the CLI and the journey ask
+here.
+"""
+
+from __future__ import annotations
+
+ADMIN = "admin"
+MFA_ADMIN = "mfa-admin"
+MEMBER = "member"
+ROLES = (ADMIN, MFA_ADMIN, MEMBER)
+
+# What the console says, where a person reads the role.
+LABELS = {ADMIN: "Administrator", MFA_ADMIN: "Two-factor administrator", MEMBER: "Member"}
+
+# Who may open the console at all (each role's pages are the gate's: ``idp.console.gate``).
+CONSOLE = frozenset({ADMIN, MFA_ADMIN})
+
+# What a two-factor administrator may do to a user, of the console's actions.
+MFA_ACTIONS = frozenset({"enforce", "exempt", "reset", "unlock"})
+
+
+def label(role: str) -> str:
+    return LABELS.get(role, role)
+
+
+def privileged(role: str) -> bool:
+    """Can this role act on other people's accounts? Every role but member counts, so a role
+    added later is guarded until someone decides otherwise."""
+    return role != MEMBER
+
+
+def may_act(actor_role: str, action: str, target_role: str) -> bool:
+    """May a user of ``actor_role`` take the console's ``action`` on a user of ``target_role``?
+    Whether the actor is the target is the caller's to check (nobody changes their own
+    two-step verification, role or status from the console)."""
+    if actor_role == ADMIN:
+        return True
+    if actor_role == MFA_ADMIN:
+        return action in MFA_ACTIONS and target_role != ADMIN
+    return False

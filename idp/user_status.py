@@ -1,0 +1,40 @@
+"""A user's status: whether the account may sign in, and what the person is told when not.
+
+``active`` signs in; ``invited`` waits for its invitation to be accepted; ``deactivated`` was
+stopped by an administrator (kept, with everything it owns, until reactivated or deleted).
+Only an active account signs in, by any path: password, sign-in link, upstream provider, or an
+SSO session or refresh token from before (``idp.journey``, the token endpoint). A person is
+told why only once they proved who they are (the right password, a link, an upstream sign-in),
+so the message gives nothing away to someone guessing addresses.
+"""
+
+from __future__ import annotations
+
+ACTIVE = "active"
+INVITED = "invited"
+DEACTIVATED = "deactivated"
+STATUSES = (ACTIVE, INVITED, DEACTIVATED)
+
+LABELS = {ACTIVE: "Active", INVITED: "Invited", DEACTIVATED: "Deactivated"}
+
+# (title, message) for the person whose account cannot sign in.
+REFUSALS = {
+    DEACTIVATED: ("This account is deactivated",
+                  "This account is deactivated. Contact your organisation's administrator."),
+    INVITED: ("This account is not set up yet",
+              "This account is waiting for its invitation to be accepted. Open the invitation "
+              "mail to set it up, or ask your organisation's administrator for a new one."),
+}
+
+
+def may_sign_in(status: str) -> bool:
+    return status == ACTIVE
+
+
+def refusal(status: str) -> tuple[str, str]:
+    """(title, message) for an account of ``status`` that may not sign in."""
+    return REFUSALS.get(status, REFUSALS[DEACTIVATED])
+
+
+def label(status: str) -> str:
+    return LABELS.get(status, status)
