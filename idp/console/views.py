@@ -96,7 +96,8 @@ def users():
                                         filters=filters)
     return render_template("console/users.html", rows=rows, search=search, next_cursor=next_cursor,
                            actions=ACTIONS, filters=filters, groups=groups,
-                           statuses=user_status.LABELS, mfa_choices=users_list.MFA_CHOICES)
+                           statuses=user_status.LABELS, mfa_choices=users_list.MFA_CHOICES,
+                           roles=list(roles.LABELS.items()))
 
 
 def _policy():
