@@ -77,3 +77,58 @@ def test_forgot_password_then_the_second_factor_then_the_portal(page: Page, app,
             assert tenant_mail(box, world, world.alice)[0].message_id != changed.message_id
         finally:
             server.stop()
+
+
+def test_an_invitation_then_a_forced_setup_then_the_portal(page: Page, app, settings, tmp_path):
+    from dataclasses import replace
+
+    from idp import db, directory
+    from idp.admin import invitations
+    from tests.support.signin import set_policy
+
+    with smtp_mailbox() as box:
+        server = serve(settings, tmp_path / "server.log", smtp_url=box.url)
+        try:
+            world = make_world(app, settings, base_url=server.url)
+            set_policy(app, world, mode="required", groups=[], users=[], factors=["totp", "backup"])
+            portal = Portal(page, world)
+            with app.app_context():  # the admin's invitation, as the console makes it
+                session = db.session()
+                invitations.invite(session, replace(settings, base_url=server.url, smtp_url=box.url),
+                                   directory.get_tenant(session, world.slug), "dora@example.com",
+                                   world.admin, name="Dora", groups=["Finance"])
+                session.commit()
+            [mail] = box.wait_for("dora@example.com", world)  # the server's sender mailed it
+            assert "You are invited" in mail.subject and "Set up my account" in mail.html
+            page.goto(re.search(r"https?://\S+/login/invitation/\S+", mail.text).group(0))
+            expect(page.get_by_role("heading", name="Welcome, Dora")).to_be_visible()
+            page.get_by_label("Password", exact=True).fill(NEW)
+            page.get_by_label("The same password again").fill(NEW)
+            shoot(page, "invitation")
+            page.get_by_role("button", name="Set up my account").click()
+
+            # The policy requires a second factor: its setup comes at once.
+            expect(page.locator("#totp-setup-key")).to_be_visible()
+            shoot(page, "invitation-forced-setup")
+            secret = page.locator("#totp-setup-key").inner_text().replace(" ", "")
+            page.fill("#code", totp_code_for(secret))
+            page.locator("#enroll-form button[type=submit]").first.click()
+            expect(page.get_by_role("heading", name="Save backup codes in case you lose your phone")).to_be_visible()
+            page.locator("#continue").click()
+            expect(page.get_by_role("heading", name="Sign-in and security")).to_be_visible()
+            shoot(page, "invitation-account")
+
+            # Then the portal: signed in already, it gets its code, and the token says how
+            # (followed from a page, as a portal's "Sign in" link would be).
+            page.evaluate("url => { window.location.href = url; }", portal.url)
+            expect(page.get_by_role("heading", name="Welcome back")).to_be_visible()
+            claims = portal.id_token()
+            assert claims["acr"] == "mfa" and "otp" in claims["amr"]
+        finally:
+            server.stop()
+
+
+def totp_code_for(secret: str) -> str:
+    import pyotp
+
+    return pyotp.TOTP(secret).now()
