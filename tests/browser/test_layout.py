@@ -18,6 +18,7 @@ import pyotp
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from idp.admin import invitations
 from idp import admin, db, directory
 from idp.models import Group
 from tests.support.browsers import SAFARI_ON_IPHONE
@@ -28,6 +29,7 @@ LONG_GROUP = "Finance, accounting and payroll (Lisbon office)"
 LONG_EMAIL = "maria-fernanda.de-albuquerque-figueiredo@accounts.example.com"
 FORMER = "leonor.former@example.com"  # deactivated
 HELPDESK = "helpdesk@example.com"  # a two-factor administrator
+INVITED = "ines.invited@example.com"  # invited, not in yet
 
 
 def _furnish(app, world) -> None:
@@ -48,6 +50,8 @@ def _furnish(app, world) -> None:
         admin.deactivate(session, None, tenant, FORMER, "test")
         directory.create_user(session, passwords, tenant, HELPDESK, world.password,
                               name="Helpdesk", role="mfa-admin")
+        invitations.invite(session, app.config["IDP"], tenant, INVITED, world.admin,
+                           name="Inês Invited", groups=["Support"])
         admin.set_policy(session, tenant, "test", mode="optional", groups=[LONG_GROUP],
                          password_min_length=12, self_registration=True,
                          registration_domains=["accounts.example.com", "lisbon-and-porto.example.com"])
@@ -67,6 +71,7 @@ def _ids(app, world) -> dict[str, int]:
             "alice": directory.find_user(session, tenant, world.alice).id,
             "long": directory.find_user(session, tenant, LONG_EMAIL).id,
             "former": directory.find_user(session, tenant, FORMER).id,
+            "invited": directory.find_user(session, tenant, INVITED).id,
             "admin": directory.find_user(session, tenant, world.admin).id,
             "group": session.scalar(select(Group.id).where(Group.tenant_id == tenant.id,
                                                            Group.name == LONG_GROUP)),
@@ -128,6 +133,7 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
         "console-user": f"/admin/users/{ids['long']}",
         "console-user-alice": f"/admin/users/{ids['alice']}",
         "console-user-deactivated": f"/admin/users/{ids['former']}",
+        "console-user-invited": f"/admin/users/{ids['invited']}",
         "console-user-delete": f"/admin/users/{ids['long']}/delete",
         "console-users-filtered": f"/admin/users?mfa=off&status=deactivated&group={quote(LONG_GROUP)}",
         "console-users-group": f"/admin/users?group={quote(LONG_GROUP)}",
