@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     from idp.mfa.secrets import SecretBox
     from idp.login.views import bp as login_bp
     from idp.login.recovery import bp as recovery_bp
+    from idp.login.signup import bp as signup_bp
     from idp.oidc import server
     from idp.oidc.keys import Keyring
     from idp.oidc.views import bp as oidc_bp
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     app.register_blueprint(oidc_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(recovery_bp)
+    app.register_blueprint(signup_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(federation_bp)
     app.register_blueprint(console_bp)

@@ -85,7 +85,7 @@ def _address_key(email: str) -> str:
     return f"reset:{g.tenant.id}:{hashlib.sha256(email.encode()).hexdigest()[:32]}"
 
 
-def _network() -> str:
+def network() -> str:
     """The client's network: its IPv4 address, or its IPv6 /64 (one subscriber's prefix, which
     hands out more addresses than anyone can count)."""
     try:
@@ -117,7 +117,7 @@ def request_reset(email: str, captcha_solved) -> Sent | TooMany | CaptchaFirst:
         return CaptchaFirst(flow.captcha_widget(key, needed=True))
     try:
         per_address.reserve(key, captcha_solved,
-                            also=(per_network, f"reset:{g.tenant.id}:net:{_network()}"))
+                            also=(per_network, f"reset:{g.tenant.id}:net:{network()}"))
     except Locked as locked:
         return TooMany(locked.until)
     except CaptchaNeeded:

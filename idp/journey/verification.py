@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app, g, url_for
 
-from idp import account_links, audit, db, tenant_policy, web
+from idp import account_links, audit, db, tenant_policy, user_status, web
 from idp.models import User
 from idp.notify import outbox
 
@@ -70,6 +70,8 @@ def confirm(token: str) -> User | None:
 
 def mark_verified(user: User, how: str) -> None:
     """``user``'s address is proved (``how``: link, reset, invitation)."""
+    if user.status == user_status.UNVERIFIED:  # signed itself up: the address was all it lacked
+        user.status = user_status.ACTIVE
     if user.email_verified:
         return
     user.email_verified = True

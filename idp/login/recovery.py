@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask import (Blueprint, current_app, g, make_response, redirect, render_template, request,
+                   url_for)
 
-from idp import db
+from idp import db, user_status
+from idp.guard import Locked, account_key
 from idp.models import User
 from idp.journey import invitations, recovery, signin, transaction, verification
 from idp.journey import session as sso
@@ -147,8 +149,14 @@ def verify_email(token):
         return error_page(400, "This link does not work",
                           "It was used already, has expired, or a newer one was sent. Sign in "
                           "again to get a new one.")
+    signed_up = user.status == user_status.UNVERIFIED
     if request.method == "GET":  # a button, not the GET: mail scanners open links
-        return render_template("login/verify_email.html", user=user, token=token)
+        return render_template("login/verify_email.html", user=user, token=token,
+                               signed_up=signed_up, error=None)
+    if signed_up and not _sign_up_password_ok(user):
+        return render_template("login/verify_email.html", user=user, token=token,
+                               signed_up=True, error="That is not the password chosen when "
+                                                     "signing up."), 400
     if verification.confirm(token) is None:
         return error_page(400, "This link does not work",
                           "It was used already. Your address may be verified already.")
@@ -159,6 +167,25 @@ def verify_email(token):
         response = make_response(render_template("login/verified.html", user=user))
     response.delete_cookie(verification.RESUME_COOKIE, path=tenant_path())
     return response
+
+
+def _sign_up_password_ok(user: User) -> bool:
+    """The password chosen at sign-up, typed again when its address is verified (counted by
+    the guard like any password)."""
+    key = account_key(g.tenant.id, user.id, user.email)
+    try:
+        attempt = flow.guard().reserve(key)
+    except Locked:
+        return False
+    if current_app.extensions["idp.passwords"].verify(user.password_hash,
+                                                      request.form.get("password", "")).ok:
+        flow.guard().refund(key)
+        return True
+    try:
+        flow.guard().after_failure(key, attempt)
+    except Locked:
+        pass
+    return False
 
 
 @bp.post("/login/verify-email/again")

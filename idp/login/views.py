@@ -111,6 +111,12 @@ def _csrf_ok() -> bool:
     return True
 
 
+def _links() -> dict:
+    """The sign-in page's other ways: reset by mail, sign-up (the tenant's settings)."""
+    accounts = recovery.settings_of(g.tenant)
+    return {"reset": accounts.self_service_reset, "signup": accounts.self_registration}
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
@@ -132,19 +138,19 @@ def login():
         if tx.params.get("login_hint"):
             form.email.data = tx.params["login_hint"][:320]
         return render_template("login/login.html", form=form, client=client, error=None,
-                               reset=recovery.settings_of(g.tenant).self_service_reset)
+                               **_links())
     if not form.validate():
         error = "Enter your email and password." if not form.csrf_token.errors else \
             "This page expired. Please try again."
         return render_template("login/login.html", form=form, client=client, error=error,
-                               reset=recovery.settings_of(g.tenant).self_service_reset), 400
+                               **_links()), 400
     password.admit()  # before any attempt is counted: a full queue is a 503, not a failure
     outcome = signin.with_password(tx, normalise_email(form.email.data), form.password.data,
                                    current_app.extensions["idp.passwords"])
     if isinstance(outcome, WrongPassword):
         return render_template("login/login.html", form=form, client=client,
                                error=outcome.message, captcha=outcome.captcha,
-                               reset=recovery.settings_of(g.tenant).self_service_reset), \
+                               **_links()), \
             200 if outcome.message == signin.INCORRECT else 400
     return respond(outcome)
 

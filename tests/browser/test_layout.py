@@ -95,6 +95,16 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
     def look(on: Page, name: str) -> None:
         found[name] = look_at(on, SHOTS, name)
 
+    # The pages of someone without a session: sign-up and a forgotten password.
+    visitor = chromium.new_context().new_page()
+    try:
+        for name, path in (("signup", "/signup"), ("forgot", "/login/forgot")):
+            response = visitor.goto(base + path)
+            assert response and response.status == 200, (name, response and response.status)
+            look(visitor, name)
+    finally:
+        visitor.context.close()
+
     # Bob, whom an administrator made set up a second step, signs in to his account page.
     bob = chromium.new_context().new_page()
     try:
