@@ -205,3 +205,51 @@ def test_the_owner_is_mailed_when_a_sign_in_method_is_added(app, world):
         assert mail.subject == f"A new sign-in method was added to your {tenant.name} account"
         assert 'Authenticator app ("Work phone") was added' in mail.body
         assert "reset your password from the sign-in page now" in mail.body
+
+
+# Every kind of mail, with what its callers give it (StrictUndefined: a missing value fails).
+KINDS = {
+    "lockout": {"name": "Carol", "email": "c@example.com", "ends": "2026-12-03 11:00 UTC", "copy": False},
+    "login_link_created": {"name": "Carol", "email": "c@example.com", "who": "Ada",
+                           "at": "2026-12-03 10:00 UTC", "until": "2026-12-03 10:15 UTC"},
+    "reset": {"name": "Carol", "link": "https://idp.example/t/x/login/reset/TOKEN", "minutes": 30},
+    "password_changed": {"name": "Carol", "email": "c@example.com", "why": "change",
+                         "at": "2026-12-03 10:00 UTC"},
+    "verify": {"name": "Carol", "email": "c@example.com", "days": 2,
+               "link": "https://idp.example/t/x/login/verify-email/TOKEN"},
+    "invite": {"name": "Carol", "email": "c@example.com", "who": "Ada", "days": 7,
+               "link": "https://idp.example/t/x/login/invitation/TOKEN"},
+    "factor_added": {"name": "Carol", "email": "c@example.com", "method": "Authenticator app",
+                     "label": "Work phone", "at": "2026-12-03 10:00 UTC"},
+    "signup_exists": {"name": "Carol", "email": "c@example.com", "link": "https://idp.example/t/x/login"},
+}
+
+
+def test_every_kind_of_mail_reaches_a_real_smtp_server_as_text_and_html(app, world):
+    from pathlib import Path
+
+    from idp.config import ROOT
+
+    made = {p.stem for p in Path(ROOT / "templates" / "mail").glob("*.txt")}
+    assert made == set(KINDS)  # a new kind of mail is added here too
+    box = Mailbox()
+    server = Controller(box, hostname="127.0.0.1", port=free_port())
+    server.start()
+    settings = smtp_settings(app, server.port)
+    try:
+        with smtp_configured(app, settings):
+            for kind, context in KINDS.items():
+                with app.app_context():
+                    session = db.session()
+                    outbox.mail(session, settings, directory.get_tenant(session, world.slug),
+                                f"{kind}@example.com", kind, **context)
+                    session.commit()
+        outbox.deliver(app.extensions["idp.engine"], settings)
+    finally:
+        server.stop()
+    for kind, context in KINDS.items():
+        [mail] = tenant_mail(box, world, f"{kind}@example.com")
+        assert "{{" not in mail.text + mail.html and "Hello Carol," in mail.text, kind
+        assert f"Tenant {world.slug}" in mail.html and "<p>Hello Carol,</p>" in mail.html, kind
+        if "link" in context:
+            assert context["link"] in mail.text and context["link"] in mail.html, kind
