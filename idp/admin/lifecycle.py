@@ -29,7 +29,7 @@ from idp import account_links, audit, directory, roles, user_status
 from idp.directory import DirectoryError, NotFound
 from idp.guard import account_key
 from idp.journey import session as sso
-from idp.models import AuthorizationCode, LoginToken, Tenant, Token, User
+from idp.models import AuthorizationCode, LoginToken, Tenant, User
 from idp.models.base import utcnow
 
 
@@ -87,11 +87,7 @@ def _keep_an_administrator(db: Session, tenant: Tenant, user: User, what: str) -
 def end_sessions_and_tokens(db: Session, store, user: User) -> Ended:
     """Sign ``user`` out of every browser and revoke their tokens (``store``: the one the
     sessions live in, or None when it cannot be reached from here)."""
-    sessions = sso.end_all(user.id, store) if store is not None else None
-    tokens = db.execute(
-        update(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))
-        .values(revoked_at=utcnow()).execution_options(synchronize_session=False)).rowcount
-    return Ended(sessions, tokens)
+    return Ended(*sso.end_everything(db, user.id, store))
 
 
 def sign_out_everywhere(db: Session, store, tenant: Tenant, email: str, actor: str) -> Ended:

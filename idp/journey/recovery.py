@@ -27,15 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, g, request, url_for
-from sqlalchemy import update
 
-from idp import account_links, audit, db, directory, password_policy, tenant_policy, web
+from idp import (account_links, audit, db, directory, password_policy, store, tenant_policy,
+                 web)
 from idp.addresses import normalise_email
 from idp.guard import CaptchaNeeded, Limits, Locked
 from idp.journey import session as sso
 from idp.mfa import flow
-from idp.models import Token, User
-from idp.models.base import utcnow
+from idp.models import User
 from idp.notify import outbox
 
 CAPTCHA_AFTER = 3  # requests for one address in an hour, before a CAPTCHA is asked
@@ -170,16 +169,6 @@ def password_problem(user: User, password: str, again: str) -> str | None:
         tenant=g.tenant, pwned_url=current_app.config["IDP"].pwned_passwords_url)
 
 
-def end_everything(user: User) -> tuple[int, int]:
-    """Every SSO session of the user ends and every refresh token is revoked, now; how many of
-    each."""
-    ended = sso.end_all(user.id)
-    revoked = db.session().execute(
-        update(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))
-        .values(revoked_at=utcnow()).execution_options(synchronize_session=False)).rowcount
-    return ended, revoked
-
-
 def set_password(user: User, password: str, *, why: str, actor: str | None = None,
                  end_sessions: bool = True) -> None:
     """``user``'s password becomes ``password`` (checked by the policy already): open reset
@@ -192,7 +181,8 @@ def set_password(user: User, password: str, *, why: str, actor: str | None = Non
     account_links.void(session, user, purposes=("reset",))
     # Failed attempts stay counted: they include wrong second-factor codes, and a reset must
     # not buy a fresh set of guesses (a full sign-in clears them, as always).
-    sessions, tokens = end_everything(user) if end_sessions else (None, None)
+    sessions, tokens = (sso.end_everything(session, user.id, store.get()) if end_sessions
+                        else (None, None))
     audit.record(session, g.tenant.id, "user.password_set", user_id=user.id,
                  actor=actor or user.email, why=why, sessions_ended=sessions,
                  tokens_revoked=tokens)

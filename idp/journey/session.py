@@ -27,9 +27,11 @@ from dataclasses import asdict, dataclass, field, replace
 
 from flask import Response, g, request
 from redis.exceptions import RedisError
+from sqlalchemy import update
 
 from idp import db, hashing, store, user_status, web
-from idp.models import User
+from idp.models import Token, User
+from idp.models.base import utcnow
 from idp.policy import Primary
 from idp.web import settings, tenant_path
 
@@ -259,6 +261,18 @@ def end_all(user_id: int, r=None) -> int:
         r.delete(*[_key(sid) for sid in sids])
     r.delete(_user_key(user_id))
     return len(sids)
+
+
+def end_everything(db_session, user_id: int, r) -> tuple[int | None, int]:
+    """Sign a user out of every browser and revoke every token issued to them, now: (sessions
+    ended, None when ``r``, the store, is None because it is out of reach; tokens revoked,
+    with ``db_session``'s commit). The one way a password reset, a deactivation and an
+    admin's "sign out everywhere" end what a user holds."""
+    ended = end_all(user_id, r) if r is not None else None
+    revoked = db_session.execute(
+        update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None))
+        .values(revoked_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+    return ended, revoked
 
 
 def step_up(tenant_id: int, amr: list[str], acr: str, pipe=None) -> SSOSession:
