@@ -30,6 +30,7 @@ class AccountSettings:
     require_verified_email: bool = False
     self_registration: bool = False
     registration_domains: tuple[str, ...] = ()  # empty: any domain
+    passwordless: bool = False  # may a user with a passkey remove their password?
 
 
 class PolicySnapshot(NamedTuple):
@@ -78,6 +79,9 @@ def policy_from_row(row: TenantPolicyRow) -> TenantPolicy:
         users=frozenset(row.users), grace_until=row.grace_until, grace_skips=row.grace_skips,
         allowed_factors=frozenset(row.allowed_factors), roles_allowed=frozenset(row.roles_allowed),
         self_disable=row.self_disable, login_token_bypass=row.login_token_bypass,
+        passkey_first=row.passkey_first, remember_days=row.remember_days,
+        remember_everyone=row.remember_everyone, remember_groups=frozenset(row.remember_groups),
+        remember_roles=frozenset(row.remember_roles),
     )
 
 
@@ -88,4 +92,5 @@ def accounts_from_row(row: TenantPolicyRow) -> AccountSettings:
         require_verified_email=row.require_verified_email,
         self_registration=row.self_registration,
         registration_domains=tuple(row.registration_domains or ()),
+        passwordless=row.passwordless,
     )

@@ -7,7 +7,7 @@ from idp.models.audit import AuditEvent
 from idp.models.policy import LoginToken, TenantPolicyRow, Upstream, UpstreamIdentity
 from idp.models.factors import Authenticator, BackupCode, SecurityQuestion
 from idp.models.outbox import OutboxMessage
-from idp.models.accounts import AccountLink
+from idp.models.accounts import AccountLink, RememberedDevice
 
 __all__ = [
     "AccountLink",
@@ -15,6 +15,7 @@ __all__ = [
     "Authenticator",
     "BackupCode",
     "OutboxMessage",
+    "RememberedDevice",
     "SecurityQuestion",
     "AuthorizationCode",
     "Base",

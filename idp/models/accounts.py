@@ -28,3 +28,19 @@ class AccountLink(Base):
     used_at: Mapped[datetime | None] = mapped_column()
     # Ended without being used: a newer link, a password change, an admin's revoke.
     voided_at: Mapped[datetime | None] = mapped_column()
+
+
+class RememberedDevice(Base):
+    """A browser that passed the second step and may skip it until ``expires_at``: only a hash
+    of its cookie's secret is kept; rules live in ``idp.journey.remembered``."""
+
+    __tablename__ = "remembered_devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(200), default="")  # "Chrome on Windows"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()

@@ -48,6 +48,19 @@ class TenantPolicyRow(Base):
                                                          server_default=false())
     self_registration: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     registration_domains: Mapped[list] = mapped_column(default=list, server_default="[]")
+    # Passkeys: a passkey as the whole sign-in (where WebAuthn is allowed), and accounts that
+    # keep no password (a passkey is their way in).
+    passkey_first: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    passwordless: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Remember this device: for how many days a browser that passed the second step may skip
+    # it (0: never), and for whom (everyone of ``remember_roles``, or those in
+    # ``remember_groups``).
+    remember_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    remember_everyone: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    remember_groups: Mapped[list] = mapped_column(default=list, server_default="[]")
+    remember_roles: Mapped[list] = mapped_column(
+        default=lambda: ["admin", "mfa-admin", "member"],
+        server_default='["admin", "mfa-admin", "member"]')
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -32,6 +32,7 @@ class Primary(str, Enum):
     """How the user proved who they are before any second factor."""
 
     PASSWORD = "password"
+    PASSKEY = "passkey"  # a passkey alone: the whole sign-in when it verified the user
     LOGIN_TOKEN = "login_token"
     FEDERATION = "federation"  # an upstream the tenant does not trust for MFA
     FEDERATION_TRUSTED = "federation_trusted"  # the upstream's MFA counts here
@@ -109,6 +110,15 @@ class TenantPolicy:
     roles_allowed: frozenset[str] = frozenset({"admin", "mfa-admin", "member"})
     self_disable: bool = True
     login_token_bypass: bool = True
+    # A passkey may be the first step (it counts only where WebAuthn is allowed).
+    passkey_first: bool = True
+    # Remember this device: days a browser that passed the second step may skip the
+    # *policy's* second step (0: off), and for whom: the roles of ``remember_roles``, and
+    # everyone or only the members of ``remember_groups``.
+    remember_days: int = 0
+    remember_everyone: bool = True
+    remember_groups: frozenset[str] = frozenset()
+    remember_roles: frozenset[str] = frozenset({"admin", "mfa-admin", "member"})
 
 
 @dataclass(frozen=True)
