@@ -22,9 +22,11 @@ from idp import db, mfa, policy
 from idp.account import browsers
 from idp.guard import Locked, account_key
 from idp.journey import facts, recovery, verification
+from idp.journey import passkeys as passkey_signin
 from idp.journey import session as sso
 from idp.login.views import locked_page
 from idp.mfa import flow
+from idp.mfa import webauthn as passkeys
 from idp.mfa.base import NotNow, Step, WrongAnswer
 from idp.models import Authenticator, User
 from idp.policy import MfaStanding, level_at_least
@@ -96,6 +98,8 @@ def index():
     renew = recovery is not None and recovery.type in held
     return render_template("account/index.html", user=user, factors=factors, addable=addable,
                            may_change=may_change_factors(session, user), status=status,
+                           passkey_first=passkey_signin.offered(),
+                           may_remove_password=passkey_signin.may_remove_password(user),
                            recovery=recovery, renew_recovery=renew,
                            offer_recovery=recovery is not None and bool(factors) and not renew,
                            browsers=browsers.signed_in(session, user))
@@ -145,6 +149,8 @@ def change_password():
     if response is not None:
         return response
     session, user = found
+    if not user.password_hash:
+        return _first_password(session, user)
     current, new = request.form.get("current", ""), request.form.get("password", "")
     key = account_key(g.tenant.id, user.id, user.email)
     try:
@@ -160,12 +166,49 @@ def change_password():
             pass  # said at the next try; the sessions stand
         return _password_page(user, "Your current password is not right.")
     flow.guard().refund(key)
+    return _new_password(session, user, new,
+                         "Your password is changed. You are signed out everywhere else.")
+
+
+def _new_password(session, user: User, new: str, done: str):
+    """Set ``new`` when the password policy accepts it (and its confirmation matches); every
+    other browser is signed out."""
     problem = recovery.password_problem(user, new, request.form.get("confirm", ""))
     if problem:
         return _password_page(user, problem)
     recovery.set_password(user, new, why="change", end_sessions=False)
     browsers.sign_out_others(session, user)
-    flash("Your password is changed. You are signed out everywhere else.")
+    flash(done)
+    return redirect(url_for("account.index", tenant=g.tenant.slug))
+
+
+def _first_password(session, user: User):
+    """A password for an account that has none (it signs in with a passkey): no current one to
+    prove, so a recent sign-in is asked instead, as for any change of how one signs in."""
+    if not may_change_factors(session, user):
+        flash("For your security, sign in again before changing how you sign in.")
+        return redirect(url_for("login.login", tenant=g.tenant.slug,
+                                next=url_for("account.password_page", tenant=g.tenant.slug)))
+    return _new_password(session, user, request.form.get("password", ""),
+                         "Your password is set. You can sign in with it or with your passkey. "
+                         "You are signed out everywhere else.")
+
+
+@bp.post("/password/remove")
+def remove_password():
+    """Sign in with a passkey only (where the organisation allows it): the password goes."""
+    ok, response = _gate()
+    if response is not None:
+        return response
+    _, user = ok
+    if not _csrf_ok():
+        return error_page(400, "This page expired", "Go back to your account and try again.")
+    if not passkey_signin.remove_password(user):
+        flash("Your password cannot be removed: you need a passkey that signs you in by itself, "
+              "and your organisation must allow it.")
+    else:
+        flash("Your password is removed. Sign in with your passkey from now on; if you lose it, "
+              "“Forgot your password?” on the sign-in page sets a new password by mail.")
     return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 
@@ -223,7 +266,10 @@ def add(factor_type):
     # Where to go once done: the sign-in that offered backup codes goes on to its application.
     onward = local_path(request.values.get("next"), f"/t/{g.tenant.slug}/")
     if request.method == "GET":
-        step = factor.enroll_begin(flow.context(user))
+        # A passkey (WebAuthn that signs in by itself) is a kind of one type, chosen here.
+        variant = passkeys.PASSKEY if factor.type == passkeys.WebAuthn.type \
+            and request.args.get("kind") == passkeys.PASSKEY else None
+        step = factor.enroll_begin(flow.context(user, variant))
         ceremony = flow.save_ceremony(factor.type, user, session.sid, step)
         context = step.context
     else:
@@ -310,6 +356,10 @@ def remove(authenticator_id):
     if response is not None:
         return response
     user, auth = found
+    if passkey_signin.last_way_in(user, auth):
+        flash("This passkey is how you sign in: your account has no password. Set a password or "
+              "create another passkey first.")
+        return redirect(url_for("account.index", tenant=g.tenant.slug))
     remaining = [a for a in flow.enrolled(user) if a.id != auth.id and mfa.get(a.type)
                  and mfa.get(a.type).usable(a)]
     if not remaining and not mfa_status(user).may_turn_off:

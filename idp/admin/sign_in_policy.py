@@ -62,6 +62,8 @@ def policy_dict(db: Session, tenant: Tenant) -> dict:
         "require_verified_email": row.require_verified_email,
         "self_registration": row.self_registration,
         "registration_domains": list(row.registration_domains or []),
+        "passkey_first": row.passkey_first,
+        "passwordless": row.passwordless,
     }
 
 
@@ -77,7 +79,8 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
                password_min_length: int | None = None, self_service_reset: bool | None = None,
                reset_link_minutes: int | None = None, require_verified_email: bool | None = None,
                self_registration: bool | None = None,
-               registration_domains: list[str] | None = None) -> dict:
+               registration_domains: list[str] | None = None,
+               passkey_first: bool | None = None, passwordless: bool | None = None) -> dict:
     """Change what is given; the scope is everyone unless groups or users are named."""
     row = policy_row(db, tenant)
     before = policy_dict(db, tenant)
@@ -136,7 +139,8 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
                         ("federation_jit", federation_jit),
                         ("self_service_reset", self_service_reset),
                         ("require_verified_email", require_verified_email),
-                        ("self_registration", self_registration)):
+                        ("self_registration", self_registration),
+                        ("passkey_first", passkey_first), ("passwordless", passwordless)):
         if value is not None:
             setattr(row, name, value)
     if registration_domains is not None:

@@ -75,6 +75,19 @@ class WrongPassword:
 
 
 @dataclass(frozen=True)
+class PasswordFirst:
+    """The sign-in page again, for a sign-in that must begin with the password (a passkey may
+    not be the whole of it here): ``message`` says why, ``email`` who it was (the passkey's
+    owner, or nobody), ``tx`` the sign-in to go on with; ``refused``: what was posted was
+    no passkey of this organisation's, or did not check out (not merely not enough)."""
+
+    tx: Transaction
+    message: str
+    email: str = ""
+    refused: bool = True
+
+
+@dataclass(frozen=True)
 class ChallengePage:
     """The challenge of ``factor`` (``others``: the user's other choices), and the answer's
     error if one was wrong."""
@@ -111,4 +124,4 @@ class SetupPage:
     error: str | None = None
 
 
-Outcome = AskFactor | AskSetup | Refused | SignedIn | LockedOut | AccountClosed
+Outcome = AskFactor | AskSetup | Refused | SignedIn | LockedOut | AccountClosed | PasswordFirst

@@ -32,8 +32,8 @@ from idp.guard import CaptchaNeeded, Locked, account_key
 from idp.journey import facts, transaction
 from idp.journey import session as sso
 from idp.journey.outcomes import (AccountClosed, AskFactor, AskSetup, ChallengePage, LockedOut,
-                                  Outcome, Refused, SetupChoice, SetupPage, SignedIn,
-                                  WrongPassword)
+                                  Outcome, PasswordFirst, Refused, SetupChoice, SetupPage,
+                                  SignedIn, WrongPassword)
 from idp.journey.transaction import Challenge, Setup, Transaction, TransactionGone
 from idp.mfa import flow
 from idp.mfa.base import Factor, NotNow, Proof, Step, WrongAnswer
@@ -104,8 +104,19 @@ def advance(tx: Transaction, user: User, authenticators: list[Authenticator] | N
         audit.record(db.session(), g.tenant.id, "user.sign_in_refused", user_id=user.id,
                      actor=user.email, reason=decision.reason)
         return Refused(tx, decision)
+    if decision.need is Need.PASSWORD:
+        return password_first(tx, decision.reason_for_you, user.email, writes)
     transaction.save(tx, writes)
     return AskSetup(tx) if decision.need is Need.ENROLL else AskFactor(tx)
+
+
+def password_first(tx: Transaction, message: str, email: str = "", writes=None) -> PasswordFirst:
+    """Back to the sign-in page for the password: nothing proved so far carries over (the
+    request does, in a sign-in that stores nothing until the password is right)."""
+    transaction.finish(tx, writes)
+    fresh = tx if transaction.is_pending(tx) else \
+        transaction.pending(tx.tenant_id, tx.params, next_url=tx.next_url)
+    return PasswordFirst(fresh, message, email, refused=False)
 
 
 def _closed(tx: Transaction, user: User, writes) -> AccountClosed:

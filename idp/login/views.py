@@ -18,9 +18,11 @@ from idp import audit, db, password, user_status
 from idp.addresses import normalise_email
 from idp.journey import login_links as tokens
 from idp.journey import session as sso
+from idp.journey import passkeys as passkey_signin
 from idp.journey import recovery, signin, transaction
 from idp.journey.outcomes import (AccountClosed, AskFactor, AskSetup, ChallengePage, LockedOut,
-                                  Refused, SetupChoice, SetupPage, SignedIn, WrongPassword)
+                                  PasswordFirst, Refused, SetupChoice, SetupPage, SignedIn,
+                                  WrongPassword)
 from idp.login.forms import ConsentForm, LoginForm, SignOutForm
 from idp.models import User
 from idp.oidc import authorize
@@ -75,6 +77,11 @@ def respond(outcome):
             return error_redirect(tx.params["redirect_uri"], tx.params.get("state"),
                                   decision.error or "access_denied", decision.reason)
         return error_page(403, "Sign-in not possible", decision.reason_for_you)
+    if isinstance(outcome, PasswordFirst):
+        form = LoginForm(formdata=None)
+        form.tx.data, form.email.data = outcome.tx.id, outcome.email
+        return login_page(form, outcome.tx, outcome.message,
+                          status=400 if outcome.refused else 200)
     if isinstance(outcome, AccountClosed):
         # Our own page, not an error sent to the portal: the person must read why.
         return error_page(403, outcome.title, outcome.message)
@@ -132,27 +139,45 @@ def login():
     except transaction.TooLarge:
         return error_page(400, "This sign-in link is too long",
                           "Go back to the page you came from and sign in from there.")
-    client = signin.client_of(tx)
     if request.method == "GET":
         form.tx.data = tx.id
         if tx.params.get("login_hint"):
             form.email.data = tx.params["login_hint"][:320]
-        return render_template("login/login.html", form=form, client=client, error=None,
-                               **_links())
+        return login_page(form, tx)
     if not form.validate():
         error = "Enter your email and password." if not form.csrf_token.errors else \
             "This page expired. Please try again."
-        return render_template("login/login.html", form=form, client=client, error=error,
-                               **_links()), 400
+        return login_page(form, tx, error, status=400)
     password.admit()  # before any attempt is counted: a full queue is a 503, not a failure
     outcome = signin.with_password(tx, normalise_email(form.email.data), form.password.data,
                                    current_app.extensions["idp.passwords"])
     if isinstance(outcome, WrongPassword):
-        return render_template("login/login.html", form=form, client=client,
-                               error=outcome.message, captcha=outcome.captcha,
-                               **_links()), \
-            200 if outcome.message == signin.INCORRECT else 400
+        return login_page(form, tx, outcome.message, captcha=outcome.captcha,
+                          status=200 if outcome.message == signin.INCORRECT else 400)
     return respond(outcome)
+
+
+def login_page(form: LoginForm, tx: transaction.Transaction, error: str | None = None, *,
+               status: int = 200, captcha: dict | None = None):
+    """The sign-in page: email and password, a passkey where they sign in here, the other
+    ways (reset, sign-up, upstream providers)."""
+    return render_template("login/login.html", form=form, client=signin.client_of(tx),
+                           error=error, captcha=captcha,
+                           passkey=passkey_signin.sign_in_request(tx), **_links()), status
+
+
+@bp.post("/login/passkey")
+def login_passkey():
+    """A passkey chosen on the sign-in page (its autofill, or its button): the first step."""
+    form = LoginForm()
+    try:
+        tx = transaction.load(g.tenant.id, form.tx.data)
+    except transaction.TransactionGone:
+        return expired_page()
+    if not _csrf_ok():
+        form.tx.data = tx.id
+        return login_page(form, tx, "This page expired. Please try again.", status=400)
+    return respond(passkey_signin.with_passkey(tx, request.form))
 
 
 @bp.route("/login/token/<token>", methods=["GET", "POST"])

@@ -76,6 +76,9 @@ class FactorContext:
     tenant: Tenant
     user: User
     now: float = field(default_factory=time.time)
+    # Which kind of this factor the user chose to set up, where a type has kinds (WebAuthn:
+    # "passkey", a discoverable credential that verifies its user, or any key).
+    variant: str | None = None
 
     @property
     def rp_id(self) -> str:

@@ -23,10 +23,11 @@ from idp.notify import outbox
 CEREMONY_TTL = 15 * 60
 
 
-def context(user: User) -> FactorContext:
+def context(user: User, variant: str | None = None) -> FactorContext:
     settings = current_app.config["IDP"]
     return FactorContext(db=db.session(), store=store.get(), settings=settings,
-                         box=current_app.extensions["idp.secretbox"], tenant=g.tenant, user=user)
+                         box=current_app.extensions["idp.secretbox"], tenant=g.tenant, user=user,
+                         variant=variant)
 
 
 def guard() -> Guard:

@@ -21,6 +21,20 @@ What py_webauthn leaves to us (DESIGN.md, "Gotchas"):
   sign-in is refused and audited. The counter moves with a compare-and-set UPDATE, so two
   parallel sign-ins cannot both move it to the same value.
 
+**Passkeys as the first step** (issue 19): a *passkey* is a discoverable credential (§6.2.2,
+resident key *required* when set up as one on the account page) that verifies its user (UV
+*required* then). On the sign-in page no user is known yet, so the request lists no
+credential (``allowCredentials`` empty) and the browser offers the passkeys it holds for this
+RP ID, in the email field's autofill (conditional mediation) or in its own dialog (the
+button). The challenge of that page is kept nowhere — the page is shown to anyone, and
+storing a challenge per view would let anyone fill the store: it is 16 random bytes and the
+time, with a MAC binding both to the tenant and the browser (``sign_in_request``); the
+answer's challenge is checked against that MAC (``sign_in_state``) and then spent like any
+other (``_spend``, once, within ``CHALLENGE_SECONDS``). The credential names its owner: its id
+(``lookup``), and its ``userHandle``, which a discoverable credential must return and which
+must be the owner's. A passkey with user verification proves two kinds of factor at once
+(``hwk`` + ``user``: something you have, something you are or know); without it, one.
+
 Nothing here is secret: a credential's public key, id and transports are stored as they are.
 """
 
@@ -28,6 +42,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import json
 import re
 import secrets
 
@@ -43,6 +59,7 @@ from webauthn.helpers.structs import (AttestationConveyancePreference, Authentic
 
 from idp.mfa import register
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
+from idp.mfa.secrets import SecretBox
 from idp.models import Authenticator
 from idp.untrusted import UntrustedInput, parse_json_object
 
@@ -63,6 +80,10 @@ EXPIRED = "This request expired. Try again."
 COUNTER = ("This security key answered with an out-of-date signature counter, which can mean "
            "it was copied. Use another method, and tell your administrator.")
 NOTHING_SENT = "Use your passkey or security key first (this page needs JavaScript)."
+NOT_VERIFYING = ("This device did not ask for your PIN, fingerprint or face, so it cannot be "
+                 "a passkey here. Turn on a screen lock or a PIN for it, or add it as a security "
+                 "key instead.")
+PASSKEY = "passkey"  # the variant of a passkey set up on the account page
 
 
 def _b64(data: bytes) -> str:
@@ -176,7 +197,8 @@ class WebAuthn(Factor):
             Authenticator.lookup.is_not(None)).order_by(Authenticator.id)))
 
     def enroll_begin(self, ctx: FactorContext) -> Step:
-        state = _new_challenge(ctx) | {"user_handle": self._user_handle(ctx)}
+        passkey = ctx.variant == PASSKEY
+        state = _new_challenge(ctx) | {"user_handle": self._user_handle(ctx), "passkey": passkey}
         options = webauthn.generate_registration_options(
             rp_id=ctx.rp_id,
             rp_name=ctx.tenant.name,
@@ -190,15 +212,18 @@ class WebAuthn(Factor):
             attestation=AttestationConveyancePreference.NONE,
             # A passkey (discoverable credential) where the authenticator can keep one, and
             # its PIN or biometric where it has one; security keys without either still work.
+            # Set up as a passkey, both are required: it is then a whole sign-in by itself.
             authenticator_selection=AuthenticatorSelectionCriteria(
-                resident_key=ResidentKeyRequirement.PREFERRED,
-                user_verification=UserVerificationRequirement.PREFERRED),
+                resident_key=ResidentKeyRequirement.REQUIRED if passkey
+                else ResidentKeyRequirement.PREFERRED,
+                user_verification=UserVerificationRequirement.REQUIRED if passkey
+                else UserVerificationRequirement.PREFERRED),
             # §5.4.3: an authenticator that already holds one of these says so, instead of
             # registering the same user twice.
             exclude_credentials=[_descriptor(a) for a in self._mine(ctx)],
         )
-        return Step(context={"options": options_to_json_dict(options), "default_name": "Passkey"},
-                    state=state)
+        return Step(context={"options": options_to_json_dict(options), "default_name": "Passkey",
+                             "passkey": passkey}, state=state)
 
     def enroll_finish(self, ctx: FactorContext, state: dict, form: MultiDict) -> Authenticator:
         name = " ".join((form.get("name") or "").split())
@@ -216,6 +241,9 @@ class WebAuthn(Factor):
                 expected_origin=ctx.origin, require_user_verification=False)
         except Exception:
             raise WrongAnswer(NOT_REGISTERED) from None
+        passkey = state.get("passkey") is True
+        if passkey and not verified.user_verified:
+            raise NotNow(NOT_VERIFYING)
         # The id the client names must be the one the authenticator put in authData (the
         # one its key belongs to), else a client could file a key under another id.
         if _b64(verified.credential_id) != lookup:
@@ -236,6 +264,8 @@ class WebAuthn(Factor):
             "user_handle": state["user_handle"],
             "user_verified": bool(verified.user_verified),
             "fmt": getattr(verified.fmt, "value", str(verified.fmt)),
+            # Set up as a passkey: discoverable (resident key required) and verifying its user.
+            "passkey": passkey,
         }
         return Authenticator(type=self.type, name=name or "Passkey", data=data, lookup=lookup,
                              counter=verified.sign_count)
@@ -314,8 +344,71 @@ class WebAuthn(Factor):
 
     def describe(self, authenticator: Authenticator) -> str:
         data = authenticator.data or {}
+        if data.get("passkey"):
+            return "Passkey: signs you in by itself" + (", synced" if data.get("device_type")
+                                                        == "multi_device" else "")
         if data.get("device_type") == "multi_device":
             return "Synced passkey" + (", backed up" if data.get("backed_up") else "")
         if "internal" in (data.get("transports") or []):
             return "Passkey on one device"
         return "Security key"
+
+
+# -- a passkey as the first step (the sign-in page) -----------------------------------------------
+
+_NONCE = 16
+_MAC = 16
+SIGN_IN_PURPOSE = "passkey-sign-in"
+
+
+def _sign_in_mac(box: SecretBox, binding: str, nonce: bytes, issued: int) -> bytes:
+    digest = box.keyed_hash(SIGN_IN_PURPOSE, f"{binding}\x00{nonce.hex()}\x00{issued}")
+    return bytes.fromhex(digest)[:_MAC]
+
+
+def sign_in_request(box: SecretBox, rp_id: str, binding: str, now: float) -> dict:
+    """The sign-in page's request for any passkey of this RP ID (``binding``: the tenant and
+    the browser), as the JSON webauthn.js reads. Nothing is stored: the challenge carries its
+    time and a MAC (module docstring). Built by hand, not by py_webauthn: it is on the busiest
+    page, and has no field of ours but the challenge."""
+    issued = int(now)
+    nonce = secrets.token_bytes(_NONCE)
+    challenge = nonce + issued.to_bytes(8, "big") + _sign_in_mac(box, binding, nonce, issued)
+    return {"challenge": _b64(challenge), "timeout": BROWSER_TIMEOUT_MS, "rpId": rp_id,
+            "allowCredentials": [], "userVerification": "preferred"}
+
+
+def sign_in_credential(form: MultiDict) -> dict:
+    """The posted credential of a passkey sign-in (NotNow: nothing posted; WrongAnswer: not a
+    credential)."""
+    return _credential_json(form)
+
+
+def sign_in_state(box: SecretBox, binding: str, credential: dict) -> dict:
+    """The ceremony state the sign-in page's challenge stands for (what ``verify`` spends), when
+    the credential answers a challenge this tenant showed this browser; else NotNow. The age is
+    ``_spend``'s to check."""
+    try:
+        client_data = json.loads(_unb64(credential["response"]["clientDataJSON"]))
+        challenge = _unb64(client_data["challenge"])
+    except (KeyError, TypeError, ValueError):
+        raise NotNow(EXPIRED) from None
+    if len(challenge) != _NONCE + 8 + _MAC:
+        raise NotNow(EXPIRED)
+    nonce, issued, mac = challenge[:_NONCE], challenge[_NONCE:_NONCE + 8], challenge[_NONCE + 8:]
+    issued = int.from_bytes(issued, "big")
+    if not hmac.compare_digest(mac, _sign_in_mac(box, binding, nonce, issued)):
+        raise NotNow(EXPIRED)
+    return {"challenge": _b64(challenge), "issued": issued}
+
+
+def passkey_of(db, credential: dict) -> Authenticator | None:
+    """The WebAuthn factor a sign-in credential names, whoever and wherever its owner is (the
+    caller checks the tenant), when it names its owner as a discoverable credential must."""
+    lookup = _credential_id(credential)
+    handle = credential["response"].get("userHandle")
+    auth = db.scalar(select(Authenticator).where(Authenticator.lookup == lookup))
+    if auth is None or auth.type != WebAuthn.type or not isinstance(handle, str) \
+            or _canonical(handle) != (auth.data or {}).get("user_handle"):
+        return None
+    return auth

@@ -16,7 +16,7 @@ A voluntary request that cannot be met is answered at the level reached (OIDC Co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
@@ -31,6 +31,9 @@ class Need(str, Enum):
     CHALLENGE = "challenge"
     ENROLL = "enroll"
     REFUSE = "refuse"
+    # The first step must be the password: a passkey may not be the whole sign-in here, or it
+    # did not verify its user and more than one step is needed (``_passkey_first``).
+    PASSWORD = "password"
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
     if wanted == UNKNOWN:
         return Decision(Need.REFUSE, "The application asked for a kind of sign-in this "
                         "organisation does not offer.", error="unmet_authentication_requirements")
+
+    if progress.primary is Primary.PASSKEY:
+        first = _passkey_first(policy, user, req, progress, now, available, enrolled)
+        if first is not None:
+            return first
 
     # A factor already proved in this sign-in cannot lift it further: never ask for it again.
     unproved = frozenset(f for f in enrolled if kinds.amr(f) not in methods)
@@ -158,6 +166,45 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
                             to_you=f"Signing in here needs {NEEDS[wanted]}. Set one up now to "
                             f"continue.")
     return _unreachable(wanted)
+
+
+def _passkey_first(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: Progress,
+                   now: datetime, available: bool, enrolled: frozenset) -> Decision | None:
+    """A sign-in that began with a passkey: None when the rest of ``decide`` applies as it
+    stands, else the decision.
+
+    The tenant must allow it (``passkey_first``, WebAuthn an allowed method, second steps
+    available to the user). A passkey that verified its user (PIN, fingerprint, face) is two
+    kinds of factor in one, so the policy's second step and every level are met by it. One
+    that did not is one step, like a password: enough where a password alone would be, and
+    otherwise the sign-in starts again with the password (whose second step the passkey can
+    then be). A step-up of such a session that kept nothing (the console's, which asks afresh)
+    asks for a passkey again."""
+    if not (policy.passkey_first and "webauthn" in policy.allowed_factors and available):
+        return Decision(Need.PASSWORD, "Passkeys cannot be the whole sign-in in this "
+                        "organisation: the password comes first.",
+                        to_you="You cannot sign in with a passkey here. Sign in with your "
+                        "email and password.")
+    if not progress.methods:
+        if "webauthn" in enrolled:
+            return Decision(Need.CHALLENGE, "The sign-in began with a passkey: it is asked for "
+                            "again.", factors=("webauthn",), target_acr="phr")
+        return Decision(Need.PASSWORD, "This account has no passkey any more.",
+                        to_you="Sign in with your email and password.")
+    if "user" in progress.methods:
+        return None
+    alone = decide(policy, user, req, replace(progress, primary=Primary.PASSWORD,
+                                              methods=("pwd",)), now)
+    if alone.need is Need.NOTHING:
+        return replace(alone, reason="A passkey that did not verify who uses it is one step, "
+                       "like a password; nothing more is asked here.", to_you="")
+    if alone.need is Need.REFUSE:
+        return alone
+    return Decision(Need.PASSWORD, "The passkey did not verify who uses it (no PIN, fingerprint "
+                    "or face), so it is one step, and this sign-in needs more.",
+                    to_you="Your passkey did not ask for your PIN, fingerprint or face, so it "
+                    "counts as one step, and signing in here needs two. Sign in with your "
+                    "password, then use your passkey as the second step.")
 
 
 def _may_enroll_for(req: Requirements, enrolled) -> bool:

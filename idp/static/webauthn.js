@@ -9,6 +9,15 @@
  * the credential as JSON (binary fields base64url, the shape of PublicKeyCredential's
  * toJSON() in Level 3) in the hidden input, then submits. No inline script and no third-party
  * code: the page's CSP is default-src 'self'.
+ *
+ * The sign-in page holds a form id="passkey-form" instead (a passkey as the first step):
+ *   <script type="application/json" id="passkey-options">    a request naming no credential
+ *   <input type="hidden" name="credential" id="passkey-credential">
+ *   <button type="button" id="passkey-button" hidden>         shown where passkeys work
+ *   <p id="passkey-status" role="alert" hidden>
+ * Where the browser supports it, the passkeys it holds for this site are offered in the
+ * email field's autofill (conditional mediation: the field says autocomplete="username
+ * webauthn"); the button asks in the browser's own dialog, after stopping that request.
  */
 (function () {
   "use strict";
@@ -154,9 +163,76 @@
     });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", init);
-  } else {
+  function initPasskeySignIn() {
+    var form = document.getElementById("passkey-form");
+    var source = document.getElementById("passkey-options");
+    if (!form || !source) return;
+    if (!window.PublicKeyCredential || !navigator.credentials) return; // the password stays
+    var field = document.getElementById("passkey-credential");
+    var status = document.getElementById("passkey-status");
+    var button = document.getElementById("passkey-button");
+    var json;
+    try {
+      json = JSON.parse(source.textContent);
+    } catch (e) {
+      return;
+    }
+    var autofill = null; // the conditional request, stopped before the button's own
+    var sent = false;
+
+    function say(message) {
+      status.textContent = message;
+      status.hidden = !message;
+    }
+
+    function send(credential) {
+      if (sent || !credential) return;
+      sent = true;
+      field.value = JSON.stringify(assertionJSON(credential));
+      form.submit();
+    }
+
+    function ask(mediation) {
+      var controller = window.AbortController ? new AbortController() : null;
+      var request = { publicKey: requestOptions(json) };
+      if (controller) request.signal = controller.signal;
+      if (mediation) request.mediation = mediation;
+      return { controller: controller, promise: navigator.credentials.get(request) };
+    }
+
+    if (typeof PublicKeyCredential.isConditionalMediationAvailable === "function") {
+      PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
+        if (!available || sent) return;
+        autofill = ask("conditional");
+        autofill.promise.then(send).catch(function () { /* stopped, or nothing chosen */ });
+      }).catch(function () {});
+    }
+
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      if (sent) return;
+      if (autofill && autofill.controller) autofill.controller.abort();
+      autofill = null;
+      say("");
+      button.setAttribute("aria-busy", "true");
+      ask(null).promise.then(function (credential) {
+        if (!credential) throw new Error("no credential");
+        send(credential);
+      }).catch(function (error) {
+        button.removeAttribute("aria-busy");
+        say(explain(error, false));
+      });
+    });
+  }
+
+  function start() {
     init();
+    initPasskeySignIn();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();

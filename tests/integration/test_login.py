@@ -29,7 +29,8 @@ def post_login(client, slug, email, password, csrf=None):
 
 def test_the_form_asks_browsers_to_fill_it_properly(client, world):
     html = login_page(client, world.slug)
-    assert re.search(r'<input[^>]*autocomplete="username"[^>]*name="email"', html)
+    # "webauthn": the browser offers this site's passkeys in the field's autofill too.
+    assert re.search(r'<input[^>]*autocomplete="username webauthn"[^>]*name="email"', html)
     assert re.search(r'<input[^>]*autocomplete="current-password"[^>]*name="password"', html)
 
 
@@ -37,8 +38,10 @@ def test_unknown_email_and_wrong_password_get_the_same_answer(client, world):
     wrong = post_login(client, world.slug, world.alice, "not the password")
     unknown = post_login(client, world.slug, "nobody@example.com", "not the password")
     assert wrong.status_code == unknown.status_code == 200
-    # Values and the sign-in's id in links differ per request (it is sealed afresh each time).
-    strip = lambda r: re.sub(r'value="[^"]*"|tx=[^"&]*', "", r.get_data(as_text=True))
+    # Values, the sign-in's id in links and the passkey request's challenge differ per request
+    # (each is made afresh each time).
+    strip = lambda r: re.sub(r'value="[^"]*"|tx=[^"&]*|"challenge": "[^"]*"', "",
+                             r.get_data(as_text=True))
     assert "Incorrect email or password." in strip(wrong)
     assert strip(wrong).replace(world.alice, "E") == strip(unknown).replace("nobody@example.com", "E")
     assert "idp_sso" not in wrong.headers.get("Set-Cookie", "")

@@ -74,6 +74,9 @@ def test_every_decision_is_well_formed_and_repeatable(policy, user, req, progres
         assert decision.error in ("unmet_authentication_requirements", "access_denied")
     else:
         assert decision.error is None
+    if decision.need is Need.PASSWORD:
+        # Only a sign-in that began with a passkey is sent back for the password.
+        assert progress.primary is Primary.PASSKEY
 
 
 @settings(max_examples=800)
@@ -97,8 +100,57 @@ def test_a_required_policy_is_never_skipped_after_a_password_alone(policy, user,
 def test_nobody_is_asked_for_a_factor_the_policy_does_not_apply_to(policy, user, progress):
     if policy_applies(policy, user):
         return
-    # Without a relying party's request, a user outside the policy signs in as they are.
-    assert decide(policy, user, NO_ASK, progress, NOW).need is Need.NOTHING
+    # Without a relying party's request, a user outside the policy signs in as they are (or,
+    # where a passkey may not be the first step, with their password).
+    allowed = {Need.NOTHING, Need.PASSWORD} if progress.primary is Primary.PASSKEY else {Need.NOTHING}
+    assert decide(policy, user, NO_ASK, progress, NOW).need in allowed
+
+
+def _passkeys_first(policy: TenantPolicy, user: UserFacts) -> tuple[TenantPolicy, UserFacts]:
+    """``policy`` letting a passkey be the first step, for ``user`` who holds one."""
+    policy = TenantPolicy(**{**policy.__dict__, "passkey_first": True,
+                             "allowed_factors": policy.allowed_factors | {"webauthn"},
+                             "roles_allowed": policy.roles_allowed | {user.role}})
+    if policy.mode is Mode.DISABLED:
+        policy = TenantPolicy(**{**policy.__dict__, "mode": Mode.OPTIONAL})
+    return policy, UserFacts(**{**user.__dict__, "enrolled": user.enrolled | {"webauthn"}})
+
+
+@settings(max_examples=800)
+@given(policies, users, requests)
+def test_a_passkey_that_verified_its_user_is_a_whole_sign_in(policy, user, req):
+    """Two kinds of factor in one (hwk + user, acr phr): nothing more is asked, whatever the
+    tenant's policy or the portal's level; only a level we do not offer is refused."""
+    policy, user = _passkeys_first(policy, user)
+    decision = decide(policy, user, req, Progress(Primary.PASSKEY, ("hwk", "user")), NOW)
+    assert decision.need in (Need.NOTHING, Need.REFUSE), decision
+    if decision.need is Need.REFUSE:
+        assert any(v not in LEVELS for v in req.essential_acr) \
+            or req.client_min_acr not in (None, *LEVELS)
+
+
+@settings(max_examples=800)
+@given(policies, users, requests)
+def test_a_passkey_without_user_verification_never_does_more_than_a_password(policy, user, req):
+    """One step, like a password: it ends a sign-in only where a password alone would, and
+    where more is needed the sign-in goes back to the password (never to a second step of
+    the same kind, which would prove one kind twice)."""
+    policy, user = _passkeys_first(policy, user)
+    alone = decide(policy, user, req, Progress(Primary.PASSWORD, ("pwd",)), NOW)
+    passkey = decide(policy, user, req, Progress(Primary.PASSKEY, ("hwk",)), NOW)
+    if alone.need in (Need.NOTHING, Need.REFUSE):
+        assert passkey.need is alone.need
+    else:
+        assert passkey.need is Need.PASSWORD, passkey
+
+
+@settings(max_examples=300)
+@given(policies, users, requests)
+def test_no_passkey_is_a_first_step_where_the_tenant_says_no(policy, user, req):
+    policy, user = _passkeys_first(policy, user)
+    off = TenantPolicy(**{**policy.__dict__, "passkey_first": False})
+    decision = decide(off, user, req, Progress(Primary.PASSKEY, ("hwk", "user")), NOW)
+    assert decision.need in (Need.PASSWORD, Need.REFUSE)
 
 
 @settings(max_examples=500)
