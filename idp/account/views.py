@@ -300,7 +300,8 @@ def add(factor_type):
                 flow.end_ceremony(ceremony.id)
                 if not factor.several:
                     _remove_others(user, result)
-                flash(f"{factor.label} added.")
+                flash("Passkey added." if (result.data or {}).get("passkey")
+                      else f"{factor.label} added.")
                 return redirect(onward or url_for("account.index", tenant=g.tenant.slug))
     return render_template("account/enroll.html", factor=factor, step=context, error=error,
                            ceremony=ceremony.id, user=user, onward=onward), \

@@ -54,7 +54,7 @@ def under(prefix: str) -> re.Pattern:
 def log_in(page: Page, world, email: str) -> None:
     page.locator("#email").fill(email)
     page.locator("#password").fill(world.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def confirm(page: Page, button) -> None:

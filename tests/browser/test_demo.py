@@ -70,7 +70,7 @@ def test_signing_out_of_the_portal_ends_the_idp_session(page: Page, demo):
         "its SSO session survived the logout")
     expect(page).to_have_url(under(demo.issuer + "/login"))
     expect(page.locator("#password")).to_be_visible()
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
 
 
 def test_login_page_sends_anti_framing_headers(page: Page, demo):

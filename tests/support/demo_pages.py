@@ -41,7 +41,7 @@ def open_login(page: Page, demo):
 def submit_login(page: Page, email: str, password: str) -> None:
     page.locator("#email").fill(email)
     page.locator("#password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def sign_in(page: Page, demo, email: str = ALICE) -> None:
