@@ -14,7 +14,7 @@ INCORRECT = "Incorrect email or password."
 def test_sign_in_through_the_hosted_login_page(page: Page, demo):
     open_login(page, demo)
     assert page.url.startswith(demo.issuer + "/"), page.url
-    expect(page.locator("#email")).to_have_attribute("autocomplete", "username")
+    expect(page.locator("#email")).to_have_attribute("autocomplete", "username webauthn")
     expect(page.locator("#password")).to_have_attribute("autocomplete", "current-password")
     expect(page.locator("#password")).to_have_attribute("type", "password")
 
