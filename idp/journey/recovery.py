@@ -32,6 +32,7 @@ from idp import (account_links, audit, db, directory, password_policy, store, te
                  web)
 from idp.addresses import normalise_email
 from idp.guard import CaptchaNeeded, Limits, Locked
+from idp.journey import passkeys
 from idp.journey import session as sso
 from idp.mfa import flow
 from idp.models import User
@@ -125,8 +126,10 @@ def request_reset(email: str, captcha_solved) -> Sent | TooMany | CaptchaFirst:
     user = directory.find_user(session, g.tenant, email)
     # An account without a password (signed in through its organisation's provider, or
     # invited and not yet in) gets none by mail: the mailbox would become a way around the
-    # provider and its second factor.
-    real = user is not None and user.status == "active" and user.password_hash is not None
+    # provider and its second factor. One that signs in with a passkey instead does: it must
+    # have a way back when the passkey is lost (the policy still asks for its second step).
+    real = user is not None and user.status == "active" and (
+        user.password_hash is not None or passkeys.holds_passkey(user))
     minutes = settings_of(g.tenant).reset_link_minutes
     token = account_links.issue(session, g.tenant, user if real else None, "reset",
                                 lifetime=timedelta(minutes=minutes), actor=email)

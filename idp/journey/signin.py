@@ -96,6 +96,10 @@ def advance(tx: Transaction, user: User, authenticators: list[Authenticator] | N
             return advance(tx, user, authenticators, decision, writes)
     if not user_status.may_sign_in(user.status):
         return _closed(tx, user, writes)
+    if _outdated(tx, user):
+        audit.record(db.session(), g.tenant.id, "user.sign_in_refused", user_id=user.id,
+                     actor=user.email, reason="the password changed during the sign-in")
+        return password_first(tx, PASSWORD_CHANGED, user.email, writes)
     decision = decision or decision_for(tx, user, authenticators)
     if decision.need is Need.NOTHING:
         return _signed_in(tx, user, writes)
@@ -108,6 +112,22 @@ def advance(tx: Transaction, user: User, authenticators: list[Authenticator] | N
         return password_first(tx, decision.reason_for_you, user.email, writes)
     transaction.save(tx, writes)
     return AskSetup(tx) if decision.need is Need.ENROLL else AskFactor(tx)
+
+
+PASSWORD_CHANGED = ("The password of this account was changed while you were signing in. "
+                    "Sign in again.")
+
+
+def _outdated(tx: Transaction, user: User) -> bool:
+    """Was the account's password changed (a reset, an administrator) after this sign-in's
+    first step? Then what it proved is void, like every session the change ended: a sign-in
+    racing a reset must not come out of it with a session of its own."""
+    changed = user.password_changed_at
+    if tx.proved_at is None or changed is None:
+        return False
+    if changed.tzinfo is None:  # SQLite hands back naive UTC
+        changed = changed.replace(tzinfo=timezone.utc)
+    return changed.timestamp() > tx.proved_at
 
 
 def password_first(tx: Transaction, message: str, email: str = "", writes=None) -> PasswordFirst:

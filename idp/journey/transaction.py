@@ -47,7 +47,7 @@ SEALED = "p."  # stored ids are token_urlsafe(24): never a dot, never this long
 MAX_SEALED_LENGTH = 8192
 _NONCE = 12
 # Bumped whenever a stored transaction's fields change meaning: an older one is not guessed at.
-VERSION = 2
+VERSION = 3
 
 
 class TransactionGone(LookupError):
@@ -106,6 +106,8 @@ class Transaction:
     offer_backup: bool = False  # a first factor was set up: offer backup codes once done
     upstream: str | None = None  # the upstream it signed in with (its slug)
     captcha: bool = False  # the account's failures call for a CAPTCHA with the next answer
+    # When the first step was proved (epoch seconds): a password changed since then voids it.
+    proved_at: float | None = None
     # Finished in this request already (never stored): finishing again costs nothing.
     finished: bool = field(default=False, compare=False)
 
@@ -192,6 +194,7 @@ def first_step_proved(tx: Transaction, user_id: int, methods: list[str], primary
                        next_url=tx.next_url, min_acr=tx.min_acr, second_step=tx.second_step)
     tx.__dict__.update(kept.__dict__)
     tx.user_id, tx.methods, tx.primary = user_id, list(methods), primary.value
+    tx.proved_at = time.time()
 
 
 def _seconds_left(tx: Transaction) -> int:

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from idp import db
 from idp.models import AuditEvent, Authenticator, Tenant, User
-from idp.models.base import utcnow
 from tests.support.account import password_sign_in, submit_enrollment
 from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair
+from tests.support.mailed_links import mailed_paths, set_new_password
 from tests.support.rp import params_for
 from tests.support.signin import fail_until_locked, put_in_group, set_policy, tokens_for
 from tests.support.soft_authenticator import SoftAuthenticator, options_from
@@ -385,5 +384,21 @@ def test_a_password_cannot_be_removed_by_a_stale_session(app, world):
     done = browser.post(f"/t/{world.slug}/account/password/remove",
                         {"csrf_token": field(CSRF, account.text)})
     assert done.status == 302 and "/login" in done.location
+    with app.app_context():
+        assert user_of(db.session(), world).password_hash
+
+
+def test_a_lost_passkey_of_an_account_without_a_password_is_recovered_by_mail(app, world):
+    """"Forgot your password?" mails an account that signs in with a passkey a link too: it
+    sets a password (a way in again), and the policy still asks for the second step."""
+    _, credential = passwordless_browser(app, world, SoftAuthenticator(ORIGIN))
+    browser = Browser(app.test_client())
+    page = browser.get(f"/t/{world.slug}/login/forgot")
+    sent = browser.post(f"/t/{world.slug}/login/forgot",
+                        {"csrf_token": field(CSRF, page.text), "tx": "", "email": world.alice})
+    assert sent.status == 200
+    [path] = mailed_paths(app, world, world.alice, "reset")
+    after = set_new_password(browser, path, "a brand new long password")
+    assert after.status == 302 and "/login/verify" in after.location
     with app.app_context():
         assert user_of(db.session(), world).password_hash

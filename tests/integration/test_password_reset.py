@@ -279,3 +279,33 @@ def test_a_flood_from_many_networks_needs_a_captcha_for_everyone(app, world, mon
     client.environ_base["REMOTE_ADDR"] = "198.51.100.9"
     page = ask(Browser(client), world, world.bob)
     assert page.status == 400 and 'id="captcha"' in page.text
+
+
+def test_a_sign_in_racing_a_reset_comes_out_with_nothing(app, world):
+    """Past the password in one browser when the password is reset in another: the second
+    factor answered afterwards signs nobody in, like every session the reset ended."""
+    seed = with_totp(app, world)
+    browser = Browser(app.test_client())
+    verifier, challenge = pkce_pair()
+    login = browser.authorize(f"/t/{world.slug}", params_for(world.portal, code_challenge=challenge))
+    page = browser.sign_in(login, world.alice, world.password, world.slug,
+                           world.portal.redirect_uri)
+    assert page.status == 200 and 'name="code"' in page.text
+    # Meanwhile, the owner resets the password from another browser.
+    owner = Browser(app.test_client())
+    ask(owner, world, world.alice)
+    [message] = mails(app, world, world.alice)
+    assert choose(owner, link_path(message), NEW).status == 302
+    done = browser.post(f"/t/{world.slug}/login/verify", {
+        "csrf_token": field(CSRF, page.text), "tx": field(TX, page.text), "factor": "totp",
+        "code": totp_code(seed)})
+    assert done.status == 200 and "was changed while you were signing in" in done.text
+    assert "idp_sso=" not in done.headers.get("Set-Cookie", "")
+    with app.app_context():
+        assert "the password changed during the sign-in" in [
+            (e.data or {}).get("reason") for e in db.session().scalars(select(AuditEvent).where(
+                AuditEvent.tenant_id == tenant_id(app, world),
+                AuditEvent.action == "user.sign_in_refused"))]
+    # Signing in again with the new password works as usual.
+    again = browser.sign_in(done, world.alice, NEW, world.slug, world.portal.redirect_uri)
+    assert again.status == 200 and 'name="code"' in again.text
