@@ -134,7 +134,7 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
             return Decision(Need.CHALLENGE, _policy_reason(demand, user),
                             factors=kinds.ranked(enrolled), target_acr=reached,
                             rememberable=remember)
-        if demand == "required" and not progress.enrollment_skipped:
+        elif demand == "required" and not progress.enrollment_skipped:
             grace, skips_left = (False, None) if req.second_step else in_grace(policy, user, now)
             candidates = kinds.first_setups(allowed, wanted) or kinds.first_setups(allowed, "pwd")
             if not candidates:
