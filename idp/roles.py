@@ -25,8 +25,10 @@ LABELS = {ADMIN: "Administrator", MFA_ADMIN: "Two-factor administrator", MEMBER:
 # Who may open the console at all (each role's pages are the gate's: ``idp.console.gate``).
 CONSOLE = frozenset({ADMIN, MFA_ADMIN})
 
-# What a two-factor administrator may do to a user, of the console's actions.
-MFA_ACTIONS = frozenset({"enforce", "exempt", "reset", "unlock"})
+# What a two-factor administrator may do to a user, of the console's actions (forgetting the
+# browsers remembered for a user's second step is part of that second step).
+MFA_ACTIONS = frozenset({"enforce", "exempt", "reset", "unlock", "forget-browser",
+                         "forget-browsers"})
 
 
 def label(role: str) -> str:

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from flask import g
 
 from idp import audit, db
-from idp.account.devices import Device, describe
+from idp.devices import Device, describe
 from idp.journey import session as sso
 from idp.journey.session import SSOSession
 from idp.models import User

@@ -1,6 +1,7 @@
 """``{issuer}/account``: a user's own security page — list, add, rename, remove factors; the
-browsers they are signed in on, each with its sign-out (``idp.account.browsers``); their email
-address and whether it is verified.
+browsers they are signed in on, each with its sign-out (``idp.account.browsers``); the browsers
+remembered for their second step, each with its "Forget" (``idp.journey.remembered``); their
+email address and whether it is verified.
 
 Changing factors needs a recent proof at the user's current level (``SSOSession.proved_within``,
 the console's freshness rule too): with a second factor enrolled, a session that proved only
@@ -21,7 +22,7 @@ from wtforms import ValidationError
 from idp import db, mfa, policy
 from idp.account import browsers
 from idp.guard import Locked, account_key
-from idp.journey import facts, recovery, verification
+from idp.journey import facts, recovery, remembered, verification
 from idp.journey import passkeys as passkey_signin
 from idp.journey import session as sso
 from idp.login.views import locked_page
@@ -96,13 +97,15 @@ def index():
     # the page says why it matters.
     recovery = next((f for f in mfa.recovery() if f.type in status.may_add), None)
     renew = recovery is not None and recovery.type in held
+    devices = remembered.of_user(db.session(), g.tenant.id, user.id)
     return render_template("account/index.html", user=user, factors=factors, addable=addable,
                            may_change=may_change_factors(session, user), status=status,
                            passkey_first=passkey_signin.offered(),
                            may_remove_password=passkey_signin.may_remove_password(user),
                            recovery=recovery, renew_recovery=renew,
                            offer_recovery=recovery is not None and bool(factors) and not renew,
-                           browsers=browsers.signed_in(session, user))
+                           browsers=browsers.signed_in(session, user), remembered=devices,
+                           this_remembered=remembered.this_browser(devices))
 
 
 def _signed_in_posting():
@@ -138,6 +141,35 @@ def sign_out_others():
         return response
     browsers.sign_out_others(*found)
     flash("You are signed out everywhere else.")
+    return redirect(url_for("account.index", tenant=g.tenant.slug))
+
+
+@bp.post("/remembered/<int:device_id>/forget")
+def forget_browser(device_id):
+    """Forget one remembered browser: it asks for the second step at its next sign-in. Like a
+    sign-out, it takes away, so the session is enough."""
+    found, response = _signed_in_posting()
+    if response is not None:
+        return response
+    _, user = found
+    gone = remembered.revoke(db.session(), g.tenant.id, user, device_id, actor=user.email)
+    if gone is None:
+        return error_page(404, "Not found", "That browser is not remembered for you: it may have "
+                          "been forgotten already. Go back to your account to see which are.")
+    flash(f"{gone.description or 'The browser'} is forgotten: it asks for your second step at "
+          f"its next sign-in.")
+    return redirect(url_for("account.index", tenant=g.tenant.slug))
+
+
+@bp.post("/remembered/forget-all")
+def forget_browsers():
+    found, response = _signed_in_posting()
+    if response is not None:
+        return response
+    _, user = found
+    remembered.forget_all(db.session(), g.tenant.id, user.id, user.email, "user")
+    flash("Every remembered browser is forgotten: each asks for your second step at its next "
+          "sign-in.")
     return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 
@@ -237,6 +269,13 @@ def send_verification():
     return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 
+def _sign_in_again():
+    """The sign-in page, asking for every step again: a remembered browser would give back the
+    password-only session that sent the user here."""
+    return redirect(url_for("login.login", tenant=g.tenant.slug, reauth=1,
+                            next=url_for("account.index", tenant=g.tenant.slug)))
+
+
 def _gate():
     """(session, user) when the user may change factors now, else a response to return."""
     session, user = _signed_in()
@@ -244,8 +283,7 @@ def _gate():
         return None, _to_sign_in()
     if not may_change_factors(session, user):
         flash("For your security, sign in again before changing how you sign in.")
-        return None, redirect(url_for("login.login", tenant=g.tenant.slug,
-                                      next=url_for("account.index", tenant=g.tenant.slug)))
+        return None, _sign_in_again()
     return (session, user), None
 
 
@@ -288,8 +326,7 @@ def add(factor_type):
             return locked_page(locked.until)
         except flow.EnrollmentClosed:
             flash("For your security, sign in again before changing how you sign in.")
-            return redirect(url_for("login.login", tenant=g.tenant.slug,
-                                    next=url_for("account.index", tenant=g.tenant.slug)))
+            return _sign_in_again()
         except (WrongAnswer, NotNow) as e:
             error, context = e.message, flow.unseal(ceremony.page)
         else:

@@ -5,7 +5,7 @@ its actor; callers commit.
 - **Deactivate**: the account signs in by no path (``idp.user_status``), and what it holds
   ends in the same request: every SSO session (in the store), every access and refresh token
   (revoked), every code not yet redeemed and sign-in link not yet used (spent), every mailed
-  link (voided). Factors, groups and the password stay, for a reactivation.
+  link (voided), every remembered browser (forgotten). Factors, groups and the password stay, for a reactivation.
 - **Reactivate**: it signs in again, as it was (what ended stays ended).
 - **Delete**: the user and everything they own go (the database cascades each of their rows:
   factors and backup codes, tokens, codes, links, upstream identities, group memberships);
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from idp import account_links, audit, directory, roles, user_status
 from idp.directory import DirectoryError, NotFound
 from idp.guard import account_key
+from idp.journey import remembered
 from idp.journey import session as sso
 from idp.models import AuthorizationCode, LoginToken, Tenant, User
 from idp.models.base import utcnow
@@ -91,8 +92,11 @@ def end_sessions_and_tokens(db: Session, store, user: User) -> Ended:
 
 
 def sign_out_everywhere(db: Session, store, tenant: Tenant, email: str, actor: str) -> Ended:
+    """Every session and token of the user ends, and every browser remembered for them is
+    forgotten: an admin signing someone out of a lost laptop means its second step too."""
     user = _user(db, tenant, email)
     ended = end_sessions_and_tokens(db, store, user)
+    remembered.forget_all(db, tenant.id, user.id, actor, "signed out everywhere")
     audit.record(db, tenant.id, "user.signed_out_everywhere", actor=actor, user_id=user.id,
                  sessions=ended.sessions, tokens=ended.tokens)
     return ended
@@ -120,6 +124,7 @@ def deactivate(db: Session, store, tenant: Tenant, email: str, actor: str) -> tu
         update(LoginToken).where(LoginToken.user_id == user.id, LoginToken.used_at.is_(None))
         .values(used_at=now).execution_options(synchronize_session=False)).rowcount
     links += account_links.void(db, user)
+    remembered.forget_all(db, tenant.id, user.id, actor, "deactivated")
     audit.record(db, tenant.id, "user.deactivated", actor=actor, user_id=user.id, was=was,
                  sessions=ended.sessions, tokens=ended.tokens, codes=codes, links=links)
     return user, ended

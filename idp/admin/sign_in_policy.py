@@ -19,6 +19,7 @@ from idp.policy import Mode
 
 # The tenant's account settings: what each number may be (the console says the same).
 RESET_LINK_MINUTES = (5, 24 * 60)
+REMEMBER_DAYS = (0, 365)  # 0: browsers are never remembered
 MAX_REGISTRATION_DOMAINS = 100
 LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN = re.compile(rf"(?=.{{1,253}}$){LABEL}(?:\.{LABEL})+")
@@ -64,6 +65,10 @@ def policy_dict(db: Session, tenant: Tenant) -> dict:
         "registration_domains": list(row.registration_domains or []),
         "passkey_first": row.passkey_first,
         "passwordless": row.passwordless,
+        "remember_days": row.remember_days,
+        "remember_scope": "everyone" if row.remember_everyone else "selected",
+        "remember_groups": list(row.remember_groups or []),
+        "remember_roles": [r for r in roles.ROLES if r in (row.remember_roles or [])],
     }
 
 
@@ -80,8 +85,11 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
                reset_link_minutes: int | None = None, require_verified_email: bool | None = None,
                self_registration: bool | None = None,
                registration_domains: list[str] | None = None,
-               passkey_first: bool | None = None, passwordless: bool | None = None) -> dict:
-    """Change what is given; the scope is everyone unless groups or users are named."""
+               passkey_first: bool | None = None, passwordless: bool | None = None,
+               remember_days: int | None = None, remember_groups: list[str] | None = None,
+               remember_roles: list[str] | None = None) -> dict:
+    """Change what is given; the scope is everyone unless groups or users are named (and
+    browsers are remembered for everyone unless ``remember_groups`` names some)."""
     row = policy_row(db, tenant)
     before = policy_dict(db, tenant)
     if mode is not None:
@@ -128,7 +136,8 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
                                    ("lock_minutes", lock_minutes, 1, 7 * 24 * 60),
                                    ("password_min_length", password_min_length,
                                     password_policy.MIN_LENGTH, password_policy.LONGEST_MINIMUM),
-                                   ("reset_link_minutes", reset_link_minutes, *RESET_LINK_MINUTES)):
+                                   ("reset_link_minutes", reset_link_minutes, *RESET_LINK_MINUTES),
+                                   ("remember_days", remember_days, *REMEMBER_DAYS)):
         if value is not None:
             if not low <= value <= high:
                 raise DirectoryError(f"{name.replace('_', '-')} must be from {low} to {high}")
@@ -143,6 +152,7 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
                         ("passkey_first", passkey_first), ("passwordless", passwordless)):
         if value is not None:
             setattr(row, name, value)
+    _remember_scope(db, tenant, row, remember_groups, remember_roles)
     if registration_domains is not None:
         row.registration_domains = email_domains(registration_domains)
     db.flush()
@@ -150,6 +160,25 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
     changed = {k: after[k] for k in after if after[k] != before[k]}
     audit.record(db, tenant.id, "policy.changed", actor=actor, changes=changed)
     return after
+
+
+def _remember_scope(db: Session, tenant: Tenant, row: TenantPolicyRow,
+                    groups: list[str] | None, roles_: list[str] | None) -> None:
+    """Whom remembered browsers are for: the roles named, and everyone or the groups named."""
+    if groups is not None:
+        for name in groups:
+            if db.scalar(select(Group.id).where(Group.tenant_id == tenant.id, Group.name == name)) is None:
+                raise NotFound(f"no group {name!r} in {tenant.slug}")
+        row.remember_groups = list(dict.fromkeys(groups))
+        row.remember_everyone = not row.remember_groups
+    if roles_ is not None:
+        bad = [r for r in roles_ if r not in roles.ROLES]
+        if bad:
+            raise DirectoryError(f"remember-roles must be among {', '.join(roles.ROLES)}")
+        if not roles_:
+            raise DirectoryError("remember-roles needs at least one role (remember-days 0 "
+                                 "turns remembered browsers off)")
+        row.remember_roles = list(dict.fromkeys(roles_))
 
 
 def email_domains(typed: list[str]) -> list[str]:

@@ -17,6 +17,7 @@ from idp.admin.sign_in_policy import policy_row
 from idp.directory import DirectoryError, NotFound, _group, find_user
 from idp.guard import Guard, account_key
 from idp.journey import login_links as tokens
+from idp.journey import remembered
 from idp.models import Authenticator, Group, LoginToken, Tenant, User
 from idp import hashing
 from idp.notify import outbox
@@ -70,6 +71,8 @@ def set_user_mfa(db: Session, tenant: Tenant, email: str, action: str, actor: st
         user.mfa_admin_state = AdminState.DEFAULT.value
     elif action == "reset":
         removed = db.execute(delete(Authenticator).where(Authenticator.user_id == user.id)).rowcount
+        # A browser remembered a second step that is gone: it stands in for nothing now.
+        remembered.forget_all(db, tenant.id, user.id, actor, "factors reset")
         user.mfa_must_reenroll = True
         user.mfa_skips_used = 0
         audit.record(db, tenant.id, "mfa.reset", actor=actor, user_id=user.id, removed=removed)

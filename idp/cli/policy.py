@@ -37,6 +37,9 @@ def policy_set(settings: Settings, args) -> dict:
             require_verified_email=on_off(args.require_verified_email),
             self_registration=on_off(args.self_registration),
             registration_domains=csv(args.registration_domains),
+            passkey_first=on_off(args.passkey_first), passwordless=on_off(args.passwordless),
+            remember_days=args.remember_days, remember_groups=csv(args.remember_groups),
+            remember_roles=csv(args.remember_roles),
         )
 
 
@@ -75,4 +78,18 @@ def add_commands(verbs: dict) -> None:
                     help="people may sign themselves up (default off)")
     sp.add_argument("--registration-domains", metavar="DOMAIN,...",
                     help="the email domains sign-up accepts; '' for any (the default)")
+    sp.add_argument("--passkey-first", choices=["on", "off"],
+                    help="a passkey may be the whole sign-in, where passkeys are an allowed "
+                         "method (default on)")
+    sp.add_argument("--passwordless", choices=["on", "off"],
+                    help="people with a passkey may remove their password (default off)")
+    sp.add_argument("--remember-days", type=int, metavar="N",
+                    help="a browser that passed the second step skips the policy's second step "
+                         "for N days, 0 to 365; 0 turns it off (the default)")
+    sp.add_argument("--remember-groups", metavar="G,...",
+                    help="remember browsers only for members of these groups; '' for everyone "
+                         "(the default)")
+    sp.add_argument("--remember-roles", metavar="ROLE,...",
+                    help="the roles whose browsers may be remembered (default "
+                         "admin,mfa-admin,member)")
     sp.set_defaults(func=policy_set)

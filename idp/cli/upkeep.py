@@ -37,8 +37,9 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("--now", action="store_true",
                     help="sign with the new keys at once (a key that leaked)")
     sp.set_defaults(func=keys_rotate)
-    sp = verbs["tokens"].add_parser("purge", help="delete tokens, codes, login tokens and "
-                                                  "mailed links that expired, and old mail "
+    sp = verbs["tokens"].add_parser("purge", help="delete tokens, codes, login tokens, "
+                                                  "mailed links and remembered browsers "
+                                                  "that expired, and old mail "
                                                   "(run it from cron: rotation adds a row per "
                                                   "refresh)")
     sp.add_argument("--grace-hours", type=float, default=24.0,

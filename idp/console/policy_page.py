@@ -15,7 +15,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from idp import admin, db, directory, mfa, password_policy, policy
-from idp.admin.sign_in_policy import RESET_LINK_MINUTES
+from idp.admin.sign_in_policy import REMEMBER_DAYS, RESET_LINK_MINUTES
 from idp.console.views import bp
 from idp.directory import DirectoryError
 from idp.journey import facts
@@ -83,6 +83,16 @@ ACCOUNT_NUMBERS = (
      password_policy.MIN_LENGTH, password_policy.LONGEST_MINIMUM),
     ("reset_link_minutes", "A reset link works for this many minutes", *RESET_LINK_MINUTES),
 )
+# Passkeys: the tenant's two settings (idp/journey/signin.py and the account page apply them).
+PASSKEY_SWITCHES = (
+    ("passkey_first", "Passkeys as the first step",
+     "People may sign in with a passkey instead of their email and password. This applies "
+     "where passkeys are an allowed method (above); a passkey that checks its owner's "
+     "fingerprint, face or PIN counts as two steps on its own."),
+    ("passwordless", "Passwordless accounts",
+     "People with a passkey may remove their password. A reset by mail then lets them add a "
+     "passkey or a password, so an account is never left with no way in."),
+)
 LABELS = {"mode": "two-step verification", "scope": "who is covered", "groups": "groups",
           "users": "users", "grace_until": "grace period until", "grace_skips": "grace skips",
           "factors": "allowed methods", "roles_allowed": "roles allowed",
@@ -94,7 +104,10 @@ LABELS = {"mode": "two-step verification", "scope": "who is covered", "groups": 
           "password_min_length": "shortest password", "self_service_reset": "reset by mail",
           "reset_link_minutes": "reset link minutes",
           "require_verified_email": "verified address required", "self_registration": "sign-up",
-          "registration_domains": "sign-up domains"}
+          "registration_domains": "sign-up domains", "passkey_first": "passkeys as the first step",
+          "passwordless": "passwordless accounts", "remember_days": "days a browser is remembered",
+          "remember_scope": "browsers remembered for", "remember_groups": "remembered for groups",
+          "remember_roles": "roles whose browsers are remembered"}
 MAX_USERS = 500  # named users in the scope; more belong in a group
 LEVELS = (("", "Nothing more (the portal's own minimum only)"),
           ("mfa", "Two-factor"),
@@ -114,7 +127,18 @@ def _form_from_policy(p: dict) -> dict:
         "factors": [_form_name(f) for f in p["factors"]], "roles_allowed": list(p["roles_allowed"]),
         **{name: p[name] for name, _, _ in SWITCHES}, "lock_email_admins": p["lock_email_admins"],
         **{name: str(p[name]) for name, _, _, _ in GUARD}, **_account_fields(p),
+        **_passkey_fields(p), **_remember_fields(p),
     }
+
+
+def _passkey_fields(p: dict) -> dict:
+    return {name: p[name] for name, _, _ in PASSKEY_SWITCHES}
+
+
+def _remember_fields(p: dict) -> dict:
+    return {"remember_days": str(p["remember_days"]), "remember_scope": p["remember_scope"],
+            "remember_groups": list(p["remember_groups"]),
+            "remember_roles": list(p["remember_roles"])}
 
 
 def _account_fields(p: dict) -> dict:
@@ -136,7 +160,16 @@ def _form_from_request(saved: dict) -> dict:
             **{name: f.get(name, "").strip() for name, _, _, _ in ACCOUNT_NUMBERS},
             "registration_domains": f.get("registration_domains", "")[:20_000],
         }
+    # Likewise for the passkey and remember-this-browser settings.
+    passkeys = ({name: name in f for name, _, _ in PASSKEY_SWITCHES} if "passkeys" in f
+                else _passkey_fields(saved))
+    remember = ({"remember_days": f.get("remember_days", "").strip(),
+                 "remember_scope": f.get("remember_scope", "everyone"),
+                 "remember_groups": f.getlist("remember_groups"),
+                 "remember_roles": f.getlist("remember_roles")} if "remembering" in f
+                else _remember_fields(saved))
     return {
+        **passkeys, **remember,
         "mode": f.get("mode", ""), "scope": f.get("scope", "everyone"),
         "groups": f.getlist("groups"), "users": f.get("users", "")[:50_000],
         "grace_days": f.get("grace_days", "").strip(), "grace_skips": f.get("grace_skips", "").strip(),
@@ -185,7 +218,35 @@ def _changes(form: dict) -> dict:
     kwargs["registration_domains"] = [d.strip() for d in re.split(r"[\r\n,;]+", form["registration_domains"])
                                       if d.strip()]
     kwargs["lock_email_admins"] = form["lock_email_admins"]
+    for name, _, _ in PASSKEY_SWITCHES:
+        kwargs[name] = form[name]
+    kwargs.update(_remember_changes(form))
     return kwargs
+
+
+def _remember_changes(form: dict) -> dict:
+    """The remember-this-browser settings as ``set_policy`` takes them, or DirectoryError."""
+    label = "Days a browser is remembered"
+    days = _number(form["remember_days"], label, blank=0)
+    if not REMEMBER_DAYS[0] <= days <= REMEMBER_DAYS[1]:
+        raise DirectoryError(f"“{label}” must be from {REMEMBER_DAYS[0]} to {REMEMBER_DAYS[1]} "
+                             f"(0 turns it off).")
+    changes = {"remember_days": days}
+    if form["remember_scope"] == "selected":
+        if not form["remember_groups"] and days:
+            raise DirectoryError("Choose at least one group whose browsers may be remembered, "
+                                 "or remember them for everyone.")
+        changes["remember_groups"] = form["remember_groups"]
+    elif form["remember_scope"] == "everyone":
+        changes["remember_groups"] = []
+    else:
+        raise DirectoryError("Choose whose browsers may be remembered: everyone or selected groups.")
+    if form["remember_roles"]:
+        changes["remember_roles"] = form["remember_roles"]
+    elif days:
+        raise DirectoryError("Choose at least one role whose browsers may be remembered, or set "
+                             "the days to 0.")
+    return changes
 
 
 def _shown(key: str, value) -> str:
@@ -293,9 +354,10 @@ def _render(form: dict, status: int = 200, error: str | None = None,
         status = 400
     return render_template(
         "console/policy.html", form=form, error=error, current=current,
-        group_names=list(dict.fromkeys([*groups, *form["groups"]])),
+        group_names=list(dict.fromkeys([*groups, *form["groups"], *form["remember_groups"]])),
         clients=clients, modes=MODES, factors=_factor_choices(), roles=ROLES, switches=SWITCHES,
         guard=GUARD, account_switches={n: (label, help) for n, label, help in ACCOUNT_SWITCHES},
+        passkey_switches=PASSKEY_SWITCHES, remember_days=REMEMBER_DAYS,
         account_numbers={n: (label, low, high) for n, label, low, high in ACCOUNT_NUMBERS},
         levels=LEVELS, minimums=MINIMUMS, factor_label=_label, asked=asked, answer=answer,
         knowledge=[_label(f) for f in _knowledge(current["factors"])],

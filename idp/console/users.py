@@ -1,5 +1,6 @@
 """The users list: one page of a tenant's users with each one's status and MFA state, in a fixed
-number of queries whatever the page size (users, their groups, their factors, their locks) —
+number of queries whatever the page size (users, their groups, their factors, their remembered
+browsers, their locks) —
 fast at 100,000 users (benchmarks/console_users.py). The state is ``idp.policy.standing``'s
 answer, the one the user page and the MFA report show too.
 
@@ -17,20 +18,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from redis import Redis
-from sqlalchemy import Boolean, String, false, literal, or_, select, true, tuple_, union_all
+from sqlalchemy import Boolean, String, false, func, literal, or_, select, true, tuple_, union_all
 from sqlalchemy.orm import Session, selectinload
 
 from idp import mfa, user_status
 from idp.addresses import normalise_email
 from idp.guard import Guard, account_key
+from idp.mfa.webauthn import WebAuthn
 from idp.journey import facts
-from idp.models import AuditEvent, Authenticator, Group, User, user_groups
+from idp.models import AuditEvent, Authenticator, Group, RememberedDevice, User, user_groups
 from idp.models.base import utcnow
 from idp.policy import AdminState, Standing, TenantPolicy, UserFacts
 from idp.policy import standing as policy_standing
 from idp.roles import ROLES
 
 PAGE_SIZE = 50
+PASSKEY = WebAuthn.type  # passkeys and security keys, counted on the list
 
 
 # What the console says of each state of ``policy.standing`` (the list, the user page, the
@@ -68,6 +71,8 @@ class UserRow:
     role: str
     shield: Shield
     status: str = user_status.ACTIVE
+    passkeys: int = 0
+    remembered: int = 0  # browsers remembered for their second step, not expired
 
 
 # The MFA filter's choices: the shield's "On", or anything else (not set up yet, optional and
@@ -238,17 +243,26 @@ def page(db: Session, store: Redis, guard: Guard, policy: TenantPolicy, tenant_i
     users = users[:limit]
     ids = [u.id for u in users]
     types: dict[int, set[str]] = {i: set() for i in ids}
+    passkeys: dict[int, int] = dict.fromkeys(ids, 0)
+    remembered: dict[int, int] = {}
     if ids:
         found = select(Authenticator).where(Authenticator.user_id.in_(ids)).options(
             selectinload(Authenticator.backup_codes))
         for auth in db.scalars(found):
             if mfa.answerable(auth):  # the rule the sign-in's facts use (journey.facts)
                 types[auth.user_id].add(auth.type)
+            if auth.type == PASSKEY:
+                passkeys[auth.user_id] += 1
+        remembered = dict(db.execute(
+            select(RememberedDevice.user_id, func.count()).where(
+                RememberedDevice.user_id.in_(ids), RememberedDevice.expires_at > utcnow())
+            .group_by(RememberedDevice.user_id)).all())
     keys = [account_key(tenant_id, u.id, u.email) for u in users]
     counts = store.mget(keys) if keys else []
     rows = []
     for user, count in zip(users, counts):
         locked = count is not None and int(count) >= guard.limits.lock_after
         shield = shield_for(policy, user, frozenset(types[user.id]), locked)
-        rows.append(UserRow(user.id, user.email, user.name, user.role, shield, user.status))
+        rows.append(UserRow(user.id, user.email, user.name, user.role, shield, user.status,
+                            passkeys[user.id], remembered.get(user.id, 0)))
     return rows, (users[-1].email if more else None)

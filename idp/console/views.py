@@ -15,6 +15,7 @@ from idp import admin, db, mfa, roles, store, user_status
 from idp.console import gate
 from idp.console import users as users_list
 from idp.directory import DirectoryError, RoleNotAllowedMfa
+from idp.journey import remembered
 from idp.mfa import flow
 from idp.models import AuditEvent, Authenticator, Group, Token, User
 from idp.policy import Mode
@@ -59,8 +60,8 @@ ACTIONS = {
     "reset": "Reset two-step verification for {email}? All their methods are removed and they "
              "set one up again at their next sign-in.",
     "unlock": "Unlock {email} now?",
-    "signout": "Sign {email} out everywhere? Their sessions end and their refresh tokens stop "
-               "working.",
+    "signout": "Sign {email} out everywhere? Their sessions end, their refresh tokens stop "
+               "working, and browsers remembered for them ask for their second step again.",
     "login-token": "Create a one-time sign-in link for {email}? Whoever holds it can sign in as "
                    "them without their password. They are told by mail that you created it.",
     "deactivate": "Deactivate {email}? They are signed out everywhere now, their apps lose "
@@ -70,12 +71,18 @@ ACTIONS = {
                   "groups they had.",
     "role": "Change the role of {email}? It applies from their next page.",
     "delete": "Delete {email} and everything they own? This cannot be undone.",
+    "forget-browser": "Forget this browser of {email}? It asks for their second step at its "
+                      "next sign-in.",
+    "forget-browsers": "Forget every browser remembered for {email}? Each asks for their second "
+                       "step at its next sign-in.",
 }
 # The events the user page lists: sign-ins, locks, and changes to the account.
 USER_PAGE_EVENTS = ("user.signed_in", "user.sign_in_failed", "user.sign_in_refused",
                     "account.locked", "account.unlocked", "user.signed_in_upstream",
                     "user.deactivated", "user.reactivated", "user.role_changed",
-                    "user.signed_out_everywhere")
+                    "user.signed_out_everywhere", "user.browser_remembered",
+                    "user.remembered_browser_used", "user.remembered_browser_forgotten",
+                    "user.remembered_browsers_forgotten")
 # What nobody does to their own account here (their own account page, or another admin, does).
 SELF_REFUSED = frozenset({"enforce", "exempt", "reset", "deactivate", "delete", "role"})
 
@@ -124,7 +131,8 @@ def user(user_id):
                               target.email, None, 1)
     shield = rows[0].shield if rows and rows[0].id == target.id else None
     return render_template("console/user.html", target=target, factors=factors, events=events,
-                           shield=shield, mfa=mfa, actions=ACTIONS, roles=roles.LABELS)
+                           shield=shield, mfa=mfa, actions=ACTIONS, roles=roles.LABELS,
+                           remembered=remembered.of_user(db.session(), g.tenant.id, target.id))
 
 
 @bp.get("/users/<int:user_id>/delete")
@@ -182,6 +190,18 @@ def act(user_id, action):
             flash({"enforce": f"Two-step verification is on for {target.email}.",
                    "exempt": f"Two-step verification is off for {target.email}.",
                    "reset": f"{target.email} sets up two-step verification again at next sign-in."}[action])
+        elif action == "forget-browser":
+            device = request.form.get("device", "")
+            gone = remembered.revoke(session, g.tenant.id, target,
+                                     int(device) if device.isascii() and device.isdigit() and len(device) < 19
+                                     else None,
+                                     actor)
+            flash(f"{gone.description or 'The browser'} is forgotten: it asks {target.email} "
+                  f"for their second step at its next sign-in." if gone is not None else
+                  f"That browser is not remembered for {target.email} (any more).")
+        elif action == "forget-browsers":
+            count = remembered.forget_all(session, g.tenant.id, target.id, actor, "admin")
+            flash(f"{count} browser{'s' if count != 1 else ''} forgotten for {target.email}.")
         elif action == "unlock":
             admin.unlock(session, flow.guard(), g.tenant, target.email, actor)
             flash(f"{target.email} is unlocked.")

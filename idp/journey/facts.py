@@ -64,9 +64,14 @@ def essential_acr(params: dict) -> tuple[str, ...]:
     return tuple(values)
 
 
-def requirements(params: dict, client: ClientRef | Client | None) -> Requirements:
+def requirements(params: dict, client: ClientRef | Client | None,
+                 reauthenticate: bool = False) -> Requirements:
+    """What the request and its client ask for. ``reauthenticate``: /authorize found the
+    browser's session older than the request's ``max_age``; ``prompt=login`` says the same
+    from the request alone (OIDC Core 3.1.2.1)."""
     return Requirements(
         acr_values=tuple(params.get("acr_values", "").split()),
         essential_acr=essential_acr(params),
         client_min_acr=client.min_acr if client else None,
+        fresh_authentication=reauthenticate or "login" in params.get("prompt", "").split(),
     )

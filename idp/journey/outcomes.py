@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from idp.journey.remembered import Issued
 from idp.journey.transaction import Setup, Transaction
 from idp.mfa.base import Factor
 from idp.models import User
@@ -38,11 +39,13 @@ class Refused:
 @dataclass(frozen=True)
 class SignedIn:
     """Every step is done: the SSO session exists (``tx.sid``). ``recovery``: a first factor
-    was just set up and the user has no way back in yet; this one is offered (backup codes)."""
+    was just set up and the user has no way back in yet; this one is offered (backup codes).
+    ``remembered``: the browser was remembered now; its cookie goes with the response."""
 
     tx: Transaction
     user: User
     recovery: Factor | None = None
+    remembered: Issued | None = None
 
     @property
     def offer_backup(self) -> bool:
@@ -90,7 +93,8 @@ class PasswordFirst:
 @dataclass(frozen=True)
 class ChallengePage:
     """The challenge of ``factor`` (``others``: the user's other choices), and the answer's
-    error if one was wrong."""
+    error if one was wrong. ``remember_days``: the page offers "don't ask again on this
+    browser" for so many days (0: it does not)."""
 
     tx: Transaction
     user: User
@@ -99,6 +103,7 @@ class ChallengePage:
     context: dict
     error: str | None = None
     captcha: dict | None = None
+    remember_days: int = 0
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from idp import (account_links, audit, db, directory, password_policy, store, te
 from idp.addresses import normalise_email
 from idp.guard import CaptchaNeeded, Limits, Locked
 from idp.journey import passkeys
+from idp.journey import remembered
 from idp.journey import session as sso
 from idp.mfa import flow
 from idp.models import User
@@ -176,7 +177,8 @@ def set_password(user: User, password: str, *, why: str, actor: str | None = Non
                  end_sessions: bool = True) -> None:
     """``user``'s password becomes ``password`` (checked by the policy already): open reset
     links are void, every session and refresh token ends (``end_sessions`` False: the caller
-    ends all but its own), and the user is told by mail. ``why``: "reset", "change" or
+    ends all but its own), every remembered browser is forgotten (it remembered a sign-in
+    with the old password), and the user is told by mail. ``why``: "reset", "change" or
     "invitation" (audited)."""
     session = db.session()
     user.password_hash = current_app.extensions["idp.passwords"].hash(password)
@@ -186,6 +188,7 @@ def set_password(user: User, password: str, *, why: str, actor: str | None = Non
     # not buy a fresh set of guesses (a full sign-in clears them, as always).
     sessions, tokens = (sso.end_everything(session, user.id, store.get()) if end_sessions
                         else (None, None))
+    remembered.forget_all(session, g.tenant.id, user.id, actor or user.email, f"password {why}")
     audit.record(session, g.tenant.id, "user.password_set", user_id=user.id,
                  actor=actor or user.email, why=why, sessions_ended=sessions,
                  tokens_revoked=tokens)

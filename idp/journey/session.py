@@ -82,6 +82,10 @@ class SSOSession:
     # The public ids this session had before its step-ups: tokens issued under any of them
     # end when the session is signed out from elsewhere.
     earlier: list[str] = field(default_factory=list)
+    # The remembered browser (``idp.journey.remembered``, its id) that stood in for the
+    # tenant's second step at the sign-in: the session's later requests are decided the same
+    # way (``decide`` still asks for every level and re-authentication a portal wants).
+    remembered_device: int | None = None
 
     @property
     def public_id(self) -> str:
@@ -201,10 +205,11 @@ def seen_with(pipe) -> None:
 
 
 def start(tenant_id: int, user_id: int, amr: list[str], acr: str,
-          primary: Primary = Primary.PASSWORD, pipe=None, *, subject: str = "") -> SSOSession:
+          primary: Primary = Primary.PASSWORD, pipe=None, *, subject: str = "",
+          remembered_device: int | None = None) -> SSOSession:
     """A full authentication: a new sid, auth_time now. The old session, if any, ends. With
     ``pipe`` (a pipeline of the store) the writes go with the caller's, in one round trip;
-    ``subject``: the user's (``SSOSession.subject``)."""
+    ``subject``: the user's (``SSOSession.subject``); ``remembered_device``: the session's."""
     old = current(tenant_id)
     writes = pipe if pipe is not None else store.get().pipeline()
     if old is not None:
@@ -214,7 +219,7 @@ def start(tenant_id: int, user_id: int, amr: list[str], acr: str,
     session = SSOSession(secrets.token_urlsafe(32), tenant_id, user_id, now, amr, acr, now,
                          primary.value, subject, created_at=now, last_seen=now,
                          user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_KEPT],
-                         ip=request.remote_addr or "")
+                         ip=request.remote_addr or "", remembered_device=remembered_device)
     _save(session, writes)
     if pipe is None:
         writes.execute()

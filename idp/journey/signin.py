@@ -29,7 +29,7 @@ from idp import (audit, db, directory, lockout, metrics, mfa, policy, store, ten
                  user_status)
 from idp.clients import ClientRef, client_ref
 from idp.guard import CaptchaNeeded, Locked, account_key
-from idp.journey import facts, transaction
+from idp.journey import facts, remembered, transaction
 from idp.journey import session as sso
 from idp.journey.outcomes import (AccountClosed, AskFactor, AskSetup, ChallengePage, LockedOut,
                                   Outcome, PasswordFirst, Refused, SetupChoice, SetupPage,
@@ -70,7 +70,7 @@ def decision_for(tx: Transaction, user: User,
     when the request has read them already). The one place the journey asks it."""
     session = db.session()
     try:
-        requirements = facts.requirements(tx.params, client_of(tx))
+        requirements = facts.requirements(tx.params, client_of(tx), tx.reauthenticate)
     except facts.BadClaimsParameter as e:
         return Decision(Need.REFUSE, str(e), error="invalid_request")
     if tx.min_acr:  # our own pages' floor (the console's step-up)
@@ -78,7 +78,8 @@ def decision_for(tx: Transaction, user: User,
     if tx.second_step:  # the console's step-up: a second step, whatever the policy's scope
         requirements = replace(requirements, second_step=True)
     progress = Progress(primary=Primary(tx.primary), methods=tuple(tx.methods),
-                        enrollment_skipped=tx.skipped)
+                        enrollment_skipped=tx.skipped,
+                        remembered=tx.remembered_device is not None)
     # No autoflush: what the journey has pending (audit events, a factor's last use) is no
     # group or factor it reads here, and goes with the request's next write.
     with session.no_autoflush:
@@ -102,7 +103,7 @@ def advance(tx: Transaction, user: User, authenticators: list[Authenticator] | N
         return password_first(tx, PASSWORD_CHANGED, user.email, writes)
     decision = decision or decision_for(tx, user, authenticators)
     if decision.need is Need.NOTHING:
-        return _signed_in(tx, user, writes)
+        return _signed_in(tx, user, writes, decision)
     if decision.need is Need.REFUSE:
         transaction.finish(tx, writes)
         audit.record(db.session(), g.tenant.id, "user.sign_in_refused", user_id=user.id,
@@ -135,7 +136,8 @@ def password_first(tx: Transaction, message: str, email: str = "", writes=None) 
     request does, in a sign-in that stores nothing until the password is right)."""
     transaction.finish(tx, writes)
     fresh = tx if transaction.is_pending(tx) else \
-        transaction.pending(tx.tenant_id, tx.params, next_url=tx.next_url)
+        transaction.pending(tx.tenant_id, tx.params, next_url=tx.next_url,
+                            reauthenticate=tx.reauthenticate)
     return PasswordFirst(fresh, message, email, refused=False)
 
 
@@ -148,22 +150,27 @@ def _closed(tx: Transaction, user: User, writes) -> AccountClosed:
     return AccountClosed(*user_status.refusal(user.status))
 
 
-def _signed_in(tx: Transaction, user: User, writes) -> SignedIn:
+def _signed_in(tx: Transaction, user: User, writes, decision: Decision) -> SignedIn:
     """Every step is done: the SSO session starts, or a step-up extends it (a new sid either
-    way), and the pending authorization is bound to it."""
+    way), and the pending authorization is bound to it. The browser is remembered when its
+    person asked for it with the second step they proved in this sign-in."""
     amr, acr = amr_and_acr(tx.methods)
     current = sso.current(g.tenant.id)
+    stood_in = tx.remembered_device if decision.remembered else None
     if tx.step_up and current is not None and current.user_id == user.id:
         session = sso.step_up(g.tenant.id, amr, acr, writes)
     else:
         session = sso.start(g.tenant.id, user.id, amr, acr, Primary(tx.primary), writes,
-                            subject=user.subject)
+                            subject=user.subject, remembered_device=stood_in)
+        if stood_in is not None:
+            remembered.used(db.session(), g.tenant.id, user, stood_in)
+    issued = _remember(tx, user)
     flow.guard().clear(account_key(g.tenant.id, user.id, user.email), writes)
     client = client_of(tx)
     audit.record(db.session(), g.tenant.id, "user.signed_in", user_id=user.id, actor=user.email,
                  client_id=client.client_id if client else None, amr=amr, acr=acr)
     offer = recovery_to_offer(user) if tx.offer_backup else None
-    tx.offer_backup, tx.challenge, tx.setup = False, None, None
+    tx.offer_backup, tx.challenge, tx.setup, tx.remember = False, None, None, False
     # What completed it: the pending authorization is good for this session only (consent and
     # /authorize/resume check it), never for whoever signs in later in the same browser.
     tx.authenticated, tx.sid = True, session.sid
@@ -173,7 +180,24 @@ def _signed_in(tx: Transaction, user: User, writes) -> SignedIn:
         # Done: the authorization, if any, is answered in this response (consent, if asked
         # for, keeps it again).
         transaction.finish(tx, writes)
-    return SignedIn(tx, user, offer)
+    return SignedIn(tx, user, offer, issued)
+
+
+def _remember(tx: Transaction, user: User) -> remembered.Issued | None:
+    """A remembered device for this browser, when "don't ask again" was ticked on a challenge
+    that offered it and answered in this sign-in (``tx.remember`` is set nowhere else), and the
+    tenant still remembers browsers."""
+    if not tx.remember:
+        return None
+    days = tenant_policy.tenant_policy(db.session(), g.tenant).remember_days
+    return remembered.issue(db.session(), g.tenant.id, user, days) if days > 0 else None
+
+
+def remember_offer(decision: Decision) -> int:
+    """For how many days the challenge page offers to remember this browser (0: it does not)."""
+    if not decision.rememberable:
+        return 0
+    return tenant_policy.tenant_policy(db.session(), g.tenant).remember_days
 
 
 def recovery_to_offer(user: User) -> Factor | None:
@@ -217,12 +241,21 @@ def with_password(tx: Transaction, email: str, password: str,
     if check.new_hash:
         user.password_hash = check.new_hash
     transaction.first_step_proved(tx, user.id, ["pwd"], Primary.PASSWORD)
+    _recognise(tx, user)
     # The failures before this one decide whether the challenge page shows a CAPTCHA: known
     # now, so that page need not ask the guard again (its answer is counted all the same).
     tx.captcha = attempt - 1 >= flow.guard().limits.captcha_after
     with _writes() as writes:
         flow.guard().refund(key, ip_key, pipe=writes)  # both attempts given back
         return advance(tx, user, list(user.authenticators), writes=writes)
+
+
+def _recognise(tx: Transaction, user: User) -> None:
+    """Does this browser hold a remembered device of ``user``? The policy decides what it
+    stands in for (``Progress.remembered``)."""
+    days = tenant_policy.tenant_policy(db.session(), g.tenant).remember_days
+    device = remembered.find(db.session(), g.tenant.id, user.id, days) if days > 0 else None
+    tx.remembered_device = device.id if device is not None else None
 
 
 def with_login_link(user: User, methods: list[str], next_url: str) -> Outcome:
@@ -262,6 +295,7 @@ def _stepping_up(session: sso.SSOSession, tx: Transaction) -> Transaction:
     # As the session has them: "mfa" next to "fed" is an upstream's proof (policy.levels).
     tx.user_id, tx.methods = session.user_id, list(session.amr)
     tx.primary, tx.step_up = sso.primary_of(session).value, True
+    tx.remembered_device = session.remembered_device
     return tx
 
 
@@ -331,6 +365,7 @@ def challenge(tx_id: str | None, requested: str | None,
         return advance(tx, user, mine, decision)
     chosen = requested if requested in available else next(iter(available))
     factor = mfa.get(chosen)
+    offer = remember_offer(decision)
     others = [mfa.get(t) for t in available if t != chosen]
     key = account_key(g.tenant.id, user.id, user.email)
     asked = tx.challenge if tx.challenge is not None and tx.challenge.type == chosen else None
@@ -349,26 +384,29 @@ def challenge(tx_id: str | None, requested: str | None,
                 return LockedOut(locked.until)
             except (WrongAnswer, NotNow) as e:
                 return ChallengePage(tx, user, factor, others, asked.context, e.message,
-                                     flow.captcha_widget(key))
+                                     flow.captcha_widget(key), offer)
             if isinstance(result, Proof):
                 tx.methods = tx.methods + result.methods
                 tx.challenge = None
+                # Only with a second step proved just now, on a page that offered it.
+                tx.remember = bool(offer) and answer.get("remember") == "yes"
                 return advance(tx, user, mine, writes=writes)
             tx.challenge = Challenge(chosen, result.state, result.context)
             transaction.save(tx, writes)
         return ChallengePage(tx, user, factor, others, result.context,
-                             captcha=flow.captcha_widget(key))
+                             captcha=flow.captcha_widget(key), remember_days=offer)
     try:
         step = factor.challenge_begin(flow.context(user), available[chosen])
     except NotNow as e:
-        return ChallengePage(tx, user, factor, others, {}, e.message, flow.captcha_widget(key))
+        return ChallengePage(tx, user, factor, others, {}, e.message, flow.captcha_widget(key),
+                             offer)
     fresh = Challenge(chosen, step.state, step.context)
     if factor.keeps_challenge and tx.challenge != fresh:
         tx.challenge = fresh
         transaction.save(tx)
     metrics.MFA_CHALLENGES.labels(chosen).inc()
     return ChallengePage(tx, user, factor, others, step.context,
-                         captcha=flow.captcha_widget(key, needed=tx.captcha))
+                         captcha=flow.captcha_widget(key, needed=tx.captcha), remember_days=offer)
 
 
 def _enrolling(tx_id: str | None, posted: bool) -> tuple[Transaction, User, Decision] | Outcome:

@@ -47,7 +47,7 @@ SEALED = "p."  # stored ids are token_urlsafe(24): never a dot, never this long
 MAX_SEALED_LENGTH = 8192
 _NONCE = 12
 # Bumped whenever a stored transaction's fields change meaning: an older one is not guessed at.
-VERSION = 3
+VERSION = 4
 
 
 class TransactionGone(LookupError):
@@ -108,6 +108,14 @@ class Transaction:
     captcha: bool = False  # the account's failures call for a CAPTCHA with the next answer
     # When the first step was proved (epoch seconds): a password changed since then voids it.
     proved_at: float | None = None
+    # The relying party asked for a new authentication: ``prompt=login``, or a ``max_age`` the
+    # browser's session had exceeded (known to /authorize only, so it travels here).
+    reauthenticate: bool = False
+    # Remember this device (``idp.journey.remembered``): the browser's remembered device of
+    # this user, found at the first step; and "don't ask again" ticked with a second step
+    # proved in this sign-in, so one is issued when it ends.
+    remembered_device: int | None = None
+    remember: bool = False
     # Finished in this request already (never stored): finishing again costs nothing.
     finished: bool = field(default=False, compare=False)
 
@@ -158,10 +166,13 @@ def browser_id() -> str:
     return g.browser_id
 
 
-def pending(tenant_id: int, params: dict, next_url: str | None = None) -> Transaction:
-    """A sign-in nobody has started to prove: sealed into its id, nothing stored."""
+def pending(tenant_id: int, params: dict, next_url: str | None = None,
+            reauthenticate: bool = False) -> Transaction:
+    """A sign-in nobody has started to prove: sealed into its id, nothing stored
+    (``reauthenticate``: ``Transaction.reauthenticate``)."""
     created, browser = int(time.time()), browser_id()
-    body = json.dumps({"p": params, "n": next_url, "c": created}, separators=(",", ":"))
+    body = json.dumps({"p": params, "n": next_url, "c": created, "r": reauthenticate},
+                      separators=(",", ":"))
     if len(body) > 16 * MAX_SEALED_LENGTH:  # beyond any ratio zlib reaches on a real request
         raise TooLarge()
     nonce = os.urandom(_NONCE)
@@ -170,7 +181,8 @@ def pending(tenant_id: int, params: dict, next_url: str | None = None) -> Transa
     sealed = SEALED + base64.urlsafe_b64encode(nonce + box).decode().rstrip("=")
     if len(sealed) > MAX_SEALED_LENGTH:
         raise TooLarge()
-    return Transaction(sealed, tenant_id, browser, params, created, next_url=next_url)
+    return Transaction(sealed, tenant_id, browser, params, created, next_url=next_url,
+                       reauthenticate=reauthenticate)
 
 
 def begin(tenant_id: int, params: dict, next_url: str | None = None) -> Transaction:
@@ -191,7 +203,8 @@ def first_step_proved(tx: Transaction, user_id: int, methods: list[str], primary
     skipped, consented or was trusted for (another user's, perhaps) carries over; only what
     the request asked for does, with our own pages' floor (``min_acr``, ``second_step``)."""
     kept = Transaction(tx.id, tx.tenant_id, tx.browser, tx.params, tx.created,
-                       next_url=tx.next_url, min_acr=tx.min_acr, second_step=tx.second_step)
+                       next_url=tx.next_url, min_acr=tx.min_acr, second_step=tx.second_step,
+                       reauthenticate=tx.reauthenticate)
     tx.__dict__.update(kept.__dict__)
     tx.user_id, tx.methods, tx.primary = user_id, list(methods), primary.value
     tx.proved_at = time.time()
@@ -257,11 +270,13 @@ def _unseal(tenant_id: int, sealed: str) -> Transaction:
         inflate = zlib.decompressobj()
         payload = json.loads(inflate.decompress(body, 16 * MAX_SEALED_LENGTH))
         params, next_url, created = payload["p"], payload["n"], int(payload["c"])
+        reauthenticate = payload.get("r") is True
     except (ValueError, binascii.Error, InvalidTag, zlib.error, KeyError, TypeError):
         raise TransactionGone() from None
     if inflate.unconsumed_tail or not isinstance(params, dict):
         raise TransactionGone()
-    tx = Transaction(sealed, tenant_id, browser, params, created, next_url=next_url)
+    tx = Transaction(sealed, tenant_id, browser, params, created, next_url=next_url,
+                     reauthenticate=reauthenticate)
     if _seconds_left(tx) <= 0:  # the same deadline as a stored one's
         raise TransactionGone()
     return tx

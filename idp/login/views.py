@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import (Blueprint, current_app, g, make_response, redirect, render_template, request,
+                   url_for)
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
@@ -19,7 +20,7 @@ from idp.addresses import normalise_email
 from idp.journey import login_links as tokens
 from idp.journey import session as sso
 from idp.journey import passkeys as passkey_signin
-from idp.journey import recovery, signin, transaction
+from idp.journey import recovery, remembered, signin, transaction
 from idp.journey.outcomes import (AccountClosed, AskFactor, AskSetup, ChallengePage, LockedOut,
                                   PasswordFirst, Refused, SetupChoice, SetupPage, SignedIn,
                                   WrongPassword)
@@ -51,7 +52,15 @@ def safe_next(value: str | None) -> str:
 
 
 def respond(outcome):
-    """The response to a step's outcome: the one place a sign-in's next page is chosen."""
+    """The response to a step's outcome: the one place a sign-in's next page is chosen. A
+    sign-in that remembered its browser sends the browser its cookie with it."""
+    response = _respond(outcome)
+    if isinstance(outcome, SignedIn) and outcome.remembered is not None:
+        response = remembered.set_cookie(make_response(response), outcome.remembered)
+    return response
+
+
+def _respond(outcome):
     if isinstance(outcome, SignedIn):
         tx = outcome.tx
         onward = url_for("oidc.resume", tenant=g.tenant.slug, tx=tx.id) if tx.params else \
@@ -95,7 +104,8 @@ def respond(outcome):
         return render_template("login/second_factor.html", tx=outcome.tx, factor=outcome.factor,
                                step=outcome.context, others=outcome.others, error=outcome.error,
                                user=outcome.user, client=signin.client_of(outcome.tx),
-                               captcha=outcome.captcha), 200 if outcome.error is None else 400
+                               captcha=outcome.captcha, remember_days=outcome.remember_days), \
+            200 if outcome.error is None else 400
     if isinstance(outcome, SetupChoice):
         if len(outcome.factors) == 1:  # nothing to choose: straight to the one method's setup
             return redirect(url_for("login.setup_factor", tenant=g.tenant.slug,
@@ -133,7 +143,10 @@ def login():
         elif request.args.get("tx"):
             tx = transaction.load(g.tenant.id, request.args["tx"])
         else:
-            tx = transaction.pending(g.tenant.id, {}, next_url=safe_next(request.args.get("next")))
+            # ``reauth``: a page of ours that wants every step proved again (the account page's
+            # changes): no remembered browser stands in. Asking for more is all it can do.
+            tx = transaction.pending(g.tenant.id, {}, next_url=safe_next(request.args.get("next")),
+                                     reauthenticate=request.args.get("reauth") == "1")
     except transaction.TransactionGone:
         return expired_page()
     except transaction.TooLarge:

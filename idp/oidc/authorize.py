@@ -118,7 +118,10 @@ def proceed(params: dict, tx: transaction.Transaction | None):
             if "none" in prompts:
                 raise ClientError("login_required", "The user must sign in again.")
             try:
-                tx = tx or transaction.pending(g.tenant.id, params)  # nothing stored yet
+                # Nothing stored yet.
+                tx = tx or transaction.pending(g.tenant.id, params,
+                                               reauthenticate=_reauthenticating(params, prompts,
+                                                                                session))
             except transaction.TooLarge:
                 raise ClientError("invalid_request",
                                   "The authorization request is too large.") from None
@@ -207,19 +210,36 @@ def _prompts(params: dict) -> set[str]:
     return prompts
 
 
+def _max_age(params: dict) -> int | None:
+    if "max_age" not in params:
+        return None
+    try:
+        max_age = int(params["max_age"])
+    except ValueError:
+        raise ClientError("invalid_request", "max_age must be a number of seconds.") from None
+    if max_age < 0:
+        raise ClientError("invalid_request", "max_age must not be negative.")
+    return max_age
+
+
+def _too_old(params: dict, session) -> bool:
+    """OIDC Core 3.1.2.1: authenticate again when the last one is older than ``max_age``."""
+    max_age = _max_age(params)
+    return max_age is not None and time.time() - session.auth_time > max_age
+
+
+def _reauthenticating(params: dict, prompts: set[str], session) -> bool:
+    """Does the relying party ask for a new authentication: ``prompt=login``, or a
+    ``max_age`` this browser's session has exceeded? A browser with no session is signing in
+    anyway: its ``max_age`` asks nothing more (a remembered browser still counts for it)."""
+    return "login" in prompts or (session is not None and _too_old(params, session))
+
+
 def _needs_login(params: dict, prompts: set[str], session, user) -> bool:
     if user is None or "login" in prompts:
         return True
-    if "max_age" in params:
-        try:
-            max_age = int(params["max_age"])
-        except ValueError:
-            raise ClientError("invalid_request", "max_age must be a number of seconds.") from None
-        if max_age < 0:
-            raise ClientError("invalid_request", "max_age must not be negative.")
-        # OIDC Core 3.1.2.1: authenticate again when the last one is older than max_age.
-        if time.time() - session.auth_time > max_age:
-            return True
+    if _too_old(params, session):
+        return True
     hint = params.get("id_token_hint")
     if hint:
         keyring = current_app.extensions["idp.keyring"]

@@ -20,7 +20,7 @@ data, ``FactorKinds``, which the registry in ``idp.mfa`` builds from the factor 
 The names below are the package's interface: callers import them from ``idp.policy``.
 """
 
-from idp.policy.coverage import mfa_available, policy_applies
+from idp.policy.coverage import mfa_available, policy_applies, remember_covers
 from idp.policy.decision import Decision, Need, decide
 from idp.policy.facts import (AdminState, FactorKind, FactorKinds, Mode, Primary, Progress,
                               Requirements, TenantPolicy, UserFacts)
@@ -32,5 +32,5 @@ __all__ = [
     "KIND", "LEVELS", "AdminState", "ConsoleDemand", "Decision", "FactorKind", "FactorKinds",
     "MfaStanding", "Mode", "Need", "Primary", "Progress", "Requirements", "Standing",
     "TenantPolicy", "UserFacts", "amr_and_acr", "console_demand", "decide", "level_at_least",
-    "mfa_available", "policy_applies", "reported_acr", "requested_level", "standing",
+    "mfa_available", "policy_applies", "remember_covers", "reported_acr", "requested_level", "standing",
 ]

@@ -46,3 +46,13 @@ def in_grace(policy: TenantPolicy, user: UserFacts, now: datetime) -> tuple[bool
     if policy.grace_until is not None and policy.grace_skips is not None:
         return by_date and by_skips, skips_left  # both limits hold when both are set
     return by_date or by_skips, skips_left
+
+
+def remember_covers(policy: TenantPolicy, user: UserFacts) -> bool:
+    """May a remembered browser stand in for this user's second step? Only where the tenant
+    remembers browsers at all (``remember_days``), for the roles it names, and for everyone or
+    the members of its groups. An admin's reset asks for a factor set up again, which no
+    remembered browser replaces."""
+    return (policy.remember_days > 0 and user.role in policy.remember_roles
+            and not user.must_reenroll
+            and (policy.remember_everyone or bool(user.groups & policy.remember_groups)))

@@ -12,6 +12,12 @@ Two different questions are answered here:
 A voluntary request that cannot be met is answered at the level reached (OIDC Core 3.1.2.1:
 ``acr_values`` is a voluntary claim); an essential one, or the client's minimum, ends in
 ``unmet_authentication_requirements`` (OIDC Core 5.5.1.1).
+
+A **remembered browser** (``Progress.remembered``) answers the first question only, and only
+where the tenant's remember settings cover the user (``remember_covers``): it adds no ``amr``,
+so every level the relying party asks for is still asked in this sign-in. Nor does it stand in
+when the relying party asked for a new authentication (``prompt=login``, an exceeded
+``max_age``) or for our console's step-up: those want the second step proved now.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
-from idp.policy.coverage import in_grace, mfa_available, policy_demand
+from idp.policy.coverage import in_grace, mfa_available, policy_demand, remember_covers
 from idp.policy.facts import AdminState, Mode, Primary, Progress, Requirements, TenantPolicy, UserFacts
 from idp.policy.levels import amr_and_acr, level_at_least
 from idp.policy.requested import UNKNOWN, requested_level
@@ -50,6 +56,11 @@ class Decision:
     # ``reason`` as said to the person signing in ("your account"), where it differs from what
     # an admin reads in the console and the audit ("this account"). Neither names a level.
     to_you: str = ""
+    # A challenge the tenant's policy asks, which a remembered browser could answer next time:
+    # the challenge page may offer "don't ask again on this browser".
+    rememberable: bool = False
+    # Satisfied because a remembered browser stood in for the policy's second step.
+    remembered: bool = False
 
     @property
     def reason_for_you(self) -> str:
@@ -108,6 +119,10 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
     demand = policy_demand(policy, user)
     if req.second_step and available:
         demand = "required"
+    # A remembered browser may stand in for this branch only, and not for a re-authentication.
+    remember = (remember_covers(policy, user) and not req.fresh_authentication
+                and not req.second_step)
+    stood_in = False
     bypass = None
     if progress.primary is Primary.FEDERATION_TRUSTED:
         bypass = "The upstream sign-in is trusted for the second factor."
@@ -115,16 +130,19 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
         bypass = "Sign-in with a login token skips the second factor in this organisation."
     proved_step = kinds.proved(allowed, methods)
     if demand and not bypass and not proved_step:
-        if enrolled:
+        if enrolled and remember and progress.remembered:
+            stood_in = True  # on to the relying party's level, which it does not raise
+        elif enrolled:
             if not level_at_least(reached, wanted):
                 usable = kinds.reaching(unproved, wanted)
                 if usable:
                     return Decision(Need.CHALLENGE, f"The organisation's policy asks for a second "
                                     f"step, and this sign-in needs {NEEDS[wanted]}.",
-                                    factors=usable, target_acr=wanted)
+                                    factors=usable, target_acr=wanted, rememberable=remember)
             return Decision(Need.CHALLENGE, _policy_reason(demand, user),
-                            factors=kinds.ranked(enrolled), target_acr=reached)
-        if demand == "required" and not progress.enrollment_skipped:
+                            factors=kinds.ranked(enrolled), target_acr=reached,
+                            rememberable=remember)
+        elif demand == "required" and not progress.enrollment_skipped:
             grace, skips_left = (False, None) if req.second_step else in_grace(policy, user, now)
             candidates = kinds.first_setups(allowed, wanted) or kinds.first_setups(allowed, "pwd")
             if not candidates:
@@ -142,6 +160,10 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
     if level_at_least(reached, wanted):
         if bypass and demand:
             return Decision(Need.NOTHING, bypass)
+        if stood_in:
+            return Decision(Need.NOTHING, "This browser passed the second step recently and is "
+                            "remembered, so the organisation's second step is not asked again.",
+                            remembered=True)
         return Decision(Need.NOTHING, _satisfied_reason(policy, user, demand, reached))
     usable = kinds.reaching(unproved, wanted)
     if usable:
@@ -149,7 +171,7 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
                         f"{NEEDS[reached]}.", factors=usable, counts_for_policy=False,
                         target_acr=wanted)
     if not must:
-        floor = Requirements(essential_acr=req.essential_acr, client_min_acr=req.client_min_acr)
+        floor = replace(req, acr_values=())
         if floor != req and requested_level(floor)[1]:
             # A wish above what must be met cannot be reached: what must be met still must
             # (a voluntary acr_values never lowers the client's floor or an essential acr).

@@ -146,6 +146,10 @@ class Requirements:
     # scope and grace say (``console_demand``): an admin action is never password-only when a
     # second step is possible.
     second_step: bool = False
+    # The relying party asked for a new authentication (``prompt=login``, or a ``max_age`` the
+    # browser's session had exceeded, OIDC Core 3.1.2.1): what an earlier sign-in left behind
+    # (a remembered browser) does not stand in for any of it.
+    fresh_authentication: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,3 +159,6 @@ class Progress:
     primary: Primary = Primary.PASSWORD
     methods: tuple[str, ...] = ("pwd",)
     enrollment_skipped: bool = False  # the user used a grace skip in this sign-in
+    # The browser holds a live remembered device of this user (``idp.journey.remembered``):
+    # it may stand in for the tenant's policy's second step, never for a level.
+    remembered: bool = False

@@ -1,5 +1,5 @@
 """What a browser's User-Agent says it is, in words for the person who owns it: "Firefox 133"
-on "Windows 10", for the account page's list of signed-in browsers.
+on "Windows 10", for the account page's lists of signed-in and remembered browsers.
 
 The rules are uap-core's, shipped inside the ``ua-parser`` package (``ua-parser-builtins``):
 nothing is fetched. The header is whatever the browser (or anyone) sent, kept at most
