@@ -106,7 +106,8 @@ class EmailCode(Factor):
 
     @staticmethod
     def _challenge_page(auth: Authenticator, notice: str = "") -> Step:
-        return Step(context={"masked": mask(auth.data["email"]), "digits": CODES.digits,
+        # The address in full: the page names the account being signed in to already.
+        return Step(context={"address": auth.data["email"], "digits": CODES.digits,
                              "minutes": CODE_TTL // 60, "notice": notice},
                     state={"authenticator_id": auth.id})
 
