@@ -71,6 +71,17 @@ class EmailCode(Factor):
         CODES.keep(ctx.store, who, purpose, address, CODES.digest(ctx.box, purpose, address, code))
         ctx.audit("mfa.email_sent", purpose=purpose, to=mask(address))
 
+    def _send_or_keep(self, ctx: FactorContext, purpose: str, address: str) -> str:
+        """Mail a code, or keep the one mailed moments ago (a reload, back from another page):
+        within the resend wait it is still the one to type. What to tell the user."""
+        try:
+            self.send_code(ctx, purpose, address)
+        except Throttled:
+            if CODES.pending_to(ctx.store, ctx.user.subject, purpose) != address:
+                raise
+            return "The code we sent is still valid."
+        return ""
+
     def _consume(self, ctx: FactorContext, purpose: str, address: str, form: MultiDict) -> None:
         code = CODES.typed(form)
         CODES.consume(ctx.store, ctx.user.subject, purpose,
@@ -92,8 +103,7 @@ class EmailCode(Factor):
     def enroll_finish(self, ctx: FactorContext, state: dict, form: MultiDict) -> Authenticator | Step:
         address = ctx.user.email
         if state.get("stage") != "code":
-            self.send_code(ctx, "enroll", address)
-            return self._code_page(address)
+            return self._code_page(address, self._send_or_keep(ctx, "enroll", address))
         if state.get("email") != address:  # the account's address changed meanwhile
             raise NotNow("Your email address changed. Start again.")
         if form.get("resend"):
@@ -115,24 +125,18 @@ class EmailCode(Factor):
         auth = next((a for a in factors if self.usable(a)), None)
         if auth is None:
             raise NotNow("No email address is set up for codes. Use another method.")
-        try:
-            self.send_code(ctx, "signin", auth.data["email"])
-        except Throttled:
-            # A reload, or back from another method: the code mailed moments ago still stands.
-            if CODES.pending_to(ctx.store, ctx.user.subject, "signin") != auth.data["email"]:
-                raise
-            return self._challenge_page(auth, "The code we sent is still valid.")
-        return self._challenge_page(auth)
+        return self._challenge_page(auth, self._send_or_keep(ctx, "signin", auth.data["email"]))
 
     def verify(self, ctx: FactorContext, factors: list[Authenticator], state: dict,
                form: MultiDict) -> Proof | Step:
-        auth = next((a for a in factors if a.id == state.get("authenticator_id")
-                     and self.usable(a)), None)
-        if auth is None:  # removed since the code was sent
-            raise NotNow("That code has expired. Send a new code.")
-        if form.get("resend"):
+        usable = [a for a in factors if self.usable(a)]
+        auth = next((a for a in usable if a.id == state.get("authenticator_id")), None)
+        if form.get("resend") and usable:
+            auth = auth or usable[0]  # no code went out when the page was shown
             self.send_code(ctx, "signin", auth.data["email"])
             return self._challenge_page(auth, "We sent a new code.")
+        if auth is None:  # removed since the code was sent, or none was sent
+            raise NotNow("That code has expired. Send a new code.")
         self._consume(ctx, "signin", auth.data["email"], form)
         return Proof(auth, [self.amr])
 
