@@ -58,4 +58,4 @@ def kinds() -> FactorKinds:
     return FactorKinds(tuple(FactorKind(f.type, f.amr, f.rank, f.recovery) for f in ordered()))
 
 
-from idp.mfa import backup_codes, questions, sms, totp, webauthn  # noqa: E402,F401  (registers)
+from idp.mfa import backup_codes, email_code, questions, sms, totp, webauthn  # noqa: E402,F401  (registers)

@@ -9,21 +9,11 @@ Enrollment is two pages: the number (validated and normalised to E.164 with
 ``phonenumbers``), then the code sent to it; only a number that received a code is kept,
 as ``Authenticator.data = {"phone": "+33612345678"}``.
 
-Codes (SP 800-63B section 5.1.3.2: a random secret, short-lived, accepted once, with rate
-limiting because it is short):
-
-- 6 digits from ``secrets``, valid 5 minutes, single use;
-- only a keyed hash is kept, in Redis, one pending code per (user, purpose) with a TTL; the
-  hash binds the code to its purpose and number, so a code sent to one number never confirms
-  another;
-- checked and spent in one Lua script (compare, then delete, atomically): two parallel
-  requests with the same code cannot both pass, and a wrong code leaves the pending one alone
-  (wrong guesses are counted by the guard around ``verify``, not here);
-- sends are throttled per user: five per hour (a fixed window from the first send), whatever
-  the purpose or number — each costs money, and "SMS pumping" fraud sends many; and a *resend*
-  waits 30 seconds: while a code of the same purpose is pending and younger than that, no new
-  one goes out. The first code of a new sign-in never waits: the code that set the number up,
-  or the last sign-in's, was spent, so there is nothing to wait for (issue 16).
+Codes are ``idp.mfa.sent_codes``'s (SP 800-63B section 5.1.3.2): 6 digits from ``secrets``,
+valid 5 minutes, single use, kept only as a keyed hash bound to the purpose and number, spent
+by one compare-and-delete. Sends are throttled per user: five per hour, whatever the purpose
+or number — each costs money, and "SMS pumping" fraud sends many; and a *resend* waits
+30 seconds (the first code of a new sign-in never waits).
 
 At sign-in the code goes to the user's first SMS number (the oldest); with several, the page
 offers "send to •••• 5678 instead". Reloading the page within the 30 seconds sends nothing
@@ -35,8 +25,6 @@ The code never enters a log, an audit event, a ceremony state or a page.
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 
 import phonenumbers
 from sqlalchemy import select
@@ -45,7 +33,8 @@ from werkzeug.datastructures import MultiDict
 from idp import notify
 from idp.directory import DirectoryError, normalise_phone
 from idp.mfa import register
-from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
+from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step
+from idp.mfa.sent_codes import SentCodes, Throttled
 from idp.models import Authenticator
 
 log = logging.getLogger(__name__)
@@ -54,7 +43,6 @@ DIGITS = 6
 CODE_TTL = 5 * 60  # seconds a code is valid (SP 800-63B 5.1.3.2 allows at most 10 minutes)
 RESEND_WAIT = 30  # seconds before a pending code of one purpose is sent again
 PER_HOUR = 5  # sends per user per hour
-HOUR = 3600
 NAME_MAX = 100  # Authenticator.name is String(100)
 PHONE_MAX = 40  # characters typed, before parsing
 
@@ -67,74 +55,14 @@ NOT_A_NUMBER = ("Enter your mobile number in international format: + and the cou
 TEXTABLE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
             phonenumbers.PhoneNumberType.VOIP, phonenumbers.PhoneNumberType.PERSONAL_NUMBER}
 
-# KEYS[1] the pending code (a hash: digest, to); ARGV[1] the digest of the typed code.
-# 1: right (and now spent); 0: wrong (the pending code stays); -1: no code pending.
-_CONSUME = """
-local digest = redis.call('HGET', KEYS[1], 'digest')
-if not digest then
-  return -1
-end
-if digest == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-"""
-
-# KEYS[1] the purpose's wait marker, KEYS[2] the hourly counter, KEYS[3] the purpose's pending
-# code; ARGV: wait seconds, window seconds, sends per window.
-# {0, n}: go ahead; {1, ttl}: too soon (a resend); {2, ttl}: too many this hour.
-_THROTTLE = """
-if redis.call('EXISTS', KEYS[3]) == 1 and redis.call('EXISTS', KEYS[1]) == 1 then
-  return {1, redis.call('TTL', KEYS[1])}
-end
-redis.call('SET', KEYS[1], '1', 'EX', tonumber(ARGV[1]))
-local sent = redis.call('INCR', KEYS[2])
-if sent == 1 then
-  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
-end
-if sent > tonumber(ARGV[3]) then
-  return {2, redis.call('TTL', KEYS[2])}
-end
-return {0, sent}
-"""
-
-# A send that failed at the provider gives its place back (both keys keep their TTL).
-_REFUND = """
-redis.call('DEL', KEYS[1])
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('DECR', KEYS[2])
-end
-return 1
-"""
-
-
-# Keys name the user by ``subject`` (random, never reused), not the row id, which a restored
-# or recreated database hands out again while Redis still holds the old counters. Every key
-# of one user shares the hash tag {sms:SUBJECT}, so the scripts touching two of them also
-# work on Redis Cluster (all keys of a script must live in one slot).
-def code_key(subject: str, purpose: str) -> str:
-    return f"{{sms:{subject}}}:code:{purpose}"
-
-
-def wait_key(subject: str, purpose: str) -> str:
-    return f"{{sms:{subject}}}:wait:{purpose}"
-
-
-def hour_key(subject: str) -> str:
-    return f"{{sms:{subject}}}:hour"
+CODES = SentCodes("sms", "text message", ttl=CODE_TTL, resend_wait=RESEND_WAIT, per_hour=PER_HOUR,
+                  digits=DIGITS)
+# The keys of a user's codes (``idp.mfa.sent_codes``), by name for tests and tools.
+code_key, wait_key, hour_key = CODES.code_key, CODES.wait_key, CODES.hour_key
 
 
 def mask(phone: str) -> str:
     return f"•••• {phone[-4:]}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-class Throttled(NotNow):
-    pass
 
 
 def parse_phone(raw: str | None) -> str:
@@ -173,59 +101,28 @@ class Sms(Factor):
 
     # -- codes ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _digest(ctx: FactorContext, purpose: str, phone: str, code: str) -> str:
-        return ctx.box.keyed_hash("sms-code", f"{purpose}\x00{phone}\x00{code}")
-
-    @staticmethod
-    def _normalise(form: MultiDict) -> str:
-        """The typed code without spaces or dashes; WrongAnswer unless exactly DIGITS ASCII
-        digits (``str.isdigit`` would take '²')."""
-        code = re.sub(r"[\s-]", "", (form.get("code") or "")[:64])
-        if not re.fullmatch(rf"[0-9]{{{DIGITS}}}", code, flags=re.ASCII):
-            raise WrongAnswer(f"Enter the {DIGITS}-digit code from the text message.")
-        return code
-
     def send_code(self, ctx: FactorContext, purpose: str, phone: str) -> None:
         """Send a new code to ``phone`` (replacing any pending one), or NotNow."""
         who = ctx.user.subject
-        verdict, value = ctx.store.eval(_THROTTLE, 3, wait_key(who, purpose), hour_key(who),
-                                        code_key(who, purpose), RESEND_WAIT, HOUR, PER_HOUR)
-        if verdict == 1:
-            seconds = max(int(value), 1)
-            raise Throttled(f"We sent a code a moment ago. You can ask for a new one in "
-                            f"{_plural(seconds, 'second')}.")
-        if verdict == 2:
-            minutes = max((int(value) + 59) // 60, 1)
-            raise Throttled(f"Too many codes were sent for this account in the last hour. Try "
-                            f"again in {_plural(minutes, 'minute')}, or use another method.")
-        code = f"{secrets.randbelow(10 ** DIGITS):0{DIGITS}d}"
+        CODES.reserve(ctx.store, who, purpose)
+        code = CODES.new_code()
         text = (f"Your {ctx.tenant.name} sign-in code is {code}. "
                 f"It expires in {CODE_TTL // 60} minutes. Don't share it.")
         try:
             notify.sms_sender(ctx.settings, ctx.db).send(phone, text)
         except notify.SendError as e:
             log.warning("SMS to %s not sent: %s", mask(phone), e)
-            ctx.store.eval(_REFUND, 2, wait_key(who, purpose), hour_key(who))
+            CODES.refund(ctx.store, who, purpose)
             ctx.audit("mfa.sms_failed", purpose=purpose, to=mask(phone))
             raise NotNow(UNAVAILABLE) from None
         # Kept only after the send: a send that failed leaves the previous code valid.
-        key = code_key(who, purpose)
-        with ctx.store.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.hset(key, mapping={"digest": self._digest(ctx, purpose, phone, code), "to": phone})
-            pipe.expire(key, CODE_TTL)
-            pipe.execute()
+        CODES.keep(ctx.store, who, purpose, phone, CODES.digest(ctx.box, purpose, phone, code))
         ctx.audit("mfa.sms_sent", purpose=purpose, to=mask(phone))
 
     def consume(self, ctx: FactorContext, purpose: str, phone: str, code: str) -> None:
         """Spend the pending code if ``code`` is it; else WrongAnswer (or NotNow if none)."""
-        found = ctx.store.eval(_CONSUME, 1, code_key(ctx.user.subject, purpose),
-                               self._digest(ctx, purpose, phone, code))
-        if found == -1:
-            raise NotNow("That code has expired or was used already. Send a new code.")
-        if found != 1:
-            raise WrongAnswer("That code is not right. Check the latest text message and try again.")
+        CODES.consume(ctx.store, ctx.user.subject, purpose,
+                      CODES.digest(ctx.box, purpose, phone, code))
 
     # -- enrollment -----------------------------------------------------------------------
 
@@ -254,7 +151,7 @@ class Sms(Factor):
             return self._code_page(phone)
         phone = state["phone"]
         if form.get("restart"):
-            ctx.store.delete(code_key(ctx.user.subject, "enroll"))
+            CODES.forget(ctx.store, ctx.user.subject, "enroll")
             return self._number_page(phone)
         if form.get("resend"):
             self.send_code(ctx, "enroll", phone)
@@ -262,7 +159,7 @@ class Sms(Factor):
         name = " ".join((form.get("name") or "").split())
         if len(name) > NAME_MAX:
             raise NotNow(f"A name can have at most {NAME_MAX} characters.")
-        self.consume(ctx, "enroll", phone, self._normalise(form))
+        self.consume(ctx, "enroll", phone, CODES.typed(form))
         return Authenticator(type=self.type, name=name or f"Phone ending {phone[-4:]}",
                              data={"phone": phone})
 
@@ -284,7 +181,7 @@ class Sms(Factor):
             self.send_code(ctx, "signin", usable[0].data["phone"])
         except Throttled:
             # A reload, or back from another method: the code sent moments ago still stands.
-            pending = ctx.store.hget(code_key(ctx.user.subject, "signin"), "to")
+            pending = CODES.pending_to(ctx.store, ctx.user.subject, "signin")
             sent_to = next((a for a in usable if a.data["phone"] == pending), None)
             if sent_to is None:
                 raise
@@ -308,7 +205,7 @@ class Sms(Factor):
         if form.get("resend"):
             self.send_code(ctx, "signin", auth.data["phone"])
             return self._challenge_page(auth, list(usable.values()), "We sent a new code.")
-        self.consume(ctx, "signin", auth.data["phone"], self._normalise(form))
+        self.consume(ctx, "signin", auth.data["phone"], CODES.typed(form))
         return Proof(auth, [self.amr])
 
     def usable(self, authenticator: Authenticator) -> bool:

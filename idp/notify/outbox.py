@@ -11,7 +11,7 @@ it, and delivered from there by a sender, never inside the request.
   (``idp mail send`` from a timer, the background sender of each server worker), one message
   goes out once. A failure is retried with back-off (30 s, 1 min, 2 min, … up to an hour) until
   ``MAX_ATTEMPTS``; a message older than ``MAX_AGE`` is dropped as ``expired`` (its links would
-  be dead). The one case of a second copy: a sender that dies between the server's "250 OK"
+  be dead), or older than its kind's ``MAX_AGE_OF`` (a sign-in code: 10 minutes). The one case of a second copy: a sender that dies between the server's "250 OK"
   and marking the row sent; its lease ends and the copy carries the same Message-ID, which
   mail clients use to show it once.
 - Without ``IDP_SMTP_URL`` (the embedded default) a message is ``kept``: the outbox is the
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 MAX_AGE = timedelta(days=1)
+# Kinds of no use sooner than a day, by kind: a sign-in code mailed after it expired only
+# confuses (``idp.mfa.email_code``: a code is valid 10 minutes).
+MAX_AGE_OF = {"email_code": timedelta(minutes=10)}
 LEASE = timedelta(minutes=2)  # longer than a send can take (SmtpMail's timeouts)
 POLL = 5.0  # seconds between looks at the outbox when nothing wakes the sender
 BATCH = 50
@@ -192,7 +195,7 @@ def deliver(engine, settings: Settings, *, transport=None, now=None) -> Delivere
 
 def _deliver_one(db: Session, transport, message: OutboxMessage, lease: datetime,
                  now: datetime, done: Delivered) -> None:
-    if message.created_at < now - MAX_AGE:
+    if message.created_at < now - MAX_AGE_OF.get(message.kind, MAX_AGE):
         log.warning("mail %s (%s) expired unsent after %s attempts", message.id, message.kind,
                     message.attempts - 1)
         _finish(db, message.id, lease, state="expired", **GONE)

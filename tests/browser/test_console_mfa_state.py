@@ -143,7 +143,7 @@ def test_a_questions_only_tenant_warns_first_then_its_admin_opens_the_console_af
     admin_with_an_app(page, world)
     page.get_by_role("link", name="Policy").click()
     expect(page.locator("#console-demand")).to_have_attribute("data-level", "mfa")
-    for factor in ("webauthn", "totp", "sms", "backup"):
+    for factor in ("webauthn", "totp", "email", "sms", "backup"):
         page.locator(f"#factor-{factor}").uncheck()
     page.locator("#factor-questions").check()
     page.get_by_role("button", name="Save the policy").click()

@@ -178,7 +178,7 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
         expect(alice.locator("table.sessions tbody tr")).to_have_count(2)
         look(alice, "account-alice")
         for name, factor in (("questions", "kba"), ("totp", "totp"), ("passkey", "webauthn"),
-                             ("sms", "sms"), ("backup", "backup")):
+                             ("email", "email"), ("sms", "sms"), ("backup", "backup")):
             response = alice.goto(f"{base}/account/add/{factor}")
             assert response and response.status == 200, (factor, response and response.status)
             look(alice, f"account-add-{name}")

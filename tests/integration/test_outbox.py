@@ -222,6 +222,7 @@ KINDS = {
     "factor_added": {"name": "Carol", "email": "c@example.com", "method": "Authenticator app",
                      "label": "Work phone", "at": "2026-12-03 10:00 UTC"},
     "signup_exists": {"name": "Carol", "email": "c@example.com", "link": "https://idp.example/t/x/login"},
+    "email_code": {"name": "Carol", "code": "024680", "minutes": 10, "setup": False},
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 
+from idp import mfa
 from tests.support.journey import CSRF, field
 
 
@@ -38,7 +39,7 @@ def form_of(page: str, **changes) -> dict:
     data["users"] = textarea(page, "users")
     data["grace_days"] = value(page, "grace_days")
     data["grace_skips"] = value(page, "grace_skips")
-    data["factors"] = [f for f in ("webauthn", "totp", "sms", "questions", "backup") if checked(page, f"factor-{f}")]
+    data["factors"] = [f.alias or f.type for f in mfa.ordered() if checked(page, f"factor-{f.alias or f.type}")]
     data["roles_allowed"] = [r for r in ("admin", "mfa-admin", "member") if checked(page, f"role-{r}")]
     for name in ("self_disable", "login_token_bypass", "federation_jit", "lock_email_admins",
                  "self_service_reset", "require_verified_email", "self_registration"):

@@ -78,7 +78,8 @@ def test_the_policy_decides_with_what_the_classes_say():
         assert kind.level in LEVELS
     # As DESIGN.md's claims table says: questions stay at pwd, a passkey is phishing-resistant.
     levels = {k.type: k.level for k in kinds.kinds}
-    assert levels == {"webauthn": "phr", "totp": "mfa", "sms": "mfa", "kba": "pwd", "backup": "mfa"}
+    assert levels == {"webauthn": "phr", "totp": "mfa", "email": "mfa", "sms": "mfa", "kba": "pwd",
+                      "backup": "mfa"}
     assert [k.type for k in kinds.kinds if k.recovery] == ["backup"]
 
 

@@ -324,7 +324,7 @@ def test_the_standing_the_console_shows(policy, facts, state, factors, required)
 def test_the_account_page_reads_the_standing(policy, facts, available, may_turn_off):
     shown = standing(policy, facts)
     assert (shown.available, shown.may_turn_off) == (available, may_turn_off), shown.reason
-    assert shown.may_add == (tuple(t for t in ("webauthn", "totp", "sms", "kba", "backup")
+    assert shown.may_add == (tuple(t for t in ("webauthn", "totp", "email", "sms", "kba", "backup")
                                    if t in policy.allowed_factors) if available else ())
     if not available:
         assert shown.to_you and "this user" not in shown.reason_for_you  # said to the user
@@ -339,7 +339,7 @@ def test_the_account_page_reads_the_standing(policy, facts, available, may_turn_
     # A possession factor allowed: still mfa, even for an admin who holds only questions.
     (tenant_policy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"totp", "kba"})),
      user(role="admin", enrolled={"kba"}), "mfa", ("totp",)),
-    (tenant_policy(mode=Mode.OPTIONAL), user(role="admin"), "mfa", ("webauthn", "totp", "sms", "backup")),
+    (tenant_policy(mode=Mode.OPTIONAL), user(role="admin"), "mfa", ("webauthn", "totp", "email", "sms", "backup")),
     # Backup codes cannot be set up first; an admin who holds some reaches mfa with them.
     (tenant_policy(mode=Mode.OPTIONAL, allowed_factors=frozenset({"kba", "backup"})),
      user(role="admin", enrolled={"backup"}), "mfa", ("backup",)),
