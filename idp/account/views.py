@@ -19,7 +19,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from idp import db, mfa, policy
+from idp import db, directory, mfa, policy
 from idp.account import browsers
 from idp.guard import Locked, account_key
 from idp.journey import facts, recovery, remembered, verification
@@ -181,7 +181,7 @@ def change_password():
     if response is not None:
         return response
     session, user = found
-    if not user.password_hash:
+    if not user.password_hash and user.password_removed_at is not None:
         return _first_password(session, user)
     current, new = request.form.get("current", ""), request.form.get("password", "")
     key = account_key(g.tenant.id, user.id, user.email)
@@ -232,15 +232,17 @@ def remove_password():
     ok, response = _gate()
     if response is not None:
         return response
-    _, user = ok
+    session, user = ok
     if not _csrf_ok():
         return error_page(400, "This page expired", "Go back to your account and try again.")
     if not passkey_signin.remove_password(user):
         flash("Your password cannot be removed: you need a passkey that signs you in by itself, "
               "and your organisation must allow it.")
     else:
-        flash("Your password is removed. Sign in with your passkey from now on; if you lose it, "
-              "“Forgot your password?” on the sign-in page sets a new password by mail.")
+        browsers.sign_out_others(session, user)
+        flash("Your password is removed, and you are signed out everywhere else. Sign in with "
+              "your passkey from now on; if you lose it, “Forgot your password?” on the sign-in "
+              "page sets a new password by mail.")
     return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 
@@ -337,6 +339,8 @@ def add(factor_type):
                 flow.end_ceremony(ceremony.id)
                 if not factor.several:
                     _remove_others(user, result)
+                if factor.proves_address(result, user):
+                    verification.mark_verified(user, "code")
                 flash("Passkey added." if (result.data or {}).get("passkey")
                       else f"{factor.label} added.")
                 return redirect(onward or url_for("account.index", tenant=g.tenant.slug))
@@ -394,6 +398,10 @@ def remove(authenticator_id):
     if response is not None:
         return response
     user, auth = found
+    # Under the user's lock, as the last writer left it: a password removed at the same time
+    # must not leave this passkey's removal going through too.
+    directory.lock_user(db.session(), user)
+    db.session().refresh(user)
     if passkey_signin.last_way_in(user, auth):
         flash("This passkey is how you sign in: your account has no password. Set a password or "
               "create another passkey first.")

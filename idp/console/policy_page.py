@@ -90,8 +90,9 @@ PASSKEY_SWITCHES = (
      "where passkeys are an allowed method (above); a passkey that checks its owner's "
      "fingerprint, face or PIN counts as two steps on its own."),
     ("passwordless", "Passwordless accounts",
-     "People with a passkey may remove their password. A reset by mail then lets them add a "
-     "passkey or a password, so an account is never left with no way in."),
+     "People with a passkey may remove their password, while people may reset a forgotten "
+     "password by mail (below): a reset link then sets a new one, so an account is never "
+     "left with no way in."),
 )
 LABELS = {"mode": "two-step verification", "scope": "who is covered", "groups": "groups",
           "users": "users", "grace_until": "grace period until", "grace_skips": "grace skips",

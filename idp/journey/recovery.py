@@ -127,10 +127,10 @@ def request_reset(email: str, captcha_solved) -> Sent | TooMany | CaptchaFirst:
     user = directory.find_user(session, g.tenant, email)
     # An account without a password (signed in through its organisation's provider, or
     # invited and not yet in) gets none by mail: the mailbox would become a way around the
-    # provider and its second factor. One that signs in with a passkey instead does: it must
-    # have a way back when the passkey is lost (the policy still asks for its second step).
-    real = user is not None and user.status == "active" and (
-        user.password_hash is not None or passkeys.holds_passkey(user))
+    # provider and its second factor. One whose owner removed its password (a passkey is
+    # their way in) does, whatever it still holds: a lost passkey must not be the end of it
+    # (the policy still asks for the second step after the new password).
+    real = user is not None and user.status == "active" and passkeys.signs_in_here(user)
     minutes = settings_of(g.tenant).reset_link_minutes
     token = account_links.issue(session, g.tenant, user if real else None, "reset",
                                 lifetime=timedelta(minutes=minutes), actor=email)
@@ -183,6 +183,7 @@ def set_password(user: User, password: str, *, why: str, actor: str | None = Non
     session = db.session()
     user.password_hash = current_app.extensions["idp.passwords"].hash(password)
     user.password_changed_at = datetime.now(timezone.utc)
+    user.password_removed_at = None
     account_links.void(session, user, purposes=("reset",))
     # Failed attempts stay counted: they include wrong second-factor codes, and a reset must
     # not buy a fresh set of guesses (a full sign-in clears them, as always).

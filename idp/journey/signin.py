@@ -29,12 +29,13 @@ from idp import (audit, db, directory, lockout, metrics, mfa, policy, store, ten
                  user_status)
 from idp.clients import ClientRef, client_ref
 from idp.guard import CaptchaNeeded, Locked, account_key
-from idp.journey import facts, remembered, transaction
+from idp.journey import facts, remembered, transaction, verification
 from idp.journey import session as sso
 from idp.journey.outcomes import (AccountClosed, AskFactor, AskSetup, ChallengePage, LockedOut,
                                   Outcome, PasswordFirst, Refused, SetupChoice, SetupPage,
                                   SignedIn, WrongPassword)
-from idp.journey.transaction import Challenge, Setup, Transaction, TransactionGone
+from idp.journey.transaction import (Challenge, Setup, Transaction, TransactionGone,
+                                     password_stamp)
 from idp.mfa import flow
 from idp.mfa.base import Factor, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator, User
@@ -97,10 +98,6 @@ def advance(tx: Transaction, user: User, authenticators: list[Authenticator] | N
             return advance(tx, user, authenticators, decision, writes)
     if not user_status.may_sign_in(user.status):
         return _closed(tx, user, writes)
-    if _outdated(tx, user):
-        audit.record(db.session(), g.tenant.id, "user.sign_in_refused", user_id=user.id,
-                     actor=user.email, reason="the password changed during the sign-in")
-        return password_first(tx, PASSWORD_CHANGED, user.email, writes)
     decision = decision or decision_for(tx, user, authenticators)
     if decision.need is Need.NOTHING:
         return _signed_in(tx, user, writes, decision)
@@ -115,20 +112,14 @@ def advance(tx: Transaction, user: User, authenticators: list[Authenticator] | N
     return AskSetup(tx) if decision.need is Need.ENROLL else AskFactor(tx)
 
 
-PASSWORD_CHANGED = ("The password of this account was changed while you were signing in. "
-                    "Sign in again.")
-
+SESSION_ENDED = "You were signed out while this page was open. Sign in again."
 
 def _outdated(tx: Transaction, user: User) -> bool:
-    """Was the account's password changed (a reset, an administrator) after this sign-in's
-    first step? Then what it proved is void, like every session the change ended: a sign-in
-    racing a reset must not come out of it with a session of its own."""
-    changed = user.password_changed_at
-    if tx.proved_at is None or changed is None:
-        return False
-    if changed.tzinfo is None:  # SQLite hands back naive UTC
-        changed = changed.replace(tzinfo=timezone.utc)
-    return changed.timestamp() > tx.proved_at
+    """Was the account's password changed (a reset, an administrator, removed) since this
+    sign-in's first step? Then what it proved is void, like every session the change ended:
+    a sign-in racing a reset must not come out of it with a session of its own, nor leave a
+    factor behind. Compared as the database has it, not by any host's clock."""
+    return tx.password_seen is not None and tx.password_seen != password_stamp(user)
 
 
 def password_first(tx: Transaction, message: str, email: str = "", writes=None) -> PasswordFirst:
@@ -157,7 +148,10 @@ def _signed_in(tx: Transaction, user: User, writes, decision: Decision) -> Signe
     amr, acr = amr_and_acr(tx.methods)
     current = sso.current(g.tenant.id)
     stood_in = tx.remembered_device if decision.remembered else None
-    if tx.step_up and current is not None and current.user_id == user.id:
+    if tx.step_up and (current is None or current.user_id != user.id):
+        # The session it stepped up ended meanwhile: what it proved belonged to that session.
+        return password_first(tx, SESSION_ENDED, user.email, writes)
+    if tx.step_up:
         session = sso.step_up(g.tenant.id, amr, acr, writes)
     else:
         session = sso.start(g.tenant.id, user.id, amr, acr, Primary(tx.primary), writes,
@@ -215,7 +209,10 @@ def with_password(tx: Transaction, email: str, password: str,
     """The password step. Counted before it is checked (per account and per network); the same
     work and the same answer whether or not the account exists."""
     user = directory.find_user(db.session(), g.tenant, email, with_groups=True)
-    key = account_key(g.tenant.id, user.id if user else None, email)
+    # Wrong passwords for an account that has none are counted like an unknown address's:
+    # they must not lock its owner out of the passkey they sign in with.
+    counted = user if user is not None and user.password_hash else None
+    key = account_key(g.tenant.id, counted.id if counted else None, email)
     per_ip, ip_key = flow.ip_guard()
     try:
         # Per account and per network, in one round trip; a refusal gives both back.
@@ -234,13 +231,13 @@ def with_password(tx: Transaction, email: str, password: str,
             flow.guard().after_failure(key, attempt)
         except Locked as locked:
             if locked.new:
-                lockout.account_locked(db.session(), g.tenant, user, email, locked.until,
+                lockout.account_locked(db.session(), g.tenant, counted, email, locked.until,
                                        "password")
             return LockedOut(locked.until)
         return WrongPassword(INCORRECT, flow.captcha_widget(key))
     if check.new_hash:
         user.password_hash = check.new_hash
-    transaction.first_step_proved(tx, user.id, ["pwd"], Primary.PASSWORD)
+    transaction.first_step_proved(tx, user, ["pwd"], Primary.PASSWORD)
     _recognise(tx, user)
     # The failures before this one decide whether the challenge page shows a CAPTCHA: known
     # now, so that page need not ask the guard again (its answer is counted all the same).
@@ -262,7 +259,7 @@ def with_login_link(user: User, methods: list[str], next_url: str) -> Outcome:
     """A login link an admin issued was spent for ``user``: a sign-in of its own, then to
     ``next_url``."""
     tx = transaction.begin(g.tenant.id, {}, next_url=next_url)
-    transaction.first_step_proved(tx, user.id, methods, Primary.LOGIN_TOKEN)
+    transaction.first_step_proved(tx, user, methods, Primary.LOGIN_TOKEN)
     return advance(tx, user)
 
 
@@ -274,7 +271,7 @@ def with_new_password(tx: Transaction, user: User) -> Outcome:
     until = flow.guard().locked_until(account_key(g.tenant.id, user.id, user.email))
     if until is not None:
         return LockedOut(until)
-    transaction.first_step_proved(tx, user.id, ["pwd"], Primary.PASSWORD)
+    transaction.first_step_proved(tx, user, ["pwd"], Primary.PASSWORD)
     return advance(tx, user)
 
 
@@ -282,7 +279,7 @@ def with_upstream(tx: Transaction, user: User, methods: list[str], primary: Prim
                   upstream: str) -> Outcome:
     """An upstream identity provider signed ``user`` in (``methods``: what it proved, as
     ``upstream_trust`` counts it)."""
-    transaction.first_step_proved(tx, user.id, methods, primary)
+    transaction.first_step_proved(tx, user, methods, primary)
     tx.upstream = upstream
     return advance(tx, user)
 
@@ -308,7 +305,7 @@ def step_up_needed(params: dict, session: sso.SSOSession, user: User) -> Decisio
 
 
 def step_up(params: dict, session: sso.SSOSession, user: User,
-            decision: Decision) -> AskFactor | AskSetup:
+            decision: Decision) -> AskFactor | AskSetup | PasswordFirst:
     """Start the step-up ``step_up_needed`` found (a challenge or a setup): stored from here on,
     sent on by the same decision, not asked twice."""
     tx = _stepping_up(session, transaction.begin(g.tenant.id, params))
@@ -342,8 +339,15 @@ def signing_in(tx_id: str | None) -> tuple[Transaction, User, list[Authenticator
     if not tx.user_id or tx.authenticated:
         raise TransactionGone()
     user = db.session().get(User, tx.user_id, options=directory.SIGN_IN_READS)
-    if user is None or user.tenant_id != g.tenant.id:
+    if user is None or user.tenant_id != g.tenant.id or _outdated(tx, user):
         raise TransactionGone()
+    if tx.step_up:
+        # A step-up goes on only while the session it steps up lives (a reset, a sign-out
+        # everywhere, a deactivation ended it: so does the step-up).
+        current = sso.current(g.tenant.id)
+        if current is None or current.user_id != user.id:
+            transaction.finish(tx)
+            raise TransactionGone()
     return tx, user, list(user.authenticators)
 
 
@@ -474,6 +478,8 @@ def setup(tx_id: str | None, factor_type: str, answer: MultiDict | None = None,
     # The forced first setup counts as this sign-in's second step (the user just proved the
     # new factor); a reset is done once a factor is set up again.
     user.mfa_must_reenroll = False
+    if factor.proves_address(result, user):
+        verification.mark_verified(user, "code")
     tx.methods = tx.methods + factor.proved_by_enrollment(result)
     tx.setup, tx.offer_backup = None, True
     return advance(tx, user)

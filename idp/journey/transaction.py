@@ -30,6 +30,7 @@ import secrets
 import time
 import zlib
 from dataclasses import dataclass, field, fields
+from datetime import timezone
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -106,8 +107,9 @@ class Transaction:
     offer_backup: bool = False  # a first factor was set up: offer backup codes once done
     upstream: str | None = None  # the upstream it signed in with (its slug)
     captcha: bool = False  # the account's failures call for a CAPTCHA with the next answer
-    # When the first step was proved (epoch seconds): a password changed since then voids it.
-    proved_at: float | None = None
+    # The account's password change as it stood at the first step (``password_stamp``): a
+    # change since voids what was proved. None for a step-up (its session answers for it).
+    password_seen: str | None = None
     # The relying party asked for a new authentication: ``prompt=login``, or a ``max_age`` the
     # browser's session had exceeded (known to /authorize only, so it travels here).
     reauthenticate: bool = False
@@ -197,7 +199,18 @@ def is_pending(tx: Transaction) -> bool:
     return tx.id.startswith(SEALED)
 
 
-def first_step_proved(tx: Transaction, user_id: int, methods: list[str], primary: Primary) -> None:
+def password_stamp(user) -> str:
+    """When the user's password last changed, as the database keeps it (microseconds of UTC),
+    or "" for never: equal stamps mean no change in between, whatever the hosts' clocks."""
+    changed = user.password_changed_at
+    if changed is None:
+        return ""
+    if changed.tzinfo is None:  # SQLite hands back naive UTC
+        changed = changed.replace(tzinfo=timezone.utc)
+    return str(round(changed.timestamp() * 1_000_000))
+
+
+def first_step_proved(tx: Transaction, user, methods: list[str], primary: Primary) -> None:
     """A password, an upstream sign-in or a login link is a full authentication: who signs in
     and how is this step alone. Nothing an earlier sign-in in the same transaction proved,
     skipped, consented or was trusted for (another user's, perhaps) carries over; only what
@@ -206,8 +219,8 @@ def first_step_proved(tx: Transaction, user_id: int, methods: list[str], primary
                        next_url=tx.next_url, min_acr=tx.min_acr, second_step=tx.second_step,
                        reauthenticate=tx.reauthenticate)
     tx.__dict__.update(kept.__dict__)
-    tx.user_id, tx.methods, tx.primary = user_id, list(methods), primary.value
-    tx.proved_at = time.time()
+    tx.user_id, tx.methods, tx.primary = user.id, list(methods), primary.value
+    tx.password_seen = password_stamp(user)
 
 
 def _seconds_left(tx: Transaction) -> int:

@@ -146,6 +146,11 @@ class Factor(ABC):
         """Can this authenticator still answer a challenge (a spent set of codes cannot)?"""
         return True
 
+    def proves_address(self, authenticator: Authenticator, user: User) -> bool:
+        """Did setting up ``authenticator`` prove that ``user`` reads mail at their account's
+        address (a code mailed there and typed back)? Then the address counts as verified."""
+        return False
+
     def usable_where(self) -> ColumnElement[bool]:
         """``usable`` as SQL on ``Authenticator``, to count many users at once (the MFA
         report); the default counts every row of the type."""

@@ -143,6 +143,10 @@ class EmailCode(Factor):
     def usable(self, authenticator: Authenticator) -> bool:
         return bool((authenticator.data or {}).get("email"))
 
+    def proves_address(self, authenticator: Authenticator, user) -> bool:
+        # The code went to this address and came back: the same proof as a verification link.
+        return (authenticator.data or {}).get("email") == user.email
+
     def describe(self, authenticator: Authenticator) -> str:
         address = (authenticator.data or {}).get("email")
         return mask(address) if address else ""

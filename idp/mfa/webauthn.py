@@ -43,7 +43,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import secrets
 
@@ -389,9 +388,10 @@ def sign_in_state(box: SecretBox, binding: str, credential: dict) -> dict:
     the credential answers a challenge this tenant showed this browser; else NotNow. The age is
     ``_spend``'s to check."""
     try:
-        client_data = json.loads(_unb64(credential["response"]["clientDataJSON"]))
+        client_data = parse_json_object(_unb64(credential["response"]["clientDataJSON"]),
+                                        what="client data", max_length=CREDENTIAL_MAX)
         challenge = _unb64(client_data["challenge"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, UntrustedInput):
         raise NotNow(EXPIRED) from None
     if len(challenge) != _NONCE + 8 + _MAC:
         raise NotNow(EXPIRED)

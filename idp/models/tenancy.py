@@ -69,6 +69,10 @@ class User(Base):
     mfa_skips_used: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime | None] = mapped_column()
+    # Set when the user removed their password to sign in with a passkey alone (cleared when
+    # one is set again): such an account, unlike one that never had a password, may set one
+    # on its account page and by a reset link.
+    password_removed_at: Mapped[datetime | None] = mapped_column()
 
     tenant: Mapped[Tenant] = relationship()
     groups: Mapped[list[Group]] = relationship(secondary=user_groups, lazy="select")

@@ -17,13 +17,13 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from flask import current_app, g, make_response, redirect, render_template, url_for
+from flask import current_app, flash, g, make_response, redirect, render_template, url_for
 from werkzeug.datastructures import MultiDict
 
 from idp.journey import session as sso
 from idp.clients import client_ref
 from idp.journey import signin, transaction, verification
-from idp.journey.outcomes import AskSetup
+from idp.journey.outcomes import AskSetup, PasswordFirst
 from idp.oidc.oauth_client import query_client
 from idp.oidc.tokens import InvalidToken, verify_id_token_hint
 from idp.journey.facts import BadClaimsParameter, essential_acr
@@ -199,6 +199,11 @@ def _step_up(params: dict, prompts: set[str], session, user):
     if "none" in prompts:
         raise ClientError("interaction_required", "The user must complete another sign-in step.")
     outcome = signin.step_up(params, session, user, decision)
+    if isinstance(outcome, PasswordFirst):
+        # The session began with a passkey that cannot give what is asked now: a new sign-in,
+        # the password first, the page saying why.
+        flash(outcome.message)
+        return redirect(url_for("login.login", tenant=g.tenant.slug, tx=outcome.tx.id))
     page = "login.setup" if isinstance(outcome, AskSetup) else "login.second_factor"
     return redirect(url_for(page, tenant=g.tenant.slug, tx=outcome.tx.id))
 

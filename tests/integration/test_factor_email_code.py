@@ -131,6 +131,8 @@ def test_enrolling_mails_a_code_to_the_account_address_and_keeps_it_once_typed(m
     account = browser.get(f"/t/{world.slug}/account").text
     assert "Code by email added." in account and MASKED in account
     assert "Add code by email" not in account  # one per account: it has one address
+    # The code came back from the mailbox: the address is verified, as by a link.
+    assert '<span id="email-state">Verified</span>' in account
     with mailing.app_context():
         auth = db.session().scalar(select(Authenticator).where(
             Authenticator.type == "email", Authenticator.user_id == alice(mailing, world).id))

@@ -20,7 +20,9 @@ from tests.support.account import password_sign_in, submit_enrollment
 from tests.support.journey import CSRF, TX, Browser, Page, field, pkce_pair
 from tests.support.mailed_links import mailed_paths, set_new_password
 from tests.support.rp import params_for
-from tests.support.signin import fail_until_locked, put_in_group, set_policy, tokens_for
+from tests.support.signin import (fail_until_locked, put_in_group, set_policy, tokens_for,
+                                  user_mfa)
+from tests.support.totp import with_totp
 from tests.support.soft_authenticator import SoftAuthenticator, options_from
 from tests.support.webauthn import answer
 from tests.support.world import make_world
@@ -82,6 +84,16 @@ def user_of(session, world, email: str | None = None) -> User:
     """The tenant's user (every test tenant has an alice@example.com)."""
     return session.scalar(select(User).join(Tenant, User.tenant_id == Tenant.id).where(
         Tenant.slug == world.slug, User.email == (email or world.alice)))
+
+
+def mail_bodies(app, world, to: str, kind: str) -> list[str]:
+    from idp.models import OutboxMessage
+    with app.app_context():
+        session = db.session()
+        tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == world.slug))
+        return session.scalars(select(OutboxMessage.body).where(
+            OutboxMessage.tenant_id == tenant_id, OutboxMessage.recipient == to,
+            OutboxMessage.kind == kind)).all()
 
 
 def audit_actions(app, world) -> list[str]:
@@ -402,3 +414,124 @@ def test_a_lost_passkey_of_an_account_without_a_password_is_recovered_by_mail(ap
     assert after.status == 302 and "/login/verify" in after.location
     with app.app_context():
         assert user_of(db.session(), world).password_hash
+
+
+# --- what the adversarial review found ------------------------------------------------------------
+
+
+def test_deeply_nested_client_data_is_a_clear_refusal_not_a_500(app, world):
+    import base64
+    browser, _, page = portal_login(app, world)
+    nested = base64.urlsafe_b64encode(b"[" * 40000).rstrip(b"=").decode()
+    garbage = {"id": "AAAA", "rawId": "AAAA", "type": "public-key",
+               "response": {"clientDataJSON": nested, "authenticatorData": "AAAA",
+                            "signature": "AAAA", "userHandle": "AAAA"}}
+    done = post_passkey(browser, world, page, garbage)
+    assert done.status == 400 and "expired" in done.text
+
+
+def test_an_account_that_never_had_a_password_neither_gets_one_nor_signs_in_with_a_passkey(app, world):
+    """An account made through the organisation's provider (no password, never removed) must
+    not turn a passkey or the account page into a way around that provider."""
+    soft = SoftAuthenticator(ORIGIN)
+    browser = Browser(app.test_client())
+    password_sign_in(browser, world)
+    credential = create_passkey(browser, world, soft)
+    with app.app_context():  # as an account the upstream provider created would be
+        session = db.session()
+        user_of(session, world).password_hash = None
+        session.commit()
+    _, _, done = sign_in_with(app, world, soft, credential)
+    assert done.status == 400 and "sign-in service, not with a passkey alone" in done.text
+    page = browser.get(f"/t/{world.slug}/account/password")
+    refused = browser.post(f"/t/{world.slug}/account/password", {
+        "csrf_token": field(CSRF, page.text), "password": "a brand new long password",
+        "confirm": "a brand new long password"})
+    assert refused.status == 400
+    with app.app_context():
+        assert user_of(db.session(), world).password_hash is None
+    assert "Set a password" not in browser.get(f"/t/{world.slug}/account").text
+
+
+def test_after_an_admin_reset_a_passwordless_account_still_gets_its_reset_link(app, world):
+    passwordless_browser(app, world, SoftAuthenticator(ORIGIN))
+    user_mfa(app, world, world.alice, "reset")  # every method gone, the passkey too
+    browser = Browser(app.test_client())
+    page = browser.get(f"/t/{world.slug}/login/forgot")
+    browser.post(f"/t/{world.slug}/login/forgot",
+                 {"csrf_token": field(CSRF, page.text), "tx": "", "email": world.alice})
+    [path] = mailed_paths(app, world, world.alice, "reset")
+    assert set_new_password(browser, path, "a brand new long password").status == 302
+
+
+def test_removing_the_password_needs_self_service_reset_and_tells_the_owner(app, world):
+    soft = SoftAuthenticator(ORIGIN)
+    credential = with_passkey(app, world, soft)
+    set_policy(app, world, passwordless=True, self_service_reset=False)
+    browser = passkey_browser(app, world, soft, credential)
+    assert 'id="remove-password"' not in browser.get(f"/t/{world.slug}/account").text
+    set_policy(app, world, self_service_reset=True)
+    account = browser.get(f"/t/{world.slug}/account")
+    browser.post(f"/t/{world.slug}/account/password/remove", {"csrf_token": field(CSRF, account.text)})
+    [body] = mail_bodies(app, world, world.alice, "password_changed")
+    assert "was removed" in body and "Forgot your password?" in body
+
+
+def test_wrong_passwords_for_an_account_without_one_do_not_lock_out_its_passkey(app, client, world):
+    soft = SoftAuthenticator(ORIGIN)
+    _, credential = passwordless_browser(app, world, soft)
+    for _ in range(8):
+        page = client.get(f"/t/{world.slug}/login").get_data(as_text=True)
+        client.post(f"/t/{world.slug}/login", data={
+            "csrf_token": field(CSRF, page), "tx": field(TX, page), "email": world.alice,
+            "password": "guess"})
+    passkey_browser(app, world, soft, credential)
+
+
+def test_a_portal_asking_more_of_a_one_step_passkey_session_sends_the_person_to_sign_in(app, world):
+    soft = SoftAuthenticator(ORIGIN)
+    credential = with_passkey(app, world, soft)
+    put_in_group(app, world, "finance", world.bob)
+    set_policy(app, world, groups=["finance"])  # alice is outside the policy
+    browser, _, done = sign_in_with(app, world, soft, credential, uv=False)
+    assert done.status == 302  # a one-step session
+    page = browser.authorize(f"/t/{world.slug}", params_for(world.portal, acr_values="mfa"))
+    # Not "this sign-in has expired": the sign-in page, saying why.
+    assert page.status == 200 and 'autocomplete="current-password"' in page.text
+    assert "counts as one step" in page.text
+
+
+def test_a_step_up_whose_session_ended_meanwhile_gets_nothing(app, world):
+    """Started from a session that a reset (or a sign-out everywhere) then ended: its answer
+    neither starts a session nor hands the portal a code."""
+    seed = with_totp(app, world)
+    set_policy(app, world, mode="optional")
+    browser = Browser(app.test_client())
+    verifier, challenge = pkce_pair()
+    # A password-only session (the app set up later, as a thief's stolen cookie would be).
+    with app.app_context():
+        session = db.session()
+        alice = user_of(session, world)
+        totp = session.scalar(select(Authenticator).where(Authenticator.user_id == alice.id))
+        totp_id, totp.type = totp.id, "totp-off"
+        session.commit()
+    password_sign_in(browser, world)
+    with app.app_context():
+        session = db.session()
+        session.get(Authenticator, totp_id).type = "totp"
+        session.commit()
+    page = browser.authorize(f"/t/{world.slug}", params_for(
+        world.portal, code_challenge=challenge,
+        claims=json.dumps({"id_token": {"acr": {"essential": True, "values": ["mfa"]}}})))
+    assert page.status == 200 and 'name="code"' in page.text, page.text[:800]
+    with app.app_context():  # the owner signs out everywhere (what a reset does too)
+        from idp import store
+        from idp.journey import session as sso
+        sso.end_everything(db.session(), user_of(db.session(), world).id, store.get())
+        db.session().commit()
+    from tests.support.totp import totp_code
+    done = browser.post(f"/t/{world.slug}/login/verify", {
+        "csrf_token": field(CSRF, page.text), "tx": field(TX, page.text), "factor": "totp",
+        "code": totp_code(seed)})
+    assert done.status in (200, 400) and "code=" not in (done.location or "")
+    assert "idp_sso=" not in done.headers.get("Set-Cookie", "")
