@@ -213,6 +213,13 @@ def _database_error(error: DBAPIError):
     return error_page(status, TITLES[status], body["error_description"])
 
 
+def _out_of_range(error: OverflowError):
+    """A number in the address no row can have (an id past 64 bits): SQLite's driver refuses
+    to bind it. Nothing has that id, so: not found."""
+    db.discard()
+    return error_page(404, "Not found", "There is nothing at this address.")
+
+
 def _busy(error):
     """This worker already checks and queues as many passwords as it lets (idp.password)."""
     response = error_page(503, "Many people are signing in right now",
@@ -228,6 +235,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(RedisConnectionError, _store_unavailable)
     app.register_error_handler(RedisTimeoutError, _store_unavailable)
     app.register_error_handler(DBAPIError, _database_error)
+    app.register_error_handler(OverflowError, _out_of_range)
     app.before_request(_refuse_nul_bytes)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)

@@ -100,6 +100,17 @@ def find(db: Session, tenant_id: int, user_id: int, days: int) -> RememberedDevi
         _live(tenant_id, days, now)))
 
 
+def still_remembered(db: Session, tenant_id: int, user_id: int, device_id: int,
+                     days: int) -> bool:
+    """Is device ``device_id`` (the one a session's sign-in stood on) still a live one of
+    ``user_id``: not forgotten, not expired, within the tenant's ``days``?"""
+    if days <= 0:
+        return False
+    return db.scalar(select(RememberedDevice.id).where(
+        RememberedDevice.id == device_id, RememberedDevice.user_id == user_id,
+        _live(tenant_id, days, utcnow()))) is not None
+
+
 def used(db: Session, tenant_id: int, user: User, device_id: int) -> None:
     """The device stood in for the second step of a sign-in now: its last use is recorded."""
     device = db.get(RememberedDevice, device_id)

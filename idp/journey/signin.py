@@ -80,7 +80,8 @@ def decision_for(tx: Transaction, user: User,
         requirements = replace(requirements, second_step=True)
     progress = Progress(primary=Primary(tx.primary), methods=tuple(tx.methods),
                         enrollment_skipped=tx.skipped,
-                        remembered=tx.remembered_device is not None)
+                        remembered=tx.remembered_device is not None,
+                        mailbox_proved=tx.via_mailbox)
     # No autoflush: what the journey has pending (audit events, a factor's last use) is no
     # group or factor it reads here, and goes with the request's next write.
     with session.no_autoflush:
@@ -272,6 +273,7 @@ def with_new_password(tx: Transaction, user: User) -> Outcome:
     if until is not None:
         return LockedOut(until)
     transaction.first_step_proved(tx, user, ["pwd"], Primary.PASSWORD)
+    tx.via_mailbox = True  # a link mailed to the account: no second step through that mailbox
     return advance(tx, user)
 
 
@@ -292,7 +294,12 @@ def _stepping_up(session: sso.SSOSession, tx: Transaction) -> Transaction:
     # As the session has them: "mfa" next to "fed" is an upstream's proof (policy.levels).
     tx.user_id, tx.methods = session.user_id, list(session.amr)
     tx.primary, tx.step_up = sso.primary_of(session).value, True
-    tx.remembered_device = session.remembered_device
+    # The browser its sign-in remembered stands in only while it is remembered (not forgotten
+    # since, by its owner or an administrator, nor past the tenant's days).
+    tx.remembered_device = session.remembered_device if session.remembered_device is not None \
+        and remembered.still_remembered(
+            db.session(), g.tenant.id, session.user_id, session.remembered_device,
+            tenant_policy.tenant_policy(db.session(), g.tenant).remember_days) else None
     return tx
 
 

@@ -48,7 +48,7 @@ SEALED = "p."  # stored ids are token_urlsafe(24): never a dot, never this long
 MAX_SEALED_LENGTH = 8192
 _NONCE = 12
 # Bumped whenever a stored transaction's fields change meaning: an older one is not guessed at.
-VERSION = 4
+VERSION = 5
 
 
 class TransactionGone(LookupError):
@@ -110,6 +110,8 @@ class Transaction:
     # The account's password change as it stood at the first step (``password_stamp``): a
     # change since voids what was proved. None for a step-up (its session answers for it).
     password_seen: str | None = None
+    # The first step was a link mailed to the account (reset, invitation): ``Progress``.
+    via_mailbox: bool = False
     # The relying party asked for a new authentication: ``prompt=login``, or a ``max_age`` the
     # browser's session had exceeded (known to /authorize only, so it travels here).
     reauthenticate: bool = False

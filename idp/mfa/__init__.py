@@ -55,7 +55,8 @@ def recovery() -> list[Factor]:
 
 def kinds() -> FactorKinds:
     """What the policy decides with, of every factor type (``idp.policy.FactorKinds``)."""
-    return FactorKinds(tuple(FactorKind(f.type, f.amr, f.rank, f.recovery) for f in ordered()))
+    return FactorKinds(tuple(FactorKind(f.type, f.amr, f.rank, f.recovery, f.via_mailbox)
+                             for f in ordered()))
 
 
 from idp.mfa import backup_codes, email_code, questions, sms, totp, webauthn  # noqa: E402,F401  (registers)

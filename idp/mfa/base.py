@@ -116,6 +116,9 @@ class Factor(ABC):
     # A way back in when the usual factor is lost: never the first factor a user is asked to
     # set up; offered once they hold one (the sign-in's offer, the account page).
     recovery: ClassVar[bool] = False
+    # Is its proof delivered through the account's own mailbox (codes by email)? Then it is no
+    # second step after a reset link or an invitation mailed there (``FactorKind``).
+    via_mailbox: ClassVar[bool] = False
     # Another name admins may type for the type (``idp policy set --factors``, the policy
     # form), where the type itself reads badly: "questions" for "kba".
     alias: ClassVar[str | None] = None

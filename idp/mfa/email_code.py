@@ -50,6 +50,7 @@ def mask(address: str) -> str:
 
 @register
 class EmailCode(Factor):
+    via_mailbox = True  # the same mailbox as reset links and invitations
     type = "email"
     label = "Code by email"
     policy_help = ("A code mailed to the user's email address. Only as strong as the mailbox, "

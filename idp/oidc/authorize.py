@@ -117,11 +117,15 @@ def proceed(params: dict, tx: transaction.Transaction | None):
         if not (tx and tx.authenticated) and _needs_login(params, prompts, session, user):
             if "none" in prompts:
                 raise ClientError("login_required", "The user must sign in again.")
+            fresh = _reauthenticating(params, prompts, session)
+            if tx is not None and fresh and not tx.reauthenticate:
+                # A stored sign-in resumed (consent, an address to verify) whose session has
+                # aged past max_age meanwhile: the new sign-in is a re-authentication too.
+                tx.reauthenticate = True
+                transaction.save(tx)
             try:
                 # Nothing stored yet.
-                tx = tx or transaction.pending(g.tenant.id, params,
-                                               reauthenticate=_reauthenticating(params, prompts,
-                                                                                session))
+                tx = tx or transaction.pending(g.tenant.id, params, reauthenticate=fresh)
             except transaction.TooLarge:
                 raise ClientError("invalid_request",
                                   "The authorization request is too large.") from None

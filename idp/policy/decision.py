@@ -95,6 +95,8 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
     allowed = policy.allowed_factors
     available = mfa_available(policy, user)
     enrolled = frozenset(kinds.ranked(user.enrolled & allowed)) if available else frozenset()
+    if progress.mailbox_proved:
+        enrolled = kinds.beyond_mailbox(enrolled)
     wanted, must = requested_level(req)
     if wanted == UNKNOWN:
         return Decision(Need.REFUSE, "The application asked for a kind of sign-in this "
@@ -145,6 +147,8 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
         elif demand == "required" and not progress.enrollment_skipped:
             grace, skips_left = (False, None) if req.second_step else in_grace(policy, user, now)
             candidates = kinds.first_setups(allowed, wanted) or kinds.first_setups(allowed, "pwd")
+            if progress.mailbox_proved:
+                candidates = kinds.beyond_mailbox(candidates)
             if not candidates:
                 # Only recovery kinds allowed (backup codes recover an account, they are not
                 # set up first): nothing to set up, and the policy is not waived for that.
@@ -181,6 +185,8 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
                         f"says what was done.")
     if _may_enroll_for(req, enrolled) and available:
         candidates = kinds.first_setups(allowed, wanted)
+        if progress.mailbox_proved:
+            candidates = kinds.beyond_mailbox(candidates)
         if candidates:
             return Decision(Need.ENROLL, f"Signing in here needs {NEEDS[wanted]}: this account "
                             f"must set one up first.", factors=candidates,

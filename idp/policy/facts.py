@@ -48,6 +48,9 @@ class FactorKind:
     # A way back in when the usual factor is lost (backup codes): never the first factor a
     # user is asked to set up.
     recovery: bool = False
+    # Its proof comes through the account's mailbox (codes by email): the same mailbox a
+    # reset link or an invitation went to.
+    via_mailbox: bool = False
 
     @property
     def level(self) -> str:
@@ -90,6 +93,12 @@ class FactorKinds:
         """What a user may be asked to set up, of ``allowed``, to reach ``wanted``: never a
         recovery kind (it recovers an account, it is not set up first)."""
         return tuple(t for t in self.reaching(allowed, wanted) if not self._by_type[t].recovery)
+
+    def beyond_mailbox(self, types):
+        """``types`` without those whose proof comes through the mailbox, unless nothing else
+        is left (then the account is only as strong as its mailbox, and says so)."""
+        kept = [t for t in types if not (t in self._by_type and self._by_type[t].via_mailbox)]
+        return type(types)(kept) if kept else types
 
     def proved(self, types, methods) -> bool:
         """Did ``methods`` (amr values) prove one of ``types``?"""
@@ -162,3 +171,7 @@ class Progress:
     # The browser holds a live remembered device of this user (``idp.journey.remembered``):
     # it may stand in for the tenant's policy's second step, never for a level.
     remembered: bool = False
+    # The first step came through the account's mailbox (a reset link, an invitation): a
+    # second step through that same mailbox would prove nothing more, so another is asked
+    # for where the account has one (``FactorKinds.beyond_mailbox``).
+    mailbox_proved: bool = False

@@ -119,3 +119,17 @@ def test_a_value_the_database_refuses_is_a_400_not_a_500(app, client, world,
         "client_id": "someone", "response_type": "code", "scope": "openid",
         "redirect_uri": "https://portal.test/callback"})
     assert page.status_code == 400 and "never valid here" in page.get_data(as_text=True)
+
+
+def test_an_id_no_row_can_have_is_not_found_not_a_500(app, world):
+    """A number past 64 bits in an address (SQLite's driver cannot even bind it)."""
+    from tests.support.account import password_sign_in
+    from tests.support.journey import CSRF, Browser, field
+    browser = Browser(app.test_client())
+    password_sign_in(browser, world)
+    account = browser.get(f"/t/{world.slug}/account")
+    huge = "9" * 30
+    for path in (f"/account/factors/{huge}/rename", f"/account/remembered/{huge}/forget"):
+        page = browser.post(f"/t/{world.slug}{path}", {"csrf_token": field(CSRF, account.text),
+                                                       "name": "x"})
+        assert page.status == 404, (path, page.status)

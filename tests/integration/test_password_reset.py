@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select
 
 from idp import db, directory
-from idp.models import AccountLink, AuditEvent, OutboxMessage, User
+from idp.models import AccountLink, AuditEvent, Authenticator, OutboxMessage, User
 from tests.support.journey import CSRF, TX, Browser, field, pkce_pair
 from tests.support.rp import get_code, params_for, redeem, refresh
 from tests.support.signin import set_policy, tokens_for
@@ -307,3 +307,30 @@ def test_a_sign_in_racing_a_reset_comes_out_with_nothing(app, world):
         world.portal, code_challenge=challenge)), world.alice, NEW, world.slug,
         world.portal.redirect_uri)
     assert again.status == 200 and 'name="code"' in again.text
+
+
+def test_after_a_reset_link_a_code_to_the_same_mailbox_is_no_second_step(app, world):
+    """The link proved the mailbox: a code mailed there again would prove nothing more, so
+    the app is asked for, and the code by email is not offered beside it."""
+    seed = with_totp(app, world)
+    with app.app_context():
+        session = db.session()
+        alice = directory.find_user(session, directory.get_tenant(session, world.slug),
+                                    world.alice)
+        session.add(Authenticator(tenant_id=alice.tenant_id, user_id=alice.id, type="email",
+                                  name="Code by email", data={"email": alice.email}))
+        session.commit()
+    from tests.support.account import password_sign_in as typed_sign_in
+    typed = typed_sign_in(Browser(app.test_client()), world)
+    assert "factor=email" in typed.text  # signing in with the password: both are offered
+    browser = Browser(app.test_client())
+    ask(browser, world, world.alice)
+    [message] = mails(app, world, world.alice)
+    after = choose(browser, link_path(message), NEW)
+    page = browser.get(after.location)
+    assert page.status == 200 and 'name="code"' in page.text
+    assert "factor=email" not in page.text and "Code by email" not in page.text
+    done = browser.post(f"/t/{world.slug}/login/verify", {
+        "csrf_token": field(CSRF, page.text), "tx": field(TX, page.text), "factor": "totp",
+        "code": totp_code(seed)})
+    assert done.status == 302

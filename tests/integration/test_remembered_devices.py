@@ -323,3 +323,21 @@ def test_purge_deletes_expired_browsers_only(app, live_world, provider, alice, i
     assert code == 0, err
     assert json.loads(out)["deleted"]["remembered_devices"] >= 1
     assert [d.id for d in devices(app, live_world, live_world.alice)] == [second.id]
+
+
+def test_a_forgotten_browser_stops_standing_in_for_the_session_it_signed_in(app, live_world,
+                                                                           provider, alice):
+    """The session a remembered browser signed in (not signed out) asks the second step of
+    the next portal once the browser is forgotten: by its owner, or an administrator."""
+    remembered_once(live_world, provider, alice)
+    assert not sign_in(live_world, provider, alice).asked  # remembered: a session without it
+    [device] = devices(app, live_world, live_world.alice)
+    with app.app_context():
+        from idp.journey import remembered
+        session = db.session()
+        tenant = directory.get_tenant(session, live_world.slug)
+        remembered.forget_all(session, tenant.id, device.user_id, "test", "test")
+        session.commit()
+    # The same session, the next portal request: asked now.
+    assert sign_in(live_world, provider, alice).asked
+

@@ -72,7 +72,8 @@ def test_types_ranks_and_names_are_unique_and_recovery_is_never_all():
 
 def test_the_policy_decides_with_what_the_classes_say():
     kinds = mfa.kinds()
-    assert kinds.kinds == tuple(FactorKind(f.type, f.amr, f.rank, f.recovery) for f in FACTORS)
+    assert kinds.kinds == tuple(FactorKind(f.type, f.amr, f.rank, f.recovery, f.via_mailbox)
+                                for f in FACTORS)
     assert kinds.types == tuple(mfa.types())
     for kind in kinds.kinds:
         assert kind.level in LEVELS
@@ -81,6 +82,7 @@ def test_the_policy_decides_with_what_the_classes_say():
     assert levels == {"webauthn": "phr", "totp": "mfa", "email": "mfa", "sms": "mfa", "kba": "pwd",
                       "backup": "mfa"}
     assert [k.type for k in kinds.kinds if k.recovery] == ["backup"]
+    assert [k.type for k in kinds.kinds if k.via_mailbox] == ["email"]
 
 
 def test_admins_may_name_a_type_by_its_alias():
