@@ -142,7 +142,8 @@ def _closed(tx: Transaction, user: User, writes) -> AccountClosed:
     return AccountClosed(*user_status.refusal(user.status))
 
 
-def _signed_in(tx: Transaction, user: User, writes, decision: Decision) -> SignedIn:
+def _signed_in(tx: Transaction, user: User, writes,
+               decision: Decision) -> SignedIn | PasswordFirst:
     """Every step is done: the SSO session starts, or a step-up extends it (a new sid either
     way), and the pending authorization is bound to it. The browser is remembered when its
     person asked for it with the second step they proved in this sign-in."""

@@ -153,7 +153,7 @@ def test_create_a_passkey_and_sign_in_with_it_alone(page: Page, demo):
     page.get_by_role("link", name="Create a passkey").click()
     expect(page.get_by_role("heading", name="Create a passkey")).to_be_visible()
     screens.shoot(page, SHOTS, "create")
-    page.get_by_label("Name this passkey or security key").fill("Alice's laptop")
+    page.get_by_label("Name this passkey").fill("Alice's laptop")
     page.get_by_role("button", name="Register").click()
     expect(page.get_by_role("status").filter(has_text="added.")).to_be_visible()
     row = page.locator('tr[data-factor="webauthn"]')
