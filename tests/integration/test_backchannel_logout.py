@@ -5,6 +5,7 @@ durable outbox. A receiver in the test checks every token with the issuer's JWKS
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -148,6 +149,23 @@ def test_a_password_reset_tells_the_portal(app, world):
         assert claims["sid"] == id_token(alice)["sid"]
 
 
+def test_a_server_without_smtp_sends_the_notice_from_its_background_sender(settings, world):
+    from idp import create_app
+
+    server = create_app(replace(settings, mail_sender=True, smtp_url=None), TESTING=True)
+    try:
+        with Receiver() as receiver:
+            register(server, world, receiver.url)
+            alice = portal_sign_in(server, world)
+            assert sign_out(alice.browser, world).status == 200  # its commit wakes the sender
+            assert receiver.arrived.wait(20), "the background sender never posted"
+            (claims,) = checked(server, world, receiver)
+            assert claims["sid"] == id_token(alice)["sid"]
+    finally:
+        outbox.stop(server)
+        server.extensions["idp.engine"].dispose()
+
+
 # -- who is told, and who is not ------------------------------------------------------------
 
 
@@ -192,7 +210,12 @@ def test_a_receiver_that_fails_first_gets_a_fresh_token_on_the_retry(app, world)
 def test_a_notice_is_never_delivered_past_its_max_age(app, world):
     with Receiver() as receiver:
         register(app, world, receiver.url)
-        sign_out(portal_sign_in(app, world).browser, world)
+        alice = portal_sign_in(app, world)
+        sign_out(alice.browser, world)
+        (row,) = notices(app, world)  # what the row keeps: what the token will say, no token
+        assert json.loads(row.body) == {"client": json.loads(row.body)["client"],
+                                        "sub": id_token(alice)["sub"], "sid": id_token(alice)["sid"]}
+        assert row.recipient == world.portal.client_id
         late = datetime.now(timezone.utc) + backchannel.MAX_AGE + timedelta(seconds=1)
         assert deliver(app, late).expired == 1
         assert receiver.received == []

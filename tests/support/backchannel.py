@@ -4,6 +4,7 @@ token as a relying party must, with the issuer's JWKS and joserfc."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -33,6 +34,7 @@ class Receiver(LocalService):
         super().__init__()
         self.statuses = list(statuses)
         self.received: list[Received] = []
+        self.arrived = threading.Event()  # set at each POST
 
     @property
     def url(self) -> str:
@@ -42,6 +44,7 @@ class Receiver(LocalService):
         self.received.append(Received(headers.get("Content-Type", ""),
                                       parse_qs(body.decode(), strict_parsing=True)))
         status = self.statuses.pop(0) if self.statuses else 200
+        self.arrived.set()
         return status, "text/plain", b""
 
 
