@@ -192,6 +192,14 @@ def _check_uri(uri: str, what: str) -> str:
     return uri
 
 
+def check_backchannel_uri(uri: str | None) -> str | None:
+    """A back-channel logout URI as registered: absolute, https (http only for loopback, as
+    redirect URIs), no fragment (Back-Channel Logout 1.0, 2.2); None or blank: none. Logout
+    tokens are POSTed to this address and no other (redirects are not followed)."""
+    uri = (uri or "").strip()
+    return _check_uri(uri, "back-channel logout URI") if uri else None
+
+
 @dataclass(frozen=True)
 class NewClient:
     client: Client
@@ -209,6 +217,8 @@ def create_client(
     grant_types: list[str] = DEFAULT_GRANT_TYPES,
     id_token_alg: str = "RS256",
     min_acr: str | None = None,
+    backchannel_logout_uri: str | None = None,
+    backchannel_logout_session_required: bool = False,
     actor: str = "cli",
 ) -> NewClient:
     if not name.strip():
@@ -238,6 +248,8 @@ def create_client(
         grant_types=grant_types,
         id_token_signed_response_alg=id_token_alg,
         min_acr=min_acr if min_acr != "pwd" else None,
+        backchannel_logout_uri=check_backchannel_uri(backchannel_logout_uri),
+        backchannel_logout_session_required=bool(backchannel_logout_session_required),
     )
     db.add(client)
     db.flush()

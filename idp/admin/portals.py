@@ -8,7 +8,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from idp import audit
-from idp.directory import DirectoryError, NotFound, _check_uri, create_client
+from idp.directory import (DirectoryError, NotFound, _check_uri, check_backchannel_uri,
+                           create_client)
 from idp.models import Client, Tenant
 from idp import hashing
 from idp.policy import LEVELS
@@ -33,9 +34,13 @@ def register_client(db: Session, tenant: Tenant, actor: str, name: str, redirect
 def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
                   name: str | None = None, redirect_uris: list[str] | None = None,
                   post_logout_redirect_uris: list[str] | None = None,
-                  min_acr: str | None | bool = False):
-    """Change what is given (``min_acr=False``: unchanged; None or "pwd": no floor). Exact URIs
-    are checked as ``create_client`` checks them; nothing changes if one is wrong."""
+                  min_acr: str | None | bool = False,
+                  backchannel_logout_uri: str | None | bool = False,
+                  backchannel_logout_session_required: bool | None = None):
+    """Change what is given (``min_acr=False``: unchanged; None or "pwd": no floor;
+    ``backchannel_logout_uri=False``: unchanged, None or "": none; the session flag None:
+    unchanged). Exact URIs are checked as ``create_client`` checks them; nothing changes if
+    one is wrong."""
     client = _client(db, tenant, client_id)
     changes: dict = {}
     if name is not None:
@@ -60,6 +65,14 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
         floor = min_acr if min_acr != "pwd" else None
         if floor != client.min_acr:
             changes["min_acr"] = floor
+    if backchannel_logout_uri is not False:
+        uri = check_backchannel_uri(backchannel_logout_uri)
+        if uri != client.backchannel_logout_uri:
+            changes["backchannel_logout_uri"] = uri
+    if (backchannel_logout_session_required is not None
+            and bool(backchannel_logout_session_required)
+            != client.backchannel_logout_session_required):
+        changes["backchannel_logout_session_required"] = bool(backchannel_logout_session_required)
     for key, value in changes.items():
         setattr(client, key, value)  # new lists: JSON columns see assignment, not mutation
     db.flush()

@@ -133,6 +133,8 @@ def client_create(settings: Settings, args) -> dict:
             session, tenant, args.name, args.redirect_uri or [], public=args.public,
             post_logout_redirect_uris=args.post_logout_redirect_uri or [],
             grant_types=grant_types, id_token_alg=args.id_token_alg, min_acr=args.min_acr,
+            backchannel_logout_uri=args.backchannel_logout_uri,
+            backchannel_logout_session_required=args.backchannel_logout_session_required,
         )
         return {"client_id": new.client.client_id, "client_secret": new.secret,
                 "name": new.client.name, "public": new.client.is_public,
@@ -140,7 +142,30 @@ def client_create(settings: Settings, args) -> dict:
                 "post_logout_redirect_uris": new.client.post_logout_redirect_uris,
                 "grant_types": new.client.grant_types,
                 "min_acr": new.client.min_acr,
+                **_backchannel(new.client),
                 "issuer": f"{settings.base_url}/t/{tenant.slug}"}
+
+
+def _backchannel(client) -> dict:
+    return {"backchannel_logout_uri": client.backchannel_logout_uri,
+            "backchannel_logout_session_required": client.backchannel_logout_session_required}
+
+
+def client_update(settings: Settings, args) -> dict:
+    """Change a client's name or back-channel logout registration; what is not given stays.
+    ``--backchannel-logout-uri ""`` removes the URI."""
+    from idp import admin, directory
+    from idp.installation import database
+
+    required = {"yes": True, "no": False, None: None}[args.backchannel_logout_session_required]
+    with database(settings) as session:
+        client = admin.update_client(
+            session, directory.get_tenant(session, args.slug), args.client_id, "cli",
+            name=args.name,
+            backchannel_logout_uri=(False if args.backchannel_logout_uri is None
+                                    else args.backchannel_logout_uri),
+            backchannel_logout_session_required=required)
+        return {"client_id": client.client_id, "name": client.name, **_backchannel(client)}
 
 
 def group_create(settings: Settings, args) -> dict:
@@ -233,7 +258,21 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("--grant-types", default="authorization_code,refresh_token")
     sp.add_argument("--id-token-alg", default="RS256", choices=["RS256", "ES256"])
     sp.add_argument("--min-acr", choices=["pwd", "mfa", "phr"])
+    sp.add_argument("--backchannel-logout-uri", metavar="URL",
+                    help="where logout tokens are POSTed when a session of this client ends")
+    sp.add_argument("--backchannel-logout-session-required", action="store_true",
+                    help="the client needs the session id (sid) in logout tokens")
     sp.set_defaults(func=client_create)
+
+    sp = verbs["client"].add_parser("update", help="change a client's name or back-channel "
+                                                   "logout registration")
+    sp.add_argument("slug")
+    sp.add_argument("client_id")
+    sp.add_argument("--name")
+    sp.add_argument("--backchannel-logout-uri", metavar="URL",
+                    help='where logout tokens are POSTed ("" removes it)')
+    sp.add_argument("--backchannel-logout-session-required", choices=["yes", "no"])
+    sp.set_defaults(func=client_update)
 
     sp = verbs["group"].add_parser("create")
     sp.add_argument("slug")

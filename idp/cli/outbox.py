@@ -58,6 +58,7 @@ def mail_send(settings: Settings, args) -> dict | None:
 
     from idp import db, notify
     from idp.notify import outbox as mail_outbox
+    from idp.oidc.keys import Keyring
 
     if not settings.smtp_url:
         raise CLIError("IDP_SMTP_URL is not set: mail stays in the outbox (idp outbox lists it)")
@@ -65,12 +66,15 @@ def mail_send(settings: Settings, args) -> dict | None:
         transport = notify.smtp_transport(settings)
     except notify.SendError as e:
         raise CLIError(str(e)) from None
+    # Back-channel logout notices leave with the mail: signed with the server's keys.
+    keyring = Keyring(settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl))
     engine = db.make_engine(settings.database_url)
     try:
         if not args.watch:
-            return mail_outbox.deliver(engine, settings, transport=transport).as_dict()
+            return mail_outbox.deliver(engine, settings, transport=transport,
+                                       keyring=keyring).as_dict()
         while True:  # a service of its own (systemd), when the workers' senders are off
-            mail_outbox.deliver(engine, settings, transport=transport)
+            mail_outbox.deliver(engine, settings, transport=transport, keyring=keyring)
             time.sleep(args.interval)
     finally:
         engine.dispose()
@@ -79,7 +83,7 @@ def mail_send(settings: Settings, args) -> dict | None:
 def add_commands(sub) -> None:
     sp = sub.add_parser("outbox", help="list the mail and SMS the outbox holds, newest first")
     sp.add_argument("--json", action="store_true", help="a JSON list on stdout")
-    sp.add_argument("--channel", choices=["mail", "sms"])
+    sp.add_argument("--channel", choices=["mail", "sms", "logout"])
     sp.add_argument("--to", help="only messages to this address or number")
     sp.add_argument("--limit", type=positive, default=20)
     sp.set_defaults(func=outbox)

@@ -45,6 +45,22 @@ def _uris(field: str, what: str) -> list[str]:
     return uris
 
 
+def _backchannel_form() -> dict:
+    """The back-channel logout fields as typed (re-shown on an error)."""
+    return {"backchannel_logout_uri": request.form.get("backchannel_logout_uri", "")[:MAX_URI_TEXT],
+            "backchannel_logout_session_required":
+                request.form.get("backchannel_logout_session_required") == "1"}
+
+
+def _backchannel(form: dict) -> dict:
+    """The back-channel logout registration to save (blank: none)."""
+    uri = form["backchannel_logout_uri"].strip()
+    if len(uri) > MAX_URI_LENGTH:
+        raise BadForm(f"a back-channel logout URI is at most {MAX_URI_LENGTH} characters")
+    return {"backchannel_logout_uri": uri or None,
+            "backchannel_logout_session_required": form["backchannel_logout_session_required"]}
+
+
 def _min_acr() -> str | None:
     value = request.form.get("min_acr", "")
     return value or None
@@ -70,10 +86,11 @@ def _render_list(status: int = 200, error: str | None = None, form: dict | None 
         select(Client).where(Client.tenant_id == g.tenant.id).order_by(Client.name, Client.id)
         .limit(1000)).all()
     form = form or {"name": "", "redirect_uris": "", "post_logout_redirect_uris": "",
+                    "backchannel_logout_uri": "", "backchannel_logout_session_required": False,
                     "public": False, "grant_types": list(DEFAULT_GRANT_TYPES), "min_acr": "",
                     "id_token_alg": "RS256"}
     return render_template("console/portals.html", clients=clients, error=error, form=form,
-                           minimums=MINIMUMS,
+                           minimums=MINIMUMS, max_uri_length=MAX_URI_LENGTH,
                            grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, algs=ID_TOKEN_ALGS), status
 
 
@@ -89,6 +106,7 @@ def portal_register():
         "redirect_uris": request.form.get("redirect_uris", "")[:MAX_URI_TEXT],
         "post_logout_redirect_uris":
             request.form.get("post_logout_redirect_uris", "")[:MAX_URI_TEXT],
+        **_backchannel_form(),
         "public": request.form.get("public") == "1",
         "grant_types": [t for t in request.form.getlist("grant_types") if t in GRANT_TYPES],
         "min_acr": request.form.get("min_acr", ""),
@@ -106,7 +124,8 @@ def portal_register():
             db.session(), g.tenant, g.admin.email, form["name"],
             redirect_uris, public=form["public"],
             post_logout_redirect_uris=_uris("post_logout_redirect_uris", "post-logout redirect URI"),
-            grant_types=form["grant_types"], id_token_alg=form["id_token_alg"], min_acr=_min_acr())
+            grant_types=form["grant_types"], id_token_alg=form["id_token_alg"], min_acr=_min_acr(),
+            **_backchannel(form))
     except DirectoryError as e:
         return _render_list(400, str(e), form)
     flash(f"{new.client.name} is registered.")
@@ -118,8 +137,12 @@ def _render_portal(client: Client, status: int = 200, error: str | None = None,
     """One portal's page; ``secret`` (just created or rotated) is shown on this answer only."""
     form = form or {"name": client.name, "redirect_uris": "\n".join(client.redirect_uris),
                     "post_logout_redirect_uris": "\n".join(client.post_logout_redirect_uris),
-                    "min_acr": client.min_acr or ""}
+                    "min_acr": client.min_acr or "",
+                    "backchannel_logout_uri": client.backchannel_logout_uri or "",
+                    "backchannel_logout_session_required":
+                        client.backchannel_logout_session_required}
     return render_template("console/portal.html", client=client, error=error, form=form,
+                           max_uri_length=MAX_URI_LENGTH,
                            grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, secret=secret), status
 
 
@@ -135,13 +158,13 @@ def portal_update(client_id):
             "redirect_uris": request.form.get("redirect_uris", "")[:MAX_URI_TEXT],
             "post_logout_redirect_uris":
                 request.form.get("post_logout_redirect_uris", "")[:MAX_URI_TEXT],
-            "min_acr": request.form.get("min_acr", "")}
+            "min_acr": request.form.get("min_acr", ""), **_backchannel_form()}
     try:
         admin.update_client(db.session(), g.tenant, client.client_id, g.admin.email, name=form["name"],
                             redirect_uris=_uris("redirect_uris", "redirect URI"),
                             post_logout_redirect_uris=_uris("post_logout_redirect_uris",
                                                             "post-logout redirect URI"),
-                            min_acr=_min_acr())
+                            min_acr=_min_acr(), **_backchannel(form))
     except DirectoryError as e:  # update_client checks everything before it changes anything
         return _render_portal(client, 400, str(e), form)
     flash(f"{client.name} is saved.")

@@ -8,6 +8,10 @@ The ``sid`` is the browser's credential, so it never leaves us: what names the s
 outside (the ID token's ``sid`` claim, the tokens issued under it, the account page's list of
 signed-in browsers) is its ``public_id``, a one-way digest of it.
 
+Whatever ends a session (signing out, an application's logout, the account page, an admin,
+a deactivation, a password reset) tells the clients that took part in it, by back-channel
+logout notices queued in the caller's transaction (``idp.notify.backchannel``).
+
 Each session is indexed under its user (``sso-user:<user id>``), for the account page's list
 and for "sign out everywhere". It records where and when it started (the browser's
 User-Agent, the client address, the time) and when it was last seen; ``last_seen`` moves
@@ -27,11 +31,12 @@ from dataclasses import asdict, dataclass, field, replace
 
 from flask import Response, g, request
 from redis.exceptions import RedisError
-from sqlalchemy import update
+from sqlalchemy import or_, select, update
 
 from idp import db, hashing, store, user_status, web
 from idp.models import Token, User
 from idp.models.base import utcnow
+from idp.notify import backchannel
 from idp.policy import Primary
 from idp.web import settings, tenant_path
 
@@ -272,12 +277,42 @@ def end_everything(db_session, user_id: int, r) -> tuple[int | None, int]:
     """Sign a user out of every browser and revoke every token issued to them, now: (sessions
     ended, None when ``r``, the store, is None because it is out of reach; tokens revoked,
     with ``db_session``'s commit). The one way a password reset, a deactivation and an
-    admin's "sign out everywhere" end what a user holds."""
+    admin's "sign out everywhere" end what a user holds. Every client of those sessions, and
+    of the live tokens (their sessions may have expired here, not at the client), is told."""
+    named = _public_ids_of_all(user_id, r) if r is not None else []
+    now = utcnow()
+    named += db_session.scalars(select(Token.sid).distinct().where(
+        Token.user_id == user_id, Token.revoked_at.is_(None), Token.sid.is_not(None),
+        or_(Token.access_expires_at > now, Token.refresh_expires_at > now))).all()
+    backchannel.queue(db_session, user_id, [n for n in named if PUBLIC_ID.fullmatch(n)])
     ended = end_all(user_id, r) if r is not None else None
     revoked = db_session.execute(
         update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None))
         .values(revoked_at=utcnow()).execution_options(synchronize_session=False)).rowcount
     return ended, revoked
+
+
+def _public_ids_of_all(user_id: int, r) -> list[str]:
+    """The public ids, now and earlier, of every session of the user in the store ``r``."""
+    sids = sorted(r.smembers(_user_key(user_id)))
+    named = []
+    for sid, raw in zip(sids, r.mget([_key(sid) for sid in sids]) if sids else []):
+        if raw is None:
+            continue
+        named.append(public_id(sid))
+        try:
+            earlier = json.loads(raw).get("earlier") or []
+        except (ValueError, AttributeError):
+            earlier = []
+        named += [e for e in earlier if isinstance(e, str)]
+    return named
+
+
+def _told(ended: list[SSOSession]) -> None:
+    """Queue back-channel logout notices for the sessions ``ended`` (in the request's
+    transaction: they leave when it commits)."""
+    for session in ended:
+        backchannel.queue(db.session(), session.user_id, session.public_ids)
 
 
 def step_up(tenant_id: int, amr: list[str], acr: str, pipe=None) -> SSOSession:
@@ -302,6 +337,7 @@ def end(tenant_id: int) -> SSOSession | None:
     if old is not None:
         store.get().delete(_key(old.sid))
         store.get().srem(_user_key(old.user_id), old.sid)
+        _told([old])
     g.pop("sso_seen", None)
     g.sso = None
     g.sso_cookie = ""
@@ -340,6 +376,7 @@ def end_other(tenant_id: int, user_id: int, named: str) -> SSOSession | None:
     for session in of_user(tenant_id, user_id):
         if hmac.compare_digest(session.public_id, named) and not (mine and mine.sid == session.sid):
             _forget([session.sid], user_id)
+            _told([session])
             return session
     return None
 
@@ -350,7 +387,9 @@ def end_others(tenant_id: int, user_id: int) -> list[SSOSession]:
     mine = current(tenant_id)
     sids, sessions = _indexed(tenant_id, user_id)
     _forget([sid for sid in sids if not (mine and mine.sid == sid)], user_id)
-    return [s for s in sessions if not (mine and mine.sid == s.sid)]
+    ended = [s for s in sessions if not (mine and mine.sid == s.sid)]
+    _told(ended)
+    return ended
 
 
 def _forget(sids: list[str], user_id: int) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.models.base import Base, utcnow
@@ -31,6 +31,11 @@ class Client(Base):
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
     # The lowest acr this client accepts, for every request it makes (None: no floor).
     min_acr: Mapped[str | None] = mapped_column(String(10))
+    # Back-Channel Logout 1.0 (2.2): where a logout token is POSTed when a session the client
+    # was part of ends (None: nowhere), and whether it needs the ``sid`` (always sent).
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(
+        default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tenant: Mapped[Tenant] = relationship(lazy="joined")

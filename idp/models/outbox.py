@@ -18,7 +18,7 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    channel: Mapped[str] = mapped_column(String(10))  # "mail" | "sms"
+    channel: Mapped[str] = mapped_column(String(10))  # "mail" | "sms" | "logout" (back-channel)
     kind: Mapped[str | None] = mapped_column(String(40))  # the template: "lockout", "reset", ...
     recipient: Mapped[str] = mapped_column(String(320), index=True)
     subject: Mapped[str | None] = mapped_column(String(300))

@@ -17,6 +17,10 @@ it, and delivered from there by a sender, never inside the request.
 - Without ``IDP_SMTP_URL`` (the embedded default) a message is ``kept``: the outbox is the
   delivery, and ``idp outbox`` lists it. A ``dropped`` message was never meant to leave (see
   ``mail``).
+- Back-channel logout notices (``idp.notify.backchannel``, ``channel="logout"``) share
+  the rows, the claims, the back-off and the senders: each is a signed logout token POSTed
+  to a client. They leave with or without SMTP, given the keys to sign them with
+  (``keyring``); a notice older than an hour is given up.
 - ``Sender``: the background sender of a server process. It wakes when a request of its own
   process commits a message, and every ``POLL`` seconds for the rest (other workers, the CLI,
   retries).
@@ -41,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from idp.config import ROOT, Settings
 from idp.models import OutboxMessage, Tenant
-from idp.notify import SendError
+from idp.notify import SendError, backchannel
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ MAX_ATTEMPTS = 10
 MAX_AGE = timedelta(days=1)
 # Kinds of no use sooner than a day, by kind: a sign-in code mailed after it expired only
 # confuses (``idp.mfa.email_code``: a code is valid 10 minutes).
-MAX_AGE_OF = {"email_code": timedelta(minutes=10)}
+MAX_AGE_OF = {"email_code": timedelta(minutes=10), backchannel.KIND: backchannel.MAX_AGE}
 LEASE = timedelta(minutes=2)  # longer than a send can take (SmtpMail's timeouts)
 POLL = 5.0  # seconds between looks at the outbox when nothing wakes the sender
 BATCH = 50
@@ -135,9 +139,9 @@ class Delivered:
                 "expired": self.expired}
 
 
-def _due(now: datetime):
+def _due(now: datetime, channels: list[str]):
     return (select(OutboxMessage.id)
-            .where(OutboxMessage.channel == "mail", OutboxMessage.state == "pending",
+            .where(OutboxMessage.channel.in_(channels), OutboxMessage.state == "pending",
                    or_(OutboxMessage.next_attempt_at.is_(None),
                        OutboxMessage.next_attempt_at <= now),
                    or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
@@ -166,17 +170,25 @@ def _finish(db: Session, message_id: int, lease: datetime, **values) -> None:
     db.commit()
 
 
-def deliver(engine, settings: Settings, *, transport=None, now=None) -> Delivered:
+def deliver(engine, settings: Settings, *, transport=None, now=None, keyring=None) -> Delivered:
     """Send what is due now; the counts of what happened. ``transport``: the SMTP sender (from
-    the settings by default)."""
+    the settings by default; without either, mail is not this sender's to send). ``keyring``:
+    the keys that sign back-channel logout tokens (without it, those wait for a sender that
+    has them)."""
     from idp.notify.mail import SmtpMail
 
-    transport = transport or SmtpMail(settings.smtp_url, settings.mail_from)
+    if transport is None and settings.smtp_url:
+        transport = SmtpMail(settings.smtp_url, settings.mail_from)
+    channels = (["mail"] if transport is not None else []) + (
+        [backchannel.CHANNEL] if keyring is not None else [])
     done = Delivered()
+    if not channels:
+        return done
+    send = _Channels(transport, keyring, settings.base_url)
     with Session(engine, expire_on_commit=False) as db:
         while True:
             moment = now or datetime.now(timezone.utc)
-            ids = db.scalars(_due(moment)).all()
+            ids = db.scalars(_due(moment, channels)).all()
             db.commit()
             if not ids:
                 return done
@@ -187,37 +199,56 @@ def deliver(engine, settings: Settings, *, transport=None, now=None) -> Delivere
                 lease = _claim(db, message_id, claimed_at)
                 if lease is None:
                     continue
-                _deliver_one(db, transport, db.get(OutboxMessage, message_id, populate_existing=True),
+                _deliver_one(db, send, db.get(OutboxMessage, message_id, populate_existing=True),
                              lease, claimed_at, done)
             if now is not None:  # a fixed clock (tests): one pass
                 return done
 
 
-def _deliver_one(db: Session, transport, message: OutboxMessage, lease: datetime,
+@dataclass(frozen=True)
+class _Channels:
+    """How each channel's message leaves: True once it did, False when it has nowhere to go
+    any more; an exception to retry."""
+    transport: object
+    keyring: object
+    base_url: str
+
+    def __call__(self, db: Session, message: OutboxMessage) -> bool:
+        if message.channel == backchannel.CHANNEL:
+            return backchannel.post(db, message, self.keyring, self.base_url)
+        self.transport.send(message.recipient, message.subject or "", message.body,
+                            html=message.html, message_id=message.message_id)
+        return True
+
+
+def _deliver_one(db: Session, send: _Channels, message: OutboxMessage, lease: datetime,
                  now: datetime, done: Delivered) -> None:
+    what = message.channel
     if message.created_at < now - MAX_AGE_OF.get(message.kind, MAX_AGE):
-        log.warning("mail %s (%s) expired unsent after %s attempts", message.id, message.kind,
-                    message.attempts - 1)
+        log.warning("%s %s (%s) expired unsent after %s attempts", what, message.id,
+                    message.kind, message.attempts - 1)
         _finish(db, message.id, lease, state="expired", **GONE)
         done.expired += 1
         return
     try:
-        transport.send(message.recipient, message.subject or "", message.body, html=message.html,
-                       message_id=message.message_id)
+        left = send(db, message)
     except Exception as e:  # noqa: BLE001  (one bad message must not stop the others)
         error = (str(e) if isinstance(e, SendError) else f"cannot send it ({type(e).__name__})")[:300]
         if message.attempts >= MAX_ATTEMPTS:
-            log.error("mail %s (%s) failed for good after %s attempts: %s", message.id,
+            log.error("%s %s (%s) failed for good after %s attempts: %s", what, message.id,
                       message.kind, message.attempts, error)
             _finish(db, message.id, lease, state="failed", last_error=error, **GONE)
             done.failed += 1
         else:
             retry = now + backoff(message.attempts)
-            log.warning("mail %s (%s) not sent (attempt %s), retrying at %s: %s", message.id,
+            log.warning("%s %s (%s) not sent (attempt %s), retrying at %s: %s", what, message.id,
                         message.kind, message.attempts, retry.isoformat(timespec="seconds"),
                         error)
             _finish(db, message.id, lease, next_attempt_at=retry, last_error=error)
             done.retrying += 1
+        return
+    if not left:  # a logout notice whose client, or its URI, is gone: nobody to tell
+        _finish(db, message.id, lease, state="dropped", **GONE)
         return
     _finish(db, message.id, lease, state="sent", sent_at=datetime.now(timezone.utc),
             last_error=None, **GONE)
@@ -261,12 +292,13 @@ class Sender:
             if app is None:
                 return
             engine, settings = app.extensions["idp.engine"], app.config["IDP"]
+            keyring = app.extensions["idp.keyring"]
             del app  # held weakly: a dropped app's sender ends
             self._event.clear()
             if self._stopped:
                 return
             try:
-                deliver(engine, settings)
+                deliver(engine, settings, keyring=keyring)
             except SendError as e:  # IDP_SMTP_URL is malformed: said at start, said again
                 log.error("the mail sender cannot run: %s", e)
             except Exception:  # the database is away, say: the next round tries again
@@ -285,9 +317,11 @@ def stop(app) -> None:
 
 
 def init_app(app) -> None:
-    """Run a background sender in each process that serves ``app`` (with SMTP configured)."""
+    """Run a background sender in each process that serves ``app`` (unless
+    ``IDP_MAIL_SENDER=off``): it sends mail with SMTP configured, and back-channel logout
+    notices always."""
     settings = app.config["IDP"]
-    if not settings.smtp_url or not settings.mail_sender:
+    if not settings.mail_sender:
         return
     sender = Sender(app)
     app.extensions["idp.mail_sender"] = sender

@@ -72,7 +72,10 @@ def discovery_document(base: str) -> dict:
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        # Back-Channel Logout 1.0 (2.1): logout tokens to each client's registered URI, and
+        # always with the session's ``sid``, the one in the client's ID token.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 

@@ -289,7 +289,7 @@ def test_a_code_mail_that_could_not_leave_in_ten_minutes_is_never_sent(settings,
     assert outbox.MAX_AGE_OF[MAIL_KIND] == timedelta(seconds=CODE_TTL)  # a mail lives as its code
     port = free_port()
     down = replace(settings, smtp_url=f"smtp://127.0.0.1:{port}", mail_sender=False)
-    with mailing_app(down, down.smtp_url) as app:
+    with mailing_app(down, down.smtp_url, sender=False) as app:
         browser = Browser(app.test_client())
         password_sign_in(browser, world)
         code_page = submit_enrollment(browser, world, "email", start_enrollment(browser, world, "email"))

@@ -182,7 +182,8 @@ def test_the_background_sender_can_be_left_to_a_timer(settings):
         Settings.from_env({"IDP_MAIL_SENDER": "yes", "IDP_SECRET_KEY": "k" * 40})
     quiet = create_app(replace(settings, smtp_url=f"smtp://127.0.0.1:{free_port()}",
                                mail_sender=False), TESTING=True)
-    busy = create_app(replace(settings, smtp_url=f"smtp://127.0.0.1:{free_port()}"), TESTING=True)
+    busy = create_app(replace(settings, smtp_url=f"smtp://127.0.0.1:{free_port()}",
+                              mail_sender=True), TESTING=True)
     try:
         assert "idp.mail_sender" not in quiet.extensions
         assert "idp.mail_sender" in busy.extensions

@@ -66,6 +66,8 @@ def serve(settings: Settings, log_path: Path, *, port: int | None = None,
     }
     if smtp_url:  # its own background sender mails there
         env["IDP_SMTP_URL"] = smtp_url
+    else:  # nothing to mail: no sender racing the tests for the outbox's other rows
+        env["IDP_MAIL_SENDER"] = "off"
     if redis_url:
         env["IDP_REDIS_URL"] = redis_url
     else:

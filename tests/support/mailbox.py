@@ -71,15 +71,16 @@ def smtp_mailbox():
 
 
 @contextmanager
-def mailing_app(settings, smtp_url: str):
-    """The app sending mail to ``smtp_url`` (its own background sender), stopped at the end so
-    that no sender of a finished test takes another test's mail."""
+def mailing_app(settings, smtp_url: str, sender: bool = True):
+    """The app sending mail to ``smtp_url`` (its own background sender, unless ``sender`` is
+    False: the test's settings have none), stopped at the end so that no sender of a finished
+    test takes another test's mail."""
     from dataclasses import replace
 
     from idp import create_app
     from idp.notify import outbox
 
-    app = create_app(replace(settings, smtp_url=smtp_url), TESTING=True)
+    app = create_app(replace(settings, smtp_url=smtp_url, mail_sender=sender), TESTING=True)
     try:
         yield app
     finally:
