@@ -16,6 +16,18 @@ from idp import db
 from idp.cache import Snapshots
 from idp.models import Client
 
+# What a person's sign-in may grant a portal (OIDC Core 5.4, 11), and what a service may be
+# granted over our own APIs (``idp.oidc.bearer``: the admin API, SCIM). A client is registered
+# for some of these; it is granted only those it asks for within them.
+USER_SCOPES = ("openid", "profile", "email", "offline_access")
+API_SCOPES = {
+    "admin:read": "read users, groups, sessions, the sign-in policy, portals and the audit log",
+    "admin:write": "change users, groups, sessions, the sign-in policy and portals",
+    "mfa:manage": "enforce, exempt, reset and unlock a user's second step; forget their browsers",
+    "users:provision": "create, update, deactivate and delete users and groups (SCIM included)",
+}
+DEFAULT_SCOPE = "openid profile email offline_access"
+
 
 @dataclass(frozen=True)
 class ClientRef:

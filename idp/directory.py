@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from idp import audit, roles
 from idp.addresses import normalise_email
+from idp.clients import API_SCOPES, DEFAULT_SCOPE, USER_SCOPES
 from idp.password import Passwords
 from idp.policy import Mode
 from idp.models import Client, Group, Tenant, TenantPolicyRow, User
@@ -206,6 +207,22 @@ class NewClient:
     secret: str | None  # shown once, never stored
 
 
+def check_scope(scope: str | list[str], grant_types, public: bool) -> str:
+    """The scopes a client is registered for, checked: each one we know (``USER_SCOPES``,
+    ``API_SCOPES``); an API scope only for a confidential client with the client credentials
+    grant (it is a service's own right, never a person's); space-separated, in order, once."""
+    names = list(dict.fromkeys(scope.split() if isinstance(scope, str) else
+                               [s for item in scope for s in str(item).split()]))
+    unknown = [s for s in names if s not in USER_SCOPES and s not in API_SCOPES]
+    if unknown:
+        raise DirectoryError(f"unknown scope {unknown[0]!r}: the scopes are "
+                             f"{', '.join((*USER_SCOPES, *API_SCOPES))}")
+    if any(s in API_SCOPES for s in names) and (public or "client_credentials" not in grant_types):
+        raise DirectoryError("API scopes (admin:read, admin:write, mfa:manage, users:provision) "
+                             "are for a confidential client with the client_credentials grant")
+    return " ".join(names)
+
+
 def create_client(
     db: Session,
     tenant: Tenant,
@@ -219,6 +236,7 @@ def create_client(
     min_acr: str | None = None,
     backchannel_logout_uri: str | None = None,
     backchannel_logout_session_required: bool = False,
+    scope: str | list[str] | None = None,
     actor: str = "cli",
 ) -> NewClient:
     if not name.strip():
@@ -235,6 +253,7 @@ def create_client(
         raise DirectoryError(f"ID token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
     if min_acr not in (None, "pwd", "mfa", "phr"):
         raise DirectoryError("the minimum acr must be pwd, mfa or phr")
+    scope = check_scope(DEFAULT_SCOPE if scope is None else scope, grant_types, public)
     secret = None if public else hashing.new_secret()
     client = Client(
         tenant_id=tenant.id,
@@ -250,6 +269,7 @@ def create_client(
         min_acr=min_acr if min_acr != "pwd" else None,
         backchannel_logout_uri=check_backchannel_uri(backchannel_logout_uri),
         backchannel_logout_session_required=bool(backchannel_logout_session_required),
+        scope=scope,
     )
     db.add(client)
     db.flush()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from idp import audit
 from idp.directory import (DirectoryError, NotFound, _check_uri, check_backchannel_uri,
-                           create_client)
+                           check_scope, create_client)
 from idp.models import Client, Tenant
 from idp import hashing
 from idp.policy import LEVELS
@@ -36,10 +36,11 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
                   post_logout_redirect_uris: list[str] | None = None,
                   min_acr: str | None | bool = False,
                   backchannel_logout_uri: str | None | bool = False,
-                  backchannel_logout_session_required: bool | None = None):
+                  backchannel_logout_session_required: bool | None = None,
+                  scope: str | list[str] | None = None):
     """Change what is given (``min_acr=False``: unchanged; None or "pwd": no floor;
     ``backchannel_logout_uri=False``: unchanged, None or "": none; the session flag None:
-    unchanged). Exact URIs are checked as ``create_client`` checks them; nothing changes if
+    unchanged; ``scope`` None: unchanged). Exact URIs are checked as ``create_client`` checks them; nothing changes if
     one is wrong."""
     client = _client(db, tenant, client_id)
     changes: dict = {}
@@ -73,6 +74,10 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
             and bool(backchannel_logout_session_required)
             != client.backchannel_logout_session_required):
         changes["backchannel_logout_session_required"] = bool(backchannel_logout_session_required)
+    if scope is not None:
+        checked = check_scope(scope, client.grant_types, client.is_public)
+        if checked != client.scope:
+            changes["scope"] = checked
     for key, value in changes.items():
         setattr(client, key, value)  # new lists: JSON columns see assignment, not mutation
     db.flush()

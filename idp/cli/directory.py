@@ -122,6 +122,12 @@ def user_set_role(settings: Settings, args) -> dict:
         return {"tenant": args.slug, "email": user.email, "role": user.role}
 
 
+SCOPE_HELP = ('the scopes the client may be granted, space-separated (default "openid profile '
+              'email offline_access"); a service with --grant-types client_credentials may '
+              "hold admin:read, admin:write, mfa:manage, users:provision for the admin API "
+              "and SCIM")
+
+
 def client_create(settings: Settings, args) -> dict:
     from idp import directory
     from idp.installation import database
@@ -135,6 +141,7 @@ def client_create(settings: Settings, args) -> dict:
             grant_types=grant_types, id_token_alg=args.id_token_alg, min_acr=args.min_acr,
             backchannel_logout_uri=args.backchannel_logout_uri,
             backchannel_logout_session_required=args.backchannel_logout_session_required,
+            scope=args.scope,
         )
         return {"client_id": new.client.client_id, "client_secret": new.secret,
                 "name": new.client.name, "public": new.client.is_public,
@@ -142,6 +149,7 @@ def client_create(settings: Settings, args) -> dict:
                 "post_logout_redirect_uris": new.client.post_logout_redirect_uris,
                 "grant_types": new.client.grant_types,
                 "min_acr": new.client.min_acr,
+                "scope": new.client.scope,
                 **_backchannel(new.client),
                 "issuer": f"{settings.base_url}/t/{tenant.slug}"}
 
@@ -164,8 +172,9 @@ def client_update(settings: Settings, args) -> dict:
             name=args.name,
             backchannel_logout_uri=(False if args.backchannel_logout_uri is None
                                     else args.backchannel_logout_uri),
-            backchannel_logout_session_required=required)
-        return {"client_id": client.client_id, "name": client.name, **_backchannel(client)}
+            backchannel_logout_session_required=required, scope=args.scope)
+        return {"client_id": client.client_id, "name": client.name, "scope": client.scope,
+                **_backchannel(client)}
 
 
 def group_create(settings: Settings, args) -> dict:
@@ -262,6 +271,7 @@ def add_commands(verbs: dict) -> None:
                     help="where logout tokens are POSTed when a session of this client ends")
     sp.add_argument("--backchannel-logout-session-required", action="store_true",
                     help="the client needs the session id (sid) in logout tokens")
+    sp.add_argument("--scope", metavar="SCOPES", help=SCOPE_HELP)
     sp.set_defaults(func=client_create)
 
     sp = verbs["client"].add_parser("update", help="change a client's name or back-channel "
@@ -272,6 +282,7 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("--backchannel-logout-uri", metavar="URL",
                     help='where logout tokens are POSTed ("" removes it)')
     sp.add_argument("--backchannel-logout-session-required", choices=["yes", "no"])
+    sp.add_argument("--scope", metavar="SCOPES", help=SCOPE_HELP)
     sp.set_defaults(func=client_update)
 
     sp = verbs["group"].add_parser("create")

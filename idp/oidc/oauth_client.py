@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import g
 
 from idp import hashing
-from idp.clients import ClientRef, client_ref
+from idp.clients import API_SCOPES, ClientRef, client_ref
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 ALL_METHODS = SECRET_METHODS + ["none"]
@@ -29,8 +29,10 @@ class OAuthClient:
         return None  # OIDC requires redirect_uri; never guess one
 
     def get_allowed_scope(self, scope):
+        """What a person's sign-in grants: the requested scopes the client is registered for,
+        never an API scope (those are the service's own, ``ClientCredentialsGrant``'s)."""
         allowed = set(self.row.scope.split())
-        return " ".join(s for s in (scope or "").split() if s in allowed)
+        return " ".join(s for s in (scope or "").split() if s in allowed and s not in API_SCOPES)
 
     def scope_beyond(self, scope) -> list[str]:
         """The requested scopes this client is not registered for."""
