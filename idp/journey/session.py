@@ -212,19 +212,29 @@ def seen_with(pipe) -> None:
 def start(tenant_id: int, user_id: int, amr: list[str], acr: str,
           primary: Primary = Primary.PASSWORD, pipe=None, *, subject: str = "",
           remembered_device: int | None = None) -> SSOSession:
-    """A full authentication: a new sid, auth_time now. The old session, if any, ends. With
-    ``pipe`` (a pipeline of the store) the writes go with the caller's, in one round trip;
-    ``subject``: the user's (``SSOSession.subject``); ``remembered_device``: the session's."""
+    """A full authentication: a new sid, auth_time now. The old session, if any, ends: when it
+    was the same person's (``prompt=login``, a ``max_age`` exceeded), the new one keeps its
+    public ids among its ``earlier`` ones, so that the new session's end still reaches the
+    clients that only saw the old; when it was someone else's, its clients are told now
+    (back-channel logout). With ``pipe`` (a pipeline of the store) the writes go with the
+    caller's, in one round trip; ``subject``: the user's (``SSOSession.subject``);
+    ``remembered_device``: the session's."""
     old = current(tenant_id)
     writes = pipe if pipe is not None else store.get().pipeline()
+    earlier: list[str] = []
     if old is not None:
         writes.delete(_key(old.sid))
         writes.srem(_user_key(old.user_id), old.sid)
+        if old.user_id == user_id:
+            earlier = old.public_ids[:EARLIER_KEPT]
+        else:
+            _told([old])
     now = int(time.time())
     session = SSOSession(secrets.token_urlsafe(32), tenant_id, user_id, now, amr, acr, now,
                          primary.value, subject, created_at=now, last_seen=now,
                          user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_KEPT],
-                         ip=request.remote_addr or "", remembered_device=remembered_device)
+                         ip=request.remote_addr or "", remembered_device=remembered_device,
+                         earlier=earlier)
     _save(session, writes)
     if pipe is None:
         writes.execute()

@@ -116,6 +116,41 @@ def test_the_account_page_signing_out_other_browsers_tells_the_portal(app, world
         assert claims["sid"] == id_token(laptop)["sid"]
 
 
+def _sign_in_again(app, world, alice, email: str) -> dict:
+    """In alice's browser, the portal asks for a fresh sign-in (``prompt=login``) and ``email``
+    signs in; the ID token's claims the portal gets."""
+    verifier, challenge = pkce_pair()
+    page = alice.browser.authorize(f"/t/{world.slug}", params_for(
+        world.portal, prompt="login", scope="openid email", code_challenge=challenge))
+    done = alice.browser.sign_in(page, email, world.password, world.slug, world.portal.redirect_uri)
+    r = redeem(alice.browser.http, world, world.portal, query(done.location)["code"], verifier)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return jwt_claims(r.get_json()["id_token"])
+
+
+def test_someone_else_signing_in_in_the_same_browser_ends_the_first_session_for_the_portal(app, world):
+    with Receiver() as receiver:
+        register(app, world, receiver.url)
+        alice = portal_sign_in(app, world)
+        bob = _sign_in_again(app, world, alice, world.bob)
+        assert bob["sid"] != id_token(alice)["sid"]
+        deliver(app)
+        (claims,) = checked(app, world, receiver)  # alice's session ended, bob's goes on
+        assert claims["sid"] == id_token(alice)["sid"] and claims["sub"] == id_token(alice)["sub"]
+
+
+def test_the_same_person_signing_in_again_tells_nobody_until_the_session_ends(app, world):
+    with Receiver() as receiver:
+        register(app, world, receiver.url)
+        alice = portal_sign_in(app, world)
+        again = _sign_in_again(app, world, alice, world.alice)
+        assert not notices(app, world)  # the session goes on, under a new sid
+        assert sign_out(alice.browser, world).status == 200
+        deliver(app)
+        told = sorted(c["sid"] for c in checked(app, world, receiver))
+        assert told == sorted([id_token(alice)["sid"], again["sid"]])  # both sids it saw
+
+
 @pytest.mark.parametrize("action", ["signout", "deactivate"])
 def test_an_administrator_signing_out_or_deactivating_tells_every_session(app, world, action):
     with Receiver() as receiver:
