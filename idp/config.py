@@ -101,6 +101,10 @@ class Settings:
     # when only ``idp mail send`` from a timer should send.
     mail_sender: bool = True
     sms_url: str | None = None
+    # Whether back-channel logout and webhook requests may go to private addresses (loopback,
+    # RFC 1918, link-local: ``idp.outbound``). None: only when IDP_BASE_URL is on loopback
+    # itself (a developer's or a test's installation, with its portals beside it).
+    private_callbacks: bool | None = None
     captcha: str = "altcha"
     # How many reverse proxies in front of us set X-Forwarded-For (werkzeug ProxyFix); with 0,
     # a forged header changes no client address and no count.
@@ -148,6 +152,15 @@ class Settings:
         return f"idp-{digest[:12]}"
 
     @property
+    def calls_private_addresses(self) -> bool:
+        """May requests to addresses an administrator typed reach a private address?"""
+        if self.private_callbacks is not None:
+            return self.private_callbacks
+        host = urlsplit(self.base_url).hostname or ""
+        return host == "localhost" or (host.replace(".", "").isdigit()
+                                       and host.startswith("127.")) or host == "::1"
+
+    @property
     def secure_cookies(self) -> bool:
         return urlsplit(self.base_url).scheme == "https"
 
@@ -190,6 +203,10 @@ class Settings:
             if env["IDP_MAIL_SENDER"] not in ("on", "off"):
                 raise ValueError("IDP_MAIL_SENDER is on or off")
             values["mail_sender"] = env["IDP_MAIL_SENDER"] == "on"
+        if env.get("IDP_PRIVATE_CALLBACKS"):
+            if env["IDP_PRIVATE_CALLBACKS"] not in ("allow", "deny"):
+                raise ValueError("IDP_PRIVATE_CALLBACKS is allow or deny")
+            values["private_callbacks"] = env["IDP_PRIVATE_CALLBACKS"] == "allow"
         if env.get("IDP_ACCESS_LOG"):
             if env["IDP_ACCESS_LOG"] not in ("on", "off"):
                 raise ValueError("IDP_ACCESS_LOG is on or off")

@@ -57,6 +57,8 @@ def settings(backend, keys_dir) -> Settings:
         # Tests drive the outbox by hand (``outbox.deliver``): a background sender of the
         # shared app would race them for back-channel logout notices. One that wants it says so.
         mail_sender=False,
+        # The receivers of back-channel logout and webhooks that tests start are on 127.0.0.1.
+        private_callbacks=True,
     )
 
 

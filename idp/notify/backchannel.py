@@ -29,6 +29,7 @@ from joserfc import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp import outbound
 from idp.models import Client, OutboxMessage, Tenant, Token, User
 from idp.notify import SendError
 
@@ -82,9 +83,12 @@ def logout_token(claims: dict, client: Client, issuer: str, keyring, now: int | 
                       algorithms=[alg])
 
 
-def post(db: Session, message: OutboxMessage, keyring, base_url: str) -> bool:
+def post(db: Session, message: OutboxMessage, keyring, base_url: str, *,
+         private_allowed: bool = False) -> bool:
     """Deliver one notice: True once the client answered 2xx, False when there is nobody to
-    tell any more (the client or its URI is gone); raises SendError for the outbox to retry."""
+    tell any more (the client or its URI is gone); raises SendError for the outbox to retry.
+    A URI that leads to a private address is refused unless ``private_allowed``
+    (``idp.outbound``)."""
     claims = json.loads(message.body)
     client = db.get(Client, claims["client"])
     if client is None or not client.backchannel_logout_uri:
@@ -92,12 +96,14 @@ def post(db: Session, message: OutboxMessage, keyring, base_url: str) -> bool:
     tenant = db.get(Tenant, client.tenant_id)
     token = logout_token(claims, client, f"{base_url}/t/{tenant.slug}", keyring)
     try:
-        answer = requests.post(client.backchannel_logout_uri, data={"logout_token": token},
-                               timeout=TIMEOUT, allow_redirects=False,
-                               headers={"Cache-Control": "no-store"})
+        answer = outbound.post(client.backchannel_logout_uri, data={"logout_token": token},
+                               timeout=TIMEOUT, headers={"Cache-Control": "no-store"},
+                               private_allowed=private_allowed)
     except requests.RequestException as e:
-        raise SendError(f"the client's back-channel logout URI cannot be reached "
-                        f"({type(e).__name__})") from None
+        private = "private address" in str(e)
+        raise SendError("the client's back-channel logout URI "
+                        + ("leads to a private address" if private else
+                           f"cannot be reached ({type(e).__name__})")) from None
     if not 200 <= answer.status_code < 300:
         raise SendError(f"the client's back-channel logout URI answered {answer.status_code}")
     return True

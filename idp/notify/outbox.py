@@ -184,7 +184,7 @@ def deliver(engine, settings: Settings, *, transport=None, now=None, keyring=Non
     done = Delivered()
     if not channels:
         return done
-    send = _Channels(transport, keyring, settings.base_url)
+    send = _Channels(transport, keyring, settings.base_url, settings.calls_private_addresses)
     with Session(engine, expire_on_commit=False) as db:
         while True:
             moment = now or datetime.now(timezone.utc)
@@ -212,10 +212,12 @@ class _Channels:
     transport: object
     keyring: object
     base_url: str
+    private_allowed: bool  # may a request go to a private address (``idp.outbound``)?
 
     def __call__(self, db: Session, message: OutboxMessage) -> bool:
         if message.channel == backchannel.CHANNEL:
-            return backchannel.post(db, message, self.keyring, self.base_url)
+            return backchannel.post(db, message, self.keyring, self.base_url,
+                                    private_allowed=self.private_allowed)
         self.transport.send(message.recipient, message.subject or "", message.body,
                             html=message.html, message_id=message.message_id)
         return True

@@ -312,3 +312,23 @@ def test_the_console_registers_a_uri_and_refuses_a_bad_one(app, world):
     page = ada.get(path).text
     assert 'value="https://portal.test/bcl"' in page
     assert 'name="backchannel_logout_session_required" value="1" checked' in page
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_an_installation_on_a_public_address_never_posts_to_a_private_one(app, settings, world, host):
+    """A portal's URI that leads to a private address (typed as one, or a name that resolves
+    to one at delivery) gets nothing: the connection closes before a byte is sent."""
+    with Receiver() as receiver:
+        register(app, world, receiver.url.replace("127.0.0.1", host))
+        alice = portal_sign_in(app, world)
+        assert sign_out(alice.browser, world).status == 200
+        public = replace(settings, private_callbacks=False)
+        done = outbox.deliver(app.extensions["idp.engine"], public,
+                              keyring=app.extensions["idp.keyring"])
+        assert done.sent == 0 and not receiver.received
+        (notice,) = notices(app, world)
+        assert notice.state == "pending" and "private address" in notice.last_error
+        # The same notice at its retry, from an installation that may call its neighbours.
+        deliver(app, now=datetime.now(timezone.utc) + timedelta(minutes=1))
+        assert len(checked(app, world, receiver)) == 1
+
