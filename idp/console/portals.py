@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from idp import admin, db
 from idp.console.views import bp
+from idp.clients import API_SCOPES, DEFAULT_SCOPE
 from idp.directory import DEFAULT_GRANT_TYPES, GRANT_TYPES, ID_TOKEN_ALGS, DirectoryError
 from idp.models import Client
 
@@ -27,6 +28,15 @@ GRANT_HELP = {
     "refresh_token": "Stay signed in (refresh tokens, with offline_access)",
     "client_credentials": "Machine to machine (client credentials, confidential portals only)",
 }
+
+# What a service may do through the admin API and SCIM, in an administrator's words.
+API_SCOPE_HELP = {
+    "admin:read": "See users, groups, sessions, the sign-in policy, portals and the audit log",
+    "admin:write": "Change users, groups, sessions, the sign-in policy and portals",
+    "mfa:manage": "Require, exempt or reset a person's second step, unlock them, forget their browsers",
+    "users:provision": "Create, update, deactivate and delete people and groups (SCIM too)",
+}
+assert API_SCOPE_HELP.keys() == API_SCOPES.keys()
 
 
 class BadForm(DirectoryError):
@@ -61,6 +71,16 @@ def _backchannel(form: dict) -> dict:
             "backchannel_logout_session_required": form["backchannel_logout_session_required"]}
 
 
+def _api_scopes() -> list[str]:
+    """The admin API scopes ticked (an unknown one is refused by ``directory.check_scope``)."""
+    return list(dict.fromkeys(request.form.getlist("api_scopes")))[:len(API_SCOPES) + 1]
+
+
+def _with_api_scopes(scope: str, api_scopes: list[str]) -> list[str]:
+    """``scope`` with its API scopes replaced by ``api_scopes``: the sign-in scopes stay."""
+    return [s for s in scope.split() if s not in API_SCOPES] + api_scopes
+
+
 def _min_acr() -> str | None:
     value = request.form.get("min_acr", "")
     return value or None
@@ -88,9 +108,10 @@ def _render_list(status: int = 200, error: str | None = None, form: dict | None 
     form = form or {"name": "", "redirect_uris": "", "post_logout_redirect_uris": "",
                     "backchannel_logout_uri": "", "backchannel_logout_session_required": False,
                     "public": False, "grant_types": list(DEFAULT_GRANT_TYPES), "min_acr": "",
-                    "id_token_alg": "RS256"}
+                    "id_token_alg": "RS256", "api_scopes": []}
     return render_template("console/portals.html", clients=clients, error=error, form=form,
                            minimums=MINIMUMS, max_uri_length=MAX_URI_LENGTH,
+                           api_scope_help=API_SCOPE_HELP,
                            grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, algs=ID_TOKEN_ALGS), status
 
 
@@ -111,6 +132,7 @@ def portal_register():
         "grant_types": [t for t in request.form.getlist("grant_types") if t in GRANT_TYPES],
         "min_acr": request.form.get("min_acr", ""),
         "id_token_alg": request.form.get("id_token_alg", "RS256"),
+        "api_scopes": _api_scopes(),
     }
     unknown = [t for t in request.form.getlist("grant_types") if t not in GRANT_TYPES]
     try:
@@ -125,7 +147,7 @@ def portal_register():
             redirect_uris, public=form["public"],
             post_logout_redirect_uris=_uris("post_logout_redirect_uris", "post-logout redirect URI"),
             grant_types=form["grant_types"], id_token_alg=form["id_token_alg"], min_acr=_min_acr(),
-            **_backchannel(form))
+            scope=_with_api_scopes(DEFAULT_SCOPE, form["api_scopes"]), **_backchannel(form))
     except DirectoryError as e:
         return _render_list(400, str(e), form)
     flash(f"{new.client.name} is registered.")
@@ -140,9 +162,12 @@ def _render_portal(client: Client, status: int = 200, error: str | None = None,
                     "min_acr": client.min_acr or "",
                     "backchannel_logout_uri": client.backchannel_logout_uri or "",
                     "backchannel_logout_session_required":
-                        client.backchannel_logout_session_required}
+                        client.backchannel_logout_session_required,
+                    "api_scopes": [s for s in client.scope.split() if s in API_SCOPES]}
     return render_template("console/portal.html", client=client, error=error, form=form,
-                           max_uri_length=MAX_URI_LENGTH,
+                           max_uri_length=MAX_URI_LENGTH, api_scope_help=API_SCOPE_HELP,
+                           takes_api_scopes=(not client.is_public
+                                             and "client_credentials" in client.grant_types),
                            grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, secret=secret), status
 
 
@@ -158,13 +183,17 @@ def portal_update(client_id):
             "redirect_uris": request.form.get("redirect_uris", "")[:MAX_URI_TEXT],
             "post_logout_redirect_uris":
                 request.form.get("post_logout_redirect_uris", "")[:MAX_URI_TEXT],
-            "min_acr": request.form.get("min_acr", ""), **_backchannel_form()}
+            "min_acr": request.form.get("min_acr", ""), **_backchannel_form(),
+            "api_scopes": _api_scopes()}
+    takes = not client.is_public and "client_credentials" in client.grant_types
     try:
         admin.update_client(db.session(), g.tenant, client.client_id, g.admin.email, name=form["name"],
                             redirect_uris=_uris("redirect_uris", "redirect URI"),
                             post_logout_redirect_uris=_uris("post_logout_redirect_uris",
                                                             "post-logout redirect URI"),
-                            min_acr=_min_acr(), **_backchannel(form))
+                            min_acr=_min_acr(), **_backchannel(form),
+                            scope=(_with_api_scopes(client.scope, form["api_scopes"])
+                                   if takes else None))
     except DirectoryError as e:  # update_client checks everything before it changes anything
         return _render_portal(client, 400, str(e), form)
     flash(f"{client.name} is saved.")

@@ -153,6 +153,7 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
         "console-group": f"/admin/groups/{ids['group']}",
         "console-portals": "/admin/portals",
         "console-portal": f"/admin/portals/{world.portal.client_id}",
+        "console-service": f"/admin/portals/{world.service.client_id}",
         "console-report": "/admin/report",
         "console-audit": "/admin/audit",
         "console-upstreams": "/admin/upstreams",

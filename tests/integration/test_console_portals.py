@@ -264,3 +264,39 @@ def test_a_post_without_the_csrf_token_is_refused(app, world):
     done = browser.post(portals_url(world, world.service.client_id, "rotate"), {})
     assert done.status == 400
     assert client_credentials(app, world, world.service.client_id, world.service.client_secret).status_code == 200
+
+
+def service_token(app, world, scope: str):
+    return app.test_client().post(
+        f"/t/{world.slug}/token", headers=basic(world.service.client_id, world.service.client_secret),
+        data={"grant_type": "client_credentials", "scope": scope})
+
+
+def test_an_administrator_grants_and_takes_back_a_services_admin_api_access(app, world):
+    browser = admin_browser(app, world)
+    assert 'name="api_scopes"' not in browser.get(portals_url(world, world.portal.client_id)).text
+    assert service_token(app, world, "admin:read").status_code == 400  # not granted yet
+    done = edit(browser, world, world.service, api_scopes=["admin:read", "mfa:manage"])
+    assert done.status == 302
+    page = browser.get(done.location).text
+    assert '<dd id="api-access">admin:read, mfa:manage</dd>' in page
+    assert 'value="admin:read" checked' in page and 'value="admin:write">' in page
+    assert service_token(app, world, "admin:read mfa:manage").get_json()["scope"] == "admin:read mfa:manage"
+    # The sign-in scopes it had stay; unticking takes the API scopes back.
+    edit(browser, world, world.service)
+    assert stored(app, world.service.client_id).scope == "openid profile email offline_access"
+    assert service_token(app, world, "admin:read").status_code == 400
+    [granted, _] = events(app, "client.updated", world.service.client_id)
+    assert granted.actor == world.admin and "admin:read" in granted.data["changes"]["scope"]
+
+
+def test_a_portal_that_signs_people_in_cannot_be_given_admin_api_access(app, world):
+    browser = admin_browser(app, world)
+    done = register(browser, world, name="Sneaky", api_scopes=["admin:write"])
+    assert done.status == 400 and "client_credentials grant" in done.text
+    with app.app_context():
+        assert db.session().scalar(select(Client).where(Client.name == "Sneaky")) is None
+    done = register(browser, world, name="Back office", redirect_uris="",
+                    grant_types=["client_credentials"], api_scopes=["users:provision"])
+    assert done.status == 200
+    assert stored(app, field(CLIENT_ID, done.text)).scope.endswith(" users:provision")
