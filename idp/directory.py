@@ -201,6 +201,23 @@ def check_backchannel_uri(uri: str | None) -> str | None:
     return _check_uri(uri, "back-channel logout URI") if uri else None
 
 
+MAX_WEBHOOK_URL = 2000
+
+
+def check_webhook_url(url: str | None) -> str:
+    """A webhook endpoint's URL: absolute, https (http only for loopback, as every address we
+    POST to), no fragment, at most ``MAX_WEBHOOK_URL`` characters. Messages go to this address
+    and no other (redirects are not followed)."""
+    url = (url or "").strip()
+    if not url:
+        raise DirectoryError("a webhook endpoint needs a URL (https://...)")
+    if len(url) > MAX_WEBHOOK_URL:
+        raise DirectoryError(f"a webhook URL is at most {MAX_WEBHOOK_URL} characters")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise DirectoryError("a webhook URL cannot contain spaces or control characters")
+    return _check_uri(url, "webhook URL")
+
+
 @dataclass(frozen=True)
 class NewClient:
     client: Client

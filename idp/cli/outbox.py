@@ -58,6 +58,7 @@ def mail_send(settings: Settings, args) -> dict | None:
 
     from idp import db, notify
     from idp.notify import outbox as mail_outbox
+    from idp.mfa.secrets import SecretBox
     from idp.oidc.keys import Keyring
 
     if not settings.smtp_url:
@@ -68,13 +69,14 @@ def mail_send(settings: Settings, args) -> dict | None:
         raise CLIError(str(e)) from None
     # Back-channel logout notices leave with the mail: signed with the server's keys.
     keyring = Keyring(settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl))
+    box = SecretBox(settings.secret_key)  # and webhooks, signed with their endpoints' secrets
     engine = db.make_engine(settings.database_url)
     try:
         if not args.watch:
             return mail_outbox.deliver(engine, settings, transport=transport,
-                                       keyring=keyring).as_dict()
+                                       keyring=keyring, box=box).as_dict()
         while True:  # a service of its own (systemd), when the workers' senders are off
-            mail_outbox.deliver(engine, settings, transport=transport, keyring=keyring)
+            mail_outbox.deliver(engine, settings, transport=transport, keyring=keyring, box=box)
             time.sleep(args.interval)
     finally:
         engine.dispose()
