@@ -85,7 +85,7 @@ def mail_send(settings: Settings, args) -> dict | None:
 def add_commands(sub) -> None:
     sp = sub.add_parser("outbox", help="list the mail and SMS the outbox holds, newest first")
     sp.add_argument("--json", action="store_true", help="a JSON list on stdout")
-    sp.add_argument("--channel", choices=["mail", "sms", "logout"])
+    sp.add_argument("--channel", choices=["mail", "sms", "logout", "webhook"])
     sp.add_argument("--to", help="only messages to this address or number")
     sp.add_argument("--limit", type=positive, default=20)
     sp.set_defaults(func=outbox)
