@@ -56,7 +56,7 @@ def mail_send(settings: Settings, args) -> dict | None:
     """Deliver the outbox's due mail (``idp.notify.outbox``): once, or ``--watch`` forever."""
     import time
 
-    from idp import db, notify
+    from idp import db, notify, store
     from idp.notify import outbox as mail_outbox
     from idp.mfa.secrets import SecretBox
     from idp.oidc.keys import Keyring
@@ -70,13 +70,15 @@ def mail_send(settings: Settings, args) -> dict | None:
     # Back-channel logout notices leave with the mail: signed with the server's keys.
     keyring = Keyring(settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl))
     box = SecretBox(settings.secret_key)  # and webhooks, signed with their endpoints' secrets
+    shared = store.connect(settings) if settings.redis_url else None  # idp.cache's bumps
     engine = db.make_engine(settings.database_url)
     try:
         if not args.watch:
             return mail_outbox.deliver(engine, settings, transport=transport,
-                                       keyring=keyring, box=box).as_dict()
+                                       keyring=keyring, box=box, store=shared).as_dict()
         while True:  # a service of its own (systemd), when the workers' senders are off
-            mail_outbox.deliver(engine, settings, transport=transport, keyring=keyring, box=box)
+            mail_outbox.deliver(engine, settings, transport=transport, keyring=keyring, box=box,
+                                store=shared)
             time.sleep(args.interval)
     finally:
         engine.dispose()

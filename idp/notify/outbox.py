@@ -176,11 +176,13 @@ def _finish(db: Session, message_id: int, lease: datetime, **values) -> None:
 
 
 def deliver(engine, settings: Settings, *, transport=None, now=None, keyring=None,
-            box=None) -> Delivered:
+            box=None, store=None) -> Delivered:
     """Send what is due now; the counts of what happened. ``transport``: the SMTP sender (from
     the settings by default; without either, mail is not this sender's to send). ``keyring``:
     the keys that sign back-channel logout tokens (without it, those wait for a sender that
-    has them); ``box``: the SecretBox that opens webhook secrets (likewise)."""
+    has them); ``box``: the SecretBox that opens webhook secrets (likewise). ``store``: the
+    shared Redis, so that an endpoint a 410 Gone turned off leaves every worker's cache at
+    once (``idp.cache``; without it, messages queued for it meanwhile are dropped here)."""
     from idp.notify.mail import SmtpMail
 
     if transport is None and settings.smtp_url:
@@ -192,7 +194,8 @@ def deliver(engine, settings: Settings, *, transport=None, now=None, keyring=Non
     if not channels:
         return done
     send = _Channels(transport, keyring, settings.base_url, box)
-    with Session(engine, expire_on_commit=False) as db:
+    info = {"idp.store": store} if store is not None and settings.redis_url else {}
+    with Session(engine, expire_on_commit=False, info=info) as db:
         while True:
             moment = now or datetime.now(timezone.utc)
             ids = db.scalars(_due(moment, channels)).all()
@@ -305,12 +308,13 @@ class Sender:
                 return
             engine, settings = app.extensions["idp.engine"], app.config["IDP"]
             keyring, box = app.extensions["idp.keyring"], app.extensions["idp.secretbox"]
+            store = app.extensions["idp.store"]
             del app  # held weakly: a dropped app's sender ends
             self._event.clear()
             if self._stopped:
                 return
             try:
-                deliver(engine, settings, keyring=keyring, box=box)
+                deliver(engine, settings, keyring=keyring, box=box, store=store)
             except SendError as e:  # IDP_SMTP_URL is malformed: said at start, said again
                 log.error("the mail sender cannot run: %s", e)
             except Exception:  # the database is away, say: the next round tries again

@@ -192,9 +192,11 @@ LISTENERS: Snapshots[int, tuple[Listener, ...]] = Snapshots("webhooks")
 
 
 def _load(db: Session, tenant_id: int) -> tuple[Listener, ...]:
-    rows = db.execute(select(WebhookEndpoint.public_id, WebhookEndpoint.event_types)
-                      .where(WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.enabled)
-                      .order_by(WebhookEndpoint.id)).all()
+    with db.no_autoflush:  # an event recorded halfway through a change must not write it early
+        rows = db.execute(select(WebhookEndpoint.public_id, WebhookEndpoint.event_types)
+                          .where(WebhookEndpoint.tenant_id == tenant_id,
+                                 WebhookEndpoint.enabled)
+                          .order_by(WebhookEndpoint.id)).all()
     return tuple(Listener(p, frozenset(types or ())) for p, types in rows)
 
 
@@ -247,10 +249,11 @@ def emit(db: Session, o: Occurred) -> int:
     wanted = [e for e in listeners(db, o.tenant_id) if e.wants(event_type)]
     if not wanted:
         return 0
-    user, user_data = _user_of(db, o)
-    if event_type == "user.locked" and user is None:
-        return 0  # an address with no account behind it: nobody's account was locked
-    body = payload(event_type, o.at, db.get(Tenant, o.tenant_id), user_data, build(o, user))
+    with db.no_autoflush:
+        user, user_data = _user_of(db, o)
+        if event_type == "user.locked" and user is None:
+            return 0  # an address with no account behind it: nobody's account was locked
+        body = payload(event_type, o.at, db.get(Tenant, o.tenant_id), user_data, build(o, user))
     queue(db, o.tenant_id, [e.public_id for e in wanted], event_type, body)
     return len(wanted)
 
@@ -262,7 +265,7 @@ def queue(db: Session, tenant_id: int, endpoints: list[str], event_type: str, bo
         db.add(OutboxMessage(tenant_id=tenant_id, channel=CHANNEL, kind=event_type,
                              recipient=public_id, subject=None, body=body, state="pending",
                              message_id=message_id))
-    db.flush()
+    # No flush here, for the same reason: the rows go with the caller's next flush or commit.
     db.info["idp.mail_queued"] = True  # wakes this process's sender once committed
     return message_id
 

@@ -21,6 +21,7 @@ from tests.support.console import admin_browser, console_action
 from tests.support.journey import CSRF, Browser, field
 from tests.support.lifecycle import add_user, portal_sign_in
 from tests.support.mailed_links import mailed_paths, password_sign_in_answer, set_new_password
+from tests.support.signin import fail_until_locked, set_policy
 from tests.support.totp import enroll_totp
 from tests.support.webhooks import (WebhookReceiver, add_endpoint, deliver, make_due, messages,
                                     rotate)
@@ -451,3 +452,25 @@ def test_a_deleted_user_is_named_by_the_event(app, world):
         assert got.verified(secret)["data"]["user"] == {"id": subject, "email": world.bob}
         with app.app_context():
             assert db.session().scalar(select(User).where(User.subject == subject)) is None
+
+
+def test_a_lock_an_unlock_a_reset_and_a_policy_change_are_heard(app, client, world):
+    with WebhookReceiver() as receiver:
+        _, secret = add_endpoint(app, world, receiver.url, "user.locked", "user.unlocked",
+                                 "mfa.reset", "policy.changed")
+        fail_until_locked(client, world, world.bob)
+        ada = admin_browser(app, world)
+        assert console_action(ada, world, world.bob, "unlock").status == 302
+        assert console_action(ada, world, world.bob, "reset").status == 302
+        set_policy(app, world, lock_after=7)
+        deliver(app)
+        said = {m["type"]: m["data"] for m in (r.verified(secret) for r in receiver.received)}
+        assert set(said) == {"user.locked", "user.unlocked", "mfa.reset", "policy.changed"}
+        bob = {"id": subject_of(app, world, world.bob), "email": world.bob}
+        assert said["user.locked"]["user"] == bob and said["user.locked"]["cause"] == "password"
+        assert datetime.fromisoformat(said["user.locked"]["until"].replace("Z", "+00:00")) > \
+            datetime.now(timezone.utc)
+        assert said["user.unlocked"]["actor"] == {"kind": "administrator", "email": world.admin}
+        assert said["mfa.reset"]["user"] == bob and said["mfa.reset"]["factors_removed"] == 0
+        assert said["policy.changed"]["changes"] == {"lock_after": 7}
+        assert said["policy.changed"]["user"] is None

@@ -87,7 +87,8 @@ def deliver(app, now: datetime | None = None) -> outbox.Delivered:
     """What the background sender does, once (``now``: the clock it reads)."""
     return outbox.deliver(app.extensions["idp.engine"], app.config["IDP"],
                           keyring=app.extensions["idp.keyring"],
-                          box=app.extensions["idp.secretbox"], now=now)
+                          box=app.extensions["idp.secretbox"], store=app.extensions["idp.store"],
+                          now=now)
 
 
 def messages(app, world) -> list[OutboxMessage]:
