@@ -474,3 +474,17 @@ def test_a_lock_an_unlock_a_reset_and_a_policy_change_are_heard(app, client, wor
         assert said["mfa.reset"]["user"] == bob and said["mfa.reset"]["factors_removed"] == 0
         assert said["policy.changed"]["changes"] == {"lock_after": 7}
         assert said["policy.changed"]["user"] is None
+
+
+def test_a_bad_change_on_the_endpoint_page_is_refused_and_changes_nothing(app, world):
+    endpoint, _ = add_endpoint(app, world, "https://hooks.example.com/idp", "user.created")
+    ada = admin_browser(app, world)
+    path = f"/t/{world.slug}/admin/webhooks/{endpoint}"
+    page = ada.get(path)
+    bad = ada.post(path, {"csrf_token": field(CSRF, page.text), "url": "http://hooks.example.com/idp",
+                          "description": "changed", "all_events": "1"})
+    assert bad.status == 400 and "must use https" in bad.text
+    assert 'value="http://hooks.example.com/idp"' in bad.text  # shown again as typed
+    row = endpoint_row(app, endpoint)
+    assert (row.url, row.description, row.event_types) == (
+        "https://hooks.example.com/idp", "", ["user.created"])
