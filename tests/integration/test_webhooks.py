@@ -299,7 +299,14 @@ def test_an_admin_adds_an_endpoint_sees_its_secret_once_and_sends_a_test_event(a
         endpoint = re.search(r'id="endpoint-id">(ep_[^<]+)<', added.text).group(1)
         again = ada.get(f"/t/{world.slug}/admin/webhooks/{endpoint}")
         assert again.status == 200 and secret not in again.text and "Our CRM" in again.text
-        assert endpoint_row(app, endpoint).event_types == ["user.created", "signin.failed"]
+        row = endpoint_row(app, endpoint)
+        assert row.event_types == ["user.created", "signin.failed"]
+        assert secret not in row.secret and "whsec_" not in row.secret  # encrypted at rest
+        with app.app_context():
+            tenant = directory.get_tenant(db.session(), world.slug)
+            actor, data = db.session().execute(select(AuditEvent.actor, AuditEvent.data).where(
+                AuditEvent.tenant_id == tenant.id, AuditEvent.action == "webhook.created")).one()
+        assert actor == world.admin and secret not in json.dumps(data)
         sent = ada.post(f"/t/{world.slug}/admin/webhooks/{endpoint}/test",
                         {"csrf_token": field(CSRF, again.text)})
         assert sent.status == 302
