@@ -1,5 +1,6 @@
 """In-process caches of what almost every request reads and rarely changes: tenants,
-clients, tenant policies and the upstreams a login page offers. Each worker keeps frozen
+clients, tenant policies, the upstreams a login page offers and the webhook endpoints every
+audit event looks for. Each worker keeps frozen
 snapshots (never ORM objects), so the token endpoint does no database work for them
 (DESIGN.md's performance budget).
 
@@ -57,10 +58,10 @@ V = TypeVar("V")
 
 
 def _cached_tables() -> set[str]:
-    from idp.models import Client, Tenant, TenantPolicyRow, Upstream
+    from idp.models import Client, Tenant, TenantPolicyRow, Upstream, WebhookEndpoint
 
     return {Tenant.__tablename__, Client.__tablename__, TenantPolicyRow.__tablename__,
-            Upstream.__tablename__}
+            Upstream.__tablename__, WebhookEndpoint.__tablename__}
 
 
 # -- writers: bump the generation after a commit that changed a cached table ------------------

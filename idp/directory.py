@@ -25,6 +25,7 @@ from idp import hashing
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x20\x7f-\x9f]")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
 ID_TOKEN_ALGS = ("RS256", "ES256")
@@ -184,10 +185,23 @@ def _group(db: Session, tenant: Tenant, name: str) -> Group:
     return group
 
 
-def _check_uri(uri: str, what: str) -> str:
-    parts = urlsplit(uri)
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+def _check_uri(uri: str, what: str, *, server: bool = False) -> str:
+    """An address as registered: absolute http(s), no fragment, https unless on loopback, a
+    host and a port that parse, no control characters. ``server``: one this server POSTs to
+    (back-channel logout, webhooks), which must not carry a user name or password either (it
+    would be stored and shown in the clear, and sent as a credential)."""
+    if CONTROL_CHARACTERS.search(uri):
+        raise DirectoryError(f"{what} {uri!r} must not contain spaces or control characters")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018  (raises for a port that is not a number in range)
+    except ValueError:
+        raise DirectoryError(f"{what} {uri!r} is not a valid URL (its host or port)") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
         raise DirectoryError(f"{what} {uri!r} must be an absolute http(s) URL without a fragment")
+    if server and (parts.username is not None or parts.password is not None):
+        raise DirectoryError(f"{what} must not hold a user name or password: the receiver "
+                             "checks the signature instead")
     if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
         raise DirectoryError(f"{what} {uri!r} must use https (http only for loopback)")
     return uri
@@ -198,7 +212,24 @@ def check_backchannel_uri(uri: str | None) -> str | None:
     redirect URIs), no fragment (Back-Channel Logout 1.0, 2.2); None or blank: none. Logout
     tokens are POSTed to this address and no other (redirects are not followed)."""
     uri = (uri or "").strip()
-    return _check_uri(uri, "back-channel logout URI") if uri else None
+    return _check_uri(uri, "back-channel logout URI", server=True) if uri else None
+
+
+MAX_WEBHOOK_URL = 2000
+
+
+def check_webhook_url(url: str | None) -> str:
+    """A webhook endpoint's URL: absolute, https (http only for loopback, as every address we
+    POST to), no fragment, at most ``MAX_WEBHOOK_URL`` characters. Messages go to this address
+    and no other (redirects are not followed)."""
+    url = (url or "").strip()
+    if not url:
+        raise DirectoryError("a webhook endpoint needs a URL (https://...)")
+    if len(url) > MAX_WEBHOOK_URL:
+        raise DirectoryError(f"a webhook URL is at most {MAX_WEBHOOK_URL} characters")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise DirectoryError("a webhook URL cannot contain spaces or control characters")
+    return _check_uri(url, "webhook URL", server=True)
 
 
 @dataclass(frozen=True)

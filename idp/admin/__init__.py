@@ -3,7 +3,9 @@
 as functions the CLI and the console both call. Each records an audit event; callers commit.
 
 One module per area; the names below are the package's interface (``admin.set_policy``,
-``admin.add_upstream``...), so its callers need not know how it is split.
+``admin.add_upstream``...), so its callers need not know how it is split. Webhook endpoints
+are their own namespace, ``idp.admin.webhooks`` (``webhooks.create_endpoint``, ...): their
+verbs (create, rotate, delete) would collide with the portals' here.
 """
 
 from idp.admin.lifecycle import (Ended, LastAdministrator, NotOnYourself, deactivate,

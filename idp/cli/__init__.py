@@ -13,7 +13,8 @@ import argparse
 import json
 import sys
 
-from idp.cli import directory, invitations, outbox, policy, server, upkeep, upstreams
+from idp.cli import (directory, invitations, outbox, policy, server, upkeep, upstreams,
+                     webhooks)
 from idp.cli.common import CLIError
 from idp.config import Settings
 
@@ -22,10 +23,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="idp", description="OpenID Connect identity provider")
     sub = p.add_subparsers(dest="command", required=True)
     server.add_commands(sub)  # init, serve, demo
-    verbs = _nouns(sub, "tenant", "user", "client", "policy", "group", "login-token", "upstream")
+    verbs = _nouns(sub, "tenant", "user", "client", "policy", "group", "login-token", "upstream",
+                   "webhook")
     outbox.add_commands(sub)
     verbs |= _nouns(sub, "keys", "tokens")
-    for group in (directory, invitations, policy, upstreams, upkeep):
+    for group in (directory, invitations, policy, upstreams, upkeep, webhooks):
         group.add_commands(verbs)
     return p
 

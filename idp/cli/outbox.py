@@ -56,8 +56,9 @@ def mail_send(settings: Settings, args) -> dict | None:
     """Deliver the outbox's due mail (``idp.notify.outbox``): once, or ``--watch`` forever."""
     import time
 
-    from idp import db, notify
+    from idp import db, notify, store
     from idp.notify import outbox as mail_outbox
+    from idp.mfa.secrets import SecretBox
     from idp.oidc.keys import Keyring
 
     if not settings.smtp_url:
@@ -68,13 +69,16 @@ def mail_send(settings: Settings, args) -> dict | None:
         raise CLIError(str(e)) from None
     # Back-channel logout notices leave with the mail: signed with the server's keys.
     keyring = Keyring(settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl))
+    box = SecretBox(settings.secret_key)  # and webhooks, signed with their endpoints' secrets
+    shared = store.connect(settings) if settings.redis_url else None  # idp.cache's bumps
     engine = db.make_engine(settings.database_url)
     try:
         if not args.watch:
             return mail_outbox.deliver(engine, settings, transport=transport,
-                                       keyring=keyring).as_dict()
+                                       keyring=keyring, box=box, store=shared).as_dict()
         while True:  # a service of its own (systemd), when the workers' senders are off
-            mail_outbox.deliver(engine, settings, transport=transport, keyring=keyring)
+            mail_outbox.deliver(engine, settings, transport=transport, keyring=keyring, box=box,
+                                store=shared)
             time.sleep(args.interval)
     finally:
         engine.dispose()
@@ -83,7 +87,7 @@ def mail_send(settings: Settings, args) -> dict | None:
 def add_commands(sub) -> None:
     sp = sub.add_parser("outbox", help="list the mail and SMS the outbox holds, newest first")
     sp.add_argument("--json", action="store_true", help="a JSON list on stdout")
-    sp.add_argument("--channel", choices=["mail", "sms", "logout"])
+    sp.add_argument("--channel", choices=["mail", "sms", "logout", "webhook"])
     sp.add_argument("--to", help="only messages to this address or number")
     sp.add_argument("--limit", type=positive, default=20)
     sp.set_defaults(func=outbox)

@@ -86,7 +86,8 @@ def _min_acr() -> str | None:
     return value or None
 
 
-def _no_store(response):
+def no_store(response):
+    """A page that shows a secret once: kept by no cache."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
@@ -151,7 +152,7 @@ def portal_register():
     except DirectoryError as e:
         return _render_list(400, str(e), form)
     flash(f"{new.client.name} is registered.")
-    return _no_store(make_response(_render_portal(new.client, secret=new.secret)))
+    return no_store(make_response(_render_portal(new.client, secret=new.secret)))
 
 
 def _render_portal(client: Client, status: int = 200, error: str | None = None,
@@ -209,7 +210,7 @@ def portal_rotate(client_id):
         flash(str(e))
         return redirect(url_for("console.portal", tenant=g.tenant.slug, client_id=client.client_id))
     flash(f"The secret of {client.name} is rotated: the old one no longer works.")
-    return _no_store(make_response(_render_portal(client, secret=secret)))
+    return no_store(make_response(_render_portal(client, secret=secret)))
 
 
 @bp.post("/portals/<client_id>/delete")

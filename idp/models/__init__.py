@@ -8,6 +8,7 @@ from idp.models.policy import LoginToken, TenantPolicyRow, Upstream, UpstreamIde
 from idp.models.factors import Authenticator, BackupCode, SecurityQuestion
 from idp.models.outbox import OutboxMessage
 from idp.models.accounts import AccountLink, RememberedDevice
+from idp.models.webhooks import WebhookEndpoint
 
 __all__ = [
     "AccountLink",
@@ -28,5 +29,6 @@ __all__ = [
     "Upstream",
     "UpstreamIdentity",
     "User",
+    "WebhookEndpoint",
     "user_groups",
 ]

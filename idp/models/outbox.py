@@ -18,7 +18,8 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    channel: Mapped[str] = mapped_column(String(10))  # "mail" | "sms" | "logout" (back-channel)
+    # "mail" | "sms" | "logout" (back-channel) | "webhook" (idp.notify.webhooks)
+    channel: Mapped[str] = mapped_column(String(10))
     kind: Mapped[str | None] = mapped_column(String(40))  # the template: "lockout", "reset", ...
     recipient: Mapped[str] = mapped_column(String(320), index=True)
     subject: Mapped[str | None] = mapped_column(String(300))
@@ -36,3 +37,6 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(String(300))  # the server's answer, no body
     message_id: Mapped[str | None] = mapped_column(String(200))  # the same on every retry
+    # When a sender last tried, and the HTTP status it got (webhooks' delivery log).
+    last_attempt_at: Mapped[datetime | None] = mapped_column()
+    last_status: Mapped[int | None] = mapped_column(Integer)

@@ -24,7 +24,14 @@ from idp.config import Settings
 class SendError(Exception):
     """A message could not be handed to the provider (network, refusal, configuration).
 
-    The text is for operators' logs: it names the provider's answer, never the message."""
+    The text is for operators' logs: it names the provider's answer, never the message.
+    ``status``: the HTTP status the receiver answered, if it answered (a webhook's delivery
+    log shows it); ``final``: retrying cannot help (a webhook endpoint answered 410 Gone)."""
+
+    def __init__(self, message: str, *, status: int | None = None, final: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.final = final
 
 
 def sms_sender(settings: Settings, db: Session | None):

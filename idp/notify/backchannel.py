@@ -42,7 +42,6 @@ TOKEN_LIFETIME = 120
 # How long after the session ended a client is still told: past an hour, the retries have had
 # 8 attempts (30 s, 1, 2, 4, 8, 16, 32 min), and a notice that late is given up (``expired``).
 MAX_AGE = timedelta(hours=1)
-TIMEOUT = (3.05, 5)  # seconds to connect, to read: a sender must not hang on one receiver
 
 
 def queue(db: Session, user_id: int, sids: list[str]) -> int:
@@ -96,14 +95,11 @@ def post(db: Session, message: OutboxMessage, keyring, base_url: str, *,
     tenant = db.get(Tenant, client.tenant_id)
     token = logout_token(claims, client, f"{base_url}/t/{tenant.slug}", keyring)
     try:
-        answer = outbound.post(client.backchannel_logout_uri, data={"logout_token": token},
-                               timeout=TIMEOUT, headers={"Cache-Control": "no-store"},
+        status = outbound.post(client.backchannel_logout_uri, data={"logout_token": token},
+                               headers={"Cache-Control": "no-store"},
                                private_allowed=private_allowed)
     except requests.RequestException as e:
-        private = "private address" in str(e)
-        raise SendError("the client's back-channel logout URI "
-                        + ("leads to a private address" if private else
-                           f"cannot be reached ({type(e).__name__})")) from None
-    if not 200 <= answer.status_code < 300:
-        raise SendError(f"the client's back-channel logout URI answered {answer.status_code}")
+        raise SendError(f"the client's back-channel logout URI {outbound.unreachable(e)}") from None
+    if not 200 <= status < 300:
+        raise SendError(f"the client's back-channel logout URI answered {status}")
     return True

@@ -21,6 +21,11 @@ it, and delivered from there by a sender, never inside the request.
   the rows, the claims, the back-off and the senders: each is a signed logout token POSTed
   to a client. They leave with or without SMTP, given the keys to sign them with
   (``keyring``); a notice older than an hour is given up.
+- Webhooks (``idp.notify.webhooks``, ``channel="webhook"``) too: each a JSON message signed
+  at delivery with its endpoint's secret, opened with ``box`` (the SecretBox); each attempt's
+  time and HTTP status are kept on the row (``last_attempt_at``, ``last_status``): the
+  console's delivery log. An answer that says retrying cannot help (``SendError.final``: a
+  410 Gone) gives the message up at once.
 - ``Sender``: the background sender of a server process. It wakes when a request of its own
   process commits a message, and every ``POLL`` seconds for the rest (other workers, the CLI,
   retries).
@@ -34,18 +39,19 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import make_msgid
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import case, event, or_, select, update
 from sqlalchemy.orm import Session
 
 from idp.config import ROOT, Settings
 from idp.models import OutboxMessage, Tenant
-from idp.notify import SendError, backchannel
+from idp.notify import SendError, backchannel, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,9 @@ MAX_AGE_OF = {"email_code": timedelta(minutes=10), backchannel.KIND: backchannel
 LEASE = timedelta(minutes=2)  # longer than a send can take (SmtpMail's timeouts)
 POLL = 5.0  # seconds between looks at the outbox when nothing wakes the sender
 BATCH = 50
+# How long a sender works through a batch before it looks again for what is due: a message
+# queued meanwhile (a sign-in code) waits at most this and one send (``idp.outbound.DEADLINE``).
+FRESH_LOOK = 5.0
 
 _templates = Environment(loader=FileSystemLoader(str(ROOT / "templates" / "mail")),
                          autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
@@ -145,7 +154,10 @@ def _due(now: datetime, channels: list[str]):
                    or_(OutboxMessage.next_attempt_at.is_(None),
                        OutboxMessage.next_attempt_at <= now),
                    or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now))
-            .order_by(OutboxMessage.id).limit(BATCH))
+            # Mail and logout notices first: a tenant's slow webhook receivers must not keep
+            # another's sign-in code waiting (``deliver`` looks again every ``FRESH_LOOK``).
+            .order_by(case((OutboxMessage.channel == webhooks.CHANNEL, 1), else_=0),
+                      OutboxMessage.id).limit(BATCH))
 
 
 def _claim(db: Session, message_id: int, now: datetime) -> datetime | None:
@@ -170,29 +182,37 @@ def _finish(db: Session, message_id: int, lease: datetime, **values) -> None:
     db.commit()
 
 
-def deliver(engine, settings: Settings, *, transport=None, now=None, keyring=None) -> Delivered:
+def deliver(engine, settings: Settings, *, transport=None, now=None, keyring=None,
+            box=None, store=None) -> Delivered:
     """Send what is due now; the counts of what happened. ``transport``: the SMTP sender (from
     the settings by default; without either, mail is not this sender's to send). ``keyring``:
     the keys that sign back-channel logout tokens (without it, those wait for a sender that
-    has them)."""
+    has them); ``box``: the SecretBox that opens webhook secrets (likewise). ``store``: the
+    shared Redis, so that an endpoint a 410 Gone turned off leaves every worker's cache at
+    once (``idp.cache``; without it, messages queued for it meanwhile are dropped here)."""
     from idp.notify.mail import SmtpMail
 
     if transport is None and settings.smtp_url:
         transport = SmtpMail(settings.smtp_url, settings.mail_from)
     channels = (["mail"] if transport is not None else []) + (
-        [backchannel.CHANNEL] if keyring is not None else [])
+        [backchannel.CHANNEL] if keyring is not None else []) + (
+        [webhooks.CHANNEL] if box is not None else [])
     done = Delivered()
     if not channels:
         return done
-    send = _Channels(transport, keyring, settings.base_url, settings.calls_private_addresses)
-    with Session(engine, expire_on_commit=False) as db:
+    send = _Channels(transport, keyring, settings.base_url, settings.calls_private_addresses, box)
+    info = {"idp.store": store} if store is not None and settings.redis_url else {}
+    with Session(engine, expire_on_commit=False, info=info) as db:
         while True:
             moment = now or datetime.now(timezone.utc)
             ids = db.scalars(_due(moment, channels)).all()
             db.commit()
             if not ids:
                 return done
+            looked = time.monotonic()
             for message_id in ids:
+                if now is None and time.monotonic() - looked > FRESH_LOOK:
+                    break  # look again: what came in meanwhile may go first
                 # The time of each claim, not of the batch: a lease must run from when it is
                 # taken, or a slow batch would hand out leases already over.
                 claimed_at = now or datetime.now(timezone.utc)
@@ -207,20 +227,24 @@ def deliver(engine, settings: Settings, *, transport=None, now=None, keyring=Non
 
 @dataclass(frozen=True)
 class _Channels:
-    """How each channel's message leaves: True once it did, False when it has nowhere to go
-    any more; an exception to retry."""
+    """How each channel's message leaves: (True, the HTTP status if any) once it did, (False,
+    None) when it has nowhere to go any more; an exception to retry."""
     transport: object
     keyring: object
     base_url: str
     private_allowed: bool  # may a request go to a private address (``idp.outbound``)?
+    box: object = None
 
-    def __call__(self, db: Session, message: OutboxMessage) -> bool:
+    def __call__(self, db: Session, message: OutboxMessage) -> tuple[bool, int | None]:
         if message.channel == backchannel.CHANNEL:
             return backchannel.post(db, message, self.keyring, self.base_url,
-                                    private_allowed=self.private_allowed)
+                                    private_allowed=self.private_allowed), None
+        if message.channel == webhooks.CHANNEL:
+            status = webhooks.post(db, message, self.box, private_allowed=self.private_allowed)
+            return status is not None, status
         self.transport.send(message.recipient, message.subject or "", message.body,
                             html=message.html, message_id=message.message_id)
-        return True
+        return True, None
 
 
 def _deliver_one(db: Session, send: _Channels, message: OutboxMessage, lease: datetime,
@@ -233,27 +257,28 @@ def _deliver_one(db: Session, send: _Channels, message: OutboxMessage, lease: da
         done.expired += 1
         return
     try:
-        left = send(db, message)
+        left, status = send(db, message)
     except Exception as e:  # noqa: BLE001  (one bad message must not stop the others)
         error = (str(e) if isinstance(e, SendError) else f"cannot send it ({type(e).__name__})")[:300]
-        if message.attempts >= MAX_ATTEMPTS:
+        tried = {"last_attempt_at": now, "last_status": getattr(e, "status", None)}
+        if message.attempts >= MAX_ATTEMPTS or getattr(e, "final", False):
             log.error("%s %s (%s) failed for good after %s attempts: %s", what, message.id,
                       message.kind, message.attempts, error)
-            _finish(db, message.id, lease, state="failed", last_error=error, **GONE)
+            _finish(db, message.id, lease, state="failed", last_error=error, **tried, **GONE)
             done.failed += 1
         else:
             retry = now + backoff(message.attempts)
             log.warning("%s %s (%s) not sent (attempt %s), retrying at %s: %s", what, message.id,
                         message.kind, message.attempts, retry.isoformat(timespec="seconds"),
                         error)
-            _finish(db, message.id, lease, next_attempt_at=retry, last_error=error)
+            _finish(db, message.id, lease, next_attempt_at=retry, last_error=error, **tried)
             done.retrying += 1
         return
     if not left:  # a logout notice whose client, or its URI, is gone: nobody to tell
-        _finish(db, message.id, lease, state="dropped", **GONE)
+        _finish(db, message.id, lease, state="dropped", last_attempt_at=now, **GONE)
         return
     _finish(db, message.id, lease, state="sent", sent_at=datetime.now(timezone.utc),
-            last_error=None, **GONE)
+            last_error=None, last_attempt_at=now, last_status=status, **GONE)
     done.sent += 1
 
 
@@ -294,13 +319,14 @@ class Sender:
             if app is None:
                 return
             engine, settings = app.extensions["idp.engine"], app.config["IDP"]
-            keyring = app.extensions["idp.keyring"]
+            keyring, box = app.extensions["idp.keyring"], app.extensions["idp.secretbox"]
+            store = app.extensions["idp.store"]
             del app  # held weakly: a dropped app's sender ends
             self._event.clear()
             if self._stopped:
                 return
             try:
-                deliver(engine, settings, keyring=keyring)
+                deliver(engine, settings, keyring=keyring, box=box, store=store)
             except SendError as e:  # IDP_SMTP_URL is malformed: said at start, said again
                 log.error("the mail sender cannot run: %s", e)
             except Exception:  # the database is away, say: the next round tries again
@@ -321,7 +347,7 @@ def stop(app) -> None:
 def init_app(app) -> None:
     """Run a background sender in each process that serves ``app`` (unless
     ``IDP_MAIL_SENDER=off``): it sends mail with SMTP configured, and back-channel logout
-    notices always."""
+    notices and webhooks always."""
     settings = app.config["IDP"]
     if not settings.mail_sender:
         return

@@ -18,7 +18,7 @@ import pyotp
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from idp.admin import invitations
+from idp.admin import invitations, webhooks
 from idp import admin, db, directory
 from idp.models import Group
 from tests.support.browsers import SAFARI_ON_IPHONE
@@ -60,6 +60,10 @@ def _furnish(app, world) -> None:
                            issuer="https://sso.lisbon-and-porto.example.com", client_id="idp",
                            client_secret="not used here", email_domains=["accounts.example.com"],
                            trust_mfa="never", actor="test")
+        webhooks.create_endpoint(session, app.extensions["idp.secretbox"], tenant, "test",
+                                 "https://crm.lisbon-and-porto.example.com/api/v2/identity/webhooks",
+                                 description="Customer records (Lisbon office)",
+                                 event_types=["user.created", "signin.failed"])
         session.commit()
 
 
@@ -75,6 +79,7 @@ def _ids(app, world) -> dict[str, int]:
             "admin": directory.find_user(session, tenant, world.admin).id,
             "group": session.scalar(select(Group.id).where(Group.tenant_id == tenant.id,
                                                            Group.name == LONG_GROUP)),
+            "webhook": webhooks.endpoints(session, tenant)[0].public_id,
         }
 
 
@@ -158,6 +163,8 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
         "console-audit": "/admin/audit",
         "console-upstreams": "/admin/upstreams",
         "console-upstream": "/admin/upstreams/corp",
+        "console-webhooks": "/admin/webhooks",
+        "console-webhook": f"/admin/webhooks/{ids['webhook']}",
         "account": "/account",
         "account-password": "/account/password",
     }

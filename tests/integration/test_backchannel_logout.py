@@ -20,6 +20,7 @@ from tests.support.console import admin_browser, console_action
 from tests.support.journey import CSRF, Browser, field, pkce_pair, query
 from tests.support.lifecycle import portal_sign_in
 from tests.support.mailed_links import set_new_password
+from tests.support.outbox_rows import outbox_rows
 from tests.support.rp import jwt_claims, params_for, redeem
 from tests.support.world import make_world
 
@@ -41,14 +42,7 @@ def deliver(app, now: datetime | None = None) -> outbox.Delivered:
 
 
 def notices(app, world) -> list[OutboxMessage]:
-    with app.app_context():
-        session = db.session()
-        tenant = directory.get_tenant(session, world.slug)
-        found = session.scalars(select(OutboxMessage).where(
-            OutboxMessage.tenant_id == tenant.id, OutboxMessage.channel == backchannel.CHANNEL)
-            .order_by(OutboxMessage.id)).all()
-        session.expunge_all()
-        return found
+    return outbox_rows(app, world, backchannel.CHANNEL)
 
 
 def checked(app, world, receiver: Receiver, creds=None) -> list[dict]:
