@@ -1,0 +1,109 @@
+"""SCIM Users (RFC 7643 4.1) over our users: how a user reads as a resource, and what a
+provisioning client's creation, replacement or patch does, through ``idp.admin`` (the same
+functions the console and the command line call, each audited with the client as actor).
+
+- **A new user gets no password over SCIM** (none is declared, and one sent is refused): a
+  provisioning client never learns or chooses anyone's secret. The account is *invited*
+  (``admin.invitations.invite``): the person gets the invitation mail and chooses a password
+  through the password policy, then meets the tenant's MFA policy. Until then it signs in by
+  no path, and reads as ``active: true`` (``active`` is the administrative status).
+- **A user created with ``active: false``** is created deactivated, with no mail: an
+  invitation whose link nobody may use would only confuse its reader.
+- **``active: false``** deactivates (``admin.deactivate``: sessions end, tokens are revoked,
+  portals hear it by back-channel logout); **``active: true``** reactivates a deactivated one.
+- **``userName``** changes the sign-in address (``admin.update_user``: free in the tenant,
+  unproved until its owner follows a link).
+- **DELETE** deletes the user and everything they own (``admin.delete_user``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scim2_models import Meta, MutabilityException, UniquenessException
+from sqlalchemy.orm import Session
+
+from idp import admin, audit, user_status
+from idp.admin import provisioning
+from idp.admin.invitations import invite
+from idp.config import Settings
+from idp.directory import AlreadyExists
+from idp.models import Tenant, User
+from idp.scim.models import Email, GroupMembership, Name
+from idp.scim.models import User as ScimUser
+
+
+def resource(user: User, base: str) -> ScimUser:
+    """``user`` as SCIM shows it (``base``: the tenant's SCIM address); ``meta.version`` is
+    left to the caller (``idp.scim.views.versioned``)."""
+    name = None
+    if user.given_name or user.family_name:
+        name = Name(given_name=user.given_name, family_name=user.family_name)
+    groups = sorted(user.groups, key=lambda g: g.name)
+    return ScimUser(
+        id=user.subject,
+        external_id=user.external_id,
+        user_name=user.email,
+        name=name,
+        display_name=user.name or None,
+        emails=[Email(value=user.email, type="work", primary=True)],
+        active=user.status != user_status.DEACTIVATED,
+        groups=[GroupMembership(value=g.public_id, ref=f"{base}/Groups/{g.public_id}",
+                                display=g.name) for g in groups] or None,
+        meta=Meta(resource_type="User", created=user.created_at,
+                  last_modified=user.updated_at or user.created_at,
+                  location=f"{base}/Users/{user.subject}"),
+    )
+
+
+def refuse_password(payload: Any) -> None:
+    """A password sent anyway is refused, not dropped: the client would believe it was set."""
+    if isinstance(payload, dict) and any(str(k).lower() == "password" for k in payload):
+        raise MutabilityException(
+            detail="passwords are not set over SCIM: a new user is invited by mail and "
+                   "chooses their own")
+
+
+def _names(wanted: ScimUser) -> dict:
+    name = wanted.name or Name()
+    return {"name": wanted.display_name or "", "given_name": name.given_name,
+            "family_name": name.family_name, "external_id": wanted.external_id}
+
+
+def create(db: Session, settings: Settings, store, tenant: Tenant, wanted: ScimUser,
+           actor: str) -> User:
+    """A new user of ``tenant`` as ``wanted`` says (``active`` absent: true)."""
+    try:
+        email = provisioning.check_email(db, tenant, wanted.user_name or "")
+    except AlreadyExists as e:
+        raise UniquenessException(detail=str(e)) from None
+    names = _names(wanted)
+    display = names["name"] or " ".join(
+        part for part in (names["given_name"], names["family_name"]) if part)
+    if wanted.active is False:
+        user = User(tenant_id=tenant.id, email=email, name=display[:200],
+                    status=user_status.DEACTIVATED, password_hash=None)
+        db.add(user)
+        db.flush()
+        audit.record(db, tenant.id, "user.created", actor=actor, user_id=user.id,
+                     role=user.role, status=user.status)
+    else:
+        user = invite(db, settings, tenant, email, actor, name=display).user
+    names["name"] = user.name
+    provisioning.update_user(db, tenant, user, actor, **names)
+    return user
+
+
+def replace(db: Session, store, tenant: Tenant, user: User, wanted: ScimUser,
+            actor: str) -> None:
+    """``user`` becomes ``wanted`` (a PUT, or a PATCH applied to what it was). ``active``
+    left out changes nothing: every account has a status."""
+    try:
+        provisioning.update_user(db, tenant, user, actor, email=wanted.user_name or "",
+                                 **_names(wanted))
+    except AlreadyExists as e:
+        raise UniquenessException(detail=str(e)) from None
+    if wanted.active is False and user.status != user_status.DEACTIVATED:
+        admin.deactivate(db, store, tenant, user.email, actor)
+    elif wanted.active is True and user.status == user_status.DEACTIVATED:
+        admin.reactivate(db, tenant, user.email, actor)

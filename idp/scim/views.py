@@ -1,0 +1,525 @@
+"""SCIM 2.0 (RFC 7644) at ``{issuer}/scim/v2``: Users, Groups and discovery, for a service
+holding a client-credentials token of this tenant with the ``users:provision`` scope.
+
+Every answer is ``application/scim+json``; every refusal a SCIM Error (RFC 7644 3.12) with its
+status and, for a 400, its ``scimType``. A single resource carries ``meta.version``, a weak
+ETag computed from what the resource reads as (so any change to it, by SCIM, the console or
+the command line, changes it), also sent as the ``ETag`` header; ``If-Match`` on PUT, PATCH
+and DELETE is checked under the row's lock (412 when it no longer holds), ``If-None-Match``
+on GET answers 304. Changes commit in the request, all or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+from pydantic import ValidationError
+from scim2_models import (Context, Error, InvalidSyntaxException, InvalidValueException,
+                          NotFoundException, PatchOp, PreconditionFailedException,
+                          ResponseParameters, SCIMException, SearchRequest,
+                          UniquenessException)
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import HTTPException
+
+from idp import admin, db, directory, store
+from idp.admin import provisioning
+from idp.directory import DirectoryError
+from idp.models import Group, User
+from idp.oidc.bearer import Refused, caller
+from idp.scim import filters, groups, users
+from idp.scim.models import (DEFAULT_COUNT, MAX_RESULTS, POLICY, PROVIDER,
+                             SERVICE_PROVIDER_CONFIG)
+from idp.scim.models import Group as ScimGroup
+from idp.scim.models import User as ScimUser
+from idp.web import issuer, load_tenant
+
+bp = Blueprint("scim", __name__, url_prefix="/t/<tenant>/scim/v2")
+bp.url_value_preprocessor(load_tenant)
+SCOPE = "users:provision"
+MEDIA_TYPE = "application/scim+json"
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+def _json(payload: Any, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(json.dumps(payload), status, headers or {}, mimetype=MEDIA_TYPE)
+
+
+def _error(status: int, detail: str, scim_type: str | None = None, headers=None) -> Response:
+    error = Error(status=status, scim_type=scim_type, detail=detail)
+    return _json(error.model_dump(scim_ctx=Context.DEFAULT, exclude_none=True), status, headers)
+
+
+@bp.errorhandler(SCIMException)
+def _scim_error(e: SCIMException):
+    db.discard()
+    error = e.to_error()
+    return _json(error.model_dump(exclude_none=True), int(error.status or 400))
+
+
+@bp.errorhandler(Refused)
+def _refused(e: Refused):
+    return _error(e.status, e.description, None, {"WWW-Authenticate": e.challenge})
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(e: HTTPException):
+    db.discard()
+    return _error(e.code or 500, e.description or e.name)
+
+
+def _validation_error(e: ValidationError) -> SCIMException:
+    first = Error.from_validation_errors(e)[0]
+    return SCIMException.from_error(first)
+
+
+def base() -> str:
+    return f"{issuer()}/scim/v2"
+
+
+def version_of(resource) -> str:
+    """A weak ETag of what ``resource`` reads as (RFC 7232 2.3; RFC 7644 3.14)."""
+    resource.meta.version = None
+    shown = resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    digest = hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:20]
+    resource.meta.version = f'W/"{digest}"'
+    return resource.meta.version
+
+
+def _response_parameters(model, source: dict) -> ResponseParameters:
+    try:
+        return ResponseParameters[model].model_validate(
+            {k: source[k] for k in ("attributes", "excludedAttributes") if source.get(k)},
+            scim_policy=POLICY)
+    except ValidationError as e:
+        raise _validation_error(e) from None
+
+
+def _one(resource, status: int = 200, context=Context.RESOURCE_QUERY_RESPONSE) -> Response:
+    version = version_of(resource)
+    params = _response_parameters(type(resource), request.args)
+    headers = {"ETag": version}
+    if status == 201:
+        headers["Location"] = resource.meta.location
+    if (status == 200 and request.method == "GET"
+            and version in _etags(request.headers.get("If-None-Match"))):
+        return Response(status=304, headers=headers)
+    return _json(resource.model_dump(scim_ctx=context, response_parameters=params),
+                 status, headers)
+
+
+def _etags(header: str | None) -> list[str]:
+    return [part.strip() for part in (header or "").split(",") if part.strip()]
+
+
+def _check_version(resource) -> None:
+    """412 unless the client's ``If-Match`` names what ``resource`` is now (or ``*``)."""
+    wanted = _etags(request.headers.get("If-Match"))
+    if not wanted:
+        return
+    current = version_of(resource)
+    if "*" not in wanted and current not in wanted and current.removeprefix("W/") not in wanted:
+        raise PreconditionFailedException(
+            detail="the resource changed since that version was read; read it again")
+
+
+def _payload() -> dict:
+    payload = request.get_json(force=True, silent=True)
+    if not isinstance(payload, dict):
+        raise InvalidSyntaxException(detail="the request body must be a JSON object")
+    return payload
+
+
+# -- who calls ---------------------------------------------------------------------------------
+
+@bp.before_request
+def _authenticate():
+    g.scim_caller = caller(SCOPE)
+
+
+def _actor() -> str:
+    return g.scim_caller.actor
+
+
+def _tenant():
+    return directory.get_tenant(db.session(), g.tenant.slug)
+
+
+# -- discovery (RFC 7644 4) --------------------------------------------------------------------
+
+def _only_get():
+    if request.method != "GET":
+        return _error(405, "Discovery endpoints are read with GET only.")
+    return None
+
+
+@bp.route("/ServiceProviderConfig", methods=ANY)
+def service_provider_config():
+    if (refused := _only_get()) is not None:
+        return refused
+    config = SERVICE_PROVIDER_CONFIG.model_copy(deep=True)
+    return _json(config.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+
+
+def _listed(items: list[dict]) -> Response:
+    return _json({"schemas": [LIST_RESPONSE], "totalResults": len(items), "startIndex": 1,
+                  "itemsPerPage": len(items), "Resources": items})
+
+
+def _schemas() -> dict[str, dict]:
+    shown = {}
+    for schema in PROVIDER.schemas:
+        item = schema.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        item["meta"] = {"resourceType": "Schema", "location": f"{base()}/Schemas/{schema.id}"}
+        shown[schema.id] = item
+    return shown
+
+
+def _resource_types() -> dict[str, dict]:
+    shown = {}
+    for resource_type in PROVIDER.resource_types:
+        item = resource_type.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        item["meta"] = {"resourceType": "ResourceType",
+                        "location": f"{base()}/ResourceTypes/{resource_type.id}"}
+        shown[resource_type.id] = item
+    return shown
+
+
+@bp.route("/Schemas", methods=ANY)
+def schemas():
+    return _only_get() or _listed(list(_schemas().values()))
+
+
+@bp.route("/Schemas/<path:schema_id>", methods=ANY)
+def schema(schema_id):
+    if (refused := _only_get()) is not None:
+        return refused
+    found = _schemas().get(schema_id)
+    if found is None:
+        raise NotFoundException(detail=f"there is no schema {schema_id!r} here")
+    return _json(found)
+
+
+@bp.route("/ResourceTypes", methods=ANY)
+def resource_types():
+    return _only_get() or _listed(list(_resource_types().values()))
+
+
+@bp.route("/ResourceTypes/<name>", methods=ANY)
+def resource_type(name):
+    if (refused := _only_get()) is not None:
+        return refused
+    found = _resource_types().get(name)
+    if found is None:
+        raise NotFoundException(detail=f"there is no resource type {name!r} here")
+    return _json(found)
+
+
+@bp.route("/", defaults={"anything": ""}, methods=ANY)
+@bp.route("/<path:anything>", methods=ANY)
+def nothing_here(anything):
+    if anything.rstrip("/") == ".search":
+        return _error(501, "Search one resource type at a time: POST /Users/.search or "
+                           "/Groups/.search.")
+    raise NotFoundException(detail="There is nothing at this address. The endpoints are "
+                                   "/Users, /Groups, /Schemas, /ResourceTypes and "
+                                   "/ServiceProviderConfig.")
+
+
+# -- lists (RFC 7644 3.4.2) --------------------------------------------------------------------
+
+def _int(source: dict, name: str, default: int) -> int:
+    value = source.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidValueException(detail=f"{name} must be a whole number") from None
+
+
+def _search(target: filters.Target, model, entity, source: dict, shown) -> Response:
+    """A page of ``entity`` rows of this tenant matching ``source``'s ``filter``, sorted and
+    sliced as it asks (``startIndex`` is 1-based; ``count`` at most ``MAX_RESULTS``)."""
+    params = _response_parameters(target.model, source)
+    start = max(1, _int(source, "startIndex", 1))
+    count = min(MAX_RESULTS, max(0, _int(source, "count", DEFAULT_COUNT)))
+    condition = entity.tenant_id == g.tenant.id
+    if source.get("filter"):
+        if not isinstance(source["filter"], str):
+            raise InvalidValueException(detail="filter must be a string")
+        condition = condition & filters.where(target, source["filter"])
+    order = filters.order(target, source.get("sortBy"))
+    descending = str(source.get("sortOrder") or "ascending").lower() == "descending"
+    if str(source.get("sortOrder") or "ascending").lower() not in ("ascending", "descending"):
+        raise InvalidValueException(detail="sortOrder is ascending or descending")
+    session = db.session()
+    total = session.scalar(select(func.count()).select_from(entity).where(condition))
+    rows = []
+    if count:
+        keys = [order, entity.id] if order is not None else [entity.id]
+        query = (select(entity).where(condition)
+                 .order_by(*(k.desc() if descending else k.asc() for k in keys))
+                 .offset(start - 1).limit(count))
+        if entity is User:
+            query = query.options(selectinload(User.groups))
+        rows = list(session.scalars(query))
+    resources = shown(rows)
+    items = []
+    for resource in resources:
+        version_of(resource)
+        items.append(resource.model_dump(scim_ctx=Context.SEARCH_RESPONSE,
+                                         response_parameters=params))
+    return _json({"schemas": [LIST_RESPONSE], "totalResults": total, "startIndex": start,
+                  "itemsPerPage": len(items), "Resources": items})
+
+
+def _search_body() -> dict:
+    payload = _payload()
+    try:
+        SearchRequest.model_validate(payload, scim_ctx=Context.SEARCH_REQUEST)
+    except ValidationError as e:
+        raise _validation_error(e) from None
+    return payload
+
+
+def _users_shown(rows: list[User]) -> list[ScimUser]:
+    return [users.resource(user, base()) for user in rows]
+
+
+def _groups_shown(rows: list[Group]) -> list[ScimGroup]:
+    members = groups.member_ids(db.session(), rows)
+    return [groups.resource(group, members[group.id], base()) for group in rows]
+
+
+@bp.get("/Users")
+def users_list():
+    return _search(filters.USERS, ScimUser, User, request.args, _users_shown)
+
+
+@bp.post("/Users/.search")
+def users_search():
+    return _search(filters.USERS, ScimUser, User, _search_body(), _users_shown)
+
+
+@bp.get("/Groups")
+def groups_list():
+    return _search(filters.GROUPS, ScimGroup, Group, request.args, _groups_shown)
+
+
+@bp.post("/Groups/.search")
+def groups_search():
+    return _search(filters.GROUPS, ScimGroup, Group, _search_body(), _groups_shown)
+
+
+# -- one user ----------------------------------------------------------------------------------
+
+def _user(subject: str, *, lock: bool = False) -> User:
+    session = db.session()
+    user = session.scalar(select(User).where(User.tenant_id == g.tenant.id,
+                                             User.subject == subject))
+    if user is None:
+        raise NotFoundException(detail=f"there is no user {subject!r} in this organisation")
+    if lock:  # the version is checked, and the change made, against what the last writer left
+        directory.lock_user(session, user)
+        session.refresh(user)
+        session.expire(user, ["groups"])
+    return user
+
+
+def _validated(model, payload: dict, context):
+    try:
+        return model.model_validate(payload, scim_ctx=context, scim_policy=POLICY)
+    except ValidationError as e:
+        raise _validation_error(e) from None
+
+
+def _without_read_only(payload: dict, names: tuple[str, ...]) -> dict:
+    """A creation request without what the client may not set (RFC 7643 7: ``readOnly``), so
+    a client that sends back what it read (``emails``, ``groups``, ``meta``) is not refused
+    for it; the rest is checked."""
+    return {k: v for k, v in payload.items() if k.lower() not in names}
+
+
+@bp.post("/Users")
+def user_create():
+    payload = _without_read_only(_payload(), ("id", "meta", "emails", "groups"))
+    users.refuse_password(payload)
+    if not any(k.lower() == "active" for k in payload):
+        payload["active"] = True  # every account has a status: left out, it is active
+    wanted = _validated(ScimUser, payload, Context.RESOURCE_CREATION_REQUEST)
+    session = db.session()
+    try:
+        user = users.create(session, current_app.config["IDP"], store.get(), _tenant(), wanted,
+                            _actor())
+    except DirectoryError as e:
+        raise _refusal(e) from None
+    session.commit()
+    return _one(users.resource(_user(user.subject), base()), 201,
+                Context.RESOURCE_CREATION_RESPONSE)
+
+
+@bp.get("/Users/<subject>")
+def user_get(subject):
+    return _one(users.resource(_user(subject), base()))
+
+
+@bp.put("/Users/<subject>")
+def user_replace(subject):
+    payload = _payload()
+    users.refuse_password(payload)
+    user = _user(subject, lock=True)
+    current = users.resource(user, base())
+    _check_version(current)
+    if not any(k.lower() == "active" for k in payload):
+        payload["active"] = current.active  # a replacement that leaves it out keeps it
+    wanted = _validated(ScimUser, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+    wanted.replace(current)
+    _write_user(user, wanted)
+    return _one(users.resource(_user(subject), base()), 200,
+                Context.RESOURCE_REPLACEMENT_RESPONSE)
+
+
+@bp.patch("/Users/<subject>")
+def user_patch(subject):
+    payload = _payload()
+    _refuse_password_patch(payload)
+    user = _user(subject, lock=True)
+    current = users.resource(user, base())
+    _check_version(current)
+    patch = _validated(PatchOp[ScimUser], payload, Context.RESOURCE_PATCH_REQUEST)
+    wanted = current.model_copy(deep=True)
+    patch.patch(wanted, POLICY)
+    _write_user(user, wanted)
+    return _one(users.resource(_user(subject), base()), 200, Context.RESOURCE_PATCH_RESPONSE)
+
+
+def _refuse_password_patch(payload: dict) -> None:
+    for operation in payload.get("Operations") or payload.get("operations") or []:
+        if not isinstance(operation, dict):
+            continue
+        if str(operation.get("path") or "").lower().endswith("password"):
+            users.refuse_password({"password": None})
+        users.refuse_password(operation.get("value"))
+
+
+def _write_user(user: User, wanted: ScimUser) -> None:
+    session = db.session()
+    try:
+        users.replace(session, store.get(), _tenant(), user, wanted, _actor())
+    except DirectoryError as e:
+        raise _refusal(e) from None
+    session.commit()
+
+
+@bp.delete("/Users/<subject>")
+def user_delete(subject):
+    user = _user(subject, lock=True)
+    _check_version(users.resource(user, base()))
+    session = db.session()
+    try:
+        admin.delete_user(session, store.get(), _tenant(), user.email, _actor())
+    except DirectoryError as e:
+        raise _refusal(e) from None
+    session.commit()
+    return Response(status=204)
+
+
+def _refusal(e: DirectoryError) -> SCIMException:
+    """What the directory refused, as SCIM says it: a name taken is ``uniqueness`` (409); a
+    rule of the tenant that the change would break (its last administrator, a group its
+    policy names) a 409 conflict; anything else an ``invalidValue``."""
+    if isinstance(e, directory.AlreadyExists):
+        return UniquenessException(detail=str(e))
+    if isinstance(e, (admin.LastAdministrator, admin.GroupInPolicy)):
+        return SCIMException.from_error(Error(status=409, detail=str(e)))
+    return InvalidValueException(detail=str(e))
+
+
+# -- one group ---------------------------------------------------------------------------------
+
+def _group(public_id: str, *, lock: bool = False) -> Group:
+    session = db.session()
+    group = session.scalar(select(Group).where(Group.tenant_id == g.tenant.id,
+                                               Group.public_id == public_id))
+    if group is None:
+        raise NotFoundException(detail=f"there is no group {public_id!r} in this organisation")
+    if lock:
+        provisioning.lock_group(session, group)
+        session.refresh(group)
+    return group
+
+
+def _group_resource(group: Group) -> ScimGroup:
+    return groups.resource(group, groups.member_ids(db.session(), [group])[group.id], base())
+
+
+@bp.post("/Groups")
+def group_create():
+    wanted = _validated(ScimGroup, _without_read_only(_payload(), ("id", "meta")),
+                        Context.RESOURCE_CREATION_REQUEST)
+    session = db.session()
+    try:
+        group = groups.create(session, _tenant(), wanted, _actor())
+    except DirectoryError as e:
+        raise _refusal(e) from None
+    session.commit()
+    return _one(_group_resource(_group(group.public_id)), 201, Context.RESOURCE_CREATION_RESPONSE)
+
+
+@bp.get("/Groups/<public_id>")
+def group_get(public_id):
+    return _one(_group_resource(_group(public_id)))
+
+
+@bp.put("/Groups/<public_id>")
+def group_replace(public_id):
+    payload = _payload()
+    group = _group(public_id, lock=True)
+    current = _group_resource(group)
+    _check_version(current)
+    wanted = _validated(ScimGroup, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+    wanted.replace(current)
+    _write_group(group, wanted)
+    return _one(_group_resource(_group(public_id)), 200, Context.RESOURCE_REPLACEMENT_RESPONSE)
+
+
+@bp.patch("/Groups/<public_id>")
+def group_patch(public_id):
+    payload = _payload()
+    group = _group(public_id, lock=True)
+    current = _group_resource(group)
+    _check_version(current)
+    patch = _validated(PatchOp[ScimGroup], payload, Context.RESOURCE_PATCH_REQUEST)
+    wanted = current.model_copy(deep=True)
+    patch.patch(wanted, POLICY)
+    _write_group(group, wanted)
+    return _one(_group_resource(_group(public_id)), 200, Context.RESOURCE_PATCH_RESPONSE)
+
+
+def _write_group(group: Group, wanted: ScimGroup) -> None:
+    session = db.session()
+    try:
+        groups.replace(session, _tenant(), group, wanted, _actor())
+    except DirectoryError as e:
+        raise _refusal(e) from None
+    session.commit()
+
+
+@bp.delete("/Groups/<public_id>")
+def group_delete(public_id):
+    group = _group(public_id, lock=True)
+    _check_version(_group_resource(group))
+    session = db.session()
+    try:
+        admin.delete_group(session, _tenant(), group, _actor())
+    except DirectoryError as e:
+        raise _refusal(e) from None
+    session.commit()
+    return Response(status=204)
