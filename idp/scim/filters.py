@@ -4,7 +4,8 @@ so a list reads only the rows it returns, whatever the tenant's size.
 
 Each attribute a filter may name is one entry of ``USER_ATTRIBUTES`` or ``GROUP_ATTRIBUTES``;
 any other, or an operator its type cannot take, is ``invalidFilter``. Strings compare without
-regard to case, except ids and ``externalId`` (``caseExact``). What PostgreSQL serves from an
+regard to case, except ids and ``externalId`` (``caseExact``); on SQLite only ASCII letters do
+(its LIKE), on PostgreSQL all (ILIKE). What PostgreSQL serves from an
 index: ``userName``/``emails.value`` ``eq`` (the unique (tenant, email) index) and ``sw``,
 ``co``, ``ew`` (the trigram index of migration 0005, as the console's search), ``displayName``
 ``co``/``sw``/``ew``/``eq`` (its trigram index), ``externalId eq`` and ``id eq``.

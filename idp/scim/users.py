@@ -70,7 +70,7 @@ def _names(wanted: ScimUser) -> dict:
             "family_name": name.family_name, "external_id": wanted.external_id}
 
 
-def create(db: Session, settings: Settings, store, tenant: Tenant, wanted: ScimUser,
+def create(db: Session, settings: Settings, tenant: Tenant, wanted: ScimUser,
            actor: str) -> User:
     """A new user of ``tenant`` as ``wanted`` says (``active`` absent: true)."""
     try:
@@ -78,18 +78,19 @@ def create(db: Session, settings: Settings, store, tenant: Tenant, wanted: ScimU
     except AlreadyExists as e:
         raise UniquenessException(detail=str(e)) from None
     names = _names(wanted)
-    display = names["name"] or " ".join(
-        part for part in (names["given_name"], names["family_name"]) if part)
+    # None given: named as an invitation names them (the address's local part).
+    names["name"] = names["name"] or " ".join(
+        part for part in (names["given_name"], names["family_name"]) if part
+    ) or email.split("@")[0]
     if wanted.active is False:
-        user = User(tenant_id=tenant.id, email=email, name=display[:200],
-                    status=user_status.DEACTIVATED, password_hash=None)
+        user = User(tenant_id=tenant.id, email=email, name="", status=user_status.DEACTIVATED,
+                    password_hash=None)
         db.add(user)
         db.flush()
         audit.record(db, tenant.id, "user.created", actor=actor, user_id=user.id,
                      role=user.role, status=user.status)
     else:
-        user = invite(db, settings, tenant, email, actor, name=display).user
-    names["name"] = user.name
+        user = invite(db, settings, tenant, email, actor, name=names["name"]).user
     provisioning.update_user(db, tenant, user, actor, **names)
     return user
 

@@ -356,8 +356,7 @@ def user_create():
     wanted = _validated(ScimUser, payload, Context.RESOURCE_CREATION_REQUEST)
     session = db.session()
     try:
-        user = users.create(session, current_app.config["IDP"], store.get(), _tenant(), wanted,
-                            _actor())
+        user = users.create(session, current_app.config["IDP"], _tenant(), wanted, _actor())
     except DirectoryError as e:
         raise _refusal(e) from None
     session.commit()
