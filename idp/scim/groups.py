@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from scim2_models import InvalidValueException, Meta, UniquenessException
+from scim2_models import InvalidValueException, UniquenessException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,8 +16,9 @@ from idp.admin import provisioning
 from idp.directory import AlreadyExists
 from idp.models import Group, Tenant, User
 from idp.models.tenancy import user_groups
+from idp.scim.models import GROUP_SCHEMA
 from idp.scim.models import Group as ScimGroup
-from idp.scim.models import GroupMember
+from idp.scim.users import timestamp
 
 
 def member_ids(db: Session, groups: list[Group]) -> dict[int, list[str]]:
@@ -33,18 +34,21 @@ def member_ids(db: Session, groups: list[Group]) -> dict[int, list[str]]:
     return found
 
 
-def resource(group: Group, members: list[str], base: str) -> ScimGroup:
-    """``group`` as SCIM shows it; ``meta.version`` is left to the caller."""
-    return ScimGroup(
-        id=group.public_id,
-        external_id=group.external_id,
-        display_name=group.name,
-        members=[GroupMember(value=subject, ref=f"{base}/Users/{subject}", type="User")
-                 for subject in members] or None,
-        meta=Meta(resource_type="Group", created=group.created_at,
-                  last_modified=group.updated_at or group.created_at,
-                  location=f"{base}/Groups/{group.public_id}"),
-    )
+def shown(group: Group, members: list[str] | None, base: str) -> dict:
+    """``group`` as SCIM shows it, in its JSON form (``members`` None: left out, as a client
+    asked); ``meta.version`` is left to the caller."""
+    found: dict = {"schemas": [GROUP_SCHEMA], "id": group.public_id}
+    if group.external_id:
+        found["externalId"] = group.external_id
+    meta = {"resourceType": "Group", "created": timestamp(group.created_at),
+            "lastModified": timestamp(group.updated_at or group.created_at),
+            "location": f"{base}/Groups/{group.public_id}"}
+    found["meta"] = {k: v for k, v in meta.items() if v is not None}
+    found["displayName"] = group.name
+    if members:
+        found["members"] = [{"value": subject, "$ref": f"{base}/Users/{subject}", "type": "User"}
+                            for subject in members]
+    return found
 
 
 def _members(db: Session, tenant: Tenant, wanted: ScimGroup) -> list[User]:

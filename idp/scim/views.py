@@ -19,7 +19,7 @@ from flask import Blueprint, Response, current_app, g, request
 from pydantic import ValidationError
 from scim2_models import (Context, Error, InvalidSyntaxException, InvalidValueException,
                           NotFoundException, PatchOp, PreconditionFailedException,
-                          ResponseParameters, SCIMException, SearchRequest,
+                          SCIMException, SearchRequest,
                           UniquenessException)
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -31,8 +31,8 @@ from idp.directory import DirectoryError
 from idp.models import Group, User
 from idp.oidc.bearer import Refused, caller
 from idp.scim import filters, groups, users
-from idp.scim.models import (DEFAULT_COUNT, MAX_RESULTS, POLICY, PROVIDER,
-                             SERVICE_PROVIDER_CONFIG)
+from idp.scim.models import (DEFAULT_COUNT, GROUP_SCHEMA, MAX_RESULTS, POLICY, PROVIDER,
+                             SERVICE_PROVIDER_CONFIG, USER_SCHEMA)
 from idp.scim.models import Group as ScimGroup
 from idp.scim.models import User as ScimUser
 from idp.web import issuer, load_tenant
@@ -83,47 +83,106 @@ def base() -> str:
     return f"{issuer()}/scim/v2"
 
 
-def version_of(resource) -> str:
-    """A weak ETag of what ``resource`` reads as (RFC 7232 2.3; RFC 7644 3.14)."""
-    resource.meta.version = None
-    shown = resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
-    digest = hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:20]
-    resource.meta.version = f'W/"{digest}"'
-    return resource.meta.version
+def versioned(found: dict) -> str:
+    """Set and return ``meta.version`` of a resource in its JSON form: a weak ETag of what it
+    reads as (RFC 7232 2.3; RFC 7644 3.14), so any change to it changes it."""
+    found["meta"].pop("version", None)
+    digest = hashlib.sha256(json.dumps(found, sort_keys=True).encode()).hexdigest()[:20]
+    found["meta"]["version"] = f'W/"{digest}"'
+    return found["meta"]["version"]
 
 
-def _response_parameters(model, source: dict) -> ResponseParameters:
-    try:
-        return ResponseParameters[model].model_validate(
-            {k: source[k] for k in ("attributes", "excludedAttributes") if source.get(k)},
-            scim_policy=POLICY)
-    except ValidationError as e:
-        raise _validation_error(e) from None
+ALWAYS = ("schemas", "id")  # returned whatever a client asks (RFC 7643 7: ``always``)
 
 
-def _one(resource, status: int = 200, context=Context.RESOURCE_QUERY_RESPONSE) -> Response:
-    version = version_of(resource)
-    params = _response_parameters(type(resource), request.args)
+def _names(value) -> list[str]:
+    if value is None or value == "":
+        return []
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(item, str) for item in items):
+        raise InvalidValueException(detail="attributes and excludedAttributes are lists of "
+                                           "attribute names")
+    return [name.strip() for item in items for name in item.split(",") if name.strip()]
+
+
+class Shape:
+    """What a client asked to see of each resource (RFC 7644 3.9): ``attributes`` (only
+    these, and ``id``) or ``excludedAttributes`` (all but these), by name, ``name.sub`` for
+    one sub-attribute, optionally behind the schema's URN; names are not case-sensitive."""
+
+    def __init__(self, source, schema: str):
+        self.only = self._paths(_names(source.get("attributes")), schema)
+        self.without = self._paths(_names(source.get("excludedAttributes")), schema)
+        if self.only and self.without:
+            raise InvalidValueException(detail="send attributes or excludedAttributes, not both")
+
+    @staticmethod
+    def _paths(names: list[str], schema: str) -> set[tuple[str, str | None]]:
+        paths = set()
+        for name in names:
+            lowered = name.lower()
+            if lowered.startswith(schema.lower() + ":"):
+                lowered = lowered[len(schema) + 1:]
+            attr, _, sub = lowered.partition(".")
+            paths.add((attr, sub or None))
+        return paths
+
+    def wants_members(self) -> bool:
+        if self.only:
+            return any(attr == "members" for attr, _ in self.only)
+        return ("members", None) not in self.without
+
+    def apply(self, found: dict) -> dict:
+        if not self.only and not self.without:
+            return found
+        shaped = {}
+        for key, value in found.items():
+            attr = key.lower()
+            if key in ALWAYS:
+                shaped[key] = value
+            elif self.only:
+                subs = {sub for a, sub in self.only if a == attr}
+                if None in subs:
+                    shaped[key] = value
+                elif subs:
+                    kept = self._subs(value, lambda k: k.lower() in subs)
+                    if kept:
+                        shaped[key] = kept
+            elif (attr, None) not in self.without:
+                subs = {sub for a, sub in self.without if a == attr}
+                shaped[key] = self._subs(value, lambda k: k.lower() not in subs) if subs else value
+        return shaped
+
+    @staticmethod
+    def _subs(value, keep):
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if keep(k)}
+        if isinstance(value, list):
+            return [item for item in (Shape._subs(v, keep) for v in value) if item]
+        return value
+
+
+def _one(found: dict, schema: str, status: int = 200) -> Response:
+    version = versioned(found)
     headers = {"ETag": version}
     if status == 201:
-        headers["Location"] = resource.meta.location
+        headers["Location"] = found["meta"]["location"]
     if (status == 200 and request.method == "GET"
             and version in _etags(request.headers.get("If-None-Match"))):
         return Response(status=304, headers=headers)
-    return _json(resource.model_dump(scim_ctx=context, response_parameters=params),
-                 status, headers)
+    return _json(Shape(request.args, schema).apply(found), status, headers)
 
 
 def _etags(header: str | None) -> list[str]:
     return [part.strip() for part in (header or "").split(",") if part.strip()]
 
 
-def _check_version(resource) -> None:
-    """412 unless the client's ``If-Match`` names what ``resource`` is now (or ``*``)."""
+def _check_version(found: dict) -> None:
+    """412 unless the client's ``If-Match`` names what the resource is now (or ``*``)."""
     wanted = _etags(request.headers.get("If-Match"))
     if not wanted:
         return
-    current = version_of(resource)
+    current = versioned(found)
     if "*" not in wanted and current not in wanted and current.removeprefix("W/") not in wanted:
         raise PreconditionFailedException(
             detail="the resource changed since that version was read; read it again")
@@ -244,10 +303,10 @@ def _int(source: dict, name: str, default: int) -> int:
         raise InvalidValueException(detail=f"{name} must be a whole number") from None
 
 
-def _search(target: filters.Target, model, entity, source: dict, shown) -> Response:
+def _search(target: filters.Target, entity, source: dict, shown) -> Response:
     """A page of ``entity`` rows of this tenant matching ``source``'s ``filter``, sorted and
     sliced as it asks (``startIndex`` is 1-based; ``count`` at most ``MAX_RESULTS``)."""
-    params = _response_parameters(target.model, source)
+    shape = Shape(source, target.schema)
     start = max(1, _int(source, "startIndex", 1))
     count = min(MAX_RESULTS, max(0, _int(source, "count", DEFAULT_COUNT)))
     condition = entity.tenant_id == g.tenant.id
@@ -256,8 +315,8 @@ def _search(target: filters.Target, model, entity, source: dict, shown) -> Respo
             raise InvalidValueException(detail="filter must be a string")
         condition = condition & filters.where(target, source["filter"])
     order = filters.order(target, source.get("sortBy"))
-    descending = str(source.get("sortOrder") or "ascending").lower() == "descending"
-    if str(source.get("sortOrder") or "ascending").lower() not in ("ascending", "descending"):
+    sort_order = str(source.get("sortOrder") or "ascending").lower()
+    if sort_order not in ("ascending", "descending"):
         raise InvalidValueException(detail="sortOrder is ascending or descending")
     session = db.session()
     total = session.scalar(select(func.count()).select_from(entity).where(condition))
@@ -265,17 +324,15 @@ def _search(target: filters.Target, model, entity, source: dict, shown) -> Respo
     if count:
         keys = [order, entity.id] if order is not None else [entity.id]
         query = (select(entity).where(condition)
-                 .order_by(*(k.desc() if descending else k.asc() for k in keys))
+                 .order_by(*(k.desc() if sort_order == "descending" else k.asc() for k in keys))
                  .offset(start - 1).limit(count))
         if entity is User:
             query = query.options(selectinload(User.groups))
         rows = list(session.scalars(query))
-    resources = shown(rows)
     items = []
-    for resource in resources:
-        version_of(resource)
-        items.append(resource.model_dump(scim_ctx=Context.SEARCH_RESPONSE,
-                                         response_parameters=params))
+    for found in shown(rows, shape):
+        versioned(found)
+        items.append(shape.apply(found))
     return _json({"schemas": [LIST_RESPONSE], "totalResults": total, "startIndex": start,
                   "itemsPerPage": len(items), "Resources": items})
 
@@ -289,33 +346,37 @@ def _search_body() -> dict:
     return payload
 
 
-def _users_shown(rows: list[User]) -> list[ScimUser]:
-    return [users.resource(user, base()) for user in rows]
+def _users_shown(rows: list[User], shape: Shape) -> list[dict]:
+    return [users.shown(user, base()) for user in rows]
 
 
-def _groups_shown(rows: list[Group]) -> list[ScimGroup]:
-    members = groups.member_ids(db.session(), rows)
-    return [groups.resource(group, members[group.id], base()) for group in rows]
+def _groups_shown(rows: list[Group], shape: Shape) -> list[dict]:
+    """A page of groups; their members (one statement for the page) only when wanted: a
+    group of 10,000 people is a long answer, and clients that list groups to find one ask
+    ``excludedAttributes=members``."""
+    members = groups.member_ids(db.session(), rows) if shape.wants_members() else {}
+    return [groups.shown(group, members.get(group.id) if members else None, base())
+            for group in rows]
 
 
 @bp.get("/Users")
 def users_list():
-    return _search(filters.USERS, ScimUser, User, request.args, _users_shown)
+    return _search(filters.USERS, User, request.args, _users_shown)
 
 
 @bp.post("/Users/.search")
 def users_search():
-    return _search(filters.USERS, ScimUser, User, _search_body(), _users_shown)
+    return _search(filters.USERS, User, _search_body(), _users_shown)
 
 
 @bp.get("/Groups")
 def groups_list():
-    return _search(filters.GROUPS, ScimGroup, Group, request.args, _groups_shown)
+    return _search(filters.GROUPS, Group, request.args, _groups_shown)
 
 
 @bp.post("/Groups/.search")
 def groups_search():
-    return _search(filters.GROUPS, ScimGroup, Group, _search_body(), _groups_shown)
+    return _search(filters.GROUPS, Group, _search_body(), _groups_shown)
 
 
 # -- one user ----------------------------------------------------------------------------------
@@ -331,6 +392,13 @@ def _user(subject: str, *, lock: bool = False) -> User:
         session.refresh(user)
         session.expire(user, ["groups"])
     return user
+
+
+def _model(model, found: dict):
+    """A resource as we show it, as a scim2-models object (what a PATCH is applied to)."""
+    found = {k: v for k, v in found.items()}
+    found["meta"] = {k: v for k, v in found["meta"].items() if k != "version"}
+    return model.model_validate(found, scim_policy=POLICY)
 
 
 def _validated(model, payload: dict, context):
@@ -360,13 +428,12 @@ def user_create():
     except DirectoryError as e:
         raise _refusal(e) from None
     session.commit()
-    return _one(users.resource(_user(user.subject), base()), 201,
-                Context.RESOURCE_CREATION_RESPONSE)
+    return _one(users.shown(_user(user.subject), base()), USER_SCHEMA, 201)
 
 
 @bp.get("/Users/<subject>")
 def user_get(subject):
-    return _one(users.resource(_user(subject), base()))
+    return _one(users.shown(_user(subject), base()), USER_SCHEMA)
 
 
 @bp.put("/Users/<subject>")
@@ -374,15 +441,14 @@ def user_replace(subject):
     payload = _payload()
     users.refuse_password(payload)
     user = _user(subject, lock=True)
-    current = users.resource(user, base())
+    current = users.shown(user, base())
     _check_version(current)
     if not any(k.lower() == "active" for k in payload):
-        payload["active"] = current.active  # a replacement that leaves it out keeps it
+        payload["active"] = current["active"]  # a replacement that leaves it out keeps it
     wanted = _validated(ScimUser, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
-    wanted.replace(current)
+    wanted.replace(_model(ScimUser, current))
     _write_user(user, wanted)
-    return _one(users.resource(_user(subject), base()), 200,
-                Context.RESOURCE_REPLACEMENT_RESPONSE)
+    return _one(users.shown(_user(subject), base()), USER_SCHEMA)
 
 
 @bp.patch("/Users/<subject>")
@@ -390,13 +456,13 @@ def user_patch(subject):
     payload = _payload()
     _refuse_password_patch(payload)
     user = _user(subject, lock=True)
-    current = users.resource(user, base())
+    current = users.shown(user, base())
     _check_version(current)
     patch = _validated(PatchOp[ScimUser], payload, Context.RESOURCE_PATCH_REQUEST)
-    wanted = current.model_copy(deep=True)
+    wanted = _model(ScimUser, current)
     patch.patch(wanted, POLICY)
     _write_user(user, wanted)
-    return _one(users.resource(_user(subject), base()), 200, Context.RESOURCE_PATCH_RESPONSE)
+    return _one(users.shown(_user(subject), base()), USER_SCHEMA)
 
 
 def _refuse_password_patch(payload: dict) -> None:
@@ -420,7 +486,7 @@ def _write_user(user: User, wanted: ScimUser) -> None:
 @bp.delete("/Users/<subject>")
 def user_delete(subject):
     user = _user(subject, lock=True)
-    _check_version(users.resource(user, base()))
+    _check_version(users.shown(user, base()))
     session = db.session()
     try:
         admin.delete_user(session, store.get(), _tenant(), user.email, _actor())
@@ -455,8 +521,8 @@ def _group(public_id: str, *, lock: bool = False) -> Group:
     return group
 
 
-def _group_resource(group: Group) -> ScimGroup:
-    return groups.resource(group, groups.member_ids(db.session(), [group])[group.id], base())
+def _group_shown(group: Group) -> dict:
+    return groups.shown(group, groups.member_ids(db.session(), [group])[group.id], base())
 
 
 @bp.post("/Groups")
@@ -469,37 +535,37 @@ def group_create():
     except DirectoryError as e:
         raise _refusal(e) from None
     session.commit()
-    return _one(_group_resource(_group(group.public_id)), 201, Context.RESOURCE_CREATION_RESPONSE)
+    return _one(_group_shown(_group(group.public_id)), GROUP_SCHEMA, 201)
 
 
 @bp.get("/Groups/<public_id>")
 def group_get(public_id):
-    return _one(_group_resource(_group(public_id)))
+    return _one(_group_shown(_group(public_id)), GROUP_SCHEMA)
 
 
 @bp.put("/Groups/<public_id>")
 def group_replace(public_id):
     payload = _payload()
     group = _group(public_id, lock=True)
-    current = _group_resource(group)
+    current = _group_shown(group)
     _check_version(current)
     wanted = _validated(ScimGroup, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
-    wanted.replace(current)
+    wanted.replace(_model(ScimGroup, current))
     _write_group(group, wanted)
-    return _one(_group_resource(_group(public_id)), 200, Context.RESOURCE_REPLACEMENT_RESPONSE)
+    return _one(_group_shown(_group(public_id)), GROUP_SCHEMA)
 
 
 @bp.patch("/Groups/<public_id>")
 def group_patch(public_id):
     payload = _payload()
     group = _group(public_id, lock=True)
-    current = _group_resource(group)
+    current = _group_shown(group)
     _check_version(current)
     patch = _validated(PatchOp[ScimGroup], payload, Context.RESOURCE_PATCH_REQUEST)
-    wanted = current.model_copy(deep=True)
+    wanted = _model(ScimGroup, current)
     patch.patch(wanted, POLICY)
     _write_group(group, wanted)
-    return _one(_group_resource(_group(public_id)), 200, Context.RESOURCE_PATCH_RESPONSE)
+    return _one(_group_shown(_group(public_id)), GROUP_SCHEMA)
 
 
 def _write_group(group: Group, wanted: ScimGroup) -> None:
@@ -514,7 +580,7 @@ def _write_group(group: Group, wanted: ScimGroup) -> None:
 @bp.delete("/Groups/<public_id>")
 def group_delete(public_id):
     group = _group(public_id, lock=True)
-    _check_version(_group_resource(group))
+    _check_version(_group_shown(group))
     session = db.session()
     try:
         admin.delete_group(session, _tenant(), group, _actor())
