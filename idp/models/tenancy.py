@@ -55,6 +55,9 @@ class User(Base):
         Index("ix_users_name_trgm", "name", postgresql_using="gin",
               postgresql_ops={"name": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
         Index("ix_users_tenant_external_id", "tenant_id", "external_id"),
+        # SCIM's userName sw "...": a prefix of the tenant's addresses (migration 0017).
+        Index("ix_users_tenant_email_pattern", "tenant_id", "email",
+              postgresql_ops={"email": "varchar_pattern_ops"}).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

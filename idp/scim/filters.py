@@ -27,6 +27,7 @@ from sqlalchemy.sql import ColumnElement
 from idp.addresses import normalise_email
 from idp.models import Group, User
 from idp.models.tenancy import user_groups
+from idp.scim import groups, users
 from idp.scim.models import GROUP_SCHEMA, USER_SCHEMA
 from idp.scim.models import Group as ScimGroup
 from idp.scim.models import User as ScimUser
@@ -87,6 +88,7 @@ class Target:
     schema: str
     attributes: dict[str, Attribute]
     is_member: Callable[[str], ColumnElement]  # Group only: has a member with this id
+    columns: tuple  # what a page selects
 
     @property
     def by_lower_name(self) -> dict[str, Attribute]:
@@ -100,8 +102,8 @@ def _group_has_member(subject: str) -> ColumnElement:
                   .where(user_groups.c.group_id == Group.id, User.subject == subject))
 
 
-USERS = Target(ScimUser, USER_SCHEMA, USER_ATTRIBUTES, lambda subject: false())
-GROUPS = Target(ScimGroup, GROUP_SCHEMA, GROUP_ATTRIBUTES, _group_has_member)
+USERS = Target(ScimUser, USER_SCHEMA, USER_ATTRIBUTES, lambda subject: false(), users.COLUMNS)
+GROUPS = Target(ScimGroup, GROUP_SCHEMA, GROUP_ATTRIBUTES, _group_has_member, groups.COLUMNS)
 
 
 def _like(value: str) -> str:

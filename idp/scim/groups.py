@@ -21,20 +21,25 @@ from idp.scim.models import Group as ScimGroup
 from idp.scim.users import timestamp
 
 
-def member_ids(db: Session, groups: list[Group]) -> dict[int, list[str]]:
+# What ``shown`` reads of a group: a page selects these columns alone.
+COLUMNS = (Group.id, Group.public_id, Group.external_id, Group.created_at, Group.updated_at,
+           Group.name)
+
+
+def member_ids(db: Session, group_ids: list[int]) -> dict[int, list[str]]:
     """Each group's members' SCIM ids, for a page of groups in one statement."""
     found: dict[int, list[str]] = defaultdict(list)
-    if groups:
+    if group_ids:
         rows = db.execute(select(user_groups.c.group_id, User.subject)
                           .join(User, User.id == user_groups.c.user_id)
-                          .where(user_groups.c.group_id.in_([g.id for g in groups]))
+                          .where(user_groups.c.group_id.in_(group_ids))
                           .order_by(User.id))
         for group_id, subject in rows:
             found[group_id].append(subject)
     return found
 
 
-def shown(group: Group, members: list[str] | None, base: str) -> dict:
+def shown(group, members: list[str] | None, base: str) -> dict:
     """``group`` as SCIM shows it, in its JSON form (``members`` None: left out, as a client
     asked); ``meta.version`` is left to the caller."""
     found: dict = {"schemas": [GROUP_SCHEMA], "id": group.public_id}

@@ -22,7 +22,6 @@ from scim2_models import (Context, Error, InvalidSyntaxException, InvalidValueEx
                           SCIMException, SearchRequest,
                           UniquenessException)
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
 from idp import admin, db, directory, store
@@ -87,7 +86,9 @@ def versioned(found: dict) -> str:
     """Set and return ``meta.version`` of a resource in its JSON form: a weak ETag of what it
     reads as (RFC 7232 2.3; RFC 7644 3.14), so any change to it changes it."""
     found["meta"].pop("version", None)
-    digest = hashlib.sha256(json.dumps(found, sort_keys=True).encode()).hexdigest()[:20]
+    # Built by one function in one order (``users.shown``, ``groups.shown``): its repr is the
+    # same wherever the same resource is shown, and cheaper than a JSON encoding.
+    digest = hashlib.sha256(repr(found).encode()).hexdigest()[:20]
     found["meta"]["version"] = f'W/"{digest}"'
     return found["meta"]["version"]
 
@@ -323,12 +324,10 @@ def _search(target: filters.Target, entity, source: dict, shown) -> Response:
     rows = []
     if count:
         keys = [order, entity.id] if order is not None else [entity.id]
-        query = (select(entity).where(condition)
+        query = (select(*target.columns).where(condition)
                  .order_by(*(k.desc() if sort_order == "descending" else k.asc() for k in keys))
                  .offset(start - 1).limit(count))
-        if entity is User:
-            query = query.options(selectinload(User.groups))
-        rows = list(session.scalars(query))
+        rows = list(session.execute(query))
     items = []
     for found in shown(rows, shape):
         versioned(found)
@@ -346,16 +345,20 @@ def _search_body() -> dict:
     return payload
 
 
-def _users_shown(rows: list[User], shape: Shape) -> list[dict]:
-    return [users.shown(user, base()) for user in rows]
+def _users_shown(rows: list, shape: Shape) -> list[dict]:
+    memberships = users.groups_of(db.session(), [row.id for row in rows])
+    address = base()
+    return [users.shown(row, memberships.get(row.id, []), address) for row in rows]
 
 
 def _groups_shown(rows: list[Group], shape: Shape) -> list[dict]:
     """A page of groups; their members (one statement for the page) only when wanted: a
     group of 10,000 people is a long answer, and clients that list groups to find one ask
     ``excludedAttributes=members``."""
-    members = groups.member_ids(db.session(), rows) if shape.wants_members() else {}
-    return [groups.shown(group, members.get(group.id) if members else None, base())
+    members = groups.member_ids(db.session(), [row.id for row in rows]) \
+        if shape.wants_members() else {}
+    address = base()
+    return [groups.shown(group, members.get(group.id) if members else None, address)
             for group in rows]
 
 
@@ -381,6 +384,10 @@ def groups_search():
 
 # -- one user ----------------------------------------------------------------------------------
 
+def _user_shown(user: User) -> dict:
+    return users.shown(user, users.groups_of(db.session(), [user.id]).get(user.id, []), base())
+
+
 def _user(subject: str, *, lock: bool = False) -> User:
     session = db.session()
     user = session.scalar(select(User).where(User.tenant_id == g.tenant.id,
@@ -390,7 +397,6 @@ def _user(subject: str, *, lock: bool = False) -> User:
     if lock:  # the version is checked, and the change made, against what the last writer left
         directory.lock_user(session, user)
         session.refresh(user)
-        session.expire(user, ["groups"])
     return user
 
 
@@ -428,12 +434,12 @@ def user_create():
     except DirectoryError as e:
         raise _refusal(e) from None
     session.commit()
-    return _one(users.shown(_user(user.subject), base()), USER_SCHEMA, 201)
+    return _one(_user_shown(_user(user.subject)), USER_SCHEMA, 201)
 
 
 @bp.get("/Users/<subject>")
 def user_get(subject):
-    return _one(users.shown(_user(subject), base()), USER_SCHEMA)
+    return _one(_user_shown(_user(subject)), USER_SCHEMA)
 
 
 @bp.put("/Users/<subject>")
@@ -441,14 +447,14 @@ def user_replace(subject):
     payload = _payload()
     users.refuse_password(payload)
     user = _user(subject, lock=True)
-    current = users.shown(user, base())
+    current = _user_shown(user)
     _check_version(current)
     if not any(k.lower() == "active" for k in payload):
         payload["active"] = current["active"]  # a replacement that leaves it out keeps it
     wanted = _validated(ScimUser, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
     wanted.replace(_model(ScimUser, current))
     _write_user(user, wanted)
-    return _one(users.shown(_user(subject), base()), USER_SCHEMA)
+    return _one(_user_shown(_user(subject)), USER_SCHEMA)
 
 
 @bp.patch("/Users/<subject>")
@@ -456,13 +462,13 @@ def user_patch(subject):
     payload = _payload()
     _refuse_password_patch(payload)
     user = _user(subject, lock=True)
-    current = users.shown(user, base())
+    current = _user_shown(user)
     _check_version(current)
     patch = _validated(PatchOp[ScimUser], payload, Context.RESOURCE_PATCH_REQUEST)
     wanted = _model(ScimUser, current)
     patch.patch(wanted, POLICY)
     _write_user(user, wanted)
-    return _one(users.shown(_user(subject), base()), USER_SCHEMA)
+    return _one(_user_shown(_user(subject)), USER_SCHEMA)
 
 
 def _refuse_password_patch(payload: dict) -> None:
@@ -486,7 +492,7 @@ def _write_user(user: User, wanted: ScimUser) -> None:
 @bp.delete("/Users/<subject>")
 def user_delete(subject):
     user = _user(subject, lock=True)
-    _check_version(users.shown(user, base()))
+    _check_version(_user_shown(user))
     session = db.session()
     try:
         admin.delete_user(session, store.get(), _tenant(), user.email, _actor())
@@ -522,7 +528,7 @@ def _group(public_id: str, *, lock: bool = False) -> Group:
 
 
 def _group_shown(group: Group) -> dict:
-    return groups.shown(group, groups.member_ids(db.session(), [group])[group.id], base())
+    return groups.shown(group, groups.member_ids(db.session(), [group.id]).get(group.id), base())
 
 
 @bp.post("/Groups")

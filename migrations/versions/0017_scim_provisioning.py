@@ -10,6 +10,11 @@ client, so indexed per tenant. ``given_name``/``family_name``: ``name.givenName`
 (None: not changed since it was created). Groups get ``public_id``, the stable id SCIM and the
 admin API show (never the row's number), filled in here for the groups there are, and
 ``created_at``/``updated_at`` (None for the groups there are: their creation was not recorded).
+
+On PostgreSQL, ``ix_users_tenant_email_pattern`` serves a SCIM ``userName sw "..."`` (a LIKE
+prefix) as a range of the tenant's addresses: the unique (tenant, email) index cannot, its
+collation's order is not the bytes' (``varchar_pattern_ops``, as the PostgreSQL manual's
+"Operator Classes" says), and the trigram index finds a short prefix among too many rows.
 """
 
 import secrets
@@ -33,6 +38,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('updated_at', UTC, nullable=True))
         batch_op.create_index('ix_users_tenant_external_id', ['tenant_id', 'external_id'],
                               unique=False)
+
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_index("ix_users_tenant_email_pattern", "users", ["tenant_id", "email"],
+                        postgresql_ops={"email": "varchar_pattern_ops"})
 
     with op.batch_alter_table('groups', schema=None) as batch_op:
         batch_op.add_column(sa.Column('public_id', sa.String(length=64), nullable=True))
@@ -62,6 +71,8 @@ def downgrade() -> None:
         batch_op.drop_column('external_id')
         batch_op.drop_column('public_id')
 
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_users_tenant_email_pattern", table_name="users")
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index('ix_users_tenant_external_id')
         batch_op.drop_column('updated_at')
