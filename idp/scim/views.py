@@ -421,6 +421,36 @@ def _without_read_only(payload: dict, names: tuple[str, ...]) -> dict:
     return {k: v for k, v in payload.items() if k.lower() not in names}
 
 
+def _changed(change) -> None:
+    """Make ``change`` (a function of the session) and commit it, all or nothing; what the
+    directory refuses is said as SCIM says it (``_refusal``)."""
+    session = db.session()
+    try:
+        change(session)
+    except DirectoryError as e:
+        raise _refusal(e) from None
+    session.commit()
+
+
+def _replacement(model, current: dict, payload: dict):
+    """What a PUT asks the resource to become (RFC 7644 3.5.1: what a client may not change
+    is kept as it is), once its ``If-Match`` holds."""
+    _check_version(current)
+    wanted = _validated(model, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+    wanted.replace(_model(model, current))
+    return wanted
+
+
+def _patched(model, current: dict, payload: dict):
+    """The resource as a PATCH leaves it (RFC 7644 3.5.2, applied by scim2-models to what it
+    is now), once its ``If-Match`` holds."""
+    _check_version(current)
+    patch = _validated(PatchOp[model], payload, Context.RESOURCE_PATCH_REQUEST)
+    wanted = _model(model, current)
+    patch.patch(wanted, POLICY)
+    return wanted
+
+
 @bp.post("/Users")
 def user_create():
     payload = _without_read_only(_payload(), ("id", "meta", "emails", "groups"))
@@ -428,13 +458,10 @@ def user_create():
     if not any(k.lower() == "active" for k in payload):
         payload["active"] = True  # every account has a status: left out, it is active
     wanted = _validated(ScimUser, payload, Context.RESOURCE_CREATION_REQUEST)
-    session = db.session()
-    try:
-        user = users.create(session, current_app.config["IDP"], _tenant(), wanted, _actor())
-    except DirectoryError as e:
-        raise _refusal(e) from None
-    session.commit()
-    return _one(_user_shown(_user(user.subject)), USER_SCHEMA, 201)
+    made = []
+    _changed(lambda session: made.append(
+        users.create(session, current_app.config["IDP"], _tenant(), wanted, _actor())))
+    return _one(_user_shown(_user(made[0].subject)), USER_SCHEMA, 201)
 
 
 @bp.get("/Users/<subject>")
@@ -448,12 +475,11 @@ def user_replace(subject):
     users.refuse_password(payload)
     user = _user(subject, lock=True)
     current = _user_shown(user)
-    _check_version(current)
     if not any(k.lower() == "active" for k in payload):
         payload["active"] = current["active"]  # a replacement that leaves it out keeps it
-    wanted = _validated(ScimUser, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
-    wanted.replace(_model(ScimUser, current))
-    _write_user(user, wanted)
+    wanted = _replacement(ScimUser, current, payload)
+    _changed(lambda session: users.replace(session, store.get(), _tenant(), user, wanted,
+                                           _actor()))
     return _one(_user_shown(_user(subject)), USER_SCHEMA)
 
 
@@ -462,12 +488,9 @@ def user_patch(subject):
     payload = _payload()
     _refuse_password_patch(payload)
     user = _user(subject, lock=True)
-    current = _user_shown(user)
-    _check_version(current)
-    patch = _validated(PatchOp[ScimUser], payload, Context.RESOURCE_PATCH_REQUEST)
-    wanted = _model(ScimUser, current)
-    patch.patch(wanted, POLICY)
-    _write_user(user, wanted)
+    wanted = _patched(ScimUser, _user_shown(user), payload)
+    _changed(lambda session: users.replace(session, store.get(), _tenant(), user, wanted,
+                                           _actor()))
     return _one(_user_shown(_user(subject)), USER_SCHEMA)
 
 
@@ -480,25 +503,12 @@ def _refuse_password_patch(payload: dict) -> None:
         users.refuse_password(operation.get("value"))
 
 
-def _write_user(user: User, wanted: ScimUser) -> None:
-    session = db.session()
-    try:
-        users.replace(session, store.get(), _tenant(), user, wanted, _actor())
-    except DirectoryError as e:
-        raise _refusal(e) from None
-    session.commit()
-
-
 @bp.delete("/Users/<subject>")
 def user_delete(subject):
     user = _user(subject, lock=True)
     _check_version(_user_shown(user))
-    session = db.session()
-    try:
-        admin.delete_user(session, store.get(), _tenant(), user.email, _actor())
-    except DirectoryError as e:
-        raise _refusal(e) from None
-    session.commit()
+    _changed(lambda session: admin.delete_user(session, store.get(), _tenant(), user.email,
+                                               _actor()))
     return Response(status=204)
 
 
@@ -535,13 +545,9 @@ def _group_shown(group: Group) -> dict:
 def group_create():
     wanted = _validated(ScimGroup, _without_read_only(_payload(), ("id", "meta")),
                         Context.RESOURCE_CREATION_REQUEST)
-    session = db.session()
-    try:
-        group = groups.create(session, _tenant(), wanted, _actor())
-    except DirectoryError as e:
-        raise _refusal(e) from None
-    session.commit()
-    return _one(_group_shown(_group(group.public_id)), GROUP_SCHEMA, 201)
+    made = []
+    _changed(lambda session: made.append(groups.create(session, _tenant(), wanted, _actor())))
+    return _one(_group_shown(_group(made[0].public_id)), GROUP_SCHEMA, 201)
 
 
 @bp.get("/Groups/<public_id>")
@@ -553,11 +559,8 @@ def group_get(public_id):
 def group_replace(public_id):
     payload = _payload()
     group = _group(public_id, lock=True)
-    current = _group_shown(group)
-    _check_version(current)
-    wanted = _validated(ScimGroup, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
-    wanted.replace(_model(ScimGroup, current))
-    _write_group(group, wanted)
+    wanted = _replacement(ScimGroup, _group_shown(group), payload)
+    _changed(lambda session: groups.replace(session, _tenant(), group, wanted, _actor()))
     return _one(_group_shown(_group(public_id)), GROUP_SCHEMA)
 
 
@@ -565,32 +568,14 @@ def group_replace(public_id):
 def group_patch(public_id):
     payload = _payload()
     group = _group(public_id, lock=True)
-    current = _group_shown(group)
-    _check_version(current)
-    patch = _validated(PatchOp[ScimGroup], payload, Context.RESOURCE_PATCH_REQUEST)
-    wanted = _model(ScimGroup, current)
-    patch.patch(wanted, POLICY)
-    _write_group(group, wanted)
+    wanted = _patched(ScimGroup, _group_shown(group), payload)
+    _changed(lambda session: groups.replace(session, _tenant(), group, wanted, _actor()))
     return _one(_group_shown(_group(public_id)), GROUP_SCHEMA)
-
-
-def _write_group(group: Group, wanted: ScimGroup) -> None:
-    session = db.session()
-    try:
-        groups.replace(session, _tenant(), group, wanted, _actor())
-    except DirectoryError as e:
-        raise _refusal(e) from None
-    session.commit()
 
 
 @bp.delete("/Groups/<public_id>")
 def group_delete(public_id):
     group = _group(public_id, lock=True)
     _check_version(_group_shown(group))
-    session = db.session()
-    try:
-        admin.delete_group(session, _tenant(), group, _actor())
-    except DirectoryError as e:
-        raise _refusal(e) from None
-    session.commit()
+    _changed(lambda session: admin.delete_group(session, _tenant(), group, _actor()))
     return Response(status=204)
