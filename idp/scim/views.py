@@ -22,6 +22,7 @@ from scim2_models import (Context, Error, InvalidSyntaxException, InvalidValueEx
                           SCIMException, SearchRequest,
                           UniquenessException)
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from idp import admin, db, directory, store
@@ -34,7 +35,7 @@ from idp.scim.models import (DEFAULT_COUNT, GROUP_SCHEMA, MAX_RESULTS, POLICY, P
                              SERVICE_PROVIDER_CONFIG, USER_SCHEMA)
 from idp.scim.models import Group as ScimGroup
 from idp.scim.models import User as ScimUser
-from idp.web import issuer, load_tenant
+from idp.web import database_answer, issuer, load_tenant
 
 bp = Blueprint("scim", __name__, url_prefix="/t/<tenant>/scim/v2")
 bp.url_value_preprocessor(load_tenant)
@@ -65,6 +66,18 @@ def _scim_error(e: SCIMException):
 @bp.errorhandler(Refused)
 def _refused(e: Refused):
     return _error(e.status, e.description, None, {"WWW-Authenticate": e.challenge})
+
+
+@bp.errorhandler(DBAPIError)
+def _database_error(e: DBAPIError):
+    """A value the database refused is the request's fault (400); a database away, 503."""
+    answer = database_answer(e, current_app.logger)
+    if answer is None:
+        raise e
+    db.discard()
+    status, body, headers = answer
+    return _error(status, body["error_description"],
+                  "invalidValue" if status == 400 else None, headers)
 
 
 @bp.errorhandler(HTTPException)
@@ -193,7 +206,20 @@ def _payload() -> dict:
     payload = request.get_json(force=True, silent=True)
     if not isinstance(payload, dict):
         raise InvalidSyntaxException(detail="the request body must be a JSON object")
+    if _holds_nul(payload):
+        raise InvalidValueException(detail="the request holds a NUL character, which is never "
+                                           "a valid value here")
     return payload
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 # -- who calls ---------------------------------------------------------------------------------
@@ -308,7 +334,7 @@ def _search(target: filters.Target, entity, source: dict, shown) -> Response:
     """A page of ``entity`` rows of this tenant matching ``source``'s ``filter``, sorted and
     sliced as it asks (``startIndex`` is 1-based; ``count`` at most ``MAX_RESULTS``)."""
     shape = Shape(source, target.schema)
-    start = max(1, _int(source, "startIndex", 1))
+    start = min(max(1, _int(source, "startIndex", 1)), 2**31)  # past any page there is
     count = min(MAX_RESULTS, max(0, _int(source, "count", DEFAULT_COUNT)))
     condition = entity.tenant_id == g.tenant.id
     if source.get("filter"):
@@ -427,9 +453,12 @@ def _changed(change) -> None:
     session = db.session()
     try:
         change(session)
+        session.commit()
     except DirectoryError as e:
         raise _refusal(e) from None
-    session.commit()
+    except IntegrityError:  # a name taken by a request that committed between check and write
+        db.discard()
+        raise UniquenessException(detail="that name was taken a moment ago") from None
 
 
 def _replacement(model, current: dict, payload: dict):

@@ -104,3 +104,17 @@ def test_search_by_post_takes_the_same_parameters(scim):
     r = scim("POST", "/Users/.search", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
                                         "filter": "nope"})
     assert r.status_code == 400 and r.get_json()["scimType"] == "invalidFilter"
+
+
+@pytest.mark.parametrize("query, status", [
+    ({"startIndex": str(10**30)}, 200),  # past the last page: an empty one
+    ({"count": str(10**40)}, 200),  # at most a page of 200
+    ({"count": "-5"}, 200),  # none: only the count
+    ({"filter": "(" * 2000 + 'userName eq "x"' + ")" * 2000}, 200),
+    ({"filter": "not (" * 500 + "userName pr" + ")" * 500}, 400),
+    ({"attributes": "userName", "excludedAttributes": "name"}, 400),
+])
+def test_odd_parameters_get_an_answer_never_a_500(scim, query, status):
+    r = scim("GET", "/Users", **query)
+    assert r.status_code == status, r.get_data(as_text=True)
+    assert r.headers["Content-Type"] == "application/scim+json"

@@ -82,6 +82,8 @@ def test_a_taken_address_is_a_uniqueness_conflict_and_changes_nothing(world, sci
     ({"schemas": [USER], "userName": "eve@example.com", "displayName": "x" * 201},
      "invalidValue"),
     ([1, 2], "invalidSyntax"),
+    ({"schemas": [USER], "userName": "eve\u0000@example.com"}, "invalidValue"),
+    ({"schemas": [USER], "userName": "eve@example.com", "externalId": "x" * 256}, "invalidValue"),
 ])
 def test_a_bad_creation_is_a_400_and_creates_nobody(app, world, scim, body, scim_type):
     r = scim("POST", "/Users", body)
