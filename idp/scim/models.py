@@ -23,7 +23,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 from scim2_models import (URN, AuthenticationScheme, Bulk, CaseExact, ChangePassword,
-                          ComplexAttribute, ETag, Filter, Mutability, Patch, Reference,
+                          ComplexAttribute, Context, ETag, Filter, Mutability, Patch, Reference,
                           Required, Resource, ResourceType, ScimPolicy, ScimProvider,
                           ServiceProviderConfig, Sort, Uniqueness)
 from scim2_models.resources.service_provider_config import Pagination
@@ -127,3 +127,24 @@ PROVIDER = ScimProvider(
      _resource_type(Group, "Group", "The tenant's groups")],
     SERVICE_PROVIDER_CONFIG, POLICY,
 )
+
+
+def published_schemas(base: str) -> dict[str, dict]:
+    """``/Schemas`` by id (``base``: the tenant's SCIM address)."""
+    shown = {}
+    for schema in PROVIDER.schemas:
+        item = schema.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        item["meta"] = {"resourceType": "Schema", "location": f"{base}/Schemas/{schema.id}"}
+        shown[schema.id] = item
+    return shown
+
+
+def published_resource_types(base: str) -> dict[str, dict]:
+    """``/ResourceTypes`` by id."""
+    shown = {}
+    for resource_type in PROVIDER.resource_types:
+        item = resource_type.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        item["meta"] = {"resourceType": "ResourceType",
+                        "location": f"{base}/ResourceTypes/{resource_type.id}"}
+        shown[resource_type.id] = item
+    return shown

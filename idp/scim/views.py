@@ -11,7 +11,6 @@ on GET answers 304. Changes commit in the request, all or nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -30,8 +29,9 @@ from idp.admin import provisioning
 from idp.directory import DirectoryError
 from idp.models import Group, User
 from idp.oidc.bearer import Refused, caller
-from idp.scim import filters, groups, users
-from idp.scim.models import (DEFAULT_COUNT, GROUP_SCHEMA, MAX_RESULTS, POLICY, PROVIDER,
+from idp.scim import filters, groups, models, users
+from idp.scim.shaping import Shape, etags, versioned
+from idp.scim.models import (DEFAULT_COUNT, GROUP_SCHEMA, MAX_RESULTS, POLICY,
                              SERVICE_PROVIDER_CONFIG, USER_SCHEMA)
 from idp.scim.models import Group as ScimGroup
 from idp.scim.models import User as ScimUser
@@ -95,105 +95,20 @@ def base() -> str:
     return f"{issuer()}/scim/v2"
 
 
-def versioned(found: dict) -> str:
-    """Set and return ``meta.version`` of a resource in its JSON form: a weak ETag of what it
-    reads as (RFC 7232 2.3; RFC 7644 3.14), so any change to it changes it."""
-    found["meta"].pop("version", None)
-    # Built by one function in one order (``users.shown``, ``groups.shown``): its repr is the
-    # same wherever the same resource is shown, and cheaper than a JSON encoding.
-    digest = hashlib.sha256(repr(found).encode()).hexdigest()[:20]
-    found["meta"]["version"] = f'W/"{digest}"'
-    return found["meta"]["version"]
-
-
-ALWAYS = ("schemas", "id")  # returned whatever a client asks (RFC 7643 7: ``always``)
-
-
-def _names(value) -> list[str]:
-    if value is None or value == "":
-        return []
-    items = value if isinstance(value, list) else [value]
-    if not all(isinstance(item, str) for item in items):
-        raise InvalidValueException(detail="attributes and excludedAttributes are lists of "
-                                           "attribute names")
-    return [name.strip() for item in items for name in item.split(",") if name.strip()]
-
-
-class Shape:
-    """What a client asked to see of each resource (RFC 7644 3.9): ``attributes`` (only
-    these, and ``id``) or ``excludedAttributes`` (all but these), by name, ``name.sub`` for
-    one sub-attribute, optionally behind the schema's URN; names are not case-sensitive."""
-
-    def __init__(self, source, schema: str):
-        self.only = self._paths(_names(source.get("attributes")), schema)
-        self.without = self._paths(_names(source.get("excludedAttributes")), schema)
-        if self.only and self.without:
-            raise InvalidValueException(detail="send attributes or excludedAttributes, not both")
-
-    @staticmethod
-    def _paths(names: list[str], schema: str) -> set[tuple[str, str | None]]:
-        paths = set()
-        for name in names:
-            lowered = name.lower()
-            if lowered.startswith(schema.lower() + ":"):
-                lowered = lowered[len(schema) + 1:]
-            attr, _, sub = lowered.partition(".")
-            paths.add((attr, sub or None))
-        return paths
-
-    def wants_members(self) -> bool:
-        if self.only:
-            return any(attr == "members" for attr, _ in self.only)
-        return ("members", None) not in self.without
-
-    def apply(self, found: dict) -> dict:
-        if not self.only and not self.without:
-            return found
-        shaped = {}
-        for key, value in found.items():
-            attr = key.lower()
-            if key in ALWAYS:
-                shaped[key] = value
-            elif self.only:
-                subs = {sub for a, sub in self.only if a == attr}
-                if None in subs:
-                    shaped[key] = value
-                elif subs:
-                    kept = self._subs(value, lambda k: k.lower() in subs)
-                    if kept:
-                        shaped[key] = kept
-            elif (attr, None) not in self.without:
-                subs = {sub for a, sub in self.without if a == attr}
-                shaped[key] = self._subs(value, lambda k: k.lower() not in subs) if subs else value
-        return shaped
-
-    @staticmethod
-    def _subs(value, keep):
-        if isinstance(value, dict):
-            return {k: v for k, v in value.items() if keep(k)}
-        if isinstance(value, list):
-            return [item for item in (Shape._subs(v, keep) for v in value) if item]
-        return value
-
-
 def _one(found: dict, schema: str, status: int = 200) -> Response:
     version = versioned(found)
     headers = {"ETag": version}
     if status == 201:
         headers["Location"] = found["meta"]["location"]
     if (status == 200 and request.method == "GET"
-            and version in _etags(request.headers.get("If-None-Match"))):
+            and version in etags(request.headers.get("If-None-Match"))):
         return Response(status=304, headers=headers)
     return _json(Shape(request.args, schema).apply(found), status, headers)
 
 
-def _etags(header: str | None) -> list[str]:
-    return [part.strip() for part in (header or "").split(",") if part.strip()]
-
-
 def _check_version(found: dict) -> None:
     """412 unless the client's ``If-Match`` names what the resource is now (or ``*``)."""
-    wanted = _etags(request.headers.get("If-Match"))
+    wanted = etags(request.headers.get("If-Match"))
     if not wanted:
         return
     current = versioned(found)
@@ -258,35 +173,16 @@ def _listed(items: list[dict]) -> Response:
                   "itemsPerPage": len(items), "Resources": items})
 
 
-def _schemas() -> dict[str, dict]:
-    shown = {}
-    for schema in PROVIDER.schemas:
-        item = schema.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
-        item["meta"] = {"resourceType": "Schema", "location": f"{base()}/Schemas/{schema.id}"}
-        shown[schema.id] = item
-    return shown
-
-
-def _resource_types() -> dict[str, dict]:
-    shown = {}
-    for resource_type in PROVIDER.resource_types:
-        item = resource_type.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
-        item["meta"] = {"resourceType": "ResourceType",
-                        "location": f"{base()}/ResourceTypes/{resource_type.id}"}
-        shown[resource_type.id] = item
-    return shown
-
-
 @bp.route("/Schemas", methods=ANY)
 def schemas():
-    return _only_get() or _listed(list(_schemas().values()))
+    return _only_get() or _listed(list(models.published_schemas(base()).values()))
 
 
 @bp.route("/Schemas/<path:schema_id>", methods=ANY)
 def schema(schema_id):
     if (refused := _only_get()) is not None:
         return refused
-    found = _schemas().get(schema_id)
+    found = models.published_schemas(base()).get(schema_id)
     if found is None:
         raise NotFoundException(detail=f"there is no schema {schema_id!r} here")
     return _json(found)
@@ -294,14 +190,14 @@ def schema(schema_id):
 
 @bp.route("/ResourceTypes", methods=ANY)
 def resource_types():
-    return _only_get() or _listed(list(_resource_types().values()))
+    return _only_get() or _listed(list(models.published_resource_types(base()).values()))
 
 
 @bp.route("/ResourceTypes/<name>", methods=ANY)
 def resource_type(name):
     if (refused := _only_get()) is not None:
         return refused
-    found = _resource_types().get(name)
+    found = models.published_resource_types(base()).get(name)
     if found is None:
         raise NotFoundException(detail=f"there is no resource type {name!r} here")
     return _json(found)
