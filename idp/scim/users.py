@@ -8,7 +8,9 @@ functions the console and the command line call, each audited with the client as
   through the password policy, then meets the tenant's MFA policy. Until then it signs in by
   no path, and reads as ``active: true`` (``active`` is the administrative status).
 - **A user created with ``active: false``** is created deactivated, with no mail: an
-  invitation whose link nobody may use would only confuse its reader.
+  invitation whose link nobody may use would only confuse its reader. Made active, it is
+  invited then (``admin.invitations.invite_again``), as is one deactivated before it
+  accepted its invitation.
 - **``active: false``** deactivates (``admin.deactivate``: sessions end, tokens are revoked,
   portals hear it by back-channel logout); **``active: true``** reactivates a deactivated one.
 - **``userName``** changes the sign-in address (``admin.update_user``: free in the tenant,
@@ -27,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from idp import admin, audit, user_status
 from idp.admin import provisioning
-from idp.admin.invitations import invite
+from idp.admin import invitations
 from idp.config import Settings
 from idp.directory import AlreadyExists
 from idp.models import Group, Tenant, User
@@ -118,15 +120,17 @@ def create(db: Session, settings: Settings, tenant: Tenant, wanted: ScimUser,
         audit.record(db, tenant.id, "user.created", actor=actor, user_id=user.id,
                      role=user.role, status=user.status)
     else:
-        user = invite(db, settings, tenant, email, actor, name=names["name"]).user
+        user = invitations.invite(db, settings, tenant, email, actor, name=names["name"]).user
     provisioning.update_user(db, tenant, user, actor, **names)
     return user
 
 
-def replace(db: Session, store, tenant: Tenant, user: User, wanted: ScimUser,
-            actor: str) -> None:
+def replace(db: Session, settings: Settings, store, tenant: Tenant, user: User,
+            wanted: ScimUser, actor: str) -> None:
     """``user`` becomes ``wanted`` (a PUT, or a PATCH applied to what it was). ``active``
-    left out changes nothing: every account has a status."""
+    left out changes nothing: every account has a status. Reactivating an account that was
+    never in (created inactive, or deactivated before accepting its invitation) invites it
+    again: its person gets a new invitation mail."""
     try:
         provisioning.update_user(db, tenant, user, actor, email=wanted.user_name or "",
                                  **_names(wanted))
@@ -136,3 +140,5 @@ def replace(db: Session, store, tenant: Tenant, user: User, wanted: ScimUser,
         admin.deactivate(db, store, tenant, user.email, actor)
     elif wanted.active is True and user.status == user_status.DEACTIVATED:
         admin.reactivate(db, tenant, user.email, actor)
+        if invitations.never_in(user):
+            invitations.invite_again(db, settings, tenant, user.email, actor)

@@ -403,8 +403,8 @@ def user_replace(subject):
     if not any(k.lower() == "active" for k in payload):
         payload["active"] = current["active"]  # a replacement that leaves it out keeps it
     wanted = _replacement(ScimUser, current, payload)
-    _changed(lambda session: users.replace(session, store.get(), _tenant(), user, wanted,
-                                           _actor()))
+    _changed(lambda session: users.replace(session, current_app.config["IDP"], store.get(),
+                                           _tenant(), user, wanted, _actor()))
     return _one(_user_shown(_user(subject)), USER_SCHEMA)
 
 
@@ -414,8 +414,8 @@ def user_patch(subject):
     _refuse_password_patch(payload)
     user = _user(subject, lock=True)
     wanted = _patched(ScimUser, _user_shown(user), payload)
-    _changed(lambda session: users.replace(session, store.get(), _tenant(), user, wanted,
-                                           _actor()))
+    _changed(lambda session: users.replace(session, current_app.config["IDP"], store.get(),
+                                           _tenant(), user, wanted, _actor()))
     return _one(_user_shown(_user(subject)), USER_SCHEMA)
 
 

@@ -58,10 +58,19 @@ def test_a_new_user_is_invited_and_signs_in_with_the_password_they_choose(app, w
         assert event.actor == f"client:{world.service.client_id}"
 
 
-def test_a_user_created_inactive_gets_no_mail_and_cannot_sign_in(app, world, scim):
+def test_a_user_created_inactive_is_invited_once_made_active(app, world, scim):
     made = scim.create_user("dan@example.com", active=False)
     assert made["active"] is False and user_row(app, world, "dan@example.com").status == "deactivated"
     assert mailed_paths(app, world, "dan@example.com", "invite") == []
+
+    r = scim.patch(f"/Users/{made['id']}", {"op": "replace", "path": "active", "value": True})
+
+    assert r.status_code == 200 and r.get_json()["active"] is True
+    assert user_row(app, world, "dan@example.com").status == "invited"
+    (link,) = mailed_paths(app, world, "dan@example.com", "invite")
+    set_new_password(Browser(app.test_client()), link, "a long new passphrase")
+    assert password_sign_in_answer(app, world, "dan@example.com",
+                                   "a long new passphrase").status == 302
 
 
 def test_a_taken_address_is_a_uniqueness_conflict_and_changes_nothing(world, scim):
