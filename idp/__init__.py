@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     from idp.oidc import server
     from idp.oidc.keys import Keyring
     from idp.oidc.views import bp as oidc_bp
+    from idp.scim.views import bp as scim_bp
 
     logs.init_app(app)  # first: its request id and clock start before anything else
     store.init_app(app)
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     app.register_blueprint(console_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(metrics_bp)
+    app.register_blueprint(scim_bp)
+    csrf.exempt(scim_bp)  # called by services with a bearer token, never by our forms
     app.after_request(sso.write_cookie)
     app.after_request(transaction.write_cookie)
 

@@ -13,6 +13,8 @@ from idp.admin.lifecycle import (Ended, LastAdministrator, NotOnYourself, deacti
                                  sign_out_everywhere)
 from idp.admin.portals import (MIN_ACRS, delete_client, register_client, rotate_client_secret,
                                update_client)
+from idp.admin.provisioning import (GroupInPolicy, delete_group, set_members, update_group,
+                                    update_user)
 from idp.admin.sign_in_policy import policy_dict, policy_row, set_policy
 from idp.admin.upstreams import KEEP, add_upstream, find_upstream, update_upstream
 from idp.admin.users import (IssuedLoginToken, PrivilegedLinkRefused,
@@ -20,7 +22,8 @@ from idp.admin.users import (IssuedLoginToken, PrivilegedLinkRefused,
                              set_user_mfa, unlock)
 
 __all__ = [
-    "KEEP", "MIN_ACRS", "Ended", "IssuedLoginToken", "LastAdministrator", "NotOnYourself",
+    "KEEP", "MIN_ACRS", "GroupInPolicy", "delete_group", "set_members", "update_group",
+    "update_user", "Ended", "IssuedLoginToken", "LastAdministrator", "NotOnYourself",
     "PrivilegedLinkRefused", "add_to_group", "add_upstream", "create_group",
     "create_login_token", "deactivate", "delete_client", "delete_user",
     "end_sessions_and_tokens", "find_upstream", "policy_dict", "policy_row", "reactivate",

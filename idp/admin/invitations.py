@@ -62,6 +62,26 @@ def invite(db: Session, settings: Settings, tenant: Tenant, email: str, actor: s
     return Invited(user, link.expires_at, again)
 
 
+def never_in(user: User) -> bool:
+    """Whether ``user`` never had a way in of their own: no password, now or removed, and an
+    address nobody proved (an account a provisioning client made inactive, or one deactivated
+    before its invitation was accepted)."""
+    return (user.password_hash is None and user.password_removed_at is None
+            and not user.email_verified)
+
+
+def invite_again(db: Session, settings: Settings, tenant: Tenant, email: str,
+                 actor: str) -> Invited:
+    """An active account that was never in (``never_in``) waits for its invitation again, and
+    gets a new link: without one it could sign in by no path of its own (a reset link is
+    never mailed to an account without a password)."""
+    user = directory.find_user(db, tenant, normalise_email(email))
+    if user is None or user.status != user_status.ACTIVE or not never_in(user):
+        raise DirectoryError(f"{email} is not an active account that was never signed in to")
+    user.status = user_status.INVITED
+    return invite(db, settings, tenant, user.email, actor, name=user.name, role=user.role)
+
+
 def revoke(db: Session, tenant: Tenant, email: str, actor: str) -> None:
     """Withdraw the invitation of ``email``: its link stops working and the account, which was
     never used, is removed."""

@@ -113,6 +113,7 @@ def deactivate(db: Session, store, tenant: Tenant, email: str, actor: str) -> tu
     _keep_an_administrator(db, tenant, user, "deactivate")
     was = user.status
     user.status = user_status.DEACTIVATED
+    user.updated_at = utcnow()
     db.flush()
     ended = end_sessions_and_tokens(db, store, user)
     now = utcnow()
@@ -138,6 +139,7 @@ def reactivate(db: Session, tenant: Tenant, email: str, actor: str) -> User:
     if user.status != user_status.DEACTIVATED:
         raise DirectoryError(f"{user.email} is not deactivated")
     user.status = user_status.ACTIVE
+    user.updated_at = utcnow()
     audit.record(db, tenant.id, "user.reactivated", actor=actor, user_id=user.id)
     return user
 

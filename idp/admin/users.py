@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from idp import audit, user_status
 from idp.config import Settings
 from idp.admin.sign_in_policy import policy_row
-from idp.directory import DirectoryError, NotFound, _group, find_user
+from idp.directory import AlreadyExists, DirectoryError, NotFound, _group, find_user
 from idp.guard import Guard, account_key
 from idp.journey import login_links as tokens
 from idp.journey import remembered
@@ -24,10 +24,17 @@ from idp.notify import outbox
 from idp.policy import AdminState, Mode
 
 
-def create_group(db: Session, tenant: Tenant, name: str, actor: str) -> Group:
+def create_group(db: Session, tenant: Tenant, name: str, actor: str, *,
+                 external_id: str | None = None) -> Group:
+    """A new group; ``external_id``: a provisioning client's own id for it (SCIM)."""
+    if not isinstance(name, str) or len(name.strip()) > 200:
+        raise DirectoryError("a group name is text of at most 200 characters")
     if db.scalar(select(Group.id).where(Group.tenant_id == tenant.id, Group.name == name.strip())):
-        raise DirectoryError(f"group {name!r} already exists")
+        raise AlreadyExists(f"group {name!r} already exists")
+    if external_id is not None and (not isinstance(external_id, str) or len(external_id) > 255):
+        raise DirectoryError("an external id is text of at most 255 characters")
     group = _group(db, tenant, name)
+    group.external_id = external_id or None
     audit.record(db, tenant.id, "group.created", actor=actor, group=group.name)
     return group
 

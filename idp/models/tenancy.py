@@ -29,11 +29,19 @@ user_groups = Table(
 
 class Group(Base):
     __tablename__ = "groups"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),
+                      Index("ix_groups_tenant_external_id", "tenant_id", "external_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # The group's id in SCIM and the admin API: random, stable, never the row's number.
+    public_id: Mapped[str] = mapped_column(String(64), unique=True, default=new_public_id)
     name: Mapped[str] = mapped_column(String(200))
+    # The provisioning client's own id for the group (SCIM ``externalId``).
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    # None for groups made before these were kept (migration 0017).
+    created_at: Mapped[datetime | None] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column()
 
 
 class User(Base):
@@ -46,6 +54,10 @@ class User(Base):
               postgresql_ops={"email": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
         Index("ix_users_name_trgm", "name", postgresql_using="gin",
               postgresql_ops={"name": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
+        Index("ix_users_tenant_external_id", "tenant_id", "external_id"),
+        # SCIM's userName sw "...": a prefix of the tenant's addresses (migration 0017).
+        Index("ix_users_tenant_email_pattern", "tenant_id", "email",
+              postgresql_ops={"email": "varchar_pattern_ops"}).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -55,6 +67,12 @@ class User(Base):
     # Stored normalised (see idp.addresses.normalise_email).
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
+    # As a provisioning client sent them (SCIM ``name.givenName``/``familyName``); ``name`` is
+    # the full name people see.
+    given_name: Mapped[str | None] = mapped_column(String(200))
+    family_name: Mapped[str | None] = mapped_column(String(200))
+    # The provisioning client's own id for the user (SCIM ``externalId``).
+    external_id: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default="member")  # admin | mfa-admin | member
     # "active"; "invited" until the invitation is accepted; "deactivated" by an admin (cannot
     # sign in; kept, with everything they own, until reactivated or deleted).
@@ -68,6 +86,9 @@ class User(Base):
     mfa_must_reenroll: Mapped[bool] = mapped_column(default=False, server_default=false())
     mfa_skips_used: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The last change of what SCIM shows of the user (``meta.lastModified``); None: none since
+    # it was created.
+    updated_at: Mapped[datetime | None] = mapped_column()
     password_changed_at: Mapped[datetime | None] = mapped_column()
     # Set when the user removed their password to sign in with a passkey alone (cleared when
     # one is set again): such an account, unlike one that never had a password, may set one
