@@ -7,17 +7,19 @@ One module per area; the names below are the package's interface (``admin.set_po
 """
 
 from idp.admin.lifecycle import (Ended, LastAdministrator, NotOnYourself, deactivate,
-                                 delete_user, end_sessions_and_tokens, reactivate, set_role,
-                                 sign_out_everywhere)
+                                 delete_user, end_session, end_sessions_and_tokens, reactivate,
+                                 set_role, sign_out_everywhere)
 from idp.admin.portals import (MIN_ACRS, delete_client, register_client, rotate_client_secret,
                                update_client)
 from idp.admin.sign_in_policy import policy_dict, policy_row, set_policy
 from idp.admin.upstreams import KEEP, add_upstream, find_upstream, update_upstream
-from idp.admin.users import (IssuedLoginToken, PrivilegedLinkRefused,
-                             add_to_group, create_group, create_login_token, remove_from_group,
-                             set_user_mfa, unlock)
+from idp.admin.users import (GroupInUse, IssuedLoginToken, PrivilegedLinkRefused,
+                             add_to_group, create_group, create_login_token, delete_group,
+                             forget_browsers, remove_from_group, set_user_mfa, unlock,
+                             update_user)
 
 __all__ = [
+    "GroupInUse", "delete_group", "end_session", "forget_browsers", "update_user",
     "KEEP", "MIN_ACRS", "Ended", "IssuedLoginToken", "LastAdministrator", "NotOnYourself",
     "PrivilegedLinkRefused", "add_to_group", "add_upstream", "create_group",
     "create_login_token", "deactivate", "delete_client", "delete_user",

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from idp import audit, user_status
@@ -18,7 +18,7 @@ from idp.directory import DirectoryError, NotFound, _group, find_user
 from idp.guard import Guard, account_key
 from idp.journey import login_links as tokens
 from idp.journey import remembered
-from idp.models import Authenticator, Group, LoginToken, Tenant, User
+from idp.models import Authenticator, Group, LoginToken, Tenant, User, user_groups
 from idp import hashing
 from idp.notify import outbox
 from idp.policy import AdminState, Mode
@@ -30,6 +30,64 @@ def create_group(db: Session, tenant: Tenant, name: str, actor: str) -> Group:
     group = _group(db, tenant, name)
     audit.record(db, tenant.id, "group.created", actor=actor, group=group.name)
     return group
+
+
+def delete_group(db: Session, tenant: Tenant, name: str, actor: str) -> int:
+    """Remove a group (its memberships go with it); how many members it had. A group the
+    tenant's policy names cannot go: the policy would silently stop covering its members."""
+    group = db.scalar(select(Group).where(Group.tenant_id == tenant.id, Group.name == name))
+    if group is None:
+        raise NotFound(f"no group {name!r} in {tenant.slug}")
+    row = policy_row(db, tenant)
+    if name in (row.groups or []) or name in (row.remember_groups or []):
+        raise GroupInUse(f"the sign-in policy names group {name!r}: take it out of the policy "
+                         f"first")
+    members = db.scalar(select(func.count()).select_from(user_groups)
+                        .where(user_groups.c.group_id == group.id))
+    db.execute(delete(Group).where(Group.id == group.id, Group.tenant_id == tenant.id)
+               .execution_options(synchronize_session=False))
+    db.expire_all()  # users' loaded group lists no longer hold it
+    audit.record(db, tenant.id, "group.deleted", actor=actor, group=name, members=members)
+    return members
+
+
+class GroupInUse(DirectoryError):
+    """The group is named by the tenant's policy."""
+
+
+def update_user(db: Session, tenant: Tenant, email: str, actor: str, *, name: str | None = None,
+                groups: list[str] | None = None) -> User:
+    """Change a user's name and the groups they are in (``groups``: the whole list, each
+    existing); None leaves it. (A role is ``set_role``'s, with its rules.)"""
+    user = _user(db, tenant, email)
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise DirectoryError("a name is 1 to 200 characters")
+        if name != user.name:
+            was, user.name = user.name, name
+            audit.record(db, tenant.id, "user.updated", actor=actor, user_id=user.id,
+                         changes={"name": name}, was={"name": was})
+    if groups is not None:
+        wanted = list(dict.fromkeys(n.strip() for n in groups))
+        found = {g.name: g for g in db.scalars(select(Group).where(
+            Group.tenant_id == tenant.id, Group.name.in_(wanted)))} if wanted else {}
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise NotFound(f"no group {missing[0]!r} in {tenant.slug}")
+        have = {g.name for g in user.groups}
+        for group_name in wanted:
+            if group_name not in have:
+                add_to_group(db, tenant, group_name, user.email, actor)
+        for group_name in sorted(have - set(wanted)):
+            remove_from_group(db, tenant, group_name, user.email, actor)
+    return user
+
+
+def forget_browsers(db: Session, tenant: Tenant, email: str, actor: str) -> int:
+    """Forget every browser remembered for the user's second step: each asks for it again."""
+    user = _user(db, tenant, email)
+    return remembered.forget_all(db, tenant.id, user.id, actor, "admin")
 
 
 def add_to_group(db: Session, tenant: Tenant, name: str, email: str, actor: str) -> User:
