@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from idp import audit, user_status
 from idp.config import Settings
 from idp.admin.sign_in_policy import policy_row
-from idp.directory import DirectoryError, NotFound, _group, find_user
+from idp.directory import AlreadyExists, DirectoryError, NotFound, _group, find_user
 from idp.guard import Guard, account_key
 from idp.journey import login_links as tokens
 from idp.journey import remembered
@@ -26,7 +26,7 @@ from idp.policy import AdminState, Mode
 
 def create_group(db: Session, tenant: Tenant, name: str, actor: str) -> Group:
     if db.scalar(select(Group.id).where(Group.tenant_id == tenant.id, Group.name == name.strip())):
-        raise DirectoryError(f"group {name!r} already exists")
+        raise AlreadyExists(f"group {name!r} already exists")
     group = _group(db, tenant, name)
     audit.record(db, tenant.id, "group.created", actor=actor, group=group.name)
     return group

@@ -109,17 +109,27 @@ def _json_body() -> dict:
             raise Problem(415, "Send the body as application/json.")
         try:
             body = json.loads(request.get_data(cache=True) or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise Problem(400, "The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise Problem(422, "The body must be a JSON object.",
                       errors=[{"field": "body", "message": "not an object"}])
-    if "\x00" in json.dumps(body, ensure_ascii=False):
+    if _holds_nul(body):
         raise Problem(422, "The body holds a NUL character, which is never valid here.",
                       errors=[{"field": "body", "message": "NUL character"}])
     # spectree reads the body with get_json: hand it what was checked here.
     request._cached_json = (body, body)
     return body
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def operation(*scopes: str, query: type[BaseModel] | None = None,

@@ -14,7 +14,7 @@ from idp import roles, user_status
 Role = Literal[roles.ADMIN, roles.MFA_ADMIN, roles.MEMBER]
 Status = Literal[user_status.ACTIVE, user_status.INVITED, user_status.UNVERIFIED,
                  user_status.DEACTIVATED]
-Email = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+Email = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 Name = Field(min_length=1, max_length=200)
 GroupName = Field(min_length=1, max_length=200)
 Uri = Field(min_length=1, max_length=2000)
