@@ -24,6 +24,8 @@ user_groups = Table(
     Base.metadata,
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    # A group's members (the API's group filter) without reading every membership.
+    Index("ix_user_groups_group", "group_id", "user_id"),
 )
 
 
@@ -46,6 +48,11 @@ class User(Base):
               postgresql_ops={"email": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
         Index("ix_users_name_trgm", "name", postgresql_using="gin",
               postgresql_ops={"name": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
+        # The admin API's list walks users by id under filters (migration 0018): one status
+        # in id order; an address's beginning (LIKE 'prefix%' under any collation).
+        Index("ix_users_tenant_status_id", "tenant_id", "status", "id"),
+        Index("ix_users_tenant_email_prefix", "tenant_id", "email",
+              postgresql_ops={"email": "varchar_pattern_ops"}).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
