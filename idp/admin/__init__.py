@@ -13,13 +13,14 @@ from idp.admin.portals import (MIN_ACRS, delete_client, register_client, rotate_
                                update_client)
 from idp.admin.sign_in_policy import policy_dict, policy_row, set_policy
 from idp.admin.upstreams import KEEP, add_upstream, find_upstream, update_upstream
-from idp.admin.users import (GroupInUse, IssuedLoginToken, PrivilegedLinkRefused,
-                             add_to_group, create_group, create_login_token, delete_group,
+from idp.admin.users import (GroupInUse, IssuedLoginToken, PasswordRefused,
+                             PrivilegedLinkRefused, add_to_group, create_group,
+                             create_login_token, create_user, delete_group,
                              forget_browsers, remove_from_group, set_user_mfa, unlock,
                              update_user)
 
 __all__ = [
-    "GroupInUse", "delete_group", "end_session", "forget_browsers", "update_user",
+    "GroupInUse", "PasswordRefused", "create_user", "delete_group", "end_session", "forget_browsers", "update_user",
     "KEEP", "MIN_ACRS", "Ended", "IssuedLoginToken", "LastAdministrator", "NotOnYourself",
     "PrivilegedLinkRefused", "add_to_group", "add_upstream", "create_group",
     "create_login_token", "deactivate", "delete_client", "delete_user",

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from idp import audit, user_status
+from idp import audit, directory, password_policy, tenant_policy, user_status
 from idp.config import Settings
 from idp.admin.sign_in_policy import policy_row
 from idp.directory import AlreadyExists, DirectoryError, NotFound, _group, find_user
@@ -30,6 +30,26 @@ def create_group(db: Session, tenant: Tenant, name: str, actor: str) -> Group:
     group = _group(db, tenant, name)
     audit.record(db, tenant.id, "group.created", actor=actor, group=group.name)
     return group
+
+
+class PasswordRefused(DirectoryError):
+    """The password chosen for a new account breaks the tenant's password rules."""
+
+
+def create_user(db: Session, settings: Settings, passwords, tenant: Tenant, email: str,
+                password: str, actor: str, *, name: str = "", role: str = "member",
+                phone: str | None = None, groups: list[str] = ()) -> User:
+    """An active account with a password chosen for it (the command line, the admin API):
+    the password is asked of ``password_policy`` as any new password is, then
+    ``directory.create_user``. (An invitation lets the person choose their own instead.)"""
+    refused = password_policy.problem(
+        password, email=email, tenant=tenant, pwned_url=settings.pwned_passwords_url,
+        min_length=tenant_policy.account_settings(db, tenant).password_min_length)
+    if refused:
+        raise PasswordRefused(f"password refused: {refused}")
+    directory.check_role(db, tenant, role)
+    return directory.create_user(db, passwords, tenant, email, password, name=name, role=role,
+                                 phone=phone, groups=groups, actor=actor)
 
 
 def delete_group(db: Session, tenant: Tenant, name: str, actor: str) -> int:

@@ -5,7 +5,7 @@ Schema (2020-12) is what the OpenAPI document lists."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +17,10 @@ Status = Literal[user_status.ACTIVE, user_status.INVITED, user_status.UNVERIFIED
 Email = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 Name = Field(min_length=1, max_length=200)
 GroupName = Field(min_length=1, max_length=200)
-Uri = Field(min_length=1, max_length=2000)
+Uri = Annotated[str, Field(max_length=2000)]
+GroupRef = Annotated[str, Field(min_length=1, max_length=200)]
+EmailRef = Annotated[str, Field(min_length=1, max_length=320)]
+Text = Annotated[str, Field(max_length=200)]
 
 
 class Request(BaseModel):
@@ -101,7 +104,7 @@ class UserCreate(Request):
     email: str = Email
     name: str | None = Field(None, max_length=200)
     role: Role = roles.MEMBER
-    groups: list[str] = Field(default_factory=list, max_length=100)
+    groups: list[GroupRef] = Field(default_factory=list, max_length=100)
     password: str | None = Field(
         None, min_length=1, max_length=1024,
         description="Leave out to invite: the account is created as `invited` and a link to "
@@ -112,7 +115,7 @@ class UserCreate(Request):
 class UserUpdate(Request):
     name: str | None = Field(None, min_length=1, max_length=200)
     role: Role | None = None
-    groups: list[str] | None = Field(None, max_length=100,
+    groups: list[GroupRef] | None = Field(None, max_length=100,
                                      description="The whole list; each group must exist.")
 
 
@@ -236,9 +239,9 @@ class PolicyChange(Request):
     same rules as the console's policy page (a value out of range is a 422)."""
 
     mode: Literal["disabled", "optional", "required"] | None = None
-    factors: list[str] | None = Field(None, max_length=50)
-    groups: list[str] | None = Names
-    users: list[str] | None = Names
+    factors: list[Text] | None = Field(None, max_length=50)
+    groups: list[GroupRef] | None = Names
+    users: list[EmailRef] | None = Names
     grace_days: int | None = Field(None, ge=0, le=3650)
     grace_skips: int | None = Small
     roles_allowed: list[Role] | None = None
@@ -255,11 +258,11 @@ class PolicyChange(Request):
     reset_link_minutes: int | None = Small
     require_verified_email: bool | None = None
     self_registration: bool | None = None
-    registration_domains: list[str] | None = Names
+    registration_domains: list[Text] | None = Names
     passkey_first: bool | None = None
     passwordless: bool | None = None
     remember_days: int | None = Small
-    remember_groups: list[str] | None = Names
+    remember_groups: list[GroupRef] | None = Names
     remember_roles: list[Role] | None = None
 
 
@@ -294,8 +297,8 @@ class ClientWithSecret(Client):
 
 class ClientCreate(Request):
     name: str = Name
-    redirect_uris: list[str] = Field(default_factory=list, max_length=50)
-    post_logout_redirect_uris: list[str] = Field(default_factory=list, max_length=50)
+    redirect_uris: list[Uri] = Field(default_factory=list, max_length=50)
+    post_logout_redirect_uris: list[Uri] = Field(default_factory=list, max_length=50)
     grant_types: list[GrantType] = Field(
         default_factory=lambda: ["authorization_code", "refresh_token"], min_length=1)
     public: bool = False
@@ -308,8 +311,8 @@ class ClientCreate(Request):
 
 class ClientUpdate(Request):
     name: str | None = Field(None, min_length=1, max_length=200)
-    redirect_uris: list[str] | None = Field(None, max_length=50)
-    post_logout_redirect_uris: list[str] | None = Field(None, max_length=50)
+    redirect_uris: list[Uri] | None = Field(None, max_length=50)
+    post_logout_redirect_uris: list[Uri] | None = Field(None, max_length=50)
     scope: str | None = Field(None, max_length=2000)
     min_acr: Acr | None = None
     backchannel_logout_uri: str | None = Field(None, max_length=2000)

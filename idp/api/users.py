@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from flask import current_app, g, request
 from sqlalchemy import select
 
-from idp import admin, db, directory, mfa, store, tenant_policy, web
+from idp import admin, db, mfa, store, tenant_policy, web
 from idp.admin import invitations, user_list
 from idp.api import models
 from idp.api.base import after_cursor, bp, current_caller, cursor_of, not_found, operation
@@ -100,18 +100,19 @@ def create_user():
     """Create or invite a user
 
     Without `password` the user is invited: the account is `invited` and a link to choose a
-    password is mailed to them (good for 7 days). With `password` the account is active now.
-    Needs `users:provision`. Honours `Idempotency-Key`."""
+    password is mailed to them (good for 7 days; inviting someone invited already mails a new
+    link). With `password` the account is active now, once the password passes the tenant's
+    password rules (else 422). Needs `users:provision`. Honours `Idempotency-Key`."""
     body: models.UserCreate = request.context.json
     session, actor = db.session(), current_caller().actor
     if body.password is None:
         user = invitations.invite(session, current_app.config["IDP"], g.tenant, body.email, actor,
                                   name=body.name or "", role=body.role, groups=body.groups).user
     else:
-        directory.check_role(session, g.tenant, body.role)
-        user = directory.create_user(session, current_app.extensions["idp.passwords"], g.tenant,
-                                     body.email, body.password, name=body.name or "",
-                                     role=body.role, groups=body.groups, actor=actor)
+        user = admin.create_user(session, current_app.config["IDP"],
+                                 current_app.extensions["idp.passwords"], g.tenant, body.email,
+                                 body.password, actor, name=body.name or "", role=body.role,
+                                 groups=body.groups)
     session.flush()
     return _shown(user), 201, {"Location": _location(user)}
 

@@ -46,6 +46,13 @@ def test_a_user_created_with_a_password_is_active_and_can_sign_in(app, client, w
     assert redeem(client, world, world.portal, code, verifier).status_code == 200
 
 
+def test_a_password_chosen_for_someone_meets_the_tenant_s_rules(app, world):
+    api = api_for(app, app.test_client(), world)
+    r = api.post("/users", json={"email": "finn@example.com", "password": "password"})
+    assert r.status_code == 422 and r.get_json()["detail"].startswith("password refused")
+    assert api.get("/users?email=finn@example.com").get_json()["items"] == []
+
+
 def test_an_address_taken_is_a_conflict_and_a_bad_one_names_the_field(app, world):
     api = api_for(app, app.test_client(), world)
     r = api.post("/users", json={"email": world.bob})
