@@ -207,9 +207,11 @@ def locked_ids(db: Session, store: Redis, guard: Guard, tenant_id: int) -> list[
             if count is not None and int(count) >= guard.limits.lock_after]
 
 
-def shield_for(policy: TenantPolicy, user: User, held: frozenset[str], locked: bool) -> Shield:
-    """``held``: the factor types the user can answer now."""
-    standing = policy_standing(policy, facts.facts_of(user, held))
+def shield_for(policy: TenantPolicy, user: User, held: frozenset[str], locked: bool,
+               kinds=None) -> Shield:
+    """``held``: the factor types the user can answer now (``kinds``: ``mfa.kinds()``, when
+    the caller asked it once for many users)."""
+    standing = policy_standing(policy, facts.facts_of(user, held, kinds))
     label = STATE_LABELS[standing.state]
     if standing.factors:
         label += ": " + ", ".join(mfa.get(t).label for t in standing.factors if mfa.get(t))
@@ -319,9 +321,10 @@ def rows_of(db: Session, store: Redis, guard: Guard, policy: TenantPolicy, tenan
     keys = [account_key(tenant_id, u.id, u.email) for u in users]
     counts = store.mget(keys) if keys else []
     rows = []
+    kinds = mfa.kinds()
     for user, count in zip(users, counts):
         locked = count is not None and int(count) >= guard.limits.lock_after
-        shield = shield_for(policy, user, frozenset(types[user.id]), locked)
+        shield = shield_for(policy, user, frozenset(types[user.id]), locked, kinds)
         rows.append(UserRow(user.id, user.email, user.name, user.role, shield, user.status,
                             passkeys[user.id], remembered.get(user.id, 0)))
     return rows
