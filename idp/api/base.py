@@ -78,6 +78,13 @@ PROBLEMS = {
     "422": "A value was refused; `errors` names each field.",
     "503": "Briefly unavailable; retry after Retry-After.",
 }
+PATH_PARAMETERS = {
+    "user_id": "The user's public id (`id` in a user, the OIDC `sub`).",
+    "group_id": "The group's id.",
+    "client_id": "The client's `client_id`.",
+    "session_id": "The session's public id (`id` in a user's sessions).",
+    "tenant": "The tenant (part of the server URL).",
+}
 IDEMPOTENCY_TTL = 24 * 3600
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 PENDING_TTL = 60
@@ -141,7 +148,8 @@ def operation(*scopes: str, query: type[BaseModel] | None = None,
     def decorate(func):
         validated = spec.validate(query=query, json=body, resp=Responses(**(ok or {})),
                                   tags=tags, security={"oauth2": list(scopes)},
-                                  before=_refused_values)(func)
+                                  before=_refused_values, operation_id=func.__name__,
+                                  path_parameter_descriptions=PATH_PARAMETERS)(func)
 
         @functools.wraps(validated)
         def view(*args, **kwargs):
@@ -152,6 +160,7 @@ def operation(*scopes: str, query: type[BaseModel] | None = None,
             return validated(*args, **kwargs)
 
         view.scopes = scopes
+        view.idempotent_create = idempotent_create
         return view
     return decorate
 
@@ -277,6 +286,7 @@ def document(issuer: str) -> dict:
     doc["servers"] = [{"url": f"{issuer}/api/v1"}]
     flows = doc["components"]["securitySchemes"]["oauth2"]["flows"]
     flows["clientCredentials"]["tokenUrl"] = f"{issuer}/token"
+    idempotent = _idempotent_operations()
     paths = {}
     for path, operations in doc["paths"].items():
         if not path.startswith(_API_PREFIX):
@@ -294,9 +304,32 @@ def document(issuer: str) -> dict:
                     "schema": {"type": "string"}}}
             if "requestBody" in operation_:
                 operation_["requestBody"]["required"] = True
+        for method, operation_ in operations.items():
+            if (method.upper(), path) in idempotent:
+                operation_["parameters"].append(IDEMPOTENCY_PARAMETER)
         paths[path[len(_API_PREFIX):] or "/"] = operations
     doc["paths"] = paths
     return doc
+
+
+IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Send the same key with the same body to have the create happen once: "
+                   "within 24 hours a repeat gets the first answer again (header "
+                   "`Idempotent-Replayed: true`); the key with another body is a 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+
+
+def _idempotent_operations() -> set[tuple[str, str]]:
+    """(method, path as the document spells it) of the creates that honour the header."""
+    found = set()
+    for rule in current_app.url_map.iter_rules():
+        view = current_app.view_functions.get(rule.endpoint)
+        if rule.endpoint.startswith("api.") and getattr(view, "idempotent_create", False):
+            path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+            found.update((m, path) for m in rule.methods - {"HEAD", "OPTIONS"})
+    return found
 
 
 def _problem_ref(doc: dict) -> dict:

@@ -73,6 +73,9 @@ def test_the_document_is_valid_openapi_3_1_for_this_tenant(two_tenants):
     assert scopes[("POST", "/users")] == ["users:provision"]
     assert scopes[("POST", "/users/{user_id}/mfa/reset")] == ["mfa:manage"]
     assert scopes[("PUT", "/policy")] == ["admin:write"]
+    keyed = {(m, p) for m, p, o in operations
+             if any(x["name"] == "Idempotency-Key" for x in o["parameters"])}
+    assert keyed == {("POST", "/users"), ("POST", "/groups"), ("POST", "/clients")}
 
 
 def _filled(path: str, ids: dict) -> str:
