@@ -109,22 +109,22 @@ def _refused_values(_request, _response, error, _instance, _adapter=None):
 def _json_body() -> dict:
     """The request's JSON object, or a problem: 415 for another media type, 400 for what does
     not parse, 422 for JSON that is not an object (or holds a NUL, which nothing stores)."""
-    if request.content_length == 0 and not request.data:
-        body = {}
-    else:
-        if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
-            raise Problem(415, "Send the body as application/json.")
-        try:
-            body = json.loads(request.get_data(cache=True) or b"{}")
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise Problem(400, "The body is not valid JSON.") from None
+    if request.mimetype and not (request.mimetype == "application/json"
+                                 or request.mimetype.endswith("+json")):
+        raise Problem(415, "Send the body as application/json.")
+    data = request.get_data(cache=True)
+    try:
+        body = json.loads(data) if data else {}  # no body: the model says what is missing
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise Problem(400, "The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise Problem(422, "The body must be a JSON object.",
                       errors=[{"field": "body", "message": "not an object"}])
     if _holds_nul(body):
         raise Problem(422, "The body holds a NUL character, which is never valid here.",
                       errors=[{"field": "body", "message": "NUL character"}])
-    # spectree reads the body with get_json: hand it what was checked here.
+    # spectree reads the body with get_json: hand it what was checked here (Werkzeug's cache
+    # of the parsed body, for get_json with and without ``silent``).
     request._cached_json = (body, body)
     return body
 

@@ -177,3 +177,14 @@ def test_every_refusal_is_a_problem(app, world):
     assert cases[6][0].headers["Allow"]
     assert cases[8][0].headers["WWW-Authenticate"].startswith("Bearer ")
     assert 'error="invalid_token"' in cases[8][0].headers["WWW-Authenticate"]
+
+
+def test_a_request_without_a_body_is_read_as_an_empty_object(app, world):
+    api = api_for(app, app.test_client(), world)
+    bob = subject_of(app, world, world.bob)
+    r = api.client.patch(f"/t/{world.slug}/api/v1/users/{bob}",
+                         headers={"Authorization": f"Bearer {api.access_token}"})
+    assert r.status_code == 200 and r.get_json()["name"] == "Bob"  # nothing to change
+    r = api.client.post(f"/t/{world.slug}/api/v1/users",
+                        headers={"Authorization": f"Bearer {api.access_token}"})
+    assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "email"
