@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from idp import admin, create_app, db as idp_db, directory, mfa  # noqa: E402
 from idp.config import Settings  # noqa: E402
-from idp.console import users as users_list  # noqa: E402
+from idp.admin import user_list as users_list  # noqa: E402
 from idp.guard import account_key  # noqa: E402
 from idp.models import AuditEvent, Authenticator, Group, User, user_groups  # noqa: E402
 from idp.policy import Mode, TenantPolicy  # noqa: E402

@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     from idp.journey import session as sso
     from idp.journey import transaction
     from idp.account.views import bp as account_bp
+    from idp.api import bp as api_bp
     from idp.health import bp as health_bp
     from idp.metrics import bp as metrics_bp
     from idp.console import areas  # noqa: F401  (each console area adds its routes)
@@ -82,8 +83,10 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     app.register_blueprint(console_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(metrics_bp)
+    app.register_blueprint(api_bp)
     app.register_blueprint(scim_bp)
-    csrf.exempt(scim_bp)  # called by services with a bearer token, never by our forms
+    for machine in (api_bp, scim_bp):
+        csrf.exempt(machine)  # called by services with a bearer token, never by our forms
     app.after_request(sso.write_cookie)
     app.after_request(transaction.write_cookie)
 

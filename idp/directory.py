@@ -125,6 +125,7 @@ def create_user(
     role: str = "member",
     phone: str | None = None,
     groups: list[str] = (),
+    actor: str = "cli",
 ) -> User:
     email = normalise_email(email)
     if not EMAIL.fullmatch(email) or len(email) > 320:
@@ -148,7 +149,7 @@ def create_user(
         user.groups.append(_group(db, tenant, group_name))
     db.add(user)
     db.flush()
-    audit.record(db, tenant.id, "user.created", actor="cli", user_id=user.id, role=role)
+    audit.record(db, tenant.id, "user.created", actor=actor, user_id=user.id, role=role)
     return user
 
 

@@ -14,7 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from idp import cache, db
+from idp import cache, db, problems
 from idp.cache import Snapshots
 from idp.config import Settings
 from idp.directory import SLUG, NotFound, get_tenant
@@ -133,6 +133,8 @@ TITLES = {
 
 def _http_error(error: HTTPException):
     status = error.code or 500
+    if problems.API_PATH.match(request.path):
+        return _api_problem(error, status)
     message = error.description if status != 405 else "That page cannot be used that way."
     if request.accept_mimetypes.best == "application/json" or request.path.endswith(
         ("/token", "/introspect", "/revoke", "/userinfo", "/jwks")
@@ -140,6 +142,20 @@ def _http_error(error: HTTPException):
         return {"error": "invalid_request" if status < 500 else "server_error",
                 "error_description": message}, status
     return error_page(status, TITLES.get(status, "Something went wrong"), message)
+
+
+API_DETAILS = {
+    404: "There is nothing at this address. The API's paths are listed in its openapi.json.",
+    405: "This address does not take that method.",
+    413: "The request body is too large.",
+}
+
+
+def _api_problem(error: HTTPException, status: int):
+    """An HTTP error under an API path, as problem details (with the ``Allow`` of a 405)."""
+    headers = {k: v for k, v in error.get_headers() if k == "Allow"}
+    detail = error.description if status == 400 else API_DETAILS.get(status, error.description)
+    return problems.problem(status, detail or "", headers=headers)
 
 
 def _refuse_nul_bytes():
@@ -162,6 +178,9 @@ MACHINE_PATHS = ("/token", "/introspect", "/revoke", "/userinfo", "/jwks",
 def _unavailable():
     """Fail closed with when to retry: an OAuth ``temporarily_unavailable`` for clients, a
     page for people. Nothing was half-done: the request's transaction is rolled back."""
+    if problems.API_PATH.match(request.path):
+        return problems.problem(503, STORE_UNAVAILABLE["error_description"],
+                                headers={"Retry-After": "30"})
     if request.path.endswith(MACHINE_PATHS):
         return STORE_UNAVAILABLE, 503, {"Retry-After": "30"}
     response = error_page(503, "Sign-in is temporarily unavailable",
@@ -208,6 +227,8 @@ def _database_error(error: DBAPIError):
     status, body, _ = answer
     if status == 503:
         return _unavailable()
+    if problems.API_PATH.match(request.path):
+        return problems.problem(status, body["error_description"])
     if request.path.endswith(MACHINE_PATHS):
         return body, status
     return error_page(status, TITLES[status], body["error_description"])
@@ -217,6 +238,8 @@ def _out_of_range(error: OverflowError):
     """A number in the address no row can have (an id past 64 bits): SQLite's driver refuses
     to bind it. Nothing has that id, so: not found."""
     db.discard()
+    if problems.API_PATH.match(request.path):
+        return problems.problem(404, "There is nothing at this address.")
     return error_page(404, "Not found", "There is nothing at this address.")
 
 

@@ -9,21 +9,23 @@ verbs (create, rotate, delete) would collide with the portals' here.
 """
 
 from idp.admin.lifecycle import (Ended, LastAdministrator, NotOnYourself, deactivate,
-                                 delete_user, end_sessions_and_tokens, reactivate, set_role,
-                                 sign_out_everywhere)
+                                 delete_user, end_session, end_sessions_and_tokens, reactivate,
+                                 set_role, sign_out_everywhere)
 from idp.admin.portals import (MIN_ACRS, delete_client, register_client, rotate_client_secret,
                                update_client)
 from idp.admin.provisioning import (GroupInPolicy, delete_group, set_members, update_group,
                                     update_user)
 from idp.admin.sign_in_policy import policy_dict, policy_row, set_policy
 from idp.admin.upstreams import KEEP, add_upstream, find_upstream, update_upstream
-from idp.admin.users import (IssuedLoginToken, PrivilegedLinkRefused,
-                             add_to_group, create_group, create_login_token, remove_from_group,
-                             set_user_mfa, unlock)
+from idp.admin.users import (IssuedLoginToken, PasswordRefused, PrivilegedLinkRefused,
+                             add_to_group, create_group, create_login_token, create_user,
+                             forget_browsers, remove_from_group, set_groups, set_user_mfa,
+                             unlock)
 
 __all__ = [
     "KEEP", "MIN_ACRS", "GroupInPolicy", "delete_group", "set_members", "update_group",
     "update_user", "Ended", "IssuedLoginToken", "LastAdministrator", "NotOnYourself",
+    "PasswordRefused", "create_user", "end_session", "forget_browsers", "set_groups",
     "PrivilegedLinkRefused", "add_to_group", "add_upstream", "create_group",
     "create_login_token", "deactivate", "delete_client", "delete_user",
     "end_sessions_and_tokens", "find_upstream", "policy_dict", "policy_row", "reactivate",

@@ -30,6 +30,7 @@ from idp.directory import DirectoryError, NotFound
 from idp.guard import account_key
 from idp.journey import remembered
 from idp.journey import session as sso
+from idp.oidc.issue import revoke_sessions
 from idp.models import AuthorizationCode, LoginToken, Tenant, User
 from idp.models.base import utcnow
 
@@ -100,6 +101,19 @@ def sign_out_everywhere(db: Session, store, tenant: Tenant, email: str, actor: s
     audit.record(db, tenant.id, "user.signed_out_everywhere", actor=actor, user_id=user.id,
                  sessions=ended.sessions, tokens=ended.tokens)
     return ended
+
+
+def end_session(db: Session, tenant: Tenant, email: str, public_id: str, actor: str) -> bool:
+    """End one of the user's sessions, named by its public id, and the tokens issued under it
+    (as the user's own "sign out that browser"); False when they have no such session."""
+    user = _user(db, tenant, email)
+    ended = sso.end_other(tenant.id, user.id, public_id)
+    if ended is None:
+        return False
+    tokens = revoke_sessions(tenant.id, user.id, under=[ended.sid, *ended.public_ids])
+    audit.record(db, tenant.id, "user.session_ended", actor=actor, user_id=user.id,
+                 tokens=tokens)
+    return True
 
 
 def deactivate(db: Session, store, tenant: Tenant, email: str, actor: str) -> tuple[User, Ended]:

@@ -8,17 +8,17 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from idp import audit, user_status
+from idp import audit, directory, password_policy, tenant_policy, user_status
 from idp.config import Settings
 from idp.admin.sign_in_policy import policy_row
 from idp.directory import AlreadyExists, DirectoryError, NotFound, _group, find_user
 from idp.guard import Guard, account_key
 from idp.journey import login_links as tokens
 from idp.journey import remembered
-from idp.models import Authenticator, Group, LoginToken, Tenant, User
+from idp.models import Authenticator, Group, LoginToken, Tenant, User, user_groups
 from idp import hashing
 from idp.notify import outbox
 from idp.policy import AdminState, Mode
@@ -37,6 +37,52 @@ def create_group(db: Session, tenant: Tenant, name: str, actor: str, *,
     group.external_id = external_id or None
     audit.record(db, tenant.id, "group.created", actor=actor, group=group.name)
     return group
+
+
+class PasswordRefused(DirectoryError):
+    """The password chosen for a new account breaks the tenant's password rules."""
+
+
+def create_user(db: Session, settings: Settings, passwords, tenant: Tenant, email: str,
+                password: str, actor: str, *, name: str = "", role: str = "member",
+                phone: str | None = None, groups: list[str] = ()) -> User:
+    """An active account with a password chosen for it (the command line, the admin API):
+    the password is asked of ``password_policy`` as any new password is, then
+    ``directory.create_user``. (An invitation lets the person choose their own instead.)"""
+    refused = password_policy.problem(
+        password, email=email, tenant=tenant, pwned_url=settings.pwned_passwords_url,
+        min_length=tenant_policy.account_settings(db, tenant).password_min_length)
+    if refused:
+        raise PasswordRefused(f"password refused: {refused}")
+    directory.check_role(db, tenant, role)
+    return directory.create_user(db, passwords, tenant, email, password, name=name, role=role,
+                                 phone=phone, groups=groups, actor=actor)
+
+
+def set_groups(db: Session, tenant: Tenant, email: str, groups: list[str], actor: str) -> User:
+    """Put the user in exactly ``groups`` (each existing), each change audited as the
+    console's. (Names and the address are ``provisioning.update_user``'s; a role is
+    ``set_role``'s, with its rules.)"""
+    user = _user(db, tenant, email)
+    wanted = list(dict.fromkeys(n.strip() for n in groups))
+    found = {g.name: g for g in db.scalars(select(Group).where(
+        Group.tenant_id == tenant.id, Group.name.in_(wanted)))} if wanted else {}
+    missing = [n for n in wanted if n not in found]
+    if missing:
+        raise NotFound(f"no group {missing[0]!r} in {tenant.slug}")
+    have = {g.name for g in user.groups}
+    for group_name in wanted:
+        if group_name not in have:
+            add_to_group(db, tenant, group_name, user.email, actor)
+    for group_name in sorted(have - set(wanted)):
+        remove_from_group(db, tenant, group_name, user.email, actor)
+    return user
+
+
+def forget_browsers(db: Session, tenant: Tenant, email: str, actor: str) -> int:
+    """Forget every browser remembered for the user's second step: each asks for it again."""
+    user = _user(db, tenant, email)
+    return remembered.forget_all(db, tenant.id, user.id, actor, "admin")
 
 
 def add_to_group(db: Session, tenant: Tenant, name: str, email: str, actor: str) -> User:

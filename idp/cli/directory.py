@@ -21,7 +21,7 @@ def tenant_create(settings: Settings, args) -> dict:
 
 
 def user_create(settings: Settings, args) -> dict:
-    from idp import directory, password_policy, tenant_policy
+    from idp import admin, directory
     from idp.installation import database
     from idp.password import Passwords
 
@@ -30,14 +30,10 @@ def user_create(settings: Settings, args) -> dict:
     password = sys.stdin.readline().rstrip("\r\n")
     with database(settings) as session:
         tenant = directory.get_tenant(session, args.slug)
-        refused = password_policy.problem(
-            password, email=args.email, tenant=tenant, pwned_url=settings.pwned_passwords_url,
-            min_length=tenant_policy.account_settings(session, tenant).password_min_length)
-        if refused:
-            raise CLIError(f"password refused: {refused}")
-        user = directory.create_user(
-            session, Passwords.from_settings(settings), tenant, args.email, password,
-            name=args.name or "", role=args.role, phone=args.phone, groups=args.group or [],
+        user = admin.create_user(
+            session, settings, Passwords.from_settings(settings), tenant, args.email, password,
+            "cli", name=args.name or "", role=args.role, phone=args.phone,
+            groups=args.group or [],
         )
         return {"tenant": tenant.slug, "email": user.email, "sub": user.subject,
                 "role": user.role, "groups": [g.name for g in user.groups], "phone": user.phone}

@@ -21,6 +21,7 @@ from sqlalchemy import and_, or_, select
 
 from idp import audit, db
 from idp.addresses import normalise_email
+from idp.admin import audit_trail
 from idp.console.views import bp
 from idp.models import AuditEvent, User
 
@@ -86,10 +87,7 @@ def _conditions(filters: Filters) -> tuple[list, str | None]:
         else:  # what happened to them, and what they did
             where.append(or_(AuditEvent.user_id == user_id, AuditEvent.actor == email))
     if filters.action:
-        if filters.action.endswith((".", "*")):
-            where.append(AuditEvent.action.startswith(filters.action.rstrip("*"), autoescape=True))
-        else:
-            where.append(AuditEvent.action == filters.action)
+        where.append(audit_trail.action_condition(filters.action))
     since, until = _day(filters.since, "from"), _day(filters.until, "to")
     if since and until and since > until:
         raise BadFilter("The “from” date is after the “to” date.")
@@ -102,12 +100,7 @@ def _conditions(filters: Filters) -> tuple[list, str | None]:
 
 
 def _rows(where: list, before: int | None, limit: int):
-    query = (select(AuditEvent, User.email)
-             .outerjoin(User, and_(User.id == AuditEvent.user_id, User.tenant_id == g.tenant.id))
-             .where(*where))
-    if before is not None:
-        query = query.where(AuditEvent.id < before)
-    return db.session().execute(query.order_by(AuditEvent.id.desc()).limit(limit)).all()
+    return audit_trail.rows(db.session(), g.tenant.id, where, before, limit)
 
 
 def _before() -> int | None:

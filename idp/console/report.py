@@ -33,7 +33,7 @@ from idp.console.views import bp
 from idp.guard import account_key
 from idp.mfa import flow
 from idp.models import Authenticator, Group, User, user_groups
-from idp.console.users import STATE_LABELS, state_of, usable_factor
+from idp.admin.user_list import STATE_LABELS, state_of, usable_factor
 from idp.policy import Standing, TenantPolicy
 from idp import tenant_policy
 

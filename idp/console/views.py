@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from idp import admin, db, mfa, roles, store, user_status
 from idp.console import gate
-from idp.console import users as users_list
+from idp.admin import user_list as users_list
 from idp.directory import DirectoryError, RoleNotAllowedMfa
 from idp.journey import remembered
 from idp.mfa import flow
@@ -201,7 +201,7 @@ def act(user_id, action):
                   f"for their second step at its next sign-in." if gone is not None else
                   f"That browser is not remembered for {target.email} (any more).")
         elif action == "forget-browsers":
-            count = remembered.forget_all(session, g.tenant.id, target.id, actor, "admin")
+            count = admin.forget_browsers(session, g.tenant, target.email, actor)
             flash(f"{count} browser{'s' if count != 1 else ''} forgotten for {target.email}.")
         elif action == "unlock":
             admin.unlock(session, flow.guard(), g.tenant, target.email, actor)

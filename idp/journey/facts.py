@@ -34,12 +34,13 @@ def user_facts(db: Session, user: User,
     return facts_of(user, enrolled_types(db, user, authenticators))
 
 
-def facts_of(user: User, enrolled: frozenset[str]) -> UserFacts:
+def facts_of(user: User, enrolled: frozenset[str], kinds=None) -> UserFacts:
     """A user's facts when the caller has read their answerable factor types already (the
     console reads a page of users' at once). They carry the kinds of factor the registry
-    knows, which the policy reads the user's against."""
+    knows, which the policy reads the user's against (``kinds``: ``mfa.kinds()`` already
+    asked, once for a page of users)."""
     return UserFacts(
-        id=user.id, kinds=mfa.kinds(), role=user.role, groups=frozenset(g.name for g in user.groups),
+        id=user.id, kinds=kinds if kinds is not None else mfa.kinds(), role=user.role, groups=frozenset(g.name for g in user.groups),
         admin_state=AdminState(user.mfa_admin_state), must_reenroll=user.mfa_must_reenroll,
         skips_used=user.mfa_skips_used, enrolled=enrolled,
     )

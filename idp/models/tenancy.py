@@ -24,6 +24,8 @@ user_groups = Table(
     Base.metadata,
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    # A group's members (the API's group filter) without reading every membership.
+    Index("ix_user_groups_group", "group_id", "user_id"),
 )
 
 
@@ -55,7 +57,11 @@ class User(Base):
         Index("ix_users_name_trgm", "name", postgresql_using="gin",
               postgresql_ops={"name": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
         Index("ix_users_tenant_external_id", "tenant_id", "external_id"),
-        # SCIM's userName sw "...": a prefix of the tenant's addresses (migration 0017).
+        # The admin API's list walks users by id under filters (migration 0018): one status
+        # in id order.
+        Index("ix_users_tenant_status_id", "tenant_id", "status", "id"),
+        # The beginning of an address (SCIM's userName sw, the API's email_prefix): LIKE
+        # 'prefix%' under any collation (migration 0017).
         Index("ix_users_tenant_email_pattern", "tenant_id", "email",
               postgresql_ops={"email": "varchar_pattern_ops"}).ddl_if(dialect="postgresql"),
     )

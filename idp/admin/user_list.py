@@ -1,4 +1,4 @@
-"""The users list: one page of a tenant's users with each one's status and MFA state, in a fixed
+"""The users list (the console's, the admin API's): one page of a tenant's users with each one's status and MFA state, in a fixed
 number of queries whatever the page size (users, their groups, their factors, their remembered
 browsers, their locks) —
 fast at 100,000 users (benchmarks/console_users.py). The state is ``idp.policy.standing``'s
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from redis import Redis
 from sqlalchemy import Boolean, String, false, func, literal, or_, select, true, tuple_, union_all
@@ -92,6 +92,12 @@ class Filters:
     locked: bool = False
     status: str = ""  # a ``user_status`` value
     group: str = ""  # a group's name
+    # The admin API's (the console's form does not send them): a role, an address exactly or
+    # its beginning (in the stored spelling, ``idp.addresses``), created at or after a moment.
+    role: str = ""
+    email: str = ""
+    email_prefix: str = ""
+    created_since: datetime | None = None
 
     @classmethod
     def from_args(cls, args) -> "Filters":
@@ -105,7 +111,11 @@ class Filters:
     def args(self) -> dict:
         """As query-string arguments (the next page's link keeps them)."""
         return {k: v for k, v in (("mfa", self.mfa), ("locked", "yes" if self.locked else ""),
-                                  ("status", self.status), ("group", self.group)) if v}
+                                  ("status", self.status), ("group", self.group),
+                                  ("role", self.role), ("email", self.email),
+                                  ("email_prefix", self.email_prefix),
+                                  ("created_since", self.created_since and
+                                   self.created_since.isoformat())) if v}
 
     def __bool__(self) -> bool:
         return bool(self.args())
@@ -197,29 +207,43 @@ def locked_ids(db: Session, store: Redis, guard: Guard, tenant_id: int) -> list[
             if count is not None and int(count) >= guard.limits.lock_after]
 
 
-def shield_for(policy: TenantPolicy, user: User, held: frozenset[str], locked: bool) -> Shield:
-    """``held``: the factor types the user can answer now."""
-    standing = policy_standing(policy, facts.facts_of(user, held))
+def shield_for(policy: TenantPolicy, user: User, held: frozenset[str], locked: bool,
+               kinds=None) -> Shield:
+    """``held``: the factor types the user can answer now (``kinds``: ``mfa.kinds()``, when
+    the caller asked it once for many users)."""
+    standing = policy_standing(policy, facts.facts_of(user, held, kinds))
     label = STATE_LABELS[standing.state]
     if standing.factors:
         label += ": " + ", ".join(mfa.get(t).label for t in standing.factors if mfa.get(t))
     return Shield(standing.state.value, label, standing.reason, standing.factors, locked)
 
 
+def _escaped(text: str) -> str:
+    """``text`` for a LIKE pattern with ``\\`` as the escape: its wildcards match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _containing(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return "%" + _escaped(text) + "%"
 
 
-def page(db: Session, store: Redis, guard: Guard, policy: TenantPolicy, tenant_id: int,
-         search: str = "", after: str | None = None, limit: int = PAGE_SIZE,
-         filters: Filters = Filters()) -> tuple[list[UserRow], str | None]:
-    """One page ordered by email, after the email ``after`` (keyset: as fast on page 2,000 as on
-    page 1), of the users ``filters`` and ``search`` leave; returns the rows and the cursor of
-    the next page, if any."""
-    query = (select(User).where(User.tenant_id == tenant_id).order_by(User.email).limit(limit + 1)
-             .options(selectinload(User.groups)))
+def _narrowed(db: Session, store: Redis, guard: Guard, policy: TenantPolicy, tenant_id: int,
+              search: str, filters: Filters):
+    """The query of the users ``filters`` and ``search`` leave (unordered), or None when the
+    answer is known to be empty."""
+    query = select(User).where(User.tenant_id == tenant_id).options(selectinload(User.groups))
     if filters.status:
         query = query.where(User.status == filters.status)
+    if filters.role:
+        query = query.where(User.role == filters.role)
+    if filters.email:
+        query = query.where(User.email == normalise_email(filters.email))
+    if filters.email_prefix:
+        # The pattern built here, not in SQL: a constant prefix is what an index can serve.
+        prefix = _escaped(normalise_email(filters.email_prefix))
+        query = query.where(User.email.like(prefix + "%", escape="\\"))
+    if filters.created_since is not None:
+        query = query.where(User.created_at >= filters.created_since)
     if filters.group:
         query = query.where(User.id.in_(
             select(user_groups.c.user_id).join(Group, Group.id == user_groups.c.group_id)
@@ -229,18 +253,55 @@ def page(db: Session, store: Redis, guard: Guard, policy: TenantPolicy, tenant_i
     if filters.locked:
         locked = locked_ids(db, store, guard, tenant_id)
         if not locked:
-            return [], None
+            return None
         query = query.where(User.id.in_(locked))
     search = search.strip()[:200]
     if search:
         # Addresses are stored in their one spelling: search for the typed part in it too.
         query = query.where(or_(User.email.like(_containing(normalise_email(search)), escape="\\"),
                                 User.name.ilike(_containing(search), escape="\\")))
+    return query
+
+
+def page(db: Session, store: Redis, guard: Guard, policy: TenantPolicy, tenant_id: int,
+         search: str = "", after: str | None = None, limit: int = PAGE_SIZE,
+         filters: Filters = Filters()) -> tuple[list[UserRow], str | None]:
+    """One page ordered by email, after the email ``after`` (keyset: as fast on page 2,000 as on
+    page 1), of the users ``filters`` and ``search`` leave; returns the rows and the cursor of
+    the next page, if any."""
+    query = _narrowed(db, store, guard, policy, tenant_id, search, filters)
+    if query is None:
+        return [], None
     if after:
         query = query.where(User.email > after)
-    users = list(db.scalars(query))
+    users = list(db.scalars(query.order_by(User.email).limit(limit + 1)))
     more = len(users) > limit
     users = users[:limit]
+    return rows_of(db, store, guard, policy, tenant_id, users), (users[-1].email if more else None)
+
+
+def page_by_id(db: Session, store: Redis, guard: Guard, policy: TenantPolicy, tenant_id: int,
+               after_id: int | None = None, limit: int = PAGE_SIZE,
+               filters: Filters = Filters()) -> tuple[list[tuple[User, UserRow]], int | None]:
+    """The admin API's walk: one page in the order users were created (their row id, which
+    never changes, unlike an address), after ``after_id``; the users with their rows, and the
+    id to continue after, if there is more."""
+    query = _narrowed(db, store, guard, policy, tenant_id, "", filters)
+    if query is None:
+        return [], None
+    if after_id is not None:
+        query = query.where(User.id > after_id)
+    users = list(db.scalars(query.order_by(User.id).limit(limit + 1)))
+    more = len(users) > limit
+    users = users[:limit]
+    rows = rows_of(db, store, guard, policy, tenant_id, users)
+    return list(zip(users, rows)), (users[-1].id if more else None)
+
+
+def rows_of(db: Session, store: Redis, guard: Guard, policy: TenantPolicy, tenant_id: int,
+            users: list[User]) -> list[UserRow]:
+    """The list's rows of ``users``: their factors, remembered browsers and locks, in a fixed
+    number of queries (and one MGET) whatever their number."""
     ids = [u.id for u in users]
     types: dict[int, set[str]] = {i: set() for i in ids}
     passkeys: dict[int, int] = dict.fromkeys(ids, 0)
@@ -260,9 +321,10 @@ def page(db: Session, store: Redis, guard: Guard, policy: TenantPolicy, tenant_i
     keys = [account_key(tenant_id, u.id, u.email) for u in users]
     counts = store.mget(keys) if keys else []
     rows = []
+    kinds = mfa.kinds()
     for user, count in zip(users, counts):
         locked = count is not None and int(count) >= guard.limits.lock_after
-        shield = shield_for(policy, user, frozenset(types[user.id]), locked)
+        shield = shield_for(policy, user, frozenset(types[user.id]), locked, kinds)
         rows.append(UserRow(user.id, user.email, user.name, user.role, shield, user.status,
                             passkeys[user.id], remembered.get(user.id, 0)))
-    return rows, (users[-1].email if more else None)
+    return rows

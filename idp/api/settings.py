@@ -1,0 +1,158 @@
+"""The tenant's sign-in policy and its clients. Reads need ``admin:read``, changes
+``admin:write``. A client's secret is returned once, when it is created or rotated."""
+
+from __future__ import annotations
+
+from flask import g, request
+from sqlalchemy import select
+
+from idp import admin, db, web
+from idp.api import models
+from idp.api.base import bp, current_caller, not_found, operation
+from idp.models import Client
+from idp.problems import Problem
+
+POLICY, CLIENTS = ("policy",), ("clients",)
+
+
+@bp.get("/policy")
+@operation("admin:read", ok={"HTTP_200": models.Policy}, tags=POLICY)
+def get_policy():
+    """The sign-in policy
+
+    Two-step verification (mode, who, which factors, grace), lockout, passwords, sign-up and
+    remembered browsers."""
+    return models.Policy(**_policy_fields(admin.policy_dict(db.session(), g.tenant)))
+
+
+def _policy_fields(policy: dict) -> dict:
+    return {k: v for k, v in policy.items() if k in models.Policy.model_fields}
+
+
+@bp.put("/policy")
+@operation("admin:write", body=models.PolicyChange, ok={"HTTP_200": models.Policy},
+           tags=POLICY)
+def put_policy():
+    """Change the sign-in policy
+
+    The settings given change, the others stay; every value is checked as the console checks
+    it, and nothing changes when one is refused (422). Needs `admin:write`."""
+    body: models.PolicyChange = request.context.json
+    changes = body.model_dump(exclude_unset=True)
+    if any(v is None for v in changes.values()):
+        bad = [k for k, v in changes.items() if v is None]
+        raise Problem(422, "A setting cannot be null; leave it out to keep it.",
+                      errors=[{"field": k, "message": "null"} for k in bad])
+    after = admin.set_policy(db.session(), g.tenant, current_caller().actor, **changes)
+    return models.Policy(**_policy_fields(after))
+
+
+# -- clients --------------------------------------------------------------------------------
+
+def _client(client_id: str) -> Client:
+    client = db.session().scalar(select(Client).where(Client.tenant_id == g.tenant.id,
+                                                      Client.client_id == client_id[:64]))
+    if client is None:
+        raise not_found("client")
+    return client
+
+
+def _fields(client: Client) -> dict:
+    return dict(client_id=client.client_id, name=client.name, public=client.is_public,
+                redirect_uris=list(client.redirect_uris),
+                post_logout_redirect_uris=list(client.post_logout_redirect_uris),
+                grant_types=list(client.grant_types), scope=client.scope,
+                id_token_signed_response_alg=client.id_token_signed_response_alg,
+                min_acr=client.min_acr, backchannel_logout_uri=client.backchannel_logout_uri,
+                backchannel_logout_session_required=client.backchannel_logout_session_required,
+                created_at=client.created_at)
+
+
+@bp.get("/clients")
+@operation("admin:read", ok={"HTTP_200": models.Clients}, tags=CLIENTS)
+def list_clients():
+    """List clients
+
+    The tenant's portals and services, oldest first (never a secret)."""
+    rows = db.session().scalars(select(Client).where(Client.tenant_id == g.tenant.id)
+                                .order_by(Client.id))
+    return models.Clients(items=[models.Client(**_fields(c)) for c in rows])
+
+
+@bp.post("/clients")
+@operation("admin:write", body=models.ClientCreate, ok={"HTTP_201": models.ClientWithSecret},
+           tags=CLIENTS, idempotent_create=True)
+def create_client():
+    """Register a client
+
+    The response holds its secret (a confidential client's), the only time it is shown.
+    API scopes go only to a confidential client with the client_credentials grant. Needs
+    `admin:write`. Honours `Idempotency-Key` (a replay returns the same secret)."""
+    body: models.ClientCreate = request.context.json
+    made = admin.register_client(
+        db.session(), g.tenant, current_caller().actor, body.name, body.redirect_uris,
+        public=body.public, post_logout_redirect_uris=body.post_logout_redirect_uris,
+        grant_types=body.grant_types, id_token_alg=body.id_token_signed_response_alg,
+        min_acr=body.min_acr, backchannel_logout_uri=body.backchannel_logout_uri,
+        backchannel_logout_session_required=body.backchannel_logout_session_required,
+        scope=body.scope)
+    location = f"{web.issuer()}/api/v1/clients/{made.client.client_id}"
+    return (models.ClientWithSecret(**_fields(made.client), client_secret=made.secret), 201,
+            {"Location": location})
+
+
+@bp.get("/clients/<client_id>")
+@operation("admin:read", ok={"HTTP_200": models.Client}, tags=CLIENTS)
+def get_client(client_id):
+    """Get a client"""
+    return models.Client(**_fields(_client(client_id)))
+
+
+@bp.patch("/clients/<client_id>")
+@operation("admin:write", body=models.ClientUpdate, ok={"HTTP_200": models.Client},
+           tags=CLIENTS)
+def update_client(client_id):
+    """Change a client
+
+    What is given changes (`min_acr` or `backchannel_logout_uri` null: none). Needs
+    `admin:write`."""
+    client = _client(client_id)
+    body: models.ClientUpdate = request.context.json
+    given = body.model_dump(exclude_unset=True)
+    updated = admin.update_client(
+        db.session(), g.tenant, client.client_id, current_caller().actor,
+        name=body.name, redirect_uris=body.redirect_uris,
+        post_logout_redirect_uris=body.post_logout_redirect_uris,
+        min_acr=given["min_acr"] if "min_acr" in given else False,
+        backchannel_logout_uri=(given["backchannel_logout_uri"]
+                                if "backchannel_logout_uri" in given else False),
+        backchannel_logout_session_required=body.backchannel_logout_session_required,
+        scope=body.scope)
+    return models.Client(**_fields(updated))
+
+
+@bp.post("/clients/<client_id>/secret")
+@operation("admin:write", ok={"HTTP_200": models.Secret}, tags=CLIENTS)
+def rotate_secret(client_id):
+    """Rotate a client's secret
+
+    A new secret, shown once here; the old one stops working now. Needs `admin:write`."""
+    client = _client(client_id)
+    secret = admin.rotate_client_secret(db.session(), g.tenant, client.client_id,
+                                        current_caller().actor)
+    return models.Secret(client_id=client.client_id, client_secret=secret)
+
+
+@bp.delete("/clients/<client_id>")
+@operation("admin:write", ok={"HTTP_204": None}, tags=CLIENTS)
+def delete_client(client_id):
+    """Delete a client
+
+    Its codes and tokens go with it. A service cannot delete the client it calls with (409).
+    Needs `admin:write`."""
+    client = _client(client_id)
+    if client.client_id == current_caller().client.client_id:
+        raise Problem(409, "A service cannot delete the client it calls with; use another "
+                           "client or the console.")
+    admin.delete_client(db.session(), g.tenant, client.client_id, current_caller().actor)
+    return "", 204
