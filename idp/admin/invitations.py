@@ -40,6 +40,7 @@ def invite(db: Session, settings: Settings, tenant: Tenant, email: str, actor: s
         raise DirectoryError(f"{email!r} is not an email address")
     if role not in roles.ROLES:
         raise DirectoryError(f"role must be one of {', '.join(roles.ROLES)}")
+    directory.check_role(db, tenant, role)  # a role the tenant's policy allows, as elsewhere
     user = directory.find_user(db, tenant, email)
     again = user is not None
     if user is not None and user.status != user_status.INVITED:

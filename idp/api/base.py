@@ -15,6 +15,7 @@ import binascii
 import copy
 import functools
 import hashlib
+import hmac
 import json
 import re
 
@@ -23,7 +24,7 @@ from pydantic import BaseModel
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from spectree import Response as Responses
 
-from idp import db, problems, store, web
+from idp import db, problems, roles, store, web
 from idp.admin import LastAdministrator, NotOnYourself
 from idp.admin.provisioning import GroupInPolicy
 from idp.api import models
@@ -94,6 +95,20 @@ def current_caller() -> Caller:
     return g.api_caller
 
 
+ADMINS_NEED = "admin:write"
+
+
+def guard_privileged(role: str, what: str) -> None:
+    """An administrator's account (any role but member, ``roles.privileged``) holds the keys
+    of the tenant: creating one, changing its second step or ending it needs ``admin:write``
+    beside the call's own scope, as the console lets no two-factor administrator weaken an
+    administrator's sign-in. Without it: 403 ``insufficient_scope``."""
+    if roles.privileged(role) and ADMINS_NEED not in current_caller().scopes:
+        raise Refused(403, "insufficient_scope",
+                      f"{what} an administrator's account also needs the scope {ADMINS_NEED}.",
+                      ADMINS_NEED)
+
+
 def _body_errors(error) -> list[dict]:
     return [{"field": ".".join(str(part) for part in e.get("loc", ())) or "body",
              "message": e.get("msg", "invalid")} for e in error.errors()]
@@ -129,13 +144,29 @@ def _json_body() -> dict:
     return body
 
 
+MAX_DEPTH = 32  # the deepest body any operation reads is 3 levels
+
+
 def _holds_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
+    """Does a string in ``value`` hold a NUL (or a lone surrogate, which no database stores)?
+    Walked without recursion; a body nested deeper than ``MAX_DEPTH`` is refused (400)."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise Problem(400, f"The body is nested more than {MAX_DEPTH} levels deep.")
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise Problem(422, "The body holds text that is not valid Unicode.",
+                              errors=[{"field": "body", "message": "lone surrogate"}]) from None
+        elif isinstance(item, dict):
+            pending += [(k, depth + 1) for k in item] + [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            pending += [(v, depth + 1) for v in item]
     return False
 
 
@@ -179,8 +210,10 @@ def _idempotent(body: dict | None, run) -> Response:
     who = current_caller().client.client_id
     name = "api-idem:" + hashlib.sha256(
         f"{g.tenant.id}\x00{who}\x00{key}".encode()).hexdigest()
-    fingerprint = hashlib.sha256(json.dumps(
-        [request.method, request.path, body], sort_keys=True).encode()).hexdigest()
+    # Keyed: the body may hold a password, which an unkeyed digest in Redis would let anyone
+    # who reads Redis test guesses against.
+    fingerprint = hmac.new(current_app.config["SECRET_KEY"].encode(), json.dumps(
+        [request.method, request.path, body], sort_keys=True).encode(), "sha256").hexdigest()
     box = current_app.extensions["idp.secretbox"]
     r = store.get()
     if not r.set(name, json.dumps({"fingerprint": fingerprint, "pending": True}), nx=True,

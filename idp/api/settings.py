@@ -9,7 +9,9 @@ from sqlalchemy import select
 from idp import admin, db, web
 from idp.api import models
 from idp.api.base import bp, current_caller, not_found, operation
+from idp.clients import API_SCOPES
 from idp.models import Client
+from idp.oidc.bearer import Refused
 from idp.problems import Problem
 
 POLICY, CLIENTS = ("policy",), ("clients",)
@@ -68,6 +70,30 @@ def _fields(client: Client) -> dict:
                 created_at=client.created_at)
 
 
+def _no_more_than_caller(scope: str | None, what: str) -> None:
+    """A service gives no client an API scope it does not hold itself: otherwise
+    ``admin:write`` alone would mint a client with every scope (403 ``insufficient_scope``)."""
+    if scope is None:
+        return
+    beyond = [s for s in dict.fromkeys(scope.split()) if s in API_SCOPES
+              and s not in current_caller().scopes]
+    if beyond:
+        raise Refused(403, "insufficient_scope",
+                      f"{what} a client the scope {' '.join(beyond)} needs that scope yourself.",
+                      " ".join(beyond))
+
+
+def _within_caller(client) -> None:
+    """A client that holds an API scope the caller does not is beyond the caller: its secret
+    is not the caller's to rotate, nor is it the caller's to change or delete."""
+    beyond = [s for s in client.scope.split() if s in API_SCOPES
+              and s not in current_caller().scopes]
+    if beyond:
+        raise Refused(403, "insufficient_scope",
+                      f"This client holds {' '.join(beyond)}, which this service does not: "
+                      "change it in the console.", " ".join(beyond))
+
+
 @bp.get("/clients")
 @operation("admin:read", ok={"HTTP_200": models.Clients}, tags=CLIENTS)
 def list_clients():
@@ -89,6 +115,7 @@ def create_client():
     API scopes go only to a confidential client with the client_credentials grant. Needs
     `admin:write`. Honours `Idempotency-Key` (a replay returns the same secret)."""
     body: models.ClientCreate = request.context.json
+    _no_more_than_caller(body.scope, "Giving")
     made = admin.register_client(
         db.session(), g.tenant, current_caller().actor, body.name, body.redirect_uris,
         public=body.public, post_logout_redirect_uris=body.post_logout_redirect_uris,
@@ -118,6 +145,11 @@ def update_client(client_id):
     `admin:write`."""
     client = _client(client_id)
     body: models.ClientUpdate = request.context.json
+    _within_caller(client)
+    _no_more_than_caller(body.scope, "Giving")
+    if body.scope is not None and client.client_id == current_caller().client.client_id:
+        raise Problem(409, "A service cannot change its own scopes; an administrator does, in "
+                           "the console.")
     given = body.model_dump(exclude_unset=True)
     updated = admin.update_client(
         db.session(), g.tenant, client.client_id, current_caller().actor,
@@ -138,6 +170,7 @@ def rotate_secret(client_id):
 
     A new secret, shown once here; the old one stops working now. Needs `admin:write`."""
     client = _client(client_id)
+    _within_caller(client)
     secret = admin.rotate_client_secret(db.session(), g.tenant, client.client_id,
                                         current_caller().actor)
     return models.Secret(client_id=client.client_id, client_secret=secret)
@@ -151,6 +184,7 @@ def delete_client(client_id):
     Its codes and tokens go with it. A service cannot delete the client it calls with (409).
     Needs `admin:write`."""
     client = _client(client_id)
+    _within_caller(client)
     if client.client_id == current_caller().client.client_id:
         raise Problem(409, "A service cannot delete the client it calls with; use another "
                            "client or the console.")

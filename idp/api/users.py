@@ -19,7 +19,8 @@ from sqlalchemy import select
 from idp import admin, db, mfa, store, tenant_policy, web
 from idp.admin import invitations, user_list
 from idp.api import models
-from idp.api.base import after_cursor, bp, current_caller, cursor_of, not_found, operation
+from idp.api.base import (after_cursor, bp, current_caller, cursor_of, guard_privileged,
+                          not_found, operation)
 from idp.journey import remembered
 from idp.journey import session as sso
 from idp.mfa import flow
@@ -104,6 +105,7 @@ def create_user():
     link). With `password` the account is active now, once the password passes the tenant's
     password rules (else 422). Needs `users:provision`. Honours `Idempotency-Key`."""
     body: models.UserCreate = request.context.json
+    guard_privileged(body.role, "Creating")
     session, actor = db.session(), current_caller().actor
     if body.password is None:
         user = invitations.invite(session, current_app.config["IDP"], g.tenant, body.email, actor,
@@ -152,6 +154,7 @@ def deactivate_user(user_id):
     They cannot sign in; every session and token of theirs ends now. Needs
     `users:provision`."""
     user = user_by_id(user_id)
+    guard_privileged(user.role, "Deactivating")
     admin.deactivate(db.session(), store.get(), g.tenant, user.email, current_caller().actor)
     return _shown(user)
 
@@ -164,6 +167,7 @@ def reactivate_user(user_id):
     A deactivated user signs in again, with the factors and groups they had. Needs
     `users:provision`."""
     user = user_by_id(user_id)
+    guard_privileged(user.role, "Reactivating")
     admin.reactivate(db.session(), g.tenant, user.email, current_caller().actor)
     return _shown(user)
 
@@ -175,6 +179,7 @@ def delete_user(user_id):
 
     The user and everything they own go; the audit trail stays. Needs `users:provision`."""
     user = user_by_id(user_id)
+    guard_privileged(user.role, "Deleting")
     admin.delete_user(db.session(), store.get(), g.tenant, user.email, current_caller().actor)
     return "", 204
 
@@ -208,6 +213,7 @@ def get_factors(user_id):
 
 def _mfa_action(user_id: str, action: str) -> models.Factors:
     user = user_by_id(user_id)
+    guard_privileged(user.role, "Changing the second step of")
     admin.set_user_mfa(db.session(), g.tenant, user.email, action, current_caller().actor)
     db.session().flush()
     return _factors(user)
@@ -259,6 +265,7 @@ def unlock_user(user_id):
     A lock after failed attempts ends now, and the failures are forgotten. Needs
     `mfa:manage`."""
     user = user_by_id(user_id)
+    guard_privileged(user.role, "Unlocking")
     admin.unlock(db.session(), flow.guard(), g.tenant, user.email, current_caller().actor)
     return _factors(user)
 
@@ -271,6 +278,7 @@ def forget_browsers(user_id):
     Every browser that skips this user's second step asks for it again. Needs
     `mfa:manage`."""
     user = user_by_id(user_id)
+    guard_privileged(user.role, "Changing the second step of")
     gone = admin.forget_browsers(db.session(), g.tenant, user.email, current_caller().actor)
     return models.Forgotten(browsers=gone)
 

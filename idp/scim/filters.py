@@ -135,7 +135,8 @@ def _present(attribute: Attribute) -> ColumnElement:
 class _ToSql(FilterVisitor[ColumnElement]):
     """A filter tree to one SQL condition (``prefix``: inside ``emails[...]``)."""
 
-    def __init__(self, target: Target, prefix: str = ""):
+    def __init__(self, target: Target, prefix: str = "", comparisons: list[int] | None = None):
+        self.comparisons = comparisons if comparisons is not None else [0]  # shared by nested
         self.target, self.prefix = target, prefix
 
     def _attribute(self, node) -> tuple[str, Attribute]:
@@ -166,9 +167,13 @@ class _ToSql(FilterVisitor[ColumnElement]):
         name = node.attr_path.attr.lower()
         if name not in ("emails", "members") or node.attr_path.sub_attr:
             raise InvalidFilterException(detail=f"{node.attr_path}[...] is not a filter we take")
-        return _ToSql(self.target, name).visit(node.val_filter)
+        return _ToSql(self.target, name, self.comparisons).visit(node.val_filter)
 
     def visit_comparison(self, node: Comparison) -> ColumnElement:
+        self.comparisons[0] += 1
+        if self.comparisons[0] > MAX_COMPARISONS:
+            raise InvalidFilterException(detail=f"a filter compares at most {MAX_COMPARISONS} "
+                                                "times; ask in several requests")
         name, attribute = self._attribute(node)
         op, value = node.op, node.value
         if value is None:  # "eq null": not there; "ne null": there (RFC 7644 3.4.2.2)
@@ -250,9 +255,17 @@ def _holds(constant, op: CompareOperator, value) -> bool:
     }[op]
 
 
+MAX_FILTER = 1000
+MAX_COMPARISONS = 20
+
+
 def where(target: Target, text: str) -> ColumnElement:
     """The SQL condition of the filter ``text`` (``InvalidFilterException`` if it is not one we
-    can answer)."""
+    can answer). A filter is at most ``MAX_FILTER`` characters and ``MAX_COMPARISONS``
+    comparisons: each one is a condition the database checks on every candidate row, twice
+    (the count and the page), so an unbounded filter would be a query that runs for minutes."""
+    if len(text) > MAX_FILTER:
+        raise InvalidFilterException(detail=f"a filter is at most {MAX_FILTER} characters")
     try:
         parsed = ScimFilter[target.model](text)
     except InvalidFilterException:

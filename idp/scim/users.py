@@ -23,11 +23,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from scim2_models import MutabilityException, UniquenessException
+from scim2_models import ForbiddenException, MutabilityException, UniquenessException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp import admin, audit, user_status
+from idp import account_links, admin, audit, roles, user_status
+from idp.addresses import normalise_email
 from idp.admin import provisioning
 from idp.admin import invitations
 from idp.config import Settings
@@ -125,17 +126,41 @@ def create(db: Session, settings: Settings, tenant: Tenant, wanted: ScimUser,
     return user
 
 
+ADMINS_NEED = "admin:write"
+
+
+def guard_administrator(user: User, held: frozenset[str], what: str) -> None:
+    """An administrator's account (any role but member) holds the keys of the tenant: its
+    address (where a reset link goes), its status and its existence are changed in the console,
+    or by a service that also holds ``admin:write``, never by provisioning alone (403)."""
+    if roles.privileged(user.role) and ADMINS_NEED not in held:
+        raise ForbiddenException(detail=f"{what} of an administrator is changed in the console "
+                                        f"(or with the scope {ADMINS_NEED} as well)")
+
+
 def replace(db: Session, settings: Settings, store, tenant: Tenant, user: User,
-            wanted: ScimUser, actor: str) -> None:
+            wanted: ScimUser, actor: str, held: frozenset[str] = frozenset()) -> None:
     """``user`` becomes ``wanted`` (a PUT, or a PATCH applied to what it was). ``active``
     left out changes nothing: every account has a status. Reactivating an account that was
     never in (created inactive, or deactivated before accepting its invitation) invites it
-    again: its person gets a new invitation mail."""
+    again: its person gets a new invitation mail. A new address voids every link mailed to
+    the old one (an invitation or a reset there must not prove the new address); an account
+    still invited is invited again, at its new address. ``held``: the caller's scopes (an
+    administrator's address and status need ``admin:write`` too)."""
+    if normalise_email(wanted.user_name or "") != user.email:
+        guard_administrator(user, held, "The address")
+    if (wanted.active is False and user.status != user_status.DEACTIVATED) or (
+            wanted.active is True and user.status == user_status.DEACTIVATED):
+        guard_administrator(user, held, "Whether it is active")
     try:
-        provisioning.update_user(db, tenant, user, actor, email=wanted.user_name or "",
-                                 **_names(wanted))
+        changed = provisioning.update_user(db, tenant, user, actor,
+                                           email=wanted.user_name or "", **_names(wanted))
     except AlreadyExists as e:
         raise UniquenessException(detail=str(e)) from None
+    if "email" in changed:
+        account_links.void(db, user)
+        if user.status == user_status.INVITED:
+            invitations.invite(db, settings, tenant, user.email, actor)
     if wanted.active is False and user.status != user_status.DEACTIVATED:
         admin.deactivate(db, store, tenant, user.email, actor)
     elif wanted.active is True and user.status == user_status.DEACTIVATED:

@@ -117,24 +117,42 @@ def _check_version(found: dict) -> None:
             detail="the resource changed since that version was read; read it again")
 
 
+MAX_DEPTH = 32  # the deepest resource or PATCH we read is 4 levels
+
+
 def _payload() -> dict:
-    payload = request.get_json(force=True, silent=True)
+    try:
+        payload = json.loads(request.get_data())
+    except (ValueError, RecursionError):
+        raise InvalidSyntaxException(detail="the request body is not JSON") from None
     if not isinstance(payload, dict):
         raise InvalidSyntaxException(detail="the request body must be a JSON object")
-    if _holds_nul(payload):
-        raise InvalidValueException(detail="the request holds a NUL character, which is never "
-                                           "a valid value here")
+    check_text(payload)
     return payload
 
 
-def _holds_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
+def check_text(value) -> None:
+    """Refuse (400) a value nested deeper than ``MAX_DEPTH``, or holding a NUL or a lone
+    surrogate: no database stores either. Walked without recursion."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidSyntaxException(detail=f"the request is nested more than {MAX_DEPTH} "
+                                                "levels deep")
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise InvalidValueException(detail="the request holds a NUL character, which "
+                                                   "is never a valid value here")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidValueException(detail="the request holds text that is not valid "
+                                                   "Unicode") from None
+        elif isinstance(item, dict):
+            pending += [(k, depth + 1) for k in item] + [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            pending += [(v, depth + 1) for v in item]
 
 
 # -- who calls ---------------------------------------------------------------------------------
@@ -229,6 +247,7 @@ def _int(source: dict, name: str, default: int) -> int:
 def _search(target: filters.Target, entity, source: dict, shown) -> Response:
     """A page of ``entity`` rows of this tenant matching ``source``'s ``filter``, sorted and
     sliced as it asks (``startIndex`` is 1-based; ``count`` at most ``MAX_RESULTS``)."""
+    check_text(dict(source))  # a query's values too: no NUL, no lone surrogate
     shape = Shape(source, target.schema)
     start = min(max(1, _int(source, "startIndex", 1)), 2**31)  # past any page there is
     count = min(MAX_RESULTS, max(0, _int(source, "count", DEFAULT_COUNT)))
@@ -404,7 +423,8 @@ def user_replace(subject):
         payload["active"] = current["active"]  # a replacement that leaves it out keeps it
     wanted = _replacement(ScimUser, current, payload)
     _changed(lambda session: users.replace(session, current_app.config["IDP"], store.get(),
-                                           _tenant(), user, wanted, _actor()))
+                                           _tenant(), user, wanted, _actor(),
+                                           g.scim_caller.scopes))
     return _one(_user_shown(_user(subject)), USER_SCHEMA)
 
 
@@ -415,7 +435,8 @@ def user_patch(subject):
     user = _user(subject, lock=True)
     wanted = _patched(ScimUser, _user_shown(user), payload)
     _changed(lambda session: users.replace(session, current_app.config["IDP"], store.get(),
-                                           _tenant(), user, wanted, _actor()))
+                                           _tenant(), user, wanted, _actor(),
+                                           g.scim_caller.scopes))
     return _one(_user_shown(_user(subject)), USER_SCHEMA)
 
 
@@ -432,6 +453,7 @@ def _refuse_password_patch(payload: dict) -> None:
 def user_delete(subject):
     user = _user(subject, lock=True)
     _check_version(_user_shown(user))
+    users.guard_administrator(user, g.scim_caller.scopes, "The account")
     _changed(lambda session: admin.delete_user(session, store.get(), _tenant(), user.email,
                                                _actor()))
     return Response(status=204)

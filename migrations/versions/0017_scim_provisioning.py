@@ -2,7 +2,7 @@
 given and family names, when each was last changed, and a public id for groups
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 
 ``external_id``: the provisioning client's identifier (``externalId``), looked up by the
 client, so indexed per tenant. ``given_name``/``family_name``: ``name.givenName`` and

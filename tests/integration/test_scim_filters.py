@@ -110,7 +110,8 @@ def test_search_by_post_takes_the_same_parameters(scim):
     ({"startIndex": str(10**30)}, 200),  # past the last page: an empty one
     ({"count": str(10**40)}, 200),  # at most a page of 200
     ({"count": "-5"}, 200),  # none: only the count
-    ({"filter": "(" * 2000 + 'userName eq "x"' + ")" * 2000}, 200),
+    ({"filter": "(" * 400 + 'userName eq "x"' + ")" * 400}, 200),
+    ({"filter": "(" * 2000 + 'userName eq "x"' + ")" * 2000}, 400),  # longer than a filter is
     ({"filter": "not (" * 500 + "userName pr" + ")" * 500}, 400),
     ({"attributes": "userName", "excludedAttributes": "name"}, 400),
 ])
@@ -118,3 +119,25 @@ def test_odd_parameters_get_an_answer_never_a_500(scim, query, status):
     r = scim("GET", "/Users", **query)
     assert r.status_code == status, r.get_data(as_text=True)
     assert r.headers["Content-Type"] == "application/scim+json"
+
+
+def test_a_filter_of_more_than_twenty_comparisons_is_refused_before_any_query(scim):
+    """Each comparison is a condition checked on every candidate row, twice (the count and the
+    page): a filter of thousands would hold the database for minutes."""
+    twenty = " or ".join(f'displayName co "n{i}"' for i in range(20))
+    assert scim("GET", "/Users", filter=twenty).status_code == 200
+    r = scim("GET", "/Users", filter=twenty + ' or displayName co "n20"')
+    assert r.status_code == 400 and r.get_json()["scimType"] == "invalidFilter"
+    assert "at most 20" in r.get_json()["detail"]
+
+
+@pytest.mark.parametrize("body", [
+    '{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@b.test", '
+    '"displayName": "\\ud800"}',
+    '{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": ' + "[" * 900
+    + "]" * 900 + "}",
+    '{"x": ' + "[" * 5000 + "]" * 5000 + "}",
+])
+def test_text_no_database_stores_and_bodies_nested_deep_are_a_clear_400(scim, body):
+    r = scim("POST", "/Users", raw=body)
+    assert r.status_code == 400 and r.get_json()["schemas"][0].endswith(":Error")

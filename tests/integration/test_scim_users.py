@@ -195,7 +195,12 @@ def test_delete_removes_the_user_but_never_the_last_administrator(app, world, sc
     assert scim("DELETE", f"/Users/{bob}").status_code == 204
     assert scim("GET", f"/Users/{bob}").status_code == 404
     assert user_row(app, world, world.bob) is None
-    r = scim("DELETE", f"/Users/{_id_of(scim, world.admin)}")
+    r = scim("DELETE", f"/Users/{_id_of(scim, world.admin)}")  # provisioning alone: never
+    assert r.status_code == 403 and "administrator" in r.get_json()["detail"]
+    grant_scope(app, world, "users:provision admin:write")
+    both = Scim(scim.client, world, token_in_process(scim.client, world,
+                                                      "users:provision admin:write"))
+    r = both("DELETE", f"/Users/{_id_of(both, world.admin)}")
     assert r.status_code == 409 and "last active administrator" in r.get_json()["detail"]
     assert user_row(app, world, world.admin) is not None
 
@@ -210,3 +215,35 @@ def test_the_audit_trail_names_the_service(app, world, scim):
                                                         AuditEvent.action == "user.updated"))
         assert event.actor == f"client:{world.service.client_id}"
         assert event.data["fields"] == ["external_id"]
+
+
+@pytest.mark.parametrize("operation", [
+    {"op": "replace", "path": "userName", "value": "mallory@evil.test"},
+    {"op": "replace", "path": "active", "value": False},
+])
+def test_provisioning_alone_never_moves_or_ends_an_administrator(app, world, scim, operation):
+    """An administrator's address is where their reset link goes: a provisioning client that
+    could change it could take the tenant over. Their names stay the client's to keep."""
+    ada = _id_of(scim, world.admin)
+    r = scim.patch(f"/Users/{ada}", operation)
+    assert r.status_code == 403 and "changed in the console" in r.get_json()["detail"]
+    row = user_row(app, world, world.admin)
+    assert row.email == world.admin and row.status == "active"
+    assert scim.patch(f"/Users/{ada}", {"op": "replace", "path": "externalId",
+                                        "value": "hr-1"}).status_code == 200
+
+
+def test_a_new_address_voids_what_was_mailed_to_the_old_one(app, world, scim):
+    """A link mailed to the old address (an invitation, a reset) must not prove the new one:
+    it stops working, and an account still invited is invited again at its new address."""
+    made = scim.create_user("typo@stranger.test")
+    (old,) = mailed_paths(app, world, "typo@stranger.test", "invite")
+    r = scim.patch(f"/Users/{made['id']}",
+                   {"op": "replace", "path": "userName", "value": "john@example.com"})
+    assert r.status_code == 200
+    page = Browser(scim.client).get(old)
+    assert page.status != 200 or 'name="password"' not in page.text
+    (new,) = mailed_paths(app, world, "john@example.com", "invite")
+    done = set_new_password(Browser(scim.client), new, "a long enough password")
+    assert done.status in (200, 302)
+    assert user_row(app, world, "john@example.com").email_verified is True
