@@ -87,3 +87,27 @@ def local_path(value: str | None, prefix: str) -> str | None:
     if any(segment in (".", "..") for segment in unquote(path).split("/")):
         return None
     return value
+
+
+def unstorable(value, *, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why parsed JSON ``value`` cannot be taken as it is, or None: "deep" (nested more than
+    ``max_depth`` levels), "nul" (a string holds a NUL) or "surrogate" (a string holds a lone
+    surrogate, which is no UTF-8): no database stores the last two. Walked without recursion,
+    so no depth the parser accepted can exhaust the stack here."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > max_depth:
+            return "deep"
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "nul"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "surrogate"
+        elif isinstance(item, dict):
+            pending += [(k, depth + 1) for k in item] + [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            pending += [(v, depth + 1) for v in item]
+    return None

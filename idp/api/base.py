@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from spectree import Response as Responses
 
-from idp import db, problems, roles, store, web
+from idp import db, problems, roles, store, untrusted, web
 from idp.admin import LastAdministrator, NotOnYourself
 from idp.admin.provisioning import GroupInPolicy
 from idp.api import models
@@ -135,39 +135,21 @@ def _json_body() -> dict:
     if not isinstance(body, dict):
         raise Problem(422, "The body must be a JSON object.",
                       errors=[{"field": "body", "message": "not an object"}])
-    if _holds_nul(body):
+    why = untrusted.unstorable(body, max_depth=32)  # the deepest body we read is 3 levels
+    if why == "deep":
+        raise Problem(400, "The body is nested more than 32 levels deep.")
+    if why == "nul":
         raise Problem(422, "The body holds a NUL character, which is never valid here.",
                       errors=[{"field": "body", "message": "NUL character"}])
+    if why == "surrogate":
+        raise Problem(422, "The body holds text that is not valid Unicode.",
+                      errors=[{"field": "body", "message": "lone surrogate"}])
     # spectree reads the body with get_json: hand it what was checked here (Werkzeug's cache
     # of the parsed body, for get_json with and without ``silent``).
     request._cached_json = (body, body)
     return body
 
 
-MAX_DEPTH = 32  # the deepest body any operation reads is 3 levels
-
-
-def _holds_nul(value) -> bool:
-    """Does a string in ``value`` hold a NUL (or a lone surrogate, which no database stores)?
-    Walked without recursion; a body nested deeper than ``MAX_DEPTH`` is refused (400)."""
-    pending = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if depth > MAX_DEPTH:
-            raise Problem(400, f"The body is nested more than {MAX_DEPTH} levels deep.")
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise Problem(422, "The body holds text that is not valid Unicode.",
-                              errors=[{"field": "body", "message": "lone surrogate"}]) from None
-        elif isinstance(item, dict):
-            pending += [(k, depth + 1) for k in item] + [(v, depth + 1) for v in item.values()]
-        elif isinstance(item, list):
-            pending += [(v, depth + 1) for v in item]
-    return False
 
 
 def operation(*scopes: str, query: type[BaseModel] | None = None,

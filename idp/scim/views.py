@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from idp import admin, db, directory, store
+from idp import admin, db, directory, store, untrusted
 from idp.admin import provisioning
 from idp.directory import DirectoryError
 from idp.models import Group, User
@@ -133,26 +133,16 @@ def _payload() -> dict:
 
 def check_text(value) -> None:
     """Refuse (400) a value nested deeper than ``MAX_DEPTH``, or holding a NUL or a lone
-    surrogate: no database stores either. Walked without recursion."""
-    pending = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if depth > MAX_DEPTH:
-            raise InvalidSyntaxException(detail=f"the request is nested more than {MAX_DEPTH} "
-                                                "levels deep")
-        if isinstance(item, str):
-            if "\x00" in item:
-                raise InvalidValueException(detail="the request holds a NUL character, which "
-                                                   "is never a valid value here")
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise InvalidValueException(detail="the request holds text that is not valid "
-                                                   "Unicode") from None
-        elif isinstance(item, dict):
-            pending += [(k, depth + 1) for k in item] + [(v, depth + 1) for v in item.values()]
-        elif isinstance(item, list):
-            pending += [(v, depth + 1) for v in item]
+    surrogate: no database stores either (``untrusted.unstorable``)."""
+    why = untrusted.unstorable(value, max_depth=MAX_DEPTH)
+    if why == "deep":
+        raise InvalidSyntaxException(detail=f"the request is nested more than {MAX_DEPTH} "
+                                            "levels deep")
+    if why == "nul":
+        raise InvalidValueException(detail="the request holds a NUL character, which is never "
+                                           "a valid value here")
+    if why == "surrogate":
+        raise InvalidValueException(detail="the request holds text that is not valid Unicode")
 
 
 # -- who calls ---------------------------------------------------------------------------------

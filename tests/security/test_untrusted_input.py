@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from idp import admin, db, directory
+from idp import admin, db, directory, untrusted
 from tests.support.captcha import challenge_on, solve
 from tests.support.console import admin_browser
 from tests.support.journey import CSRF, TX, Browser, field, pkce_pair, query
@@ -173,3 +173,22 @@ def test_an_upstream_answering_deep_json_is_an_error_page(app, client, world, de
     r = browser.post(f"/t/{world.slug}/login/upstream/deep",
                      {"csrf_token": field(CSRF, login.text), "tx": field(TX, login.text)})
     assert r.status == 502 and "Deep SSO is not available" in r.text
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("value, why", [
+    ({"a": ["b", {"c": 1}]}, None),
+    ({"a": "x\x00y"}, "nul"),
+    ({"k\x00": 1}, "nul"),
+    (["\ud800"], "surrogate"),
+    (_nested(40), "deep"),
+    (_nested(20000), "deep"),  # deeper than Python could recurse
+])
+def test_what_no_database_stores_is_found_at_any_depth(value, why):
+    assert untrusted.unstorable(value, max_depth=32) == why
