@@ -41,6 +41,18 @@ def privileged(role: str) -> bool:
     return role != MEMBER
 
 
+# The scope a service needs, beside its call's own, to touch an administrator's account.
+SERVICE_ADMIN_SCOPE = "admin:write"
+
+
+def service_may_act(scopes, target_role: str) -> bool:
+    """May a service holding ``scopes`` create, end, move or change the second step of an
+    account of ``target_role``? An administrator's account (``privileged``) holds the keys of
+    the tenant: only with ``SERVICE_ADMIN_SCOPE`` too, as the console lets no two-factor
+    administrator weaken an administrator's sign-in. The admin API and SCIM both ask this."""
+    return not privileged(target_role) or SERVICE_ADMIN_SCOPE in scopes
+
+
 def may_act(actor_role: str, action: str, target_role: str) -> bool:
     """May a user of ``actor_role`` take the console's ``action`` on a user of ``target_role``?
     Whether the actor is the target is the caller's to check (nobody changes their own

@@ -95,18 +95,13 @@ def current_caller() -> Caller:
     return g.api_caller
 
 
-ADMINS_NEED = "admin:write"
-
-
 def guard_privileged(role: str, what: str) -> None:
-    """An administrator's account (any role but member, ``roles.privileged``) holds the keys
-    of the tenant: creating one, changing its second step or ending it needs ``admin:write``
-    beside the call's own scope, as the console lets no two-factor administrator weaken an
-    administrator's sign-in. Without it: 403 ``insufficient_scope``."""
-    if roles.privileged(role) and ADMINS_NEED not in current_caller().scopes:
+    """403 ``insufficient_scope`` unless the caller may act on an account of ``role``
+    (``roles.service_may_act``: an administrator's needs ``admin:write`` too)."""
+    if not roles.service_may_act(current_caller().scopes, role):
+        need = roles.SERVICE_ADMIN_SCOPE
         raise Refused(403, "insufficient_scope",
-                      f"{what} an administrator's account also needs the scope {ADMINS_NEED}.",
-                      ADMINS_NEED)
+                      f"{what} an administrator's account also needs the scope {need}.", need)
 
 
 def _body_errors(error) -> list[dict]:

@@ -126,16 +126,13 @@ def create(db: Session, settings: Settings, tenant: Tenant, wanted: ScimUser,
     return user
 
 
-ADMINS_NEED = "admin:write"
-
-
 def guard_administrator(user: User, held: frozenset[str], what: str) -> None:
-    """An administrator's account (any role but member) holds the keys of the tenant: its
-    address (where a reset link goes), its status and its existence are changed in the console,
-    or by a service that also holds ``admin:write``, never by provisioning alone (403)."""
-    if roles.privileged(user.role) and ADMINS_NEED not in held:
+    """403 unless a service holding ``held`` may act on ``user`` (``roles.service_may_act``):
+    an administrator's address (where a reset link goes), status and existence are changed in
+    the console, or by a service that also holds ``admin:write``, never by provisioning alone."""
+    if not roles.service_may_act(held, user.role):
         raise ForbiddenException(detail=f"{what} of an administrator is changed in the console "
-                                        f"(or with the scope {ADMINS_NEED} as well)")
+                                        f"(or with the scope {roles.SERVICE_ADMIN_SCOPE} as well)")
 
 
 def replace(db: Session, settings: Settings, store, tenant: Tenant, user: User,
