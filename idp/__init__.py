@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     # The app's parts are imported here, not at the top: every module of the package imports
     # this one first, so a top-level import of the blueprints would make `import idp.policy`
     # load the whole app (and each layer's import of the core a cycle through it).
-    from idp import captcha, db, logs, store, web
+    from idp import captcha, db, i18n, logs, store, web
     from idp.journey import session as sso
     from idp.journey import transaction
     from idp.account.views import bp as account_bp
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     store.init_app(app)
     db.init_app(app)  # its sessions bump the cache generation in the store (idp.cache)
     web.init_app(app)
+    i18n.init_app(app)
     csrf.init_app(app)
     app.extensions["idp.keyring"] = Keyring(
         settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl)

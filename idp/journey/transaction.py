@@ -36,7 +36,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Response, g, request
 
-from idp import store, web
+from idp import i18n, store, web
 from idp.mfa.secrets import derive_key
 from idp.policy import Primary
 from idp.web import settings, tenant_path
@@ -240,6 +240,15 @@ def save(tx: Transaction, pipe=None) -> None:
 
 
 def load(tenant_id: int, tx_id: str | None) -> Transaction:
+    """The sign-in ``tx_id`` of this tenant and browser; its pages speak the language the
+    portal asked for (``ui_locales``) unless the person chose one (``idp.i18n``)."""
+    tx = _load(tenant_id, tx_id)
+    ui_locales = tx.params.get("ui_locales")
+    i18n.asked_for(ui_locales if isinstance(ui_locales, str) else None)
+    return tx
+
+
+def _load(tenant_id: int, tx_id: str | None) -> Transaction:
     if tx_id and tx_id.startswith(SEALED):
         return _unseal(tenant_id, tx_id)
     if not tx_id or len(tx_id) > 64:
