@@ -8,7 +8,7 @@ from flask_wtf.csrf import validate_csrf
 from sqlalchemy import select
 from wtforms import ValidationError
 
-from idp import audit, db, user_status
+from idp import audit, db, i18n, user_status
 from idp.journey import session as sso
 from idp.journey import transaction
 from idp.models import Client, Token, User
@@ -68,6 +68,7 @@ def discovery_document(base: str) -> dict:
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid",
                              "acr", "amr", "name", "preferred_username", "email", "email_verified"],
         "claims_parameter_supported": True,
+        "ui_locales_supported": list(i18n.LANGUAGES),  # the hosted pages' languages (idp.i18n)
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,

@@ -25,6 +25,7 @@ def test_discovery_describes_this_issuer(client, world):
     assert {"amr", "acr", "auth_time"} <= set(meta["claims_supported"])
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["authorization_response_iss_parameter_supported"] is True
+    assert meta["ui_locales_supported"] == ["en", "de", "fr", "es"]  # the hosted pages speak them
     # RFC 8414 metadata is the same document.
     assert client.get(f"/t/{world.slug}/.well-known/oauth-authorization-server").get_json() == meta
 
