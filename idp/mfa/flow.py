@@ -200,7 +200,7 @@ def enroll_finish(factor: Factor, user: User, state: dict, form: MultiDict, *,
     # The owner hears of every new way into the account, whoever added it and from where.
     outbox.mail(ctx.db, ctx.settings, g.tenant, user.email, "factor_added",
                 name=user.name or user.email, email=user.email, method=factor.label,
-                label=result.name, at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+                label=result.name, at=datetime.now(timezone.utc))
     return result
 
 
