@@ -214,7 +214,7 @@ def shield_for(policy: TenantPolicy, user: User, held: frozenset[str], locked: b
     standing = policy_standing(policy, facts.facts_of(user, held, kinds))
     label = STATE_LABELS[standing.state]
     if standing.factors:
-        label += ": " + ", ".join(mfa.get(t).label for t in standing.factors if mfa.get(t))
+        label += ": " + ", ".join(str(mfa.get(t).label) for t in standing.factors if mfa.get(t))
     return Shield(standing.state.value, label, standing.reason, standing.factors, locked)
 
 
