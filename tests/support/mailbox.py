@@ -51,7 +51,9 @@ class Mailbox:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         text = message.get_body(("plain",))
         html = message.get_body(("html",))
-        self.mails.append(Mail(list(envelope.rcpt_tos), str(message["Subject"]),
+        # A long subject is folded onto the next line; unfolded, the space after "Subject:"
+        # is no part of it (RFC 5322 2.2.3), though Python's parser keeps it.
+        self.mails.append(Mail(list(envelope.rcpt_tos), str(message["Subject"]).strip(),
                                text.get_content() if text is not None else "",
                                html.get_content() if html is not None else None,
                                str(message["Message-ID"])))
