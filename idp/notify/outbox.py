@@ -4,7 +4,10 @@ it, and delivered from there by a sender, never inside the request.
 - ``mail(db, settings, ...)`` composes a message from its templates (``templates/mail/``: a
   plain-text body whose first line is ``Subject: ...``, and an HTML body) and adds it to the
   caller's session. It leaves exactly when the caller commits: a rolled-back change sends
-  nothing, a committed one is never lost.
+  nothing, a committed one is never lost. It is written in one language (``locale``; by
+  default the language of the page that caused it, else English: ``mail_locale``), its
+  templates translated with ``_()`` from the catalogs (``idp.i18n.translations``), a
+  datetime in its context written the reader's way, in UTC (``when``).
 - ``deliver(engine, settings)`` hands the due messages to the SMTP server (``IDP_SMTP_URL``).
   A sender first *claims* a message: one UPDATE that succeeds only while nobody holds it
   (``claimed_until``), committed before the message is sent. So however many senders run
