@@ -36,7 +36,7 @@ def _form_name(type_: str) -> str:
 
 def _label(type_: str) -> str:
     factor = mfa.get(type_)
-    return factor.label if factor else type_
+    return str(factor.label) if factor else type_
 
 
 MODES = (
