@@ -12,6 +12,7 @@ its URL; mail clients need inline styles, so the mail layout writes the colour i
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -82,3 +83,42 @@ def stylesheet(brand: Brand) -> str:
     # Links take the colour on light backgrounds only: its contrast was checked against white.
     return (f":root {{ --accent: {brand.accent}; }}\n"
             "@media (prefers-color-scheme: light) { a:not(.button) { color: var(--accent); } }\n")
+
+
+# -- mail ------------------------------------------------------------------------------------
+# Mail shows the logo as a part of the message itself (multipart/related, ``cid:``), not as a
+# link to our origin: mail clients show it without fetching anything (most block remote
+# images until the reader allows them, and a fetch would tell us who opened the mail), and
+# it shows even where our origin cannot be reached (an IdP on an internal network). The
+# message names the logo by its hash; the sender attaches the tenant's logo at delivery.
+
+MAIL_ACCENT = "#1d4ed8"  # the mail layout's colour without branding
+_LOGO_CID = re.compile(r"cid:(logo\.[0-9a-f]{16}@[A-Za-z0-9.\-]+)")
+
+
+def mail_context(db: Session, tenant_id: int | None, tenant_name: str, domain: str | None) -> dict:
+    """What the mail templates are given of the tenant: ``tenant`` (the name to show) and
+    ``brand`` (colour, the logo's ``cid``, support contacts)."""
+    brand = load(db, tenant_id) if tenant_id is not None else PLAIN
+    cid = f"logo.{brand.logo_hash[:16]}@{domain or 'idp.invalid'}" if brand.logo_name else None
+    return {"tenant": brand.display_name or tenant_name,
+            "brand": {"accent": brand.accent or MAIL_ACCENT, "logo_cid": cid,
+                      "support_url": brand.support_url, "support_email": brand.support_email}}
+
+
+def mail_dressing(db: Session, tenant_id: int | None, html: str | None) -> dict:
+    """What the sender adds to a tenant's message at delivery: ``from_name`` (the display
+    name) and ``images`` (the logo, under the ``cid`` its HTML names). Empty without branding."""
+    if tenant_id is None:
+        return {}
+    brand = load(db, tenant_id)
+    dressing: dict = {}
+    if brand.display_name:
+        dressing["from_name"] = brand.display_name
+    named = _LOGO_CID.search(html or "")
+    if named:
+        found = logo(db, tenant_id)
+        if found is not None:  # a logo changed since: the current one; removed: none
+            data, content_type, _ = found
+            dressing["images"] = [(named.group(1), data, content_type)]
+    return dressing
