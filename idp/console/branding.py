@@ -12,6 +12,7 @@ from idp import db
 from idp.admin import branding as brand_admin
 from idp.console.views import bp
 from idp.models import TenantBranding
+from idp.web import TITLES, error_page
 
 # What the upload's request may weigh: more than the app's 256 KB, so that a logo a little too
 # heavy is read and refused with its size under its field instead of a bare error page.
@@ -37,8 +38,24 @@ def _render(status: int = 200, form: dict | None = None, errors: dict | None = N
                            max_url=brand_admin.MAX_SUPPORT_URL), status
 
 
+def _too_large_message() -> str:
+    return _("The file is larger than %(max)d KB, the most a logo can be.",
+             max=brand_admin.MAX_LOGO_BYTES // 1024)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(error):
+    """A request over even the upload's limit is refused before anything reads it (and before
+    the console's gate): back to the page, which says why under the logo field."""
+    if request.endpoint == "console.branding_logo":
+        return redirect(url_for("console.branding", tenant=g.tenant.slug, refused="too-large"))
+    return error_page(413, TITLES[413], error.description)
+
+
 @bp.get("/branding", endpoint="branding")
 def branding_page():
+    if request.args.get("refused") == "too-large":
+        return _render(errors={"logo": _too_large_message()})
     return _render()
 
 
@@ -58,9 +75,7 @@ def branding_logo():
     try:
         upload = request.files.get("logo")
     except RequestEntityTooLarge:
-        return _render(413, errors={"logo": _(
-            "The file is larger than %(max)d KB, the most a logo can be.",
-            max=brand_admin.MAX_LOGO_BYTES // 1024)})
+        return _render(413, errors={"logo": _too_large_message()})
     if upload is None or not upload.filename:
         return _render(400, errors={"logo": _("Choose an image file to upload.")})
     data = upload.stream.read(brand_admin.MAX_LOGO_BYTES + 1)
