@@ -47,3 +47,17 @@ def upload_logo(browser: Browser, world, data: bytes, filename: str = "logo.png"
                                 "logo": (io.BytesIO(data), filename)},
                           content_type="multipart/form-data")
     return Page(r.status_code, r.headers.get("Location"), r.get_data(as_text=True), dict(r.headers))
+
+
+def sample_logo(colour: tuple[int, int, int] = (11, 110, 79)) -> bytes:
+    """A wide logo on a transparent background: a rounded mark and a word, as logos are."""
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("RGBA", (480, 120), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((8, 10, 108, 110), radius=24, fill=colour + (255,))
+    draw.ellipse((36, 38, 80, 82), fill=(255, 255, 255, 255))
+    draw.text((128, 24), "Northwind", fill=colour + (255,), font=ImageFont.load_default(size=64))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
