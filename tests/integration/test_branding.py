@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from idp import db, directory
 from idp.models import AuditEvent
+from tests.support.api import api_for
 from tests.support.branding import (branding_page, image_bytes, noisy_png, save_branding,
                                     upload_logo)
 from tests.support.console import admin_browser
@@ -201,3 +202,23 @@ def test_the_lockout_mail_carries_the_display_name_colour_and_logo(app, settings
     cid = re.search(r'<img src="cid:([^"]+)"', mail.html).group(1)
     assert mail.images[cid] == ("image/png", served)
     assert '<a href="mailto:help@example.com"' in mail.html and "Need help? Contact" in mail.html
+
+
+def test_the_admin_api_reads_and_changes_the_branding_by_the_same_rules(app, client, world):
+    api = api_for(app, client, world)
+    assert api.get("/branding").get_json() == {"display_name": None, "accent": None,
+                                               "support_url": None, "support_email": None,
+                                               "logo_url": None}
+    refused = api.patch("/branding", json={"accent": "#ffff00", "support_url": "ftp://x.example"})
+    assert refused.status_code == 422
+    errors = {e["field"]: e["message"] for e in refused.get_json()["errors"]}
+    assert "1.07 to 1" in errors["accent"] and "https://" in errors["support_url"]
+    changed = api.patch("/branding", json={"display_name": "Acme API", "accent": "#1d4ed8"})
+    assert changed.status_code == 200
+    assert changed.get_json()["display_name"] == "Acme API"
+    assert "<span>Acme API</span>" in sign_in_page(app, world)
+    assert api.patch("/branding", json={"display_name": None}).get_json()["display_name"] is None
+    actors = {actor for actor, _ in audited(app, world, "branding.changed")}
+    assert len(actors) == 1 and world.service.client_id in actors.pop()
+    reader = api_for(app, client, world, "admin:read")
+    assert reader.patch("/branding", json={"accent": "#000000"}).status_code == 403
