@@ -93,11 +93,12 @@ def check_accent(value: str | None) -> str | None:
         raise ValueError(_("Enter the colour as # and six hexadecimal digits, for example #1d4ed8."))
     ratio = contrast_with_white(value)
     if ratio < MIN_CONTRAST:
+        shown = "{:.2f}".format(math.floor(ratio * 100) / 100)  # never rounded up to a pass
         raise ValueError(_(
             "%(colour)s is too light to read: against white it has a contrast of %(ratio)s to 1, "
             "and both links on white pages and white text on its buttons need at least "
             "%(needed)s to 1 (WCAG AA). A darker shade such as %(suggestion)s passes.",
-            colour=value, ratio=f"{math.floor(ratio * 100) / 100:.2f}", needed=f"{MIN_CONTRAST:g}",
+            colour=value, ratio=shown, needed="{:g}".format(MIN_CONTRAST),
             suggestion=darker_that_passes(value)))
     return value
 
