@@ -182,14 +182,15 @@ def prepare_logo(data: bytes) -> Logo:
             if image.format == "GIF":
                 raise ValueError(_("GIF images are not accepted. Upload the logo as a PNG, "
                                    "JPEG or WebP image."))
-            if image.format not in FORMATS:
+            # Cameras and phones write JPEGs with a second picture inside (MPO): still a JPEG.
+            source_format = "JPEG" if image.format == "MPO" else image.format
+            if source_format not in FORMATS:
                 raise ValueError(not_an_image)
             width, height = image.size
             if width > MAX_SOURCE_PIXELS or height > MAX_SOURCE_PIXELS:
                 raise ValueError(_("The image is %(width)d × %(height)d pixels; a logo can be "
                                    "at most %(max)d pixels wide and high.",
                                    width=width, height=height, max=MAX_SOURCE_PIXELS))
-            source_format = image.format
             image.seek(0)  # an animated PNG or WebP: its first frame
             image.load()
             image = ImageOps.exif_transpose(image)  # as the camera held it; the EXIF goes
