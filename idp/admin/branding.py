@@ -39,7 +39,8 @@ MAX_SUPPORT_URL = 500
 MIN_CONTRAST = 4.5  # WCAG 2.2 SC 1.4.3, level AA, normal text
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 HEX_COLOUR = re.compile(r"#[0-9a-f]{6}")
-EMAIL = re.compile(r"[^@\s<>\"'(),;:\\\[\]]+@[^@\s<>\"'(),;:\\\[\]]+\.[^@\s<>\"'(),;:\\\[\]]+")
+# An address that is also a safe mailto: link (nothing a URL would read as ?cc=, &, #).
+EMAIL = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 

@@ -40,7 +40,8 @@ def test_support_contacts():
         with pytest.raises(ValueError):
             check_support_url(bad)
     assert check_support_email("help@example.com") == "help@example.com"
-    for bad in ("help", "a@b", "<a@b.example>", "a b@c.example", "a@b.example\r\nBcc: x@y.example"):
+    for bad in ("help", "a@b", "<a@b.example>", "a b@c.example", "a@b.example\r\nBcc: x@y.example",
+                "help@example.com?bcc=x@y.example", "a&b@example.com"):
         with pytest.raises(ValueError):
             check_support_email(bad)
 
