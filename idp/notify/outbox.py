@@ -49,6 +49,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import case, event, or_, select, update
 from sqlalchemy.orm import Session
 
+from idp import branding
 from idp.config import ROOT, Settings
 from idp.models import OutboxMessage, Tenant
 from idp.notify import SendError, backchannel, webhooks
@@ -69,7 +70,8 @@ FRESH_LOOK = 5.0
 
 _templates = Environment(loader=FileSystemLoader(str(ROOT / "templates" / "mail")),
                          autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
-                         keep_trailing_newline=True)
+                         keep_trailing_newline=True, extensions=["jinja2.ext.i18n"])
+_templates.install_null_translations(newstyle=True)
 
 
 # What a message keeps once it left or was given up: its links must not outlive it in the
@@ -90,7 +92,8 @@ class Composed:
 
 
 def compose(kind: str, **context) -> Composed:
-    """The message ``kind`` with ``context`` (always given ``tenant``, the tenant's name)."""
+    """The message ``kind`` with ``context`` (always given ``tenant``, the name the tenant's
+    branding shows, and ``brand``: ``idp.branding.mail_context``)."""
     text = _templates.get_template(f"{kind}.txt").render(**context)
     first, _, body = text.partition("\n")
     if not first.startswith("Subject: "):
@@ -104,10 +107,12 @@ def mail(db: Session, settings: Settings, tenant: Tenant | None, to: str, kind: 
     """Queue the message ``kind`` to ``to``: it leaves when ``db`` commits. ``deliver`` False:
     composed and written the same way, but ``dropped``, never sent (a request for an address
     with no account costs the same work as one for an account, and says nothing)."""
-    composed = compose(kind, tenant=tenant.name if tenant else "", **context)
+    domain = settings.mail_from.rpartition("@")[2].strip("> ") or None
+    composed = compose(kind, **branding.mail_context(db, tenant.id if tenant else None,
+                                                     tenant.name if tenant else "", domain),
+                       **context)
     if "\r" in to or "\n" in to or "\r" in composed.subject or "\n" in composed.subject:
         raise SendError("a mail recipient or subject cannot contain a line break")
-    domain = settings.mail_from.rpartition("@")[2].strip("> ") or None
     message = OutboxMessage(
         tenant_id=tenant.id if tenant else None, channel="mail", kind=kind, recipient=to[:320],
         subject=composed.subject[:300], body=composed.text if deliver else GONE["body"],
@@ -242,8 +247,10 @@ class _Channels:
         if message.channel == webhooks.CHANNEL:
             status = webhooks.post(db, message, self.box, private_allowed=self.private_allowed)
             return status is not None, status
+        # The tenant's display name and logo as they are now (``idp.branding``).
         self.transport.send(message.recipient, message.subject or "", message.body,
-                            html=message.html, message_id=message.message_id)
+                            html=message.html, message_id=message.message_id,
+                            **branding.mail_dressing(db, message.tenant_id, message.html))
         return True, None
 
 
