@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     from idp.metrics import bp as metrics_bp
     from idp.console import areas  # noqa: F401  (each console area adds its routes)
     from idp.console.views import bp as console_bp
+    from idp.login.brand_assets import bp as branding_bp
     from idp.login.federation import bp as federation_bp
     from idp.guard import Guard
     from idp.password import Passwords
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     app.register_blueprint(signup_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(federation_bp)
+    app.register_blueprint(branding_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(metrics_bp)

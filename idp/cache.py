@@ -1,4 +1,5 @@
-"""In-process caches of what almost every request reads and rarely changes: tenants,
+"""In-process caches of what almost every request reads and rarely changes: tenants (with
+their branding),
 clients, tenant policies, the upstreams a login page offers and the webhook endpoints every
 audit event looks for. Each worker keeps frozen
 snapshots (never ORM objects), so the token endpoint does no database work for them
@@ -58,10 +59,11 @@ V = TypeVar("V")
 
 
 def _cached_tables() -> set[str]:
-    from idp.models import Client, Tenant, TenantPolicyRow, Upstream, WebhookEndpoint
+    from idp.models import (Client, Tenant, TenantBranding, TenantPolicyRow, Upstream,
+                            WebhookEndpoint)
 
     return {Tenant.__tablename__, Client.__tablename__, TenantPolicyRow.__tablename__,
-            Upstream.__tablename__, WebhookEndpoint.__tablename__}
+            Upstream.__tablename__, WebhookEndpoint.__tablename__, TenantBranding.__tablename__}
 
 
 # -- writers: bump the generation after a commit that changed a cached table ------------------

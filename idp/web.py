@@ -14,7 +14,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from idp import cache, db, problems
+from idp import branding, cache, db, problems
+from idp.branding import Brand
 from idp.cache import Snapshots
 from idp.config import Settings
 from idp.directory import SLUG, NotFound, get_tenant
@@ -27,6 +28,12 @@ class TenantRef:
     id: int
     slug: str
     name: str
+    brand: Brand = branding.PLAIN
+
+    @property
+    def display_name(self) -> str:
+        """The name people see on its pages and in its mail: the branding's, else the tenant's."""
+        return self.brand.display_name or self.name
 
 
 TENANTS: Snapshots[str, TenantRef] = Snapshots("tenants")
@@ -87,7 +94,7 @@ def _load_tenant(slug: str) -> TenantRef | None:
         row = get_tenant(db.session(), slug)
     except NotFound:
         return None
-    return TenantRef(row.id, row.slug, row.name)
+    return TenantRef(row.id, row.slug, row.name, branding.load(db.session(), row.id))
 
 
 def error_page(status: int, title: str, message: str):

@@ -5,7 +5,8 @@ as functions the CLI and the console both call. Each records an audit event; cal
 One module per area; the names below are the package's interface (``admin.set_policy``,
 ``admin.add_upstream``...), so its callers need not know how it is split. Webhook endpoints
 are their own namespace, ``idp.admin.webhooks`` (``webhooks.create_endpoint``, ...): their
-verbs (create, rotate, delete) would collide with the portals' here.
+verbs (create, rotate, delete) would collide with the portals' here; so is the branding,
+``idp.admin.branding`` (``branding.update``, ``set_logo``, ``remove_logo``).
 """
 
 from idp.admin.lifecycle import (Ended, LastAdministrator, NotOnYourself, deactivate,

@@ -234,6 +234,27 @@ Small = Field(None, ge=0, le=100_000)
 Names = Field(None, max_length=1000)
 
 
+class Branding(BaseModel):
+    """What the tenant's pages and mail show of it (``null``: not set, the defaults apply)."""
+
+    display_name: str | None
+    accent: str | None = Field(description="The primary colour, #rrggbb.")
+    support_url: str | None
+    support_email: str | None
+    logo_url: str | None = Field(description="The logo as pages load it (set in the console).")
+
+
+class BrandingChange(Request):
+    """The settings to change; those left out stay as they are, ``null`` or an empty string
+    clears one. Checked as the console checks them: a colour must have a contrast of 4.5:1
+    with white (WCAG AA), a support link must be https (a refused value is a 422)."""
+
+    display_name: str | None = Field(None, max_length=1000)
+    accent: str | None = Field(None, max_length=1000)
+    support_url: str | None = Field(None, max_length=1000)
+    support_email: str | None = Field(None, max_length=1000)
+
+
 class PolicyChange(Request):
     """The settings to change; those left out stay as they are. Values are checked by the
     same rules as the console's policy page (a value out of range is a 422)."""

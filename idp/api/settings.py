@@ -1,12 +1,13 @@
-"""The tenant's sign-in policy and its clients. Reads need ``admin:read``, changes
-``admin:write``. A client's secret is returned once, when it is created or rotated."""
+"""The tenant's sign-in policy, its branding and its clients. Reads need ``admin:read``,
+changes ``admin:write``. A client's secret is returned once, when it is created or rotated."""
 
 from __future__ import annotations
 
 from flask import g, request
 from sqlalchemy import select
 
-from idp import admin, db, web
+from idp import admin, branding, db, web
+from idp.admin import branding as brand_admin
 from idp.api import models
 from idp.api.base import bp, current_caller, not_found, operation
 from idp.clients import API_SCOPES
@@ -14,7 +15,7 @@ from idp.models import Client
 from idp.oidc.bearer import Refused
 from idp.problems import Problem
 
-POLICY, CLIENTS = ("policy",), ("clients",)
+POLICY, BRANDING, CLIENTS = ("policy",), ("branding",), ("clients",)
 
 
 @bp.get("/policy")
@@ -47,6 +48,45 @@ def put_policy():
                       errors=[{"field": k, "message": "null"} for k in bad])
     after = admin.set_policy(db.session(), g.tenant, current_caller().actor, **changes)
     return models.Policy(**_policy_fields(after))
+
+
+# -- branding -------------------------------------------------------------------------------
+
+def _branding() -> models.Branding:
+    brand = branding.load(db.session(), g.tenant.id)
+    logo = (f"{web.issuer()}/branding/logo/{brand.logo_name}" if brand.logo_name else None)
+    return models.Branding(display_name=brand.display_name, accent=brand.accent,
+                           support_url=brand.support_url, support_email=brand.support_email,
+                           logo_url=logo)
+
+
+@bp.get("/branding")
+@operation("admin:read", ok={"HTTP_200": models.Branding}, tags=BRANDING)
+def get_branding():
+    """The branding
+
+    The display name, primary colour, support link and address the tenant's sign-in pages,
+    console and mail show, and the URL of its logo (uploaded in the console)."""
+    return _branding()
+
+
+@bp.patch("/branding")
+@operation("admin:write", body=models.BrandingChange, ok={"HTTP_200": models.Branding},
+           tags=BRANDING)
+def update_branding():
+    """Change the branding
+
+    The settings given change (null or "" clears one), the others stay; nothing changes when
+    one is refused (422, each refusal under its field). Needs `admin:write`."""
+    body: models.BrandingChange = request.context.json
+    changes = {k: v or "" for k, v in body.model_dump(exclude_unset=True).items()}
+    try:
+        brand_admin.update(db.session(), g.tenant.id, current_caller().actor, **changes)
+    except brand_admin.BrandingRefused as refused:
+        raise Problem(422, "Some branding settings were refused.",
+                      errors=[{"field": k, "message": m} for k, m in refused.errors.items()])
+    db.session().flush()
+    return _branding()
 
 
 # -- clients --------------------------------------------------------------------------------

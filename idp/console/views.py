@@ -30,8 +30,8 @@ bp.before_request(gate.require_admin)
 
 AREAS = [("console.users", "Users"), ("console.policy", "Policy"), ("console.groups", "Groups"),
          ("console.portals", "Portals"), ("console.upstreams", "Identity providers"),
-         ("console.webhooks", "Webhooks"), ("console.report", "MFA report"),
-         ("console.audit", "Audit log")]
+         ("console.webhooks", "Webhooks"), ("console.branding", "Branding"),
+         ("console.report", "MFA report"), ("console.audit", "Audit log")]
 
 
 @bp.context_processor

@@ -9,6 +9,7 @@ from idp.models.factors import Authenticator, BackupCode, SecurityQuestion
 from idp.models.outbox import OutboxMessage
 from idp.models.accounts import AccountLink, RememberedDevice
 from idp.models.webhooks import WebhookEndpoint
+from idp.models.branding import TenantBranding
 
 __all__ = [
     "AccountLink",
@@ -24,6 +25,7 @@ __all__ = [
     "Group",
     "LoginToken",
     "Tenant",
+    "TenantBranding",
     "TenantPolicyRow",
     "Token",
     "Upstream",

@@ -15,7 +15,7 @@ import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from urllib.parse import unquote, urlsplit
 
 from idp.notify import SendError
@@ -54,10 +54,18 @@ class SmtpMail:
         return f"SmtpMail({self.scheme}://{self.host}:{self.port}, user={self.user!r})"
 
     def message(self, to: str, subject: str, text: str, html: str | None = None,
-                message_id: str | None = None) -> EmailMessage:
+                message_id: str | None = None, *, from_name: str | None = None,
+                images: list[tuple[str, bytes, str]] = ()) -> EmailMessage:
+        """``from_name``: the sender's name people see (the tenant's display name) instead of
+        IDP_MAIL_FROM's; ``images``: (content id, bytes, content type) parts the HTML shows as
+        ``cid:`` (RFC 2392), sent with it as multipart/related (RFC 2387)."""
         msg = EmailMessage()
         try:
-            msg["From"] = self.mail_from
+            if from_name:
+                address = parseaddr(self.mail_from)[1] or self.mail_from
+                msg["From"] = formataddr((_check_header("sender name", from_name), address))
+            else:
+                msg["From"] = self.mail_from
             msg["To"] = _check_header("recipient", to)
             msg["Subject"] = _check_header("subject", subject)
         except ValueError as e:  # the email package refuses a malformed address
@@ -69,11 +77,17 @@ class SmtpMail:
         msg.set_content(text)
         if html:
             msg.add_alternative(html, subtype="html")
+            body = msg.get_body(("html",))
+            for cid, data, content_type in images if body is not None else ():
+                maintype, _, subtype = content_type.partition("/")
+                body.add_related(data, maintype, subtype, cid=f"<{cid}>", disposition="inline")
         return msg
 
     def send(self, to: str, subject: str, text: str, *, html: str | None = None,
-             message_id: str | None = None) -> None:
-        msg = self.message(to, subject, text, html, message_id)
+             message_id: str | None = None, from_name: str | None = None,
+             images: list[tuple[str, bytes, str]] = ()) -> None:
+        msg = self.message(to, subject, text, html, message_id, from_name=from_name,
+                           images=images)
         context = ssl.create_default_context()
         try:
             if self.scheme == "smtps":

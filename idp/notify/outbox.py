@@ -53,7 +53,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import case, event, or_, select, update
 from sqlalchemy.orm import Session
 
-from idp import i18n
+from idp import branding, i18n
 from idp.config import ROOT, Settings
 from idp.models import OutboxMessage, Tenant
 from idp.notify import SendError, backchannel, webhooks
@@ -141,8 +141,9 @@ def when(moment: datetime, locale: str) -> str:
 
 
 def compose(kind: str, locale: str | None = None, **context) -> Composed:
-    """The message ``kind`` with ``context`` (always given ``tenant``, the tenant's name), in
-    ``locale`` (``mail_locale``); a datetime in ``context`` is written in that language."""
+    """The message ``kind`` with ``context`` (always given ``tenant``, the name the tenant's
+    branding shows, and ``brand``: ``idp.branding.mail_context``), in ``locale``
+    (``mail_locale``); a datetime in ``context`` is written in that language."""
     lang = mail_locale(locale)
     values = {name: when(value, lang) if isinstance(value, datetime) else value
               for name, value in context.items()}
@@ -164,10 +165,13 @@ def mail(db: Session, settings: Settings, tenant: Tenant | None, to: str, kind: 
     composed and written the same way, but ``dropped``, never sent (a request for an address
     with no account costs the same work as one for an account, and says nothing). ``locale``:
     its language (by default the page's, see ``mail_locale``)."""
-    composed = compose(kind, locale, tenant=tenant.name if tenant else "", **context)
+    domain = settings.mail_from.rpartition("@")[2].strip("> ") or None
+    composed = compose(kind, locale, **branding.mail_context(db, tenant.id if tenant else None,
+                                                             tenant.name if tenant else "",
+                                                             domain),
+                       **context)
     if "\r" in to or "\n" in to or "\r" in composed.subject or "\n" in composed.subject:
         raise SendError("a mail recipient or subject cannot contain a line break")
-    domain = settings.mail_from.rpartition("@")[2].strip("> ") or None
     message = OutboxMessage(
         tenant_id=tenant.id if tenant else None, channel="mail", kind=kind, recipient=to[:320],
         subject=composed.subject[:300], body=composed.text if deliver else GONE["body"],
@@ -302,8 +306,10 @@ class _Channels:
         if message.channel == webhooks.CHANNEL:
             status = webhooks.post(db, message, self.box, private_allowed=self.private_allowed)
             return status is not None, status
+        # The tenant's display name and logo as they are now (``idp.branding``).
         self.transport.send(message.recipient, message.subject or "", message.body,
-                            html=message.html, message_id=message.message_id)
+                            html=message.html, message_id=message.message_id,
+                            **branding.mail_dressing(db, message.tenant_id, message.html))
         return True, None
 
 

@@ -20,6 +20,8 @@ class Mail:
     text: str
     html: str | None = None
     message_id: str = ""
+    sender: str = ""  # the From header
+    images: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # cid: (type, bytes)
 
 
 @dataclass
@@ -51,12 +53,14 @@ class Mailbox:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         text = message.get_body(("plain",))
         html = message.get_body(("html",))
+        images = {str(part["Content-ID"]).strip("<>"): (part.get_content_type(), part.get_content())
+                  for part in message.walk() if part.get_content_maintype() == "image"}
         # A long subject is folded onto the next line; unfolded, the space after "Subject:"
         # is no part of it (RFC 5322 2.2.3), though Python's parser keeps it.
         self.mails.append(Mail(list(envelope.rcpt_tos), str(message["Subject"]).strip(),
                                text.get_content() if text is not None else "",
                                html.get_content() if html is not None else None,
-                               str(message["Message-ID"])))
+                               str(message["Message-ID"]), str(message["From"]), images))
         return "250 OK"
 
 
