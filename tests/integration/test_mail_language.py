@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from idp import db, directory
+from idp import branding, db, directory
 from idp.models import OutboxMessage
 from idp.notify import outbox
 from tests.support.journey import CSRF, Browser, field
@@ -73,8 +73,8 @@ def test_a_lockout_from_a_german_page_reaches_the_mailbox_in_german(app, setting
 
 def test_mail_is_composed_in_the_language_it_is_given_and_english_outside_a_request():
     ends = datetime(2026, 12, 3, 10, 5, tzinfo=timezone.utc)
-    facts = {"tenant": "Acme", "name": "Carol", "email": "carol@example.com", "ends": ends,
-             "copy": False}
+    facts = {**branding.mail_context(None, None, "Acme", None), "name": "Carol",
+             "email": "carol@example.com", "ends": ends, "copy": False}
     assert outbox.compose("lockout", **facts).subject == \
         "Your Acme account is locked until December 3, 2026, 10:05 AM UTC"
     assert outbox.compose("lockout", locale="fr", **facts).subject == \
