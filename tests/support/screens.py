@@ -2,12 +2,12 @@
 the layout checks (``tests.support.layout.problems``) on each, without disturbing the test.
 
 While the test runs, each 'load' of a page's main frame keeps the page's address and its DOM
-as shown (``page.content()``: with the error a form showed, the boxes ticked), and the
-stylesheets and images the page loaded. ``keep(page, name)`` keeps the DOM at a moment of the
-test's choosing too (a dialog open, a message a script showed). After the test, each kept
+as shown (with the error a form showed, what a script changed), and the rules of its
+stylesheets. ``keep(page, name)`` keeps the DOM at a moment of the test's choosing too (a
+dialog open, a message a script showed). After the test, each kept
 page is drawn again in a browser context of its own — its scripts left out, a
-``<base href>`` so its links resolve, the stylesheets answered from what was kept, so the
-servers need not be up — at 1280 and 360 px wide: a full-page screenshot
+``<base href>`` so its links resolve, the stylesheets answered from what was kept (the
+servers need not be up) — at 1280 and 360 px wide: a full-page screenshot
 ``<folder>/<test>/<nn>-<page>-<width>.png`` and the layout's problems at that width.
 
 Only our pages are kept: those that link our stylesheet (``static/idp.css``); the demo
@@ -31,7 +31,17 @@ FOLDER = Path(os.environ.get("IDP_TEST_SCREENS") or ROOT / "test-output" / "scre
 OURS = re.compile(r"""<link[^>]+href="[^"]*/static/idp\.css""")
 SCRIPT = re.compile(r"<script\b.*?</script\s*>", re.IGNORECASE | re.DOTALL)
 HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
-KEPT_TYPES = {"stylesheet", "image", "font"}
+# The page as shown, in one go (its address and DOM of one moment), with the rules of each of
+# its stylesheets: a page loaded again gets them from the cache, and no response says so.
+_CAPTURE = """() => {
+  const type = document.doctype;
+  const sheets = {};
+  for (const sheet of document.styleSheets) {
+    try { if (sheet.href) sheets[sheet.href] = Array.from(sheet.cssRules, (rule) => rule.cssText).join("\\n"); }
+    catch (e) { /* another origin's: not ours */ }
+  }
+  return {url: location.href, html: (type ? `<!DOCTYPE ${type.name}>` : "") + document.documentElement.outerHTML, sheets};
+}"""
 
 _recorders: dict[object, "Recorder"] = {}  # a watched browser context -> its test's recorder
 
@@ -56,8 +66,7 @@ class Recorder:
     folder: Path
     browser: object  # the session's Chromium, which draws the pages in a context of its own
     snapshots: list[Snapshot] = field(default_factory=list)
-    assets: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # url -> (type, body)
-    _pending: list = field(default_factory=list)  # responses whose bodies are not read yet
+    stylesheets: dict[str, str] = field(default_factory=dict)  # url -> its rules, as loaded
     _pages: set = field(default_factory=set)
     _contexts: list = field(default_factory=list)
     _drawing: object = None  # the page that draws, once there is something to draw
@@ -71,7 +80,6 @@ class Recorder:
         self._contexts.append(context)
         _recorders[context] = self
         context.on("page", self._attach)
-        context.on("response", self._response)
         for page in context.pages:
             self._attach(page)
 
@@ -81,22 +89,17 @@ class Recorder:
         self._pages.add(id(page))
         page.on("load", lambda: self.keep(page))
 
-    def _response(self, response) -> None:
-        try:
-            if response.request.resource_type in KEPT_TYPES and response.ok:
-                self._pending.append(response)
-        except Exception:  # the context closed under us: nothing to keep
-            pass
-
     def keep(self, page, name: str | None = None) -> Snapshot | None:
         """The page's DOM as shown now, if it is one of ours (never fails the test)."""
         try:
-            url, html = page.url, page.content()
+            shown = page.evaluate(_CAPTURE)
         except Exception:  # navigated or closed meanwhile: the next load is kept instead
             return None
-        self._read_assets()
+        url, html = shown["url"], shown["html"]
         if not OURS.search(html):
             return None
+        for href, text in shown["sheets"].items():
+            self.stylesheets.setdefault(href, text)
         for shot in self.snapshots:
             if (shot.url, shot.html) == (url, html):  # kept already (at its load)
                 if name and shot.found is None:
@@ -106,22 +109,12 @@ class Recorder:
         self.snapshots.append(shot)
         return shot
 
-    def _read_assets(self) -> None:
-        pending, self._pending = self._pending, []
-        for response in pending:
-            if response.url in self.assets:
-                continue
-            try:
-                kind = response.headers.get("content-type", "application/octet-stream")
-                self.assets[response.url] = (kind, response.body())
-            except Exception:  # a body the browser no longer holds: drawn without it
-                pass
-
     # --- drawing ---------------------------------------------------------------------------
 
     def look(self, page, name: str) -> dict[str, list[str]]:
         """Keep the page as shown now and draw it at once, with what its <details> hide
         opened; the layout's problems at each width (``{"desktop": [...], "phone": [...]}``)."""
+        page.wait_for_load_state("load")  # its stylesheets in
         shot = self.keep(page, name)
         if shot is None:
             raise AssertionError(f"{page.url} is not a page of ours (it links no idp.css)")
@@ -170,10 +163,13 @@ class Recorder:
         return found
 
     def _answer(self, route) -> None:
-        """What the page loaded while the test ran; nothing else (the servers may be gone)."""
-        kept = self.assets.get(route.request.url)
-        if kept:
-            route.fulfill(status=200, content_type=kept[0], body=kept[1])
+        """The stylesheets as the test's pages had them (the servers may be gone by now); an
+        image or a font from its server, if it still answers; nothing else."""
+        request = route.request
+        if request.url in self.stylesheets:
+            route.fulfill(status=200, content_type="text/css", body=self.stylesheets[request.url])
+        elif request.resource_type in ("image", "font"):
+            route.continue_()
         else:
             route.abort()
 
