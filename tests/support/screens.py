@@ -28,6 +28,7 @@ from tests.support.layout import HEIGHT, WIDTHS, problems
 from tests.support.paths import ROOT
 
 FOLDER = Path(os.environ.get("IDP_TEST_SCREENS") or ROOT / "test-output" / "screens")
+KEEP_HTML = os.environ.get("IDP_TEST_SCREENS_HTML") == "1"  # <nn>-<page>.html beside the PNGs
 OURS = re.compile(r"""<link[^>]+href="[^"]*/static/idp\.css""")
 SCRIPT = re.compile(r"<script\b.*?</script\s*>", re.IGNORECASE | re.DOTALL)
 HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
@@ -152,6 +153,8 @@ class Recorder:
             context.route("**/*", self._answer)
             self._drawing = context.new_page()
         page = self._drawing
+        if KEEP_HTML:  # to draw again with other stylesheets, while changing them
+            (self.folder / f"{shot.stem}.html").write_text(_standalone(shot))
         page.set_content(_standalone(shot), wait_until="load")
         if open_details:
             page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
