@@ -2,13 +2,13 @@
 the layout checks (``tests.support.layout.problems``) on each, without disturbing the test.
 
 While the test runs, each 'load' of a page's main frame keeps the page's address and its DOM
-as shown (with the error a form showed, what a script changed), and the rules of its
-stylesheets. ``keep(page, name)`` keeps the DOM at a moment of the test's choosing too (a
-dialog open, a message a script showed). After the test, each kept
-page is drawn again in a browser context of its own — its scripts left out, a
-``<base href>`` so its links resolve, the stylesheets answered from what was kept (the
-servers need not be up) — at 1280 and 360 px wide: a full-page screenshot
-``<folder>/<test>/<nn>-<page>-<width>.png`` and the layout's problems at that width.
+as shown (the error a form showed, what a script changed, what was typed or ticked), and the
+rules of its stylesheets. ``keep(page, name)`` keeps the DOM at a moment of the test's
+choosing too (a dialog open, a message a script showed). After the test, each kept page is
+drawn again in a browser context of its own — its scripts left out, a ``<base href>`` so its
+links resolve, the stylesheets answered from what was kept (the servers need not be up) — at
+1280 and 360 px wide: a full-page screenshot ``<folder>/<test>/<nn>-<page>-<width>.png`` and
+the layout's problems at that width.
 
 Only our pages are kept: those that link our stylesheet (``static/idp.css``); the demo
 portal and the upstream providers are someone else's.
@@ -33,15 +33,26 @@ OURS = re.compile(r"""<link[^>]+href="[^"]*/static/idp\.css""")
 SCRIPT = re.compile(r"<script\b.*?</script\s*>", re.IGNORECASE | re.DOTALL)
 HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
 # The page as shown, in one go (its address and DOM of one moment), with the rules of each of
-# its stylesheets: a page loaded again gets them from the cache, and no response says so.
-_CAPTURE = """() => {
+# its stylesheets not kept yet: a page loaded again gets them from the cache, and no response
+# says so.
+_CAPTURE = """(known) => {
   const type = document.doctype;
   const sheets = {};
   for (const sheet of document.styleSheets) {
-    try { if (sheet.href) sheets[sheet.href] = Array.from(sheet.cssRules, (rule) => rule.cssText).join("\\n"); }
+    try { if (sheet.href && !known.includes(sheet.href)) sheets[sheet.href] = Array.from(sheet.cssRules, (rule) => rule.cssText).join("\\n"); }
     catch (e) { /* another origin's: not ours */ }
   }
-  return {url: location.href, html: (type ? `<!DOCTYPE ${type.name}>` : "") + document.documentElement.outerHTML, sheets};
+  // What was typed, ticked or chosen is no attribute: written into a copy, the page untouched.
+  const copy = document.documentElement.cloneNode(true);
+  const fields = copy.querySelectorAll("input, select, textarea");
+  document.querySelectorAll("input, select, textarea").forEach((field, i) => {
+    const into = fields[i];
+    if (field.type === "checkbox" || field.type === "radio") into.toggleAttribute("checked", field.checked);
+    else if (field.tagName === "SELECT") Array.from(field.options).forEach((o, j) => into.options[j].toggleAttribute("selected", o.selected));
+    else if (field.tagName === "TEXTAREA") into.textContent = field.value;
+    else if (field.type !== "file") into.setAttribute("value", field.value);
+  });
+  return {url: location.href, html: (type ? `<!DOCTYPE ${type.name}>` : "") + copy.outerHTML, sheets};
 }"""
 
 _recorders: dict[object, "Recorder"] = {}  # a watched browser context -> its test's recorder
@@ -93,7 +104,7 @@ class Recorder:
     def keep(self, page, name: str | None = None) -> Snapshot | None:
         """The page's DOM as shown now, if it is one of ours (never fails the test)."""
         try:
-            shown = page.evaluate(_CAPTURE)
+            shown = page.evaluate(_CAPTURE, list(self.stylesheets))
         except Exception:  # navigated or closed meanwhile: the next load is kept instead
             return None
         url, html = shown["url"], shown["html"]
