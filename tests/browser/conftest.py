@@ -116,7 +116,7 @@ class WatchedBrowser:
 
 
 @pytest.fixture
-def recorder(request, browser_process):
+def screens_recorder(request, browser_process):
     """This test's screenshots and layout checks (None without Chromium)."""
     if browser_process is None:
         return None
@@ -126,9 +126,9 @@ def recorder(request, browser_process):
 
 
 @pytest.fixture
-def chromium(browser_process, recorder):
+def chromium(browser_process, screens_recorder):
     """Chromium for the test's own contexts (None when missing: the test then fails)."""
-    return None if browser_process is None else WatchedBrowser(browser_process, recorder)
+    return None if browser_process is None else WatchedBrowser(browser_process, screens_recorder)
 
 
 @pytest.fixture
