@@ -26,7 +26,7 @@ from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,10 @@ def first_supported(tags: str | None) -> str | None:
 
 
 def choose() -> str:
-    """The language of this request's page (Flask-Babel's locale selector)."""
+    """The language of this request's page (Flask-Babel's locale selector). Outside a request
+    (the CLI, a timer, a worker inside an app context) English: text for programs and logs."""
+    if not has_request_context():
+        return SOURCE
     if "/api/" in request.path or "/scim/" in request.path:  # read by programs, not people
         return SOURCE
     chosen = supported(g.get("idp_lang_chosen")) or supported(request.cookies.get(COOKIE))
