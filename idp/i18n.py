@@ -20,6 +20,7 @@ import functools
 import logging
 import os
 import tempfile
+from datetime import date
 from pathlib import Path
 
 from babel import Locale
@@ -27,6 +28,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from flask import Flask, current_app, g, has_request_context, request
+
+from idp.policy.words import Said
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +167,22 @@ def translations(locale: str) -> NullTranslations:
     return merged
 
 
+def say(value):
+    """What a page shows of ``value``: a policy sentence (``idp.policy.words.Said``) in the
+    page's language, anything else as it is. Every template output goes through it (Jinja's
+    ``finalize``), so a decision's reason reads in German on a German page."""
+    if not isinstance(value, Said) or html_lang() == SOURCE:
+        return value
+    from flask_babel import format_date, gettext, ngettext
+
+    values = {}
+    for key, v in value.values.items():
+        values[key] = format_date(v, "medium") if isinstance(v, date) else say(v)
+    if value.plural is not None:
+        return ngettext(value.msgid, value.plural, value.n, **values)
+    return gettext(value.msgid, **values)
+
+
 def format_datetime(value, locale: str, fmt: str = "medium") -> str:
     """``value`` (an aware datetime) as a person of ``locale`` writes it, in UTC."""
     from babel.dates import format_datetime as babel_format
@@ -181,3 +200,4 @@ def init_app(app: Flask) -> None:
     app.before_request(remember_choice)
     app.after_request(remember_cookie)
     app.jinja_env.globals.update(languages=switcher, html_lang=html_lang)
+    app.jinja_env.finalize = say
