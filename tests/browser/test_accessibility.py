@@ -97,6 +97,10 @@ def test_hosted_pages_have_no_serious_accessibility_violations(lang, chromium, a
         route.fulfill(status=200, content_type="text/html", body="<h1>Portal</h1>")))
     try:
         audit.check(page, "forgot")
+        page.locator("#email").fill(world.alice)
+        submit(page)
+        expect(page.locator("#email")).to_have_count(0)
+        audit.check(page, "forgot-sent")
         page.goto(base + "/signup")
         audit.check(page, "signup")
 
@@ -137,6 +141,9 @@ def test_hosted_pages_have_no_serious_accessibility_violations(lang, chromium, a
                                     "&redirect_uri=https%3A%2F%2Fnowhere.test%2Fcb")
         assert response and response.status == 400, response and response.status
         audit.check(page, "error")
+        response = page.goto(base.rsplit("/t/", 1)[0] + "/t/no-such-tenant/login")
+        assert response and response.status == 404, response and response.status
+        audit.check(page, "unknown-tenant")
 
         # Three wrong passwords for Ada: the page asks for a CAPTCHA.
         page.goto(base + "/login")
