@@ -199,6 +199,7 @@ def _application_pages(world, ids: dict) -> dict[str, str]:
         "console-upstream": "/admin/upstreams/corp",
         "console-webhooks": "/admin/webhooks",
         "console-webhook": f"/admin/webhooks/{ids['webhook']}",
+        "console-branding": "/admin/branding",
     }
 
 

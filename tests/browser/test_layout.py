@@ -162,6 +162,7 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
         "console-upstream": "/admin/upstreams/corp",
         "console-webhooks": "/admin/webhooks",
         "console-webhook": f"/admin/webhooks/{ids['webhook']}",
+        "console-branding": "/admin/branding",
         "account": "/account",
         "account-password": "/account/password",
     }
