@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, render_template, request
+from flask_babel import gettext as _
 
 from idp import db, tenant_policy
 from idp.journey import signup
@@ -28,9 +29,9 @@ def _page(error: str | None = None, status: int = 200):
 @bp.route("/signup", methods=["GET", "POST"])
 def sign_up():
     if not allowed():
-        return error_page(404, "Sign-up is not available",
-                          "Accounts here are made by this organisation's administrators. Ask "
-                          "yours for an invitation.")
+        return error_page(404, _("Sign-up is not available"),
+                          _("Accounts here are made by this organisation's administrators. Ask "
+                            "yours for an invitation."))
     if request.method == "GET":
         return _page()
     outcome = signup.sign_up(request.form.get("name", "").strip(),
