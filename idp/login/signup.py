@@ -18,12 +18,13 @@ def allowed() -> bool:
     return tenant_policy.account_settings(db.session(), g.tenant).self_registration
 
 
-def _page(error: str | None = None, status: int = 200):
+def _page(error: str | None = None, status: int = 200, field: str | None = None):
     domains = tenant_policy.account_settings(db.session(), g.tenant).registration_domains
     form = {k: request.form.get(k, "")[:320] for k in ("name", "email")}
     return render_template("login/signup.html", error=error, form=form, domains=domains,
                            captcha=current_app.extensions["idp.captcha"].widget(),
-                           captcha_note="One check that you are a person."), status
+                           error_field=field,
+                           captcha_note=_("One check that you are a person.")), status
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -39,5 +40,5 @@ def sign_up():
                              request.form.get("password", ""), request.form.get("confirm", ""),
                              flow.captcha_solved)
     if isinstance(outcome, signup.Refused):
-        return _page(outcome.message, outcome.status)
+        return _page(outcome.message, outcome.status, outcome.field)
     return render_template("login/signup_sent.html", email=outcome.email)
