@@ -268,7 +268,7 @@ def _database_error(error: DBAPIError):
     if answer is None:
         raise error  # a real fault: Flask's 500, logged with its traceback
     db.discard()  # the request's transaction is undone; the connection may be dead
-    status, body, _ = answer
+    status, body, _headers = answer
     if status == 503:
         return _unavailable()
     if problems.API_PATH.match(request.path):
