@@ -36,10 +36,9 @@ bp = Blueprint("login", __name__, url_prefix="/t/<tenant>")
 bp.url_value_preprocessor(load_tenant_following)
 
 
-def locked_page(until: float, again: str | None = None):
-    """The lock's end in UTC, and in the reader's own time where the browser runs scripts;
-    ``again``: the sign-in page to go back to once it ends."""
-    return render_template("login/locked.html", again=again,
+def locked_page(until: float):
+    """The lock's end in UTC, and in the reader's own time where the browser runs scripts."""
+    return render_template("login/locked.html",
                            until=datetime.fromtimestamp(until, timezone.utc)), 429
 
 
