@@ -106,3 +106,29 @@ def test_the_switcher_changes_the_language_and_it_is_remembered(page: Page, live
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     page.goto(f"{live_world.issuer}/login/forgot")
     expect(page.get_by_role("heading", name="Réinitialiser votre mot de passe")).to_be_visible()
+
+
+def test_the_edge_pages_in_german_read_well_on_a_phone(chromium, live_world):
+    """An application the organisation does not know (the portal asked for German), and a
+    sign-in that expired (the browser prefers German): what happened, what to do, the detail
+    small and last; nothing wider than a phone."""
+    context = chromium.new_context(locale="de-DE")
+    try:
+        page = context.new_page()
+        portal = Portal(page, live_world)
+        page.goto(portal.url.replace(live_world.portal.client_id, "unbekannte-anwendung")
+                  + "&ui_locales=de")
+        expect(page.get_by_role("heading", name="Unbekannte Anwendung")).to_be_visible()
+        expect(page.get_by_role("alert")).to_contain_text("nicht registriert")
+        expect(page.locator("#error-hint")).to_contain_text("Gehen Sie zurück zur Anwendung")
+        no_overflow(page)
+        shoot(page, "unknown-application-de")
+
+        page.goto(f"{live_world.issuer}/authorize/resume?tx=abgelaufen")
+        expect(page.get_by_role("heading", name="Diese Anmeldung ist abgelaufen")).to_be_visible()
+        no_overflow(page)
+        shoot(page, "expired-de")
+        page.get_by_role("link", name="Stattdessen hier anmelden").click()
+        expect(page.get_by_role("heading", name="Anmelden")).to_be_visible()
+    finally:
+        context.close()
