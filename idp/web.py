@@ -96,9 +96,15 @@ def error_page(status: int, title: str, message: str, *, hint: str | None = None
                detail: str | None = None):
     """A page for a person when something stopped: what happened (``message``), what to do
     (``hint``), a way to start again where there is one (``again``, a link), and the technical
-    detail last and small, only where it helps someone who supports the person."""
-    return render_template("error.html", title=title, message=message, hint=hint, again=again,
-                           again_label=again_label, detail=detail), status
+    detail last and small, only where it helps someone who supports the person.
+    Lazy text becomes plain text here: Jinja takes a lazy string for markup (it has
+    ``__html__``) and would leave what was put into it, an address for one, unescaped."""
+    def text(value):
+        return None if value is None else str(value)
+
+    return render_template("error.html", title=text(title), message=text(message),
+                           hint=text(hint), again=again, again_label=text(again_label),
+                           detail=text(detail)), status
 
 
 def expired_page():

@@ -171,7 +171,7 @@ def login_page(form: LoginForm, tx: transaction.Transaction, error: str | None =
     """The sign-in page: email and password, a passkey where they sign in here, the other
     ways (reset, sign-up, upstream providers)."""
     return render_template("login/login.html", form=form, client=signin.client_of(tx),
-                           error=error, captcha=captcha,
+                           error=None if error is None else str(error), captcha=captcha,
                            passkey=passkey_signin.sign_in_request(tx), **_links()), status
 
 

@@ -183,3 +183,18 @@ def test_sign_up_focuses_the_field_it_refused(client, world, app):
     assert r.status_code == 400 and "The two passwords are not the same." in html
     assert 'aria-invalid="true"' in confirm and "autofocus" in confirm
     assert html.count("autofocus") == 1
+
+
+def test_lazy_text_on_an_error_page_is_escaped_like_any_text(app, world):
+    """A lazily translated message with a value in it (an upstream's name, an address) is
+    still escaped: a lazy string would otherwise pass for markup."""
+    from flask import g
+    from flask_babel import lazy_gettext
+
+    from idp.web import TENANTS, error_page
+
+    with app.test_request_context(f"/t/{world.slug}/login"):
+        g.tenant = TENANTS.get(world.slug, lambda: None)
+        title = lazy_gettext("Not signed in with %(provider)s", provider="<b>Corp</b>")
+        html, status = error_page(400, title, lazy_gettext("No account here"))
+    assert status == 400 and "&lt;b&gt;Corp&lt;/b&gt;" in html and "<b>Corp</b>" not in html
