@@ -20,7 +20,7 @@ import functools
 import logging
 import os
 import tempfile
-from datetime import date
+from datetime import date, timezone
 from pathlib import Path
 
 from babel import Locale
@@ -181,6 +181,30 @@ def say(value):
     if value.plural is not None:
         return ngettext(value.msgid, value.plural, value.n, **values)
     return gettext(value.msgid, **values)
+
+
+def when(moment, part: str = "datetime") -> str:
+    """A moment (UTC) as the page's language writes it: ``2026-12-03 12:44`` in English (the
+    unambiguous form), ``03.12.2026, 12:44`` in German (Babel). ``part``: ``date``,
+    ``datetime``, ``seconds`` or ``time`` (the hour alone)."""
+    if moment is None:
+        return ""
+    lang = html_lang()
+    if lang == SOURCE:
+        return moment.strftime({"date": "%Y-%m-%d", "seconds": "%Y-%m-%d %H:%M:%S",
+                                "time": "%H:%M"}.get(part, "%Y-%m-%d %H:%M"))
+    from babel.dates import format_date, format_datetime as babel_datetime, format_time
+
+    locale = Locale.parse(lang)
+    if part == "date":
+        return format_date(moment, "medium", locale=locale)
+    if part == "time":
+        return format_time(moment, "short", tzinfo=timezone.utc, locale=locale)
+    if part == "seconds":
+        return babel_datetime(moment, "medium", tzinfo=timezone.utc, locale=locale)
+    pattern = locale.datetime_formats["short"].format(locale.time_formats["short"].pattern,
+                                                      locale.date_formats["medium"].pattern)
+    return babel_datetime(moment, pattern, tzinfo=timezone.utc, locale=locale)
 
 
 def format_datetime(value, locale: str, fmt: str = "medium") -> str:

@@ -15,7 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from idp import branding, cache, db, problems
+from idp import branding, cache, db, i18n, problems
 from idp.branding import Brand
 from idp.cache import Snapshots
 from idp.config import Settings
@@ -309,23 +309,10 @@ def _busy(error):
     return response[0], 503, {"Retry-After": "5"}
 
 
-def local_time(moment, what: str = "datetime") -> str:
-    """A moment in UTC as the page's language writes it (Babel): ``what`` is ``"time"`` for
-    the hour alone, else date and hour. English keeps the unambiguous 2026-12-03 14:05."""
-    from babel.dates import format_skeleton
-    from flask_babel import get_locale
-
-    locale = get_locale()
-    if locale is None or locale.language == "en":
-        return moment.strftime("%H:%M" if what == "time" else "%Y-%m-%d %H:%M")
-    return format_skeleton("Hm" if what == "time" else "yMMMdHm", moment, tzinfo=None,
-                           locale=locale)
-
-
 def init_app(app: Flask) -> None:
     from idp import captcha, password
 
-    app.jinja_env.globals.update(altcha_strings=captcha.widget_strings, local_time=local_time)
+    app.jinja_env.globals.update(altcha_strings=captcha.widget_strings, local_time=i18n.when)
 
     app.register_error_handler(password.Busy, _busy)
     app.teardown_request(password.release)

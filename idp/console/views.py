@@ -7,11 +7,6 @@ their routes to the same blueprint. Every action is a POST with a CSRF token, go
 
 from __future__ import annotations
 
-
-from datetime import timezone
-
-from babel import Locale
-from babel.dates import format_date, format_datetime
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 from sqlalchemy import func, select
@@ -25,7 +20,7 @@ from idp.mfa import flow
 from idp.models import AuditEvent, Authenticator, Group, Token, User
 from idp.policy import Mode
 from idp.untrusted import local_path
-from idp.i18n import SOURCE, html_lang
+from idp.i18n import when
 from idp.web import error_page, load_tenant
 from idp import tenant_policy
 
@@ -47,24 +42,6 @@ STATUS_LABELS = {user_status.ACTIVE: _l("Active"), user_status.INVITED: _l("Invi
 
 def status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
-
-
-def when(moment, part: str = "datetime") -> str:
-    """A moment (UTC) as the page's language writes it: ``2026-12-03 12:44`` in English,
-    ``03.12.2026, 12:44`` in German (Babel); ``part`` is ``date``, ``datetime`` or ``seconds``."""
-    if moment is None:
-        return ""
-    if html_lang() == SOURCE:
-        return moment.strftime({"date": "%Y-%m-%d", "seconds": "%Y-%m-%d %H:%M:%S"}
-                               .get(part, "%Y-%m-%d %H:%M"))
-    locale = Locale.parse(html_lang())
-    if part == "date":
-        return format_date(moment, "medium", locale=locale)
-    if part == "seconds":
-        return format_datetime(moment, "medium", tzinfo=timezone.utc, locale=locale)
-    pattern = locale.datetime_formats["short"].format(locale.time_formats["short"].pattern,
-                                                      locale.date_formats["medium"].pattern)
-    return format_datetime(moment, pattern, tzinfo=timezone.utc, locale=locale)
 
 
 @bp.context_processor

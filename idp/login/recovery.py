@@ -22,7 +22,8 @@ from idp.journey import session as sso
 from idp.login.views import expired_page, respond
 from idp.oidc import authorize
 from idp.mfa import flow
-from idp.web import error_page, load_tenant, local_time, settings, tenant_path
+from idp.i18n import when as local_time
+from idp.web import error_page, load_tenant, settings, tenant_path
 
 bp = Blueprint("recovery", __name__, url_prefix="/t/<tenant>")
 bp.url_value_preprocessor(load_tenant)
