@@ -183,6 +183,13 @@ def say(value):
     return gettext(value.msgid, **values)
 
 
+def plain(value) -> str:
+    """Text as a page shows it, plain (never markup): lazy text resolved, a policy sentence
+    in the page's language. Jinja takes a lazy string for markup (it has ``__html__``) and
+    would leave what was put into it, an address for one, unescaped."""
+    return str(say(value))
+
+
 def when(moment, part: str = "datetime") -> str:
     """A moment (UTC) as the page's language writes it: ``2026-12-03 12:44`` in English (the
     unambiguous form), ``03.12.2026, 12:44`` in German (Babel). ``part``: ``date``,

@@ -105,9 +105,10 @@ def error_page(status: int, title: str, message: str, *, hint: str | None = None
     (``hint``), a way to start again where there is one (``again``, a link), and the technical
     detail last and small, only where it helps someone who supports the person.
     Lazy text becomes plain text here: Jinja takes a lazy string for markup (it has
-    ``__html__``) and would leave what was put into it, an address for one, unescaped."""
+    ``__html__``) and would leave what was put into it, an address for one, unescaped; a
+    policy sentence is said in the page's language (``i18n.say``)."""
     def text(value):
-        return None if value is None else str(value)
+        return None if value is None else i18n.plain(value)
 
     return render_template("error.html", title=text(title), message=text(message),
                            hint=text(hint), again=again, again_label=text(again_label),

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from idp import audit, db, password, user_status
+from idp import audit, db, i18n, password, user_status
 from idp.addresses import normalise_email
 from idp.journey import login_links as tokens
 from idp.journey import session as sso
@@ -171,7 +171,7 @@ def login_page(form: LoginForm, tx: transaction.Transaction, error: str | None =
     """The sign-in page: email and password, a passkey where they sign in here, the other
     ways (reset, sign-up, upstream providers)."""
     return render_template("login/login.html", form=form, client=signin.client_of(tx),
-                           error=None if error is None else str(error), captcha=captcha,
+                           error=None if error is None else i18n.plain(error), captcha=captcha,
                            passkey=passkey_signin.sign_in_request(tx), **_links()), status
 
 
