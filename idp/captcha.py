@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import altcha
 import requests
+from flask_babel import gettext as _
 from redis import Redis
 
 from idp.untrusted import UntrustedInput, parse_json_object
@@ -22,6 +23,22 @@ from idp.untrusted import UntrustedInput, parse_json_object
 CHALLENGE_TTL = 10 * 60
 MAX_PAYLOAD = 4096
 ALTCHA_STRINGS = ("algorithm", "challenge", "salt", "signature")
+
+
+def widget_strings() -> dict[str, str]:
+    """The ALTCHA widget's own words in the page's language (its ``strings`` attribute)."""
+    return {
+        "label": _("I'm not a robot"),
+        "verified": _("Checked"),
+        "verifying": _("Checking…"),
+        "waitAlert": _("Checking… please wait."),
+        "verificationRequired": _("Complete this check first."),
+        "error": _("The check failed. Try again later."),
+        "expired": _("The check expired. Try again."),
+        "loading": _("Loading…"),
+        "reload": _("Reload"),
+        "verify": _("Check"),
+    }
 
 
 def _spend(store: Redis, payload: str) -> bool:

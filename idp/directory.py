@@ -15,6 +15,7 @@ import phonenumbers
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
+from flask_babel import gettext as _  # English outside a page (CLI, API)
 from idp import audit, roles
 from idp.addresses import normalise_email
 from idp.clients import API_SCOPES, DEFAULT_SCOPE, USER_SCOPES
@@ -129,10 +130,11 @@ def create_user(
 ) -> User:
     email = normalise_email(email)
     if not EMAIL.fullmatch(email) or len(email) > 320:
-        raise DirectoryError(f"{email!r} is not an email address")
+        raise DirectoryError(_("%(email)s is not an email address", email=repr(email)))
     check_role(db, tenant, role)
     if find_user(db, tenant, email) is not None:
-        raise AlreadyExists(f"{email} already has an account in {tenant.slug}")
+        raise AlreadyExists(_("%(email)s already has an account in %(tenant)s", email=email,
+                              tenant=tenant.slug))
     try:
         password_hash = passwords.hash(password)
     except ValueError as e:
@@ -177,7 +179,7 @@ class RoleNotAllowedMfa(DirectoryError):
 def _group(db: Session, tenant: Tenant, name: str) -> Group:
     name = name.strip()
     if not name:
-        raise DirectoryError("a group name cannot be empty")
+        raise DirectoryError(_("a group name cannot be empty"))
     group = db.scalar(select(Group).where(Group.tenant_id == tenant.id, Group.name == name))
     if group is None:
         group = Group(tenant_id=tenant.id, name=name)
@@ -192,19 +194,23 @@ def _check_uri(uri: str, what: str, *, server: bool = False) -> str:
     (back-channel logout, webhooks), which must not carry a user name or password either (it
     would be stored and shown in the clear, and sent as a credential)."""
     if CONTROL_CHARACTERS.search(uri):
-        raise DirectoryError(f"{what} {uri!r} must not contain spaces or control characters")
+        raise DirectoryError(_("%(what)s %(uri)s must not contain spaces or control characters",
+                               what=what, uri=repr(uri)))
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018  (raises for a port that is not a number in range)
     except ValueError:
-        raise DirectoryError(f"{what} {uri!r} is not a valid URL (its host or port)") from None
+        raise DirectoryError(_("%(what)s %(uri)s is not a valid URL (its host or port)",
+                               what=what, uri=repr(uri))) from None
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.fragment:
-        raise DirectoryError(f"{what} {uri!r} must be an absolute http(s) URL without a fragment")
+        raise DirectoryError(_("%(what)s %(uri)s must be an absolute http(s) URL without a fragment",
+                               what=what, uri=repr(uri)))
     if server and (parts.username is not None or parts.password is not None):
-        raise DirectoryError(f"{what} must not hold a user name or password: the receiver "
-                             "checks the signature instead")
+        raise DirectoryError(_("%(what)s must not hold a user name or password: the receiver "
+                               "checks the signature instead", what=what))
     if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-        raise DirectoryError(f"{what} {uri!r} must use https (http only for loopback)")
+        raise DirectoryError(_("%(what)s %(uri)s must use https (http only for loopback)",
+                               what=what, uri=repr(uri)))
     return uri
 
 
@@ -213,7 +219,7 @@ def check_backchannel_uri(uri: str | None) -> str | None:
     redirect URIs), no fragment (Back-Channel Logout 1.0, 2.2); None or blank: none. Logout
     tokens are POSTed to this address and no other (redirects are not followed)."""
     uri = (uri or "").strip()
-    return _check_uri(uri, "back-channel logout URI", server=True) if uri else None
+    return _check_uri(uri, _("back-channel logout URI"), server=True) if uri else None
 
 
 MAX_WEBHOOK_URL = 2000
@@ -225,12 +231,12 @@ def check_webhook_url(url: str | None) -> str:
     and no other (redirects are not followed)."""
     url = (url or "").strip()
     if not url:
-        raise DirectoryError("a webhook endpoint needs a URL (https://...)")
+        raise DirectoryError(_("a webhook endpoint needs a URL (https://...)"))
     if len(url) > MAX_WEBHOOK_URL:
-        raise DirectoryError(f"a webhook URL is at most {MAX_WEBHOOK_URL} characters")
+        raise DirectoryError(_("a webhook URL is at most %(num)d characters", num=MAX_WEBHOOK_URL))
     if any(c.isspace() or ord(c) < 32 for c in url):
-        raise DirectoryError("a webhook URL cannot contain spaces or control characters")
-    return _check_uri(url, "webhook URL", server=True)
+        raise DirectoryError(_("a webhook URL cannot contain spaces or control characters"))
+    return _check_uri(url, _("webhook URL"), server=True)
 
 
 @dataclass(frozen=True)
@@ -272,7 +278,7 @@ def create_client(
     actor: str = "cli",
 ) -> NewClient:
     if not name.strip():
-        raise DirectoryError("a client needs a name")
+        raise DirectoryError(_("a client needs a name"))
     grant_types = list(dict.fromkeys(grant_types))
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
     if unknown or not grant_types:
@@ -292,9 +298,9 @@ def create_client(
         client_id=secrets.token_urlsafe(18),
         name=name.strip(),
         secret_hash=hashing.digest("client-secret", secret) if secret else None,
-        redirect_uris=[_check_uri(u, "redirect URI") for u in redirect_uris],
+        redirect_uris=[_check_uri(u, _("redirect URI")) for u in redirect_uris],
         post_logout_redirect_uris=[
-            _check_uri(u, "post-logout redirect URI") for u in post_logout_redirect_uris
+            _check_uri(u, _("post-logout redirect URI")) for u in post_logout_redirect_uris
         ],
         grant_types=grant_types,
         id_token_signed_response_alg=id_token_alg,

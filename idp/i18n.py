@@ -20,6 +20,7 @@ import functools
 import logging
 import os
 import tempfile
+from datetime import date, timezone
 from pathlib import Path
 
 from babel import Locale
@@ -27,6 +28,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from flask import Flask, current_app, g, has_request_context, request
+
+from idp.policy.words import Said
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +58,8 @@ def first_supported(tags: str | None) -> str | None:
 
 
 def choose() -> str:
-    """The language of this request's page (Flask-Babel's locale selector); English outside a
-    request (a lazy text read by the CLI or a timer)."""
+    """The language of this request's page (Flask-Babel's locale selector). Outside a request
+    (the CLI, a timer, a worker inside an app context) English: text for programs and logs."""
     if not has_request_context():
         return SOURCE
     if "/api/" in request.path or "/scim/" in request.path:  # read by programs, not people
@@ -164,6 +167,53 @@ def translations(locale: str) -> NullTranslations:
     return merged
 
 
+def say(value):
+    """What a page shows of ``value``: a policy sentence (``idp.policy.words.Said``) in the
+    page's language, anything else as it is. Every template output goes through it (Jinja's
+    ``finalize``), so a decision's reason reads in German on a German page."""
+    if not isinstance(value, Said) or html_lang() == SOURCE:
+        return value
+    from flask_babel import format_date, gettext, ngettext
+
+    values = {}
+    for key, v in value.values.items():
+        values[key] = format_date(v, "medium") if isinstance(v, date) else say(v)
+    if value.plural is not None:
+        return ngettext(value.msgid, value.plural, value.n, **values)
+    return gettext(value.msgid, **values)
+
+
+def plain(value) -> str:
+    """Text as a page shows it, plain (never markup): lazy text resolved, a policy sentence
+    in the page's language. Jinja takes a lazy string for markup (it has ``__html__``) and
+    would leave what was put into it, an address for one, unescaped."""
+    return str(say(value))
+
+
+def when(moment, part: str = "datetime") -> str:
+    """A moment (UTC) as the page's language writes it: ``2026-12-03 12:44`` in English (the
+    unambiguous form), ``03.12.2026, 12:44`` in German (Babel). ``part``: ``date``,
+    ``datetime``, ``seconds`` or ``time`` (the hour alone)."""
+    if moment is None:
+        return ""
+    lang = html_lang()
+    if lang == SOURCE:
+        return moment.strftime({"date": "%Y-%m-%d", "seconds": "%Y-%m-%d %H:%M:%S",
+                                "time": "%H:%M"}.get(part, "%Y-%m-%d %H:%M"))
+    from babel.dates import format_date, format_datetime as babel_datetime, format_time
+
+    locale = Locale.parse(lang)
+    if part == "date":
+        return format_date(moment, "medium", locale=locale)
+    if part == "time":
+        return format_time(moment, "short", tzinfo=timezone.utc, locale=locale)
+    if part == "seconds":
+        return babel_datetime(moment, "medium", tzinfo=timezone.utc, locale=locale)
+    pattern = locale.datetime_formats["short"].format(locale.time_formats["short"].pattern,
+                                                      locale.date_formats["medium"].pattern)
+    return babel_datetime(moment, pattern, tzinfo=timezone.utc, locale=locale)
+
+
 def format_datetime(value, locale: str, fmt: str = "medium") -> str:
     """``value`` (an aware datetime) as a person of ``locale`` writes it, in UTC."""
     from babel.dates import format_datetime as babel_format
@@ -181,3 +231,4 @@ def init_app(app: Flask) -> None:
     app.before_request(remember_choice)
     app.after_request(remember_cookie)
     app.jinja_env.globals.update(languages=switcher, html_lang=html_lang)
+    app.jinja_env.finalize = say

@@ -37,6 +37,8 @@ import unicodedata
 from pathlib import Path
 from typing import Protocol
 
+from flask_babel import gettext as _, lazy_gettext as _l
+
 from idp import pwned_passwords
 from idp.addresses import normalise_email
 
@@ -47,13 +49,14 @@ COMMON_LIST = Path(__file__).parent / "data" / "common-passwords.txt.gz"
 # C0 controls (NUL, tab, line breaks…), DEL, C1 controls, and UTF-16 surrogates.
 FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
-TOO_LONG = f"Use at most {MAX_LENGTH} characters."
-CONTROL = "A password cannot contain control characters such as tabs or line breaks."
-COMMON = "This password is too common: it appears in lists of leaked passwords. Choose another."
-EMAIL = "Choose a password that is not your email address."
-ORGANISATION = "Choose a password that is not the name of your organisation."
-BREACHED = ("This password has appeared in a data breach, so attackers try it first. "
-            "Choose another.")
+# In the page's language when asked in a request (English for the CLI and the admin API).
+TOO_LONG = _l("Use at most %(max_length)s characters.", max_length=MAX_LENGTH)
+CONTROL = _l("A password cannot contain control characters such as tabs or line breaks.")
+COMMON = _l("This password is too common: it appears in lists of leaked passwords. Choose another.")
+EMAIL = _l("Choose a password that is not your email address.")
+ORGANISATION = _l("Choose a password that is not the name of your organisation.")
+BREACHED = _l("This password has appeared in a data breach, so attackers try it first. "
+              "Choose another.")
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +69,19 @@ class Named(Protocol):
 
 
 def too_short(min_length: int) -> str:
-    return f"Use at least {min_length} characters."
+    return _("Use at least %(min_length)s characters.", min_length=min_length)
 
 
 def problem(password: str, *, min_length: int = MIN_LENGTH, email: str | None = None,
             tenant: Named | None = None, pwned_url: str | None = None) -> str | None:
     """Why ``password`` may not be set, as the page says it; None when it may."""
+    refused = _problem(password, min_length=min_length, email=email, tenant=tenant,
+                       pwned_url=pwned_url)
+    return None if refused is None else str(refused)
+
+
+def _problem(password: str, *, min_length: int, email: str | None, tenant: Named | None,
+             pwned_url: str | None):
     needed = max(MIN_LENGTH, min_length)
     if len(password) < needed:
         return too_short(needed)

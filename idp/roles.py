@@ -14,13 +14,15 @@ here.
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 ADMIN = "admin"
 MFA_ADMIN = "mfa-admin"
 MEMBER = "member"
 ROLES = (ADMIN, MFA_ADMIN, MEMBER)
 
 # What the console says, where a person reads the role.
-LABELS = {ADMIN: "Administrator", MFA_ADMIN: "Two-factor administrator", MEMBER: "Member"}
+LABELS = {ADMIN: _l("Administrator"), MFA_ADMIN: _l("Two-factor administrator"), MEMBER: _l("Member")}
 
 # Who may open the console at all (each role's pages are the gate's: ``idp.console.gate``).
 CONSOLE = frozenset({ADMIN, MFA_ADMIN})
@@ -32,7 +34,7 @@ MFA_ACTIONS = frozenset({"enforce", "exempt", "reset", "unlock", "forget-browser
 
 
 def label(role: str) -> str:
-    return LABELS.get(role, role)
+    return str(LABELS.get(role, role))  # English outside a page
 
 
 def privileged(role: str) -> bool:

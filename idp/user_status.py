@@ -11,6 +11,8 @@ so the message gives nothing away to someone guessing addresses.
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 ACTIVE = "active"
 INVITED = "invited"
 UNVERIFIED = "unverified"
@@ -22,14 +24,15 @@ LABELS = {ACTIVE: "Active", INVITED: "Invited", UNVERIFIED: "Signed up, not veri
 
 # (title, message) for the person whose account cannot sign in.
 REFUSALS = {
-    DEACTIVATED: ("This account is deactivated",
-                  "This account is deactivated. Contact your organisation's administrator."),
-    UNVERIFIED: ("Verify your email address first",
-                 "Open the link we mailed you when you signed up. Nothing arrived? Sign up "
-                 "again with the same address and password to get a new link."),
-    INVITED: ("This account is not set up yet",
-              "This account is waiting for its invitation to be accepted. Open the invitation "
-              "mail to set it up, or ask your organisation's administrator for a new one."),
+    DEACTIVATED: (_l("This account is deactivated"),
+                  _l("This account is deactivated. Contact your organisation's administrator.")),
+    UNVERIFIED: (_l("Verify your email address first"),
+                 _l("Open the link we mailed you when you signed up. Nothing arrived? Sign up "
+                    "again with the same address and password to get a new link.")),
+    INVITED: (_l("This account is not set up yet"),
+              _l("This account is waiting for its invitation to be accepted. Open the "
+                 "invitation mail to set it up, or ask your organisation's administrator for "
+                 "a new one.")),
 }
 
 

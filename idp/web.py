@@ -8,13 +8,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Flask, abort, current_app, g, render_template, request
+from flask import Flask, abort, current_app, g, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from idp import branding, cache, db, problems
+from idp import branding, cache, db, i18n, problems
 from idp.branding import Brand
 from idp.cache import Snapshots
 from idp.config import Settings
@@ -63,7 +64,7 @@ def load_tenant(endpoint, values) -> None:
     slug = values.pop("tenant")
     g.tenant = TENANTS.get(slug, lambda: _load_tenant(slug))
     if g.tenant is None:
-        abort(404, description="There is no such organisation here. Check the address.")
+        abort(404, description=_("There is no such organisation here. Check the address."))
 
 
 # What a sign-in page is sure to read from Redis (its SSO session, its login transaction):
@@ -97,8 +98,31 @@ def _load_tenant(slug: str) -> TenantRef | None:
     return TenantRef(row.id, row.slug, row.name, branding.load(db.session(), row.id))
 
 
-def error_page(status: int, title: str, message: str):
-    return render_template("error.html", title=title, message=message), status
+def error_page(status: int, title: str, message: str, *, hint: str | None = None,
+               again: str | None = None, again_label: str | None = None,
+               detail: str | None = None):
+    """A page for a person when something stopped: what happened (``message``), what to do
+    (``hint``), a way to start again where there is one (``again``, a link), and the technical
+    detail last and small, only where it helps someone who supports the person.
+    Lazy text becomes plain text here: Jinja takes a lazy string for markup (it has
+    ``__html__``) and would leave what was put into it, an address for one, unescaped; a
+    policy sentence is said in the page's language (``i18n.say``)."""
+    def text(value):
+        return None if value is None else i18n.plain(value)
+
+    return render_template("error.html", title=text(title), message=text(message),
+                           hint=text(hint), again=again, again_label=text(again_label),
+                           detail=text(detail)), status
+
+
+def expired_page():
+    """A sign-in we no longer hold (too old, finished, or from another browser): say so, and
+    offer a fresh sign-in here; signed in, the application's next try goes straight through."""
+    return error_page(400, _("This sign-in has expired"),
+                      _("Sign-ins wait only a limited time, and each can be finished once."),
+                      hint=_("Go back to the application and start signing in again."),
+                      again=url_for("login.login", tenant=g.tenant.slug),
+                      again_label=_("Sign in here instead"))
 
 
 def security_headers(app: Flask) -> list[tuple[str, str]]:
@@ -128,13 +152,19 @@ def _security_headers(response):
 
 
 TITLES = {
-    400: "That request could not be understood",
-    403: "Not allowed",
-    404: "Not found",
-    405: "Not allowed",
-    413: "Too much data",
-    429: "Too many attempts",
-    503: "Temporarily unavailable",
+    400: _l("That request could not be understood"),
+    403: _l("Not allowed"),
+    404: _l("Not found"),
+    405: _l("Not allowed"),
+    413: _l("Too much data"),
+    429: _l("Too many attempts"),
+    503: _l("Temporarily unavailable"),
+}
+# What a person can do about an error page of each kind (shown under its message).
+HINTS = {
+    404: _l("Check the address, or go back to the application and start again from there."),
+    429: _l("Wait a few minutes, then try again."),
+    503: _l("Nothing was lost. Try again in a minute."),
 }
 
 
@@ -142,13 +172,34 @@ def _http_error(error: HTTPException):
     status = error.code or 500
     if problems.API_PATH.match(request.path):
         return _api_problem(error, status)
-    message = error.description if status != 405 else "That page cannot be used that way."
-    if request.accept_mimetypes.best == "application/json" or request.path.endswith(
-        ("/token", "/introspect", "/revoke", "/userinfo", "/jwks")
-    ):
+    machine = request.accept_mimetypes.best == "application/json" or request.path.endswith(
+        ("/token", "/introspect", "/revoke", "/userinfo", "/jwks"))
+    if machine:
+        message = error.description if status != 405 else "That page cannot be used that way."
         return {"error": "invalid_request" if status < 500 else "server_error",
-                "error_description": message}, status
-    return error_page(status, TITLES.get(status, "Something went wrong"), message)
+                "error_description": str(message)}, status
+    message = _("That page cannot be used that way.") if status == 405 else \
+        _page_description(error)
+    return error_page(status, TITLES.get(status, _l("Something went wrong")), message,
+                      hint=HINTS.get(status))
+
+
+# Werkzeug's own English descriptions (a route that is not there, a method, a size): a person
+# reads ours instead, in their language. A description of ours is already translated.
+DEFAULT_DESCRIPTIONS = {
+    400: _l("Something in this request was not valid. Go back and try again."),
+    403: _l("You may not open this page."),
+    404: _l("There is no such page here."),
+    413: _l("What was sent is larger than this page accepts."),
+    429: _l("There were too many attempts."),
+    503: _l("This service is briefly unavailable."),
+}
+
+
+def _page_description(error: HTTPException) -> str:
+    if error.description == type(error).description and error.code in DEFAULT_DESCRIPTIONS:
+        return DEFAULT_DESCRIPTIONS[error.code]
+    return error.description
 
 
 API_DETAILS = {
@@ -168,11 +219,11 @@ def _api_problem(error: HTTPException, status: int):
 def _refuse_nul_bytes():
     """No text we store or look up may hold NUL (PostgreSQL refuses it): stop it at the door."""
     if "\x00" in request.path:
-        abort(404, description="There is no such page here. Check the address.")
+        abort(404, description=_("There is no such page here. Check the address."))
     for values in (request.args, request.form):
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
-                abort(400, description="The request contains a NUL character, which is never valid here.")
+                abort(400, description=_("The request contains a NUL character, which is never valid here."))
 
 
 STORE_UNAVAILABLE = {"error": "temporarily_unavailable",
@@ -190,9 +241,9 @@ def _unavailable():
                                 headers={"Retry-After": "30"})
     if request.path.endswith(MACHINE_PATHS):
         return STORE_UNAVAILABLE, 503, {"Retry-After": "30"}
-    response = error_page(503, "Sign-in is temporarily unavailable",
-                          "We cannot check sign-ins safely right now. Nothing was lost; "
-                          "try again in a minute.")
+    response = error_page(503, _("Sign-in is temporarily unavailable"),
+                          _("We cannot check sign-ins safely right now. Nothing was lost; "
+                            "try again in a minute."))
     return response[0], 503, {"Retry-After": "30"}
 
 
@@ -231,14 +282,15 @@ def _database_error(error: DBAPIError):
     if answer is None:
         raise error  # a real fault: Flask's 500, logged with its traceback
     db.discard()  # the request's transaction is undone; the connection may be dead
-    status, body, _ = answer
+    status, body, _headers = answer
     if status == 503:
         return _unavailable()
     if problems.API_PATH.match(request.path):
         return problems.problem(status, body["error_description"])
     if request.path.endswith(MACHINE_PATHS):
         return body, status
-    return error_page(status, TITLES[status], body["error_description"])
+    return error_page(status, TITLES[status], _("The request holds a value that is never valid here."),
+                      hint=_("Go back and try again."))
 
 
 def _out_of_range(error: OverflowError):
@@ -247,18 +299,21 @@ def _out_of_range(error: OverflowError):
     db.discard()
     if problems.API_PATH.match(request.path):
         return problems.problem(404, "There is nothing at this address.")
-    return error_page(404, "Not found", "There is nothing at this address.")
+    return error_page(404, _("Not found"), _("There is nothing at this address."),
+                      hint=HINTS[404])
 
 
 def _busy(error):
     """This worker already checks and queues as many passwords as it lets (idp.password)."""
-    response = error_page(503, "Many people are signing in right now",
-                          "Nothing was counted against your account. Try again in a few seconds.")
+    response = error_page(503, _("Many people are signing in right now"),
+                          _("Nothing was counted against your account. Try again in a few seconds."))
     return response[0], 503, {"Retry-After": "5"}
 
 
 def init_app(app: Flask) -> None:
-    from idp import password
+    from idp import captcha, password
+
+    app.jinja_env.globals.update(altcha_strings=captcha.widget_strings, local_time=i18n.when)
 
     app.register_error_handler(password.Busy, _busy)
     app.teardown_request(password.release)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from flask_babel import gettext as _  # English outside a page (CLI, API)
 from idp import account_links, audit, directory, roles, user_status
 from idp.addresses import normalise_email
 from idp.config import Settings
@@ -37,14 +38,15 @@ def invite(db: Session, settings: Settings, tenant: Tenant, email: str, actor: s
     """Invite ``email`` (or invite again, with a new link, someone invited already)."""
     email = normalise_email(email)
     if not directory.EMAIL.fullmatch(email) or len(email) > 320:
-        raise DirectoryError(f"{email!r} is not an email address")
+        raise DirectoryError(_("%(email)s is not an email address", email=repr(email)))
     if role not in roles.ROLES:
         raise DirectoryError(f"role must be one of {', '.join(roles.ROLES)}")
     directory.check_role(db, tenant, role)  # a role the tenant's policy allows, as elsewhere
     user = directory.find_user(db, tenant, email)
     again = user is not None
     if user is not None and user.status != user_status.INVITED:
-        raise AlreadyExists(f"{email} already has an account in {tenant.slug}")
+        raise AlreadyExists(_("%(email)s already has an account in %(tenant)s", email=email,
+                              tenant=tenant.slug))
     if user is None:
         user = User(tenant_id=tenant.id, email=email, name=(name or email.split("@")[0])[:200],
                     role=role, password_hash=None, status=user_status.INVITED)

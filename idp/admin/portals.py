@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from flask_babel import gettext as _  # English outside a page (CLI, API)
 from idp import audit
 from idp.directory import (DirectoryError, NotFound, _check_uri, check_backchannel_uri,
                            check_scope, create_client)
@@ -46,17 +47,17 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
     changes: dict = {}
     if name is not None:
         if not name.strip():
-            raise DirectoryError("a client needs a name")
+            raise DirectoryError(_("a client needs a name"))
         if name.strip() != client.name:
             changes["name"] = name.strip()
     if redirect_uris is not None:
-        uris = [_check_uri(u, "redirect URI") for u in dict.fromkeys(redirect_uris)]
+        uris = [_check_uri(u, _("redirect URI")) for u in dict.fromkeys(redirect_uris)]
         if "authorization_code" in client.grant_types and not uris:
             raise DirectoryError("the authorization_code grant needs at least one redirect URI")
         if uris != list(client.redirect_uris):
             changes["redirect_uris"] = uris
     if post_logout_redirect_uris is not None:
-        uris = [_check_uri(u, "post-logout redirect URI")
+        uris = [_check_uri(u, _("post-logout redirect URI"))
                 for u in dict.fromkeys(post_logout_redirect_uris)]
         if uris != list(client.post_logout_redirect_uris):
             changes["post_logout_redirect_uris"] = uris
@@ -90,7 +91,7 @@ def rotate_client_secret(db: Session, tenant: Tenant, client_id: str, actor: str
     """A new secret, returned once; the old one stops working now."""
     client = _client(db, tenant, client_id)
     if client.is_public:
-        raise DirectoryError("a public client has no secret to rotate")
+        raise DirectoryError(_("a public client has no secret to rotate"))
     secret = hashing.new_secret()
     client.secret_hash = hashing.digest("client-secret", secret)
     db.flush()

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flask_babel import gettext as _  # English outside a page (CLI, API)
 from idp import audit, mfa, password_policy, roles
 from idp.addresses import normalise_email
 from idp.directory import DirectoryError, NotFound, find_user
@@ -195,10 +196,11 @@ def email_domains(typed: list[str]) -> list[str]:
         except UnicodeError:
             ascii_form = ""
         if not DOMAIN.fullmatch(ascii_form):
-            raise DirectoryError(f"{item.strip()[:80]!r} is not an email domain such as example.com")
+            raise DirectoryError(_("%(domain)s is not an email domain such as example.com",
+                                   domain=repr(item.strip()[:80])))
         if domain not in domains:
             domains.append(domain)
     if len(domains) > MAX_REGISTRATION_DOMAINS:
-        raise DirectoryError(f"list at most {MAX_REGISTRATION_DOMAINS} sign-up domains")
+        raise DirectoryError(_("list at most %(num)d sign-up domains", num=MAX_REGISTRATION_DOMAINS))
     return domains
 

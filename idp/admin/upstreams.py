@@ -10,6 +10,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flask_babel import gettext as _  # English outside a page (CLI, API)
 from idp import audit
 from idp.addresses import normalise_email
 from idp.directory import SLUG, DirectoryError, NotFound
@@ -101,8 +102,8 @@ def update_upstream(db: Session, tenant: Tenant, slug: str, actor: str, *,
 def _upstream_name(name) -> str:
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise DirectoryError("an identity provider's name is 1 to 200 characters (it is shown "
-                             "on the sign-in button)")
+        raise DirectoryError(_("an identity provider's name is 1 to 200 characters (it is shown "
+                               "on the sign-in button)"))
     return name
 
 
@@ -114,10 +115,11 @@ def _email_authority(email_domains, authoritative: bool) -> list[str]:
                                  if d.strip()))
     bad = [d for d in domains if not EMAIL_DOMAIN.fullmatch(d)]
     if bad:
-        raise DirectoryError(f"{bad[0][:100]!r} is not an email domain (like example.com)")
+        raise DirectoryError(_("%(domain)s is not an email domain (like example.com)",
+                               domain=repr(bad[0][:100])))
     if authoritative and not domains:
-        raise DirectoryError("an identity provider can vouch for addresses only in email "
-                             "domains listed for it: list its domains first")
+        raise DirectoryError(_("an identity provider can vouch for addresses only in email "
+                               "domains listed for it: list its domains first"))
     return domains
 
 
@@ -128,8 +130,8 @@ def _upstream_trust(issuer: str, trust_mfa: str, trusted_acrs, back_channel_host
     acrs = list(dict.fromkeys(trusted_acrs))
     bad = [a for a in acrs if not isinstance(a, str) or not ACR_VALUE.fullmatch(a)]
     if bad:
-        raise DirectoryError(f"{bad[0]!r} is not an acr value (printable, no spaces, at most "
-                             f"200 characters)")
+        raise DirectoryError(_("%(value)s is not an acr value (printable, no spaces, at most "
+                               "200 characters)", value=repr(bad[0])))
     if acrs and trust_mfa == "never":
         raise DirectoryError("trusted acr values only count when the upstream's MFA may be "
                              "trusted (trust-mfa when_upstream_mfa or always)")

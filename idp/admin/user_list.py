@@ -17,6 +17,7 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from redis import Redis
 from sqlalchemy import Boolean, String, false, func, literal, or_, select, true, tuple_, union_all
 from sqlalchemy.orm import Session, selectinload
@@ -39,11 +40,11 @@ PASSKEY = WebAuthn.type  # passkeys and security keys, counted on the list
 # What the console says of each state of ``policy.standing`` (the list, the user page, the
 # report and its CSV all read it from here).
 STATE_LABELS = {
-    Standing.ON: "On",
-    Standing.REQUIRED: "Required, not set up yet",
-    Standing.OPTIONAL: "Optional, not set up",
-    Standing.EXEMPT: "Off (turned off by an administrator)",
-    Standing.OFF: "Off",
+    Standing.ON: _l("On"),
+    Standing.REQUIRED: _l("Required, not set up yet"),
+    Standing.OPTIONAL: _l("Optional, not set up"),
+    Standing.EXEMPT: _l("Off (turned off by an administrator)"),
+    Standing.OFF: _l("Off"),
 }
 
 
@@ -77,7 +78,7 @@ class UserRow:
 
 # The MFA filter's choices: the shield's "On", or anything else (not set up yet, optional and
 # not set up, turned off, not covered).
-MFA_CHOICES = {"on": "On", "off": "Off or not set up"}
+MFA_CHOICES = {"on": _l("On"), "off": _l("Off or not set up")}
 # The longest lock a tenant can set (``idp.admin.sign_in_policy``): a lock recorded earlier has
 # ended by now.
 LONGEST_LOCK = timedelta(days=7)
@@ -212,7 +213,7 @@ def shield_for(policy: TenantPolicy, user: User, held: frozenset[str], locked: b
     """``held``: the factor types the user can answer now (``kinds``: ``mfa.kinds()``, when
     the caller asked it once for many users)."""
     standing = policy_standing(policy, facts.facts_of(user, held, kinds))
-    label = STATE_LABELS[standing.state]
+    label = str(STATE_LABELS[standing.state])  # English outside a page (the admin API)
     if standing.factors:
         label += ": " + ", ".join(str(mfa.get(t).label) for t in standing.factors if mfa.get(t))
     return Shield(standing.state.value, label, standing.reason, standing.factors, locked)

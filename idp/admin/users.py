@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from flask_babel import gettext as _  # English outside a page (CLI, API)
 from idp import audit, directory, password_policy, tenant_policy, user_status
 from idp.config import Settings
 from idp.admin.sign_in_policy import policy_row
@@ -28,9 +29,9 @@ def create_group(db: Session, tenant: Tenant, name: str, actor: str, *,
                  external_id: str | None = None) -> Group:
     """A new group; ``external_id``: a provisioning client's own id for it (SCIM)."""
     if not isinstance(name, str) or len(name.strip()) > 200:
-        raise DirectoryError("a group name is text of at most 200 characters")
+        raise DirectoryError(_("a group name is text of at most 200 characters"))
     if db.scalar(select(Group.id).where(Group.tenant_id == tenant.id, Group.name == name.strip())):
-        raise AlreadyExists(f"group {name!r} already exists")
+        raise AlreadyExists(_("group %(name)s already exists", name=repr(name)))
     if external_id is not None and (not isinstance(external_id, str) or len(external_id) > 255):
         raise DirectoryError("an external id is text of at most 255 characters")
     group = _group(db, tenant, name)
@@ -69,7 +70,7 @@ def set_groups(db: Session, tenant: Tenant, email: str, groups: list[str], actor
         Group.tenant_id == tenant.id, Group.name.in_(wanted)))} if wanted else {}
     missing = [n for n in wanted if n not in found]
     if missing:
-        raise NotFound(f"no group {missing[0]!r} in {tenant.slug}")
+        raise NotFound(_("no group %(name)s in %(tenant)s", name=repr(missing[0]), tenant=tenant.slug))
     have = {g.name for g in user.groups}
     for group_name in wanted:
         if group_name not in have:
@@ -88,7 +89,7 @@ def forget_browsers(db: Session, tenant: Tenant, email: str, actor: str) -> int:
 def add_to_group(db: Session, tenant: Tenant, name: str, email: str, actor: str) -> User:
     group = db.scalar(select(Group).where(Group.tenant_id == tenant.id, Group.name == name))
     if group is None:
-        raise NotFound(f"no group {name!r} in {tenant.slug}")
+        raise NotFound(_("no group %(name)s in %(tenant)s", name=repr(name), tenant=tenant.slug))
     user = _user(db, tenant, email)
     if group not in user.groups:
         user.groups.append(group)
@@ -106,7 +107,7 @@ def remove_from_group(db: Session, tenant: Tenant, name: str, email: str, actor:
 def _user(db: Session, tenant: Tenant, email: str) -> User:
     user = find_user(db, tenant, email)
     if user is None:
-        raise NotFound(f"no user {email} in {tenant.slug}")
+        raise NotFound(_("no user %(email)s in %(tenant)s", email=email, tenant=tenant.slug))
     return user
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from flask import Response, g, render_template, request, stream_with_context
+from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select
 
 from idp import audit, db
@@ -65,8 +66,8 @@ def _day(value: str, label: str) -> date | None:
             raise ValueError
         return date.fromisoformat(value)
     except ValueError:
-        raise BadFilter(f"“{value}” is not a date: write the {label} date as YYYY-MM-DD, "
-                        f"for example 2025-01-31.") from None
+        raise BadFilter(_("“%(value)s” is not a date: write the %(which)s date as YYYY-MM-DD, "
+                          "for example 2025-01-31.", value=value, which=label)) from None
 
 
 def _conditions(filters: Filters) -> tuple[list, str | None]:
@@ -79,8 +80,8 @@ def _conditions(filters: Filters) -> tuple[list, str | None]:
         user_id = session.scalar(select(User.id).where(User.tenant_id == g.tenant.id,
                                                        User.email == email))
         if user_id is None:
-            note = (f"There is no user {email} in this organisation now; showing what was done "
-                    f"by that address (as actor), and its deletion if it was deleted.")
+            note = _("There is no user %(email)s in this organisation now; showing what was done "
+                     "by that address (as actor), and its deletion if it was deleted.", email=email)
             where.append(or_(AuditEvent.actor == email,
                              and_(AuditEvent.action == "user.deleted",
                                   AuditEvent.data["email"].as_string() == email)))
@@ -88,9 +89,9 @@ def _conditions(filters: Filters) -> tuple[list, str | None]:
             where.append(or_(AuditEvent.user_id == user_id, AuditEvent.actor == email))
     if filters.action:
         where.append(audit_trail.action_condition(filters.action))
-    since, until = _day(filters.since, "from"), _day(filters.until, "to")
+    since, until = _day(filters.since, _("from")), _day(filters.until, _("to"))
     if since and until and since > until:
-        raise BadFilter("The “from” date is after the “to” date.")
+        raise BadFilter(_("The “from” date is after the “to” date."))
     if since:
         where.append(AuditEvent.created_at >= datetime.combine(since, time.min, timezone.utc))
     if until:  # the whole "to" day, in UTC
@@ -148,7 +149,7 @@ def _cell(value) -> str:
 def _export(kind: str):
     filters = _filters()
     try:
-        where, _ = _conditions(filters)
+        where, _note = _conditions(filters)
     except BadFilter as e:
         return _render(filters, status=400, error=str(e))
     session = db.session()

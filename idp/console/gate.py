@@ -17,6 +17,7 @@ reaching a form, not after posting it (and sets a factor up first if they have n
 from __future__ import annotations
 
 from flask import abort, g, redirect, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from idp import db, roles
 from idp.journey import facts
@@ -35,7 +36,7 @@ STEP_UP_MINUTES = 15
 MFA_ADMIN_PAGES = frozenset({"console.home", "console.users", "console.user", "console.act",
                              "console.report", "console.report_csv"})
 
-NOT_FOR_YOUR_ROLE = ("Your role lets you manage people's two-step verification and unlock "
+NOT_FOR_YOUR_ROLE = _l("Your role lets you manage people's two-step verification and unlock "
                      "their accounts, and nothing else here. Ask an administrator of this "
                      "organisation if you need this page.")
 
@@ -52,13 +53,13 @@ def require_admin():
     session, user = sso.signed_in(g.tenant.id)
     if session is None:
         if sso.belongs_elsewhere(g.tenant.id):
-            abort(404, description="There is no such page here.")
+            abort(404, description=_("There is no such page here."))
         return redirect(url_for("login.login", tenant=g.tenant.slug,
                                 next=request.path if request.method == "GET" else None))
     if user.role not in roles.CONSOLE:
-        abort(403, description="Only administrators of this organisation can open the console.")
+        abort(403, description=_("Only administrators of this organisation can open the console."))
     if not may_open(user.role, request.endpoint):
-        abort(403, description=NOT_FOR_YOUR_ROLE)
+        abort(403, description=str(NOT_FOR_YOUR_ROLE))
     g.admin, g.admin_session = user, session
     if needs_step_up(session):
         back = request.path if request.method == "GET" else url_for("console.users", tenant=g.tenant.slug)

@@ -7,6 +7,7 @@ chosen groups). Every change goes through ``idp.admin``, which audits it with th
 from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from idp import admin, db
@@ -46,14 +47,14 @@ def group_create():
         group = admin.create_group(db.session(), g.tenant, name, g.admin.email)
     except DirectoryError as e:
         return _render_list(400, str(e), name)
-    flash(f"Group {group.name} created.")
+    flash(_("Group %(name)s created.", name=group.name))
     return redirect(url_for("console.group", tenant=g.tenant.slug, group_id=group.id))
 
 
 def _group(group_id: int) -> Group:
     group = db.session().get(Group, group_id)
     if group is None or group.tenant_id != g.tenant.id:
-        abort(404, description="There is no such group in this organisation.")
+        abort(404, description=_("There is no such group in this organisation."))
     return group
 
 
@@ -86,12 +87,12 @@ def group_add(group_id):
     target = _group(group_id)
     email = request.form.get("email", "").strip()[:320]
     if not email:
-        return _render_group(target, 400, "Enter the email of a user of this organisation.", email)
+        return _render_group(target, 400, _("Enter the email of a user of this organisation."), email)
     try:
         user = admin.add_to_group(db.session(), g.tenant, target.name, email, g.admin.email)
     except DirectoryError as e:
         return _render_group(target, 400, str(e), email)
-    flash(f"{user.email} is now in {target.name}.")
+    flash(_("%(email)s is now in %(group)s.", email=user.email, group=target.name))
     return redirect(url_for("console.group", tenant=g.tenant.slug, group_id=target.id))
 
 
@@ -101,7 +102,7 @@ def group_remove(group_id, user_id):
     session = db.session()
     user = session.get(User, user_id)
     if user is None or user.tenant_id != g.tenant.id or target not in user.groups:
-        abort(404, description="That user is not in this group.")
+        abort(404, description=_("That user is not in this group."))
     admin.remove_from_group(session, g.tenant, target.name, user.email, g.admin.email)
-    flash(f"{user.email} is no longer in {target.name}.")
+    flash(_("%(email)s is no longer in %(group)s.", email=user.email, group=target.name))
     return redirect(url_for("console.group", tenant=g.tenant.slug, group_id=target.id))

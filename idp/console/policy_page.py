@@ -12,11 +12,13 @@ import re
 from datetime import datetime, timezone
 
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
+from markupsafe import Markup
 from sqlalchemy import select
 
 from idp import admin, db, directory, mfa, password_policy, policy
 from idp.admin.sign_in_policy import REMEMBER_DAYS, RESET_LINK_MINUTES
-from idp.console.views import bp
+from idp.console.views import bp, when
 from idp.directory import DirectoryError
 from idp.journey import facts
 from idp.journey import session as sso
@@ -40,81 +42,81 @@ def _label(type_: str) -> str:
 
 
 MODES = (
-    ("disabled", "Off", "Nobody is asked for a second step and nobody can set one up; everyone "
-                        "signs in with a password only."),
-    ("optional", "Optional", "People may set up a second step on their account page, and whoever "
-                             "has one is asked for it at every sign-in."),
-    ("required", "Required", "Everyone the policy covers must set up a second step (after any grace "
-                             "period) and is asked for it at every sign-in."),
+    ("disabled", _l("Off"), _l("Nobody is asked for a second step and nobody can set one up; everyone "
+                        "signs in with a password only.")),
+    ("optional", _l("Optional"), _l("People may set up a second step on their account page, and whoever "
+                             "has one is asked for it at every sign-in.")),
+    ("required", _l("Required"), _l("Everyone the policy covers must set up a second step (after any grace "
+                             "period) and is asked for it at every sign-in.")),
 )
-ROLES = (("admin", "Administrators"), ("mfa-admin", "Two-factor administrators"),
-         ("member", "Members"))
+ROLES = (("admin", _l("Administrators")), ("mfa-admin", _l("Two-factor administrators")),
+         ("member", _l("Members")))
 SWITCHES = (
-    ("self_disable", "Users may turn two-step verification off themselves",
-     "When off, only an administrator can remove a user's last method."),
-    ("login_token_bypass", "Sign-in links skip the second step",
-     "A one-time sign-in link an administrator created is enough on its own."),
-    ("admin_login_links", "Allow sign-in links for administrators",
-     "Risky: whoever holds such a link signs in as that administrator without their password "
+    ("self_disable", _l("Users may turn two-step verification off themselves"),
+     _l("When off, only an administrator can remove a user's last method.")),
+    ("login_token_bypass", _l("Sign-in links skip the second step"),
+     _l("A one-time sign-in link an administrator created is enough on its own.")),
+    ("admin_login_links", _l("Allow sign-in links for administrators"),
+     _l("Risky: whoever holds such a link signs in as that administrator without their password "
      "(and without their second step when sign-in links skip it), and so can use this console "
      "and change anyone's sign-in. Leave it off unless you need it to let an administrator back "
-     "in; each time a link is made, its administrator is told by mail."),
-    ("federation_jit", "Create accounts on first sign-in through a connected identity provider",
-     "When off, an upstream sign-in only works for people who already have an account here."),
+     "in; each time a link is made, its administrator is told by mail.")),
+    ("federation_jit", _l("Create accounts on first sign-in through a connected identity provider"),
+     _l("When off, an upstream sign-in only works for people who already have an account here.")),
 )
 GUARD = (
-    ("captcha_after", "Ask for a CAPTCHA after this many failed attempts", 1, 100),
-    ("lock_after", "Lock the account after this many failed attempts", 1, 100),
-    ("lock_minutes", "Keep a locked account locked for this many minutes", 1, 7 * 24 * 60),
+    ("captcha_after", _l("Ask for a CAPTCHA after this many failed attempts"), 1, 100),
+    ("lock_after", _l("Lock the account after this many failed attempts"), 1, 100),
+    ("lock_minutes", _l("Keep a locked account locked for this many minutes"), 1, 7 * 24 * 60),
 )
 # The tenant's account settings ("Passwords and accounts").
 ACCOUNT_SWITCHES = (
-    ("self_service_reset", "People may reset a forgotten password by mail",
-     "The sign-in page offers a “Forgot your password?” link, which mails a single-use link "
-     "to the address of the account. Setting a new password never skips the second step."),
-    ("require_verified_email", "Require a verified email address before signing in to a portal",
-     "People can sign in here, but no portal receives their sign-in until they have followed "
-     "the link mailed to their address."),
-    ("self_registration", "People may sign themselves up",
-     "The sign-in page offers a sign-up form; a new account works once its address is verified."),
+    ("self_service_reset", _l("People may reset a forgotten password by mail"),
+     _l("The sign-in page offers a “Forgot your password?” link, which mails a single-use link "
+     "to the address of the account. Setting a new password never skips the second step.")),
+    ("require_verified_email", _l("Require a verified email address before signing in to a portal"),
+     _l("People can sign in here, but no portal receives their sign-in until they have followed "
+     "the link mailed to their address.")),
+    ("self_registration", _l("People may sign themselves up"),
+     _l("The sign-in page offers a sign-up form; a new account works once its address is verified.")),
 )
 ACCOUNT_NUMBERS = (
-    ("password_min_length", "Shortest password allowed, in characters",
+    ("password_min_length", _l("Shortest password allowed, in characters"),
      password_policy.MIN_LENGTH, password_policy.LONGEST_MINIMUM),
-    ("reset_link_minutes", "A reset link works for this many minutes", *RESET_LINK_MINUTES),
+    ("reset_link_minutes", _l("A reset link works for this many minutes"), *RESET_LINK_MINUTES),
 )
 # Passkeys: the tenant's two settings (idp/journey/signin.py and the account page apply them).
 PASSKEY_SWITCHES = (
-    ("passkey_first", "Passkeys as the first step",
-     "People may sign in with a passkey instead of their email and password. This applies "
+    ("passkey_first", _l("Passkeys as the first step"),
+     _l("People may sign in with a passkey instead of their email and password. This applies "
      "where passkeys are an allowed method (above); a passkey that checks its owner's "
-     "fingerprint, face or PIN counts as two steps on its own."),
-    ("passwordless", "Passwordless accounts",
-     "People with a passkey may remove their password, while people may reset a forgotten "
+     "fingerprint, face or PIN counts as two steps on its own.")),
+    ("passwordless", _l("Passwordless accounts"),
+     _l("People with a passkey may remove their password, while people may reset a forgotten "
      "password by mail (below): a reset link then sets a new one, so an account is never "
-     "left with no way in."),
+     "left with no way in.")),
 )
-LABELS = {"mode": "two-step verification", "scope": "who is covered", "groups": "groups",
-          "users": "users", "grace_until": "grace period until", "grace_skips": "grace skips",
-          "factors": "allowed methods", "roles_allowed": "roles allowed",
-          "self_disable": "users may turn it off", "login_token_bypass": "sign-in links skip it",
-          "admin_login_links": "sign-in links for administrators",
-          "federation_jit": "accounts created on first upstream sign-in",
-          "captcha_after": "CAPTCHA after", "lock_after": "lock after", "lock_minutes": "lock minutes",
-          "lock_email_admins": "lockout mail copied to admins",
-          "password_min_length": "shortest password", "self_service_reset": "reset by mail",
-          "reset_link_minutes": "reset link minutes",
-          "require_verified_email": "verified address required", "self_registration": "sign-up",
-          "registration_domains": "sign-up domains", "passkey_first": "passkeys as the first step",
-          "passwordless": "passwordless accounts", "remember_days": "days a browser is remembered",
-          "remember_scope": "browsers remembered for", "remember_groups": "remembered for groups",
-          "remember_roles": "roles whose browsers are remembered"}
+LABELS = {"mode": _l("two-step verification"), "scope": _l("who is covered"), "groups": _l("groups"),
+          "users": _l("users"), "grace_until": _l("grace period until"), "grace_skips": _l("grace skips"),
+          "factors": _l("allowed methods"), "roles_allowed": _l("roles allowed"),
+          "self_disable": _l("users may turn it off"), "login_token_bypass": _l("sign-in links skip it"),
+          "admin_login_links": _l("sign-in links for administrators"),
+          "federation_jit": _l("accounts created on first upstream sign-in"),
+          "captcha_after": _l("CAPTCHA after"), "lock_after": _l("lock after"), "lock_minutes": _l("lock minutes"),
+          "lock_email_admins": _l("lockout mail copied to admins"),
+          "password_min_length": _l("shortest password"), "self_service_reset": _l("reset by mail"),
+          "reset_link_minutes": _l("reset link minutes"),
+          "require_verified_email": _l("verified address required"), "self_registration": _l("sign-up"),
+          "registration_domains": _l("sign-up domains"), "passkey_first": _l("passkeys as the first step"),
+          "passwordless": _l("passwordless accounts"), "remember_days": _l("days a browser is remembered"),
+          "remember_scope": _l("browsers remembered for"), "remember_groups": _l("remembered for groups"),
+          "remember_roles": _l("roles whose browsers are remembered")}
 MAX_USERS = 500  # named users in the scope; more belong in a group
-LEVELS = (("", "Nothing more (the portal's own minimum only)"),
-          ("mfa", "Two-factor"),
-          ("phr", "Phishing-resistant (passkey or security key)"))
+LEVELS = (("", _l("Nothing more (the portal's own minimum only)")),
+          ("mfa", _l("Two-factor")),
+          ("phr", _l("Phishing-resistant (passkey or security key)")))
 # A portal's minimum as the what-if panel names it.
-MINIMUMS = {"mfa": "two-factor", "phr": "phishing-resistant"}
+MINIMUMS = {"mfa": _l("two-factor"), "phr": _l("phishing-resistant")}
 
 
 # -- the form ---------------------------------------------------------------------------------
@@ -126,14 +128,14 @@ def _form_from_policy(p: dict) -> dict:
         "users": "\n".join(p["users"]), "grace_days": "",
         "grace_skips": "" if p["grace_skips"] is None else str(p["grace_skips"]),
         "factors": [_form_name(f) for f in p["factors"]], "roles_allowed": list(p["roles_allowed"]),
-        **{name: p[name] for name, _, _ in SWITCHES}, "lock_email_admins": p["lock_email_admins"],
-        **{name: str(p[name]) for name, _, _, _ in GUARD}, **_account_fields(p),
+        **{name: p[name] for name, *_unused in SWITCHES}, "lock_email_admins": p["lock_email_admins"],
+        **{name: str(p[name]) for name, *_unused in GUARD}, **_account_fields(p),
         **_passkey_fields(p), **_remember_fields(p),
     }
 
 
 def _passkey_fields(p: dict) -> dict:
-    return {name: p[name] for name, _, _ in PASSKEY_SWITCHES}
+    return {name: p[name] for name, *_unused in PASSKEY_SWITCHES}
 
 
 def _remember_fields(p: dict) -> dict:
@@ -143,8 +145,8 @@ def _remember_fields(p: dict) -> dict:
 
 
 def _account_fields(p: dict) -> dict:
-    return {**{name: p[name] for name, _, _ in ACCOUNT_SWITCHES},
-            **{name: str(p[name]) for name, _, _, _ in ACCOUNT_NUMBERS},
+    return {**{name: p[name] for name, *_unused in ACCOUNT_SWITCHES},
+            **{name: str(p[name]) for name, *_unused in ACCOUNT_NUMBERS},
             "registration_domains": "\n".join(p["registration_domains"])}
 
 
@@ -157,12 +159,12 @@ def _form_from_request(saved: dict) -> dict:
         accounts = _account_fields(saved)
     else:
         accounts = {
-            **{name: name in f for name, _, _ in ACCOUNT_SWITCHES},
-            **{name: f.get(name, "").strip() for name, _, _, _ in ACCOUNT_NUMBERS},
+            **{name: name in f for name, *_unused in ACCOUNT_SWITCHES},
+            **{name: f.get(name, "").strip() for name, *_unused in ACCOUNT_NUMBERS},
             "registration_domains": f.get("registration_domains", "")[:20_000],
         }
     # Likewise for the passkey and remember-this-browser settings.
-    passkeys = ({name: name in f for name, _, _ in PASSKEY_SWITCHES} if "passkeys" in f
+    passkeys = ({name: name in f for name, *_unused in PASSKEY_SWITCHES} if "passkeys" in f
                 else _passkey_fields(saved))
     remember = ({"remember_days": f.get("remember_days", "").strip(),
                  "remember_scope": f.get("remember_scope", "everyone"),
@@ -175,8 +177,8 @@ def _form_from_request(saved: dict) -> dict:
         "groups": f.getlist("groups"), "users": f.get("users", "")[:50_000],
         "grace_days": f.get("grace_days", "").strip(), "grace_skips": f.get("grace_skips", "").strip(),
         "factors": f.getlist("factors"), "roles_allowed": f.getlist("roles_allowed"),
-        **{name: name in f for name, _, _ in SWITCHES}, "lock_email_admins": "lock_email_admins" in f,
-        **{name: f.get(name, "").strip() for name, _, _, _ in GUARD}, **accounts,
+        **{name: name in f for name, *_unused in SWITCHES}, "lock_email_admins": "lock_email_admins" in f,
+        **{name: f.get(name, "").strip() for name, *_unused in GUARD}, **accounts,
     }
 
 
@@ -184,42 +186,45 @@ def _number(value: str, what: str, blank=None) -> int | None:
     if value == "":
         if blank is not None:
             return blank
-        raise DirectoryError(f"Enter a number for “{what}”.")
+        raise DirectoryError(_("Enter a number for “%(what)s”.", what=what))
     if not re.fullmatch(r"-?\d{1,7}", value):
-        raise DirectoryError(f"“{what}” must be a whole number, not {value[:40]!r}.")
+        raise DirectoryError(_("“%(what)s” must be a whole number, not %(value)s.", what=what,
+                               value=repr(value[:40])))
     return int(value)
 
 
 def _changes(form: dict) -> dict:
     """``set_policy``'s keyword arguments from the form, or DirectoryError."""
     if not form["factors"]:
-        raise DirectoryError("Choose at least one allowed method.")
+        raise DirectoryError(_("Choose at least one allowed method."))
     kwargs = {"mode": form["mode"], "factors": form["factors"], "roles_allowed": form["roles_allowed"]}
     if form["scope"] == "selected":
         users = [u for u in re.split(r"[\s,;]+", form["users"]) if u]
         if not form["groups"] and not users:
-            raise DirectoryError("Choose at least one group or user, or let the policy cover everyone.")
+            raise DirectoryError(_("Choose at least one group or user, or let the policy cover everyone."))
         if len(users) > MAX_USERS:
-            raise DirectoryError(f"Name at most {MAX_USERS} users here; put more people in a group.")
+            raise DirectoryError(_("Name at most %(num)d users here; put more people in a group.",
+                                   num=MAX_USERS))
         kwargs.update(groups=form["groups"], users=users)
     elif form["scope"] == "everyone":
         kwargs.update(groups=[], users=[])
     else:
-        raise DirectoryError("Choose who the policy covers: everyone or selected groups and users.")
+        raise DirectoryError(_("Choose who the policy covers: everyone or selected groups and users."))
     if form["grace_days"] != "":
-        kwargs["grace_days"] = _number(form["grace_days"], "grace days")
-    kwargs["grace_skips"] = _number(form["grace_skips"], "grace skips", blank=0)
+        kwargs["grace_days"] = _number(form["grace_days"], _("grace days"))
+    kwargs["grace_skips"] = _number(form["grace_skips"], _("grace skips"), blank=0)
     for name, label, low, high in GUARD + ACCOUNT_NUMBERS:
         kwargs[name] = _number(form[name], label)
         if not low <= kwargs[name] <= high:
-            raise DirectoryError(f"“{label}” must be from {low} to {high}.")
-    for name, _, _ in SWITCHES + ACCOUNT_SWITCHES:
+            raise DirectoryError(_("“%(what)s” must be from %(low)s to %(high)s.", what=label,
+                                   low=low, high=high))
+    for name, *_unused in SWITCHES + ACCOUNT_SWITCHES:
         kwargs[name] = form[name]
     # One per line (commas too); a line with a space in it is named whole in the error.
     kwargs["registration_domains"] = [d.strip() for d in re.split(r"[\r\n,;]+", form["registration_domains"])
                                       if d.strip()]
     kwargs["lock_email_admins"] = form["lock_email_admins"]
-    for name, _, _ in PASSKEY_SWITCHES:
+    for name, *_unused in PASSKEY_SWITCHES:
         kwargs[name] = form[name]
     kwargs.update(_remember_changes(form))
     return kwargs
@@ -227,36 +232,37 @@ def _changes(form: dict) -> dict:
 
 def _remember_changes(form: dict) -> dict:
     """The remember-this-browser settings as ``set_policy`` takes them, or DirectoryError."""
-    label = "Days a browser is remembered"
+    label = _("Days a browser is remembered")
     days = _number(form["remember_days"], label, blank=0)
     if not REMEMBER_DAYS[0] <= days <= REMEMBER_DAYS[1]:
-        raise DirectoryError(f"“{label}” must be from {REMEMBER_DAYS[0]} to {REMEMBER_DAYS[1]} "
-                             f"(0 turns it off).")
+        raise DirectoryError(_("“%(what)s” must be from %(low)s to %(high)s (0 turns it off).",
+                               what=label, low=REMEMBER_DAYS[0], high=REMEMBER_DAYS[1]))
     changes = {"remember_days": days}
     if form["remember_scope"] == "selected":
         if not form["remember_groups"] and days:
-            raise DirectoryError("Choose at least one group whose browsers may be remembered, "
-                                 "or remember them for everyone.")
+            raise DirectoryError(_("Choose at least one group whose browsers may be remembered, "
+                                   "or remember them for everyone."))
         changes["remember_groups"] = form["remember_groups"]
     elif form["remember_scope"] == "everyone":
         changes["remember_groups"] = []
     else:
-        raise DirectoryError("Choose whose browsers may be remembered: everyone or selected groups.")
+        raise DirectoryError(_("Choose whose browsers may be remembered: everyone or selected "
+                               "groups."))
     if form["remember_roles"]:
         changes["remember_roles"] = form["remember_roles"]
     elif days:
-        raise DirectoryError("Choose at least one role whose browsers may be remembered, or set "
-                             "the days to 0.")
+        raise DirectoryError(_("Choose at least one role whose browsers may be remembered, or "
+                               "set the days to 0."))
     return changes
 
 
 def _shown(key: str, value) -> str:
     if key == "registration_domains" and not value:
-        return "any"
+        return _("any")
     if value is None or value == []:
-        return "none"
+        return _("none")
     if isinstance(value, bool):
-        return "on" if value else "off"
+        return _("on") if value else _("off")
     if isinstance(value, list):
         return ", ".join(_label(v) if key == "factors" else str(v) for v in value)
     if key == "grace_until":
@@ -268,13 +274,13 @@ def _summary(before: dict, after: dict) -> str:
     changed = [f"{LABELS.get(k, k)}: {_shown(k, before[k])} → {_shown(k, after[k])}"
                for k in after if k in LABELS and after[k] != before[k]]
     if not changed:
-        return "Saved. Nothing changed."
-    text = "Saved. " + "; ".join(changed) + "."
+        return _("Saved. Nothing changed.")
+    text = _("Saved. %(changes)s.", changes="; ".join(changed))
     added = [_label(f) for f in _knowledge(after["factors"]) if f not in before["factors"]]
     if added:
-        text += (f" Remember: {_and(added).lower()} are knowledge like the password and never "
-                 f"count as two-factor authentication: a portal that asks for two-factor "
-                 f"sign-in still asks for another method.")
+        text += " " + _("Remember: %(methods)s are knowledge like the password and never count as "
+                        "two-factor authentication: a portal that asks for two-factor sign-in "
+                        "still asks for another method.", methods=_and(added).lower())
     return text
 
 
@@ -287,7 +293,9 @@ def _knowledge(types) -> list[str]:
 
 
 def _and(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    if len(words) == 1:
+        return words[0]
+    return _("%(first)s and %(last)s", first=", ".join(words[:-1]), last=words[-1])
 
 
 # -- what the console asks of administrators ---------------------------------------------------
@@ -299,9 +307,9 @@ def _console_demand(session, row=None) -> policy.ConsoleDemand:
 
 
 # What the console asks of administrators, as the policy page says it.
-CONSOLE_ASKS = {"mfa": "a second factor, such as an authenticator app or a passkey",
-                "pwd": "an answer to one of their security questions",
-                None: "their password only"}
+CONSOLE_ASKS = {"mfa": _l("a second factor, such as an authenticator app or a passkey"),
+                "pwd": _l("an answer to one of their security questions"),
+                None: _l("their password only")}
 
 
 def _weakens_console(before: policy.ConsoleDemand, after: policy.ConsoleDemand) -> bool:
@@ -318,18 +326,18 @@ def _what_if(session) -> tuple[dict, dict | None, str | None]:
     if "email" not in request.args:
         return asked, None, None
     if not asked["email"]:
-        return asked, None, "Enter the email of a user of this organisation."
+        return asked, None, _("Enter the email of a user of this organisation.")
     user = directory.find_user(session, g.tenant, asked["email"])
     if user is None:
-        return asked, None, f"There is no user {asked['email']} in this organisation."
+        return asked, None, _("There is no user %(email)s in this organisation.", email=asked["email"])
     client = None
     if asked["portal"]:
         client = session.scalar(select(Client).where(Client.tenant_id == g.tenant.id,
                                                      Client.client_id == asked["portal"]))
         if client is None:
-            return asked, None, "There is no such portal in this organisation."
+            return asked, None, _("There is no such portal in this organisation.")
     if asked["acr"] not in dict(LEVELS):
-        return asked, None, "Choose one of the listed strengths."
+        return asked, None, _("Choose one of the listed strengths.")
     # Exactly what the sign-in journey reads, for a fresh password sign-in.
     rules = tenant_policy.tenant_policy(session, g.tenant)
     user_facts = facts.user_facts(session, user)
@@ -362,10 +370,24 @@ def _render(form: dict, status: int = 200, error: str | None = None,
         account_numbers={n: (label, low, high) for n, label, low, high in ACCOUNT_NUMBERS},
         levels=LEVELS, minimums=MINIMUMS, factor_label=_label, asked=asked, answer=answer,
         knowledge=[_label(f) for f in _knowledge(current["factors"])],
+        knowledge_named=_and([_label(f) for f in _knowledge(current["factors"])] or [""]),
         whatif_error=whatif_error, Need=policy.Need, console=_console_demand(session),
         console_warning=console_warning, console_asks=CONSOLE_ASKS,
         step_up_minutes=sso.CONSOLE_STEP_UP_MINUTES,
+        groups_link=Markup('<a href="%s">%s</a>') % (url_for("console.groups", tenant=g.tenant.slug),
+                                                    _("Groups")),
+        grace_until=_grace_until(current.get("grace_until")),
     ), status
+
+
+def _grace_until(value) -> str:
+    """The grace period's end date as the page's language writes it."""
+    if not value:
+        return ""
+    try:
+        return when(datetime.fromisoformat(str(value)[:10]), "date")
+    except ValueError:
+        return str(value)[:10]
 
 
 @bp.route("/policy", methods=("GET", "POST"), endpoint="policy")

@@ -8,6 +8,7 @@ it as ``directory.create_client`` does and audits it with the admin as actor and
 from __future__ import annotations
 
 from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import select
 
 from idp import admin, db
@@ -19,22 +20,23 @@ from idp.models import Client
 MAX_URIS = 50
 MAX_URI_LENGTH = 2000
 MAX_URI_TEXT = MAX_URIS * (MAX_URI_LENGTH + 2)  # what a textarea of URIs may hold
-ACR_CHOICES = [("", "No floor: whatever the policy asks"),
-               ("mfa", "Two-factor: a second factor every time (acr mfa)"),
-               ("phr", "Phishing-resistant: a passkey or security key (acr phr)")]
-MINIMUMS = {"mfa": "Two-factor", "phr": "Phishing-resistant"}
+ACR_CHOICES = [("", _l("No floor: whatever the policy asks")),
+               ("mfa", _l("Two-factor: a second factor every time (acr mfa)")),
+               ("phr", _l("Phishing-resistant: a passkey or security key (acr phr)"))]
+MINIMUMS = {"mfa": _l("Two-factor"), "phr": _l("Phishing-resistant")}
 GRANT_HELP = {
-    "authorization_code": "Sign people in (authorization code with PKCE)",
-    "refresh_token": "Stay signed in (refresh tokens, with offline_access)",
-    "client_credentials": "Machine to machine (client credentials, confidential portals only)",
+    "authorization_code": _l("Sign people in (authorization code with PKCE)"),
+    "refresh_token": _l("Stay signed in (refresh tokens, with offline_access)"),
+    "client_credentials": _l("Machine to machine (client credentials, confidential portals only)"),
 }
 
 # What a service may do through the admin API and SCIM, in an administrator's words.
 API_SCOPE_HELP = {
-    "admin:read": "See users, groups, sessions, the sign-in policy, portals and the audit log",
-    "admin:write": "Change users, groups, sessions, the sign-in policy and portals",
-    "mfa:manage": "Require, exempt or reset a person's second step, unlock them, forget their browsers",
-    "users:provision": "Create, update, deactivate and delete people and groups (SCIM too)",
+    "admin:read": _l("See users, groups, sessions, the sign-in policy, portals and the audit log"),
+    "admin:write": _l("Change users, groups, sessions, the sign-in policy and portals"),
+    "mfa:manage": _l("Require, exempt or reset a person's second step, unlock them, forget their "
+                     "browsers"),
+    "users:provision": _l("Create, update, deactivate and delete people and groups (SCIM too)"),
 }
 assert API_SCOPE_HELP.keys() == API_SCOPES.keys()
 
@@ -48,10 +50,10 @@ def _uris(field: str, what: str) -> list[str]:
     lines = [line.strip() for line in request.form.get(field, "").splitlines()]
     uris = list(dict.fromkeys(line for line in lines if line))
     if len(uris) > MAX_URIS:
-        raise BadForm(f"at most {MAX_URIS} {what}s")
+        raise BadForm(_("at most %(num)d %(what)s", num=MAX_URIS, what=what))
     for uri in uris:
         if len(uri) > MAX_URI_LENGTH:
-            raise BadForm(f"a {what} is at most {MAX_URI_LENGTH} characters")
+            raise BadForm(_("%(what)s: at most %(num)d characters each", what=what, num=MAX_URI_LENGTH))
     return uris
 
 
@@ -66,7 +68,7 @@ def _backchannel(form: dict) -> dict:
     """The back-channel logout registration to save (blank: none)."""
     uri = form["backchannel_logout_uri"].strip()
     if len(uri) > MAX_URI_LENGTH:
-        raise BadForm(f"a back-channel logout URI is at most {MAX_URI_LENGTH} characters")
+        raise BadForm(_("a back-channel logout URI is at most %(num)d characters", num=MAX_URI_LENGTH))
     return {"backchannel_logout_uri": uri or None,
             "backchannel_logout_session_required": form["backchannel_logout_session_required"]}
 
@@ -97,7 +99,7 @@ def _portal(client_id: str) -> Client:
     client = db.session().scalar(select(Client).where(Client.tenant_id == g.tenant.id,
                                                       Client.client_id == client_id[:64]))
     if client is None:
-        abort(404, description="There is no such portal in this organisation.")
+        abort(404, description=_("There is no such portal in this organisation."))
     return client
 
 
@@ -138,20 +140,20 @@ def portal_register():
     unknown = [t for t in request.form.getlist("grant_types") if t not in GRANT_TYPES]
     try:
         if unknown:
-            raise BadForm(f"grant types must be among {', '.join(GRANT_TYPES)}")
-        redirect_uris = _uris("redirect_uris", "redirect URI")
+            raise BadForm(_("grant types must be among %(types)s", types=", ".join(GRANT_TYPES)))
+        redirect_uris = _uris("redirect_uris", _("redirect URIs"))
         if "authorization_code" in form["grant_types"] and not redirect_uris:
             # Said here in the console's words (the directory's names the CLI's option).
-            raise BadForm("A portal that signs people in needs at least one redirect URI.")
+            raise BadForm(_("A portal that signs people in needs at least one redirect URI."))
         new = admin.register_client(
             db.session(), g.tenant, g.admin.email, form["name"],
             redirect_uris, public=form["public"],
-            post_logout_redirect_uris=_uris("post_logout_redirect_uris", "post-logout redirect URI"),
+            post_logout_redirect_uris=_uris("post_logout_redirect_uris", _("post-logout redirect URIs")),
             grant_types=form["grant_types"], id_token_alg=form["id_token_alg"], min_acr=_min_acr(),
             scope=_with_api_scopes(DEFAULT_SCOPE, form["api_scopes"]), **_backchannel(form))
     except DirectoryError as e:
         return _render_list(400, str(e), form)
-    flash(f"{new.client.name} is registered.")
+    flash(_("%(name)s is registered.", name=new.client.name))
     return no_store(make_response(_render_portal(new.client, secret=new.secret)))
 
 
@@ -189,15 +191,15 @@ def portal_update(client_id):
     takes = not client.is_public and "client_credentials" in client.grant_types
     try:
         admin.update_client(db.session(), g.tenant, client.client_id, g.admin.email, name=form["name"],
-                            redirect_uris=_uris("redirect_uris", "redirect URI"),
+                            redirect_uris=_uris("redirect_uris", _("redirect URIs")),
                             post_logout_redirect_uris=_uris("post_logout_redirect_uris",
-                                                            "post-logout redirect URI"),
+                                                            _("post-logout redirect URIs")),
                             min_acr=_min_acr(), **_backchannel(form),
                             scope=(_with_api_scopes(client.scope, form["api_scopes"])
                                    if takes else None))
     except DirectoryError as e:  # update_client checks everything before it changes anything
         return _render_portal(client, 400, str(e), form)
-    flash(f"{client.name} is saved.")
+    flash(_("%(name)s is saved.", name=client.name))
     return redirect(url_for("console.portal", tenant=g.tenant.slug, client_id=client.client_id))
 
 
@@ -209,7 +211,7 @@ def portal_rotate(client_id):
     except DirectoryError as e:
         flash(str(e))
         return redirect(url_for("console.portal", tenant=g.tenant.slug, client_id=client.client_id))
-    flash(f"The secret of {client.name} is rotated: the old one no longer works.")
+    flash(_("The secret of %(name)s is rotated: the old one no longer works.", name=client.name))
     return no_store(make_response(_render_portal(client, secret=secret)))
 
 
@@ -217,5 +219,5 @@ def portal_rotate(client_id):
 def portal_delete(client_id):
     client = _portal(client_id)
     name = admin.delete_client(db.session(), g.tenant, client.client_id, g.admin.email)
-    flash(f"{name} is deleted: its sign-ins, codes and tokens no longer work.")
+    flash(_("%(name)s is deleted: its sign-ins, codes and tokens no longer work.", name=name))
     return redirect(url_for("console.portals", tenant=g.tenant.slug))

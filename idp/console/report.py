@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from flask import Response, g, render_template, stream_with_context
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
@@ -38,11 +39,13 @@ from idp.policy import Standing, TenantPolicy
 from idp import tenant_policy
 
 CHUNK = 1000
-NO_GROUP = "No group"
+NO_GROUP = _l("No group")
+# The policy's mode as the report's first sentence names it.
+MODES = {"disabled": _l("disabled"), "optional": _l("optional"), "required": _l("required")}
 # The chart's segments, in order, with what people read and the fill of each.
 SEGMENTS = (("on", STATE_LABELS[Standing.ON], "#1f8a3a"),
             ("required", STATE_LABELS[Standing.REQUIRED], "#d08a00"),
-            ("off", "Off", "#8a8f98"))
+            ("off", _l("Off"), "#8a8f98"))
 
 
 # -- classification ------------------------------------------------------------------------
@@ -120,14 +123,14 @@ def build(session: Session, tenant) -> Report:
             cache[key] = state_of(policy, *key)
         return cache[key]
 
-    overall = Counts("Everyone")
+    overall = Counts(str(_l("Everyone")))
     for row in session.execute(select(*keys, func.count()).group_by(*keys)):
         overall.add(state(row), row[-1])
 
     names = {gid: name for gid, name in session.execute(
         select(Group.id, Group.name).where(Group.tenant_id == tenant.id))}
     by_group = {gid: Counts(name) for gid, name in names.items()}
-    no_group = Counts(NO_GROUP)
+    no_group = Counts(str(NO_GROUP))
     grouped = (select(user_groups.c.group_id, *keys, func.count())
                .select_from(per_user)
                .outerjoin(user_groups, user_groups.c.user_id == per_user.c.id)
@@ -156,16 +159,16 @@ def chart(report: Report) -> dict:
             width = BAR_W * n / counts.total if counts.total else 0
             if n:
                 segments.append({"x": round(x, 2), "width": round(width, 2), "fill": fill,
-                                 "title": f"{counts.label}: {n} {label.lower()} "
+                                 "title": f"{counts.label}: {n} {str(label).lower()} "
                                           f"({counts.share(state)}%)"})
             x += width
         rows.append({"label": counts.label, "y": y, "total": counts.total, "segments": segments,
                      "empty": counts.total == 0})
     height = TOP + len(rows) * ROW_H + 6
     legend, x = [], LABEL_W
-    for _, label, fill in SEGMENTS:
+    for _state, label, fill in SEGMENTS:
         legend.append({"x": x, "label": label, "fill": fill})
-        x += 20 + 9 * len(label) + 24
+        x += 20 + 9 * len(str(label)) + 24
     return {"rows": rows, "width": LABEL_W + BAR_W + COUNT_W, "height": height,
             "legend": legend, "label_w": LABEL_W, "bar_w": BAR_W, "bar_h": BAR_H}
 
@@ -174,7 +177,7 @@ def chart(report: Report) -> dict:
 def report():
     data = build(db.session(), g.tenant)
     return render_template("console/report.html", report=data, chart=chart(data),
-                           segments=SEGMENTS)
+                           segments=SEGMENTS, modes=MODES)
 
 
 # -- the CSV export ------------------------------------------------------------------------

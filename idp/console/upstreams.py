@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import select
 
 from idp import admin, db
@@ -24,24 +25,24 @@ from idp.models import TenantPolicyRow, Upstream
 
 MAX_LINES = 100  # domains or acr values in one textarea
 JIT_CHOICES = (  # the form's value, the stored setting, what admins read
-    ("tenant", None, "As the sign-in policy says"),
-    ("on", True, "Create an account for people who have none yet"),
-    ("off", False, "Only let in people who already have an account here"),
+    ("tenant", None, _l("As the sign-in policy says")),
+    ("on", True, _l("Create an account for people who have none yet")),
+    ("off", False, _l("Only let in people who already have an account here")),
 )
 TRUST_CHOICES = {
-    "never": "Always ask for this organisation's own second step when the policy does",
-    "when_upstream_mfa": "Skip our second step when {name} says it checked a second factor",
-    "always": "Never ask for our second step after {name}: its own sign-in policy is enough",
+    "never": _l("Always ask for this organisation's own second step when the policy does"),
+    "when_upstream_mfa": _l("Skip our second step when %(name)s says it checked a second factor"),
+    "always": _l("Never ask for our second step after %(name)s: its own sign-in policy is enough"),
 }
-TRUST_LABELS = {"never": "Not counted", "when_upstream_mfa": "Counts when it says so",
-                "always": "Always enough"}
+TRUST_LABELS = {"never": _l("Not counted"), "when_upstream_mfa": _l("Counts when it says so"),
+                "always": _l("Always enough")}
 
 
 def _upstream(slug: str) -> Upstream:
     try:
         return admin.find_upstream(db.session(), g.tenant, slug[:63])
     except NotFound:
-        abort(404, description="There is no such identity provider in this organisation.")
+        abort(404, description=_("There is no such identity provider in this organisation."))
 
 
 def _tenant_jit() -> bool:
@@ -52,7 +53,7 @@ def _tenant_jit() -> bool:
 def _lines(field: str, what: str) -> list[str]:
     values = [v for v in re.split(r"[\s,]+", request.form.get(field, "")[:20_000]) if v]
     if len(values) > MAX_LINES:
-        raise DirectoryError(f"List at most {MAX_LINES} {what}.")
+        raise DirectoryError(_("List at most %(num)d %(what)s.", num=MAX_LINES, what=what))
     return values
 
 
@@ -71,13 +72,13 @@ def _render(upstream: Upstream, form: dict | None = None, status: int = 200,
     form = form or {
         "name": upstream.name, "email_domains": "\n".join(upstream.email_domains),
         "email_authoritative": upstream.email_authoritative,
-        "jit": next(value for value, stored, _ in JIT_CHOICES if stored == upstream.jit),
+        "jit": next(value for value, stored, _label in JIT_CHOICES if stored == upstream.jit),
         "trust_mfa": upstream.trust_mfa, "trusted_acrs": "\n".join(upstream.trusted_acrs),
     }
     return render_template(
         "console/upstream.html", upstream=upstream, form=form, error=error,
         tenant_jit=_tenant_jit(), jit_choices=JIT_CHOICES,
-        trust_choices={k: v.format(name=upstream.name) for k, v in TRUST_CHOICES.items()},
+        trust_choices={k: v % {"name": upstream.name} for k, v in TRUST_CHOICES.items()},
         callback=callback_url(upstream)), status
 
 
@@ -94,24 +95,24 @@ def upstream_update(slug):
             "email_authoritative": f.get("email_authoritative") == "on",
             "jit": f.get("jit", ""), "trust_mfa": f.get("trust_mfa", ""),
             "trusted_acrs": f.get("trusted_acrs", "")[:20_000]}
-    jit = {value: stored for value, stored, _ in JIT_CHOICES}
+    jit = {value: stored for value, stored, _label in JIT_CHOICES}
     try:
         if form["jit"] not in jit:
-            raise DirectoryError("Choose whether accounts are created on first sign-in.")
+            raise DirectoryError(_("Choose whether accounts are created on first sign-in."))
         if form["trust_mfa"] not in TRUST_MFA:
-            raise DirectoryError("Choose whether its second factor counts.")
-        acrs = _lines("trusted_acrs", "sign-in levels")
+            raise DirectoryError(_("Choose whether its second factor counts."))
+        acrs = _lines("trusted_acrs", _("sign-in levels"))
         if acrs and form["trust_mfa"] == "never":
-            raise DirectoryError("Sign-in levels only count when its second factor may count: "
-                                 "choose one of the other two options, or remove the levels.")
+            raise DirectoryError(_("Sign-in levels only count when its second factor may count: "
+                                   "choose one of the other two options, or remove the levels."))
         admin.update_upstream(db.session(), g.tenant, row.slug, g.admin.email,
-                              name=form["name"], email_domains=_lines("email_domains", "domains"),
+                              name=form["name"], email_domains=_lines("email_domains", _("domains")),
                               email_authoritative=form["email_authoritative"],
                               jit=jit[form["jit"]], trust_mfa=form["trust_mfa"],
                               trusted_acrs=acrs)
     except DirectoryError as e:  # update_upstream checks everything before it changes anything
         return _render(row, form, 400, _sentence(str(e)))
-    flash(f"{row.name} is saved. Changes apply from the next sign-in with it.")
+    flash(_("%(name)s is saved. Changes apply from the next sign-in with it.", name=row.name))
     return redirect(url_for("console.upstream", tenant=g.tenant.slug, slug=row.slug))
 
 

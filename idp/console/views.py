@@ -7,8 +7,8 @@ their routes to the same blueprint. Every action is a POST with a CSRF token, go
 
 from __future__ import annotations
 
-
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 from sqlalchemy import func, select
 
 from idp import admin, db, mfa, roles, store, user_status
@@ -20,6 +20,7 @@ from idp.mfa import flow
 from idp.models import AuditEvent, Authenticator, Group, Token, User
 from idp.policy import Mode
 from idp.untrusted import local_path
+from idp.i18n import when
 from idp.web import error_page, load_tenant
 from idp import tenant_policy
 
@@ -28,10 +29,19 @@ bp = Blueprint("console", __name__, url_prefix="/t/<tenant>/admin")
 bp.url_value_preprocessor(load_tenant)
 bp.before_request(gate.require_admin)
 
-AREAS = [("console.users", "Users"), ("console.policy", "Policy"), ("console.groups", "Groups"),
-         ("console.portals", "Portals"), ("console.upstreams", "Identity providers"),
-         ("console.webhooks", "Webhooks"), ("console.branding", "Branding"),
-         ("console.report", "MFA report"), ("console.audit", "Audit log")]
+AREAS = [("console.users", _l("Users")), ("console.policy", _l("Policy")),
+         ("console.groups", _l("Groups")), ("console.portals", _l("Portals")),
+         ("console.upstreams", _l("Identity providers")), ("console.webhooks", _l("Webhooks")),
+         ("console.branding", _l("Branding")),
+         ("console.report", _l("MFA report")), ("console.audit", _l("Audit log"))]
+# A user's status as the console names it (idp.user_status holds the English for programs).
+STATUS_LABELS = {user_status.ACTIVE: _l("Active"), user_status.INVITED: _l("Invited"),
+                 user_status.UNVERIFIED: _l("Signed up, not verified"),
+                 user_status.DEACTIVATED: _l("Deactivated")}
+
+
+def status_label(status: str) -> str:
+    return str(STATUS_LABELS.get(status, status))
 
 
 @bp.context_processor
@@ -43,7 +53,7 @@ def navigation():
                       if e in current_app.view_functions and gate.may_open(role, e)],
             "may_act": lambda action, target: _may_act(action, target),
             "may_open": lambda endpoint: gate.may_open(role, endpoint),
-            "role_label": roles.label, "status_label": user_status.label}
+            "role_label": roles.label, "status_label": status_label, "when": when}
 
 
 def _may_act(action: str, target) -> bool:
@@ -53,29 +63,31 @@ def _may_act(action: str, target) -> bool:
         return False
     return roles.may_act(g.admin.role, action, target.role)
 
+# Each action's confirmation question (console.js shows it in the page's dialog).
 ACTIONS = {
-    "enforce": "Turn on two-step verification for {email}? They set it up at their next sign-in "
-               "and cannot turn it off.",
-    "exempt": "Turn off two-step verification for {email}? They will sign in with their "
-              "password only.",
-    "reset": "Reset two-step verification for {email}? All their methods are removed and they "
-             "set one up again at their next sign-in.",
-    "unlock": "Unlock {email} now?",
-    "signout": "Sign {email} out everywhere? Their sessions end, their refresh tokens stop "
-               "working, and browsers remembered for them ask for their second step again.",
-    "login-token": "Create a one-time sign-in link for {email}? Whoever holds it can sign in as "
-                   "them without their password. They are told by mail that you created it.",
-    "deactivate": "Deactivate {email}? They are signed out everywhere now, their apps lose "
-                  "access, and they cannot sign in until someone reactivates the account. "
-                  "Their sign-in methods and groups are kept.",
-    "reactivate": "Reactivate {email}? They can sign in again, with the sign-in methods and "
-                  "groups they had.",
-    "role": "Change the role of {email}? It applies from their next page.",
-    "delete": "Delete {email} and everything they own? This cannot be undone.",
-    "forget-browser": "Forget this browser of {email}? It asks for their second step at its "
-                      "next sign-in.",
-    "forget-browsers": "Forget every browser remembered for {email}? Each asks for their second "
-                       "step at its next sign-in.",
+    "enforce": _l("Turn on two-step verification for %(email)s? They set it up at their next "
+                  "sign-in and cannot turn it off."),
+    "exempt": _l("Turn off two-step verification for %(email)s? They will sign in with their "
+                 "password only."),
+    "reset": _l("Reset two-step verification for %(email)s? All their methods are removed and "
+                "they set one up again at their next sign-in."),
+    "unlock": _l("Unlock %(email)s now?"),
+    "signout": _l("Sign %(email)s out everywhere? Their sessions end, their refresh tokens stop "
+                  "working, and browsers remembered for them ask for their second step again."),
+    "login-token": _l("Create a one-time sign-in link for %(email)s? Whoever holds it can sign "
+                      "in as them without their password. They are told by mail that you "
+                      "created it."),
+    "deactivate": _l("Deactivate %(email)s? They are signed out everywhere now, their apps lose "
+                     "access, and they cannot sign in until someone reactivates the account. "
+                     "Their sign-in methods and groups are kept."),
+    "reactivate": _l("Reactivate %(email)s? They can sign in again, with the sign-in methods and "
+                     "groups they had."),
+    "role": _l("Change the role of %(email)s? It applies from their next page."),
+    "delete": _l("Delete %(email)s and everything they own? This cannot be undone."),
+    "forget-browser": _l("Forget this browser of %(email)s? It asks for their second step at "
+                         "its next sign-in."),
+    "forget-browsers": _l("Forget every browser remembered for %(email)s? Each asks for their "
+                          "second step at its next sign-in."),
 }
 # The events the user page lists: sign-ins, locks, and changes to the account.
 USER_PAGE_EVENTS = ("user.signed_in", "user.sign_in_failed", "user.sign_in_refused",
@@ -104,7 +116,7 @@ def users():
                                         filters=filters)
     return render_template("console/users.html", rows=rows, search=search, next_cursor=next_cursor,
                            actions=ACTIONS, filters=filters, groups=groups,
-                           statuses=user_status.LABELS, mfa_choices=users_list.MFA_CHOICES,
+                           statuses=STATUS_LABELS, mfa_choices=users_list.MFA_CHOICES,
                            roles=list(roles.LABELS.items()))
 
 
@@ -115,7 +127,7 @@ def _policy():
 def _target(user_id: int) -> User:
     user = db.session().get(User, user_id)
     if user is None or user.tenant_id != g.tenant.id:
-        abort(404, description="There is no such user in this organisation.")
+        abort(404, description=_("There is no such user in this organisation."))
     return user
 
 
@@ -128,7 +140,7 @@ def user(user_id):
         select(AuditEvent).where(AuditEvent.tenant_id == g.tenant.id, AuditEvent.user_id == target.id,
                                  AuditEvent.action.in_(USER_PAGE_EVENTS))
         .order_by(AuditEvent.id.desc()).limit(20)))
-    rows, _ = users_list.page(db.session(), store.get(), flow.guard(), _policy(), g.tenant.id,
+    rows, _next = users_list.page(db.session(), store.get(), flow.guard(), _policy(), g.tenant.id,
                               target.email, None, 1)
     shield = rows[0].shield if rows and rows[0].id == target.id else None
     return render_template("console/user.html", target=target, factors=factors, events=events,
@@ -141,7 +153,7 @@ def confirm_delete(user_id):
     """Deleting cannot be undone: its own page says what goes, with or without scripts."""
     target = _target(user_id)
     if not _may_act("delete", target):
-        return error_page(403, "Not allowed", _not_yours("delete", target))
+        return error_page(403, _("Not allowed"), _not_yours("delete", target))
     counts = {
         "factors": db.session().scalar(select(func.count()).select_from(Authenticator)
                                        .where(Authenticator.user_id == target.id)),
@@ -154,15 +166,17 @@ def confirm_delete(user_id):
 def _not_yours(action: str, target: User) -> str:
     """Why the signed-in admin may not take ``action`` on ``target``, in plain words."""
     if target.id == g.admin.id:
-        return {"deactivate": "You cannot deactivate your own account. Ask another administrator.",
-                "delete": "You cannot delete your own account. Ask another administrator.",
-                "role": "You cannot change your own role. Ask another administrator.",
-                }.get(action, "You cannot change your own two-step verification here; use your "
-                              "account page.")
+        if action == "deactivate":
+            return _("You cannot deactivate your own account. Ask another administrator.")
+        if action == "delete":
+            return _("You cannot delete your own account. Ask another administrator.")
+        if action == "role":
+            return _("You cannot change your own role. Ask another administrator.")
+        return _("You cannot change your own two-step verification here; use your account page.")
     if g.admin.role == roles.MFA_ADMIN and action in roles.MFA_ACTIONS:
-        return ("Two-factor administrators cannot change an administrator's two-step "
-                "verification or lock. Ask an administrator.")
-    return gate.NOT_FOR_YOUR_ROLE
+        return _("Two-factor administrators cannot change an administrator's two-step "
+                 "verification or lock. Ask an administrator.")
+    return str(gate.NOT_FOR_YOUR_ROLE)
 
 
 @bp.post("/users/<int:user_id>/<action>")
@@ -171,62 +185,70 @@ def act(user_id, action):
     back = (local_path(request.form.get("back"), f"/t/{g.tenant.slug}/admin")
             or url_for("console.users", tenant=g.tenant.slug))
     if action not in ACTIONS:
-        return error_page(404, "Not found", "There is no such action.")
+        return error_page(404, _("Not found"), _("There is no such action."))
     if target.id == g.admin.id and action in SELF_REFUSED:
         flash(_not_yours(action, target))
         return redirect(back)
     if not _may_act(action, target):
-        return error_page(403, "Not allowed", _not_yours(action, target))
+        return error_page(403, _("Not allowed"), _not_yours(action, target))
     if action == "delete" and request.form.get("confirm") != "yes":
         return redirect(url_for("console.confirm_delete", tenant=g.tenant.slug, user_id=target.id))
     session, actor = db.session(), g.admin.email
     if action in ("enforce", "reset") and _policy().mode is Mode.DISABLED:
         # The template adds the way out: a link to the Policy page (never the command line).
-        flash("Two-step verification is off in this organisation, so it cannot be turned on for "
-              "one person.", "policy")
+        flash(_("Two-step verification is off in this organisation, so it cannot be turned on "
+                "for one person."), "policy")
         return redirect(back)
     try:
         if action in ("enforce", "exempt", "reset"):
             admin.set_user_mfa(session, g.tenant, target.email, action, actor)
-            flash({"enforce": f"Two-step verification is on for {target.email}.",
-                   "exempt": f"Two-step verification is off for {target.email}.",
-                   "reset": f"{target.email} sets up two-step verification again at next sign-in."}[action])
+            flash({"enforce": _("Two-step verification is on for %(email)s.", email=target.email),
+                   "exempt": _("Two-step verification is off for %(email)s.", email=target.email),
+                   "reset": _("%(email)s sets up two-step verification again at next sign-in.",
+                              email=target.email)}[action])
         elif action == "forget-browser":
             device = request.form.get("device", "")
             gone = remembered.revoke(session, g.tenant.id, target,
                                      int(device) if device.isascii() and device.isdigit() and len(device) < 19
                                      else None,
                                      actor)
-            flash(f"{gone.description or 'The browser'} is forgotten: it asks {target.email} "
-                  f"for their second step at its next sign-in." if gone is not None else
-                  f"That browser is not remembered for {target.email} (any more).")
+            if gone is None:
+                flash(_("That browser is not remembered for %(email)s (any more).",
+                        email=target.email))
+            elif gone.description:
+                flash(_("%(browser)s is forgotten: it asks %(email)s for their second step at its "
+                        "next sign-in.", browser=gone.description, email=target.email))
+            else:
+                flash(_("The browser is forgotten: it asks %(email)s for their second step at its "
+                        "next sign-in.", email=target.email))
         elif action == "forget-browsers":
             count = admin.forget_browsers(session, g.tenant, target.email, actor)
-            flash(f"{count} browser{'s' if count != 1 else ''} forgotten for {target.email}.")
+            flash(ngettext("%(num)d browser forgotten for %(email)s.",
+                           "%(num)d browsers forgotten for %(email)s.", count, email=target.email))
         elif action == "unlock":
             admin.unlock(session, flow.guard(), g.tenant, target.email, actor)
-            flash(f"{target.email} is unlocked.")
+            flash(_("%(email)s is unlocked.", email=target.email))
         elif action == "signout":
             admin.sign_out_everywhere(session, store.get(), g.tenant, target.email, actor)
-            flash(f"{target.email} is signed out everywhere.")
+            flash(_("%(email)s is signed out everywhere.", email=target.email))
         elif action == "deactivate":
             admin.deactivate(session, store.get(), g.tenant, target.email, actor)
-            flash(f"{target.email} is deactivated: signed out everywhere, and cannot sign in "
-                  "until reactivated.")
+            flash(_("%(email)s is deactivated: signed out everywhere, and cannot sign in until "
+                    "reactivated.", email=target.email))
         elif action == "reactivate":
             admin.reactivate(session, g.tenant, target.email, actor)
-            flash(f"{target.email} is active again and can sign in.")
+            flash(_("%(email)s is active again and can sign in.", email=target.email))
         elif action == "role":
             role = request.form.get("role", "")
             if role not in roles.ROLES:
-                flash("Choose a role from the list.")
+                flash(_("Choose a role from the list."))
                 return redirect(back)
             admin.set_role(session, g.tenant, target.email, role, actor)
-            flash(f"{target.email} is now: {roles.label(role)}.")
+            flash(_("%(email)s is now: %(role)s.", email=target.email, role=roles.label(role)))
         elif action == "delete":
             admin.delete_user(session, store.get(), g.tenant, target.email, actor)
-            flash(f"{target.email} was deleted, with their sign-in methods and sessions. The "
-                  "audit log keeps what they did.")
+            flash(_("%(email)s was deleted, with their sign-in methods and sessions. The audit "
+                    "log keeps what they did.", email=target.email))
             return redirect(url_for("console.users", tenant=g.tenant.slug))
         elif action == "login-token":
             settings = current_app.config["IDP"]
@@ -234,17 +256,18 @@ def act(user_id, action):
                                               actor, settings=settings)
             return render_template("console/login_token.html", target=target, issued=issued)
     except admin.PrivilegedLinkRefused:
-        flash(f"No sign-in link was created: {target.email} is an administrator, and this "
-              "organisation does not allow sign-in links for administrators (whoever held one "
-              "could use this console as them). The Policy page can allow them.")
+        flash(_("No sign-in link was created: %(email)s is an administrator, and this "
+                "organisation does not allow sign-in links for administrators (whoever held one "
+                "could use this console as them). The Policy page can allow them.",
+                email=target.email))
     except admin.LastAdministrator:
-        flash(f"{target.email} is the last active administrator of this organisation. Make "
-              "someone else an administrator first.")
+        flash(_("%(email)s is the last active administrator of this organisation. Make "
+                "someone else an administrator first.", email=target.email))
     except RoleNotAllowedMfa:
-        flash("Two-factor administrators may not use two-step verification under this "
-              "organisation's policy, and someone who manages other people's must use it. "
-              "Tick “Two-factor administrators” under “Who may use two-step verification” on "
-              "the Policy page first.", "policy-roles")
+        flash(_("Two-factor administrators may not use two-step verification under this "
+                "organisation's policy, and someone who manages other people's must use it. "
+                "Tick “Two-factor administrators” under “Who may use two-step verification” on "
+                "the Policy page first."), "policy-roles")
     except DirectoryError as e:
         flash(str(e))
     return redirect(back)

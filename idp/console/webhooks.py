@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import (abort, current_app, flash, g, make_response, redirect, render_template,
                    request, url_for)
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from idp import db
 from idp.admin import webhooks as hooks
@@ -18,8 +19,8 @@ from idp.directory import MAX_WEBHOOK_URL, DirectoryError, NotFound
 from idp.mfa.secrets import SecretBox
 from idp.notify.webhooks import EVENTS, ROTATION_OVERLAP
 
-STATES = {"pending": "Waiting to be sent", "sent": "Delivered", "failed": "Given up",
-          "expired": "Given up (too old)", "dropped": "Not sent (endpoint off or removed)"}
+STATES = {"pending": _l("Waiting to be sent"), "sent": _l("Delivered"), "failed": _l("Given up"),
+          "expired": _l("Given up (too old)"), "dropped": _l("Not sent (endpoint off or removed)")}
 
 
 def _box() -> SecretBox:
@@ -30,7 +31,7 @@ def _endpoint(public_id: str):
     try:
         return hooks.find_endpoint(db.session(), g.tenant, public_id)
     except NotFound:
-        abort(404, description="There is no such webhook endpoint in this organisation.")
+        abort(404, description=_("There is no such webhook endpoint in this organisation."))
 
 
 def _typed() -> dict:
@@ -45,7 +46,7 @@ def _chosen(form: dict) -> list[str]:
     if form["all_events"]:
         return []
     if not form["event_types"]:
-        raise DirectoryError("Choose the events this endpoint hears, or tick “All events”.")
+        raise DirectoryError(_("Choose the events this endpoint hears, or tick “All events”."))
     return form["event_types"]
 
 
@@ -82,7 +83,7 @@ def webhook_add():
                                     description=form["description"], event_types=_chosen(form))
     except DirectoryError as e:
         return _render_list(400, str(e), form)
-    flash("The endpoint is added. Copy its signing secret now.")
+    flash(_("The endpoint is added. Copy its signing secret now."))
     return no_store(make_response(_render_endpoint(new.endpoint, secret=new.secret)))
 
 
@@ -101,7 +102,7 @@ def webhook_update(public_id):
                               event_types=_chosen(form))
     except DirectoryError as e:  # checked before anything changes
         return _render_endpoint(endpoint, 400, str(e), form)
-    flash("The endpoint is saved.")
+    flash(_("The endpoint is saved."))
     return redirect(url_for("console.webhook", tenant=g.tenant.slug, public_id=endpoint.public_id))
 
 
@@ -110,8 +111,8 @@ def webhook_enabled(public_id):
     endpoint = _endpoint(public_id)
     on = request.form.get("enabled") == "1"
     hooks.update_endpoint(db.session(), g.tenant, endpoint.public_id, g.admin.email, enabled=on)
-    flash("The endpoint is turned on: new events are sent to it." if on else
-          "The endpoint is turned off: nothing is sent to it until it is turned on again.")
+    flash(_("The endpoint is turned on: new events are sent to it.") if on else
+          _("The endpoint is turned off: nothing is sent to it until it is turned on again."))
     return redirect(url_for("console.webhook", tenant=g.tenant.slug, public_id=endpoint.public_id))
 
 
@@ -119,7 +120,7 @@ def webhook_enabled(public_id):
 def webhook_rotate(public_id):
     endpoint = _endpoint(public_id)
     new = hooks.rotate_secret(db.session(), _box(), g.tenant, endpoint.public_id, g.admin.email)
-    flash("The signing secret is rotated. Copy the new one now.")
+    flash(_("The signing secret is rotated. Copy the new one now."))
     return no_store(make_response(_render_endpoint(new.endpoint, secret=new.secret)))
 
 
@@ -131,7 +132,7 @@ def webhook_test(public_id):
     except DirectoryError as e:
         flash(str(e))
     else:
-        flash("A test event is on its way: it shows in the delivery log below.")
+        flash(_("A test event is on its way: it shows in the delivery log below."))
     return redirect(url_for("console.webhook", tenant=g.tenant.slug, public_id=endpoint.public_id))
 
 
@@ -139,5 +140,5 @@ def webhook_test(public_id):
 def webhook_delete(public_id):
     endpoint = _endpoint(public_id)
     url = hooks.delete_endpoint(db.session(), g.tenant, endpoint.public_id, g.admin.email)
-    flash(f"The endpoint {url} is deleted: nothing more is sent to it.")
+    flash(_("The endpoint %(url)s is deleted: nothing more is sent to it.", url=url))
     return redirect(url_for("console.webhooks", tenant=g.tenant.slug))

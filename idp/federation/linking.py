@@ -13,6 +13,7 @@ Nothing here talks to the upstream (``idp.federation.client``) or renders a page
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -93,10 +94,12 @@ def resolve_user(session: Session, tenant: Tenant, upstream: Upstream, claims: d
     doubt = email_doubt(upstream, email, claims)
 
     def no_account(why: str) -> NoAccount:
+        # Lazy: read in the page's language; the CLI and tests read them in English.
         return NoAccount(
-            "No account here",
-            f"Your {upstream.name} sign-in worked, but it is not connected to an account in "
-            f"{tenant.name}. Ask your administrator for access.", why)
+            _l("No account here"),
+            _l("Your %(provider)s sign-in worked, but it is not connected to an account in "
+               "%(organisation)s. Ask your administrator for access.",
+               provider=upstream.name, organisation=tenant.name), why)
 
     existing = find_user(session, tenant, email) if email else None
     if existing is not None:
@@ -109,9 +112,10 @@ def resolve_user(session: Session, tenant: Tenant, upstream: Upstream, claims: d
             # The address moved to another upstream account (a recycled mailbox?): never
             # hand the local account to it silently.
             raise NoAccount(
-                "Account already connected",
-                f"The account for {email} is connected to a different {upstream.name} account. "
-                f"Ask your administrator to check it.")
+                _l("Account already connected"),
+                _l("The account for %(email)s is connected to a different %(provider)s "
+                   "account. Ask your administrator to check it.", email=email,
+                   provider=upstream.name))
         _link(session, upstream, subject, existing)
         existing.email_verified = True  # the upstream vouched for the address (no doubt above)
         how = "verified_email" if _email_verified(claims) else "authoritative_domain"

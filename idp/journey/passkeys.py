@@ -24,6 +24,7 @@ import time
 from urllib.parse import urlsplit
 
 from flask import current_app, g
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from idp import audit, db, directory, mfa, tenant_policy, user_status
@@ -39,11 +40,11 @@ from idp.models.base import utcnow
 from idp.notify import outbox
 from idp.policy import Primary
 
-NOT_HERE = ("That passkey is not one of this organisation's. Use another passkey, or sign in "
-            "with your email and password.")
-GONE = "That passkey was removed from its account. Sign in with your email and password."
-ELSEWHERE = ("Your account signs in through your organisation's sign-in service, not with a "
-             "passkey alone. Use the button for it below.")
+NOT_HERE = _l("That passkey is not one of this organisation's. Use another passkey, or sign "
+              "in with your email and password.")
+GONE = _l("That passkey was removed from its account. Sign in with your email and password.")
+ELSEWHERE = _l("Your account signs in through your organisation's sign-in service, not with a "
+               "passkey alone. Use the button for it below.")
 
 
 def _binding(tx: Transaction) -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, g, request, url_for
+from flask_babel import gettext as _
 
 from idp import (account_links, audit, db, directory, password_policy, store, tenant_policy,
                  web)
@@ -167,7 +168,7 @@ def password_problem(user: User, password: str, again: str) -> str | None:
     """What is wrong with ``password`` as ``user``'s new one, in words for them (the password
     policy: ``idp.password_policy``); None if nothing."""
     if password != again:
-        return "The two passwords are not the same."
+        return _("The two passwords are not the same.")
     return password_policy.problem(
         password, min_length=settings_of(g.tenant).password_min_length, email=user.email,
         tenant=g.tenant, pwned_url=current_app.config["IDP"].pwned_passwords_url)

@@ -23,6 +23,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from flask import g
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from idp import (audit, db, directory, lockout, metrics, mfa, policy, store, tenant_policy,
@@ -43,7 +44,7 @@ from idp.password import Passwords
 from idp.policy import Decision, Need, Primary, Progress, amr_and_acr
 
 
-INCORRECT = "Incorrect email or password."
+INCORRECT = _l("Incorrect email or password.")
 
 
 @contextmanager
@@ -113,7 +114,7 @@ def advance(tx: Transaction, user: User, authenticators: list[Authenticator] | N
     return AskSetup(tx) if decision.need is Need.ENROLL else AskFactor(tx)
 
 
-SESSION_ENDED = "You were signed out while this page was open. Sign in again."
+SESSION_ENDED = _l("You were signed out while this page was open. Sign in again.")
 
 def _outdated(tx: Transaction, user: User) -> bool:
     """Was the account's password changed (a reset, an administrator, removed) since this

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app, g
+from flask_babel import gettext as _
 
 from idp import audit, db, directory, password_policy, roles, tenant_policy, user_status, web
 from idp.addresses import normalise_email
@@ -37,6 +38,7 @@ class CheckYourMail:
 class Refused:
     message: str  # in words for the person on the page
     status: int = 400
+    field: str | None = None  # the form field it is about, which gets the focus
 
 
 def domain_allowed(email: str) -> bool:
@@ -47,26 +49,27 @@ def domain_allowed(email: str) -> bool:
 def sign_up(name: str, email: str, password: str, again: str, captcha_solved) -> CheckYourMail | Refused:
     email = normalise_email(email)[:320]
     if not directory.EMAIL.fullmatch(email):
-        return Refused("Enter your email address.")
+        return Refused(_("Enter your email address."), field="email")
     if not domain_allowed(email):
-        return Refused("Accounts here are for addresses of this organisation's own domains. "
-                       "Use your work address, or ask your administrator to invite you.")
+        return Refused(_("Accounts here are for addresses of this organisation's own domains. "
+                         "Use your work address, or ask your administrator to invite you."),
+                       field="email")
     if password != again:
-        return Refused("The two passwords are not the same.")
+        return Refused(_("The two passwords are not the same."), field="confirm")
     refused = password_policy.problem(
         password, min_length=recovery.settings_of(g.tenant).password_min_length, email=email,
         tenant=g.tenant, pwned_url=current_app.config["IDP"].pwned_passwords_url)
     if refused:
-        return Refused(refused)
+        return Refused(refused, field="password")
     guard = current_app.extensions["idp.guard"].with_limits(
         Limits(captcha_after=0, lock_after=NETWORK_LIMIT, lock_seconds=3600))
     try:
         # Every sign-up needs a solved CAPTCHA (past 0 attempts), and a network only so many.
         guard.reserve(f"signup:{g.tenant.id}:net:{recovery.network()}", captcha_solved)
     except CaptchaNeeded:
-        return Refused("Complete the check below to continue.")
+        return Refused(_("Complete the check below to continue."))
     except Locked:
-        return Refused("Too many sign-ups from your network within the hour. Try again later.",
+        return Refused(_("Too many sign-ups from your network within the hour. Try again later."),
                        429)
     session = db.session()
     password_hash = current_app.extensions["idp.passwords"].hash(password)  # the same work either way

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask_babel import force_locale, gettext as _, lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -39,7 +40,7 @@ from idp.journey import signin, transaction
 from idp.journey.upstream_trust import progress_for, upstream_methods
 from idp.login.views import respond
 from idp.models import TenantPolicyRow, Upstream
-from idp.web import error_page, load_tenant_following, settings
+from idp.web import error_page, expired_page, load_tenant_following, settings
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +96,16 @@ def _upstream(slug: str) -> Upstream | None:
         Upstream.tenant_id == g.tenant.id, Upstream.slug == slug))
 
 
-def _problem(status: int, title: str, message: str, tx: transaction.Transaction | None = None):
+def _problem(status: int, title: str, message: str, tx: transaction.Transaction | None = None,
+             detail: str | None = None):
     """A page that explains, with a way back to the sign-in when the transaction lives on."""
     back = url_for("login.login", tenant=g.tenant.slug, tx=tx.id) if tx else None
     return render_template("login/upstream_error.html", title=title, message=message,
-                           back=back), status
+                           back=back, detail=detail), status
 
 
 def _expired():
-    return error_page(400, "This sign-in has expired",
-                      "Go back to the application and start signing in again.")
+    return expired_page()
 
 
 def _failed(upstream: Upstream, reason: str, **data) -> None:
@@ -117,18 +118,19 @@ def _misconfigured(upstream: Upstream, e: UpstreamMisconfigured, tx):
     """Nothing was sent to the upstream's back channel; the admin must look at its settings."""
     log.warning("upstream %s refused: %s", upstream.slug, e)
     _failed(upstream, f"discovery refused: {e}")
-    return _problem(502, f"{upstream.name} is not available",
-                    f"Signing in with {upstream.name} is not set up correctly here. Sign in "
-                    f"another way, and tell your administrator.", tx)
+    return _problem(502, _("%(provider)s is not available", provider=upstream.name),
+                    _("Signing in with %(provider)s is not set up correctly here. Sign in "
+                      "another way, and tell your administrator.", provider=upstream.name), tx)
 
 
 UPSTREAM_ERRORS = {
-    "access_denied": "You cancelled signing in with {name}, or {name} did not allow it.",
-    "login_required": "{name} needs you to sign in there first.",
-    "interaction_required": "{name} needs you to complete a step there first.",
-    "temporarily_unavailable": "{name} is busy right now. Try again in a moment.",
-    "server_error": "{name} ran into a problem. Try again in a moment.",
+    "access_denied": _l("You cancelled signing in with %(provider)s, or %(provider)s did not allow it."),
+    "login_required": _l("%(provider)s needs you to sign in there first."),
+    "interaction_required": _l("%(provider)s needs you to complete a step there first."),
+    "temporarily_unavailable": _l("%(provider)s is busy right now. Try again in a moment."),
+    "server_error": _l("%(provider)s ran into a problem. Try again in a moment."),
 }
+UPSTREAM_FAILED = _l("%(provider)s could not sign you in.")
 
 
 @bp.post("/login/upstream/<upstream>")
@@ -136,8 +138,8 @@ def start(upstream):
     """The "Sign in with {name}" button: off to the upstream's authorization endpoint."""
     row = _upstream(upstream)
     if row is None:
-        return error_page(404, "No such sign-in option",
-                          "This organisation does not offer that way of signing in.")
+        return error_page(404, _("No such sign-in option"),
+                          _("This organisation does not offer that way of signing in."))
     try:
         if request.form.get("tx"):
             tx = transaction.load(g.tenant.id, request.form["tx"])
@@ -156,9 +158,9 @@ def start(upstream):
     except (UpstreamUnavailable, ValueError) as e:
         log.warning("upstream %s unusable: %s", row.slug, e)
         _failed(row, f"unavailable: {e}")
-        return _problem(502, f"{row.name} is not available",
-                        f"We could not reach {row.name} to sign you in. Try again in a few "
-                        f"minutes, or sign in another way.", tx)
+        return _problem(502, _("%(provider)s is not available", provider=row.name),
+                        _("We could not reach %(provider)s to sign you in. Try again in a few "
+                          "minutes, or sign in another way.", provider=row.name), tx)
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)  # RFC 7636 4.1: 43-128 characters
     extra = {}
@@ -186,14 +188,14 @@ def start(upstream):
     try:
         starts.reserve(f"guard:upstream-starts:{request.remote_addr}")
     except Locked:
-        return error_page(429, "Too many sign-ins",
-                          "There were too many sign-ins from your network. Wait a few minutes "
-                          "and try again.")
+        return error_page(429, _("Too many sign-ins"),
+                          _("There were too many sign-ins from your network. Wait a few minutes "
+                            "and try again."))
     pending = Pending(g.tenant.id, row.id, tx.id, tx.browser, nonce, verifier, max_age)
     store.get().set(_pending_key(state), json.dumps(asdict(pending)),
                     ex=settings().login_transaction_ttl)
-    url, _ = client.create_authorization_url(doc["authorization_endpoint"], state=state,
-                                             nonce=nonce, code_verifier=verifier, **extra)
+    url, _state = client.create_authorization_url(doc["authorization_endpoint"], state=state,
+                                                  nonce=nonce, code_verifier=verifier, **extra)
     return redirect(url, code=302)
 
 
@@ -202,22 +204,23 @@ def callback(upstream):
     """The upstream sends the browser back here with a code (or an error)."""
     row = _upstream(upstream)
     if row is None:
-        return error_page(404, "No such sign-in option",
-                          "This organisation does not offer that way of signing in.")
+        return error_page(404, _("No such sign-in option"),
+                          _("This organisation does not offer that way of signing in."))
     state = request.args.get("state", "")
     key = _pending_key(state)
     raw = store.get().get(key) if 20 <= len(state) <= 128 else None
     if not raw:
-        return error_page(400, "This sign-in cannot continue",
-                          f"The answer from {row.name} was already used, has expired, or was not "
-                          f"meant for this page. Start signing in again.")
+        return error_page(400, _("This sign-in cannot continue"),
+                          _("The answer from %(provider)s was already used, has expired, or was "
+                            "not meant for this page. Start signing in again.", provider=row.name))
     try:
         pending = Pending(**json.loads(raw))
     except TypeError:  # kept by another version of this code
         return _expired()
     if pending.tenant_id != g.tenant.id or pending.upstream_id != row.id:
-        return error_page(400, "This sign-in cannot continue",
-                          f"The answer from {row.name} does not belong to this sign-in.")
+        return error_page(400, _("This sign-in cannot continue"),
+                          _("The answer from %(provider)s does not belong to this sign-in.",
+                            provider=row.name))
     try:
         # Our login transaction only loads in the browser that started it.
         tx = transaction.load(g.tenant.id, pending.tx)
@@ -227,72 +230,77 @@ def callback(upstream):
         return _expired()
     # Spend the request: of two callbacks with this state, only the one that deletes it goes on.
     if not store.get().delete(key):
-        return error_page(400, "This sign-in cannot continue",
-                          f"The answer from {row.name} was already used. Start signing in again.")
+        return error_page(400, _("This sign-in cannot continue"),
+                          _("The answer from %(provider)s was already used. Start signing in "
+                            "again.", provider=row.name))
     try:
         doc = upstream_metadata(row)
     except UpstreamMisconfigured as e:
         return _misconfigured(row, e, tx)
     except UpstreamUnavailable as e:
         _failed(row, f"unavailable: {e}")
-        return _problem(502, f"{row.name} is not available",
-                        f"We could not reach {row.name} to finish signing you in. Try again in a "
-                        f"few minutes.", tx)
+        return _problem(502, _("%(provider)s is not available", provider=row.name),
+                        _("We could not reach %(provider)s to finish signing you in. Try again "
+                          "in a few minutes.", provider=row.name), tx)
     # RFC 9207 2.4: the response names its issuer; it must be the one we sent the user to, and
     # an upstream that promises to name it must do so (mix-up attack defence).
     answered_by = request.args.get("iss")
     if answered_by != row.issuer and (answered_by is not None or
                                       doc.get("authorization_response_iss_parameter_supported")):
         _failed(row, "iss mismatch in the authorization response")
-        return _problem(400, "This sign-in cannot continue",
-                        f"The answer did not come from {row.name}.", tx)
+        return _problem(400, _("This sign-in cannot continue"),
+                        _("The answer did not come from %(provider)s.", provider=row.name), tx)
     if request.args.get("error"):
         error = request.args["error"][:64]
         _failed(row, f"upstream error: {error}")
-        text = UPSTREAM_ERRORS.get(error, "{name} could not sign you in.").format(name=row.name)
-        return _problem(400, f"Not signed in with {row.name}", f"{text} (error: {error})", tx)
+        text = UPSTREAM_ERRORS.get(error, UPSTREAM_FAILED) % {"provider": row.name}
+        return _problem(400, _("Not signed in with %(provider)s", provider=row.name), text, tx,
+                        detail=error)
     code = request.args.get("code", "")
     if not code or len(code) > 2048:
         _failed(row, "no code in the authorization response")
-        return _problem(400, "This sign-in cannot continue",
-                        f"{row.name} did not send the expected answer.", tx)
+        return _problem(400, _("This sign-in cannot continue"),
+                        _("%(provider)s did not send the expected answer.", provider=row.name), tx)
 
     # The code for tokens, over the back channel, with the PKCE verifier (RFC 7636 4.5).
     try:
         token = exchange_code(row, doc, code, pending.verifier)
     except OAuthError as e:
         _failed(row, f"token endpoint: {e.error}")
-        return _problem(400, f"Not signed in with {row.name}",
-                        f"{row.name} did not confirm the sign-in. Start again.", tx)
+        return _problem(400, _("Not signed in with %(provider)s", provider=row.name),
+                        _("%(provider)s did not confirm the sign-in. Start again.",
+                          provider=row.name), tx)
     except (requests.RequestException, ValueError) as e:
         log.warning("upstream %s token endpoint: %s", row.slug, e)
         _failed(row, f"token endpoint unavailable: {e}")
-        return _problem(502, f"{row.name} is not available",
-                        f"We could not reach {row.name} to finish signing you in. Try again in a "
-                        f"few minutes.", tx)
+        return _problem(502, _("%(provider)s is not available", provider=row.name),
+                        _("We could not reach %(provider)s to finish signing you in. Try again "
+                          "in a few minutes.", provider=row.name), tx)
 
     try:
         claims = verified_claims(row, doc, token, nonce=pending.nonce, max_age=pending.max_age)
     except UntrustedToken as e:
         log.warning("upstream %s sign-in refused: %s", row.slug, e)
         _failed(row, f"ID token or userinfo refused: {e}")
-        return _problem(400, f"Could not verify your {row.name} sign-in",
-                        f"The sign-in from {row.name} could not be verified ({e}), so you are "
-                        f"not signed in. Start again; if it keeps happening, tell your "
-                        f"administrator.", tx)
+        return _problem(400, _("Could not verify your %(provider)s sign-in", provider=row.name),
+                        _("The sign-in from %(provider)s could not be verified, so you are not "
+                          "signed in. Start again; if it keeps happening, tell your "
+                          "administrator.", provider=row.name), tx, detail=str(e))
     except UpstreamUnavailable as e:
         log.warning("upstream %s unavailable after the code: %s", row.slug, e)
         _failed(row, f"keys or userinfo unavailable: {e}")
-        return _problem(502, f"{row.name} is not available",
-                        f"We could not reach {row.name} to finish signing you in. Try again in a "
-                        f"few minutes.", tx)
+        return _problem(502, _("%(provider)s is not available", provider=row.name),
+                        _("We could not reach %(provider)s to finish signing you in. Try again "
+                          "in a few minutes.", provider=row.name), tx)
 
     session = db.session()
     jit = creates_accounts(row, session.get(TenantPolicyRow, g.tenant.id))
     try:
         user, how = resolve_user(session, g.tenant, row, claims, jit)
     except NoAccount as e:
-        _failed(row, e.title, subject=claims["sub"][:255], why=e.why)
+        with force_locale("en"):  # the audit log is read in English
+            reason = str(e.title)
+        _failed(row, reason, subject=claims["sub"][:255], why=e.why)
         return error_page(403, e.title, e.message)
     except IntegrityError:
         # A second sign-in of the same new person raced this one and created the account
@@ -300,8 +308,9 @@ def callback(upstream):
         session.rollback()
         user = linked_user(session, g.tenant, row, claims["sub"])
         if user is None:
-            return _problem(409, "Please try again", "Your account was being set up at the same "
-                            "time by another sign-in. Start again.", tx)
+            return _problem(409, _("Please try again"),
+                            _("Your account was being set up at the same time by another "
+                              "sign-in. Start again."), tx)
         how = "linked"
 
     proof = progress_for(row.trust_mfa, row.trusted_acrs or [], claims)

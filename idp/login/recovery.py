@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from flask import (Blueprint, current_app, g, make_response, redirect, render_template, request,
                    url_for)
+from flask_babel import gettext as _
 
 from idp import db, user_status
 from idp.guard import Locked, account_key
@@ -21,6 +22,7 @@ from idp.journey import session as sso
 from idp.login.views import expired_page, respond
 from idp.oidc import authorize
 from idp.mfa import flow
+from idp.i18n import when as local_time
 from idp.web import error_page, load_tenant, settings, tenant_path
 
 bp = Blueprint("recovery", __name__, url_prefix="/t/<tenant>")
@@ -33,15 +35,15 @@ def _allowed() -> bool:
 
 
 def _off():
-    return error_page(404, "Password reset is not available",
-                      "This organisation does not reset passwords by mail. Ask your "
-                      "administrator to set a new one for you.")
+    return error_page(404, _("Password reset is not available"),
+                      _("This organisation does not reset passwords by mail. Ask your "
+                        "administrator to set a new one for you."))
 
 
 def _dead_link():
-    return error_page(400, "This link does not work",
-                      "It was used already, has expired, or a newer one was sent. Ask for a new "
-                      "link from the sign-in page.")
+    return error_page(400, _("This link does not work"),
+                      _("It was used already, has expired, or a newer one was sent. Ask for a new "
+                        "link from the sign-in page."))
 
 
 @bp.route("/login/forgot", methods=["GET", "POST"])
@@ -55,16 +57,18 @@ def forgot():
                                captcha=None)
     if not email or "@" not in email or any(ord(c) < 32 or ord(c) == 127 for c in email):
         return render_template("login/forgot.html", tx=tx_id, email=email, captcha=None,
-                               error="Enter the email address of your account."), 400
+                               error=_("Enter the email address of your account.")), 400
     outcome = recovery.request_reset(email, flow.captcha_solved)
     if isinstance(outcome, recovery.CaptchaFirst):
         return render_template("login/forgot.html", tx=tx_id, email=email,
                                captcha=outcome.widget, error=flow.CAPTCHA_NEEDED), 400
     if isinstance(outcome, recovery.TooMany):
-        return error_page(429, "Too many requests",
-                          "Several links were asked for this address or from your network "
-                          "within the hour. Use the newest link you received, or try again "
-                          f"after {datetime.fromtimestamp(outcome.until, timezone.utc):%H:%M} UTC.")
+        return error_page(429, _("Too many requests"),
+                          _("Several links were asked for this address or from your network "
+                            "within the hour. Use the newest link you received, or try again "
+                            "after %(time)s UTC.",
+                            time=local_time(datetime.fromtimestamp(outcome.until, timezone.utc),
+                                            "time")))
     response = make_response(render_template("login/forgot_sent.html", email=outcome.email,
                                              minutes=recovery.settings_of(g.tenant).reset_link_minutes))
     _keep_sign_in(response, tx_id)
@@ -146,20 +150,20 @@ def reset(token):
 def verify_email(token):
     user = verification.link_user(token)
     if user is None:
-        return error_page(400, "This link does not work",
-                          "It was used already, has expired, or a newer one was sent. Sign in "
-                          "again to get a new one.")
+        return error_page(400, _("This link does not work"),
+                          _("It was used already, has expired, or a newer one was sent. Sign in "
+                            "again to get a new one."))
     signed_up = user.status == user_status.UNVERIFIED
     if request.method == "GET":  # a button, not the GET: mail scanners open links
         return render_template("login/verify_email.html", user=user, token=token,
                                signed_up=signed_up, error=None)
     if signed_up and not _sign_up_password_ok(user):
         return render_template("login/verify_email.html", user=user, token=token,
-                               signed_up=True, error="That is not the password chosen when "
-                                                     "signing up."), 400
+                               signed_up=True, error=_("That is not the password chosen when "
+                                                       "signing up.")), 400
     if verification.confirm(token) is None:
-        return error_page(400, "This link does not work",
-                          "It was used already. Your address may be verified already.")
+        return error_page(400, _("This link does not work"),
+                          _("It was used already. Your address may be verified already."))
     waiting = request.cookies.get(verification.RESUME_COOKIE, "")
     if 0 < len(waiting) <= 64:
         response = redirect(url_for("oidc.resume", tenant=g.tenant.slug, tx=waiting))
@@ -208,15 +212,15 @@ def verify_email_again():
 def invitation(token):
     user = invitations.invited_user(token)
     if user is None:
-        return error_page(400, "This invitation does not work",
-                          "It was used already, has expired, was withdrawn, or a newer one was "
-                          "sent. Ask your administrator to invite you again.")
+        return error_page(400, _("This invitation does not work"),
+                          _("It was used already, has expired, was withdrawn, or a newer one was "
+                            "sent. Ask your administrator to invite you again."))
     answer, new = _chosen_password("login/invitation.html", user, token)
     if answer is not None:
         return answer
     user = invitations.accept(token, new)
     if user is None:  # accepted by another request meanwhile
-        return error_page(400, "This invitation does not work",
-                          "It was used already. Sign in with the password you chose.")
+        return error_page(400, _("This invitation does not work"),
+                          _("It was used already. Sign in with the password you chose."))
     tx = transaction.begin(g.tenant.id, {}, next_url=url_for("account.index", tenant=g.tenant.slug))
     return respond(signin.with_new_password(tx, user))

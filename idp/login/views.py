@@ -12,10 +12,11 @@ from datetime import datetime, timezone
 
 from flask import (Blueprint, current_app, g, make_response, redirect, render_template, request,
                    url_for)
+from flask_babel import gettext as _
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from idp import audit, db, password, user_status
+from idp import audit, db, i18n, password, user_status
 from idp.addresses import normalise_email
 from idp.journey import login_links as tokens
 from idp.journey import session as sso
@@ -29,15 +30,10 @@ from idp.models import User
 from idp.oidc import authorize
 from idp.oidc.authorize import error_redirect
 from idp.untrusted import local_path
-from idp.web import error_page, load_tenant_following
+from idp.web import error_page, expired_page, load_tenant_following
 
 bp = Blueprint("login", __name__, url_prefix="/t/<tenant>")
 bp.url_value_preprocessor(load_tenant_following)
-
-
-def expired_page():
-    return error_page(400, "This sign-in has expired",
-                      "Go back to the application and start signing in again.")
 
 
 def locked_page(until: float):
@@ -85,7 +81,7 @@ def _respond(outcome):
         if tx.params.get("redirect_uri"):
             return error_redirect(tx.params["redirect_uri"], tx.params.get("state"),
                                   decision.error or "access_denied", decision.reason)
-        return error_page(403, "Sign-in not possible", decision.reason_for_you)
+        return error_page(403, _("Sign-in not possible"), decision.reason_for_you)
     if isinstance(outcome, PasswordFirst):
         form = LoginForm(formdata=None)
         form.tx.data, form.email.data = outcome.tx.id, outcome.email
@@ -96,9 +92,9 @@ def _respond(outcome):
         return error_page(403, outcome.title, outcome.message)
     if isinstance(outcome, LockedOut):
         if outcome.network:
-            return error_page(429, "Too many attempts",
-                              "There were too many failed sign-ins from your network. "
-                              "Wait a few minutes and try again.")
+            return error_page(429, _("Too many attempts"),
+                              _("There were too many failed sign-ins from your network. "
+                                "Wait a few minutes and try again."))
         return locked_page(outcome.until)
     if isinstance(outcome, ChallengePage):
         return render_template("login/second_factor.html", tx=outcome.tx, factor=outcome.factor,
@@ -150,16 +146,16 @@ def login():
     except transaction.TransactionGone:
         return expired_page()
     except transaction.TooLarge:
-        return error_page(400, "This sign-in link is too long",
-                          "Go back to the page you came from and sign in from there.")
+        return error_page(400, _("This sign-in link is too long"),
+                          _("Go back to the page you came from and sign in from there."))
     if request.method == "GET":
         form.tx.data = tx.id
         if tx.params.get("login_hint"):
             form.email.data = tx.params["login_hint"][:320]
         return login_page(form, tx)
     if not form.validate():
-        error = "Enter your email and password." if not form.csrf_token.errors else \
-            "This page expired. Please try again."
+        error = _("Enter your email and password.") if not form.csrf_token.errors else \
+            _("This page expired. Please try again.")
         return login_page(form, tx, error, status=400)
     password.admit()  # before any attempt is counted: a full queue is a 503, not a failure
     outcome = signin.with_password(tx, normalise_email(form.email.data), form.password.data,
@@ -175,7 +171,7 @@ def login_page(form: LoginForm, tx: transaction.Transaction, error: str | None =
     """The sign-in page: email and password, a passkey where they sign in here, the other
     ways (reset, sign-up, upstream providers)."""
     return render_template("login/login.html", form=form, client=signin.client_of(tx),
-                           error=error, captcha=captcha,
+                           error=None if error is None else i18n.plain(error), captcha=captcha,
                            passkey=passkey_signin.sign_in_request(tx), **_links()), status
 
 
@@ -189,7 +185,7 @@ def login_passkey():
         return expired_page()
     if not _csrf_ok():
         form.tx.data = tx.id
-        return login_page(form, tx, "This page expired. Please try again.", status=400)
+        return login_page(form, tx, _("This page expired. Please try again."), status=400)
     return respond(passkey_signin.with_passkey(tx, request.form))
 
 
@@ -199,34 +195,34 @@ def login_token(token):
     session = db.session()
 
     def privileged_refused():
-        return error_page(403, "This sign-in link cannot be used",
-                          "This organisation does not allow sign-in links for administrator "
-                          "accounts. Sign in with your password instead, or ask another "
-                          "administrator for help.")
+        return error_page(403, _("This sign-in link cannot be used"),
+                          _("This organisation does not allow sign-in links for administrator "
+                            "accounts. Sign in with your password instead, or ask another "
+                            "administrator for help."))
 
     row = tokens.peek(session, g.tenant, token)
     if row is not None and not tokens.owner_told(session, row):
         # Nothing spent: the same link works once the mail to its owner has left.
-        return error_page(409, "This sign-in link does not work yet",
-                          f"It starts working once {row.user.email} has been told about it by "
-                          "mail, usually within a minute. Try again shortly.")
+        return error_page(409, _("This sign-in link does not work yet"),
+                          _("It starts working once %(email)s has been told about it by mail, "
+                            "usually within a minute. Try again shortly.", email=row.user.email))
     if request.method == "GET":
         if row is None:
-            return error_page(400, "This sign-in link does not work",
-                              "It was used already, has expired, or was copied incompletely. "
-                              "Ask your administrator for a new one.")
+            return error_page(400, _("This sign-in link does not work"),
+                              _("It was used already, has expired, or was copied incompletely. "
+                                "Ask your administrator for a new one."))
         if not tokens.allowed_for(session, g.tenant, row.user):
             return privileged_refused()
         if not user_status.may_sign_in(row.user.status):  # the link proves who holds it
             return error_page(403, *user_status.refusal(row.user.status))
         return render_template("login/token.html", user=row.user, token=token)
     if not _csrf_ok():
-        return error_page(400, "This page expired", "Open the sign-in link again.")
+        return error_page(400, _("This page expired"), _("Open the sign-in link again."))
     user_id = tokens.spend(session, g.tenant, token)
     user = session.get(User, user_id) if user_id else None
     if user is None:
-        return error_page(400, "This sign-in link does not work",
-                          "It was used already or has expired. Ask your administrator for a new one.")
+        return error_page(400, _("This sign-in link does not work"),
+                          _("It was used already or has expired. Ask your administrator for a new one."))
     # Asked again at the moment it signs in: the user may have become an administrator since
     # the link was made, or the setting changed. A refused link stays spent.
     if not tokens.allowed_for(session, g.tenant, user):
@@ -243,7 +239,7 @@ def second_factor():
     """The challenge after the first step: the user picks among their factors, strongest first."""
     posted = request.method == "POST"
     if posted and not _csrf_ok():
-        return error_page(400, "This page expired", "Go back and try again.")
+        return error_page(400, _("This page expired"), _("Go back and try again."))
     try:
         return respond(signin.challenge(request.values.get("tx"), request.values.get("factor"),
                                         request.form if posted else None))
@@ -298,9 +294,9 @@ def consent():
         # Someone else signed in (or the session changed) since this sign-in asked for
         # consent: what was proved belonged to that session, not to this one.
         transaction.finish(tx)
-        return error_page(400, "This sign-in has expired",
-                          "You signed in again while this page was open. Go back to the "
-                          "application and start signing in again.")
+        return error_page(400, _("This sign-in has expired"),
+                          _("You signed in again while this page was open. Go back to the "
+                            "application and start signing in again."))
     client = signin.client_of(tx)
     if request.method == "POST" and form.validate():
         if form.deny.data:
@@ -325,7 +321,7 @@ def home():
 def signout():
     form = SignOutForm()
     if not form.validate():
-        return error_page(400, "This form has expired", "Reload the page and try again.")
+        return error_page(400, _("This form has expired"), _("Reload the page and try again."))
     ended = sso.end(g.tenant.id)
     if ended:
         audit.record(db.session(), g.tenant.id, "user.signed_out", user_id=ended.user_id)

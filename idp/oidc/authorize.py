@@ -18,6 +18,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import current_app, flash, g, make_response, redirect, render_template, url_for
+from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from idp.journey import session as sso
@@ -75,7 +76,12 @@ def start(values: MultiDict):
         uri = values.get("redirect_uri")
         if client and len(values.getlist("redirect_uri")) == 1 and client.check_redirect_uri(uri):
             return error_redirect(uri, values.get("state"), "invalid_request", params)
-        return error_page(400, "This sign-in link is broken", params)
+        return error_page(400, _("This sign-in link is broken"),
+                          _("The application sent you here with a sign-in request we cannot "
+                            "read."),
+                          hint=_("Go back to the application and try again. If it keeps "
+                                 "happening, tell the application's support."),
+                          detail=params)
     return proceed(params, None)
 
 
@@ -83,14 +89,20 @@ def proceed(params: dict, tx: transaction.Transaction | None):
     """Run the request: validate, sign in if needed, consent if asked, then issue a code."""
     client = query_client(params.get("client_id"))
     if client is None:
-        return error_page(400, "Unknown application",
-                          "The application that sent you here is not registered with this "
-                          "organisation. Go back and contact the application's owner.")
+        return error_page(400, _("Unknown application"),
+                          _("The application that sent you here is not registered with this "
+                            "organisation, so you cannot sign in to it here."),
+                          hint=_("Go back to the application and try again. If it keeps "
+                                 "happening, contact the application's owner."),
+                          detail="client_id not registered")
     redirect_uri = params.get("redirect_uri")
     if not redirect_uri or not client.check_redirect_uri(redirect_uri):
-        return error_page(400, "This sign-in link is not allowed",
-                          "The application asked to send you to an address it has not "
-                          "registered, so we stopped here to keep you safe.")
+        return error_page(400, _("This sign-in link is not allowed"),
+                          _("The application asked to send you to an address it has not "
+                            "registered, so we stopped here to keep you safe."),
+                          hint=_("Go back to the application and try again. If it keeps "
+                                 "happening, contact the application's owner."),
+                          detail="redirect_uri not registered")
     state = params.get("state")
     server = current_app.extensions["idp.oauth"]
     session, user = sso.signed_in(g.tenant.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from authlib.common.urls import add_params_to_uri
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request
+from flask_babel import gettext as _
 from flask_wtf.csrf import validate_csrf
 from sqlalchemy import select
 from wtforms import ValidationError
@@ -16,7 +17,7 @@ from idp.oidc import authorize as authz
 from idp.oidc import keys
 from idp.oidc.id_token import user_claims
 from idp.oidc.tokens import InvalidToken, verify, verify_id_token_hint
-from idp.web import error_page, issuer, load_tenant_following
+from idp.web import error_page, expired_page, issuer, load_tenant_following
 
 bp = Blueprint("oidc", __name__, url_prefix="/t/<tenant>")
 bp.url_value_preprocessor(load_tenant_following)
@@ -97,8 +98,7 @@ def resume():
     try:
         tx = transaction.load(g.tenant.id, request.args.get("tx"))
     except transaction.TransactionGone:
-        return error_page(400, "This sign-in has expired",
-                          "Go back to the application and start signing in again.")
+        return expired_page()
     return authz.proceed(tx.params, tx)
 
 
@@ -174,20 +174,20 @@ def logout():
     """RP-Initiated Logout 1.0: end the SSO session, then return to the RP if it is allowed."""
     params = authz.single_valued(request.values)
     if isinstance(params, str):
-        return error_page(400, "This sign-out link is broken", params)
+        return error_page(400, _("This sign-out link is broken"), params)
     hint, claims = params.get("id_token_hint"), None
     if hint:
         try:
             claims = verify_id_token_hint(_keyring(), hint, issuer=issuer(),
                                           client_id=params.get("client_id"))
         except InvalidToken:
-            return error_page(400, "This sign-out link is broken",
-                              "The application sent a sign-out request we cannot verify.")
+            return error_page(400, _("This sign-out link is broken"),
+                              _("The application sent a sign-out request we cannot verify."))
     client = _logout_client(params, claims)
     target = params.get("post_logout_redirect_uri")
     if target and (client is None or target not in client.post_logout_redirect_uris):
-        return error_page(400, "This sign-out link is not allowed",
-                          "The application asked to send you to an address it has not registered.")
+        return error_page(400, _("This sign-out link is not allowed"),
+                          _("The application asked to send you to an address it has not registered."))
     current = sso.current(g.tenant.id)
     user = db.session().get(User, current.user_id) if current else None
     hinted_here = bool(claims and user and claims.get("sub") == user.subject)
@@ -200,7 +200,7 @@ def logout():
         try:
             validate_csrf(request.form.get("csrf_token"))
         except ValidationError:
-            return error_page(400, "This form has expired", "Reload the page and try again.")
+            return error_page(400, _("This form has expired"), _("Reload the page and try again."))
     if current:
         sso.end(g.tenant.id)
         audit.record(db.session(), g.tenant.id, "user.signed_out", user_id=current.user_id,

@@ -30,6 +30,7 @@ from idp.policy.coverage import in_grace, mfa_available, policy_demand, remember
 from idp.policy.facts import AdminState, Mode, Primary, Progress, Requirements, TenantPolicy, UserFacts
 from idp.policy.levels import amr_and_acr, level_at_least
 from idp.policy.requested import UNKNOWN, requested_level
+from idp.policy.words import _, ngettext
 
 
 class Need(str, Enum):
@@ -73,17 +74,18 @@ class Decision:
 
 # What each level asks of a person, in words people use: level names never reach a page.
 NEEDS = {
-    "pwd": "a password",
-    "mfa": "a second step, such as an authenticator app or a text message",
-    "phr": "a passkey or security key",
+    "pwd": _("a password"),
+    "mfa": _("a second step, such as an authenticator app or a text message"),
+    "phr": _("a passkey or security key"),
 }
 
 
 def _unreachable(wanted: str) -> Decision:
-    return Decision(Need.REFUSE, f"Signing in here needs {NEEDS[wanted]}, and this account has "
-                    f"none it can use here.", error="unmet_authentication_requirements",
-                    to_you=f"Signing in here needs {NEEDS[wanted]}, and your account has none "
-                    f"it can use here. Ask your administrator for help.")
+    return Decision(Need.REFUSE, _("Signing in here needs %(need)s, and this account has none "
+                                   "it can use here.", need=NEEDS[wanted]),
+                    error="unmet_authentication_requirements",
+                    to_you=_("Signing in here needs %(need)s, and your account has none it can "
+                             "use here. Ask your administrator for help.", need=NEEDS[wanted]))
 
 
 def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: Progress,
@@ -91,7 +93,7 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
     """What this sign-in still needs. Pure: same facts, same answer."""
     kinds = user.kinds
     methods = set(progress.methods)
-    _, reached = amr_and_acr(list(progress.methods))
+    _amr, reached = amr_and_acr(list(progress.methods))
     allowed = policy.allowed_factors
     available = mfa_available(policy, user)
     enrolled = frozenset(kinds.ranked(user.enrolled & allowed)) if available else frozenset()
@@ -99,8 +101,8 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
         enrolled = kinds.beyond_mailbox(enrolled)
     wanted, must = requested_level(req)
     if wanted == UNKNOWN:
-        return Decision(Need.REFUSE, "The application asked for a kind of sign-in this "
-                        "organisation does not offer.", error="unmet_authentication_requirements")
+        return Decision(Need.REFUSE, _("The application asked for a kind of sign-in this "
+                                       "organisation does not offer."), error="unmet_authentication_requirements")
 
     if progress.primary is Primary.PASSKEY:
         first = _passkey_first(policy, user, req, progress, now, available, enrolled)
@@ -127,9 +129,9 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
     stood_in = False
     bypass = None
     if progress.primary is Primary.FEDERATION_TRUSTED:
-        bypass = "The upstream sign-in is trusted for the second factor."
+        bypass = _("The upstream sign-in is trusted for the second factor.")
     elif progress.primary is Primary.LOGIN_TOKEN and policy.login_token_bypass:
-        bypass = "Sign-in with a login token skips the second factor in this organisation."
+        bypass = _("Sign-in with a login token skips the second factor in this organisation.")
     proved_step = kinds.proved(allowed, methods)
     if demand and not bypass and not proved_step:
         if enrolled and remember and progress.remembered:
@@ -138,8 +140,9 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
             if not level_at_least(reached, wanted):
                 usable = kinds.reaching(unproved, wanted)
                 if usable:
-                    return Decision(Need.CHALLENGE, f"The organisation's policy asks for a second "
-                                    f"step, and this sign-in needs {NEEDS[wanted]}.",
+                    return Decision(Need.CHALLENGE, _("The organisation's policy asks for a "
+                                                      "second step, and this sign-in needs "
+                                                      "%(need)s.", need=NEEDS[wanted]),
                                     factors=usable, target_acr=wanted, rememberable=remember)
             return Decision(Need.CHALLENGE, _policy_reason(demand, user),
                             factors=kinds.ranked(enrolled), target_acr=reached,
@@ -152,8 +155,9 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
             if not candidates:
                 # Only recovery kinds allowed (backup codes recover an account, they are not
                 # set up first): nothing to set up, and the policy is not waived for that.
-                return Decision(Need.REFUSE, "The organisation requires a second step, but "
-                                "allows no method that can be set up; ask an administrator.",
+                return Decision(Need.REFUSE, _("The organisation requires a second step, but "
+                                               "allows no method that can be set up; ask an "
+                                               "administrator."),
                                 error="access_denied")
             return Decision(Need.ENROLL, _enroll_reason(policy, user, grace, skips_left),
                             factors=candidates, skippable=grace, skips_left=skips_left,
@@ -165,14 +169,15 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
         if bypass and demand:
             return Decision(Need.NOTHING, bypass)
         if stood_in:
-            return Decision(Need.NOTHING, "This browser passed the second step recently and is "
-                            "remembered, so the organisation's second step is not asked again.",
+            return Decision(Need.NOTHING, _("This browser passed the second step recently and "
+                                            "is remembered, so the organisation's second step "
+                                            "is not asked again."),
                             remembered=True)
         return Decision(Need.NOTHING, _satisfied_reason(policy, user, demand, reached))
     usable = kinds.reaching(unproved, wanted)
     if usable:
-        return Decision(Need.CHALLENGE, f"This sign-in needs {NEEDS[wanted]}; so far it has "
-                        f"{NEEDS[reached]}.", factors=usable, counts_for_policy=False,
+        return Decision(Need.CHALLENGE, _("This sign-in needs %(need)s; so far it has %(had)s.",
+                                          need=NEEDS[wanted], had=NEEDS[reached]), factors=usable, counts_for_policy=False,
                         target_acr=wanted)
     if not must:
         floor = replace(req, acr_values=())
@@ -180,19 +185,19 @@ def decide(policy: TenantPolicy, user: UserFacts, req: Requirements, progress: P
             # A wish above what must be met cannot be reached: what must be met still must
             # (a voluntary acr_values never lowers the client's floor or an essential acr).
             return decide(policy, user, floor, progress, now)
-        return Decision(Need.NOTHING, f"The application would like {NEEDS[wanted]}, but this "
-                        f"account has no way to provide it; the sign-in goes on, and the token "
-                        f"says what was done.")
+        return Decision(Need.NOTHING, _("The application would like %(need)s, but this "
+                                        "account has no way to provide it; the sign-in goes on, "
+                                        "and the token says what was done.", need=NEEDS[wanted]))
     if _may_enroll_for(req, enrolled) and available:
         candidates = kinds.first_setups(allowed, wanted)
         if progress.mailbox_proved:
             candidates = kinds.beyond_mailbox(candidates)
         if candidates:
-            return Decision(Need.ENROLL, f"Signing in here needs {NEEDS[wanted]}: this account "
-                            f"must set one up first.", factors=candidates,
-                            counts_for_policy=False, target_acr=wanted,
-                            to_you=f"Signing in here needs {NEEDS[wanted]}. Set one up now to "
-                            f"continue.")
+            return Decision(Need.ENROLL, _("Signing in here needs %(need)s: this account must "
+                                           "set one up first.", need=NEEDS[wanted]),
+                            factors=candidates, counts_for_policy=False, target_acr=wanted,
+                            to_you=_("Signing in here needs %(need)s. Set one up now to "
+                                     "continue.", need=NEEDS[wanted]))
     return _unreachable(wanted)
 
 
@@ -209,30 +214,31 @@ def _passkey_first(policy: TenantPolicy, user: UserFacts, req: Requirements, pro
     then be). A step-up of such a session that kept nothing (the console's, which asks afresh)
     asks for a passkey again."""
     if not (policy.passkey_first and "webauthn" in policy.allowed_factors and available):
-        return Decision(Need.PASSWORD, "Passkeys cannot be the whole sign-in in this "
-                        "organisation: the password comes first.",
-                        to_you="You cannot sign in with a passkey here. Sign in with your "
-                        "email and password.")
+        return Decision(Need.PASSWORD, _("Passkeys cannot be the whole sign-in in this "
+                                         "organisation: the password comes first."),
+                        to_you=_("You cannot sign in with a passkey here. Sign in with your "
+                                 "email and password."))
     if not progress.methods:
         if "webauthn" in enrolled:
-            return Decision(Need.CHALLENGE, "The sign-in began with a passkey: it is asked for "
-                            "again.", factors=("webauthn",), target_acr="phr")
-        return Decision(Need.PASSWORD, "This account has no passkey any more.",
-                        to_you="Sign in with your email and password.")
+            return Decision(Need.CHALLENGE, _("The sign-in began with a passkey: it is asked "
+                                              "for again."), factors=("webauthn",), target_acr="phr")
+        return Decision(Need.PASSWORD, _("This account has no passkey any more."),
+                        to_you=_("Sign in with your email and password."))
     if "user" in progress.methods:
         return None
     alone = decide(policy, user, req, replace(progress, primary=Primary.PASSWORD,
                                               methods=("pwd",)), now)
     if alone.need is Need.NOTHING:
-        return replace(alone, reason="A passkey that did not verify who uses it is one step, "
-                       "like a password; nothing more is asked here.", to_you="")
+        return replace(alone, reason=_("A passkey that did not verify who uses it is one step, "
+                                       "like a password; nothing more is asked here."), to_you="")
     if alone.need is Need.REFUSE:
         return alone
-    return Decision(Need.PASSWORD, "The passkey did not verify who uses it (no PIN, fingerprint "
-                    "or face), so it is one step, and this sign-in needs more.",
-                    to_you="Your passkey did not ask for your PIN, fingerprint or face, so it "
-                    "counts as one step, and signing in here needs two. Sign in with your "
-                    "password, then use your passkey as the second step.")
+    return Decision(Need.PASSWORD, _("The passkey did not verify who uses it (no PIN, "
+                                     "fingerprint or face), so it is one step, and this sign-in "
+                                     "needs more."),
+                    to_you=_("Your passkey did not ask for your PIN, fingerprint or face, so it "
+                             "counts as one step, and signing in here needs two. Sign in with "
+                             "your password, then use your passkey as the second step."))
 
 
 def _may_enroll_for(req: Requirements, enrolled) -> bool:
@@ -245,42 +251,55 @@ def _may_enroll_for(req: Requirements, enrolled) -> bool:
 
 def _policy_reason(demand: str, user: UserFacts) -> str:
     if user.admin_state is AdminState.ENFORCED:
-        return "An administrator turned on two-step verification for this account."
+        return _("An administrator turned on two-step verification for this account.")
     if demand == "required":
-        return "The organisation requires a second step at sign-in."
-    return "This account has a second step set up, and the organisation allows it."
+        return _("The organisation requires a second step at sign-in.")
+    return _("This account has a second step set up, and the organisation allows it.")
 
 
 def _enroll_reason(policy: TenantPolicy, user: UserFacts, grace: bool, skips_left,
                    you: bool = False) -> str:
     """Why setup is asked for; ``you``: said to the person signing in."""
-    account = "your account" if you else "this account"
     if user.must_reenroll:
-        return (f"An administrator reset {'your' if you else 'this account’s'} second steps: "
-                f"set one up again.")
+        return (_("An administrator reset your second steps: set one up again.") if you else
+                _("An administrator reset this account’s second steps: set one up again."))
     if user.admin_state is AdminState.ENFORCED:
-        return f"An administrator turned on two-step verification for {account}: set it up now."
+        return (_("An administrator turned on two-step verification for your account: set it "
+                  "up now.") if you else
+                _("An administrator turned on two-step verification for this account: set it "
+                  "up now."))
     if grace:
-        left = []
-        if policy.grace_until is not None:
-            left.append(f"until {policy.grace_until:%Y-%m-%d}")
-        if skips_left is not None:
-            left.append(f"{skips_left} more skip{'s' if skips_left != 1 else ''}")
-        return "The organisation requires a second step; setup can wait (" + ", ".join(left) + ")."
+        until, skips = policy.grace_until, skips_left
+        if until is not None and skips is not None:
+            return ngettext("The organisation requires a second step; setup can wait (until "
+                            "%(date)s, %(num)d more skip).",
+                            "The organisation requires a second step; setup can wait (until "
+                            "%(date)s, %(num)d more skips).", skips, date=until)
+        if until is not None:
+            return _("The organisation requires a second step; setup can wait (until %(date)s).",
+                     date=until)
+        if skips is not None:
+            return ngettext("The organisation requires a second step; setup can wait (%(num)d "
+                            "more skip).",
+                            "The organisation requires a second step; setup can wait (%(num)d "
+                            "more skips).", skips)
+        return _("The organisation requires a second step; setup can wait.")
     if policy.grace_until is not None or policy.grace_skips is not None:
-        return "The organisation requires a second step and the grace period is over: set it up now."
-    return "The organisation requires a second step: set it up now."
+        return _("The organisation requires a second step and the grace period is over: set it "
+                 "up now.")
+    return _("The organisation requires a second step: set it up now.")
 
 
 def _satisfied_reason(policy: TenantPolicy, user: UserFacts, demand: str | None, reached: str) -> str:
     if policy.mode is Mode.DISABLED:
-        return "Two-factor authentication is not available in this organisation."
+        return _("Two-factor authentication is not available in this organisation.")
     if user.role not in policy.roles_allowed:
-        return f"Two-factor authentication is not available to the role {user.role}."
+        return _("Two-factor authentication is not available to the role %(role)s.",
+                 role=user.role)
     if user.admin_state is AdminState.EXEMPT:
-        return "An administrator exempted this account from two-step verification."
+        return _("An administrator exempted this account from two-step verification.")
     if demand is None:
-        return "The organisation's policy does not cover this account."
+        return _("The organisation's policy does not cover this account.")
     if demand == "optional" and not user.enrolled:
-        return "Two-step verification is optional and this account has not set it up."
-    return "Everything asked for is done."
+        return _("Two-step verification is optional and this account has not set it up.")
+    return _("Everything asked for is done.")

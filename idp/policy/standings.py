@@ -15,6 +15,7 @@ from enum import Enum
 from idp.policy.coverage import policy_demand
 from idp.policy.facts import AdminState, Mode, TenantPolicy, UserFacts
 from idp.policy.levels import level_at_least
+from idp.policy.words import _
 
 
 class Standing(str, Enum):
@@ -52,8 +53,8 @@ class MfaStanding:
         return self.to_you or self.reason
 
 
-NOT_FOR_YOUR_ACCOUNT = ("Two-factor authentication is not available for your account; ask an "
-                        "administrator.")
+NOT_FOR_YOUR_ACCOUNT = _("Two-factor authentication is not available for your account; ask an "
+                         "administrator.")
 
 
 def standing(policy: TenantPolicy, user: UserFacts) -> MfaStanding:
@@ -63,31 +64,32 @@ def standing(policy: TenantPolicy, user: UserFacts) -> MfaStanding:
     shown "On" is challenged and one shown "Off" is not; tests/unit/test_policy_properties.py
     checks the two against each other."""
     if policy.mode is Mode.DISABLED:
-        return MfaStanding(Standing.OFF, "Two-step verification is off in this organisation.",
-                           to_you="Two-factor authentication is not available.")
+        return MfaStanding(Standing.OFF, _("Two-step verification is off in this organisation."),
+                           to_you=_("Two-factor authentication is not available."))
     if user.role not in policy.roles_allowed:
-        return MfaStanding(Standing.OFF, f"Two-step verification is not available to the role "
-                                         f"{user.role}.",
-                           to_you="Two-factor authentication is not available for your role.")
+        return MfaStanding(Standing.OFF, _("Two-step verification is not available to the role "
+                                           "%(role)s.", role=user.role),
+                           to_you=_("Two-factor authentication is not available for your role."))
     if user.admin_state is AdminState.EXEMPT:
-        return MfaStanding(Standing.EXEMPT, "An administrator turned two-step verification off "
-                                            "for this user: they sign in with their password only.",
+        return MfaStanding(Standing.EXEMPT, _("An administrator turned two-step verification "
+                                              "off for this user: they sign in with their "
+                                              "password only."),
                            to_you=NOT_FOR_YOUR_ACCOUNT)
     demand = policy_demand(policy, user)
     if demand is None:
-        return MfaStanding(Standing.OFF, "The policy does not cover this user.",
+        return MfaStanding(Standing.OFF, _("The policy does not cover this user."),
                            to_you=NOT_FOR_YOUR_ACCOUNT)
     required = demand == "required"
     may_turn_off = not required and policy.self_disable
     may_add = user.kinds.ranked(policy.allowed_factors)
     usable = user.kinds.ranked(user.enrolled & policy.allowed_factors)
     if usable:
-        return MfaStanding(Standing.ON, "Asked for a second step at every sign-in.", usable,
+        return MfaStanding(Standing.ON, _("Asked for a second step at every sign-in."), usable,
                            required, may_turn_off, may_add=may_add)
     if required:
-        return MfaStanding(Standing.REQUIRED, "Must set up a second step at the next sign-in.",
+        return MfaStanding(Standing.REQUIRED, _("Must set up a second step at the next sign-in."),
                            required=True, may_turn_off=False, may_add=may_add)
-    return MfaStanding(Standing.OPTIONAL, "May set up a second step; has not yet.",
+    return MfaStanding(Standing.OPTIONAL, _("May set up a second step; has not yet."),
                        may_turn_off=may_turn_off, may_add=may_add)
 
 
@@ -119,29 +121,29 @@ def console_demand(policy: TenantPolicy, admin: UserFacts) -> ConsoleDemand:
     would lock them out of the console that could fix it); else the password alone, and the
     policy page says so before such a policy is saved."""
     if policy.mode is Mode.DISABLED:
-        return ConsoleDemand(None, (), "Two-step verification is off, so the console asks "
-                                       "administrators for their password only.")
+        return ConsoleDemand(None, (), _("Two-step verification is off, so the console asks "
+                                         "administrators for their password only."))
     if admin.role not in policy.roles_allowed:
-        return ConsoleDemand(None, (), "Administrators may not use two-step verification, so "
-                                       "the console asks them for their password only.")
+        return ConsoleDemand(None, (), _("Administrators may not use two-step verification, so "
+                                         "the console asks them for their password only."))
     kinds = admin.kinds
     allowed = policy.allowed_factors
     held = admin.enrolled & allowed
     strong = kinds.reaching(allowed, "mfa")
     if any(f in strong for f in held) or kinds.first_setups(allowed, "mfa"):
-        return ConsoleDemand("mfa", strong, "The console asks administrators for a second "
-                                            "factor they hold, such as an authenticator app or "
-                                            "a passkey.", _methods(kinds, strong))
+        return ConsoleDemand("mfa", strong, _("The console asks administrators for a second "
+                                              "factor they hold, such as an authenticator app "
+                                              "or a passkey."), _methods(kinds, strong))
     settable = kinds.first_setups(allowed, "pwd")
     weak = tuple(f for f in kinds.ranked(allowed) if f not in strong
                  and (f in held or f in settable))
     if weak:
         return ConsoleDemand("pwd", weak,
-                             "The console asks administrators to answer a security question. "
-                             "Questions are knowledge like the password, not a second factor.",
+                             _("The console asks administrators to answer a security question. "
+                               "Questions are knowledge like the password, not a second factor."),
                              _methods(kinds, weak))
-    return ConsoleDemand(None, (), "No method administrators can set up is allowed, so the "
-                                   "console asks them for their password only.")
+    return ConsoleDemand(None, (), _("No method administrators can set up is allowed, so the "
+                                     "console asks them for their password only."))
 
 
 def _methods(kinds, factors) -> frozenset[str]:

@@ -94,22 +94,37 @@
     return out;
   }
 
+  // The messages in the page's language: a page may give them, by key, in
+  // <script type="application/json" id="webauthn-words">; English where it does not.
+  var translated = null;
+  function words(key, english) {
+    if (translated === null) {
+      var source = document.getElementById("webauthn-words");
+      try {
+        translated = source ? JSON.parse(source.textContent) : {};
+      } catch (e) {
+        translated = {};
+      }
+    }
+    return translated[key] || english;
+  }
+
   function explain(error, registering) {
     switch (error && error.name) {
       case "NotAllowedError":
-        return "The request was cancelled or timed out. Try again when you are ready.";
+        return words("cancelled", "The request was cancelled or timed out. Try again when you are ready.");
       case "InvalidStateError":
         return registering
-          ? "This passkey or security key is registered on your account already. Use another one."
-          : "This passkey or security key cannot be used here. Try another one.";
+          ? words("registered", "This passkey or security key is registered on your account already. Use another one.")
+          : words("unusable", "This passkey or security key cannot be used here. Try another one.");
       case "SecurityError":
-        return "This address cannot use passkeys. Ask your administrator to check the sign-in address.";
+        return words("address", "This address cannot use passkeys. Ask your administrator to check the sign-in address.");
       case "NotSupportedError":
-        return "This passkey or security key does not support what this site needs. Try another one.";
+        return words("unsupported", "This passkey or security key does not support what this site needs. Try another one.");
       case "AbortError":
-        return "The request was stopped. Try again.";
+        return words("stopped", "The request was stopped. Try again.");
       default:
-        return "Your passkey or security key could not be used. Try again.";
+        return words("failed", "Your passkey or security key could not be used. Try again.");
     }
   }
 
@@ -130,7 +145,7 @@
     }
 
     if (!window.PublicKeyCredential || !navigator.credentials) {
-      say("This browser cannot use passkeys or security keys. Use another browser or another method.");
+      say(words("browser", "This browser cannot use passkeys or security keys. Use another browser or another method."));
       return;
     }
 
@@ -142,7 +157,7 @@
       try {
         options = JSON.parse(source.textContent);
       } catch (e) {
-        say("This page is damaged. Reload it and try again.");
+        say(words("damaged", "This page is damaged. Reload it and try again."));
         return;
       }
       busy = true;

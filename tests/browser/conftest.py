@@ -6,6 +6,7 @@ it is missing, saying how to install it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support import screens
 from tests.support.paths import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,17 +43,38 @@ ISSUER = re.compile(r"Identity provider:\s+(\S+)")
 PORTAL = re.compile(r"Open the demo portal:\s+(\S+)")
 
 
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    """No Chromium: every browser test FAILS (in its call phase) with the fix to apply."""
+    """No Chromium: every browser test FAILS (in its call phase) with the fix to apply.
+
+    After the test, the screenshots of every page of ours it visited (tests.support.screens);
+    a test that passed fails when one of those pages lays out wrong at 1280 or 360 px."""
     if not CHROMIUM.exists():
         pytest.fail(CHROMIUM_MISSING, pytrace=False)
+    recorder = item.stash.get(RECORDER, None)
+    try:
+        result = yield
+    except BaseException:
+        if recorder is not None:
+            with contextlib.suppress(Exception):  # the test's own failure is the one to tell
+                recorder.finish()  # the failed test's pages, to look at
+        raise
+    if recorder is not None:
+        wrong = recorder.finish()
+        if wrong:
+            pytest.fail("The pages this test visited lay out wrong (screenshots in "
+                        f"{recorder.folder}):\n" + "\n".join(wrong), pytrace=False)
+    return result
+
+
+RECORDER = pytest.StashKey[screens.Recorder]()
 
 
 # --- the browser ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def chromium():
+def browser_process():
     """One headless Chromium for the session (None when missing: the test then fails)."""
     if not CHROMIUM.exists():
         yield None
@@ -69,6 +92,43 @@ def chromium():
     yield browser
     browser.close()
     playwright.stop()
+
+
+class WatchedBrowser:
+    """The session's Chromium as a test sees it: every context it opens is watched, so the
+    pages of ours it visits are screenshot after the test (tests.support.screens)."""
+
+    def __init__(self, browser, recorder: screens.Recorder):
+        self._browser, self._recorder = browser, recorder
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        self._recorder.watch(context)
+        return context
+
+    def new_page(self, **options):
+        page = self._browser.new_page(**options)
+        self._recorder.watch(page.context)
+        return page
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
+@pytest.fixture
+def screens_recorder(request, browser_process):
+    """This test's screenshots and layout checks (None without Chromium)."""
+    if browser_process is None:
+        return None
+    found = screens.Recorder(screens.folder_for(request.node.nodeid), browser_process)
+    request.node.stash[RECORDER] = found
+    return found
+
+
+@pytest.fixture
+def chromium(browser_process, screens_recorder):
+    """Chromium for the test's own contexts (None when missing: the test then fails)."""
+    return None if browser_process is None else WatchedBrowser(browser_process, screens_recorder)
 
 
 @pytest.fixture

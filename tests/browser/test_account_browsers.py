@@ -1,21 +1,19 @@
 """Two browsers signed in as one person, in Chromium against ``idp serve``: a laptop (this
 Chromium) and a phone (an iPhone's Safari, by its User-Agent). The laptop's account page lists
 both, the phone by name; its "Sign out" on the phone's row signs the phone out, which the
-phone sees at its next page. Screenshots at 1280 and 360 px in /tmp/shots/sessions/.
+phone sees at its next page.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 from tests.support.browsers import SAFARI_ON_IPHONE
 from tests.support.demo_pages import submit_login
-from tests.support.layout import look_at
+from tests.support.screens import look_at
 
-SHOTS = Path("/tmp/shots/sessions")
 
 
 def _sign_in_to_account(page: Page, world) -> None:
@@ -39,16 +37,16 @@ def test_a_laptop_signs_the_phone_out_from_its_account_page(page: Page, chromium
         expect(phone.locator("table.sessions tbody tr")).to_have_count(2)
         expect(phone.locator("table.sessions tbody tr").first).to_contain_text("Mobile Safari 17 on iOS 17")
         wrong = {f"{width}: {problem}" for width, problems
-                 in look_at(page, SHOTS, "account-two-browsers").items() for problem in problems}
+                 in look_at(page, "account-two-browsers").items() for problem in problems}
         wrong |= {f"phone {width}: {problem}" for width, problems
-                  in look_at(phone, SHOTS, "account-seen-from-the-phone").items() for problem in problems}
+                  in look_at(phone, "account-seen-from-the-phone").items() for problem in problems}
         assert not wrong, "\n".join(sorted(wrong))
 
         page.get_by_role("button", name=re.compile(r"^Sign out Mobile Safari 17 on iOS 17")).click()
         expect(page.get_by_role("status")).to_have_text("Mobile Safari 17 on iOS 17 is signed out.")
         expect(rows).to_have_count(1)
         expect(page.get_by_text("You are signed in on this browser only.")).to_be_visible()
-        look_at(page, SHOTS, "account-after-signing-the-phone-out")
+        look_at(page, "account-after-signing-the-phone-out")
 
         phone.reload()  # the phone's next page: the sign-in form, not the account
         expect(phone.locator("#password")).to_be_visible()

@@ -1,12 +1,11 @@
 """A forgotten password in Chromium, end to end: the portal sends Alice to sign in, she asks for
 a link, reads it from a real SMTP server (aiosmtpd; ``idp serve``'s own background sender
 mails it), chooses a new password, is still asked for her authenticator app's code, and the
-portal gets its code. Screenshots go to /tmp/shots/recovery/ at desktop and phone widths."""
+portal gets its code."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -17,12 +16,7 @@ from tests.support.mailbox import smtp_mailbox, tenant_mail
 from tests.support.totp import totp_code, with_totp
 from tests.support.world import make_world
 
-SHOTS = Path("/tmp/shots/recovery")
 NEW = "four unrelated words, say"
-
-
-def shoot(page: Page, name: str) -> None:
-    screens.shoot(page, SHOTS, name)
 
 
 def test_forgot_password_then_the_second_factor_then_the_portal(page: Page, app, settings,
@@ -36,14 +30,14 @@ def test_forgot_password_then_the_second_factor_then_the_portal(page: Page, app,
 
             page.goto(portal.url)
             expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-            shoot(page, "login")
+            screens.keep(page, "login")
             page.get_by_role("link", name="Forgot your password?").click()
             expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
             page.get_by_label("Email").fill(world.alice)
-            shoot(page, "forgot")
+            screens.keep(page, "forgot")
             page.get_by_role("button", name="Send the link").click()
             expect(page.get_by_role("heading", name="Check your mail")).to_be_visible()
-            shoot(page, "forgot-sent")
+            screens.keep(page, "forgot-sent")
 
             [mail] = box.wait_for(world.alice, world)
             assert "Reset your" in mail.subject and "Choose a new password" in mail.html
@@ -54,16 +48,16 @@ def test_forgot_password_then_the_second_factor_then_the_portal(page: Page, app,
             page.get_by_label("The same password again").fill("short")
             page.get_by_role("button", name="Set the password").click()
             expect(page.get_by_role("alert")).to_contain_text("at least 8 characters")
-            shoot(page, "reset-error")
+            screens.keep(page, "reset-error")
             page.get_by_label("New password").fill(NEW)
             page.get_by_label("The same password again").fill(NEW)
-            shoot(page, "reset")
+            screens.keep(page, "reset")
             page.get_by_role("button", name="Set the password").click()
 
             # A reset proves the mailbox, nothing more: the app's code is still asked for.
             code = page.get_by_label("Code from your authenticator app")
             expect(code).to_be_visible()
-            shoot(page, "after-reset-second-factor")
+            screens.keep(page, "after-reset-second-factor")
             assert portal.received == []
             code.fill(totp_code(seed))
             page.get_by_role("button", name="Verify").click()
@@ -104,19 +98,19 @@ def test_an_invitation_then_a_forced_setup_then_the_portal(page: Page, app, sett
             expect(page.get_by_role("heading", name="Welcome, Dora")).to_be_visible()
             page.get_by_label("Password", exact=True).fill(NEW)
             page.get_by_label("The same password again").fill(NEW)
-            shoot(page, "invitation")
+            screens.keep(page, "invitation")
             page.get_by_role("button", name="Set up my account").click()
 
             # The policy requires a second factor: its setup comes at once.
             expect(page.locator("#totp-setup-key")).to_be_visible()
-            shoot(page, "invitation-forced-setup")
+            screens.keep(page, "invitation-forced-setup")
             secret = page.locator("#totp-setup-key").inner_text().replace(" ", "")
             page.fill("#code", totp_code_for(secret))
             page.locator("#enroll-form button[type=submit]").first.click()
             expect(page.get_by_role("heading", name="Save backup codes in case you lose your phone")).to_be_visible()
             page.locator("#continue").click()
             expect(page.get_by_role("heading", name="Sign-in and security")).to_be_visible()
-            shoot(page, "invitation-account")
+            screens.keep(page, "invitation-account")
 
             # Then the portal: signed in already, it gets its code, and the token says how
             # (followed from a page, as a portal's "Sign in" link would be).

@@ -7,15 +7,11 @@ with a portal (Authlib's client) that verifies the ID token with the issuer's JW
 1. A Klearcom-style tenant (security questions only, seed 000): the policy page warns before
    saving that the console would then ask a question, and an admin then opens the console
    after answering one — never "The application requires level mfa".
-
-Screenshots (1280 and 360 px wide) of every console page touched go to ``IDP_SHOTS`` when set.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pyotp
 import pytest
@@ -23,28 +19,16 @@ import requests
 from playwright.sync_api import Page, expect
 
 from idp import db, directory
+from tests.support import screens
 from tests.support.account import password_sign_in
 from tests.support.journey import Browser
 from tests.support.questions import ANSWERS, enroll
 from tests.support.relying_party import discovery, portal_request
 
-SHOTS = os.environ.get("IDP_SHOTS")
-WIDTHS = {"desktop": 1280, "phone": 360}
-
 
 @pytest.fixture(autouse=True)
 def plain_http_is_fine(monkeypatch):
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
-
-
-def shoot(page: Page, name: str) -> None:
-    if not SHOTS:
-        return
-    Path(SHOTS).mkdir(parents=True, exist_ok=True)
-    for label, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=f"{SHOTS}/{name}-{label}.png", full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def under(prefix: str) -> re.Pattern:
@@ -104,7 +88,7 @@ def test_turn_off_then_the_list_the_page_and_the_report_agree_and_the_portal_see
     expect(page.locator("[data-shield]")).to_have_text("Off (turned off by an administrator)")
     expect(page.get_by_role("button", name="Turn off")).to_have_count(0)
     expect(page.get_by_role("button", name="Turn on")).to_be_visible()
-    shoot(page, "user-page")
+    screens.keep(page, "user-page")
 
     page.get_by_role("link", name="Users", exact=True).click()
     row = page.locator(f'tr[data-user="{world.alice}"]')
@@ -112,13 +96,13 @@ def test_turn_off_then_the_list_the_page_and_the_report_agree_and_the_portal_see
     expect(row.locator("[data-shield]")).to_have_text("Off (turned off by an administrator)")
     expect(row.get_by_role("button", name=f"Turn on two-step verification for {world.alice}")).to_be_visible()
     expect(row.get_by_role("button", name=re.compile("Turn off"))).to_have_count(0)
-    shoot(page, "users-list")
+    screens.keep(page, "users-list")
 
     page.get_by_role("link", name="MFA report").click()
     overall = page.locator("tr[data-overall]")
     expect(overall.locator('[data-count="off"]')).to_have_attribute("data-exempt", "1")
     expect(overall.locator('[data-count="on"]')).to_have_text(re.compile(r"^1 "))  # the admin
-    shoot(page, "report")
+    screens.keep(page, "report")
 
     # Alice signs in at the portal: the password is all she is asked for, and the token says so.
     provider = discovery(world.issuer)
@@ -150,10 +134,10 @@ def test_a_questions_only_tenant_warns_first_then_its_admin_opens_the_console_af
     warning = page.locator("#console-warning")
     expect(warning).to_be_visible()
     expect(warning).to_contain_text("an answer to one of their security questions")
-    shoot(page, "policy-warning")
+    screens.keep(page, "policy-warning")
     warning.get_by_role("button", name="Save anyway").click()
     expect(page.locator("#console-demand")).to_have_attribute("data-level", "pwd")
-    shoot(page, "policy")
+    screens.keep(page, "policy")
 
     # The admin's app is not allowed any more: next time they set up questions for the console.
     second = chromium.new_context().new_page()

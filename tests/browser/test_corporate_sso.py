@@ -9,7 +9,6 @@ back, and the portal receives an ID token (verified with our JWKS) that says ``a
 
 Our side is ``idp serve`` on the test backend (SQLite + embedded store, or PostgreSQL + Redis);
 the portal is its redirect URI, answered by Playwright, which redeems the code like a portal.
-Screenshots of the pages touched go to /tmp/shots/upstream/.
 """
 
 from __future__ import annotations
@@ -27,11 +26,6 @@ from tests.support.browser_portal import Portal
 from tests.support.world import World
 
 NAME = "Corp SSO"
-SHOTS = Path("/tmp/shots/upstream")
-
-
-def shoot(page: Page, name: str) -> None:
-    screens.shoot(page, SHOTS, name)
 
 
 def corp_provider(live_server, world: World, tmp_path: Path, verified) -> node_provider.NodeProvider:
@@ -63,7 +57,7 @@ def sign_in_with_corp(page: Page, portal: Portal, provider: node_provider.NodePr
     button = page.get_by_role("button", name=f"Sign in with {NAME}")
     expect(button).to_be_visible()
     if shots:
-        shoot(page, f"{shots}-login")
+        screens.keep(page, f"{shots}-login")
     button.click()
     if signed_in_there:
         return
@@ -114,7 +108,7 @@ def test_an_unverified_email_is_refused_until_the_admin_says_corp_runs_the_domai
         portal = Portal(page, live_world)
         sign_in_with_corp(page, portal, provider)
         expect(page.get_by_role("heading", name="No account here")).to_be_visible()
-        shoot(page, "corp-sso-no-account")
+        screens.keep(page, "corp-sso-no-account")
         assert portal.received == []
 
         # The admin, in the console (another browser), marks Corp SSO as running example.com.
@@ -122,22 +116,22 @@ def test_an_unverified_email_is_refused_until_the_admin_says_corp_runs_the_domai
         console = context.new_page()
         try:
             sign_in_as_admin(console, live_world)
-            shoot(console, "console-upstreams")
+            screens.keep(console, "console-upstreams")
             console.get_by_role("link", name=NAME).click()
             box = console.get_by_label(re.compile("runs the mailboxes of these domains"))
             expect(box).not_to_be_checked()
-            shoot(console, "console-upstream")
+            screens.keep(console, "console-upstream")
             # Without a domain it cannot vouch for anything: said in words, nothing saved.
             console.get_by_label("Email domains, one a line").fill("")
             box.check()
             console.get_by_role("button", name="Save").click()
             expect(console.get_by_role("alert")).to_contain_text("list its domains first")
-            shoot(console, "console-upstream-error")
+            screens.keep(console, "console-upstream-error")
             console.get_by_label("Email domains, one a line").fill("example.com")
             console.get_by_role("button", name="Save").click()
             expect(console.get_by_role("status")).to_contain_text(f"{NAME} is saved")
             expect(console.get_by_label(re.compile("runs the mailboxes"))).to_be_checked()
-            shoot(console, "console-upstream-saved")
+            screens.keep(console, "console-upstream-saved")
         finally:
             context.close()
 

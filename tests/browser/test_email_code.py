@@ -1,12 +1,10 @@
 """Codes by email in Chromium, end to end: Alice sets them up on her account page with a code
 read from a real SMTP server (aiosmtpd; ``idp serve``'s own background sender mails it), then
 a portal sends her to sign in, she types a wrong code, then the right one from a new mail,
-and the portal's verified ID token says what happened. Screenshots go to /tmp/shots/email/
-at desktop and phone widths."""
+and the portal's verified ID token says what happened."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -17,12 +15,7 @@ from tests.support.live_server import serve
 from tests.support.mailbox import smtp_mailbox
 from tests.support.world import make_world
 
-SHOTS = Path("/tmp/shots/email")
 MASKED = "a•••@example.com"
-
-
-def shoot(page: Page, name: str) -> None:
-    screens.shoot(page, SHOTS, name)
 
 
 def sign_in_with_password(page: Page, world) -> None:
@@ -44,17 +37,17 @@ def test_set_up_on_the_account_page_then_a_portal_sign_in_with_a_mailed_code(pag
             page.get_by_role("link", name="Add code by email").click()
             expect(page.get_by_role("heading", name="Add code by email")).to_be_visible()
             expect(page.locator("#email-intro")).to_contain_text(f"We will send a code to {world.alice}")
-            shoot(page, "enroll-send")
+            screens.keep(page, "enroll-send")
             page.get_by_role("button", name="Send code").click()
             expect(page.locator("#email-sent")).to_contain_text(f"We sent a 6-digit code to {world.alice}")
             code = page.get_by_label("Code from the email")
             expect(code).to_be_focused()
             code.fill(nth_code(box, world, 1))
-            shoot(page, "enroll-code")
+            screens.keep(page, "enroll-code")
             page.get_by_role("button", name="Confirm").click()
             expect(page.get_by_text("Code by email added.")).to_be_visible()
             expect(page.get_by_text(MASKED)).to_be_visible()
-            shoot(page, "account")
+            screens.keep(page, "account")
 
             # The portal, in a browser of its own (no session there yet).
             other = chromium.new_context()
@@ -66,12 +59,12 @@ def test_set_up_on_the_account_page_then_a_portal_sign_in_with_a_mailed_code(pag
                 sign_in_with_password(tab, world)
                 expect(tab.get_by_role("heading", name="Verify it's you")).to_be_visible()
                 expect(tab.locator("#email-sent")).to_have_text(f"We sent a code to {world.alice}.")
-                shoot(tab, "challenge")
+                screens.keep(tab, "challenge")
                 sent = nth_code(box, world, 2)
                 tab.get_by_label("Code from the email").fill(f"{(int(sent) + 1) % 10**6:06d}")
                 tab.get_by_role("button", name="Verify").click()
                 expect(tab.get_by_role("alert")).to_contain_text("That code is not right")
-                shoot(tab, "challenge-wrong")
+                screens.keep(tab, "challenge-wrong")
                 assert portal.received == []
 
                 tab.get_by_role("button", name="Send a new code").click()

@@ -3,14 +3,13 @@ findings 2, 4 and 8): a login link reaching the portal with no second factor, SM
 SMS setup, and the one-method setup with its backup-codes offer and the lock's local time.
 
 The portal is the demo relying party (Authlib, ID token verified against JWKS); the IdP is
-``idp serve`` on the test database and Redis. Screenshots go to /tmp/shots/journey/.
+``idp serve`` on the test database and Redis.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pyotp
 import pytest
@@ -24,12 +23,7 @@ from tests.support.live_portal import serve_portal
 from tests.support.signin import set_policy
 from tests.support.sms import new_mobile
 
-SHOTS = Path("/tmp/shots/journey")
 CODE = re.compile(r"sign-in code is (\d{6})\.")
-
-
-def shoot(page: Page, name: str) -> None:
-    screens.shoot(page, SHOTS, name)
 
 
 @pytest.fixture
@@ -56,12 +50,12 @@ def test_a_login_link_then_the_portal_without_a_code_page(page: Page, app, live_
     set_policy(app, live_world, mode="required", factors=["totp", "backup"])
     sign_in_at(page, portal, live_world.alice, live_world.password)
     expect(page.locator("#totp-setup-key")).to_be_visible()
-    shoot(page, "setup-one-method")
+    screens.keep(page, "setup-one-method")
     secret = page.locator("#totp-setup-key").inner_text().replace(" ", "")
     page.fill("#code", pyotp.TOTP(secret).now())
     page.locator("#enroll-form button[type=submit]").first.click()
     expect(page.get_by_role("heading", name="Save backup codes in case you lose your phone")).to_be_visible()
-    shoot(page, "backup-offer")
+    screens.keep(page, "backup-offer")
     page.locator("#continue").click()
     expect(page.get_by_role("heading", name=re.compile("Signed in as"))).to_be_visible()
     page.context.clear_cookies()
@@ -72,7 +66,7 @@ def test_a_login_link_then_the_portal_without_a_code_page(page: Page, app, live_
     assert status == 0, err
     link = json.loads(out)["url"]
     page.goto(live_world.issuer + link[link.index("/login/token/"):])
-    shoot(page, "login-link")
+    screens.keep(page, "login-link")
     page.locator("#use-token").click()
     expect(page.get_by_role("heading", name="You are signed in")).to_be_visible()
     # Then the portal: signed in at once, the token says how.
@@ -98,7 +92,7 @@ def test_sms_right_after_sms_setup_sends_a_code(page: Page, app, live_world, por
     page.get_by_role("button", name=re.compile("Sign in|Continue")).first.click()
     expect(page.locator("#code")).to_be_visible()
     expect(page.get_by_text("We sent a code a moment ago")).to_have_count(0)
-    shoot(page, "sms-challenge")
+    screens.keep(page, "sms-challenge")
     page.fill("#code", last_code(app, phone))
     page.locator("form button[type=submit]").first.click()
     expect(page.get_by_role("heading", name=re.compile("Signed in as"))).to_be_visible()
@@ -121,4 +115,4 @@ def test_the_locked_page_shows_the_local_time(page: Page, app, live_world, porta
     expect(when).to_contain_text("UTC (")
     expect(when).to_contain_text("your time)")
     assert "mfa" not in page.inner_text("body")
-    shoot(page, "locked")
+    screens.keep(page, "locked")

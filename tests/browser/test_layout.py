@@ -3,15 +3,13 @@
 the window, and icons are drawn (inline SVG, never an emoji that shows as an empty box where no
 emoji font is installed). Issue 16, defect 6.
 
-Runs ``idp serve`` on the test backend (SQLite + embedded store, or PostgreSQL + Redis), and
-saves a screenshot of each page at each width in /tmp/shots/layout/ for a person to look at.
+Runs ``idp serve`` on the test backend (SQLite + embedded store, or PostgreSQL + Redis); the
+screenshots of each page at each width are with every browser test's (tests/README.md).
 """
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from urllib.parse import quote
 
 import pyotp
@@ -22,9 +20,8 @@ from idp.admin import invitations, webhooks
 from idp import admin, db, directory
 from idp.models import Group
 from tests.support.browsers import SAFARI_ON_IPHONE
-from tests.support.layout import look_at
+from tests.support.screens import look_at
 
-SHOTS = Path(os.environ.get("IDP_SHOTS", "/tmp/shots/layout"))  # where a person looks
 LONG_GROUP = "Finance, accounting and payroll (Lisbon office)"
 LONG_EMAIL = "maria-fernanda.de-albuquerque-figueiredo@accounts.example.com"
 FORMER = "leonor.former@example.com"  # deactivated
@@ -98,7 +95,7 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
     found: dict[str, dict[str, list[str]]] = {}
 
     def look(on: Page, name: str) -> None:
-        found[name] = look_at(on, SHOTS, name)
+        found[name] = look_at(on, name)
 
     # The pages of someone without a session: sign-up and a forgotten password.
     visitor = chromium.new_context().new_page()
@@ -165,6 +162,7 @@ def test_every_console_and_setup_page_lays_out_at_desktop_and_phone_widths(page:
         "console-upstream": "/admin/upstreams/corp",
         "console-webhooks": "/admin/webhooks",
         "console-webhook": f"/admin/webhooks/{ids['webhook']}",
+        "console-branding": "/admin/branding",
         "account": "/account",
         "account-password": "/account/password",
     }

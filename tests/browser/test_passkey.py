@@ -4,7 +4,6 @@ key added on the IdP's account page and used as the second step; a passkey creat
 used as the whole sign-in, through the email field's autofill (conditional mediation) and
 through the "Sign in with a passkey" button; and a passkey that did not verify its user,
 which counts as one factor. The portal's own verified ID token says what happened.
-Screenshots go to /tmp/shots/passkeys/ at desktop and phone widths.
 
 WebAuthn needs a domain as RP ID (an IP address is refused), so this relies on the demo
 publishing loopback as "localhost" (idp/demo.py). The demo tenant offers second factors
@@ -15,7 +14,6 @@ in with the password alone.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -35,7 +33,6 @@ VIRTUAL_AUTHENTICATOR = {
 }
 # A USB security key that keeps no passkey: it can only be a second step.
 SECURITY_KEY = {**VIRTUAL_AUTHENTICATOR, "transport": "usb", "hasResidentKey": False}
-SHOTS = Path("/tmp/shots/passkeys")
 
 
 def virtual_authenticator(page: Page, options: dict) -> tuple:
@@ -144,7 +141,7 @@ def test_create_a_passkey_and_sign_in_with_it_alone(page: Page, demo):
     open_login(page, demo)
     expect(page.get_by_role("button", name="Sign in with a passkey")).to_be_visible()
     expect(page.locator("#email")).to_have_attribute("autocomplete", "username webauthn")
-    screens.shoot(page, SHOTS, "login")
+    screens.keep(page, "login")
     submit_login(page, ALICE, demo.passwords[ALICE])
     expect(page).to_have_url(under(demo.portal_url))
 
@@ -152,14 +149,14 @@ def test_create_a_passkey_and_sign_in_with_it_alone(page: Page, demo):
     page.goto(demo.issuer + "/account")
     page.get_by_role("link", name="Create a passkey").click()
     expect(page.get_by_role("heading", name="Create a passkey")).to_be_visible()
-    screens.shoot(page, SHOTS, "create")
+    screens.keep(page, "create")
     page.get_by_label("Name this passkey").fill("Alice's laptop")
     page.get_by_role("button", name="Register").click()
     expect(page.get_by_role("status").filter(has_text="added.")).to_be_visible()
     row = page.locator('tr[data-factor="webauthn"]')
     expect(row).to_contain_text("Alice's laptop")
     expect(row).to_contain_text("Passkey: signs you in by itself")
-    screens.shoot(page, SHOTS, "account")
+    screens.keep(page, "account")
     credentials = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
     assert len(credentials) == 1 and credentials[0]["isResidentCredential"], credentials
 
@@ -173,7 +170,7 @@ def test_create_a_passkey_and_sign_in_with_it_alone(page: Page, demo):
     expect(page.get_by_role("heading", name=f"Signed in as {ALICE}")).to_be_visible()
     expect(summary(page, "Methods (amr)")).to_have_text("hwk, user, mfa")
     expect(summary(page, "Level (acr)")).to_have_text("phr")
-    screens.shoot(page, SHOTS, "portal")
+    screens.keep(page, "portal")
 
     # In a browser without autofill for passkeys, the button does the same.
     sign_out(page, demo)
@@ -216,7 +213,7 @@ def test_create_a_passkey_and_sign_in_with_it_alone(page: Page, demo):
     page.get_by_role("button", name="Sign in with a passkey").click()
     expect(page.locator("#login-error")).to_contain_text("counts as one step")
     expect(page.locator("#email")).to_have_value(ALICE)
-    screens.shoot(page, SHOTS, "one-step")
+    screens.keep(page, "one-step")
     page.locator("#password").fill(demo.passwords[ALICE])
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(under(demo.issuer + "/login/verify"))

@@ -2,25 +2,22 @@
 Authlib, ID token verified against JWKS) on the test backend: a sign-in with an authenticator
 app and "Don't ask again on this browser" ticked; signed out; signed in again with the password
 only, and the portal told so. Then the account page's remembered browsers, and the console's
-policy page and user page as an admin sees them. Screenshots at 1280 and 360 px in
-/tmp/shots/remembered/.
+policy page and user page as an admin sees them.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.layout import look_at
+from tests.support.screens import look_at
 from tests.support.live_portal import serve_portal
 from tests.support.signin import set_policy
 from tests.support.totp import with_totp
 
-SHOTS = Path("/tmp/shots/remembered")
 
 
 @pytest.fixture
@@ -31,7 +28,7 @@ def portal(app, live_world):
 
 
 def looks_right(page: Page, name: str) -> None:
-    wrong = [f"{width}: {problem}" for width, problems in look_at(page, SHOTS, name).items()
+    wrong = [f"{width}: {problem}" for width, problems in look_at(page, name).items()
              for problem in problems]
     assert not wrong, "\n".join(wrong)
 

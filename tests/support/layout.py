@@ -4,8 +4,6 @@ far from its words, something wider than its card or the window, an icon drawn a
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from playwright.sync_api import Page
 
 WIDTHS = {"desktop": 1280, "phone": 360}
@@ -119,18 +117,3 @@ _MEASURE = r"""
 
 def problems(page: Page) -> list[str]:
     return page.evaluate(_MEASURE, MAX_GAP)
-
-
-def look_at(page: Page, shots: Path, name: str) -> dict[str, list[str]]:
-    """The page at each width: a full-page screenshot ``<name>-<width>.png`` in ``shots``, and
-    what is wrong at that width (``{"desktop": [...], "phone": [...]}``)."""
-    shots.mkdir(parents=True, exist_ok=True)
-    # What a "Manage" or "Show more" hides must fit too.
-    page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
-    found = {}
-    for device, width in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": HEIGHT[device]})
-        page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
-        found[device] = problems(page)
-    page.set_viewport_size({"width": WIDTHS["desktop"], "height": HEIGHT["desktop"]})
-    return found

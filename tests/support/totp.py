@@ -40,13 +40,14 @@ def enroll_another(browser: Browser, world, name: str | None = None) -> str:
     return secret
 
 
-def with_totp(app, world) -> str:
-    """Alice sets up an authenticator app (what Totp stores: the seed encrypted, a handle)."""
+def with_totp(app, world, email: str | None = None) -> str:
+    """Alice (or ``email``) sets up an authenticator app (what Totp stores: the seed
+    encrypted, a handle)."""
     seed = pyotp.random_base32(32)
     with app.app_context():
         session = db.session()
         alice = directory.find_user(session, directory.get_tenant(session, world.slug),
-                                    world.alice)
+                                    email or world.alice)
         session.add(Authenticator(
             tenant_id=alice.tenant_id, user_id=alice.id, type="totp", name="Authenticator app",
             data={"secret": SecretBox(app.config["IDP"].secret_key).encrypt(seed),

@@ -82,3 +82,21 @@ def test_an_unknown_language_falls_back_to_english(app, client, world):
     page = client.get(f"/t/{world.slug}/login?lang=xx", headers={"Accept-Language": "ja"})
     assert '<html lang="en">' in page.get_data(as_text=True)
     assert "idp_lang" not in page.headers.get("Set-Cookie", "")
+
+
+@pytest.mark.parametrize("lang", [code for code in i18n.LANGUAGES if code != i18n.SOURCE])
+def test_a_message_of_two_areas_reads_the_same_in_both(lang):
+    """The areas' catalogs are merged into one at run time: a message both hold must say the
+    same, or which one a page shows would depend on the merge order."""
+    seen, differ = {}, []
+    for name in i18n.DOMAINS:
+        with (i18n.CATALOGS / lang / "LC_MESSAGES" / f"{name}.po").open("rb") as f:
+            for message in read_po(f, locale=lang):
+                if not message.id or not message.string:
+                    continue
+                key = message.id if isinstance(message.id, str) else tuple(message.id)
+                text = message.string if isinstance(message.string, str) else tuple(message.string)
+                if key in seen and seen[key][1] != text:
+                    differ.append(f"{key!r}: {seen[key][0]} {seen[key][1]!r}, {name} {text!r}")
+                seen.setdefault(key, (name, text))
+    assert not differ, f"{lang}: " + "; ".join(differ[:10])
