@@ -18,7 +18,21 @@ from tests.support import screens
 from tests.support.signin import set_policy
 
 SHOTS = Path("/tmp/shots/account-de")
+WIDTHS = (1280, 360)
 MOST_TABS = 80  # more stops than any account page has
+
+
+def shoot(page: Page, name: str) -> None:
+    """``SHOTS/name-1280.png`` and ``-360.png`` of the page as it is, full length, and its
+    layout checked at both widths (``tests.support.screens.look_at``)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+    wrong = [f"{width}: {problem}" for width, problems in screens.look_at(page, name).items()
+             for problem in problems]
+    assert not wrong, "\n".join(wrong)
 
 
 def focused(page: Page) -> dict:
@@ -126,18 +140,18 @@ def test_the_german_account_page_and_app_setup_look_right(page: Page, app, live_
     page.locator("#password").press("Enter")
     expect(page.get_by_role("heading", name="Anmeldung und Sicherheit")).to_be_visible()
     expect(page.locator("html")).to_have_attribute("lang", "de")
-    screens.shoot(page, SHOTS, "account")
+    shoot(page, "account")
 
     page.get_by_role("link", name="Authentifizierungs-App hinzufügen").click()
     expect(page.get_by_role("heading", name="Authentifizierungs-App hinzufügen")).to_be_visible()
     expect(page.locator("label[for=code]")).to_have_text("Geben Sie den 6-stelligen Code aus der App ein")
-    screens.shoot(page, SHOTS, "totp-enroll")
+    shoot(page, "totp-enroll")
     secret = page.locator("#totp-setup-key").inner_text().replace(" ", "")
     page.locator("#code").fill("12")
     page.locator("#code").press("Enter")
     expect(page.locator("#enroll-error")).to_have_text(
         "Geben Sie den 6-stelligen Code ein, den Ihre Authentifizierungs-App anzeigt.")
-    screens.shoot(page, SHOTS, "totp-enroll-refused")
+    shoot(page, "totp-enroll-refused")
     page.locator("#code").fill(pyotp.TOTP(secret).now())
     page.locator("#code").press("Enter")
     expect(page.get_by_role("status")).to_have_text("Authentifizierungs-App hinzugefügt.")
@@ -145,4 +159,4 @@ def test_the_german_account_page_and_app_setup_look_right(page: Page, app, live_
     expect(row).to_contain_text("Authentifizierungs-App")
     # The date it was added, the German way ("3. Dez. 2026" or "03.12.2026").
     expect(row.locator("td").nth(2)).to_have_text(re.compile(r"^\d{1,2}\.\s?\S+\s?\d{4}$"))
-    screens.shoot(page, SHOTS, "account-with-app")
+    shoot(page, "account-with-app")
