@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from ua_parser import parse_os, parse_user_agent
 
 UNKNOWN_BROWSER = "Unknown browser"
@@ -23,8 +24,14 @@ class Device:
     browser: str  # "Chrome 131", or UNKNOWN_BROWSER
     system: str  # "Windows 10", "iOS 17", or UNKNOWN_SYSTEM
 
-    def __str__(self) -> str:
+    def __str__(self) -> str:  # as stored (a remembered browser's description): English
         return f"{self.browser} on {self.system}"
+
+    def shown(self) -> str:
+        """As its owner reads it, in the page's language."""
+        browser = _("Unknown browser") if self.browser == UNKNOWN_BROWSER else self.browser
+        system = _("unknown system") if self.system == UNKNOWN_SYSTEM else self.system
+        return _("%(browser)s on %(system)s", browser=browser, system=system)
 
 
 def _named(family: str | None, major: str | None, minor: str | None = None) -> str | None:

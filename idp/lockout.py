@@ -25,7 +25,7 @@ def account_locked(db: Session, tenant: Tenant, user: User | None, tried_as: str
                  actor=tried_as[:320], until=int(until), cause=cause)
     if user is None:
         return  # no mailbox behind an unknown address; the same page was shown all the same
-    ends = datetime.fromtimestamp(until, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    ends = datetime.fromtimestamp(until, timezone.utc)  # written in the mail's language
     recipients = [user.email]
     policy = db.get(TenantPolicyRow, tenant.id)
     if policy is not None and policy.lock_email_admins:

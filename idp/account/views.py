@@ -16,6 +16,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import format_time
+from flask_babel import gettext as _
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
@@ -115,7 +117,7 @@ def _signed_in_posting():
     if user is None:
         return None, _to_sign_in()
     if not _csrf_ok():
-        return None, error_page(400, "This page expired", "Go back to your account and try again.")
+        return None, error_page(400, _("This page expired"), _("Go back to your account and try again."))
     return (session, user), None
 
 
@@ -127,10 +129,10 @@ def sign_out_browser(public_id):
     session, user = found
     gone = browsers.sign_out(session, user, public_id)
     if gone is None:
-        return error_page(404, "Not found", "You are not signed in on that browser: it may have "
-                          "been signed out already. Go back to your account to see where you are "
-                          "signed in.")
-    flash(f"{gone.device} is signed out.")
+        return error_page(404, _("Not found"), _(
+            "You are not signed in on that browser: it may have been signed out already. Go back "
+            "to your account to see where you are signed in."))
+    flash(_("%(browser)s is signed out.", browser=gone.device.shown()))
     return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 
@@ -140,7 +142,7 @@ def sign_out_others():
     if response is not None:
         return response
     browsers.sign_out_others(*found)
-    flash("You are signed out everywhere else.")
+    flash(_("You are signed out everywhere else."))
     return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 
@@ -151,13 +153,17 @@ def forget_browser(device_id):
     found, response = _signed_in_posting()
     if response is not None:
         return response
-    _, user = found
+    user = found[1]
     gone = remembered.revoke(db.session(), g.tenant.id, user, device_id, actor=user.email)
     if gone is None:
-        return error_page(404, "Not found", "That browser is not remembered for you: it may have "
-                          "been forgotten already. Go back to your account to see which are.")
-    flash(f"{gone.description or 'The browser'} is forgotten: it asks for your second step at "
-          f"its next sign-in.")
+        return error_page(404, _("Not found"), _(
+            "That browser is not remembered for you: it may have been forgotten already. Go back "
+            "to your account to see which are."))
+    if gone.description:
+        flash(_("%(browser)s is forgotten: it asks for your second step at its next sign-in.",
+                browser=gone.description))
+    else:
+        flash(_("The browser is forgotten: it asks for your second step at its next sign-in."))
     return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 
@@ -166,10 +172,10 @@ def forget_browsers():
     found, response = _signed_in_posting()
     if response is not None:
         return response
-    _, user = found
+    user = found[1]
     remembered.forget_all(db.session(), g.tenant.id, user.id, user.email, "user")
-    flash("Every remembered browser is forgotten: each asks for your second step at its next "
-          "sign-in.")
+    flash(_("Every remembered browser is forgotten: each asks for your second step at its "
+            "next sign-in."))
     return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 
@@ -188,18 +194,20 @@ def change_password():
     try:
         attempt = flow.guard().reserve(key)
     except Locked as locked:
-        return _password_page(user, f"Too many wrong passwords: try again after "
-                                    f"{datetime.fromtimestamp(locked.until, timezone.utc):%H:%M} UTC.", 429)
+        return _password_page(user, _(
+            "Too many wrong passwords: try again after %(time)s UTC.",
+            time=format_time(datetime.fromtimestamp(locked.until, timezone.utc), "short")), 429,
+            "current")
     if not user.password_hash or \
             not current_app.extensions["idp.passwords"].verify(user.password_hash, current).ok:
         try:
             flow.guard().after_failure(key, attempt)
         except Locked:
             pass  # said at the next try; the sessions stand
-        return _password_page(user, "Your current password is not right.")
+        return _password_page(user, _("Your current password is not right."), field="current")
     flow.guard().refund(key)
     return _new_password(session, user, new,
-                         "Your password is changed. You are signed out everywhere else.")
+                         _("Your password is changed. You are signed out everywhere else."))
 
 
 def _new_password(session, user: User, new: str, done: str):
@@ -218,12 +226,12 @@ def _first_password(session, user: User):
     """A password for an account that has none (it signs in with a passkey): no current one to
     prove, so a recent sign-in is asked instead, as for any change of how one signs in."""
     if not may_change_factors(session, user):
-        flash("For your security, sign in again before changing how you sign in.")
+        flash(_("For your security, sign in again before changing how you sign in."))
         return redirect(url_for("login.login", tenant=g.tenant.slug,
                                 next=url_for("account.password_page", tenant=g.tenant.slug)))
     return _new_password(session, user, request.form.get("password", ""),
-                         "Your password is set. You can sign in with it or with your passkey. "
-                         "You are signed out everywhere else.")
+                         _("Your password is set. You can sign in with it or with your passkey. "
+                           "You are signed out everywhere else."))
 
 
 @bp.post("/password/remove")
@@ -234,20 +242,22 @@ def remove_password():
         return response
     session, user = ok
     if not _csrf_ok():
-        return error_page(400, "This page expired", "Go back to your account and try again.")
+        return error_page(400, _("This page expired"), _("Go back to your account and try again."))
     if not passkey_signin.remove_password(user):
-        flash("Your password cannot be removed: you need a passkey that signs you in by itself, "
-              "and your organisation must allow it.")
+        flash(_("Your password cannot be removed: you need a passkey that signs you in by "
+                "itself, and your organisation must allow it."))
     else:
         browsers.sign_out_others(session, user)
-        flash("Your password is removed, and you are signed out everywhere else. Sign in with "
-              "your passkey from now on; if you lose it, “Forgot your password?” on the sign-in "
-              "page sets a new password by mail.")
+        flash(_("Your password is removed, and you are signed out everywhere else. Sign in with "
+                "your passkey from now on; if you lose it, “Forgot your password?” on the "
+                "sign-in page sets a new password by mail."))
     return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 
-def _password_page(user: User, error: str, status: int = 400):
-    return render_template("account/password.html", user=user, error=error), status
+def _password_page(user: User, error: str, status: int = 400, field: str = "password"):
+    """The page again with ``error``, tied to ``field`` ("current" or "password")."""
+    return render_template("account/password.html", user=user, error=error,
+                           error_field=field), status
 
 
 @bp.get("/password")
@@ -255,7 +265,7 @@ def password_page():
     session, user = _signed_in()
     if user is None:
         return _to_sign_in()
-    return render_template("account/password.html", user=user, error=None)
+    return render_template("account/password.html", user=user, error=None, error_field=None)
 
 
 @bp.post("/verify-email")
@@ -263,11 +273,12 @@ def send_verification():
     found, response = _signed_in_posting()
     if response is not None:
         return response
-    _, user = found
+    user = found[1]
     if verification.send_link(user):
-        flash(f"We mailed a link to {user.email}. Open it to verify your address.")
+        flash(_("We mailed a link to %(email)s. Open it to verify your address.", email=user.email))
     elif not user.email_verified:
-        flash("A link went out a few minutes ago: look for it in your mail (and the spam folder).")
+        flash(_("A link went out a few minutes ago: look for it in your mail (and the spam "
+                "folder)."))
     return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 
@@ -284,7 +295,7 @@ def _gate():
     if user is None:
         return None, _to_sign_in()
     if not may_change_factors(session, user):
-        flash("For your security, sign in again before changing how you sign in.")
+        flash(_("For your security, sign in again before changing how you sign in."))
         return None, _sign_in_again()
     return (session, user), None
 
@@ -293,15 +304,16 @@ def _gate():
 def add(factor_type):
     factor = mfa.get(factor_type)
     if factor is None:
-        return error_page(404, "Not found", "There is no such kind of sign-in method.")
+        return error_page(404, _("Not found"), _("There is no such kind of sign-in method."))
     ok, response = _gate()
     if response is not None:
         return response
     session, user = ok
     status = mfa_status(user)
     if factor.type not in status.may_add:
-        return error_page(403, "Not available", status.reason_for_you if not status.available
-                          else f"Your organisation does not allow {factor.label.lower()}.")
+        return error_page(403, _("Not available"), status.reason_for_you if not status.available
+                          else _("Your organisation does not allow %(method)s.",
+                                 method=factor.in_sentence))
     error = None
     # Where to go once done: the sign-in that offered backup codes goes on to its application.
     onward = local_path(request.values.get("next"), f"/t/{g.tenant.slug}/")
@@ -314,11 +326,11 @@ def add(factor_type):
         context = step.context
     else:
         if not _csrf_ok():
-            return error_page(400, "This page expired", "Go back to your account and start again.")
+            return error_page(400, _("This page expired"), _("Go back to your account and start again."))
         try:
             ceremony = flow.load_ceremony(request.form.get("ceremony"), factor.type, user, session.sid)
         except NotNow as e:
-            return error_page(400, "This setup expired", e.message)
+            return error_page(400, _("This setup expired"), e.message)
         try:
             # Asked again under the user's lock, just before the insert: a factor added
             # meanwhile by another session may change what this one is allowed.
@@ -327,7 +339,7 @@ def add(factor_type):
         except Locked as locked:
             return locked_page(locked.until)
         except flow.EnrollmentClosed:
-            flash("For your security, sign in again before changing how you sign in.")
+            flash(_("For your security, sign in again before changing how you sign in."))
             return _sign_in_again()
         except (WrongAnswer, NotNow) as e:
             error, context = e.message, flow.unseal(ceremony.page)
@@ -341,8 +353,8 @@ def add(factor_type):
                     _remove_others(user, result)
                 if factor.proves_address(result, user):
                     verification.mark_verified(user, "code")
-                flash("Passkey added." if (result.data or {}).get("passkey")
-                      else f"{factor.label} added.")
+                flash(_("Passkey added.") if (result.data or {}).get("passkey")
+                      else _("%(method)s added.", method=factor.label))
                 return redirect(onward or url_for("account.index", tenant=g.tenant.slug))
     return render_template("account/enroll.html", factor=factor, step=context, error=error,
                            ceremony=ceremony.id, user=user, onward=onward), \
@@ -367,12 +379,12 @@ def _own_factor(authenticator_id: int):
     ok, response = _gate()
     if response is not None:
         return None, response
-    _, user = ok
+    user = ok[1]
     if not _csrf_ok():
-        return None, error_page(400, "This page expired", "Go back to your account and try again.")
+        return None, error_page(400, _("This page expired"), _("Go back to your account and try again."))
     auth = _owned(user, authenticator_id)
     if auth is None:
-        return None, error_page(404, "Not found", "There is no such sign-in method on your account.")
+        return None, error_page(404, _("Not found"), _("There is no such sign-in method on your account."))
     return (user, auth), None
 
 
@@ -384,11 +396,11 @@ def rename(authenticator_id):
     user, auth = found
     name = (request.form.get("name") or "").strip()
     if not 1 <= len(name) <= 100:
-        flash("A name needs 1 to 100 characters.")
+        flash(_("A name needs 1 to 100 characters."))
         return redirect(url_for("account.index", tenant=g.tenant.slug))
     old, auth.name = auth.name, name
     flow.context(user).audit("mfa.renamed", factor=auth.type, authenticator_id=auth.id, old=old, new=name)
-    flash("Renamed.")
+    flash(_("Renamed."))
     return redirect(url_for("account.index", tenant=g.tenant.slug))
 
 
@@ -403,16 +415,16 @@ def remove(authenticator_id):
     directory.lock_user(db.session(), user)
     db.session().refresh(user)
     if passkey_signin.last_way_in(user, auth):
-        flash("This passkey is how you sign in: your account has no password. Set a password or "
-              "create another passkey first.")
+        flash(_("This passkey is how you sign in: your account has no password. Set a password "
+                "or create another passkey first."))
         return redirect(url_for("account.index", tenant=g.tenant.slug))
     remaining = [a for a in flow.enrolled(user) if a.id != auth.id and mfa.get(a.type)
                  and mfa.get(a.type).usable(a)]
     if not remaining and not mfa_status(user).may_turn_off:
-        flash("Your organisation requires two-step verification, so your last method cannot "
-              "be removed. Add another one first.")
+        flash(_("Your organisation requires two-step verification, so your last method cannot "
+                "be removed. Add another one first."))
         return redirect(url_for("account.index", tenant=g.tenant.slug))
     flow.context(user).audit("mfa.removed", factor=auth.type, authenticator_id=auth.id, name=auth.name)
     db.session().delete(auth)
-    flash(f"{auth.name} removed.")
+    flash(_("%(name)s removed.", name=auth.name))
     return redirect(url_for("account.index", tenant=g.tenant.slug))

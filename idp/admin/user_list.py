@@ -215,7 +215,7 @@ def shield_for(policy: TenantPolicy, user: User, held: frozenset[str], locked: b
     standing = policy_standing(policy, facts.facts_of(user, held, kinds))
     label = str(STATE_LABELS[standing.state])  # English outside a page (the admin API)
     if standing.factors:
-        label += ": " + ", ".join(mfa.get(t).label for t in standing.factors if mfa.get(t))
+        label += ": " + ", ".join(str(mfa.get(t).label) for t in standing.factors if mfa.get(t))
     return Shield(standing.state.value, label, standing.reason, standing.factors, locked)
 
 

@@ -180,8 +180,7 @@ def create_login_token(db: Session, tenant: Tenant, email: str, base_url: str, a
     who = "an operator of this service, from the command line" if actor == "cli" else actor
     notice = outbox.mail(db, settings, tenant, user.email, "login_link_created",
                          name=user.name or user.email, email=user.email, who=who,
-                         at=now.strftime("%Y-%m-%d %H:%M UTC"),
-                         until=expires.strftime("%Y-%m-%d %H:%M UTC"))
+                         at=now, until=expires)
     token = secrets.token_urlsafe(32)
     db.add(LoginToken(tenant_id=tenant.id, user_id=user.id, token_hash=hashing.digest("login-token", token),
                       created_by=actor, expires_at=expires, notice_id=notice.id))

@@ -190,7 +190,7 @@ def _factors(user: User) -> models.Factors:
     rows = db.session().scalars(select(Authenticator).where(
         Authenticator.user_id == user.id, Authenticator.tenant_id == g.tenant.id)
         .order_by(Authenticator.id))
-    factors = [models.Factor(id=a.id, type=a.type, label=(mfa.get(a.type).label if mfa.get(a.type)
+    factors = [models.Factor(id=a.id, type=a.type, label=(str(mfa.get(a.type).label) if mfa.get(a.type)
                                                           else a.type),
                              name=a.name, created_at=a.created_at, last_used_at=a.last_used_at)
                for a in rows]

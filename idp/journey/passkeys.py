@@ -145,7 +145,7 @@ def remove_password(user: User) -> bool:
     flow.context(user).audit("user.password_removed")
     outbox.mail(session, current_app.config["IDP"], g.tenant, user.email, "password_changed",
                 name=user.name or user.email, email=user.email, why="removed",
-                at=user.password_changed_at.strftime("%Y-%m-%d %H:%M UTC"))
+                at=user.password_changed_at)
     return True
 
 

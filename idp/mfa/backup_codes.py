@@ -12,6 +12,9 @@ import secrets
 from sqlalchemy import func, select, update
 from werkzeug.datastructures import MultiDict
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from idp.mfa import register
 from idp.mfa.base import Factor, FactorContext, Proof, Step, WrongAnswer
 from idp.models import Authenticator, BackupCode
@@ -22,7 +25,7 @@ ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: easy to copy from
 
 
 def _new_code() -> str:
-    raw = "".join(secrets.choice(ALPHABET) for _ in range(10))
+    raw = "".join(secrets.choice(ALPHABET) for _i in range(10))
     return f"{raw[:5]}-{raw[5:]}"
 
 
@@ -33,8 +36,9 @@ def normalise(code: str) -> str:
 @register
 class BackupCodes(Factor):
     type = "backup"
-    label = "Backup codes"
-    policy_help = "One-time codes for when the usual method is out of reach."
+    label = _l("Backup codes")
+    in_sentence = _l("backup codes")
+    policy_help = _l("One-time codes for when the usual method is out of reach.")
     amr = "otp"
     rank = 90
     keeps_challenge = False  # its page shows what the answer is checked against
@@ -42,12 +46,12 @@ class BackupCodes(Factor):
     recovery = True  # set up once a usual factor is held, for when it is out of reach
 
     def enroll_begin(self, ctx: FactorContext) -> Step:
-        codes = [_new_code() for _ in range(COUNT)]
+        codes = [_new_code() for _i in range(COUNT)]
         hashes = [ctx.box.keyed_hash("backup-code", normalise(c)) for c in codes]
         return Step(context={"codes": codes}, state={"hashes": hashes})
 
     def enroll_finish(self, ctx: FactorContext, state: dict, form: MultiDict) -> Authenticator:
-        authenticator = Authenticator(type=self.type, name=self.label, data={})
+        authenticator = Authenticator(type=self.type, name=str(self.label), data={})
         authenticator.backup_codes = [BackupCode(code_hash=h) for h in state["hashes"]]
         return authenticator
 
@@ -58,7 +62,7 @@ class BackupCodes(Factor):
                form: MultiDict) -> Proof:
         code = normalise(form.get("code", ""))
         if len(code) != 10:
-            raise WrongAnswer("That backup code is not right. Try again.")
+            raise WrongAnswer(_("That backup code is not right. Try again."))
         digest = ctx.box.keyed_hash("backup-code", code)
         ids = [a.id for a in factors]
         spent = ctx.db.execute(
@@ -69,7 +73,7 @@ class BackupCodes(Factor):
             .returning(BackupCode.authenticator_id)
         ).scalar_one_or_none()
         if spent is None:
-            raise WrongAnswer("That backup code is not right, or was used already.")
+            raise WrongAnswer(_("That backup code is not right, or was used already."))
         authenticator = next(a for a in factors if a.id == spent)
         left = ctx.db.scalar(select(func.count()).select_from(BackupCode).where(
             BackupCode.authenticator_id == spent, BackupCode.used_at.is_(None)))
@@ -88,4 +92,5 @@ class BackupCodes(Factor):
         return sum(1 for c in authenticator.backup_codes if c.used_at is None)
 
     def describe(self, authenticator: Authenticator) -> str:
-        return f"{self.remaining(authenticator)} of {COUNT} left"
+        return ngettext("%(num)d of %(total)d left", "%(num)d of %(total)d left",
+                        self.remaining(authenticator), total=COUNT)

@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, true
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from flask_babel import gettext as _
 from idp import audit
 from idp.config import Settings
 from idp.mfa.secrets import SecretBox
@@ -38,7 +39,8 @@ from idp.models import Authenticator, Tenant, User
 class WrongAnswer(Exception):
     """The proof was wrong; the message is safe to show and reveals nothing."""
 
-    def __init__(self, message: str = "That code is not right. Try again."):
+    def __init__(self, message: str | None = None):
+        message = str(message or _("That code is not right. Try again."))
         super().__init__(message)
         self.message = message
 
@@ -47,6 +49,7 @@ class NotNow(Exception):
     """A refusal that is not a wrong guess (resend throttled, ceremony expired)."""
 
     def __init__(self, message: str):
+        message = str(message)  # a lazy text becomes the page's language here
         super().__init__(message)
         self.message = message
 
@@ -101,7 +104,7 @@ class Factor(ABC):
     ``challenge.html``."""
 
     type: ClassVar[str]  # stored in Authenticator.type and the tenant's allowed factors
-    label: ClassVar[str]  # what users read: "Authenticator app"
+    label: ClassVar[str]  # what users read: "Authenticator app" (``_l``: translated)
     # What an admin reads where they choose the types the tenant allows (the policy page).
     policy_help: ClassVar[str]
     # RFC 8176 value added to the token when it is used; the level its proof reaches follows
@@ -122,6 +125,13 @@ class Factor(ABC):
     # Another name admins may type for the type (``idp policy set --factors``, the policy
     # form), where the type itself reads badly: "questions" for "kba".
     alias: ClassVar[str | None] = None
+
+    @property
+    def in_sentence(self) -> str:
+        """The label inside a sentence ("Add %(method)s", "Use %(method)s instead"), in lower
+        case where the language writes it so: each factor sets its own (``_l("authenticator
+        app")``, German keeps its nouns' capitals); this is only the fallback."""
+        return str(self.label).lower()
 
     @abstractmethod
     def enroll_begin(self, ctx: FactorContext) -> Step:

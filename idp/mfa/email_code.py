@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from werkzeug.datastructures import MultiDict
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from idp.mfa import register
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step
 from idp.mfa.sent_codes import SentCodes, Throttled
@@ -39,7 +41,9 @@ from idp.notify import outbox
 
 CODE_TTL = 10 * 60  # seconds a code is valid (SP 800-63B 5.1.3.2: at most 10 minutes)
 MAIL_KIND = "email_code"  # templates/mail/email_code.{txt,html}
-CODES = SentCodes("email", "email", ttl=CODE_TTL, resend_wait=30, per_hour=10)
+CODES = SentCodes("email", {"enter": _l("Enter the %(digits)d-digit code from the email."),
+                            "wrong": _l("That code is not right. Check the latest email and "
+                                        "try again.")}, ttl=CODE_TTL, resend_wait=30, per_hour=10)
 
 
 def mask(address: str) -> str:
@@ -52,10 +56,11 @@ def mask(address: str) -> str:
 class EmailCode(Factor):
     via_mailbox = True  # the same mailbox as reset links and invitations
     type = "email"
-    label = "Code by email"
-    policy_help = ("A code mailed to the user's email address. Only as strong as the mailbox, "
-                   "which is also where password resets go: whoever reads someone's mail can "
-                   "reset their password and receive this code too.")
+    label = _l("Code by email")
+    in_sentence = _l("code by email")
+    policy_help = _l("A code mailed to the user's email address. Only as strong as the mailbox, "
+                     "which is also where password resets go: whoever reads someone's mail can "
+                     "reset their password and receive this code too.")
     amr = "otp"  # RFC 8176 section 2: one-time password (see the module docstring)
     rank = 25  # after the authenticator app (20), before SMS (30)
     several = False  # an account has one address
@@ -80,7 +85,7 @@ class EmailCode(Factor):
         except Throttled:
             if CODES.pending_to(ctx.store, ctx.user.subject, purpose) != address:
                 raise
-            return "The code we sent is still valid."
+            return _("The code we sent is still valid.")
         return ""
 
     def _consume(self, ctx: FactorContext, purpose: str, address: str, form: MultiDict) -> None:
@@ -106,12 +111,12 @@ class EmailCode(Factor):
         if state.get("stage") != "code":
             return self._code_page(address, self._send_or_keep(ctx, "enroll", address))
         if state.get("email") != address:  # the account's address changed meanwhile
-            raise NotNow("Your email address changed. Start again.")
+            raise NotNow(_("Your email address changed. Start again."))
         if form.get("resend"):
             self.send_code(ctx, "enroll", address)
-            return self._code_page(address, f"We sent a new code to {address}.")
+            return self._code_page(address, _("We sent a new code to %(address)s.", address=address))
         self._consume(ctx, "enroll", address, form)
-        return Authenticator(type=self.type, name=self.label, data={"email": address})
+        return Authenticator(type=self.type, name=str(self.label), data={"email": address})
 
     # -- sign-in --------------------------------------------------------------------------
 
@@ -125,7 +130,7 @@ class EmailCode(Factor):
     def challenge_begin(self, ctx: FactorContext, factors: list[Authenticator]) -> Step:
         auth = next((a for a in factors if self.usable(a)), None)
         if auth is None:
-            raise NotNow("No email address is set up for codes. Use another method.")
+            raise NotNow(_("No email address is set up for codes. Use another method."))
         return self._challenge_page(auth, self._send_or_keep(ctx, "signin", auth.data["email"]))
 
     def verify(self, ctx: FactorContext, factors: list[Authenticator], state: dict,
@@ -135,9 +140,9 @@ class EmailCode(Factor):
         if form.get("resend") and usable:
             auth = auth or usable[0]  # no code went out when the page was shown
             self.send_code(ctx, "signin", auth.data["email"])
-            return self._challenge_page(auth, "We sent a new code.")
+            return self._challenge_page(auth, _("We sent a new code."))
         if auth is None:  # removed since the code was sent, or none was sent
-            raise NotNow("That code has expired. Send a new code.")
+            raise NotNow(_("That code has expired. Send a new code."))
         self._consume(ctx, "signin", auth.data["email"], form)
         return Proof(auth, [self.amr])
 

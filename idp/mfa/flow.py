@@ -13,6 +13,8 @@ from flask import current_app, g, request
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from idp import db, directory, lockout, metrics, mfa, store, tenant_policy
 from idp.guard import CaptchaNeeded, Guard, Limits, Locked, account_key
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
@@ -38,7 +40,7 @@ def guard() -> Guard:
     return g.guard
 
 
-CAPTCHA_NEEDED = "Complete the check below to continue."
+CAPTCHA_NEEDED = _l("Complete the check below to continue.")
 # Credential stuffing spreads guesses over many accounts: count wrong passwords per client
 # address too, across accounts and tenants (the address comes through ProxyFix, so a forged
 # X-Forwarded-For changes nothing unless IDP_TRUSTED_PROXIES says a proxy set it).
@@ -115,10 +117,10 @@ def save_ceremony(type_name: str, user: User, binding: str, step: Step,
 def load_ceremony(ceremony_id: str | None, type_name: str, user: User, binding: str) -> Ceremony:
     raw = store.get().get(_key(ceremony_id)) if ceremony_id and len(ceremony_id) < 64 else None
     if not raw:
-        raise NotNow("This setup expired. Start again.")
+        raise NotNow(_("This setup expired. Start again."))
     ceremony = Ceremony(**json.loads(raw))
     if ceremony.type != type_name or ceremony.user_id != user.id or ceremony.binding != binding:
-        raise NotNow("This setup expired. Start again.")
+        raise NotNow(_("This setup expired. Start again."))
     return ceremony
 
 
@@ -190,17 +192,17 @@ def enroll_finish(factor: Factor, user: User, state: dict, form: MultiDict, *,
     if still_allowed is not None and not still_allowed():
         ctx.audit("mfa.enroll_refused", factor=factor.type,
                   reason="the user has a second factor already")
-        raise EnrollmentClosed("Two-step verification is already set up for this account.")
+        raise EnrollmentClosed(_("Two-step verification is already set up for this account."))
     result.tenant_id, result.user_id = g.tenant.id, user.id
     if not result.name:
-        result.name = factor.label
+        result.name = str(factor.label)
     ctx.db.add(result)
     ctx.db.flush()
     ctx.audit("mfa.enrolled", factor=factor.type, authenticator_id=result.id, name=result.name)
     # The owner hears of every new way into the account, whoever added it and from where.
     outbox.mail(ctx.db, ctx.settings, g.tenant, user.email, "factor_added",
-                name=user.name or user.email, email=user.email, method=factor.label,
-                label=result.name, at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+                name=user.name or user.email, email=user.email, method=str(factor.label),
+                label=result.name, at=datetime.now(timezone.utc))
     return result
 
 

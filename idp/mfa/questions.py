@@ -31,31 +31,49 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from idp.config import Settings
 from idp.password import hashing
 from idp.mfa import register
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator, SecurityQuestion
 
+def N_(text: str) -> str:
+    """Marks ``text`` for the catalogs (``make messages``) without translating it."""
+    return text
+
+
 # Chosen to be stable over a lifetime, not found on a social profile, and not about health,
 # family names or other sensitive data ("mother's maiden name" is all three, and public).
+# Stored in English (``N_`` only marks them for the catalogs); a person reads them in their
+# own language (``asked``), a tenant's own questions as the tenant wrote them.
 DEFAULTS = (
-    "What was the first concert you attended?",
-    "What is the name of the street you lived on in third grade?",
-    "What was the name of your childhood best friend?",
-    "What was the first film you saw in a cinema?",
-    "What is the title of the first book you remember reading on your own?",
-    "What was the name of your favourite teacher in primary school?",
-    "What was the first dish you learned to cook?",
-    "Where did you go on your first holiday without your family?",
-    "What was the name of your first stuffed animal or favourite toy?",
-    "In what town or city did you have your first job?",
+    N_("What was the first concert you attended?"),
+    N_("What is the name of the street you lived on in third grade?"),
+    N_("What was the name of your childhood best friend?"),
+    N_("What was the first film you saw in a cinema?"),
+    N_("What is the title of the first book you remember reading on your own?"),
+    N_("What was the name of your favourite teacher in primary school?"),
+    N_("What was the first dish you learned to cook?"),
+    N_("Where did you go on your first holiday without your family?"),
+    N_("What was the name of your first stuffed animal or favourite toy?"),
+    N_("In what town or city did you have your first job?"),
 )
 CHOSEN = 5  # questions each user answers
 MIN_ANSWER = 2
 MAX_ANSWER = 100  # bounds the work one form can ask of argon2 and of the page
 
-PICK_FIVE = f"Choose {CHOSEN} different questions from the list."
+
+
+def asked(text: str) -> str:
+    """A question as the reader reads it: one of ``DEFAULTS`` in their language."""
+    return _(text) if text in DEFAULTS else text
+
+
+def _pick_five() -> str:
+    return _("Choose %(count)d different questions from the list.", count=CHOSEN)
 
 
 def normalise(answer: str | None) -> str:
@@ -105,30 +123,31 @@ def _choices(state: dict, form: MultiDict) -> list[tuple[dict, str]]:
     offered = {str(q["id"]): q for q in state.get("questions", [])}
     picked = [(form.get(f"question_{i}") or "").strip() for i in range(1, CHOSEN + 1)]
     if any(not p for p in picked):
-        raise NotNow(PICK_FIVE)
+        raise NotNow(_pick_five())
     if any(p not in offered for p in picked):
-        raise NotNow(PICK_FIVE)
+        raise NotNow(_pick_five())
     if len(set(picked)) != CHOSEN:
-        raise NotNow(f"{PICK_FIVE} Each question can be used only once.")
+        raise NotNow(_pick_five() + " " + _("Each question can be used only once."))
     answers = [normalise(form.get(f"answer_{i}")) for i in range(1, CHOSEN + 1)]
     if any(not a for a in answers):
-        raise NotNow(f"Answer all {CHOSEN} questions.")
+        raise NotNow(_("Answer all %(count)d questions.", count=CHOSEN))
     if any(len(a) < MIN_ANSWER for a in answers):
-        raise NotNow(f"Each answer needs at least {MIN_ANSWER} characters.")
+        raise NotNow(_("Each answer needs at least %(count)d characters.", count=MIN_ANSWER))
     if any(len(a) > MAX_ANSWER for a in answers):
-        raise NotNow(f"An answer can have at most {MAX_ANSWER} characters.")
+        raise NotNow(_("An answer can have at most %(count)d characters.", count=MAX_ANSWER))
     if len(set(answers)) != CHOSEN:
         # One answer for several questions would make them one secret, not five.
-        raise NotNow("Give a different answer to each question.")
+        raise NotNow(_("Give a different answer to each question."))
     return [(offered[p], a) for p, a in zip(picked, answers)]
 
 
 @register
 class SecurityQuestions(Factor):
     type = "kba"
-    label = "Security questions"
-    policy_help = ("Answers only the user should know. These are knowledge, like the password: "
-                   "they never count as two-factor authentication, and portals are told so.")
+    label = _l("Security questions")
+    in_sentence = _l("security questions")
+    policy_help = _l("Answers only the user should know. These are knowledge, like the password: "
+                     "they never count as two-factor authentication, and portals are told so.")
     alias = "questions"
     amr = "kba"  # RFC 8176 2: knowledge-based authentication
     rank = 40
@@ -136,7 +155,8 @@ class SecurityQuestions(Factor):
 
     def enroll_begin(self, ctx: FactorContext) -> Step:
         questions = [{"id": q.id, "text": q.text} for q in catalogue(ctx)]
-        return Step(context={"questions": questions, "count": CHOSEN,
+        shown = [{"id": q["id"], "text": asked(q["text"])} for q in questions]
+        return Step(context={"questions": shown, "count": CHOSEN,
                              "min_answer": MIN_ANSWER, "max_answer": MAX_ANSWER},
                     state={"questions": questions})
 
@@ -146,7 +166,7 @@ class SecurityQuestions(Factor):
         # In the worker's argon2 threads, as password checks: argon2 is the costly part.
         answers = [{"question_id": q["id"], "question": q["text"], "hash": hashing.run(ph.hash, a)}
                    for q, a in chosen]
-        return Authenticator(type=self.type, name=self.label, data={"answers": answers})
+        return Authenticator(type=self.type, name=str(self.label), data={"answers": answers})
 
     def challenge_begin(self, ctx: FactorContext, factors: list[Authenticator]) -> Step:
         authenticator = self._current(factors)
@@ -164,22 +184,22 @@ class SecurityQuestions(Factor):
             # The set was replaced since this page was shown (another tab): ask afresh,
             # checking nothing, so nothing is counted.
             step = self._ask(authenticator, secrets.choice(range(len(answers))))
-            step.context["notice"] = "Your security questions changed. Answer this one instead."
+            step.context["notice"] = _("Your security questions changed. Answer this one instead.")
             return step
         if "another" in form:
             return self._ask(authenticator, (index + 1) % len(answers))
         raw = form.get("answer") or ""
         if not raw.strip():
-            raise NotNow("Type your answer to the question.")
+            raise NotNow(_("Type your answer to the question."))
         answer = normalise(raw)
         if len(answer) > MAX_ANSWER:
-            raise WrongAnswer("That answer is not right. Try again.")
+            raise WrongAnswer(_("That answer is not right. Try again."))
         stored = answers[index]["hash"]
         ph = hasher(ctx.settings)
         try:
             hashing.run(ph.verify, stored, answer)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
-            raise WrongAnswer("That answer is not right. Try again.") from None
+            raise WrongAnswer(_("That answer is not right. Try again.")) from None
         new_hash = hashing.run(ph.hash, answer) if ph.check_needs_rehash(stored) else None
         if new_hash:
             # The app's argon2 parameters changed: upgrade this hash while the answer is at
@@ -194,7 +214,7 @@ class SecurityQuestions(Factor):
 
     def describe(self, authenticator: Authenticator) -> str:
         n = len(self._answers(authenticator))
-        return f"{n} question{'s' if n != 1 else ''}"
+        return ngettext("%(num)d question", "%(num)d questions", n)
 
     @staticmethod
     def _answers(authenticator: Authenticator) -> list[dict]:
@@ -205,11 +225,11 @@ class SecurityQuestions(Factor):
         # is the one the user last chose.
         usable = [a for a in factors if self.usable(a)]
         if not usable:
-            raise NotNow("No security questions are set up for this account.")
+            raise NotNow(_("No security questions are set up for this account."))
         return max(usable, key=lambda a: a.id or 0)
 
     def _ask(self, authenticator: Authenticator, index: int) -> Step:
         answers = self._answers(authenticator)
-        return Step(context={"question": answers[index]["question"], "max_answer": MAX_ANSWER},
+        return Step(context={"question": asked(answers[index]["question"]), "max_answer": MAX_ANSWER},
                     state={"authenticator_id": authenticator.id, "index": index,
                            "question_id": answers[index].get("question_id")})

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from redis import Redis
 from werkzeug.datastructures import MultiDict
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from idp.mfa.base import NotNow, WrongAnswer
 from idp.mfa.secrets import SecretBox
 
@@ -82,17 +84,14 @@ class Throttled(NotNow):
     """No code sent: one went out moments ago, or too many this hour."""
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 @dataclass(frozen=True)
 class SentCodes:
     """The codes of one medium: ``medium`` names its keys and hashes ("sms", "email");
-    ``message`` is what people call what the code arrives in ("text message", "email")."""
+    ``wording``: what people read, naming what the code arrives in: "enter" (with
+    ``%(digits)d``) and "wrong", lazy texts (``idp.mfa.sms``, ``idp.mfa.email_code``)."""
 
     medium: str
-    message: str
+    wording: dict
     ttl: int  # seconds a code is valid (SP 800-63B 5.1.3.2 allows at most 10 minutes)
     resend_wait: int  # seconds before a pending code of one purpose is sent again
     per_hour: int  # sends per user per hour
@@ -122,7 +121,7 @@ class SentCodes:
         digits (``str.isdigit`` would take '²')."""
         code = re.sub(r"[\s-]", "", (form.get("code") or "")[:64])
         if not re.fullmatch(rf"[0-9]{{{self.digits}}}", code, flags=re.ASCII):
-            raise WrongAnswer(f"Enter the {self.digits}-digit code from the {self.message}.")
+            raise WrongAnswer(str(self.wording["enter"]) % {"digits": self.digits})
         return code
 
     def reserve(self, store: Redis, subject: str, purpose: str) -> None:
@@ -132,12 +131,17 @@ class SentCodes:
                                     self.resend_wait, HOUR, self.per_hour)
         if verdict == 1:
             seconds = max(int(value), 1)
-            raise Throttled(f"We sent a code a moment ago. You can ask for a new one in "
-                            f"{plural(seconds, 'second')}.")
+            raise Throttled(ngettext("We sent a code a moment ago. You can ask for a new one in "
+                                     "%(num)d second.",
+                                     "We sent a code a moment ago. You can ask for a new one in "
+                                     "%(num)d seconds.", seconds))
         if verdict == 2:
             minutes = max((int(value) + 59) // 60, 1)
-            raise Throttled(f"Too many codes were sent for this account in the last hour. Try "
-                            f"again in {plural(minutes, 'minute')}, or use another method.")
+            raise Throttled(ngettext("Too many codes were sent for this account in the last hour. "
+                                     "Try again in %(num)d minute, or use another method.",
+                                     "Too many codes were sent for this account in the last hour. "
+                                     "Try again in %(num)d minutes, or use another method.",
+                                     minutes))
 
     def refund(self, store: Redis, subject: str, purpose: str) -> None:
         """Give back a send ``reserve`` counted that did not happen."""
@@ -163,7 +167,6 @@ class SentCodes:
         """Spend the pending code if ``digest`` is its; else WrongAnswer (NotNow if none)."""
         found = store.eval(_CONSUME, 1, self.code_key(subject, purpose), digest)
         if found == -1:
-            raise NotNow("That code has expired or was used already. Send a new code.")
+            raise NotNow(_("That code has expired or was used already. Send a new code."))
         if found != 1:
-            raise WrongAnswer(f"That code is not right. Check the latest {self.message} and "
-                              f"try again.")
+            raise WrongAnswer(str(self.wording["wrong"]))

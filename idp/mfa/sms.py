@@ -30,6 +30,8 @@ import phonenumbers
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from idp import notify
 from idp.directory import DirectoryError, normalise_phone
 from idp.mfa import register
@@ -46,16 +48,18 @@ PER_HOUR = 5  # sends per user per hour
 NAME_MAX = 100  # Authenticator.name is String(100)
 PHONE_MAX = 40  # characters typed, before parsing
 
-UNAVAILABLE = ("We could not send a text message right now. "
-               "Try another method or try again later.")
-NOT_A_NUMBER = ("Enter your mobile number in international format: + and the country code, "
-                "then the number, like +33 6 12 34 56 78.")
+UNAVAILABLE = _l("We could not send a text message right now. "
+                 "Try another method or try again later.")
+NOT_A_NUMBER = _l("Enter your mobile number in international format: + and the country code, "
+                  "then the number, like +33 6 12 34 56 78.")
 # Numbers that cannot receive a text, or that bill the sender (premium rate): the latter is
 # how SMS pumping fraud makes money, so it is refused, not only pointless.
 TEXTABLE = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
             phonenumbers.PhoneNumberType.VOIP, phonenumbers.PhoneNumberType.PERSONAL_NUMBER}
 
-CODES = SentCodes("sms", "text message", ttl=CODE_TTL, resend_wait=RESEND_WAIT, per_hour=PER_HOUR,
+CODES = SentCodes("sms", {"enter": _l("Enter the %(digits)d-digit code from the text message."),
+                          "wrong": _l("That code is not right. Check the latest text message "
+                                      "and try again.")}, ttl=CODE_TTL, resend_wait=RESEND_WAIT, per_hour=PER_HOUR,
                   digits=DIGITS)
 # The keys of a user's codes (``idp.mfa.sent_codes``), by name for tests and tools.
 code_key, wait_key, hour_key = CODES.code_key, CODES.wait_key, CODES.hour_key
@@ -69,7 +73,7 @@ def parse_phone(raw: str | None) -> str:
     """The number in E.164, or NotNow with what to type instead (a typo is no guess)."""
     raw = " ".join((raw or "").split())
     if not raw:
-        raise NotNow("Enter your mobile number.")
+        raise NotNow(_("Enter your mobile number."))
     if len(raw) > PHONE_MAX:
         raise NotNow(NOT_A_NUMBER)
     try:
@@ -77,7 +81,8 @@ def parse_phone(raw: str | None) -> str:
     except DirectoryError:
         raise NotNow(NOT_A_NUMBER) from None
     if phonenumbers.number_type(phonenumbers.parse(e164, None)) not in TEXTABLE:
-        raise NotNow(f"{pretty(e164)} cannot receive text messages. Enter a mobile number.")
+        raise NotNow(_("%(phone)s cannot receive text messages. Enter a mobile number.",
+                       phone=pretty(e164)))
     return e164
 
 
@@ -93,8 +98,9 @@ def pretty(e164: str) -> str:
 @register
 class Sms(Factor):
     type = "sms"
-    label = "Text message (SMS)"
-    policy_help = "A code sent to the user's phone. Weaker than an app: SIM swaps happen."
+    label = _l("Text message (SMS)")
+    in_sentence = _l("text message (SMS)")
+    policy_help = _l("A code sent to the user's phone. Weaker than an app: SIM swaps happen.")
     amr = "sms"  # RFC 8176 section 2: confirmation using SMS
     rank = 30
     several = True
@@ -106,8 +112,8 @@ class Sms(Factor):
         who = ctx.user.subject
         CODES.reserve(ctx.store, who, purpose)
         code = CODES.new_code()
-        text = (f"Your {ctx.tenant.name} sign-in code is {code}. "
-                f"It expires in {CODE_TTL // 60} minutes. Don't share it.")
+        text = _("Your %(tenant)s sign-in code is %(code)s. It expires in %(minutes)d minutes. "
+                 "Don't share it.", tenant=ctx.tenant.name, code=code, minutes=CODE_TTL // 60)
         try:
             notify.sms_sender(ctx.settings, ctx.db).send(phone, text)
         except notify.SendError as e:
@@ -137,7 +143,7 @@ class Sms(Factor):
     def _code_page(self, phone: str, notice: str = "") -> Step:
         return Step(context={"stage": "code", "phone": pretty(phone), "masked": mask(phone),
                              "digits": DIGITS, "minutes": CODE_TTL // 60, "notice": notice,
-                             "default_name": f"Phone ending {phone[-4:]}"},
+                             "default_name": _("Phone ending %(digits)s", digits=phone[-4:])},
                     state={"stage": "code", "phone": phone})
 
     def enroll_finish(self, ctx: FactorContext, state: dict, form: MultiDict) -> Authenticator | Step:
@@ -146,7 +152,7 @@ class Sms(Factor):
             mine = ctx.db.scalars(select(Authenticator).where(
                 Authenticator.user_id == ctx.user.id, Authenticator.type == self.type)).all()
             if any((a.data or {}).get("phone") == phone for a in mine):
-                raise NotNow(f"{pretty(phone)} is already set up for your account.")
+                raise NotNow(_("%(phone)s is already set up for your account.", phone=pretty(phone)))
             self.send_code(ctx, "enroll", phone)
             return self._code_page(phone)
         phone = state["phone"]
@@ -155,12 +161,12 @@ class Sms(Factor):
             return self._number_page(phone)
         if form.get("resend"):
             self.send_code(ctx, "enroll", phone)
-            return self._code_page(phone, f"We sent a new code to {pretty(phone)}.")
+            return self._code_page(phone, _("We sent a new code to %(phone)s.", phone=pretty(phone)))
         name = " ".join((form.get("name") or "").split())
         if len(name) > NAME_MAX:
-            raise NotNow(f"A name can have at most {NAME_MAX} characters.")
+            raise NotNow(_("A name can have at most %(count)d characters.", count=NAME_MAX))
         self.consume(ctx, "enroll", phone, CODES.typed(form))
-        return Authenticator(type=self.type, name=name or f"Phone ending {phone[-4:]}",
+        return Authenticator(type=self.type, name=name or _("Phone ending %(digits)s", digits=phone[-4:]),
                              data={"phone": phone})
 
     # -- sign-in --------------------------------------------------------------------------
@@ -185,7 +191,7 @@ class Sms(Factor):
             sent_to = next((a for a in usable if a.data["phone"] == pending), None)
             if sent_to is None:
                 raise
-            return self._challenge_page(sent_to, usable, "The code we sent is still valid.")
+            return self._challenge_page(sent_to, usable, _("The code we sent is still valid."))
         return self._challenge_page(usable[0], usable)
 
     def verify(self, ctx: FactorContext, factors: list[Authenticator], state: dict,
@@ -195,16 +201,16 @@ class Sms(Factor):
             try:
                 target = usable[int(form["send_to"])]
             except (KeyError, ValueError):
-                raise NotNow("Choose one of your numbers.") from None
+                raise NotNow(_("Choose one of your numbers.")) from None
             self.send_code(ctx, "signin", target.data["phone"])
             return self._challenge_page(target, list(usable.values()),
-                                        f"We sent a code to {mask(target.data['phone'])}.")
+                                        _("We sent a code to %(phone)s.", phone=mask(target.data["phone"])))
         auth = usable.get(state.get("authenticator_id"))
         if auth is None:  # removed since the code was sent
-            raise NotNow("That code has expired. Send a new code.")
+            raise NotNow(_("That code has expired. Send a new code."))
         if form.get("resend"):
             self.send_code(ctx, "signin", auth.data["phone"])
-            return self._challenge_page(auth, list(usable.values()), "We sent a new code.")
+            return self._challenge_page(auth, list(usable.values()), _("We sent a new code."))
         self.consume(ctx, "signin", auth.data["phone"], CODES.typed(form))
         return Proof(auth, [self.amr])
 

@@ -26,6 +26,8 @@ import pyotp
 import segno
 from werkzeug.datastructures import MultiDict
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from idp.mfa import register
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
 from idp.models import Authenticator
@@ -68,8 +70,9 @@ def key_uri(secret: str, issuer: str, account: str, digits: int, period: int) ->
 @register
 class Totp(Factor):
     type = "totp"
-    label = "Authenticator app"
-    policy_help = "A six-digit code from an app such as Google Authenticator."
+    label = _l("Authenticator app")
+    in_sentence = _l("authenticator app")
+    policy_help = _l("A six-digit code from an app such as Google Authenticator.")
     amr = "otp"  # RFC 8176 section 2: one-time password
     rank = 20
     keeps_challenge = False  # its page shows what the answer is checked against
@@ -93,7 +96,8 @@ class Totp(Factor):
         raw = (form.get("code") or "")[:64]
         code = re.sub(r"[\s-]", "", raw)
         if not re.fullmatch(rf"[0-9]{{{self.DIGITS}}}", code, flags=re.ASCII):
-            raise WrongAnswer(f"Enter the {self.DIGITS}-digit code your authenticator app shows.")
+            raise WrongAnswer(_("Enter the %(digits)d-digit code your authenticator app shows.",
+                                digits=self.DIGITS))
         return code
 
     def matching_steps(self, secret: str, code: str, now: float) -> list[int]:
@@ -133,10 +137,10 @@ class Totp(Factor):
         uri = key_uri(secret, ctx.tenant.name, ctx.user.email, self.DIGITS, self.STEP)
         qr = segno.make(uri, error="m").svg_inline(
             scale=4, omitsize=True, dark="#000", light="#fff",  # light: scannable in dark mode
-            svgclass="qr-code", title="QR code to scan with your authenticator app")
+            svgclass="qr-code", title=_("QR code to scan with your authenticator app"))
         context = {"qr_svg": qr, "setup_key": setup_key(secret), "uri": uri,
                    "issuer": _label_part(ctx.tenant.name), "account": ctx.user.email,
-                   "digits": self.DIGITS, "period": self.STEP, "default_name": self.label}
+                   "digits": self.DIGITS, "period": self.STEP, "default_name": str(self.label)}
         # A random handle names this authenticator's "last step" key in Redis; unlike the
         # row id it is known before the row exists and is never reused.
         state = {"secret": ctx.box.encrypt(secret), "handle": secrets.token_urlsafe(12)}
@@ -145,16 +149,16 @@ class Totp(Factor):
     def enroll_finish(self, ctx: FactorContext, state: dict, form: MultiDict) -> Authenticator:
         name = " ".join((form.get("name") or "").split())
         if len(name) > NAME_MAX:
-            raise NotNow(f"A name can have at most {NAME_MAX} characters.")
+            raise NotNow(_("A name can have at most %(count)d characters.", count=NAME_MAX))
         code = self.normalise(form)
         accepted = self.check(ctx, ctx.box.decrypt(state["secret"]), state["handle"], code)
         if accepted is None:
-            raise WrongAnswer("That code was used already. Wait for the next code in your app.")
+            raise WrongAnswer(_("That code was used already. Wait for the next code in your app."))
         if not accepted:
-            raise WrongAnswer("That code is not right. Check the app shows this account, "
-                              "then enter its current code.")
+            raise WrongAnswer(_("That code is not right. Check the app shows this account, "
+                                "then enter its current code."))
         # The confirming code is now "used": it cannot be replayed at the next sign-in.
-        return Authenticator(type=self.type, name=name or self.label,
+        return Authenticator(type=self.type, name=name or str(self.label),
                              data={"secret": state["secret"], "handle": state["handle"]})
 
     def check(self, ctx: FactorContext, secret: str, handle: str, code: str) -> bool | None:
@@ -191,8 +195,8 @@ class Totp(Factor):
         if replayed is not None:
             # A right code seen twice: the user typed it again, or someone else saw it.
             ctx.audit("mfa.totp_replay_refused", authenticator_id=replayed.id)
-            raise WrongAnswer("That code was used already. Wait for the next code in your app.")
-        raise WrongAnswer("That code is not right. Enter the current code from your app.")
+            raise WrongAnswer(_("That code was used already. Wait for the next code in your app."))
+        raise WrongAnswer(_("That code is not right. Enter the current code from your app."))
 
     @staticmethod
     def _handle(auth: Authenticator) -> str:

@@ -56,6 +56,8 @@ from webauthn.helpers.structs import (AttestationConveyancePreference, Authentic
                                       AuthenticatorTransport, PublicKeyCredentialDescriptor,
                                       ResidentKeyRequirement, UserVerificationRequirement)
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from idp.mfa import register
 from idp.mfa.base import Factor, FactorContext, NotNow, Proof, Step, WrongAnswer
 from idp.mfa.secrets import SecretBox
@@ -71,17 +73,18 @@ SPENT_TTL = CHALLENGE_SECONDS + 60  # a spent mark outlives the challenge it gua
 B64URL = re.compile(r"[A-Za-z0-9_-]*")
 TRANSPORTS = {t.value for t in AuthenticatorTransport}
 
-NOT_VERIFIED = "That passkey or security key could not be verified. Try again."
-NOT_REGISTERED = "That passkey or security key could not be registered. Try again."
-NOT_YOURS = "That passkey or security key is not registered to your account. Use one you added."
-REPLAYED = "This request was used already. Try again."
-EXPIRED = "This request expired. Try again."
-COUNTER = ("This security key answered with an out-of-date signature counter, which can mean "
-           "it was copied. Use another method, and tell your administrator.")
-NOTHING_SENT = "Use your passkey or security key first (this page needs JavaScript)."
-NOT_VERIFYING = ("This device did not ask for your PIN, fingerprint or face, so it cannot be "
-                 "a passkey here. Turn on a screen lock or a PIN for it, or add it as a security "
-                 "key instead.")
+NOT_VERIFIED = _l("That passkey or security key could not be verified. Try again.")
+NOT_REGISTERED = _l("That passkey or security key could not be registered. Try again.")
+NOT_YOURS = _l("That passkey or security key is not registered to your account. Use one you "
+               "added.")
+REPLAYED = _l("This request was used already. Try again.")
+EXPIRED = _l("This request expired. Try again.")
+COUNTER = _l("This security key answered with an out-of-date signature counter, which can mean "
+             "it was copied. Use another method, and tell your administrator.")
+NOTHING_SENT = _l("Use your passkey or security key first (this page needs JavaScript).")
+NOT_VERIFYING = _l("This device did not ask for your PIN, fingerprint or face, so it cannot be "
+                   "a passkey here. Turn on a screen lock or a PIN for it, or add it as a "
+                   "security key instead.")
 PASSKEY = "passkey"  # the variant of a passkey set up on the account page
 
 
@@ -171,9 +174,10 @@ def _spend(ctx: FactorContext, state: dict) -> bytes:
 @register
 class WebAuthn(Factor):
     type = "webauthn"
-    label = "Passkey or security key"
-    policy_help = ("A passkey on a phone or computer, or a hardware key. "
-                   "The strongest method: it cannot be phished.")
+    label = _l("Passkey or security key")
+    in_sentence = _l("passkey or security key")
+    policy_help = _l("A passkey on a phone or computer, or a hardware key. "
+                     "The strongest method: it cannot be phished.")
     amr = "hwk"  # RFC 8176 section 2: proof-of-possession of a hardware-secured key
     rank = 10  # the strongest: phishing-resistant (the origin is part of what is signed)
     several = True
@@ -221,13 +225,13 @@ class WebAuthn(Factor):
             # registering the same user twice.
             exclude_credentials=[_descriptor(a) for a in self._mine(ctx)],
         )
-        return Step(context={"options": options_to_json_dict(options), "default_name": "Passkey",
+        return Step(context={"options": options_to_json_dict(options), "default_name": _("Passkey"),
                              "passkey": passkey}, state=state)
 
     def enroll_finish(self, ctx: FactorContext, state: dict, form: MultiDict) -> Authenticator:
         name = " ".join((form.get("name") or "").split())
         if len(name) > NAME_MAX:
-            raise NotNow(f"A name can have at most {NAME_MAX} characters.")
+            raise NotNow(_("A name can have at most %(count)d characters.", count=NAME_MAX))
         credential = _credential_json(form)
         challenge = _spend(ctx, state)
         lookup = _credential_id(credential)
@@ -248,11 +252,11 @@ class WebAuthn(Factor):
         if _b64(verified.credential_id) != lookup:
             raise WrongAnswer(NOT_REGISTERED)
         if len(lookup) > LOOKUP_MAX:
-            raise NotNow("This security key's credential is too long to be stored here. "
-                         "Use another passkey or security key.")
+            raise NotNow(_("This security key's credential is too long to be stored here. "
+                           "Use another passkey or security key."))
         # §7.1 step 22: a credential id registered already (to anyone) is refused.
         if ctx.db.scalar(select(Authenticator.id).where(Authenticator.lookup == lookup)) is not None:
-            raise NotNow("This passkey or security key is registered already.")
+            raise NotNow(_("This passkey or security key is registered already."))
         data = {
             "public_key": _b64(verified.credential_public_key),
             "transports": _transports(credential["response"].get("transports")),
@@ -266,7 +270,7 @@ class WebAuthn(Factor):
             # Set up as a passkey: discoverable (resident key required) and verifying its user.
             "passkey": passkey,
         }
-        return Authenticator(type=self.type, name=name or "Passkey", data=data, lookup=lookup,
+        return Authenticator(type=self.type, name=name or _("Passkey"), data=data, lookup=lookup,
                              counter=verified.sign_count)
 
     # -- authentication (§7.2) ------------------------------------------------------------
@@ -344,13 +348,14 @@ class WebAuthn(Factor):
     def describe(self, authenticator: Authenticator) -> str:
         data = authenticator.data or {}
         if data.get("passkey"):
-            return "Passkey: signs you in by itself" + (", synced" if data.get("device_type")
-                                                        == "multi_device" else "")
+            if data.get("device_type") == "multi_device":
+                return _("Passkey: signs you in by itself, synced")
+            return _("Passkey: signs you in by itself")
         if data.get("device_type") == "multi_device":
-            return "Synced passkey" + (", backed up" if data.get("backed_up") else "")
+            return _("Synced passkey, backed up") if data.get("backed_up") else _("Synced passkey")
         if "internal" in (data.get("transports") or []):
-            return "Passkey on one device"
-        return "Security key"
+            return _("Passkey on one device")
+        return _("Security key")
 
 
 # -- a passkey as the first step (the sign-in page) -----------------------------------------------

@@ -4,7 +4,10 @@ it, and delivered from there by a sender, never inside the request.
 - ``mail(db, settings, ...)`` composes a message from its templates (``templates/mail/``: a
   plain-text body whose first line is ``Subject: ...``, and an HTML body) and adds it to the
   caller's session. It leaves exactly when the caller commits: a rolled-back change sends
-  nothing, a committed one is never lost.
+  nothing, a committed one is never lost. It is written in one language (``locale``; by
+  default the language of the page that caused it, else English: ``mail_locale``), its
+  templates translated with ``_()`` from the catalogs (``idp.i18n.translations``), a
+  datetime in its context written the reader's way, in UTC (``when``).
 - ``deliver(engine, settings)`` hands the due messages to the SMTP server (``IDP_SMTP_URL``).
   A sender first *claims* a message: one UPDATE that succeeds only while nobody holds it
   (``claimed_until``), committed before the message is sent. So however many senders run
@@ -36,6 +39,7 @@ answer.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
@@ -49,7 +53,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import case, event, or_, select, update
 from sqlalchemy.orm import Session
 
-from idp import branding
+from idp import branding, i18n
 from idp.config import ROOT, Settings
 from idp.models import OutboxMessage, Tenant
 from idp.notify import SendError, backchannel, webhooks
@@ -68,10 +72,23 @@ BATCH = 50
 # queued meanwhile (a sign-in code) waits at most this and one send (``idp.outbound.DEADLINE``).
 FRESH_LOOK = 5.0
 
+# The language of the message being composed: ``compose`` sets it, the templates' ``_`` and
+# ``ngettext`` read it (one Environment serves every language, and threads do not mix).
+_composing = contextvars.ContextVar("idp_mail_locale", default=i18n.SOURCE)
+
+
+def _gettext(message: str) -> str:
+    return i18n.translations(_composing.get()).gettext(message)
+
+
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    return i18n.translations(_composing.get()).ngettext(singular, plural, n)
+
+
 _templates = Environment(loader=FileSystemLoader(str(ROOT / "templates" / "mail")),
                          autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
                          keep_trailing_newline=True, extensions=["jinja2.ext.i18n"])
-_templates.install_null_translations(newstyle=True)
+_templates.install_gettext_callables(_gettext, _ngettext, newstyle=True)
 
 
 # What a message keeps once it left or was given up: its links must not outlive it in the
@@ -91,25 +108,67 @@ class Composed:
     html: str
 
 
-def compose(kind: str, **context) -> Composed:
+def mail_locale(locale: str | None = None) -> str:
+    """The language of a message: ``locale`` if we ship it; else, composed inside a request,
+    the language of that request's page (a reset asked for from a German page is German);
+    else English (the CLI, a timer)."""
+    chosen = i18n.supported(locale)
+    if chosen:
+        return chosen
+    from flask import has_request_context
+
+    if has_request_context():
+        from flask_babel import get_locale
+
+        return i18n.supported(str(get_locale() or "")) or i18n.SOURCE
+    return i18n.SOURCE
+
+
+def when(moment: datetime, locale: str) -> str:
+    """A moment as a person of ``locale`` writes it, to the minute, in UTC and saying so
+    ("December 3, 2026, 10:05 AM UTC", "3. Dezember 2026, 10:05 UTC")."""
+    from babel import Locale
+    from babel.dates import format_datetime
+
+    speaker = Locale.parse(i18n.supported(locale) or i18n.SOURCE)
+    pattern = (speaker.datetime_formats["long"]
+               .replace("{1}", speaker.date_formats["long"].pattern)
+               .replace("{0}", speaker.time_formats["short"].pattern))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    text = format_datetime(moment, pattern, tzinfo=timezone.utc, locale=speaker)
+    return text.replace("\u202f", " ").replace("\xa0", " ") + " UTC"
+
+
+def compose(kind: str, locale: str | None = None, **context) -> Composed:
     """The message ``kind`` with ``context`` (always given ``tenant``, the name the tenant's
-    branding shows, and ``brand``: ``idp.branding.mail_context``)."""
-    text = _templates.get_template(f"{kind}.txt").render(**context)
-    first, _, body = text.partition("\n")
-    if not first.startswith("Subject: "):
-        raise ValueError(f"templates/mail/{kind}.txt must start with a Subject: line")
-    html = _templates.get_template(f"{kind}.html").render(**context)
+    branding shows, and ``brand``: ``idp.branding.mail_context``), in ``locale``
+    (``mail_locale``); a datetime in ``context`` is written in that language."""
+    lang = mail_locale(locale)
+    values = {name: when(value, lang) if isinstance(value, datetime) else value
+              for name, value in context.items()}
+    token = _composing.set(lang)
+    try:
+        text = _templates.get_template(f"{kind}.txt").render(lang=lang, **values)
+        first, _, body = text.partition("\n")
+        if not first.startswith("Subject: "):
+            raise ValueError(f"templates/mail/{kind}.txt must start with a Subject: line")
+        html = _templates.get_template(f"{kind}.html").render(lang=lang, **values)
+    finally:
+        _composing.reset(token)
     return Composed(" ".join(first[len("Subject: "):].split()), body.lstrip("\n"), html)
 
 
 def mail(db: Session, settings: Settings, tenant: Tenant | None, to: str, kind: str, *,
-         deliver: bool = True, **context) -> OutboxMessage:
+         deliver: bool = True, locale: str | None = None, **context) -> OutboxMessage:
     """Queue the message ``kind`` to ``to``: it leaves when ``db`` commits. ``deliver`` False:
     composed and written the same way, but ``dropped``, never sent (a request for an address
-    with no account costs the same work as one for an account, and says nothing)."""
+    with no account costs the same work as one for an account, and says nothing). ``locale``:
+    its language (by default the page's, see ``mail_locale``)."""
     domain = settings.mail_from.rpartition("@")[2].strip("> ") or None
-    composed = compose(kind, **branding.mail_context(db, tenant.id if tenant else None,
-                                                     tenant.name if tenant else "", domain),
+    composed = compose(kind, locale, **branding.mail_context(db, tenant.id if tenant else None,
+                                                             tenant.name if tenant else "",
+                                                             domain),
                        **context)
     if "\r" in to or "\n" in to or "\r" in composed.subject or "\n" in composed.subject:
         raise SendError("a mail recipient or subject cannot contain a line break")

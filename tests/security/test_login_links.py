@@ -256,7 +256,7 @@ def test_with_the_setting_on_the_administrator_is_mailed_and_the_creator_audited
     [mail] = mailbox.wait_for(BOSS, world)  # sent after the request, by the server's own sender
     assert "sign-in link was created" in mail.subject
     assert world.admin in mail.text and "tell your security team" in mail.text
-    assert re.search(r"at \d{4}-\d\d-\d\d \d\d:\d\d UTC", mail.text)
+    assert re.search(r"at [A-Z][a-z]+ \d{1,2}, \d{4}, \d{1,2}:\d\d [AP]M UTC", mail.text)
     assert path.rsplit("/", 1)[1] not in mail.text  # the notice never carries the link
     [created] = events(app, world, "login_token.created")
     assert (created.actor, created.user_id) == (world.admin, boss)

@@ -55,7 +55,9 @@ class Mailbox:
         html = message.get_body(("html",))
         images = {str(part["Content-ID"]).strip("<>"): (part.get_content_type(), part.get_content())
                   for part in message.walk() if part.get_content_maintype() == "image"}
-        self.mails.append(Mail(list(envelope.rcpt_tos), str(message["Subject"]),
+        # A long subject is folded onto the next line; unfolded, the space after "Subject:"
+        # is no part of it (RFC 5322 2.2.3), though Python's parser keeps it.
+        self.mails.append(Mail(list(envelope.rcpt_tos), str(message["Subject"]).strip(),
                                text.get_content() if text is not None else "",
                                html.get_content() if html is not None else None,
                                str(message["Message-ID"]), str(message["From"]), images))

@@ -10,6 +10,7 @@ import pkgutil
 from pathlib import Path
 
 import pytest
+from flask_babel.speaklater import LazyString
 
 import idp.mfa
 from idp import mfa
@@ -20,9 +21,11 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "mfa"
 FACTORS = mfa.ordered()
 
 # A factor's facts: its class attributes, with their types. The policy, the console, the
-# account page and the journey read nothing else about a type.
-FACTS = {"type": str, "label": str, "policy_help": str, "amr": str, "rank": int,
-         "several": bool, "challengeable": bool, "recovery": bool}
+# account page and the journey read nothing else about a type. What people read is
+# translated: a lazy text, read in the page's language.
+TEXT = (str, LazyString)
+FACTS = {"type": str, "label": TEXT, "in_sentence": TEXT, "policy_help": TEXT, "amr": str,
+         "rank": int, "several": bool, "challengeable": bool, "recovery": bool}
 # The steps of its ceremonies (``idp.mfa.base``), and what it may refine.
 STEPS = ("enroll_begin", "enroll_finish", "challenge_begin", "verify")
 REFINED = ("usable", "usable_where", "proved_by_enrollment", "describe")
