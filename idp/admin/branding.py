@@ -19,6 +19,7 @@ import hashlib
 import io
 import math
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -32,7 +33,9 @@ from idp.models import TenantBranding
 from idp.models.base import utcnow
 
 MAX_LOGO_BYTES = 200 * 1024  # what an upload may weigh (the app takes 256 KB per request)
-MAX_SOURCE_PIXELS = 4096  # wider or taller than this is not a logo: refused before decoding
+# Wider or taller than this is not a logo: refused before decoding, which costs memory by
+# pixels, not bytes (2048 × 2048 × 4 bytes, 16 MB, at most; and each copy as much again).
+MAX_SOURCE_PIXELS = 2048
 LOGO_BOX = (800, 400)  # larger logos are scaled down to fit (3x a 48 px high header is 144)
 MAX_DISPLAY_NAME = 100
 MAX_SUPPORT_URL = 500
@@ -42,6 +45,9 @@ HEX_COLOUR = re.compile(r"#[0-9a-f]{6}")
 # An address that is also a safe mailto: link (nothing a URL would read as ?cc=, &, #).
 EMAIL = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Invisible formatting (right-to-left overrides, zero-width characters), private use and lone
+# surrogates: text that reads otherwise than it is, in a page title or a mail's sender name.
+INVISIBLE = {"Cf", "Co", "Cs"}
 
 
 @dataclass
@@ -110,7 +116,7 @@ def check_display_name(value: str | None) -> str | None:
     value = " ".join((value or "").split())
     if not value:
         return None
-    if CONTROL.search(value):
+    if CONTROL.search(value) or any(unicodedata.category(c) in INVISIBLE for c in value):
         raise ValueError(_("The display name cannot contain control characters."))
     if len(value) > MAX_DISPLAY_NAME:
         raise ValueError(_("The display name can be at most %(max)d characters long.",
@@ -179,7 +185,8 @@ def prepare_logo(data: bytes) -> Logo:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            # Only the parsers of the formats we take, never Pillow's dozens of others.
+            image = Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP", "GIF"])
             if image.format == "GIF":
                 raise ValueError(_("GIF images are not accepted. Upload the logo as a PNG, "
                                    "JPEG or WebP image."))
@@ -193,6 +200,8 @@ def prepare_logo(data: bytes) -> Logo:
                                    "at most %(max)d pixels wide and high.",
                                    width=width, height=height, max=MAX_SOURCE_PIXELS))
             image.seek(0)  # an animated PNG or WebP: its first frame
+            if source_format == "JPEG":
+                image.draft("RGB", LOGO_BOX)  # decode a large JPEG at a fraction of its size
             image.load()
             image = ImageOps.exif_transpose(image)  # as the camera held it; the EXIF goes
     except ValueError:

@@ -100,7 +100,7 @@ def test_an_svg_a_text_file_named_png_a_gif_and_oversized_files_are_refused(app,
          "This file is not a PNG, JPEG or WebP image, whatever its name says."),
         (image_bytes("GIF", colour=(10, 20, 30)), "logo.gif", "GIF images are not accepted."),
         (noisy_png((300, 300)), "heavy.png", "a logo can be at most 200 KB."),
-        (image_bytes("PNG", size=(5000, 10)), "long.png", "at most 4096 pixels wide and high"),
+        (image_bytes("PNG", size=(5000, 10)), "long.png", "at most 2048 pixels wide and high"),
     ]
     for data, name, expected in cases:
         refused = upload_logo(admin, world, data, name)

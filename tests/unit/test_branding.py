@@ -76,3 +76,14 @@ def test_a_polyglot_keeps_only_its_pixels():
 def test_what_is_not_a_logo_is_refused_with_a_reason(data, says):
     with pytest.raises(ValueError, match=says):
         prepare_logo(data)
+
+
+@pytest.mark.parametrize("name", ["Northwind\u202eredarT", "North\u200bwind", "Northwind\x07"])
+def test_a_display_name_that_reads_otherwise_than_it_is_is_refused(name):
+    """A right-to-left override or a zero-width space would make a page title or a mail's
+    sender read otherwise than it is."""
+    from idp.admin.branding import check_display_name
+
+    with pytest.raises(ValueError, match="control characters"):
+        check_display_name(name)
+    assert check_display_name("Northwind  Traders (Lisboa)") == "Northwind Traders (Lisboa)"
