@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import tempfile
 from datetime import date, timezone
 from pathlib import Path
@@ -38,6 +39,8 @@ LANGUAGES = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Españo
 DOMAINS = ("hosted", "console", "account")
 CATALOGS = Path(__file__).resolve().parent / "translations"
 COOKIE = "idp_lang"
+# The admin API and SCIM: programs read them, in English (a tenant may be called "api").
+MACHINE_PATH = re.compile(r"^/t/[^/]+/(api|scim)/")
 COOKIE_AGE = 365 * 24 * 3600
 
 
@@ -62,7 +65,7 @@ def choose() -> str:
     (the CLI, a timer, a worker inside an app context) English: text for programs and logs."""
     if not has_request_context():
         return SOURCE
-    if "/api/" in request.path or "/scim/" in request.path:  # read by programs, not people
+    if MACHINE_PATH.match(request.path):  # read by programs, not people
         return SOURCE
     chosen = supported(g.get("idp_lang_chosen")) or supported(request.cookies.get(COOKIE))
     if chosen:
@@ -83,7 +86,8 @@ def remember_choice() -> None:
 
 def remember_cookie(response):
     lang = g.get("idp_lang_chosen")
-    if lang and request.cookies.get(COOKIE) != lang:
+    # Only on a page: never on a stylesheet or an image a cache may keep and hand to others.
+    if lang and request.cookies.get(COOKIE) != lang and response.mimetype == "text/html":
         response.set_cookie(COOKIE, lang, max_age=COOKIE_AGE, path="/", httponly=True,
                             samesite="Lax", secure=current_app.config["IDP"].secure_cookies)
     return response
@@ -108,7 +112,7 @@ def switcher() -> list[dict]:
     for code, name in LANGUAGES.items():
         query = {**args, "lang": [code]}
         links.append({"code": code, "name": name, "current": code == current,
-                      "href": request.path + "?" + _query(query)})
+                      "href": "?" + _query(query)})  # this page: never another site's
     return links
 
 

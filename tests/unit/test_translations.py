@@ -100,3 +100,24 @@ def test_a_message_of_two_areas_reads_the_same_in_both(lang):
                     differ.append(f"{key!r}: {seen[key][0]} {seen[key][1]!r}, {name} {text!r}")
                 seen.setdefault(key, (name, text))
     assert not differ, f"{lang}: " + "; ".join(differ[:10])
+
+
+def test_the_switcher_links_stay_on_this_page(app, client):
+    """A path that a browser would read as another site's (``/\\evil.example``) never becomes
+    a language link: each link is this page with another ``lang``."""
+    html = client.get("/%5Cevil.example/x?a=1", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    links = re.findall(r'<a href="([^"]*)"[^>]*hreflang=', html)
+    assert links and all(link.startswith("?") and "evil" not in link for link in links), links
+    assert "?a=1&amp;lang=fr" in html
+
+
+def test_programs_read_english_and_a_tenant_called_api_reads_its_language(app):
+    for path, lang in [("/t/api/login", "de"), ("/t/scim/account", "de"),
+                       ("/t/acme/api/v1/users", "en"), ("/t/acme/scim/v2/Users", "en")]:
+        with app.test_request_context(path, headers={"Accept-Language": "de"}):
+            assert i18n.choose() == lang, path
+
+
+def test_the_choice_is_remembered_only_by_a_page(app, client, world):
+    css = client.get(f"/t/{world.slug}/branding.css?lang=de")
+    assert not any(c.startswith("idp_lang=") for c in css.headers.getlist("Set-Cookie"))
