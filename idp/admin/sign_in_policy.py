@@ -108,14 +108,16 @@ def set_policy(db: Session, tenant: Tenant, actor: str, *, mode: str | None = No
         if groups is not None:
             for name in groups:
                 if db.scalar(select(Group.id).where(Group.tenant_id == tenant.id, Group.name == name)) is None:
-                    raise NotFound(f"no group {name!r} in {tenant.slug}")
+                    raise NotFound(_("no group %(name)s in %(tenant)s", name=repr(name),
+                                     tenant=tenant.slug))
             row.groups = list(groups)
         if users is not None:
             ids = []
             for email in users:
                 user = find_user(db, tenant, email)
                 if user is None:
-                    raise NotFound(f"no user {email} in {tenant.slug}")
+                    raise NotFound(_("no user %(email)s in %(tenant)s", email=email,
+                                     tenant=tenant.slug))
                 ids.append(user.id)
             row.users = ids
         row.everyone = not (row.groups or row.users)

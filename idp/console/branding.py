@@ -12,7 +12,7 @@ from idp import db
 from idp.admin import branding as brand_admin
 from idp.console.views import bp
 from idp.models import TenantBranding
-from idp.web import TITLES, error_page
+from idp.web import TITLES, _page_description, error_page
 
 # What the upload's request may weigh: more than the app's 256 KB, so that a logo a little too
 # heavy is read and refused with its size under its field instead of a bare error page.
@@ -49,7 +49,7 @@ def _too_large(error):
     the console's gate): back to the page, which says why under the logo field."""
     if request.endpoint == "console.branding_logo":
         return redirect(url_for("console.branding", tenant=g.tenant.slug, refused="too-large"))
-    return error_page(413, TITLES[413], error.description)
+    return error_page(413, TITLES[413], _page_description(error))
 
 
 @bp.get("/branding", endpoint="branding")

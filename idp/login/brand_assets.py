@@ -5,6 +5,7 @@ the logo's hash in its name), so browsers may keep them for a year."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, g, request
+from flask_babel import gettext as _
 
 from idp import branding, db
 from idp.web import load_tenant
@@ -28,11 +29,11 @@ def stylesheet():
 @bp.get("/branding/logo/<name>")
 def logo(name: str):
     if name != g.tenant.brand.logo_name:
-        abort(404, description="There is no such image here.")
+        abort(404, description=_("There is no such image here."))
     found = branding.logo(db.session(), g.tenant.id)
     if found is None or branding.Brand(logo_hash=found[2], logo_type=found[1]).logo_name != name:
-        abort(404, description="There is no such image here.")
-    data, content_type, _ = found
+        abort(404, description=_("There is no such image here."))
+    data, content_type, _hash = found
     response = Response(data, content_type=content_type)
     response.headers.update({
         "Cache-Control": FOREVER,

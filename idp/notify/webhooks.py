@@ -37,6 +37,7 @@ from datetime import datetime, timedelta, timezone
 
 import requests
 from flask import g, has_app_context
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
@@ -55,21 +56,21 @@ SECRET_BYTES = 32  # the specification asks for 24 to 64 random bytes
 
 # The event types an endpoint can hear, in the words the console shows.
 EVENTS = {
-    "user.created": "An account was created: by an administrator, an invitation, a sign-up or "
-                    "a first sign-in with an identity provider",
-    "user.updated": "An account changed: role, groups, verified address, password, or whether "
-                    "two-step verification is required of it",
-    "user.deactivated": "An account was deactivated",
-    "user.reactivated": "A deactivated account was reactivated",
-    "user.deleted": "An account was deleted",
-    "mfa.enrolled": "Someone set up a two-step verification method",
-    "mfa.removed": "Someone removed one of their two-step verification methods",
-    "mfa.reset": "An administrator reset someone's two-step verification",
-    "user.locked": "An account was locked after too many wrong attempts",
-    "user.unlocked": "An administrator unlocked an account",
-    "signin.succeeded": "Someone signed in",
-    "signin.failed": "A sign-in failed: a wrong password or second step, or a refusal",
-    "policy.changed": "The organisation's sign-in policy changed",
+    "user.created": _l("An account was created: by an administrator, an invitation, a sign-up or "
+                       "a first sign-in with an identity provider"),
+    "user.updated": _l("An account changed: role, groups, verified address, password, or whether "
+                       "two-step verification is required of it"),
+    "user.deactivated": _l("An account was deactivated"),
+    "user.reactivated": _l("A deactivated account was reactivated"),
+    "user.deleted": _l("An account was deleted"),
+    "mfa.enrolled": _l("Someone set up a two-step verification method"),
+    "mfa.removed": _l("Someone removed one of their two-step verification methods"),
+    "mfa.reset": _l("An administrator reset someone's two-step verification"),
+    "user.locked": _l("An account was locked after too many wrong attempts"),
+    "user.unlocked": _l("An administrator unlocked an account"),
+    "signin.succeeded": _l("Someone signed in"),
+    "signin.failed": _l("A sign-in failed: a wrong password or second step, or a refusal"),
+    "policy.changed": _l("The organisation's sign-in policy changed"),
 }
 
 

@@ -21,6 +21,7 @@ from flask import current_app, flash, g, make_response, redirect, render_templat
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
+from idp import i18n
 from idp.journey import session as sso
 from idp.clients import client_ref
 from idp.journey import signin, transaction, verification
@@ -218,7 +219,7 @@ def _step_up(params: dict, prompts: set[str], session, user):
     if isinstance(outcome, PasswordFirst):
         # The session began with a passkey that cannot give what is asked now: a new sign-in,
         # the password first, the page saying why.
-        flash(outcome.message)
+        flash(i18n.plain(outcome.message))  # a session keeps text, not what it was said in
         return redirect(url_for("login.login", tenant=g.tenant.slug, tx=outcome.tx.id))
     page = "login.setup" if isinstance(outcome, AskSetup) else "login.second_factor"
     return redirect(url_for(page, tenant=g.tenant.slug, tx=outcome.tx.id))
