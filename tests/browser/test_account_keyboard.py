@@ -9,7 +9,6 @@ to fix. Then the German account page and app setup, photographed at 1280 and 360
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pyotp
 from playwright.sync_api import Page, expect
@@ -17,19 +16,12 @@ from playwright.sync_api import Page, expect
 from tests.support import screens
 from tests.support.signin import set_policy
 
-SHOTS = Path("/tmp/shots/account-de")
-WIDTHS = (1280, 360)
 MOST_TABS = 80  # more stops than any account page has
 
 
 def shoot(page: Page, name: str) -> None:
-    """``SHOTS/name-1280.png`` and ``-360.png`` of the page as it is, full length, and its
-    layout checked at both widths (``tests.support.screens.look_at``)."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+    """Screenshots at 1280 and 360 px beside the test's others, and its layout checked at both
+    widths (``tests.support.screens.look_at``)."""
     wrong = [f"{width}: {problem}" for width, problems in screens.look_at(page, name).items()
              for problem in problems]
     assert not wrong, "\n".join(wrong)

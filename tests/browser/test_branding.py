@@ -5,9 +5,7 @@ person to look at."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pyotp
 import requests
@@ -17,9 +15,8 @@ from tests.support.branding import sample_logo
 from tests.support.captcha import solve
 from tests.support.journey import CSRF, TX, field
 from tests.support.layout import problems
-from tests.support.screens import shoot
+from tests.support.screens import look_at
 
-SHOTS = Path(os.environ.get("IDP_SHOTS_BRAND", "/tmp/shots/brand"))
 GREEN = "rgb(11, 110, 79)"  # #0b6e4f
 
 
@@ -56,6 +53,14 @@ def csp_violations(page: Page) -> list[str]:
     return found
 
 
+def looks_right(page: Page, name: str) -> None:
+    """Screenshots at 1280 and 360 px beside the test's others (``tests.support.screens``),
+    and nothing out of place at either width."""
+    wrong = [f"{width}: {problem}" for width, problems in look_at(page, name).items()
+             for problem in problems]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_an_admin_brands_the_sign_in_page_and_sees_it_at_desktop_and_phone_widths(page: Page, live_world):
     world, base = live_world, live_world.issuer
     blocked = csp_violations(page)
@@ -67,7 +72,7 @@ def test_an_admin_brands_the_sign_in_page_and_sees_it_at_desktop_and_phone_width
     page.get_by_role("button", name="Save branding").click()
     expect(page.locator("#accent-error")).to_contain_text("too light to read")
     expect(page.locator("#brand-accent")).to_be_focused()
-    shoot(page, SHOTS, "console-branding-refused")
+    looks_right(page, "console-branding-refused")
 
     page.locator("#brand-display_name").fill("Northwind Traders")
     page.locator("#brand-accent").fill("#0b6e4f")
@@ -84,7 +89,7 @@ def test_an_admin_brands_the_sign_in_page_and_sees_it_at_desktop_and_phone_width
     expect(header_logo).to_be_visible()
     assert header_logo.evaluate("img => img.naturalWidth") > 0
     expect(page.get_by_role("button", name="Save branding")).to_have_css("background-color", GREEN)
-    shoot(page, SHOTS, "console-branding")
+    looks_right(page, "console-branding")
     assert problems(page) == []
 
     # Someone else's browser: the sign-in page with the logo, name and colour.
@@ -96,7 +101,7 @@ def test_an_admin_brands_the_sign_in_page_and_sees_it_at_desktop_and_phone_width
     assert card_logo.evaluate("img => img.naturalWidth") > 0
     expect(visitor.locator("main .brand-header")).to_contain_text("Northwind Traders")
     expect(visitor.get_by_role("button", name="Sign in", exact=True)).to_have_css("background-color", GREEN)
-    shoot(visitor, SHOTS, "sign-in")
+    looks_right(visitor, "sign-in")
     assert problems(visitor) == []
 
     # Locked out (by someone guessing over HTTP): the page says where to get help.
@@ -108,7 +113,7 @@ def test_an_admin_brands_the_sign_in_page_and_sees_it_at_desktop_and_phone_width
     expect(visitor.locator("#locked-until")).to_be_visible()
     expect(visitor.locator(".support")).to_contain_text("Need help? Contact")
     expect(visitor.locator(".support a[href='mailto:it-help@northwind.example']")).to_be_visible()
-    shoot(visitor, SHOTS, "locked")
+    looks_right(visitor, "locked")
     assert problems(visitor) == []
     visitor.context.close()
     assert blocked == []  # nothing the CSP had to stop: no inline style anywhere

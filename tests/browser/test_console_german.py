@@ -8,17 +8,14 @@ Screenshots of each page at each width go to /tmp/shots/console-de/ for a person
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pyotp
 from playwright.sync_api import Page, expect
 
 from idp import admin, db, directory
-from tests.support.layout import look_at
+from tests.support.screens import look_at
 
-SHOTS = Path(os.environ.get("IDP_SHOTS_DE", "/tmp/shots/console-de"))
 LONG_GROUP = "Finanzbuchhaltung und Lohnabrechnung (Niederlassung München)"
 
 
@@ -68,24 +65,24 @@ def test_the_german_console_reads_and_lays_out_right(page: Page, app, live_world
         response = page.goto(base + path)
         assert response and response.status == 200, (name, response and response.status)
         expect(page.locator("html")).to_have_attribute("lang", "de")
-        found[name] = look_at(page, SHOTS, name)
+        found[name] = look_at(page, name)
     expect(page.get_by_role("heading", level=1)).to_have_text("Gruppen")
 
     # Alice's page: the confirmation asks in German, and so does the answer.
     page.goto(base + "/admin/users")
     page.get_by_role("link", name=world.alice).click()
     expect(page.get_by_role("heading", name="Anmeldemethoden")).to_be_visible()
-    found["user"] = look_at(page, SHOTS, "user")
+    found["user"] = look_at(page, "user")
     expect(page.locator("html")).to_have_attribute("data-console", "ready")
     page.get_by_role("button", name="Einschalten").click()
     expect(page.locator("#confirm-text")).to_have_text(
         f"Bestätigung in zwei Schritten für {world.alice} einschalten? Die Person richtet sie bei "
         "der nächsten Anmeldung ein und kann sie nicht ausschalten.")
-    found["confirm"] = look_at(page, SHOTS, "user-confirm")
+    found["confirm"] = look_at(page, "user-confirm")
     page.get_by_role("button", name="Bestätigen").click()
     expect(page.get_by_role("status").filter(has_text="Die Bestätigung in zwei Schritten ist für")
            ).to_have_text(f"Die Bestätigung in zwei Schritten ist für {world.alice} eingeschaltet.")
-    found["user-flash"] = look_at(page, SHOTS, "user-flash")
+    found["user-flash"] = look_at(page, "user-flash")
 
     wrong = [f"{name} at {device}: {problem}" for name, devices in found.items()
              for device, problems in devices.items() for problem in problems]
