@@ -16,9 +16,10 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select
 
-from idp import admin, db, directory, mfa, password_policy, policy
+from idp import admin, db, directory, mfa, password_policy, policy, roles
 from idp.admin.sign_in_policy import REMEMBER_DAYS, RESET_LINK_MINUTES
 from idp.console.views import bp, when
+from idp.i18n import SOURCE, html_lang
 from idp.directory import DirectoryError
 from idp.journey import facts
 from idp.journey import session as sso
@@ -117,6 +118,8 @@ LEVELS = (("", _l("Nothing more (the portal's own minimum only)")),
           ("phr", _l("Phishing-resistant (passkey or security key)")))
 # A portal's minimum as the what-if panel names it.
 MINIMUMS = {"mfa": _l("two-factor"), "phr": _l("phishing-resistant")}
+# Who a policy covers, as the "Saved." summary names it.
+SCOPE_WORDS = {"everyone": _l("everyone"), "selected": _l("the chosen groups and people")}
 
 
 # -- the form ---------------------------------------------------------------------------------
@@ -264,9 +267,16 @@ def _shown(key: str, value) -> str:
     if isinstance(value, bool):
         return _("on") if value else _("off")
     if isinstance(value, list):
-        return ", ".join(_label(v) if key == "factors" else str(v) for v in value)
+        return ", ".join(_label(v) if key == "factors" else
+                         roles.label(v) if key in ("roles_allowed", "remember_roles") else str(v)
+                         for v in value)
     if key == "grace_until":
-        return str(value)[:10]
+        return when(datetime.fromisoformat(str(value)[:10]), "date")
+    if key == "mode":
+        name = str(next((name for code, name, _help in MODES if code == value), value))
+        return name.lower() if html_lang() == SOURCE else name
+    if key in ("scope", "remember_scope"):
+        return str(SCOPE_WORDS.get(value, value))
     return str(value)
 
 
@@ -280,7 +290,8 @@ def _summary(before: dict, after: dict) -> str:
     if added:
         text += " " + _("Remember: %(methods)s are knowledge like the password and never count as "
                         "two-factor authentication: a portal that asks for two-factor sign-in "
-                        "still asks for another method.", methods=_and(added).lower())
+                        "still asks for another method.",
+                        methods=_and(added).lower() if html_lang() == SOURCE else _and(added))
     return text
 
 

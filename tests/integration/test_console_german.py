@@ -4,8 +4,10 @@ navigation, headings, confirmations, flash messages and dates; English stays the
 
 from __future__ import annotations
 
+import html
 import re
 
+from tests.integration.test_console_policy import form_of, url
 from tests.support.console import admin_browser, user_id_of
 from tests.support.journey import CSRF, field
 
@@ -89,3 +91,19 @@ def test_the_language_switcher_is_remembered_and_english_stays_the_default(app, 
     assert "<h1>Anmelderichtlinie</h1>" in chosen.text
     later = browser.get(f"/t/{world.slug}/admin/groups")  # no ?lang: the cookie remembers
     assert '<html lang="de">' in later.text and "<h1>Gruppen</h1>" in later.text
+
+
+def test_the_saved_summary_names_modes_whom_and_dates_in_german(app, world):
+    """"Gespeichert." says what changed in the admin's words: the mode's German name, whom it
+    covers, never the stored values (optional, selected, mfa-admin)."""
+    browser = admin_browser(app, world)
+    german(browser)
+    page = browser.get(url(world)).text
+    data = form_of(page, mode="required", scope="everyone", grace_days="14",
+                   factors=["webauthn", "totp"], roles_allowed=["admin", "mfa-admin", "member"])
+    done = browser.post(url(world), data)
+    assert done.status == 302, done.text[:2000]
+    after = browser.get(done.location).text
+    notice = html.unescape(re.search(r'<p class="notice" role="status">(.*?)</p>', after, re.S).group(1))
+    assert "Optional → Verlangt" in notice, notice
+    assert "optional" not in notice.replace("Optional", "") and "required" not in notice
