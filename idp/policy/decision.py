@@ -30,7 +30,7 @@ from idp.policy.coverage import in_grace, mfa_available, policy_demand, remember
 from idp.policy.facts import AdminState, Mode, Primary, Progress, Requirements, TenantPolicy, UserFacts
 from idp.policy.levels import amr_and_acr, level_at_least
 from idp.policy.requested import UNKNOWN, requested_level
-from idp.policy.words import _, ngettext
+from idp.policy.words import _, ngettext, role_name
 
 
 class Need(str, Enum):
@@ -295,7 +295,7 @@ def _satisfied_reason(policy: TenantPolicy, user: UserFacts, demand: str | None,
         return _("Two-factor authentication is not available in this organisation.")
     if user.role not in policy.roles_allowed:
         return _("Two-factor authentication is not available to the role %(role)s.",
-                 role=user.role)
+                 role=role_name(user.role))
     if user.admin_state is AdminState.EXEMPT:
         return _("An administrator exempted this account from two-step verification.")
     if demand is None:

@@ -15,7 +15,7 @@ from enum import Enum
 from idp.policy.coverage import policy_demand
 from idp.policy.facts import AdminState, Mode, TenantPolicy, UserFacts
 from idp.policy.levels import level_at_least
-from idp.policy.words import _
+from idp.policy.words import _, role_name
 
 
 class Standing(str, Enum):
@@ -68,7 +68,7 @@ def standing(policy: TenantPolicy, user: UserFacts) -> MfaStanding:
                            to_you=_("Two-factor authentication is not available."))
     if user.role not in policy.roles_allowed:
         return MfaStanding(Standing.OFF, _("Two-step verification is not available to the role "
-                                           "%(role)s.", role=user.role),
+                                           "%(role)s.", role=role_name(user.role)),
                            to_you=_("Two-factor authentication is not available for your role."))
     if user.admin_state is AdminState.EXEMPT:
         return MfaStanding(Standing.EXEMPT, _("An administrator turned two-step verification "

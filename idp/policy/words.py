@@ -42,3 +42,12 @@ def _(msgid: str, **values) -> Said:
 
 def ngettext(singular: str, plural: str, n: int, **values) -> Said:
     return Said(singular, plural, n, **values)
+
+
+# A role as a sentence names it (``idp.roles`` holds the same words for the console).
+ROLE_NAMES = {"admin": _("Administrator"), "mfa-admin": _("Two-factor administrator"),
+              "member": _("Member")}
+
+
+def role_name(role: str):
+    return ROLE_NAMES.get(role, role)
