@@ -24,7 +24,7 @@ from wtforms import ValidationError
 from idp import db, directory, mfa, policy
 from idp.account import browsers
 from idp.guard import Locked, account_key
-from idp.journey import facts, recovery, remembered, verification
+from idp.journey import facts, recovery, remembered, signin, verification
 from idp.journey import passkeys as passkey_signin
 from idp.journey import session as sso
 from idp.login.views import locked_page
@@ -90,6 +90,8 @@ def index():
     session, user = _signed_in()
     if user is None:
         return _to_sign_in()
+    if g.get("idp_lang_chosen"):  # the switcher: their mail speaks it from now on
+        signin.reads_in(user)
     status = mfa_status(user)
     factors = [(a, mfa.get(a.type)) for a in flow.enrolled(user) if mfa.get(a.type)]
     held = {a.type for a, _ in factors}

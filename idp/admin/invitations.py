@@ -58,8 +58,9 @@ def invite(db: Session, settings: Settings, tenant: Tenant, email: str, actor: s
     link = account_links.pending(db, user, "invite")
     url = f"{settings.base_url}/t/{tenant.slug}/login/invitation/{token}"
     who = "an operator of this service" if actor == "cli" else actor
-    outbox.mail(db, settings, tenant, email, "invite", name=user.name or email, email=email,
-                who=who, link=url, days=LIFETIME.days)
+    # In the invitee's language when they have one (invited again), else the page's.
+    outbox.mail(db, settings, tenant, email, "invite", locale=user.locale,
+                name=user.name or email, email=email, who=who, link=url, days=LIFETIME.days)
     audit.record(db, tenant.id, "user.invited", actor=actor, user_id=user.id, role=user.role,
                  groups=[g.name for g in user.groups], again=again)
     return Invited(user, link.expires_at, again)

@@ -178,7 +178,7 @@ def create_login_token(db: Session, tenant: Tenant, email: str, base_url: str, a
     now = datetime.now(timezone.utc)
     expires = now + timedelta(minutes=ttl_minutes)
     who = "an operator of this service, from the command line" if actor == "cli" else actor
-    notice = outbox.mail(db, settings, tenant, user.email, "login_link_created",
+    notice = outbox.mail(db, settings, tenant, user.email, "login_link_created", locale=user.locale,
                          name=user.name or user.email, email=user.email, who=who,
                          at=now, until=expires)
     token = secrets.token_urlsafe(32)

@@ -144,6 +144,7 @@ def remove_password(user: User) -> bool:
     user.password_changed_at = user.password_removed_at = utcnow()
     flow.context(user).audit("user.password_removed")
     outbox.mail(session, current_app.config["IDP"], g.tenant, user.email, "password_changed",
+                locale=user.locale,
                 name=user.name or user.email, email=user.email, why="removed",
                 at=user.password_changed_at)
     return True

@@ -197,5 +197,6 @@ def set_password(user: User, password: str, *, why: str, actor: str | None = Non
     if why == "invitation":
         return  # the invitee chose it a moment ago: no mail to say so
     outbox.mail(session, current_app.config["IDP"], g.tenant, user.email, "password_changed",
+                locale=user.locale,
                 name=user.name or user.email, email=user.email, why=why,
                 at=user.password_changed_at)

@@ -23,10 +23,10 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from flask import g
-from flask_babel import lazy_gettext as _l
+from flask_babel import get_locale, lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
-from idp import (audit, db, directory, lockout, metrics, mfa, policy, store, tenant_policy,
+from idp import (audit, db, directory, i18n, lockout, metrics, mfa, policy, store, tenant_policy,
                  user_status)
 from idp.clients import ClientRef, client_ref
 from idp.guard import CaptchaNeeded, Locked, account_key
@@ -161,6 +161,7 @@ def _signed_in(tx: Transaction, user: User, writes,
                             subject=user.subject, remembered_device=stood_in)
         if stood_in is not None:
             remembered.used(db.session(), g.tenant.id, user, stood_in)
+    reads_in(user)
     issued = _remember(tx, user)
     flow.guard().clear(account_key(g.tenant.id, user.id, user.email), writes)
     client = client_of(tx)
@@ -178,6 +179,15 @@ def _signed_in(tx: Transaction, user: User, writes,
         # for, keeps it again).
         transaction.finish(tx, writes)
     return SignedIn(tx, user, offer, issued)
+
+
+def reads_in(user: User) -> None:
+    """Keep the language of this page as the one ``user`` reads: their mail speaks it
+    (``idp.notify.outbox``). Written only when it changed: a sign-in in the same language
+    as the last costs no statement."""
+    lang = i18n.supported(str(get_locale() or ""))
+    if lang and user.locale != lang:
+        user.locale = lang
 
 
 def _remember(tx: Transaction, user: User) -> remembered.Issued | None:

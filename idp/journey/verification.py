@@ -44,6 +44,7 @@ def send_link(user: User, actor: str | None = None) -> bool:
     token = account_links.issue(session, g.tenant, user, "verify", lifetime=LIFETIME,
                                 actor=actor or user.email)
     outbox.mail(session, current_app.config["IDP"], g.tenant, user.email, "verify",
+                locale=user.locale,
                 name=user.name or user.email, email=user.email, days=LIFETIME.days,
                 link=web.settings().base_url + url_for("recovery.verify_email",
                                                        tenant=g.tenant.slug, token=token))

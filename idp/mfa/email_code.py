@@ -72,7 +72,7 @@ class EmailCode(Factor):
         CODES.reserve(ctx.store, who, purpose)
         code = CODES.new_code()
         outbox.mail(ctx.db, ctx.settings, ctx.tenant, address, MAIL_KIND,
-                    name=ctx.user.name or address, code=code, minutes=CODE_TTL // 60,
+                    locale=ctx.user.locale, name=ctx.user.name or address, code=code, minutes=CODE_TTL // 60,
                     setup=purpose == "enroll")
         CODES.keep(ctx.store, who, purpose, address, CODES.digest(ctx.box, purpose, address, code))
         ctx.audit("mfa.email_sent", purpose=purpose, to=mask(address))

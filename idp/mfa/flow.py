@@ -200,7 +200,7 @@ def enroll_finish(factor: Factor, user: User, state: dict, form: MultiDict, *,
     ctx.db.flush()
     ctx.audit("mfa.enrolled", factor=factor.type, authenticator_id=result.id, name=result.name)
     # The owner hears of every new way into the account, whoever added it and from where.
-    outbox.mail(ctx.db, ctx.settings, g.tenant, user.email, "factor_added",
+    outbox.mail(ctx.db, ctx.settings, g.tenant, user.email, "factor_added", locale=user.locale,
                 name=user.name or user.email, email=user.email, method=str(factor.label),
                 label=result.name, at=datetime.now(timezone.utc))
     return result

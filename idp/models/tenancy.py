@@ -100,6 +100,10 @@ class User(Base):
     # one is set again): such an account, unlike one that never had a password, may set one
     # on its account page and by a reset link.
     password_removed_at: Mapped[datetime | None] = mapped_column()
+    # The language the user reads (``idp.i18n.LANGUAGES``): the page's when they last signed
+    # in or chose one on their account page; None until then. Mail to them speaks it
+    # (``idp.notify.outbox.mail``), not the language of whoever caused the message.
+    locale: Mapped[str | None] = mapped_column(String(8))
 
     tenant: Mapped[Tenant] = relationship()
     groups: Mapped[list[Group]] = relationship(secondary=user_groups, lazy="select")

@@ -5,7 +5,9 @@ it, and delivered from there by a sender, never inside the request.
   plain-text body whose first line is ``Subject: ...``, and an HTML body) and adds it to the
   caller's session. It leaves exactly when the caller commits: a rolled-back change sends
   nothing, a committed one is never lost. It is written in one language (``locale``; by
-  default the language of the page that caused it, else English: ``mail_locale``), its
+  default the recipient's own, ``User.locale``, when they are a user of the tenant who signed
+  in or chose one; else the language of the page that caused it, else English:
+  ``reader_locale``, ``mail_locale``), its
   templates translated with ``_()`` from the catalogs (``idp.i18n.translations``), a
   datetime in its context written the reader's way, in UTC (``when``).
 - ``deliver(engine, settings)`` hands the due messages to the SMTP server (``IDP_SMTP_URL``).
@@ -55,7 +57,7 @@ from sqlalchemy.orm import Session
 
 from idp import branding, i18n
 from idp.config import ROOT, Settings
-from idp.models import OutboxMessage, Tenant
+from idp.models import OutboxMessage, Tenant, User
 from idp.notify import SendError, backchannel, webhooks
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,16 @@ def mail_locale(locale: str | None = None) -> str:
     return i18n.SOURCE
 
 
+def reader_locale(db: Session, tenant: Tenant | None, to: str) -> str | None:
+    """The language ``to`` reads, when they are a user of ``tenant`` who signed in or chose
+    one (``User.locale``; one query); else None. Not the page's: a lockout copy to an admin
+    must not speak the language an attacker's browser asked for."""
+    if tenant is None:
+        return None
+    return i18n.supported(db.scalar(select(User.locale).where(
+        User.tenant_id == tenant.id, User.email == to).limit(1)))
+
+
 def when(moment: datetime, locale: str) -> str:
     """A moment as a person of ``locale`` writes it, to the minute, in UTC and saying so
     ("December 3, 2026, 10:05 AM UTC", "3. Dezember 2026, 10:05 UTC")."""
@@ -164,7 +176,11 @@ def mail(db: Session, settings: Settings, tenant: Tenant | None, to: str, kind: 
     """Queue the message ``kind`` to ``to``: it leaves when ``db`` commits. ``deliver`` False:
     composed and written the same way, but ``dropped``, never sent (a request for an address
     with no account costs the same work as one for an account, and says nothing). ``locale``:
-    its language (by default the page's, see ``mail_locale``)."""
+    its language: by default the recipient's own (``reader_locale``), else the page's, else
+    English (``mail_locale``). A caller that holds the recipient's ``User`` passes its
+    ``locale``."""
+    if not i18n.supported(locale):
+        locale = reader_locale(db, tenant, to)
     domain = settings.mail_from.rpartition("@")[2].strip("> ") or None
     composed = compose(kind, locale, **branding.mail_context(db, tenant.id if tenant else None,
                                                              tenant.name if tenant else "",
