@@ -61,7 +61,7 @@ def looks_right(page: Page, name: str) -> None:
     assert not wrong, "\n".join(wrong)
 
 
-def test_an_admin_brands_the_sign_in_page_and_sees_it_at_desktop_and_phone_widths(page: Page, live_world):
+def test_an_admin_brands_the_sign_in_page_and_sees_it_at_desktop_and_phone_widths(page: Page, chromium, live_world):
     world, base = live_world, live_world.issuer
     blocked = csp_violations(page)
     to_branding(page, base, world.admin, world.password)
@@ -93,7 +93,7 @@ def test_an_admin_brands_the_sign_in_page_and_sees_it_at_desktop_and_phone_width
     assert problems(page) == []
 
     # Someone else's browser: the sign-in page with the logo, name and colour.
-    visitor = page.context.browser.new_context().new_page()
+    visitor = chromium.new_context().new_page()
     blocked += csp_violations(visitor)
     visitor.goto(base + "/login")
     card_logo = visitor.locator("main .brand-header img")
