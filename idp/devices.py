@@ -27,6 +27,12 @@ class Device:
     def __str__(self) -> str:  # as stored (a remembered browser's description): English
         return f"{self.browser} on {self.system}"
 
+    @classmethod
+    def stored(cls, description: str) -> Device | None:
+        """A description as ``str()`` stored it ("Chrome 131 on Windows 10"), or None."""
+        browser, on, system = (description or "").rpartition(" on ")
+        return cls(browser, system) if on and browser and system else None
+
     def shown(self) -> str:
         """As its owner reads it, in the page's language."""
         browser = _("Unknown browser") if self.browser == UNKNOWN_BROWSER else self.browser
@@ -51,3 +57,10 @@ def describe(user_agent: str) -> Device:
     return Device(_named(agent and agent.family, agent and agent.major) or UNKNOWN_BROWSER,
                   _named(system and system.family, system and system.major,
                          system and system.minor) or UNKNOWN_SYSTEM)
+
+
+def in_words(description: str | None) -> str:
+    """A stored browser description as the page's reader says it; what it cannot read, as
+    stored (and "" stays "")."""
+    device = Device.stored(description or "")
+    return device.shown() if device else (description or "")

@@ -311,9 +311,10 @@ def _busy(error):
 
 
 def init_app(app: Flask) -> None:
-    from idp import captcha, password
+    from idp import captcha, devices, password
 
-    app.jinja_env.globals.update(altcha_strings=captcha.widget_strings, local_time=i18n.when)
+    app.jinja_env.globals.update(altcha_strings=captcha.widget_strings, local_time=i18n.when,
+                                 browser_words=devices.in_words)
 
     app.register_error_handler(password.Busy, _busy)
     app.teardown_request(password.release)

@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
-from idp import db, directory, mfa, policy
+from idp import db, devices, directory, mfa, policy
 from idp.account import browsers
 from idp.guard import Locked, account_key
 from idp.journey import facts, recovery, remembered, signin, verification
@@ -163,7 +163,7 @@ def forget_browser(device_id):
             "to your account to see which are."))
     if gone.description:
         flash(_("%(browser)s is forgotten: it asks for your second step at its next sign-in.",
-                browser=gone.description))
+                browser=devices.in_words(gone.description)))
     else:
         flash(_("The browser is forgotten: it asks for your second step at its next sign-in."))
     return redirect(url_for("account.index", tenant=g.tenant.slug))

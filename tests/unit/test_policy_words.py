@@ -46,3 +46,4 @@ def test_a_template_shows_it_in_its_language(app):
         assert render_template_string("<p>{{ reason }}</p>", reason=reason) != f"<p>{reason}</p>"
     with app.test_request_context("/t/x/login", headers={"Accept-Language": "en"}):
         assert render_template_string("<p>{{ reason }}</p>", reason=reason) == f"<p>{reason}</p>"
+
