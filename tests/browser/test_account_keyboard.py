@@ -3,7 +3,7 @@ setting up security questions with nothing but Tab, Shift+Tab, Enter, Space, the
 typing after the first ``page.goto``. The test reads the page (which element has the focus,
 the setup key it shows) but never clicks or fills. A refused form gives the focus to the field
 to fix. Then the German account page and app setup, photographed at 1280 and 360 px in
-/tmp/shots/account-de/.
+test-output/screens/.
 """
 
 from __future__ import annotations

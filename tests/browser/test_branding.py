@@ -1,16 +1,14 @@
 """Branding in Chromium at 1280 and 360 px: an administrator sets a display name, colour,
 support contacts and a logo on the console's Branding page; the sign-in page and the lock page
-show them, under the strict CSP (no inline style). Screenshots in /tmp/shots/brand/ for a
+show them, under the strict CSP (no inline style). Screenshots in test-output/screens/ for a
 person to look at."""
 
 from __future__ import annotations
 
-import re
-
-import pyotp
 import requests
 from playwright.sync_api import Page, expect
 
+from tests.support.browser_console import to_console
 from tests.support.branding import sample_logo
 from tests.support.captcha import solve
 from tests.support.journey import CSRF, TX, field
@@ -18,20 +16,6 @@ from tests.support.layout import problems
 from tests.support.screens import look_at
 
 GREEN = "rgb(11, 110, 79)"  # #0b6e4f
-
-
-def to_branding(page: Page, base: str, email: str, password: str) -> None:
-    """The admin signs in; the console has them set up an authenticator app first."""
-    page.goto(base + "/admin/branding")
-    page.locator("#email").fill(email)
-    page.locator("#password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.get_by_role("link", name="Authenticator app").click()
-    key = page.locator("#totp-setup-key").inner_text().replace(" ", "")
-    page.get_by_label(re.compile("digit code the app shows")).fill(pyotp.TOTP(key).now())
-    page.get_by_role("button", name="Confirm").click()
-    page.locator("#continue").click()  # "Not now" on the backup-codes offer
-    expect(page).to_have_url(re.compile(re.escape(base) + r"/admin/branding\b"))
 
 
 def lock(base: str, email: str) -> None:
@@ -64,7 +48,7 @@ def looks_right(page: Page, name: str) -> None:
 def test_an_admin_brands_the_sign_in_page_and_sees_it_at_desktop_and_phone_widths(page: Page, chromium, live_world):
     world, base = live_world, live_world.issuer
     blocked = csp_violations(page)
-    to_branding(page, base, world.admin, world.password)
+    to_console(page, base, "/admin/branding", world.admin, world.password)
     expect(page.get_by_role("link", name="Branding", exact=True)).to_have_attribute("aria-current", "page")
 
     # A colour too light to read: refused under its field, which has the focus.

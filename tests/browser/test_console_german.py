@@ -3,17 +3,16 @@ switcher, and the users list, a user page, the policy page and the report lay ou
 360 px with their longer German words (labels beside their boxes, nothing wider than its card
 or the window); the confirmation dialog and the flash message after an action are German.
 
-Screenshots of each page at each width go to /tmp/shots/console-de/ for a person to look at.
+Screenshots of each page at each width go to test-output/screens/ (tests/README.md) for a person
+to look at.
 """
 
 from __future__ import annotations
 
-import re
-
-import pyotp
 from playwright.sync_api import Page, expect
 
 from idp import admin, db, directory
+from tests.support.browser_console import to_console
 from tests.support.screens import look_at
 
 LONG_GROUP = "Finanzbuchhaltung und Lohnabrechnung (Niederlassung München)"
@@ -30,26 +29,11 @@ def _furnish(app, world) -> None:
         session.commit()
 
 
-def _to_console(page: Page, base: str, email: str, password: str) -> None:
-    """The admin signs in (the sign-in pages in English, the browser's default here) and sets
-    up the authenticator app the console asks for."""
-    page.goto(base + "/admin/users")
-    page.locator("#email").fill(email)
-    page.locator("#password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.get_by_role("link", name="Authenticator app").click()
-    key = page.locator("#totp-setup-key").inner_text().replace(" ", "")
-    page.get_by_label(re.compile("digit code the app shows")).fill(pyotp.TOTP(key).now())
-    page.get_by_role("button", name="Confirm").click()
-    page.locator("#continue").click()  # "Not now" on the backup-codes offer
-    expect(page).to_have_url(re.compile(re.escape(base) + r"/admin/users\b"))
-
-
 def test_the_german_console_reads_and_lays_out_right(page: Page, app, live_world):
     world = live_world
     _furnish(app, world)
     base = world.issuer
-    _to_console(page, base, world.admin, world.password)
+    to_console(page, base, "/admin/users", world.admin, world.password)
 
     # The switcher under the page: Deutsch, remembered for the next pages.
     page.get_by_role("link", name="Deutsch").click()

@@ -7,27 +7,13 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-import pyotp
 from playwright.sync_api import Page, expect
 
+from tests.support.browser_console import to_console
 from tests.support.screens import look_at
 from tests.support.webhooks import WebhookReceiver, add_endpoint, deliver, make_due
 
 LONG_URL = "https://crm-integration.lisbon-and-porto.example.com/api/v2/identity/webhooks/receive"
-
-
-def to_console(page: Page, base: str, email: str, password: str) -> None:
-    """The admin signs in; the console has them set up an authenticator app first."""
-    page.goto(base + "/admin/webhooks")
-    page.locator("#email").fill(email)
-    page.locator("#password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.get_by_role("link", name="Authenticator app").click()
-    key = page.locator("#totp-setup-key").inner_text().replace(" ", "")
-    page.get_by_label(re.compile("digit code the app shows")).fill(pyotp.TOTP(key).now())
-    page.get_by_role("button", name="Confirm").click()
-    page.locator("#continue").click()  # "Not now" on the backup-codes offer
-    expect(page).to_have_url(re.compile(re.escape(base) + r"/admin/webhooks\b"))
 
 
 def test_an_admin_manages_webhooks_in_the_browser_at_desktop_and_phone_widths(page: Page, app, live_world):
@@ -35,7 +21,7 @@ def test_an_admin_manages_webhooks_in_the_browser_at_desktop_and_phone_widths(pa
     add_endpoint(app, world, LONG_URL, "user.created", "user.deactivated", "signin.failed")
     found = {}
     with WebhookReceiver(500) as receiver:
-        to_console(page, base, world.admin, world.password)
+        to_console(page, base, "/admin/webhooks", world.admin, world.password)
         expect(page.get_by_role("link", name="Webhooks", exact=True)).to_have_attribute("aria-current", "page")
         found["list"] = look_at(page, "console-webhooks")
 

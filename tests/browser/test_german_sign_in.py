@@ -3,7 +3,7 @@
 speak German (``<html lang="de">``), and the portal gets its tokens. And the language
 switcher: a choice made on the sign-in page is remembered on the next page.
 
-Screenshots of the German pages go to /tmp/shots/hosted/ at desktop and phone widths.
+Screenshots of the German pages go to test-output/screens/ at desktop and phone widths.
 """
 
 from __future__ import annotations
