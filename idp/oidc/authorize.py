@@ -18,7 +18,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from flask import current_app, flash, g, make_response, redirect, render_template, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from idp import i18n
@@ -86,6 +86,11 @@ def start(values: MultiDict):
     return proceed(params, None)
 
 
+# What a person can do when the application's own request is wrong (its fault, not theirs).
+_BACK_TO_THE_APPLICATION = _l("Go back to the application and try again. If it keeps happening, "
+                              "contact the application's owner.")
+
+
 def proceed(params: dict, tx: transaction.Transaction | None):
     """Run the request: validate, sign in if needed, consent if asked, then issue a code."""
     client = query_client(params.get("client_id"))
@@ -93,16 +98,14 @@ def proceed(params: dict, tx: transaction.Transaction | None):
         return error_page(400, _("Unknown application"),
                           _("The application that sent you here is not registered with this "
                             "organisation, so you cannot sign in to it here."),
-                          hint=_("Go back to the application and try again. If it keeps "
-                                 "happening, contact the application's owner."),
+                          hint=_BACK_TO_THE_APPLICATION,
                           detail="client_id not registered")
     redirect_uri = params.get("redirect_uri")
     if not redirect_uri or not client.check_redirect_uri(redirect_uri):
         return error_page(400, _("This sign-in link is not allowed"),
                           _("The application asked to send you to an address it has not "
                             "registered, so we stopped here to keep you safe."),
-                          hint=_("Go back to the application and try again. If it keeps "
-                                 "happening, contact the application's owner."),
+                          hint=_BACK_TO_THE_APPLICATION,
                           detail="redirect_uri not registered")
     state = params.get("state")
     server = current_app.extensions["idp.oauth"]
