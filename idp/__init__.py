@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     from idp.login.recovery import bp as recovery_bp
     from idp.login.signup import bp as signup_bp
     from idp.oidc import server
-    from idp.oidc.keys import Keyring
+    from idp.oidc.keys import Keyrings
     from idp.oidc.views import bp as oidc_bp
     from idp.scim.views import bp as scim_bp
 
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     web.init_app(app)
     i18n.init_app(app)
     csrf.init_app(app)
-    app.extensions["idp.keyring"] = Keyring(
+    app.extensions["idp.keyrings"] = Keyrings(
         settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl)
     )
     app.extensions["idp.passwords"] = Passwords.from_settings(settings)

@@ -59,11 +59,12 @@ V = TypeVar("V")
 
 
 def _cached_tables() -> set[str]:
-    from idp.models import (Client, Tenant, TenantBranding, TenantPolicyRow, Upstream,
-                            WebhookEndpoint)
+    from idp.models import (Client, Tenant, TenantBranding, TenantPolicyRow, TenantProtocol,
+                            Upstream, WebhookEndpoint)
 
     return {Tenant.__tablename__, Client.__tablename__, TenantPolicyRow.__tablename__,
-            Upstream.__tablename__, WebhookEndpoint.__tablename__, TenantBranding.__tablename__}
+            Upstream.__tablename__, WebhookEndpoint.__tablename__, TenantBranding.__tablename__,
+            TenantProtocol.__tablename__}
 
 
 # -- writers: bump the generation after a commit that changed a cached table ------------------

@@ -44,17 +44,37 @@ class ClientRef:
     scope: str
     id_token_signed_response_alg: str
     min_acr: str | None
+    token_endpoint_auth_method: str | None = None  # None: its kind's default (see auth_method)
+    jwks: dict | None = None
+    jwks_uri: str | None = None
+    subject_type: str = "public"
+    sector_identifier_uri: str | None = None
+    require_par: bool = False
+    dpop_bound_access_tokens: bool = False
+    request_object_signing_alg: str | None = None
+    require_signed_request_object: bool = False
 
     @classmethod
     def of(cls, row: Client) -> ClientRef:
         return cls(row.id, row.tenant_id, row.client_id, row.name, row.secret_hash,
                    tuple(row.redirect_uris), tuple(row.post_logout_redirect_uris),
                    tuple(row.grant_types), row.scope, row.id_token_signed_response_alg,
-                   row.min_acr)
+                   row.min_acr, row.token_endpoint_auth_method, row.jwks, row.jwks_uri,
+                   row.subject_type or "public", row.sector_identifier_uri,
+                   bool(row.require_par), bool(row.dpop_bound_access_tokens),
+                   row.request_object_signing_alg, bool(row.require_signed_request_object))
 
     @property
     def is_public(self) -> bool:
-        return self.secret_hash is None
+        return self.secret_hash is None and self.auth_method == "none"
+
+    @property
+    def auth_method(self) -> str:
+        """How it authenticates at our endpoints: its registered method, else a secret when it
+        has one ("client_secret_basic" stands for both secret methods), else "none"."""
+        if self.token_endpoint_auth_method:
+            return self.token_endpoint_auth_method
+        return "client_secret_basic" if self.secret_hash is not None else "none"
 
 
 CLIENTS: Snapshots[tuple[int, str], ClientRef] = Snapshots("clients")

@@ -30,6 +30,12 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x20\x7f-\x9f]")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
 ID_TOKEN_ALGS = ("RS256", "ES256")
+# How a client may authenticate (RFC 7591 2); "none" is a public client's.
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+SUBJECT_TYPES = ("public", "pairwise")
+# What we verify in a client's signed JWTs (private_key_jwt assertions, request objects):
+# asymmetric only, never "none" nor an HMAC (a client's secret is stored only as a hash).
+CLIENT_SIGNING_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
 
 
 class DirectoryError(ValueError):
@@ -276,9 +282,35 @@ def create_client(
     backchannel_logout_session_required: bool = False,
     scope: str | list[str] | None = None,
     actor: str = "cli",
+    auth_method: str | None = None,
+    jwks: dict | None = None,
+    jwks_uri: str | None = None,
+    subject_type: str = "public",
+    sector_identifier_uri: str | None = None,
+    require_par: bool = False,
+    dpop_bound_access_tokens: bool = False,
+    request_object_signing_alg: str | None = None,
+    require_signed_request_object: bool = False,
+    registration_metadata: dict | None = None,
 ) -> NewClient:
+    """A new client. ``auth_method`` None: a secret, or none when ``public``;
+    "private_key_jwt" needs ``jwks`` or ``jwks_uri`` and gets no secret."""
     if not name.strip():
         raise DirectoryError(_("a client needs a name"))
+    if auth_method is None:
+        auth_method = "none" if public else None
+    if auth_method is not None and auth_method not in AUTH_METHODS:
+        raise DirectoryError(f"the authentication method must be one of {', '.join(AUTH_METHODS)}")
+    public = auth_method == "none"
+    keyed = auth_method == "private_key_jwt"
+    if keyed and bool(jwks) == bool(jwks_uri):
+        raise DirectoryError("private_key_jwt needs the client's public keys: a JWKS or a "
+                             "jwks_uri (one of them)")
+    if subject_type not in SUBJECT_TYPES:
+        raise DirectoryError(f"the subject type must be one of {', '.join(SUBJECT_TYPES)}")
+    if request_object_signing_alg is not None and request_object_signing_alg not in CLIENT_SIGNING_ALGS:
+        raise DirectoryError("the request object algorithm must be one of "
+                             f"{', '.join(CLIENT_SIGNING_ALGS)}")
     grant_types = list(dict.fromkeys(grant_types))
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
     if unknown or not grant_types:
@@ -292,7 +324,7 @@ def create_client(
     if min_acr not in (None, "pwd", "mfa", "phr"):
         raise DirectoryError("the minimum acr must be pwd, mfa or phr")
     scope = check_scope(DEFAULT_SCOPE if scope is None else scope, grant_types, public)
-    secret = None if public else hashing.new_secret()
+    secret = None if public or keyed else hashing.new_secret()
     client = Client(
         tenant_id=tenant.id,
         client_id=secrets.token_urlsafe(18),
@@ -308,6 +340,18 @@ def create_client(
         backchannel_logout_uri=check_backchannel_uri(backchannel_logout_uri),
         backchannel_logout_session_required=bool(backchannel_logout_session_required),
         scope=scope,
+        token_endpoint_auth_method=auth_method if auth_method in ("private_key_jwt",
+                                                                  "client_secret_post") else None,
+        jwks=jwks or None,
+        jwks_uri=_check_uri(jwks_uri, "jwks_uri", server=True) if jwks_uri else None,
+        subject_type=subject_type,
+        sector_identifier_uri=(_check_uri(sector_identifier_uri, "sector_identifier_uri",
+                                          server=True) if sector_identifier_uri else None),
+        require_par=bool(require_par),
+        dpop_bound_access_tokens=bool(dpop_bound_access_tokens),
+        request_object_signing_alg=request_object_signing_alg,
+        require_signed_request_object=bool(require_signed_request_object),
+        registration_metadata=dict(registration_metadata or {}),
     )
     db.add(client)
     db.flush()

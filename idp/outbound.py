@@ -20,6 +20,7 @@ other end answers byte by byte, is cut at ``DEADLINE`` seconds, and its body is 
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import threading
 import time
@@ -141,6 +142,44 @@ def post(url: str, *, private_allowed: bool, data=None, headers=None) -> int:
                 # headers) is no answer.
                 raise requests.Timeout(f"no answer within {DEADLINE:g} s")
             return answer.status_code
+
+
+class BadDocument(ValueError):
+    """An answer that is not the JSON document asked for: its status, type, size or syntax."""
+
+
+MAX_DOCUMENT = 64 * 1024  # bytes: a client's JWKS or sector list is a few KB
+
+
+def get_json(url: str, *, private_allowed: bool, max_bytes: int = MAX_DOCUMENT):
+    """GET the JSON document at ``url`` (a client's ``jwks_uri``, a ``sector_identifier_uri``)
+    under the same rules as ``post``: no redirect, no proxy, ``DEADLINE`` for the whole
+    exchange, a public address unless ``private_allowed``. The body is read only up to
+    ``max_bytes``. Raises ``requests.RequestException`` when there is no answer, and
+    ``BadDocument`` when the answer is not a 200 JSON document within the size."""
+    with requests.Session() as http:
+        http.trust_env = False
+        adapter = _Adapter(public_only=not private_allowed)
+        http.mount("http://", adapter)
+        http.mount("https://", adapter)
+        started = time.monotonic()
+        with http.get(url, headers={"Accept": "application/json"}, timeout=TIMEOUT, stream=True,
+                      allow_redirects=False) as answer:
+            if answer.status_code != 200:
+                raise BadDocument(f"answered HTTP {answer.status_code}")
+            body = bytearray()
+            for chunk in answer.iter_content(8192):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise BadDocument(f"is larger than {max_bytes // 1024} KB")
+                if time.monotonic() - started >= DEADLINE:
+                    raise requests.Timeout(f"no answer within {DEADLINE:g} s")
+            if time.monotonic() - started >= DEADLINE:
+                raise requests.Timeout(f"no answer within {DEADLINE:g} s")
+    try:
+        return json.loads(bytes(body))
+    except (ValueError, UnicodeError):
+        raise BadDocument("is not JSON") from None
 
 
 def unreachable(e: Exception) -> str:

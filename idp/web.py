@@ -16,9 +16,11 @@ from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalErr
 from werkzeug.exceptions import HTTPException
 
 from idp import branding, cache, db, i18n, problems
+from idp import protocol as protocol_settings
 from idp.branding import Brand
 from idp.cache import Snapshots
 from idp.config import Settings
+from idp.protocol import Protocol
 from idp.directory import SLUG, NotFound, get_tenant
 
 
@@ -30,6 +32,7 @@ class TenantRef:
     slug: str
     name: str
     brand: Brand = branding.PLAIN
+    protocol: Protocol = protocol_settings.DEFAULTS
 
     @property
     def display_name(self) -> str:
@@ -95,7 +98,8 @@ def _load_tenant(slug: str) -> TenantRef | None:
         row = get_tenant(db.session(), slug)
     except NotFound:
         return None
-    return TenantRef(row.id, row.slug, row.name, branding.load(db.session(), row.id))
+    return TenantRef(row.id, row.slug, row.name, branding.load(db.session(), row.id),
+                     protocol_settings.load(db.session(), row.id))
 
 
 def error_page(status: int, title: str, message: str, *, hint: str | None = None,

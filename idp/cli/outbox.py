@@ -59,7 +59,7 @@ def mail_send(settings: Settings, args) -> dict | None:
     from idp import db, notify, store
     from idp.notify import outbox as mail_outbox
     from idp.mfa.secrets import SecretBox
-    from idp.oidc.keys import Keyring
+    from idp.oidc.keys import Keyrings
 
     if not settings.smtp_url:
         raise CLIError("IDP_SMTP_URL is not set: mail stays in the outbox (idp outbox lists it)")
@@ -68,7 +68,7 @@ def mail_send(settings: Settings, args) -> dict | None:
     except notify.SendError as e:
         raise CLIError(str(e)) from None
     # Back-channel logout notices leave with the mail: signed with the server's keys.
-    keyring = Keyring(settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl))
+    keyring = Keyrings(settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl))
     box = SecretBox(settings.secret_key)  # and webhooks, signed with their endpoints' secrets
     shared = store.connect(settings) if settings.redis_url else None  # idp.cache's bumps
     engine = db.make_engine(settings.database_url)

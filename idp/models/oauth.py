@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, false, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from idp.models.base import Base, utcnow
+from idp.models.base import Base, new_public_id, utcnow
 from idp.models.tenancy import Tenant, User
 
 
@@ -36,13 +36,36 @@ class Client(Base):
     backchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
     backchannel_logout_session_required: Mapped[bool] = mapped_column(
         default=False, server_default=false())
+    # How the client proves itself at the token, PAR, revocation and introspection endpoints
+    # (RFC 7591 2): None for the default of its kind (a secret, or "none" when public);
+    # "private_key_jwt" (RFC 7523) with its public keys inline (``jwks``) or at ``jwks_uri``.
+    token_endpoint_auth_method: Mapped[str | None] = mapped_column(String(32))
+    jwks: Mapped[dict | None] = mapped_column(JSON)
+    jwks_uri: Mapped[str | None] = mapped_column(Text)
+    # "public" or "pairwise" (OIDC Core 8); a pairwise client's sector is its redirect URIs'
+    # host, or the host of ``sector_identifier_uri`` (OIDC Registration 5).
+    subject_type: Mapped[str] = mapped_column(String(10), default="public", server_default="public")
+    sector_identifier_uri: Mapped[str | None] = mapped_column(Text)
+    # Authorization requests only through PAR (RFC 9126 6), tokens only DPoP-bound (RFC 9449 5.2).
+    require_par: Mapped[bool] = mapped_column(default=False, server_default=false())
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Request objects (RFC 9101): the one algorithm accepted (None: any asymmetric one we
+    # support), and whether every authorization request must be one.
+    request_object_signing_alg: Mapped[str | None] = mapped_column(String(10))
+    require_signed_request_object: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Dynamic registration (RFC 7591/7592): the registration access token's hash (None for a
+    # client an admin registered), and the metadata it sent that we keep only to show back
+    # (client_uri, logo_uri, contacts, tos_uri, policy_uri, software_id, software_version).
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64))
+    registration_metadata: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tenant: Mapped[Tenant] = relationship(lazy="joined")
 
     @property
     def is_public(self) -> bool:
-        return self.secret_hash is None
+        """No way to prove itself: neither a secret nor keys (``private_key_jwt``)."""
+        return self.secret_hash is None and self.token_endpoint_auth_method in (None, "none")
 
 
 class AuthorizationCode(Base):
@@ -71,6 +94,8 @@ class AuthorizationCode(Base):
     acr: Mapped[str] = mapped_column(String(20))
     amr: Mapped[list] = mapped_column(default=list)
     sid: Mapped[str | None] = mapped_column(String(64))
+    # DPoP (RFC 9449 10): the key thumbprint the authorization request bound the code to.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     # Set atomically on first redemption; a second redemption is a replay (RFC 9700 4.2.4).
@@ -111,6 +136,26 @@ class Token(Base):
     # The access token alone revoked (RFC 7009); revoked_at ends the access and refresh token.
     access_revoked_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+    # DPoP (RFC 9449): the JWK SHA-256 thumbprint (RFC 7638) both tokens are bound to, or None.
+    jkt: Mapped[str | None] = mapped_column(String(64))
 
     client: Mapped[Client] = relationship(lazy="joined")
     user: Mapped[User | None] = relationship(lazy="joined")
+
+
+class RegistrationToken(Base):
+    """An initial access token (RFC 7591 3): what an admin hands a portal's developers so it
+    may register clients itself at ``{issuer}/register``. Stored only as a hash."""
+
+    __tablename__ = "registration_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    public_id: Mapped[str] = mapped_column(String(64), unique=True, default=new_public_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    uses_left: Mapped[int | None] = mapped_column()  # None: any number of registrations
+    revoked_at: Mapped[datetime | None] = mapped_column()

@@ -93,7 +93,8 @@ def post(db: Session, message: OutboxMessage, keyring, base_url: str, *,
     if client is None or not client.backchannel_logout_uri:
         return False
     tenant = db.get(Tenant, client.tenant_id)
-    token = logout_token(claims, client, f"{base_url}/t/{tenant.slug}", keyring)
+    token = logout_token(claims, client, f"{base_url}/t/{tenant.slug}",
+                         keyring.for_tenant(tenant.id))
     try:
         status = outbound.post(client.backchannel_logout_uri, data={"logout_token": token},
                                headers={"Cache-Control": "no-store"},

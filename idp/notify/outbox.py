@@ -401,7 +401,7 @@ class Sender:
             if app is None:
                 return
             engine, settings = app.extensions["idp.engine"], app.config["IDP"]
-            keyring, box = app.extensions["idp.keyring"], app.extensions["idp.secretbox"]
+            keyring, box = app.extensions["idp.keyrings"], app.extensions["idp.secretbox"]
             store = app.extensions["idp.store"]
             del app  # held weakly: a dropped app's sender ends
             self._event.clear()

@@ -26,6 +26,7 @@ from idp.journey import session as sso
 from idp.clients import client_ref
 from idp.journey import signin, transaction, verification
 from idp.journey.outcomes import AskSetup, PasswordFirst
+from idp.oidc import keys
 from idp.oidc.oauth_client import query_client
 from idp.oidc.tokens import InvalidToken, verify_id_token_hint
 from idp.journey.facts import BadClaimsParameter, essential_acr
@@ -267,9 +268,8 @@ def _needs_login(params: dict, prompts: set[str], session, user) -> bool:
         return True
     hint = params.get("id_token_hint")
     if hint:
-        keyring = current_app.extensions["idp.keyring"]
         try:
-            claims = verify_id_token_hint(keyring, hint, issuer=issuer(),
+            claims = verify_id_token_hint(keys.current(), hint, issuer=issuer(),
                                           client_id=params["client_id"])
         except InvalidToken:
             raise ClientError("invalid_request",

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, request
+from flask import request
 
 from idp.clients import API_SCOPES, ClientRef
+from idp.oidc import keys
 from idp.oidc.endpoints import ServiceToken
 from idp.oidc.tokens import InvalidToken, verify
 from idp.web import issuer
@@ -64,7 +65,7 @@ def token_of_request() -> str:
 def caller(*needed: str) -> Caller:
     """The service calling, holding every scope in ``needed`` (or raise ``Refused``)."""
     try:
-        claims = verify(current_app.extensions["idp.keyring"], token_of_request(),
+        claims = verify(keys.current(), token_of_request(),
                         issuer=issuer(), typ="at+jwt").claims
     except InvalidToken as e:
         raise Refused(401, "invalid_token", f"The access token is not valid here ({e}).") from None

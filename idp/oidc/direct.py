@@ -154,7 +154,7 @@ class Direct:
     def jwks(self, environ, start_response, slug):
         with self.app.app_context():
             self._tenant(slug)
-            body = self.app.extensions["idp.keyring"].jwks_json()
+            body = self.app.extensions["idp.keyrings"].for_tenant(g.tenant.id).jwks_json()
         return self._send(environ, start_response, 200,
                           [("Content-Type", "application/json"),
                            ("Cache-Control", PUBLIC_CACHE)], body)

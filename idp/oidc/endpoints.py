@@ -16,6 +16,7 @@ from idp import audit, db, hashing, user_status
 from idp.clients import ClientRef, client_ref
 from idp.models import Token
 from idp.models.base import utcnow
+from idp.oidc import keys
 from idp.oidc.issue import revoke_family
 from idp.oidc.oauth_client import ALL_METHODS, SECRET_METHODS
 from idp.oidc.tokens import InvalidToken, verify
@@ -52,7 +53,7 @@ def find_token(token_string, hint) -> FoundToken | None:
     session = db.session()
     if hint != "refresh_token" and token_string.count(".") == 2:
         try:
-            claims = verify(current_app.extensions["idp.keyring"], token_string,
+            claims = verify(keys.current(), token_string,
                             issuer=issuer(), check_expiry=False).claims
         except InvalidToken:
             claims = None

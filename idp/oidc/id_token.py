@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 
 from authlib.oidc.core import OpenIDCode, UserInfo
-from flask import current_app
 
 from idp import hashing
 from idp.models import User
+from idp.oidc import keys
 from idp.web import issuer, settings
 
 
@@ -44,14 +44,14 @@ class OpenIDExtension(OpenIDCode):
         return False
 
     def resolve_client_private_key(self, client):
-        return current_app.extensions["idp.keyring"].active(self.get_client_algorithm(client))[1]
+        return keys.current().active(self.get_client_algorithm(client))[1]
 
     def get_client_algorithm(self, client):
         return client.id_token_signed_response_alg or "RS256"
 
     def get_encode_header(self, client):
         alg = self.get_client_algorithm(client)
-        return {"alg": alg, "kid": current_app.extensions["idp.keyring"].active(alg)[0],
+        return {"alg": alg, "kid": keys.current().active(alg)[0],
                 "typ": "JWT"}
 
     def get_client_claims(self, client):

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app, g
+from flask import g
 from authlib.oauth2.rfc6749 import InvalidGrantError
 from sqlalchemy import bindparam, insert, literal, or_, select, update
 
@@ -26,6 +26,7 @@ from idp import audit, db, hashing
 from idp.clients import ClientRef
 from idp.models import AuthorizationCode, Token
 from idp.models.base import utcnow
+from idp.oidc import keys
 from idp.oidc.tokens import issue_access_token
 from idp.web import issuer, settings
 
@@ -61,7 +62,7 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None,
     source = g.get("token_source")  # the code or refresh row the token continues
     stored: Rotated | None = g.get("token_stored")  # its row is written already
     access, _ = issue_access_token(
-        current_app.extensions["idp.keyring"], issuer=issuer(),
+        keys.current(), issuer=issuer(),
         client_id=client.get_client_id(), subject=user.subject if user else None, scope=scope,
         ttl=cfg.access_token_ttl, auth_time=getattr(source, "auth_time", None),
         acr=getattr(source, "acr", None), jti=stored.jti if stored else None,

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask import current_app, g
 from joserfc.jwk import ECKey, RSAKey
 
 from idp.files import private_folder
@@ -227,3 +228,20 @@ class Keyring:
             if key.kid == kid and key.published_at(now, self.grace):
                 return imported[kid]
         return None
+
+
+class Keyrings:
+    """Every tenant's keyring. (For now one shared keyring stands for each tenant's.)"""
+
+    def __init__(self, directory: Path, grace: int):
+        self.directory = Path(directory)
+        self.grace = grace
+        self._shared = Keyring(self.directory, grace)
+
+    def for_tenant(self, tenant_id: int) -> Keyring:
+        return self._shared
+
+
+def current() -> Keyring:
+    """The keyring of the request's tenant: what signs and verifies its tokens."""
+    return current_app.extensions["idp.keyrings"].for_tenant(g.tenant.id)

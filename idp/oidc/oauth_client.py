@@ -46,9 +46,11 @@ class OAuthClient:
         return hashing.matches("client-secret", client_secret, self.row.secret_hash)
 
     def check_endpoint_auth_method(self, method, endpoint):
-        if self.row.is_public:
-            return method == "none"
-        return method in SECRET_METHODS
+        """Only the way it registered: either secret method for a secret, else exactly its own."""
+        wanted = self.row.auth_method
+        if wanted in SECRET_METHODS:
+            return method in SECRET_METHODS
+        return method == wanted
 
     def check_response_type(self, response_type):
         return response_type == "code"

@@ -33,7 +33,7 @@ def _server():
 
 
 def _keyring():
-    return current_app.extensions["idp.keyring"]
+    return keys.current()
 
 
 @bp.get("/.well-known/openid-configuration")

@@ -38,7 +38,7 @@ def register(app, world, uri: str | None, creds=None) -> None:
 def deliver(app, now: datetime | None = None) -> outbox.Delivered:
     """What the background sender does, once (``now``: the clock it reads)."""
     return outbox.deliver(app.extensions["idp.engine"], app.config["IDP"],
-                          keyring=app.extensions["idp.keyring"], now=now)
+                          keyring=app.extensions["idp.keyrings"], now=now)
 
 
 def notices(app, world) -> list[OutboxMessage]:
@@ -318,7 +318,7 @@ def test_an_installation_on_a_public_address_never_posts_to_a_private_one(app, s
         assert sign_out(alice.browser, world).status == 200
         public = replace(settings, private_callbacks=False)
         done = outbox.deliver(app.extensions["idp.engine"], public,
-                              keyring=app.extensions["idp.keyring"])
+                              keyring=app.extensions["idp.keyrings"])
         assert done.sent == 0 and not receiver.received
         (notice,) = notices(app, world)
         assert notice.state == "pending" and "private address" in notice.last_error

@@ -86,7 +86,7 @@ def rotate(app, world, endpoint: str) -> str:
 def deliver(app, now: datetime | None = None) -> outbox.Delivered:
     """What the background sender does, once (``now``: the clock it reads)."""
     return outbox.deliver(app.extensions["idp.engine"], app.config["IDP"],
-                          keyring=app.extensions["idp.keyring"],
+                          keyring=app.extensions["idp.keyrings"],
                           box=app.extensions["idp.secretbox"], store=app.extensions["idp.store"],
                           now=now)
 
