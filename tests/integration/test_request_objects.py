@@ -162,3 +162,20 @@ def test_request_uri_from_elsewhere_is_not_fetched(live_world, provider):
         "client_id": creds.client_id, "redirect_uri": creds.redirect_uri, "state": "s",
         "request_uri": "https://portal.test/request.jwt"})
     assert query(r.headers["Location"])["error"] == "request_uri_not_supported"
+
+
+def test_request_object_may_carry_numbers_and_a_claims_object(live_world, provider, signer):
+    """OIDC Core 6.1: ``max_age`` a number, ``claims`` a JSON object, inside the JWT."""
+    creds = signer.creds
+    params, _ = authorization_params(creds)
+    token = request_object(signer.key, live_world.issuer, {
+        **params, "max_age": 600, "claims": {"id_token": {"acr": {"essential": True,
+                                                                  "values": ["mfa"]}}}})
+    r = push(oauth(creds, provider), provider, {"request": token})
+    assert r.status_code == 201, r.text
+    token = request_object(signer.key, live_world.issuer, {**params, "claims": "{not json"})
+    r = push(oauth(creds, provider), provider, {"request": token})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request"  # as /authorize says
+    token = request_object(signer.key, live_world.issuer, {**params, "scope": ["openid"]})
+    r = push(oauth(creds, provider), provider, {"request": token})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request_object"
