@@ -5,6 +5,11 @@ we show an error page and never redirect; once both are known, every error goes 
 client with ``state`` and ``iss`` (RFC 9207). Authlib validates the request itself; ``prompt``,
 ``max_age``, ``id_token_hint`` and ``login_hint`` are decided here, since Authlib leaves them
 to us.
+
+A request may come as a signed request object (``request``, RFC 9101: ``requested``) or be
+pushed first and named by its ``request_uri`` (RFC 9126, ``idp.oidc.par``): ``start`` turns
+either into the plain parameters the rest of the journey carries, once, so a sign-in that
+goes on (its login transaction) never needs the request object or the request_uri again.
 """
 
 from __future__ import annotations
@@ -244,26 +249,26 @@ def proceed(params: dict, tx: transaction.Transaction | None):
     return response
 
 
-def validated(params: dict, user, *, pushed: bool = False):
+def validated(params: dict, user, *, before_sign_in: bool = False):
     """The checks every authorization request passes, at /authorize and when pushed to /par
     (RFC 9126 2.1 validates a pushed request as an authorization request): ``prompt``,
     ``max_age`` and ``claims`` here, then Authlib's (response type, the redirect URI, scopes,
     PKCE). Its prompts and Authlib's grant, or ``ClientError`` / ``OAuth2Error``. A pushed
-    request is checked before anyone signs in: whether ``prompt=none`` can be met is
-    /authorize's question."""
+    request is checked ``before_sign_in``: whether ``prompt=none`` can be met is
+    /authorize's question, later."""
     prompts = _prompts(params)
     _max_age(params)
     try:
         essential_acr(params)
     except BadClaimsParameter as e:
         raise ClientError("invalid_request", str(e)) from None
-    if user is None and "none" in prompts and not pushed:
+    if user is None and "none" in prompts and not before_sign_in:
         raise ClientError("login_required", "The user is not signed in.")
     server = current_app.extensions["idp.oauth"]
     request = OAuth2Request("GET", issuer() + "/authorize")
     request.payload = BasicOAuth2Payload(params)
     try:
-        if pushed:
+        if before_sign_in:
             grant = server.get_authorization_grant(request)
             grant.validate_authorization_request()
         else:

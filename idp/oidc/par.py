@@ -55,7 +55,7 @@ def push():
             # Exact match, as at /authorize.
             return _error("invalid_request", "redirect_uri is missing or not registered for "
                                              "this client.")
-        authz.validated(params, None, pushed=True)
+        authz.validated(params, None, before_sign_in=True)
     except authz.ClientError as e:
         return _error(e.error, e.description)
     except OAuth2Error as e:
