@@ -13,7 +13,7 @@ import pytest
 from authlib.common.urls import add_params_to_uri
 
 from idp.oidc import pushed
-from tests.support.journey import query
+from tests.support.journey import Browser, query
 from tests.support.par import authorization_params, client_with, oauth, push, tenant_requires_par
 from tests.support.rp import basic
 from tests.support.relying_party import PendingSignIn, browse, discovery
@@ -174,3 +174,22 @@ def test_expired_request_uri_gets_a_page_that_says_so(app, client, world):
     assert page.status_code == 400 and page.headers.get("Location") is None
     text = page.get_data(as_text=True)
     assert "This sign-in link has expired" in text and "Go back to the application" in text
+
+
+def test_the_sign_in_goes_on_after_the_request_uri_is_used(client, world):
+    """The request_uri is used once, at /authorize; the login page it leads to can be
+    reloaded, and the sign-in from it still ends at the client with the pushed request."""
+    params, _ = authorization_params(world.portal)
+    pushed_answer = client.post(f"/t/{world.slug}/par", data=params,
+                                headers=basic(world.portal.client_id, world.portal.client_secret))
+    browser = Browser(client)
+    first = browser.get(f"/t/{world.slug}/authorize", {
+        "client_id": world.portal.client_id,
+        "request_uri": pushed_answer.get_json()["request_uri"]})
+    assert first.status == 302 and "/login" in first.location
+    browser.get(first.location)
+    login = browser.get(first.location)  # reloaded
+    back = browser.sign_in(login, world.alice, world.password, world.slug,
+                           world.portal.redirect_uri)
+    assert back.location.startswith(world.portal.redirect_uri)
+    assert query(back.location)["state"] == params["state"] and "code" in query(back.location)
