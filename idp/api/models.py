@@ -293,6 +293,10 @@ GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 Acr = Literal["pwd", "mfa", "phr"]
 
 
+# RFC 9101: asymmetric only, as idp.directory.CLIENT_SIGNING_ALGS.
+RequestObjectAlg = Literal["RS256", "PS256", "ES256", "EdDSA"]
+
+
 class Client(BaseModel):
     client_id: str
     name: str
@@ -305,6 +309,9 @@ class Client(BaseModel):
     min_acr: str | None
     backchannel_logout_uri: str | None
     backchannel_logout_session_required: bool
+    require_pushed_authorization_requests: bool = False
+    require_signed_request_object: bool = False
+    request_object_signing_alg: str | None = None
     created_at: datetime
 
 
@@ -328,6 +335,9 @@ class ClientCreate(Request):
     min_acr: Acr | None = None
     backchannel_logout_uri: str | None = Field(None, max_length=2000)
     backchannel_logout_session_required: bool = False
+    require_pushed_authorization_requests: bool = False
+    require_signed_request_object: bool = False
+    request_object_signing_alg: RequestObjectAlg | None = None
 
 
 class ClientUpdate(Request):
@@ -338,6 +348,9 @@ class ClientUpdate(Request):
     min_acr: Acr | None = None
     backchannel_logout_uri: str | None = Field(None, max_length=2000)
     backchannel_logout_session_required: bool | None = None
+    require_pushed_authorization_requests: bool | None = None
+    require_signed_request_object: bool | None = None
+    request_object_signing_alg: RequestObjectAlg | None = None
 
 
 class Secret(BaseModel):

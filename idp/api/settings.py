@@ -107,6 +107,9 @@ def _fields(client: Client) -> dict:
                 id_token_signed_response_alg=client.id_token_signed_response_alg,
                 min_acr=client.min_acr, backchannel_logout_uri=client.backchannel_logout_uri,
                 backchannel_logout_session_required=client.backchannel_logout_session_required,
+                require_pushed_authorization_requests=bool(client.require_par),
+                require_signed_request_object=bool(client.require_signed_request_object),
+                request_object_signing_alg=client.request_object_signing_alg,
                 created_at=client.created_at)
 
 
@@ -162,7 +165,9 @@ def create_client():
         grant_types=body.grant_types, id_token_alg=body.id_token_signed_response_alg,
         min_acr=body.min_acr, backchannel_logout_uri=body.backchannel_logout_uri,
         backchannel_logout_session_required=body.backchannel_logout_session_required,
-        scope=body.scope)
+        scope=body.scope, require_par=body.require_pushed_authorization_requests,
+        require_signed_request_object=body.require_signed_request_object,
+        request_object_signing_alg=body.request_object_signing_alg)
     location = f"{web.issuer()}/api/v1/clients/{made.client.client_id}"
     return (models.ClientWithSecret(**_fields(made.client), client_secret=made.secret), 201,
             {"Location": location})
@@ -199,7 +204,10 @@ def update_client(client_id):
         backchannel_logout_uri=(given["backchannel_logout_uri"]
                                 if "backchannel_logout_uri" in given else False),
         backchannel_logout_session_required=body.backchannel_logout_session_required,
-        scope=body.scope)
+        scope=body.scope, require_par=body.require_pushed_authorization_requests,
+        require_signed_request_object=body.require_signed_request_object,
+        request_object_signing_alg=(given["request_object_signing_alg"]
+                                    if "request_object_signing_alg" in given else False))
     return models.Client(**_fields(updated))
 
 

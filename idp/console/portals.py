@@ -14,7 +14,8 @@ from sqlalchemy import select
 from idp import admin, db
 from idp.console.views import bp
 from idp.clients import API_SCOPES, DEFAULT_SCOPE
-from idp.directory import DEFAULT_GRANT_TYPES, GRANT_TYPES, ID_TOKEN_ALGS, DirectoryError
+from idp.directory import (CLIENT_SIGNING_ALGS, DEFAULT_GRANT_TYPES, GRANT_TYPES, ID_TOKEN_ALGS,
+                           DirectoryError)
 from idp.models import Client
 
 MAX_URIS = 50
@@ -71,6 +72,21 @@ def _backchannel(form: dict) -> dict:
         raise BadForm(_("a back-channel logout URI is at most %(num)d characters", num=MAX_URI_LENGTH))
     return {"backchannel_logout_uri": uri or None,
             "backchannel_logout_session_required": form["backchannel_logout_session_required"]}
+
+
+def _request_rules_of(client: Client) -> dict:
+    """How the portal must send its sign-in requests (PAR, request objects), as saved."""
+    return {"require_par": bool(client.require_par),
+            "require_signed_request_object": bool(client.require_signed_request_object),
+            "request_object_signing_alg": client.request_object_signing_alg or ""}
+
+
+def _request_rules_form() -> dict:
+    """The same, as ticked (an unknown algorithm is refused by ``admin.update_client``)."""
+    return {"require_par": request.form.get("require_par") == "1",
+            "require_signed_request_object":
+                request.form.get("require_signed_request_object") == "1",
+            "request_object_signing_alg": request.form.get("request_object_signing_alg", "")[:16]}
 
 
 def _api_scopes() -> list[str]:
@@ -166,8 +182,11 @@ def _render_portal(client: Client, status: int = 200, error: str | None = None,
                     "backchannel_logout_uri": client.backchannel_logout_uri or "",
                     "backchannel_logout_session_required":
                         client.backchannel_logout_session_required,
-                    "api_scopes": [s for s in client.scope.split() if s in API_SCOPES]}
+                    "api_scopes": [s for s in client.scope.split() if s in API_SCOPES],
+                    **_request_rules_of(client)}
     return render_template("console/portal.html", client=client, error=error, form=form,
+                           signs_people_in="authorization_code" in client.grant_types,
+                           request_object_algs=CLIENT_SIGNING_ALGS,
                            max_uri_length=MAX_URI_LENGTH, api_scope_help=API_SCOPE_HELP,
                            takes_api_scopes=(not client.is_public
                                              and "client_credentials" in client.grant_types),
@@ -187,8 +206,9 @@ def portal_update(client_id):
             "post_logout_redirect_uris":
                 request.form.get("post_logout_redirect_uris", "")[:MAX_URI_TEXT],
             "min_acr": request.form.get("min_acr", ""), **_backchannel_form(),
-            "api_scopes": _api_scopes()}
+            "api_scopes": _api_scopes(), **_request_rules_form()}
     takes = not client.is_public and "client_credentials" in client.grant_types
+    form_rules = {k: form[k] for k in _request_rules_of(client)}
     try:
         admin.update_client(db.session(), g.tenant, client.client_id, g.admin.email, name=form["name"],
                             redirect_uris=_uris("redirect_uris", _("redirect URIs")),
@@ -196,7 +216,8 @@ def portal_update(client_id):
                                                             _("post-logout redirect URIs")),
                             min_acr=_min_acr(), **_backchannel(form),
                             scope=(_with_api_scopes(client.scope, form["api_scopes"])
-                                   if takes else None))
+                                   if takes else None),
+                            **(form_rules if "authorization_code" in client.grant_types else {}))
     except DirectoryError as e:  # update_client checks everything before it changes anything
         return _render_portal(client, 400, str(e), form)
     flash(_("%(name)s is saved.", name=client.name))
