@@ -204,7 +204,9 @@ def replace_client(client_id):
             raise Refused("invalid_client_metadata", "client_secret is not this client's secret")
         asked = client_metadata.read({k: v for k, v in body.items() if k not in SERVER_FIELDS},
                                      g.tenant.protocol.registration_redirect_hosts)
-        # The same checks as a registration, on a client made and dropped in a savepoint.
+        # The same checks as a registration, on a client made and dropped in a savepoint
+        # (its audit event goes with it; the access line forgets it too).
+        noted = list(g.get("log_outcomes", [])), g.get("log_client_id")
         savepoint = session.begin_nested()
         try:
             checked = create_client(session, _tenant_row(), asked.name, asked.redirect_uris,
@@ -213,6 +215,7 @@ def replace_client(client_id):
             new_secret = checked.secret
         finally:
             savepoint.rollback()
+            g.log_outcomes, g.log_client_id = noted
     except Refused as refused:
         return _refused(refused)
     except DirectoryError as e:
