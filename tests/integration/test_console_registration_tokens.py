@@ -9,7 +9,7 @@ import re
 
 from sqlalchemy import select
 
-from idp import db
+from idp import db, directory
 from idp.models import AuditEvent
 from tests.support.console import admin_browser
 from tests.support.journey import CSRF, field
@@ -55,8 +55,10 @@ def test_an_admin_creates_lists_and_revokes_a_registration_token(app, world):
                                headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
     with app.app_context():
+        tenant = directory.get_tenant(db.session(), world.slug)
         actions = db.session().scalars(select(AuditEvent.action).where(
-            AuditEvent.actor == world.admin, AuditEvent.action.like("registration_token.%"))).all()
+            AuditEvent.tenant_id == tenant.id, AuditEvent.actor == world.admin,
+            AuditEvent.action.like("registration_token.%"))).all()
     assert sorted(actions) == ["registration_token.created", "registration_token.revoked"]
 
 
