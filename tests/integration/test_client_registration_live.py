@@ -62,3 +62,19 @@ def test_a_self_registered_service_gets_tokens_then_deregisters(app, live_server
         "grant_type": "client_credentials", "client_id": registered["client_id"],
         "client_secret": registered["client_secret"]})
     assert r.status_code in (400, 401) and r.json()["error"] == "invalid_client"
+
+
+def test_parallel_registrations_share_the_last_use_of_a_token(app, live_server, live_world):
+    from concurrent.futures import ThreadPoolExecutor
+
+    provider = discovery(live_world.issuer)
+    token = initial_token(app, live_world, uses=1)
+
+    def attempt(i):
+        return requests.post(provider["registration_endpoint"], timeout=30,
+                             json=metadata(f"https://app{i}.partner.test/cb"),
+                             headers={"Authorization": f"Bearer {token}"}).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = sorted(pool.map(attempt, range(6)))
+    assert answers == [201, 401, 401, 401, 401, 401]
