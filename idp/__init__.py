@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     from idp.login.signup import bp as signup_bp
     from idp.oidc import server
     from idp.oidc.keys import Keyrings
+    from idp.oidc.registration import bp as registration_bp
     from idp.oidc.views import bp as oidc_bp
     from idp.scim.views import bp as scim_bp
 
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     for view in ("authorize", "par", "token", "revoke", "introspect", "userinfo", "logout"):
         csrf.exempt(f"idp.oidc.views.{view}")
     app.register_blueprint(oidc_bp)
+    app.register_blueprint(registration_bp)
     app.register_blueprint(login_bp)
     app.register_blueprint(recovery_bp)
     app.register_blueprint(signup_bp)
@@ -88,7 +90,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     app.register_blueprint(metrics_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(scim_bp)
-    for machine in (api_bp, scim_bp):
+    for machine in (api_bp, scim_bp, registration_bp):
         csrf.exempt(machine)  # called by services with a bearer token, never by our forms
     app.after_request(sso.write_cookie)
     app.after_request(transaction.write_cookie)

@@ -5,7 +5,7 @@ policy, clients and the audit trail — with OAuth 2 client credentials and scop
 ``{issuer}/api/v1/openapi.json``. Every change goes through the ``idp.admin`` function the
 console and the command line call."""
 
-from idp.api import events, groups, settings, users  # noqa: F401  (each adds its routes)
+from idp.api import events, groups, registration_tokens, settings, users  # noqa: F401  (each adds its routes)
 from idp.api.base import bp
 
 __all__ = ["bp"]

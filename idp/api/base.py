@@ -84,6 +84,7 @@ PATH_PARAMETERS = {
     "group_id": "The group's id.",
     "client_id": "The client's `client_id`.",
     "session_id": "The session's public id (`id` in a user's sessions).",
+    "token_id": "The registration token's id (`id` in the list; never the token itself).",
     "tenant": "The tenant (part of the server URL).",
 }
 IDEMPOTENCY_TTL = 24 * 3600

@@ -12,6 +12,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import select
 
 from idp import admin, db
+from idp.admin import registration_tokens
 from idp.console.views import bp
 from idp.clients import API_SCOPES, DEFAULT_SCOPE
 from idp.directory import (CLIENT_SIGNING_ALGS, DEFAULT_GRANT_TYPES, GRANT_TYPES, ID_TOKEN_ALGS,
@@ -119,8 +120,12 @@ def _portal(client_id: str) -> Client:
     return client
 
 
-def _render_list(status: int = 200, error: str | None = None, form: dict | None = None):
-    """The tenant's portals, and the form that registers one (re-shown as typed on an error)."""
+def _render_list(status: int = 200, error: str | None = None, form: dict | None = None,
+                 token_error: str | None = None, token_form: dict | None = None,
+                 issued: registration_tokens.IssuedToken | None = None):
+    """The tenant's portals, the form that registers one (re-shown as typed on an error), and
+    the tokens with which developers register portals themselves (``issued``: just created,
+    its token shown on this answer only)."""
     clients = db.session().scalars(
         select(Client).where(Client.tenant_id == g.tenant.id).order_by(Client.name, Client.id)
         .limit(1000)).all()
@@ -131,7 +136,12 @@ def _render_list(status: int = 200, error: str | None = None, form: dict | None 
     return render_template("console/portals.html", clients=clients, error=error, form=form,
                            minimums=MINIMUMS, max_uri_length=MAX_URI_LENGTH,
                            api_scope_help=API_SCOPE_HELP,
-                           grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, algs=ID_TOKEN_ALGS), status
+                           grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, algs=ID_TOKEN_ALGS,
+                           tokens=registration_tokens.listed(db.session(), g.tenant),
+                           token_states=TOKEN_STATES, registration_state=registration_tokens.state,
+                           token_error=token_error,
+                           token_form=token_form or {"name": "", "days": "30", "uses": ""},
+                           issued=issued), status
 
 
 @bp.get("/portals", endpoint="portals")
@@ -191,6 +201,48 @@ def _render_portal(client: Client, status: int = 200, error: str | None = None,
                            takes_api_scopes=(not client.is_public
                                              and "client_credentials" in client.grant_types),
                            grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, secret=secret), status
+
+
+# A token's state in an administrator's words (registration_tokens.state).
+TOKEN_STATES = {"active": _l("Active"), "expired": _l("Expired"), "used up": _l("Used up"),
+                "revoked": _l("Revoked")}
+MAX_TOKEN_FIELD = 20
+
+
+@bp.post("/portals/registration-tokens")
+def registration_token_create():
+    form = {"name": request.form.get("name", "")[:200],
+            "days": request.form.get("days", "").strip()[:MAX_TOKEN_FIELD],
+            "uses": request.form.get("uses", "").strip()[:MAX_TOKEN_FIELD]}
+    try:
+        days = _whole_number(form["days"], _("Valid for (days)"))
+        uses = _whole_number(form["uses"], _("Number of portals"))
+        issued = registration_tokens.create(db.session(), g.tenant, g.admin.email, form["name"],
+                                            expires_in_days=days, uses=uses)
+    except DirectoryError as e:
+        return _render_list(400, token_error=str(e), token_form=form)
+    flash(_("The registration token for %(name)s is created.", name=issued.row.name))
+    return no_store(make_response(_render_list(issued=issued)))
+
+
+def _whole_number(value: str, what: str) -> int | None:
+    """A whole number typed in a field (blank: none)."""
+    if not value:
+        return None
+    if not value.isdigit():
+        raise BadForm(_("%(what)s must be a whole number, or empty", what=what))
+    return int(value)
+
+
+@bp.post("/portals/registration-tokens/<token_id>/revoke")
+def registration_token_revoke(token_id):
+    try:
+        row = registration_tokens.revoke(db.session(), g.tenant, token_id, g.admin.email)
+    except DirectoryError:
+        abort(404, description=_("There is no such registration token in this organisation."))
+    flash(_("The registration token for %(name)s is revoked: it registers no more portals. "
+            "Portals it registered stay.", name=row.name))
+    return redirect(url_for("console.portals", tenant=g.tenant.slug) + "#self-registration")
 
 
 @bp.get("/portals/<client_id>")

@@ -56,6 +56,7 @@ def discovery_document(base: str) -> dict:
         "revocation_endpoint": f"{base}/revoke",
         "introspection_endpoint": f"{base}/introspect",
         "end_session_endpoint": f"{base}/logout",
+        "registration_endpoint": f"{base}/register",  # RFC 7591, behind an initial access token
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

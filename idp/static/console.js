@@ -22,3 +22,22 @@
   });
   document.documentElement.dataset.console = "ready";  // confirmations are on from here
 })();
+
+// A copy button beside a secret shown once: data-copy names the field it copies.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    const button = event.target instanceof Element ? event.target.closest("button[data-copy]") : null;
+    if (!button) return;
+    const field = document.getElementById(button.dataset.copy);
+    if (!field) return;
+    field.select();
+    const said = function () { button.textContent = button.dataset.copied || button.textContent; };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(field.value).then(said, function () { document.execCommand("copy"); said(); });
+    } else {
+      document.execCommand("copy");
+      said();
+    }
+  });
+})();

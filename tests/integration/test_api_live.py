@@ -87,8 +87,11 @@ def _ids(app, world, token: str) -> dict:
     base = f"{world.issuer}/api/v1"
     group = _call("POST", f"{base}/groups", token, json={"name": "Isolated"}).json()
     sessions_of = subject_of(app, world, world.bob)
+    registration_token = _call("POST", f"{base}/registration-tokens", token,
+                               json={"name": "Isolated"}).json()
     return {"user_id": sessions_of, "group_id": str(group["id"]),
-            "client_id": world.portal.client_id, "session_id": "s" * 43}
+            "client_id": world.portal.client_id, "session_id": "s" * 43,
+            "token_id": registration_token["id"]}
 
 
 def test_no_token_a_token_without_the_scope_and_another_tenant_s_token_are_refused(
