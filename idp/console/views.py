@@ -31,6 +31,7 @@ bp.before_request(gate.require_admin)
 
 AREAS = [("console.users", _l("Users")), ("console.policy", _l("Policy")),
          ("console.groups", _l("Groups")), ("console.portals", _l("Portals")),
+         ("console.protocol", _l("Portal security")),
          ("console.upstreams", _l("Identity providers")), ("console.webhooks", _l("Webhooks")),
          ("console.branding", _l("Branding")),
          ("console.report", _l("MFA report")), ("console.audit", _l("Audit log"))]

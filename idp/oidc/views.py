@@ -17,7 +17,7 @@ from idp.oidc import authorize as authz
 from idp.oidc import keys
 from idp.oidc.id_token import user_claims
 from idp.oidc.tokens import InvalidToken, verify, verify_id_token_hint
-from idp.web import error_page, expired_page, issuer, load_tenant_following
+from idp.web import TenantRef, error_page, expired_page, issuer, load_tenant_following
 
 bp = Blueprint("oidc", __name__, url_prefix="/t/<tenant>")
 bp.url_value_preprocessor(load_tenant_following)
@@ -39,12 +39,14 @@ def _keyring():
 @bp.get("/.well-known/openid-configuration")
 @bp.get("/.well-known/oauth-authorization-server")
 def discovery():
-    response = jsonify(discovery_document(issuer()))
+    response = jsonify(discovery_document(issuer(), g.tenant))
     response.headers["Cache-Control"] = PUBLIC_CACHE
     return response
 
 
-def discovery_document(base: str) -> dict:
+def discovery_document(base: str, tenant: TenantRef) -> dict:
+    """What the tenant's issuer supports (OpenID Connect Discovery 1.0 section 3, RFC 8414):
+    the same for every tenant except what its settings decide (``tenant.protocol``)."""
     return {
         "issuer": base,
         "authorization_endpoint": f"{base}/authorize",
@@ -78,6 +80,8 @@ def discovery_document(base: str) -> dict:
         # always with the session's ``sid``, the one in the client's ID token.
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        # RFC 9126 5: every authorization request of this tenant through PAR.
+        "require_pushed_authorization_requests": tenant.protocol.require_par,
     }
 
 
