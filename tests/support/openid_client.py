@@ -89,15 +89,18 @@ class OpenIdClient:
     """One node process running ``rp.mjs``: one client configuration at a time."""
 
     def __init__(self, log: Path):
-        node, folder = install()
         self.log = log
-        self._err = open(log, "w")
+        self.process: subprocess.Popen | None = None  # started by the first command, so that
+        self._err = None  # a missing node or npm fails the test itself, not its setup
+
+    def _start(self) -> None:
+        node, folder = install()
+        self._err = open(self.log, "w")
         try:
             self.process = subprocess.Popen(
                 [node, str(folder / "rp.mjs")], cwd=folder, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=self._err, text=True, bufsize=1)
         except OSError as error:
-            self._err.close()
             pytest.fail(f"node could not run {folder / 'rp.mjs'}: {error}", pytrace=False)
 
     def call(self, op: str, **args) -> dict:
@@ -109,6 +112,8 @@ class OpenIdClient:
 
     def try_call(self, op: str, **args) -> dict:
         """The answer to one command, ``ok`` true or false."""
+        if self.process is None:
+            self._start()
         try:
             self.process.stdin.write(json.dumps({"op": op, **args}) + "\n")
             self.process.stdin.flush()
@@ -120,10 +125,15 @@ class OpenIdClient:
         return json.loads(line)
 
     def output(self) -> str:
-        self._err.flush()
-        return self.log.read_text(errors="replace")
+        if self._err is not None:
+            self._err.flush()
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def close(self) -> None:
+        if self.process is None:
+            if self._err is not None:
+                self._err.close()
+            return
         if self.process.stdin and not self.process.stdin.closed:
             self.process.stdin.close()
         try:
