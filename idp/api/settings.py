@@ -30,6 +30,14 @@ def get_policy():
     return models.Policy(**_policy_fields(admin.policy_dict(db.session(), g.tenant)))
 
 
+def _no_nulls(changes: dict) -> None:
+    """Settings that have no "none": null is refused (422), not taken as "keep it"."""
+    bad = [k for k, v in changes.items() if v is None]
+    if bad:
+        raise Problem(422, "A setting cannot be null; leave it out to keep it.",
+                      errors=[{"field": k, "message": "null"} for k in bad])
+
+
 def _policy_fields(policy: dict) -> dict:
     return {k: v for k, v in policy.items() if k in models.Policy.model_fields}
 
@@ -44,10 +52,7 @@ def put_policy():
     it, and nothing changes when one is refused (422). Needs `admin:write`."""
     body: models.PolicyChange = request.context.json
     changes = body.model_dump(exclude_unset=True)
-    if any(v is None for v in changes.values()):
-        bad = [k for k, v in changes.items() if v is None]
-        raise Problem(422, "A setting cannot be null; leave it out to keep it.",
-                      errors=[{"field": k, "message": "null"} for k in bad])
+    _no_nulls(changes)
     after = admin.set_policy(db.session(), g.tenant, current_caller().actor, **changes)
     return models.Policy(**_policy_fields(after))
 
@@ -114,10 +119,7 @@ def update_protocol():
     each refusal under its field). Discovery says the change at once. Needs `admin:write`."""
     body: models.ProtocolChange = request.context.json
     changes = body.model_dump(exclude_unset=True)
-    if any(v is None for v in changes.values()):
-        bad = [k for k, v in changes.items() if v is None]
-        raise Problem(422, "A setting cannot be null; leave it out to keep it.",
-                      errors=[{"field": k, "message": "null"} for k in bad])
+    _no_nulls(changes)
     try:
         after = protocol_admin.update(db.session(), g.tenant.id, current_caller().actor,
                                       **changes)

@@ -14,11 +14,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.support.node import tool
 
 VERSION = "6.9.1"
 SOURCE = Path(__file__).resolve().parents[1] / "interop"
@@ -32,12 +33,7 @@ def cache_dir() -> Path:
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"`{name}` is not installed: the interop tests run panva's openid-client "
-                    f"{VERSION} on Node.js 20 or later. Install Node.js and npm (Debian: "
-                    f"`apt-get install nodejs npm`).", pytrace=False)
-    return path
+    return tool(name, f"the interop tests run panva's openid-client {VERSION}")
 
 
 def _installed(folder: Path) -> bool:
