@@ -255,6 +255,29 @@ class BrandingChange(Request):
     support_email: str | None = Field(None, max_length=1000)
 
 
+class Protocol(BaseModel):
+    """What the tenant asks of its portals beyond the defaults."""
+
+    require_par: bool = Field(description="Every portal must use pushed authorization "
+                                          "requests (PAR, RFC 9126).")
+    dpop_nonce_required: bool = Field(description="DPoP proofs must carry a nonce from this "
+                                                  "server (RFC 9449 section 8).")
+    registration_redirect_hosts: list[str] = Field(
+        description="The hosts self-registered portals may send people to: host names or "
+                    "*.domain patterns; empty: any address the usual rules allow.")
+
+
+class ProtocolChange(Request):
+    """The settings to change; those left out stay as they are. Hosts are checked as the
+    console checks them (a host name or ``*.`` and a domain, no scheme, port or path; at
+    most 50): a refused value is a 422. An empty list removes every host."""
+
+    require_par: bool | None = None
+    dpop_nonce_required: bool | None = None
+    registration_redirect_hosts: list[Annotated[str, Field(max_length=300)]] | None = Field(
+        None, max_length=200)
+
+
 class PolicyChange(Request):
     """The settings to change; those left out stay as they are. Values are checked by the
     same rules as the console's policy page (a value out of range is a 422)."""

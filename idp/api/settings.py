@@ -1,4 +1,4 @@
-"""The tenant's sign-in policy, its branding and its clients. Reads need ``admin:read``,
+"""The tenant's sign-in policy, its branding, its protocol settings and its clients. Reads need ``admin:read``,
 changes ``admin:write``. A client's secret is returned once, when it is created or rotated."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from idp import admin, branding, db, web
 from idp.admin import branding as brand_admin
+from idp.admin import protocol as protocol_admin
 from idp.api import models
 from idp.api.base import bp, current_caller, not_found, operation
 from idp.clients import API_SCOPES
@@ -16,6 +17,7 @@ from idp.oidc.bearer import Refused
 from idp.problems import Problem
 
 POLICY, BRANDING, CLIENTS = ("policy",), ("branding",), ("clients",)
+PROTOCOL = ("protocol",)
 
 
 @bp.get("/policy")
@@ -26,6 +28,14 @@ def get_policy():
     Two-step verification (mode, who, which factors, grace), lockout, passwords, sign-up and
     remembered browsers."""
     return models.Policy(**_policy_fields(admin.policy_dict(db.session(), g.tenant)))
+
+
+def _no_nulls(changes: dict) -> None:
+    """Settings that have no "none": null is refused (422), not taken as "keep it"."""
+    bad = [k for k, v in changes.items() if v is None]
+    if bad:
+        raise Problem(422, "A setting cannot be null; leave it out to keep it.",
+                      errors=[{"field": k, "message": "null"} for k in bad])
 
 
 def _policy_fields(policy: dict) -> dict:
@@ -42,10 +52,7 @@ def put_policy():
     it, and nothing changes when one is refused (422). Needs `admin:write`."""
     body: models.PolicyChange = request.context.json
     changes = body.model_dump(exclude_unset=True)
-    if any(v is None for v in changes.values()):
-        bad = [k for k, v in changes.items() if v is None]
-        raise Problem(422, "A setting cannot be null; leave it out to keep it.",
-                      errors=[{"field": k, "message": "null"} for k in bad])
+    _no_nulls(changes)
     after = admin.set_policy(db.session(), g.tenant, current_caller().actor, **changes)
     return models.Policy(**_policy_fields(after))
 
@@ -87,6 +94,39 @@ def update_branding():
                       errors=[{"field": k, "message": m} for k, m in refused.errors.items()])
     db.session().flush()
     return _branding()
+
+
+# -- protocol -------------------------------------------------------------------------------
+
+@bp.get("/protocol")
+@operation("admin:read", ok={"HTTP_200": models.Protocol}, tags=PROTOCOL)
+def get_protocol():
+    """The protocol settings
+
+    What the tenant asks of its portals beyond the defaults: PAR for every authorization
+    request, a nonce in DPoP proofs, the hosts self-registered portals may send people to."""
+    return models.Protocol(**protocol_admin.as_dict(
+        protocol_admin.settings(db.session(), g.tenant.id)))
+
+
+@bp.patch("/protocol")
+@operation("admin:write", body=models.ProtocolChange, ok={"HTTP_200": models.Protocol},
+           tags=PROTOCOL)
+def update_protocol():
+    """Change the protocol settings
+
+    The settings given change, the others stay; nothing changes when one is refused (422,
+    each refusal under its field). Discovery says the change at once. Needs `admin:write`."""
+    body: models.ProtocolChange = request.context.json
+    changes = body.model_dump(exclude_unset=True)
+    _no_nulls(changes)
+    try:
+        after = protocol_admin.update(db.session(), g.tenant.id, current_caller().actor,
+                                      **changes)
+    except protocol_admin.ProtocolRefused as refused:
+        raise Problem(422, "Some protocol settings were refused.",
+                      errors=[{"field": k, "message": m} for k, m in refused.errors.items()])
+    return models.Protocol(**protocol_admin.as_dict(after))
 
 
 # -- clients --------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ import argparse
 import json
 import sys
 
-from idp.cli import (directory, invitations, outbox, policy, registration, server, upkeep,
-                     upstreams, webhooks)
+from idp.cli import (directory, invitations, outbox, policy, protocol, registration, server,
+                     upkeep, upstreams, webhooks)
 from idp.cli.common import CLIError
 from idp.config import Settings
 
@@ -24,10 +24,11 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     server.add_commands(sub)  # init, serve, demo
     verbs = _nouns(sub, "tenant", "user", "client", "policy", "group", "login-token", "upstream",
-                   "webhook", "registration-token")
+                   "webhook", "registration-token", "protocol")
     outbox.add_commands(sub)
     verbs |= _nouns(sub, "keys", "tokens")
-    for group in (directory, invitations, policy, registration, upstreams, upkeep, webhooks):
+    for group in (directory, invitations, policy, protocol, registration, upstreams, upkeep,
+                  webhooks):
         group.add_commands(verbs)
     return p
 

@@ -32,7 +32,7 @@ bp.before_request(gate.require_admin)
 AREAS = [("console.users", _l("Users")), ("console.policy", _l("Policy")),
          ("console.groups", _l("Groups")), ("console.portals", _l("Portals")),
          ("console.upstreams", _l("Identity providers")), ("console.webhooks", _l("Webhooks")),
-         ("console.branding", _l("Branding")),
+         ("console.branding", _l("Branding")), ("console.protocol", _l("Portal security")),
          ("console.report", _l("MFA report")), ("console.audit", _l("Audit log"))]
 # A user's status as the console names it (idp.user_status holds the English for programs).
 STATUS_LABELS = {user_status.ACTIVE: _l("Active"), user_status.INVITED: _l("Invited"),

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 FORM = "application/x-www-form-urlencoded"
 DISCOVERY = (".well-known/openid-configuration", ".well-known/oauth-authorization-server")
+# Discovery as sent, per tenant slug; an entry lives as long as the cache generation it was
+# built in (idp.cache), so a change of the tenant's settings reaches discovery at once.
+DISCOVERY_DOCUMENTS: cache.Snapshots[str, bytes] = cache.Snapshots("discovery")
 SERVER_ERROR = {"error": "server_error",
                 "error_description": "The server failed to answer. Try again shortly."}
 
@@ -87,7 +90,6 @@ class Direct:
         self.wsgi_app = wsgi_app
         self.max_length = app.config["MAX_CONTENT_LENGTH"]
         self.access_log = app.config["IDP"].access_log
-        self._discovery: dict[tuple, bytes] = {}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -162,19 +164,14 @@ class Direct:
     def discovery(self, environ, start_response, slug):
         with self.app.app_context():
             tenant = self._tenant(slug)
-            # The document says what the tenant's protocol settings require (PAR, ...): a
-            # change of them is a new document.
-            cached_as = (tenant.slug, tenant.protocol)
-            body = self._discovery.get(cached_as)
-            if body is None:
-                issuer = f"{self.app.config['IDP'].base_url}/t/{tenant.slug}"
-                body = self.app.json.response(discovery_document(issuer)).get_data()
-                if len(self._discovery) >= 10_000:
-                    self._discovery.clear()
-                self._discovery[cached_as] = body
+            body = DISCOVERY_DOCUMENTS.get(tenant.slug, lambda: self._discovery_body(tenant))
         return self._send(environ, start_response, 200,
                           [("Content-Type", "application/json"),
                            ("Cache-Control", PUBLIC_CACHE)], body)
+
+    def _discovery_body(self, tenant) -> bytes:
+        issuer = f"{self.app.config['IDP'].base_url}/t/{tenant.slug}"
+        return self.app.json.response(discovery_document(issuer, tenant)).get_data()
 
     # -- helpers ------------------------------------------------------------------------------
 

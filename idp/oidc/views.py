@@ -19,7 +19,7 @@ from idp.oidc import keys
 from idp.oidc import par as pushed_authorization_request
 from idp.oidc.id_token import user_claims
 from idp.oidc.tokens import InvalidToken, verify, verify_id_token_hint
-from idp.web import error_page, expired_page, issuer, load_tenant_following
+from idp.web import TenantRef, error_page, expired_page, issuer, load_tenant_following
 
 bp = Blueprint("oidc", __name__, url_prefix="/t/<tenant>")
 bp.url_value_preprocessor(load_tenant_following)
@@ -41,12 +41,14 @@ def _keyring():
 @bp.get("/.well-known/openid-configuration")
 @bp.get("/.well-known/oauth-authorization-server")
 def discovery():
-    response = jsonify(discovery_document(issuer()))
+    response = jsonify(discovery_document(issuer(), g.tenant))
     response.headers["Cache-Control"] = PUBLIC_CACHE
     return response
 
 
-def discovery_document(base: str) -> dict:
+def discovery_document(base: str, tenant: TenantRef) -> dict:
+    """What the tenant's issuer supports (OpenID Connect Discovery 1.0 section 3, RFC 8414):
+    the same for every tenant except what its settings decide (``tenant.protocol``)."""
     return {
         "issuer": base,
         "authorization_endpoint": f"{base}/authorize",
@@ -75,7 +77,6 @@ def discovery_document(base: str) -> dict:
         "ui_locales_supported": list(i18n.LANGUAGES),  # the hosted pages' languages (idp.i18n)
         # RFC 9126 5; RFC 9101 10.5: request objects by value or pushed, never fetched.
         "pushed_authorization_request_endpoint": f"{base}/par",
-        "require_pushed_authorization_requests": g.tenant.protocol.require_par,
         "request_parameter_supported": True,
         "request_uri_parameter_supported": False,
         "request_object_signing_alg_values_supported": list(CLIENT_SIGNING_ALGS),
@@ -85,6 +86,8 @@ def discovery_document(base: str) -> dict:
         # always with the session's ``sid``, the one in the client's ID token.
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        # RFC 9126 5: every authorization request of this tenant through PAR.
+        "require_pushed_authorization_requests": tenant.protocol.require_par,
     }
 
 

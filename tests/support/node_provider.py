@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.node import tool
 from tests.support.paths import ROOT
 from tests.support.ports import free_port
 
@@ -33,12 +34,7 @@ START_TIMEOUT = 30  # seconds for node to answer discovery
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"`{name}` is not installed: the federation tests run panva's oidc-provider "
-                    f"on Node.js 20 or later. Install Node.js and npm (Debian: `apt-get install "
-                    f"nodejs npm`).", pytrace=False)
-    return path
+    return tool(name, "the federation tests run panva's oidc-provider")
 
 
 def install() -> Path:
