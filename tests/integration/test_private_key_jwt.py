@@ -378,3 +378,51 @@ def test_an_https_jwks_uri_to_a_private_address_is_refused(app, client, world, m
     calls_only_public_addresses(app, monkeypatch)
     refused_with(send(client, world, assertion(key, claims_for(world, creds.client_id))),
                  "leads to a private address")
+
+
+# -- the command line -------------------------------------------------------------------------
+
+def test_cli_creates_a_private_key_jwt_client_from_a_jwks_file_or_stdin(app, client, idp, world,
+                                                                       tmp_path):
+    key = ec_key("cli-key")
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps(public_jwks(key)))
+    code, out, err = idp("client", "create", world.slug, "--name", "Batch", "--grant-types",
+                         "client_credentials", "--auth-method", "private_key_jwt", "--jwks", str(path))
+    assert code == 0, err
+    created = json.loads(out)
+    assert created["client_secret"] is None
+    assert created["token_endpoint_auth_method"] == "private_key_jwt"
+    assert created["jwks_kids"] == ["cli-key"]
+    r = send(client, world, assertion(key, claims_for(world, created["client_id"])))
+    assert r.status_code == 200, r.get_json()
+
+    code, out, err = idp("client", "create", world.slug, "--name", "Batch 2", "--grant-types",
+                         "client_credentials", "--auth-method", "private_key_jwt", "--jwks", "-",
+                         stdin=json.dumps(public_jwks(key)))
+    assert code == 0, err
+
+
+def test_cli_creates_a_private_key_jwt_client_with_a_jwks_uri(idp, world):
+    code, out, err = idp("client", "create", world.slug, "--name", "Batch", "--grant-types",
+                         "client_credentials", "--auth-method", "private_key_jwt",
+                         "--jwks-uri", "https://batch.example.com/jwks.json")
+    assert code == 0, err
+    assert json.loads(out)["jwks_uri"] == "https://batch.example.com/jwks.json"
+
+
+@pytest.mark.parametrize("extra, stdin, words", [
+    (("--jwks", "-"), json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=True)]}),
+     "private part"),
+    (("--jwks", "-"), "{not json", "not JSON"),
+    (("--jwks", "-"), json.dumps(public_jwks(RSAKey.generate_key(1024))), "too short"),
+    (("--jwks", "/no/such/file.json"), "", "cannot be read"),
+    ((), "", "needs the client's public keys"),
+    (("--jwks-uri", "http://keys.example.com/jwks"), "", "must use https"),
+])
+def test_cli_refuses_bad_keys_with_one_clear_line(idp, world, extra, stdin, words):
+    code, out, err = idp("client", "create", world.slug, "--name", "Batch", "--grant-types",
+                         "client_credentials", "--auth-method", "private_key_jwt", *extra,
+                         stdin=stdin)
+    assert code != 0 and out == ""
+    assert words in err and len(err.strip().splitlines()) == 1, err
