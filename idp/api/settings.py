@@ -107,6 +107,9 @@ def _fields(client: Client) -> dict:
                 id_token_signed_response_alg=client.id_token_signed_response_alg,
                 min_acr=client.min_acr, backchannel_logout_uri=client.backchannel_logout_uri,
                 backchannel_logout_session_required=client.backchannel_logout_session_required,
+                token_endpoint_auth_method=client.token_endpoint_auth_method or (
+                    "none" if client.is_public else "client_secret_basic"),
+                jwks=client.jwks, jwks_uri=client.jwks_uri,
                 created_at=client.created_at)
 
 
@@ -162,7 +165,8 @@ def create_client():
         grant_types=body.grant_types, id_token_alg=body.id_token_signed_response_alg,
         min_acr=body.min_acr, backchannel_logout_uri=body.backchannel_logout_uri,
         backchannel_logout_session_required=body.backchannel_logout_session_required,
-        scope=body.scope)
+        scope=body.scope, auth_method=body.token_endpoint_auth_method, jwks=body.jwks,
+        jwks_uri=body.jwks_uri)
     location = f"{web.issuer()}/api/v1/clients/{made.client.client_id}"
     return (models.ClientWithSecret(**_fields(made.client), client_secret=made.secret), 201,
             {"Location": location})
@@ -176,7 +180,7 @@ def get_client(client_id):
 
 
 @bp.patch("/clients/<client_id>")
-@operation("admin:write", body=models.ClientUpdate, ok={"HTTP_200": models.Client},
+@operation("admin:write", body=models.ClientUpdate, ok={"HTTP_200": models.ClientUpdated},
            tags=CLIENTS)
 def update_client(client_id):
     """Change a client
@@ -190,6 +194,10 @@ def update_client(client_id):
     if body.scope is not None and client.client_id == current_caller().client.client_id:
         raise Problem(409, "A service cannot change its own scopes; an administrator does, in "
                            "the console.")
+    credentials = body.token_endpoint_auth_method or body.jwks or body.jwks_uri
+    if credentials and client.client_id == current_caller().client.client_id:
+        raise Problem(409, "A service cannot change how it proves itself; an administrator "
+                           "does, in the console.")
     given = body.model_dump(exclude_unset=True)
     updated = admin.update_client(
         db.session(), g.tenant, client.client_id, current_caller().actor,
@@ -200,7 +208,13 @@ def update_client(client_id):
                                 if "backchannel_logout_uri" in given else False),
         backchannel_logout_session_required=body.backchannel_logout_session_required,
         scope=body.scope)
-    return models.Client(**_fields(updated))
+    secret = None
+    if credentials:
+        secret = admin.set_client_credentials(
+            db.session(), g.tenant, client.client_id, current_caller().actor,
+            auth_method=body.token_endpoint_auth_method or updated.token_endpoint_auth_method
+            or "client_secret_basic", jwks=body.jwks, jwks_uri=body.jwks_uri)
+    return models.ClientUpdated(**_fields(updated), client_secret=secret)
 
 
 @bp.post("/clients/<client_id>/secret")

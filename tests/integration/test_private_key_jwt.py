@@ -426,3 +426,52 @@ def test_cli_refuses_bad_keys_with_one_clear_line(idp, world, extra, stdin, word
                          stdin=stdin)
     assert code != 0 and out == ""
     assert words in err and len(err.strip().splitlines()) == 1, err
+
+
+# -- the admin API ----------------------------------------------------------------------------
+
+def test_api_registers_a_keyed_client_and_moves_it_to_a_secret_and_back(app, client, world):
+    from tests.support.api import api_for
+
+    api = api_for(app, app.test_client(), world)
+    key = ec_key("api")
+    r = api.post("/clients", json={"name": "Keyed", "grant_types": ["client_credentials"],
+                                   "token_endpoint_auth_method": "private_key_jwt",
+                                   "jwks": public_jwks(key)})
+    assert r.status_code == 201, r.get_data(as_text=True)
+    made = r.get_json()
+    assert made["client_secret"] is None and made["token_endpoint_auth_method"] == "private_key_jwt"
+    assert made["jwks"]["keys"][0]["kid"] == "api"
+    assert send(client, world, assertion(key, claims_for(world, made["client_id"]))).status_code == 200
+
+    # To a secret: a new one, shown once; the key no longer works.
+    moved = api.patch(f"/clients/{made['client_id']}",
+                      json={"token_endpoint_auth_method": "client_secret_basic"}).get_json()
+    assert moved["client_secret"] and moved["jwks"] is None
+    refused_with(send(client, world, assertion(key, claims_for(world, made["client_id"]))),
+                 "not registered for private_key_jwt")
+    r = client.post(f"/t/{world.slug}/token", data={"grant_type": "client_credentials"},
+                    headers=basic(made["client_id"], moved["client_secret"]))
+    assert r.status_code == 200
+
+    # Back to keys: the secret stops working.
+    back = api.patch(f"/clients/{made['client_id']}",
+                     json={"token_endpoint_auth_method": "private_key_jwt",
+                           "jwks": public_jwks(key)}).get_json()
+    assert back["client_secret"] is None and back["token_endpoint_auth_method"] == "private_key_jwt"
+    r = client.post(f"/t/{world.slug}/token", data={"grant_type": "client_credentials"},
+                    headers=basic(made["client_id"], moved["client_secret"]))
+    assert r.status_code == 401
+    assert send(client, world, assertion(key, claims_for(world, made["client_id"]))).status_code == 200
+    rotated = api.post(f"/clients/{made['client_id']}/secret")
+    assert rotated.status_code == 422 and "proves itself with a key" in rotated.get_data(as_text=True)
+
+
+def test_api_refuses_a_jwks_with_a_private_key(app, world):
+    from tests.support.api import api_for
+
+    api = api_for(app, app.test_client(), world)
+    r = api.post("/clients", json={"name": "Keyed", "grant_types": ["client_credentials"],
+                                   "token_endpoint_auth_method": "private_key_jwt",
+                                   "jwks": {"keys": [ec_key().as_dict(private=True)]}})
+    assert r.status_code == 422 and "private part" in r.get_data(as_text=True)
