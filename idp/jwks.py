@@ -27,6 +27,10 @@ class BadKeySet(ValueError):
     """A JWKS we do not accept; the message says why, in words an administrator acts on."""
 
 
+class PrivateKeyShown(BadKeySet):
+    """A JWKS holding a private key: refused, and not to be shown back to whoever sent it."""
+
+
 def parse(text: str) -> dict:
     """A JWKS typed or uploaded as JSON text, checked (``check``)."""
     try:
@@ -74,7 +78,7 @@ def _check_key(key, which: str) -> None:
     if kty == "oct":
         raise BadKeySet(f"{which} is a symmetric key (kty oct): give public keys only")
     if private:
-        raise BadKeySet(f"{which} holds a private part ({', '.join(private)}): give the public "
+        raise PrivateKeyShown(f"{which} holds a private part ({', '.join(private)}): give the public "
                         "keys only, and make a new key pair, since this one's private key was "
                         "shown")
     if kty not in ("RSA", "EC", "OKP"):

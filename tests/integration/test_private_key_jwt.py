@@ -475,3 +475,48 @@ def test_api_refuses_a_jwks_with_a_private_key(app, world):
                                    "token_endpoint_auth_method": "private_key_jwt",
                                    "jwks": {"keys": [ec_key().as_dict(private=True)]}})
     assert r.status_code == 422 and "private part" in r.get_data(as_text=True)
+
+
+# -- the console ------------------------------------------------------------------------------
+
+def test_console_moves_a_portal_from_its_secret_to_keys_and_back(app, client, world):
+    import html
+    import re
+
+    from tests.support.console import admin_browser
+    from tests.support.journey import CSRF, field
+
+    browser = admin_browser(app, world)
+    key = ec_key("console")
+    url = f"/t/{world.slug}/admin/portals/{world.service.client_id}"
+
+    def save(**form):
+        page = browser.get(url).text
+        name = html.unescape(re.search(r'id="portal-name" name="name" value="([^"]*)"', page).group(1))
+        return browser.post(url, {"csrf_token": field(CSRF, page), "name": name,
+                                  "redirect_uris": "", "post_logout_redirect_uris": "",
+                                  "min_acr": "", **form})
+
+    refused = save(proof="key", jwks="", jwks_uri="")
+    assert refused.status == 400 and "needs its public keys" in refused.text
+    refused = save(proof="key", jwks=json.dumps({"keys": [key.as_dict(private=True)]}))
+    assert refused.status == 400 and "private part" in refused.text
+    assert key.as_dict(private=True)["d"] not in refused.text  # not shown back
+
+    saved = save(proof="key", jwks=json.dumps(public_jwks(key)), jwks_uri="")
+    assert saved.status in (200, 302)
+    page = browser.get(url).text
+    assert "private_key_jwt" in page and "console" in page and "Rotate the secret" not in page
+    r = client.post(f"/t/{world.slug}/token", data={"grant_type": "client_credentials"},
+                    headers=basic(world.service.client_id, world.service.client_secret))
+    assert r.status_code == 401  # the secret was dropped
+    assert send(client, world, assertion(key, claims_for(world, world.service.client_id))).status_code == 200
+
+    back = save(proof="secret")
+    assert back.status == 200 and back.headers.get("Cache-Control") == "no-store"
+    secret = re.search(r'id="client-secret" value="([^"]+)"', back.text).group(1)
+    r = client.post(f"/t/{world.slug}/token", data={"grant_type": "client_credentials"},
+                    headers=basic(world.service.client_id, secret))
+    assert r.status_code == 200
+    refused_with(send(client, world, assertion(key, claims_for(world, world.service.client_id))),
+                 "not registered for private_key_jwt")
