@@ -118,8 +118,11 @@ def _entry(client: ClientRef) -> _Entry:
     cache_key = (client.tenant_id, client.client_id)
     entry = _entries.get(cache_key)
     source = client.jwks if client.jwks else client.jwks_uri
-    if entry is not None and (entry.source is source or (isinstance(source, str)
-                                                          and entry.source == source)):
+    # The same snapshot (by identity: the worker's cached client), or one loaded again with
+    # the same keys (a few short strings compared): the keys imported before still hold.
+    if entry is not None and (entry.source is source or entry.source == source):
+        if entry.source is not source and not isinstance(source, str):
+            entry.source = source
         return entry
     if not source:
         raise NoClientKeys("The client has registered no public keys.")
