@@ -35,6 +35,9 @@ import time
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import InvalidClientError
+from authlib.oauth2.rfc6749.authenticate_client import (authenticate_client_secret_basic,
+                                                        authenticate_client_secret_post)
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import current_app
 
 from idp.directory import CLIENT_SIGNING_ALGS
@@ -154,3 +157,28 @@ def _check_times(claims: dict) -> float:
         if value > now + LEEWAY:
             raise refused(f"The client assertion's {name} is in the future.")
     return exp
+
+
+def _secret_method(authenticate, client_id_of):
+    """Authlib's secret method, and for a client registered for private_key_jwt that sends a
+    secret, a refusal that says how it must authenticate (rather than Authlib's list)."""
+
+    def method(query_client, request):
+        client = authenticate(query_client, request)
+        if client is None:
+            client_id = client_id_of(request)
+            found = query_client(client_id) if client_id else None
+            if found is not None and found.row.auth_method == "private_key_jwt":
+                raise refused("This client authenticates with private_key_jwt (a signed "
+                              "client_assertion), not a client secret.")
+        return client
+
+    return method
+
+
+authenticate_secret_basic = _secret_method(
+    authenticate_client_secret_basic,
+    lambda request: extract_basic_authorization(request.headers)[0])
+authenticate_secret_post = _secret_method(
+    authenticate_client_secret_post,
+    lambda request: request.form.get("client_secret") and request.form.get("client_id"))

@@ -253,11 +253,11 @@ def test_a_secret_client_sending_an_assertion_is_refused(client, world):
 
 def test_a_private_key_jwt_client_sending_a_secret_is_refused(client, world, keyed):
     _, creds = keyed
-    r = post_token(client, world, {"client_id": creds.client_id, "client_secret": "guess"})
-    assert r.status_code == 401 and r.get_json()["error"] == "invalid_client"
-    r = client.post(f"/t/{world.slug}/token", data={"grant_type": "client_credentials"},
-                    headers=basic(creds.client_id, "guess"))
-    assert r.status_code == 401 and r.get_json()["error"] == "invalid_client"
+    refused_with(post_token(client, world, {"client_id": creds.client_id, "client_secret": "guess"}),
+                 "authenticates with private_key_jwt")
+    refused_with(client.post(f"/t/{world.slug}/token", data={"grant_type": "client_credentials"},
+                             headers=basic(creds.client_id, "guess")),
+                 "authenticates with private_key_jwt")
 
 
 def test_a_wrong_assertion_type_is_refused(client, world, keyed):
