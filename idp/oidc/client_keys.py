@@ -139,32 +139,41 @@ def _entry(client: ClientRef) -> _Entry:
 
 
 def _fetch(entry: _Entry, uri: str) -> None:
-    """Fetch ``uri`` into ``entry`` (one worker thread at a time per client)."""
-    with entry.lock:
-        now = time.monotonic()
-        if now - entry.fetched < REFETCH_INTERVAL:
-            return  # another thread just did
-        entry.fetched = now
-        settings = current_app.config["IDP"]
-        private_allowed = settings.calls_private_addresses
-        try:
-            if not uri.startswith("https://") and not private_allowed:
-                raise outbound.BadDocument("is not https")
-            document, max_age = outbound.get_json_cacheable(uri, private_allowed=private_allowed)
-            keys, keyset = _imported(jwks.check(document))
-        except jwks.BadKeySet as error:
-            entry.error = f"is not an acceptable JWKS: {error}"
-        except outbound.BadDocument as error:
-            entry.error = str(error)
-        except requests.RequestException as error:
-            entry.error = outbound.unreachable(error)
-        else:
-            entry.keys, entry.keyset, entry.error = keys, keyset, None
-            ttl = DEFAULT_TTL if max_age is None else min(max(max_age, MIN_TTL), MAX_TTL)
-            entry.expires = now + ttl
-            return
-        if not entry.keys:
-            entry.expires = 0.0
+    """Fetch ``uri`` into ``entry``: one thread of the worker at a time per client; while it
+    does, the others go on with the keys the client had, or wait for it when it had none."""
+    if not entry.lock.acquire(blocking=not entry.keys):
+        return
+    try:
+        _fetch_locked(entry, uri)
+    finally:
+        entry.lock.release()
+
+
+def _fetch_locked(entry: _Entry, uri: str) -> None:
+    now = time.monotonic()
+    if now - entry.fetched < REFETCH_INTERVAL:
+        return  # another thread just did
+    entry.fetched = now
+    settings = current_app.config["IDP"]
+    private_allowed = settings.calls_private_addresses
+    try:
+        if not uri.startswith("https://") and not private_allowed:
+            raise outbound.BadDocument("is not https")
+        document, max_age = outbound.get_json_cacheable(uri, private_allowed=private_allowed)
+        keys, keyset = _imported(jwks.check(document))
+    except jwks.BadKeySet as error:
+        entry.error = f"is not an acceptable JWKS: {error}"
+    except outbound.BadDocument as error:
+        entry.error = str(error)
+    except requests.RequestException as error:
+        entry.error = outbound.unreachable(error)
+    else:
+        entry.keys, entry.keyset, entry.error = keys, keyset, None
+        ttl = DEFAULT_TTL if max_age is None else min(max(max_age, MIN_TTL), MAX_TTL)
+        entry.expires = now + ttl
+        return
+    if not entry.keys:
+        entry.expires = 0.0
 
 
 def _current(client: ClientRef) -> _Entry:
