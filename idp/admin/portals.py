@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from flask_babel import gettext as _  # English outside a page (CLI, API)
 from idp import audit
 from idp import jwks as client_jwks
-from idp.directory import (DirectoryError, NotFound, _check_uri, check_backchannel_uri,
+from idp.directory import (CLIENT_SIGNING_ALGS, DirectoryError, NotFound, _check_uri, check_backchannel_uri,
                            check_scope, create_client)
 from idp.models import Client, Tenant
 from idp import hashing
@@ -39,10 +39,14 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
                   min_acr: str | None | bool = False,
                   backchannel_logout_uri: str | None | bool = False,
                   backchannel_logout_session_required: bool | None = None,
-                  scope: str | list[str] | None = None):
+                  scope: str | list[str] | None = None,
+                  require_par: bool | None = None,
+                  require_signed_request_object: bool | None = None,
+                  request_object_signing_alg: str | None | bool = False):
     """Change what is given (``min_acr=False``: unchanged; None or "pwd": no floor;
     ``backchannel_logout_uri=False``: unchanged, None or "": none; the session flag None:
-    unchanged; ``scope`` None: unchanged). Exact URIs are checked as ``create_client`` checks them; nothing changes if
+    unchanged; ``scope`` None: unchanged; the PAR and request object flags None: unchanged;
+    ``request_object_signing_alg=False``: unchanged, None: any the server accepts). Exact URIs are checked as ``create_client`` checks them; nothing changes if
     one is wrong."""
     client = _client(db, tenant, client_id)
     changes: dict = {}
@@ -80,6 +84,17 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
         checked = check_scope(scope, client.grant_types, client.is_public)
         if checked != client.scope:
             changes["scope"] = checked
+    for flag, value in (("require_par", require_par),
+                        ("require_signed_request_object", require_signed_request_object)):
+        if value is not None and bool(value) != bool(getattr(client, flag)):
+            changes[flag] = bool(value)
+    if request_object_signing_alg is not False:
+        alg = request_object_signing_alg or None
+        if alg is not None and alg not in CLIENT_SIGNING_ALGS:
+            raise DirectoryError("the request object algorithm must be one of "
+                                 f"{', '.join(CLIENT_SIGNING_ALGS)}")
+        if alg != client.request_object_signing_alg:
+            changes["request_object_signing_alg"] = alg
     for key, value in changes.items():
         setattr(client, key, value)  # new lists: JSON columns see assignment, not mutation
     db.flush()

@@ -294,6 +294,10 @@ AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_j
 Acr = Literal["pwd", "mfa", "phr"]
 
 
+# RFC 9101: asymmetric only, as idp.directory.CLIENT_SIGNING_ALGS.
+RequestObjectAlg = Literal["RS256", "PS256", "ES256", "EdDSA"]
+
+
 class Client(BaseModel):
     client_id: str
     name: str
@@ -313,6 +317,9 @@ class Client(BaseModel):
     jwks: dict | None = Field(None, description="Its public keys (private_key_jwt).")
     jwks_uri: str | None = Field(None, description="Where it publishes its public keys "
                                                    "(private_key_jwt).")
+    require_pushed_authorization_requests: bool = False
+    require_signed_request_object: bool = False
+    request_object_signing_alg: str | None = None
     created_at: datetime
 
 
@@ -343,6 +350,9 @@ class ClientCreate(Request):
     jwks_uri: str | None = Field(None, max_length=2000,
                                  description="For private_key_jwt: where the client publishes "
                                              "its public keys (https).")
+    require_pushed_authorization_requests: bool = False
+    require_signed_request_object: bool = False
+    request_object_signing_alg: RequestObjectAlg | None = None
 
 
 class ClientUpdate(Request):
@@ -353,6 +363,9 @@ class ClientUpdate(Request):
     min_acr: Acr | None = None
     backchannel_logout_uri: str | None = Field(None, max_length=2000)
     backchannel_logout_session_required: bool | None = None
+    require_pushed_authorization_requests: bool | None = None
+    require_signed_request_object: bool | None = None
+    request_object_signing_alg: RequestObjectAlg | None = None
     token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post",
                                         "private_key_jwt"] | None = Field(
         None, description="Moving to private_key_jwt (with `jwks` or `jwks_uri`) drops the "

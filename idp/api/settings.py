@@ -110,6 +110,9 @@ def _fields(client: Client) -> dict:
                 token_endpoint_auth_method=client.token_endpoint_auth_method or (
                     "none" if client.is_public else "client_secret_basic"),
                 jwks=client.jwks, jwks_uri=client.jwks_uri,
+                require_pushed_authorization_requests=bool(client.require_par),
+                require_signed_request_object=bool(client.require_signed_request_object),
+                request_object_signing_alg=client.request_object_signing_alg,
                 created_at=client.created_at)
 
 
@@ -166,7 +169,9 @@ def create_client():
         min_acr=body.min_acr, backchannel_logout_uri=body.backchannel_logout_uri,
         backchannel_logout_session_required=body.backchannel_logout_session_required,
         scope=body.scope, auth_method=body.token_endpoint_auth_method, jwks=body.jwks,
-        jwks_uri=body.jwks_uri)
+        jwks_uri=body.jwks_uri, require_par=body.require_pushed_authorization_requests,
+        require_signed_request_object=body.require_signed_request_object,
+        request_object_signing_alg=body.request_object_signing_alg)
     location = f"{web.issuer()}/api/v1/clients/{made.client.client_id}"
     return (models.ClientWithSecret(**_fields(made.client), client_secret=made.secret), 201,
             {"Location": location})
@@ -207,7 +212,10 @@ def update_client(client_id):
         backchannel_logout_uri=(given["backchannel_logout_uri"]
                                 if "backchannel_logout_uri" in given else False),
         backchannel_logout_session_required=body.backchannel_logout_session_required,
-        scope=body.scope)
+        scope=body.scope, require_par=body.require_pushed_authorization_requests,
+        require_signed_request_object=body.require_signed_request_object,
+        request_object_signing_alg=(given["request_object_signing_alg"]
+                                    if "request_object_signing_alg" in given else False))
     secret = None
     if credentials:
         secret = admin.set_client_credentials(

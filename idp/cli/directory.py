@@ -143,6 +143,9 @@ def client_create(settings: Settings, args) -> dict:
             backchannel_logout_uri=args.backchannel_logout_uri,
             backchannel_logout_session_required=args.backchannel_logout_session_required,
             scope=args.scope, auth_method=args.auth_method, jwks=jwks, jwks_uri=args.jwks_uri,
+            require_par=args.require_par,
+            require_signed_request_object=args.require_signed_request_object,
+            request_object_signing_alg=args.request_object_alg,
         )
         return {"client_id": new.client.client_id, "client_secret": new.secret,
                 "name": new.client.name, "public": new.client.is_public,
@@ -151,7 +154,7 @@ def client_create(settings: Settings, args) -> dict:
                 "grant_types": new.client.grant_types,
                 "min_acr": new.client.min_acr,
                 "scope": new.client.scope,
-                **_backchannel(new.client),
+                **_backchannel(new.client), **_request_rules(new.client),
                 "token_endpoint_auth_method": new.client.token_endpoint_auth_method or (
                     "client_secret_basic" if new.secret else "none"),
                 **({"jwks_uri": new.client.jwks_uri} if new.client.jwks_uri else {}),
@@ -177,6 +180,12 @@ def _jwks_argument(source: str) -> dict:
 def _backchannel(client) -> dict:
     return {"backchannel_logout_uri": client.backchannel_logout_uri,
             "backchannel_logout_session_required": client.backchannel_logout_session_required}
+
+
+def _request_rules(client) -> dict:
+    return {"require_par": bool(client.require_par),
+            "require_signed_request_object": bool(client.require_signed_request_object),
+            "request_object_signing_alg": client.request_object_signing_alg}
 
 
 def client_update(settings: Settings, args) -> dict:
@@ -302,6 +311,13 @@ def add_commands(verbs: dict) -> None:
                                                      "private_key_jwt; - reads standard input")
     keys.add_argument("--jwks-uri", metavar="URL", help="where the client publishes its public "
                                                         "keys (https), for private_key_jwt")
+    sp.add_argument("--require-par", action="store_true",
+                    help="every authorization request must be pushed first (RFC 9126)")
+    sp.add_argument("--require-signed-request-object", action="store_true",
+                    help="every authorization request must be a signed request object (RFC 9101)")
+    sp.add_argument("--request-object-alg", metavar="ALG",
+                    help="the only algorithm its request objects may be signed with "
+                         "(RS256, PS256, ES256 or EdDSA)")
     sp.set_defaults(func=client_create)
 
     sp = verbs["client"].add_parser("update", help="change a client's name or back-channel "

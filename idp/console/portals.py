@@ -16,8 +16,8 @@ import json
 from idp import admin, db, jwks
 from idp.console.views import bp
 from idp.clients import API_SCOPES, DEFAULT_SCOPE
-from idp.directory import (DEFAULT_GRANT_TYPES, GRANT_TYPES, ID_TOKEN_ALGS, DirectoryError,
-                           _check_uri)
+from idp.directory import (CLIENT_SIGNING_ALGS, DEFAULT_GRANT_TYPES, GRANT_TYPES, ID_TOKEN_ALGS,
+                           DirectoryError, _check_uri)
 from idp.models import Client
 
 MAX_URIS = 50
@@ -112,6 +112,21 @@ def _proof(form: dict) -> dict:
         if isinstance(error, jwks.PrivateKeyShown):
             form["jwks"] = ""  # not echoed back into the page
         raise BadForm(_("The public keys are refused: %(why)s", why=str(error))) from None
+
+
+def _request_rules_of(client: Client) -> dict:
+    """How the portal must send its sign-in requests (PAR, request objects), as saved."""
+    return {"require_par": bool(client.require_par),
+            "require_signed_request_object": bool(client.require_signed_request_object),
+            "request_object_signing_alg": client.request_object_signing_alg or ""}
+
+
+def _request_rules_form() -> dict:
+    """The same, as ticked (an unknown algorithm is refused by ``admin.update_client``)."""
+    return {"require_par": request.form.get("require_par") == "1",
+            "require_signed_request_object":
+                request.form.get("require_signed_request_object") == "1",
+            "request_object_signing_alg": request.form.get("request_object_signing_alg", "")[:16]}
 
 
 def _api_scopes() -> list[str]:
@@ -211,8 +226,10 @@ def _render_portal(client: Client, status: int = 200, error: str | None = None,
                     "backchannel_logout_session_required":
                         client.backchannel_logout_session_required,
                     "api_scopes": [s for s in client.scope.split() if s in API_SCOPES],
-                    **_proof_form(client)}
+                    **_proof_form(client), **_request_rules_of(client)}
     return render_template("console/portal.html", client=client, error=error, form=form,
+                           signs_people_in="authorization_code" in client.grant_types,
+                           request_object_algs=CLIENT_SIGNING_ALGS,
                            max_uri_length=MAX_URI_LENGTH, api_scope_help=API_SCOPE_HELP,
                            takes_api_scopes=(not client.is_public
                                              and "client_credentials" in client.grant_types),
@@ -232,8 +249,9 @@ def portal_update(client_id):
             "post_logout_redirect_uris":
                 request.form.get("post_logout_redirect_uris", "")[:MAX_URI_TEXT],
             "min_acr": request.form.get("min_acr", ""), **_backchannel_form(),
-            "api_scopes": _api_scopes(), **_proof_form()}
+            "api_scopes": _api_scopes(), **_proof_form(), **_request_rules_form()}
     takes = not client.is_public and "client_credentials" in client.grant_types
+    form_rules = {k: form[k] for k in _request_rules_of(client)}
     secret = None
     try:
         proof = _proof(form) if not client.is_public else {}  # checked before anything changes
@@ -243,7 +261,8 @@ def portal_update(client_id):
                                                             _("post-logout redirect URIs")),
                             min_acr=_min_acr(), **_backchannel(form),
                             scope=(_with_api_scopes(client.scope, form["api_scopes"])
-                                   if takes else None))
+                                   if takes else None),
+                            **(form_rules if "authorization_code" in client.grant_types else {}))
         keyed = client.token_endpoint_auth_method == admin.KEY_METHOD
         if proof:
             secret = admin.set_client_credentials(db.session(), g.tenant, client.client_id,
