@@ -520,3 +520,24 @@ def test_console_moves_a_portal_from_its_secret_to_keys_and_back(app, client, wo
     assert r.status_code == 200
     refused_with(send(client, world, assertion(key, claims_for(world, world.service.client_id))),
                  "not registered for private_key_jwt")
+
+
+# -- pushed authorization requests ------------------------------------------------------------
+
+def test_a_pushed_authorization_request_authenticated_with_private_key_jwt(app, world):
+    from tests.support.par import authorization_params, push
+
+    key = ec_key()
+    creds = keyed_client(app, world, jwks=public_jwks(key),
+                         grant_types=("authorization_code", "refresh_token"),
+                         redirect_uri="https://keyed.test/cb")
+    session = oauth(app, world, creds.client_id, key)
+    provider = {"pushed_authorization_request_endpoint": f"{world.issuer}/par"}
+    params, _ = authorization_params(creds)
+    pushed = push(session, provider, params)  # aud: the PAR endpoint's URL (Authlib's choice)
+    assert pushed.status_code == 201, pushed.text
+    assert pushed.json()["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
+
+    stranger = ec_key()
+    refused = push(oauth(app, world, creds.client_id, stranger), provider, params)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
