@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from flask_babel import gettext as _  # English outside a page (CLI, API)
 from idp import audit, roles
+from idp import jwks as client_jwks
 from idp.addresses import normalise_email
 from idp.clients import API_SCOPES, DEFAULT_SCOPE, USER_SCOPES
 from idp.password import Passwords
@@ -306,6 +307,11 @@ def create_client(
     if keyed and bool(jwks) == bool(jwks_uri):
         raise DirectoryError("private_key_jwt needs the client's public keys: a JWKS or a "
                              "jwks_uri (one of them)")
+    if jwks:
+        try:
+            jwks = client_jwks.check(jwks)
+        except client_jwks.BadKeySet as error:
+            raise DirectoryError(str(error)) from None
     if subject_type not in SUBJECT_TYPES:
         raise DirectoryError(f"the subject type must be one of {', '.join(SUBJECT_TYPES)}")
     if request_object_signing_alg is not None and request_object_signing_alg not in CLIENT_SIGNING_ALGS:

@@ -157,6 +157,12 @@ def get_json(url: str, *, private_allowed: bool, max_bytes: int = MAX_DOCUMENT):
     exchange, a public address unless ``private_allowed``. The body is read only up to
     ``max_bytes``. Raises ``requests.RequestException`` when there is no answer, and
     ``BadDocument`` when the answer is not a 200 JSON document within the size."""
+    return get_json_cacheable(url, private_allowed=private_allowed, max_bytes=max_bytes)[0]
+
+
+def get_json_cacheable(url: str, *, private_allowed: bool, max_bytes: int = MAX_DOCUMENT):
+    """``get_json``, and for how long its sender says it may be kept: (document, seconds from
+    ``Cache-Control: max-age``, 0 for no-store or no-cache, None when it says nothing)."""
     with requests.Session() as http:
         http.trust_env = False
         adapter = _Adapter(public_only=not private_allowed)
@@ -167,6 +173,7 @@ def get_json(url: str, *, private_allowed: bool, max_bytes: int = MAX_DOCUMENT):
                       allow_redirects=False) as answer:
             if answer.status_code != 200:
                 raise BadDocument(f"answered HTTP {answer.status_code}")
+            max_age = _max_age(answer.headers.get("Cache-Control", ""))
             body = bytearray()
             for chunk in answer.iter_content(8192):
                 body += chunk
@@ -177,9 +184,20 @@ def get_json(url: str, *, private_allowed: bool, max_bytes: int = MAX_DOCUMENT):
             if time.monotonic() - started >= DEADLINE:
                 raise requests.Timeout(f"no answer within {DEADLINE:g} s")
     try:
-        return json.loads(bytes(body))
+        return json.loads(bytes(body)), max_age
     except (ValueError, UnicodeError):
         raise BadDocument("is not JSON") from None
+
+
+def _max_age(cache_control: str) -> int | None:
+    directives = [d.strip().lower() for d in cache_control.split(",")]
+    if "no-store" in directives or "no-cache" in directives:
+        return 0
+    for d in directives:
+        name, _, value = d.partition("=")
+        if name.strip() == "max-age" and value.strip().strip('"').isdigit():
+            return int(value.strip().strip('"'))
+    return None
 
 
 def unreachable(e: Exception) -> str:

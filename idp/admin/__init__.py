@@ -12,8 +12,8 @@ verbs (create, rotate, delete) would collide with the portals' here; so is the b
 from idp.admin.lifecycle import (Ended, LastAdministrator, NotOnYourself, deactivate,
                                  delete_user, end_session, end_sessions_and_tokens, reactivate,
                                  set_role, sign_out_everywhere)
-from idp.admin.portals import (MIN_ACRS, delete_client, register_client, rotate_client_secret,
-                               update_client)
+from idp.admin.portals import (KEY_METHOD, MIN_ACRS, delete_client, register_client,
+                               rotate_client_secret, set_client_credentials, update_client)
 from idp.admin.provisioning import (GroupInPolicy, delete_group, set_members, update_group,
                                     update_user)
 from idp.admin.sign_in_policy import policy_dict, policy_row, set_policy
@@ -24,12 +24,12 @@ from idp.admin.users import (IssuedLoginToken, PasswordRefused, PrivilegedLinkRe
                              unlock)
 
 __all__ = [
-    "KEEP", "MIN_ACRS", "GroupInPolicy", "delete_group", "set_members", "update_group",
+    "KEY_METHOD", "KEEP", "MIN_ACRS", "GroupInPolicy", "delete_group", "set_members", "update_group",
     "update_user", "Ended", "IssuedLoginToken", "LastAdministrator", "NotOnYourself",
     "PasswordRefused", "create_user", "end_session", "forget_browsers", "set_groups",
     "PrivilegedLinkRefused", "add_to_group", "add_upstream", "create_group",
     "create_login_token", "deactivate", "delete_client", "delete_user",
     "end_sessions_and_tokens", "find_upstream", "policy_dict", "policy_row", "reactivate",
-    "register_client", "remove_from_group", "rotate_client_secret", "set_policy", "set_role",
+    "register_client", "remove_from_group", "rotate_client_secret", "set_client_credentials", "set_policy", "set_role",
     "set_user_mfa", "sign_out_everywhere", "unlock", "update_client", "update_upstream",
 ]

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from flask_babel import gettext as _  # English outside a page (CLI, API)
 from idp import audit
+from idp import jwks as client_jwks
 from idp.directory import (CLIENT_SIGNING_ALGS, DirectoryError, NotFound, _check_uri, check_backchannel_uri,
                            check_scope, create_client)
 from idp.models import Client, Tenant
@@ -102,11 +103,63 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
     return client
 
 
+KEY_METHOD = "private_key_jwt"
+
+
+def set_client_credentials(db: Session, tenant: Tenant, client_id: str, actor: str, *,
+                           auth_method: str, jwks: dict | None = None,
+                           jwks_uri: str | None = None) -> str | None:
+    """How a confidential client proves itself: a secret (``client_secret_basic`` or
+    ``client_secret_post``) or its key pair (``private_key_jwt`` with ``jwks`` or ``jwks_uri``).
+    Moving to keys drops its secret (it stops working now); moving back to a secret makes a new
+    one, returned here once (the keys are dropped). New keys for a keyed client replace its
+    old ones. A public client stays public (it has neither). Returns the new secret, if any."""
+    client = _client(db, tenant, client_id)
+    if auth_method not in ("client_secret_basic", "client_secret_post", KEY_METHOD):
+        raise DirectoryError("the authentication method must be client_secret_basic, "
+                             "client_secret_post or private_key_jwt")
+    if client.is_public:
+        raise DirectoryError(_("a public client has no secret and no keys: it stays public"))
+    changes: dict = {}
+    secret = None
+    if auth_method == KEY_METHOD:
+        if bool(jwks) == bool(jwks_uri):
+            raise DirectoryError(_("a portal that proves itself with a key needs its public "
+                                   "keys: a JWKS or its address (one of them)"))
+        if jwks:
+            try:
+                jwks = client_jwks.check(jwks)
+            except client_jwks.BadKeySet as error:
+                raise DirectoryError(str(error)) from None
+        uri = _check_uri(jwks_uri, "jwks_uri", server=True) if jwks_uri else None
+        changes.update(token_endpoint_auth_method=KEY_METHOD, secret_hash=None,
+                       jwks=jwks or None, jwks_uri=uri)
+    else:
+        changes["token_endpoint_auth_method"] = (
+            "client_secret_post" if auth_method == "client_secret_post" else None)
+        if client.token_endpoint_auth_method == KEY_METHOD or client.secret_hash is None:
+            secret = hashing.new_secret()
+            changes.update(secret_hash=hashing.digest("client-secret", secret), jwks=None,
+                           jwks_uri=None)
+    changed = {k: v for k, v in changes.items() if getattr(client, k) != v}
+    for key, value in changed.items():
+        setattr(client, key, value)
+    db.flush()
+    if changed:
+        audit.record(db, tenant.id, "client.credentials_changed", actor=actor,
+                     client_id=client.client_id, auth_method=auth_method,
+                     keys=("jwks_uri" if client.jwks_uri else "jwks" if client.jwks else None),
+                     new_secret=secret is not None)
+    return secret
+
+
 def rotate_client_secret(db: Session, tenant: Tenant, client_id: str, actor: str) -> str:
     """A new secret, returned once; the old one stops working now."""
     client = _client(db, tenant, client_id)
     if client.is_public:
         raise DirectoryError(_("a public client has no secret to rotate"))
+    if client.token_endpoint_auth_method == KEY_METHOD:
+        raise DirectoryError(_("this portal proves itself with a key, not a secret"))
     secret = hashing.new_secret()
     client.secret_hash = hashing.digest("client-secret", secret)
     db.flush()

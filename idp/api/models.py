@@ -313,6 +313,7 @@ class PolicyChange(Request):
 # -- clients -----------------------------------------------------------------------------------
 
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 Acr = Literal["pwd", "mfa", "phr"]
 
 
@@ -332,6 +333,13 @@ class Client(BaseModel):
     min_acr: str | None
     backchannel_logout_uri: str | None
     backchannel_logout_session_required: bool
+    token_endpoint_auth_method: str = Field(
+        description="How it proves itself: client_secret_basic or client_secret_post (a "
+                    "secret), private_key_jwt (an assertion signed by a key of `jwks` or "
+                    "`jwks_uri`), none (a public client).")
+    jwks: dict | None = Field(None, description="Its public keys (private_key_jwt).")
+    jwks_uri: str | None = Field(None, description="Where it publishes its public keys "
+                                                   "(private_key_jwt).")
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
     request_object_signing_alg: str | None = None
@@ -358,6 +366,13 @@ class ClientCreate(Request):
     min_acr: Acr | None = None
     backchannel_logout_uri: str | None = Field(None, max_length=2000)
     backchannel_logout_session_required: bool = False
+    token_endpoint_auth_method: AuthMethod | None = Field(
+        None, description="Default: a secret (client_secret_basic), or none when `public`.")
+    jwks: dict | None = Field(None, description="For private_key_jwt: the client's public keys "
+                                                "(a JWKS; public parts only).")
+    jwks_uri: str | None = Field(None, max_length=2000,
+                                 description="For private_key_jwt: where the client publishes "
+                                             "its public keys (https).")
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
     request_object_signing_alg: RequestObjectAlg | None = None
@@ -374,6 +389,19 @@ class ClientUpdate(Request):
     require_pushed_authorization_requests: bool | None = None
     require_signed_request_object: bool | None = None
     request_object_signing_alg: RequestObjectAlg | None = None
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post",
+                                        "private_key_jwt"] | None = Field(
+        None, description="Moving to private_key_jwt (with `jwks` or `jwks_uri`) drops the "
+                          "secret; moving back to a secret makes a new one, returned once in "
+                          "`client_secret`. New `jwks` or `jwks_uri` for a private_key_jwt "
+                          "client replace its keys.")
+    jwks: dict | None = None
+    jwks_uri: str | None = Field(None, max_length=2000)
+
+
+class ClientUpdated(Client):
+    client_secret: str | None = Field(None, description="Only when this change gave the client "
+                                                        "a new secret: shown once, here.")
 
 
 class Secret(BaseModel):

@@ -147,6 +147,9 @@ def _fields(client: Client) -> dict:
                 id_token_signed_response_alg=client.id_token_signed_response_alg,
                 min_acr=client.min_acr, backchannel_logout_uri=client.backchannel_logout_uri,
                 backchannel_logout_session_required=client.backchannel_logout_session_required,
+                token_endpoint_auth_method=client.token_endpoint_auth_method or (
+                    "none" if client.is_public else "client_secret_basic"),
+                jwks=client.jwks, jwks_uri=client.jwks_uri,
                 require_pushed_authorization_requests=bool(client.require_par),
                 require_signed_request_object=bool(client.require_signed_request_object),
                 request_object_signing_alg=client.request_object_signing_alg,
@@ -205,7 +208,8 @@ def create_client():
         grant_types=body.grant_types, id_token_alg=body.id_token_signed_response_alg,
         min_acr=body.min_acr, backchannel_logout_uri=body.backchannel_logout_uri,
         backchannel_logout_session_required=body.backchannel_logout_session_required,
-        scope=body.scope, require_par=body.require_pushed_authorization_requests,
+        scope=body.scope, auth_method=body.token_endpoint_auth_method, jwks=body.jwks,
+        jwks_uri=body.jwks_uri, require_par=body.require_pushed_authorization_requests,
         require_signed_request_object=body.require_signed_request_object,
         request_object_signing_alg=body.request_object_signing_alg)
     location = f"{web.issuer()}/api/v1/clients/{made.client.client_id}"
@@ -221,7 +225,7 @@ def get_client(client_id):
 
 
 @bp.patch("/clients/<client_id>")
-@operation("admin:write", body=models.ClientUpdate, ok={"HTTP_200": models.Client},
+@operation("admin:write", body=models.ClientUpdate, ok={"HTTP_200": models.ClientUpdated},
            tags=CLIENTS)
 def update_client(client_id):
     """Change a client
@@ -235,6 +239,10 @@ def update_client(client_id):
     if body.scope is not None and client.client_id == current_caller().client.client_id:
         raise Problem(409, "A service cannot change its own scopes; an administrator does, in "
                            "the console.")
+    credentials = body.token_endpoint_auth_method or body.jwks or body.jwks_uri
+    if credentials and client.client_id == current_caller().client.client_id:
+        raise Problem(409, "A service cannot change how it proves itself; an administrator "
+                           "does, in the console.")
     given = body.model_dump(exclude_unset=True)
     updated = admin.update_client(
         db.session(), g.tenant, client.client_id, current_caller().actor,
@@ -248,7 +256,13 @@ def update_client(client_id):
         require_signed_request_object=body.require_signed_request_object,
         request_object_signing_alg=(given["request_object_signing_alg"]
                                     if "request_object_signing_alg" in given else False))
-    return models.Client(**_fields(updated))
+    secret = None
+    if credentials:
+        secret = admin.set_client_credentials(
+            db.session(), g.tenant, client.client_id, current_caller().actor,
+            auth_method=body.token_endpoint_auth_method or updated.token_endpoint_auth_method
+            or "client_secret_basic", jwks=body.jwks, jwks_uri=body.jwks_uri)
+    return models.ClientUpdated(**_fields(updated), client_secret=secret)
 
 
 @bp.post("/clients/<client_id>/secret")

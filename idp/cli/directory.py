@@ -129,6 +129,11 @@ def client_create(settings: Settings, args) -> dict:
     from idp.installation import database
 
     grant_types = [g.strip() for g in args.grant_types.split(",") if g.strip()]
+    jwks = _jwks_argument(args.jwks) if args.jwks else None
+    if (args.jwks or args.jwks_uri) and args.auth_method != "private_key_jwt":
+        raise CLIError("--jwks and --jwks-uri go with --auth-method private_key_jwt")
+    if args.public and args.auth_method not in (None, "none"):
+        raise CLIError(f"a --public client has no credentials: not --auth-method {args.auth_method}")
     with database(settings) as session:
         tenant = directory.get_tenant(session, args.slug)
         new = directory.create_client(
@@ -137,7 +142,8 @@ def client_create(settings: Settings, args) -> dict:
             grant_types=grant_types, id_token_alg=args.id_token_alg, min_acr=args.min_acr,
             backchannel_logout_uri=args.backchannel_logout_uri,
             backchannel_logout_session_required=args.backchannel_logout_session_required,
-            scope=args.scope, require_par=args.require_par,
+            scope=args.scope, auth_method=args.auth_method, jwks=jwks, jwks_uri=args.jwks_uri,
+            require_par=args.require_par,
             require_signed_request_object=args.require_signed_request_object,
             request_object_signing_alg=args.request_object_alg,
         )
@@ -149,7 +155,26 @@ def client_create(settings: Settings, args) -> dict:
                 "min_acr": new.client.min_acr,
                 "scope": new.client.scope,
                 **_backchannel(new.client), **_request_rules(new.client),
+                "token_endpoint_auth_method": new.client.token_endpoint_auth_method or (
+                    "client_secret_basic" if new.secret else "none"),
+                **({"jwks_uri": new.client.jwks_uri} if new.client.jwks_uri else {}),
+                **({"jwks_kids": [k.get("kid") for k in new.client.jwks["keys"]]}
+                   if new.client.jwks else {}),
                 "issuer": f"{settings.base_url}/t/{tenant.slug}"}
+
+
+def _jwks_argument(source: str) -> dict:
+    """The public keys given to ``--jwks``: a file's path, or ``-`` for standard input."""
+    from idp import jwks
+
+    try:
+        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
+    except (OSError, UnicodeError) as error:
+        raise CLIError(f"--jwks {source}: cannot be read ({error.__class__.__name__})") from None
+    try:
+        return jwks.parse(text)
+    except jwks.BadKeySet as error:
+        raise CLIError(f"--jwks: {error}") from None
 
 
 def _backchannel(client) -> dict:
@@ -276,6 +301,16 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("--backchannel-logout-session-required", action="store_true",
                     help="the client needs the session id (sid) in logout tokens")
     sp.add_argument("--scope", metavar="SCOPES", help=SCOPE_HELP)
+    sp.add_argument("--auth-method", choices=["client_secret_basic", "client_secret_post",
+                                              "private_key_jwt", "none"],
+                    help="how the client proves itself at the token endpoint (default: a "
+                         "secret, or none with --public); private_key_jwt needs --jwks or "
+                         "--jwks-uri")
+    keys = sp.add_mutually_exclusive_group()
+    keys.add_argument("--jwks", metavar="FILE", help="the client's public keys (a JWKS) for "
+                                                     "private_key_jwt; - reads standard input")
+    keys.add_argument("--jwks-uri", metavar="URL", help="where the client publishes its public "
+                                                        "keys (https), for private_key_jwt")
     sp.add_argument("--require-par", action="store_true",
                     help="every authorization request must be pushed first (RFC 9126)")
     sp.add_argument("--require-signed-request-object", action="store_true",

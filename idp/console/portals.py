@@ -11,12 +11,14 @@ from flask import abort, flash, g, make_response, redirect, render_template, req
 from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import select
 
-from idp import admin, db
+import json
+
+from idp import admin, db, jwks
 from idp.admin import registration_tokens
 from idp.console.views import bp
 from idp.clients import API_SCOPES, DEFAULT_SCOPE
 from idp.directory import (CLIENT_SIGNING_ALGS, DEFAULT_GRANT_TYPES, GRANT_TYPES, ID_TOKEN_ALGS,
-                           DirectoryError)
+                           DirectoryError, _check_uri)
 from idp.models import Client
 
 MAX_URIS = 50
@@ -73,6 +75,44 @@ def _backchannel(form: dict) -> dict:
         raise BadForm(_("a back-channel logout URI is at most %(num)d characters", num=MAX_URI_LENGTH))
     return {"backchannel_logout_uri": uri or None,
             "backchannel_logout_session_required": form["backchannel_logout_session_required"]}
+
+
+MAX_JWKS_TEXT = 64 * 1024  # as a fetched jwks_uri document
+
+
+def _proof_form(client: Client | None = None) -> dict:
+    """How the portal proves itself, as typed (``client``: as registered, for the edit page)."""
+    if client is not None:
+        keyed = client.token_endpoint_auth_method == admin.KEY_METHOD
+        return {"proof": "key" if keyed else "secret",
+                "jwks": json.dumps(client.jwks, indent=2) if client.jwks else "",
+                "jwks_uri": client.jwks_uri or ""}
+    proof = request.form.get("proof")  # absent: unchanged (a form from before this field)
+    return {"proof": {"key": "key", "secret": "secret"}.get(proof, None if proof is None else "secret"),
+            "jwks": request.form.get("jwks", "")[:MAX_JWKS_TEXT],
+            "jwks_uri": request.form.get("jwks_uri", "")[:MAX_URI_TEXT]}
+
+
+def _proof(form: dict) -> dict:
+    """The credentials to register from the proof fields: nothing for a secret; for a key,
+    the JWKS (checked) or the address where the portal publishes it (checked)."""
+    if form["proof"] != "key":
+        return {}
+    text, uri = form["jwks"].strip(), form["jwks_uri"].strip()
+    if bool(text) == bool(uri):
+        raise BadForm(_("A portal that proves itself with a key needs its public keys: paste "
+                        "them, or give the address where it publishes them (one of the two)."))
+    if len(uri) > MAX_URI_LENGTH:
+        raise BadForm(_("The address of the public keys is at most %(num)d characters",
+                        num=MAX_URI_LENGTH))
+    try:
+        return {"auth_method": admin.KEY_METHOD, "jwks": jwks.parse(text) if text else None,
+                "jwks_uri": _check_uri(uri, _("The address of the public keys"), server=True)
+                if uri else None}
+    except jwks.BadKeySet as error:
+        if isinstance(error, jwks.PrivateKeyShown):
+            form["jwks"] = ""  # not echoed back into the page
+        raise BadForm(_("The public keys are refused: %(why)s", why=str(error))) from None
 
 
 def _request_rules_of(client: Client) -> dict:
@@ -132,7 +172,8 @@ def _render_list(status: int = 200, error: str | None = None, form: dict | None 
     form = form or {"name": "", "redirect_uris": "", "post_logout_redirect_uris": "",
                     "backchannel_logout_uri": "", "backchannel_logout_session_required": False,
                     "public": False, "grant_types": list(DEFAULT_GRANT_TYPES), "min_acr": "",
-                    "id_token_alg": "RS256", "api_scopes": []}
+                    "id_token_alg": "RS256", "api_scopes": [], "proof": "secret", "jwks": "",
+                    "jwks_uri": ""}
     return render_template("console/portals.html", clients=clients, error=error, form=form,
                            minimums=MINIMUMS, max_uri_length=MAX_URI_LENGTH,
                            api_scope_help=API_SCOPE_HELP,
@@ -162,6 +203,7 @@ def portal_register():
         "min_acr": request.form.get("min_acr", ""),
         "id_token_alg": request.form.get("id_token_alg", "RS256"),
         "api_scopes": _api_scopes(),
+        **_proof_form(),
     }
     unknown = [t for t in request.form.getlist("grant_types") if t not in GRANT_TYPES]
     try:
@@ -176,7 +218,8 @@ def portal_register():
             redirect_uris, public=form["public"],
             post_logout_redirect_uris=_uris("post_logout_redirect_uris", _("post-logout redirect URIs")),
             grant_types=form["grant_types"], id_token_alg=form["id_token_alg"], min_acr=_min_acr(),
-            scope=_with_api_scopes(DEFAULT_SCOPE, form["api_scopes"]), **_backchannel(form))
+            scope=_with_api_scopes(DEFAULT_SCOPE, form["api_scopes"]), **_backchannel(form),
+            **({} if form["public"] else _proof(form)))
     except DirectoryError as e:
         return _render_list(400, str(e), form)
     flash(_("%(name)s is registered.", name=new.client.name))
@@ -193,7 +236,7 @@ def _render_portal(client: Client, status: int = 200, error: str | None = None,
                     "backchannel_logout_session_required":
                         client.backchannel_logout_session_required,
                     "api_scopes": [s for s in client.scope.split() if s in API_SCOPES],
-                    **_request_rules_of(client)}
+                    **_proof_form(client), **_request_rules_of(client)}
     return render_template("console/portal.html", client=client, error=error, form=form,
                            signs_people_in="authorization_code" in client.grant_types,
                            request_object_algs=CLIENT_SIGNING_ALGS,
@@ -258,10 +301,12 @@ def portal_update(client_id):
             "post_logout_redirect_uris":
                 request.form.get("post_logout_redirect_uris", "")[:MAX_URI_TEXT],
             "min_acr": request.form.get("min_acr", ""), **_backchannel_form(),
-            "api_scopes": _api_scopes(), **_request_rules_form()}
+            "api_scopes": _api_scopes(), **_proof_form(), **_request_rules_form()}
     takes = not client.is_public and "client_credentials" in client.grant_types
     form_rules = {k: form[k] for k in _request_rules_of(client)}
+    secret = None
     try:
+        proof = _proof(form) if not client.is_public else {}  # checked before anything changes
         admin.update_client(db.session(), g.tenant, client.client_id, g.admin.email, name=form["name"],
                             redirect_uris=_uris("redirect_uris", _("redirect URIs")),
                             post_logout_redirect_uris=_uris("post_logout_redirect_uris",
@@ -270,9 +315,19 @@ def portal_update(client_id):
                             scope=(_with_api_scopes(client.scope, form["api_scopes"])
                                    if takes else None),
                             **(form_rules if "authorization_code" in client.grant_types else {}))
+        keyed = client.token_endpoint_auth_method == admin.KEY_METHOD
+        if proof:
+            secret = admin.set_client_credentials(db.session(), g.tenant, client.client_id,
+                                                  g.admin.email, **proof)
+        elif keyed and form["proof"] == "secret":  # back to a secret: a new one, shown once
+            secret = admin.set_client_credentials(db.session(), g.tenant, client.client_id,
+                                                  g.admin.email, auth_method="client_secret_basic")
     except DirectoryError as e:  # update_client checks everything before it changes anything
         return _render_portal(client, 400, str(e), form)
     flash(_("%(name)s is saved.", name=client.name))
+    if secret:
+        flash(_("%(name)s now proves itself with a secret: copy it now.", name=client.name))
+        return no_store(make_response(_render_portal(client, secret=secret)))
     return redirect(url_for("console.portal", tenant=g.tenant.slug, client_id=client.client_id))
 
 

@@ -234,11 +234,20 @@ class Direct:
 
 
 def _client_id(pairs: list[tuple[str, str]], environ) -> str | None:
-    """The client the token request names, for the log: its form's ``client_id`` or the user
-    name of its Basic credentials (never the secret)."""
+    """The client the token request names, for the log: its form's ``client_id``, the ``sub``
+    of its ``client_assertion`` (private_key_jwt; checked or not) or the user name of its
+    Basic credentials (never the secret)."""
     for key, value in pairs:
         if key == "client_id":
             return value[:100]
+    for key, value in pairs:
+        if key == "client_assertion" and value.count(".") == 2:
+            body = value.split(".")[1]
+            try:
+                sub = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))).get("sub")
+            except (ValueError, UnicodeError, AttributeError):
+                return None
+            return sub[:100] if isinstance(sub, str) and sub else None
     auth = environ.get("HTTP_AUTHORIZATION", "")
     if auth[:6].lower() == "basic ":
         try:

@@ -18,7 +18,7 @@ from idp.models import Token
 from idp.models.base import utcnow
 from idp.oidc import keys
 from idp.oidc.issue import revoke_family
-from idp.oidc.oauth_client import ALL_METHODS, SECRET_METHODS
+from idp.oidc.oauth_client import ALL_METHODS, CONFIDENTIAL_METHODS
 from idp.oidc.tokens import InvalidToken, verify
 from idp.web import issuer
 
@@ -138,7 +138,7 @@ class Revocation(RevocationEndpoint):
 
 
 class Introspection(IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = SECRET_METHODS  # authenticated clients only
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS  # authenticated clients only
 
     def query_token(self, token_string, token_type_hint):
         return find_token(token_string, token_type_hint)

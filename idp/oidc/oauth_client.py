@@ -12,7 +12,8 @@ from idp import hashing
 from idp.clients import API_SCOPES, ClientRef, client_ref
 
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
-ALL_METHODS = SECRET_METHODS + ["none"]
+CONFIDENTIAL_METHODS = SECRET_METHODS + ["private_key_jwt"]  # idp.oidc.client_auth
+ALL_METHODS = CONFIDENTIAL_METHODS + ["none"]
 
 
 class OAuthClient:

@@ -15,6 +15,8 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
 from flask import Flask, current_app, g
 
+from idp.oidc.client_auth import (authenticate_private_key_jwt, authenticate_secret_basic,
+                                  authenticate_secret_post)
 from idp.oidc.endpoints import Introspection, Revocation
 from idp.oidc.grants.authorization_code import AuthorizationCodeGrant, S256Only
 from idp.oidc.grants.client_credentials import ClientCredentialsGrant
@@ -62,6 +64,9 @@ def init_app(app: Flask) -> Server:
     server = Server()
     server.init_app(app, query_client=query_client, save_token=save_token)
     server.register_token_generator("default", generate_token)
+    server.register_client_auth_method("private_key_jwt", authenticate_private_key_jwt)
+    server.register_client_auth_method("client_secret_basic", authenticate_secret_basic)
+    server.register_client_auth_method("client_secret_post", authenticate_secret_post)
     server.register_grant(AuthorizationCodeGrant, [S256Only(required=True), OpenIDExtension()])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)

@@ -18,6 +18,7 @@ from idp.oidc import authorize as authz
 from idp.oidc import keys
 from idp.oidc import par as pushed_authorization_request
 from idp.oidc.id_token import user_claims
+from idp.oidc.oauth_client import ALL_METHODS, CONFIDENTIAL_METHODS
 from idp.oidc.tokens import InvalidToken, verify, verify_id_token_hint
 from idp.web import TenantRef, error_page, expired_page, issuer, load_tenant_following
 
@@ -65,9 +66,12 @@ def discovery_document(base: str, tenant: TenantRef) -> dict:
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": list(ALL_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": list(CLIENT_SIGNING_ALGS),
+        "revocation_endpoint_auth_methods_supported": list(ALL_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(CLIENT_SIGNING_ALGS),
+        "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_METHODS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(CLIENT_SIGNING_ALGS),
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
         "acr_values_supported": ACR_VALUES,

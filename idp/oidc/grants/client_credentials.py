@@ -10,7 +10,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import InvalidScopeError, grants
 from authlib.oauth2.rfc6749.hooks import hooked
 
-from idp.oidc.oauth_client import SECRET_METHODS
+from idp.oidc.oauth_client import CONFIDENTIAL_METHODS
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -18,7 +18,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     registered for (``invalid_scope`` beyond that); without a ``scope`` parameter, all of the
     registered scope (RFC 6749 3.3)."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = SECRET_METHODS
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def validate_token_request(self):
         super().validate_token_request()

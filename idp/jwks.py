@@ -1,0 +1,107 @@
+"""A client's public keys as it registers them (a JWK Set, RFC 7517 5): what we accept before
+storing one (the CLI, the console, the admin API, dynamic registration) and when we fetch one
+from a client's ``jwks_uri``.
+
+Only public signing keys of the kinds a client may sign with (``directory.CLIENT_SIGNING_ALGS``):
+RSA of at least 2048 bits, EC on P-256, P-384 or P-521, OKP Ed25519. A set holding a private
+member (``d``, ``p``, ``q``, ...) is refused outright, not trimmed: whoever pasted it has just
+shown us the client's private key, and should know to make a new one. Symmetric keys (``oct``)
+are refused too: a shared secret is not a public key.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+MAX_KEYS = 20  # a client rotating its keys publishes two or three; more is a mistake
+MIN_RSA_BITS = 2048  # NIST SP 800-131A; FAPI 2.0 Security Profile 5.4.1
+CURVES = {"EC": ("P-256", "P-384", "P-521"), "OKP": ("Ed25519",)}
+PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+
+
+class BadKeySet(ValueError):
+    """A JWKS we do not accept; the message says why, in words an administrator acts on."""
+
+
+class PrivateKeyShown(BadKeySet):
+    """A JWKS holding a private key: refused, and not to be shown back to whoever sent it."""
+
+
+def parse(text: str) -> dict:
+    """A JWKS typed or uploaded as JSON text, checked (``check``)."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise BadKeySet("the public keys are not JSON (a JWKS looks like {\"keys\": [...]})") from None
+    return check(document)
+
+
+def check(document) -> dict:
+    """``document`` if it is a JWKS of public signing keys we accept; else ``BadKeySet``."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise BadKeySet("a JWKS is a JSON object with a \"keys\" list")
+    keys = document["keys"]
+    if not keys:
+        raise BadKeySet("the JWKS holds no key")
+    if len(keys) > MAX_KEYS:
+        raise BadKeySet(f"the JWKS holds {len(keys)} keys: at most {MAX_KEYS}")
+    kids = set()
+    for number, key in enumerate(keys, 1):
+        which = f"key {number}" + (f" ({key.get('kid')!r})" if isinstance(key, dict) and
+                                   isinstance(key.get("kid"), str) else "")
+        _check_key(key, which)
+        kid = key.get("kid")
+        if kid is not None:
+            if not isinstance(kid, str) or not kid:
+                raise BadKeySet(f"{which}: \"kid\" must be a non-empty string")
+            if kid in kids:
+                raise BadKeySet(f"two keys have the kid {kid!r}: each key needs its own")
+            kids.add(kid)
+    if len(keys) > 1 and len(kids) < len(keys):
+        raise BadKeySet("with several keys, each needs a \"kid\" (the signer names the key it used)")
+    try:
+        KeySet.import_key_set(document)
+    except (JoseError, ValueError, TypeError, KeyError) as error:
+        raise BadKeySet(f"the JWKS cannot be read: {error}") from None
+    return document
+
+
+def _check_key(key, which: str) -> None:
+    if not isinstance(key, dict):
+        raise BadKeySet(f"{which} is not a JSON object")
+    private = [m for m in PRIVATE_MEMBERS if m in key]
+    kty = key.get("kty")
+    if kty == "oct":
+        raise BadKeySet(f"{which} is a symmetric key (kty oct): give public keys only")
+    if private:
+        raise PrivateKeyShown(f"{which} holds a private part ({', '.join(private)}): give the public "
+                        "keys only, and make a new key pair, since this one's private key was "
+                        "shown")
+    if kty not in ("RSA", "EC", "OKP"):
+        raise BadKeySet(f"{which}: the key type must be RSA, EC or OKP, not {kty!r}")
+    if key.get("use", "sig") != "sig":
+        raise BadKeySet(f"{which} is marked for \"use\": {key.get('use')!r}; a client's keys "
+                        "here sign (\"sig\")")
+    if kty == "RSA":
+        n = key.get("n")
+        if not isinstance(n, str):
+            raise BadKeySet(f"{which}: an RSA key needs its modulus \"n\"")
+        bits = _bits(n)
+        if bits < MIN_RSA_BITS:
+            raise BadKeySet(f"{which}: an RSA key of {bits} bits is too short (at least "
+                            f"{MIN_RSA_BITS})")
+    elif key.get("crv") not in CURVES[kty]:
+        raise BadKeySet(f"{which}: the curve must be one of {', '.join(CURVES[kty])}, not "
+                        f"{key.get('crv')!r}")
+
+
+def _bits(n: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
+    except ValueError:
+        raise BadKeySet("an RSA modulus is not base64url") from None
+    return int.from_bytes(raw, "big").bit_length()

@@ -1,0 +1,60 @@
+"""An administrator registers a portal that proves itself with a private key (private_key_jwt)
+in Chromium, at 1280 and 360 px: a pasted private key is refused with the reason, the public
+keys are kept, no secret is shown, and the portal then gets tokens by signing with its key."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+
+import requests
+from joserfc import jwt
+from joserfc.jwk import ECKey
+from playwright.sync_api import Page, expect
+
+from tests.support.browser_console import to_console
+from tests.support.screens import look_at
+
+
+def test_an_admin_registers_a_portal_with_its_public_keys(page: Page, live_world):
+    world, base = live_world, live_world.issuer
+    key = ECKey.generate_key("P-256", parameters={"kid": "payroll-2026"})
+    found = {}
+    to_console(page, base, "/admin/portals", world.admin, world.password)
+    page.locator("#portal-name").fill("Payroll batch")
+    page.locator("#portal-redirect-uris").fill("")
+    page.locator("#grant-authorization_code").uncheck()
+    page.locator("#grant-refresh_token").uncheck()
+    page.locator("#grant-client_credentials").check()
+    page.get_by_label(re.compile("A private key it keeps")).check()
+    page.get_by_label("Its public keys (a JWKS, pasted)").fill(
+        json.dumps({"keys": [key.as_dict(private=True)]}))
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_role("alert")).to_contain_text("private part")
+    found["refused"] = look_at(page, "console-portal-key-refused")
+
+    page.get_by_label("Its public keys (a JWKS, pasted)").fill(
+        json.dumps({"keys": [key.as_dict(private=False)]}, indent=2))
+    page.get_by_role("button", name="Register").click()
+    expect(page.get_by_text("is registered")).to_be_visible()
+    expect(page.locator("#portal-type")).to_contain_text("private_key_jwt")
+    expect(page.locator("#portal-keys")).to_contain_text("payroll-2026")
+    expect(page.locator("#client-secret")).to_have_count(0)
+    expect(page.get_by_role("button", name="Rotate the secret")).to_have_count(0)
+    found["registered"] = look_at(page, "console-portal-with-keys")
+
+    client_id = page.locator("#client-id").inner_text()
+    now = int(time.time())
+    signed = jwt.encode({"alg": "ES256", "kid": "payroll-2026"},
+                        {"iss": client_id, "sub": client_id, "aud": f"{base}/token", "iat": now,
+                         "exp": now + 60, "jti": str(uuid.uuid4())}, key)
+    r = requests.post(f"{base}/token", timeout=10, data={
+        "grant_type": "client_credentials", "client_assertion": signed,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
+    assert r.status_code == 200, r.text
+
+    wrong = [f"{name} at {device}: {problem}" for name, devices in found.items()
+             for device, problems in devices.items() for problem in problems]
+    assert not wrong, "\n".join(wrong)
