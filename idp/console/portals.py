@@ -7,11 +7,11 @@ it as ``directory.create_client`` does and audits it with the admin as actor and
 
 from __future__ import annotations
 
+import json
+
 from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import select
-
-import json
 
 from idp import admin, db, jwks
 from idp.admin import registration_tokens
