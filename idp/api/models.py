@@ -335,6 +335,9 @@ class Client(BaseModel):
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
     request_object_signing_alg: str | None = None
+    dpop_bound_access_tokens: bool = Field(
+        False, description="Tokens only DPoP-bound (RFC 9449 5.2): a token request without a "
+                           "DPoP proof is refused.")
     created_at: datetime
 
 
@@ -361,6 +364,7 @@ class ClientCreate(Request):
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
     request_object_signing_alg: RequestObjectAlg | None = None
+    dpop_bound_access_tokens: bool = False
 
 
 class ClientUpdate(Request):
@@ -374,6 +378,7 @@ class ClientUpdate(Request):
     require_pushed_authorization_requests: bool | None = None
     require_signed_request_object: bool | None = None
     request_object_signing_alg: RequestObjectAlg | None = None
+    dpop_bound_access_tokens: bool | None = None
 
 
 class Secret(BaseModel):
