@@ -96,8 +96,11 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def _unb64(text) -> bytes:
-    if not isinstance(text, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", text):
+    if not isinstance(text, str) or not B64URL.fullmatch(text):
         raise InvalidProof("The DPoP proof is not base64url encoded.")
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
@@ -138,9 +141,13 @@ def is_thumbprint(value) -> bool:
 
 @lru_cache(maxsize=4096)
 def _public_key(alg: str, members: tuple):
-    """The ``cryptography`` key of a proof's ``jwk`` for ``alg`` (cached: a client signs its
-    proofs with one key for a long time)."""
+    """The ``cryptography`` key of a proof's ``jwk`` for ``alg`` and its thumbprint (cached: a
+    client signs its proofs with one key for a long time)."""
     jwk = dict(members)
+    return _imported(alg, jwk), thumbprint(jwk)
+
+
+def _imported(alg: str, jwk: dict):
     kty = jwk.get("kty")
     try:
         if alg == "ES256" and kty == "EC" and jwk.get("crv") in _CURVES:
@@ -184,6 +191,7 @@ def _verify(alg: str, key, signature: bytes, signing_input: bytes) -> None:
         raise InvalidProof("The DPoP proof's signature does not verify with its key.") from None
 
 
+@lru_cache(maxsize=1024)
 def normalised_url(url) -> str:
     """A URL compared as RFC 9449 4.3 step 9 says, with RFC 3986 6.2.2 and 6.2.3's
     normalisation: scheme and host in lower case, no default port, an empty path as "/",
@@ -262,9 +270,9 @@ def check(proof: str, expected: Expected, store, now: float | None = None) -> Pr
         raise InvalidProof("The DPoP proof has no jwk header.")
     if PRIVATE_MEMBERS & jwk.keys():
         raise InvalidProof("The DPoP proof's jwk holds a private key: send only its public part.")
-    jkt = thumbprint(jwk)
     members = tuple(sorted((k, v) for k, v in jwk.items() if isinstance(v, str)))
-    _verify(alg, _public_key(alg, members), _unb64(signature_part),
+    key, jkt = _public_key(alg, members)
+    _verify(alg, key, _unb64(signature_part),
             f"{header_part}.{payload_part}".encode("ascii"))
     claims = _json(payload_part)
     jti, iat = claims.get("jti"), claims.get("iat")
@@ -290,7 +298,7 @@ def check(proof: str, expected: Expected, store, now: float | None = None) -> Pr
         raise NonceNeeded("Use the DPoP-Nonce this server sent.",
                           nonce(expected.secret, expected.tenant_id, now))
     # Last, once everything else holds: the jti is spent only by a proof we accept.
-    digest = b64url(hashlib.sha256(jti.encode()).digest())
+    digest = hashlib.sha256(jti.encode()).hexdigest()[:32]
     if not store.set(JTI_KEY.format(jkt, digest), "1", nx=True, ex=REPLAY_TTL):
         raise InvalidProof("This DPoP proof was used already (jti): make a new one per request.")
     return Proof(jkt, jti, claims)

@@ -23,7 +23,9 @@ def client_credentials(client, world, client_id, secret, proof=None):
                        data={"grant_type": "client_credentials"})
 
 
-def test_cli_creates_and_updates_a_dpop_only_client(client, world, idp):
+def test_cli_creates_and_updates_a_dpop_only_client(client, world, idp, settings):
+    # The CLI tells the server's workers of the change through Redis, when there is one.
+    shared = {"IDP_REDIS_URL": settings.redis_url} if settings.redis_url else {}
     code, out, err = idp("client", "create", world.slug, "--name", "Bound service",
                          "--grant-types", "client_credentials", "--dpop")
     assert code == 0, err
@@ -36,7 +38,8 @@ def test_cli_creates_and_updates_a_dpop_only_client(client, world, idp):
                                holder.proof("POST", f"{world.issuer}/token"))
     assert bound.status_code == 200 and bound.get_json()["token_type"] == "DPoP"
 
-    code, out, err = idp("client", "update", world.slug, made["client_id"], "--dpop", "no")
+    code, out, err = idp("client", "update", world.slug, made["client_id"], "--dpop", "no",
+                         environ=shared)
     assert code == 0, err and json.loads(out)["dpop_bound_access_tokens"] is False
     assert client_credentials(client, world, made["client_id"], made["client_secret"]).status_code == 200
 
