@@ -81,7 +81,10 @@ def caller(*needed: str) -> Caller:
     try:
         claims = verify(keys.current(), access_token, issuer=issuer(), typ="at+jwt").claims
     except InvalidToken as e:
-        raise Refused(401, "invalid_token", f"The access token is not valid here ({e}).") from None
+        refused = Refused(401, "invalid_token", f"The access token is not valid here ({e}).")
+        if scheme == "dpop":  # answered in the scheme it was sent in (RFC 9449 7.1)
+            refused.challenge = dpop.challenge("invalid_token", refused.description)
+        raise refused from None
     try:
         dpop.at_resource(scheme, access_token, claims, request.headers, request.method,
                          settings().base_url + request.path)

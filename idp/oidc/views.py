@@ -172,6 +172,9 @@ def userinfo():
     try:
         claims = verify(_keyring(), access_token, issuer=issuer(), typ="at+jwt").claims
     except InvalidToken as e:
+        if header and scheme == "dpop":  # answered in the scheme it was sent in (RFC 9449 7.1)
+            return _dpop_refusal(dpop.ResourceRefused("invalid_token",
+                                                      f"The access token is not valid ({e})."))
         return _bearer_error(f"The access token is not valid ({e}).")
     try:
         dpop.at_resource(scheme if header else "bearer", access_token, claims, request.headers,

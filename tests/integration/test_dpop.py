@@ -439,3 +439,9 @@ def test_token_requests_flask_answers_check_proofs_the_same(client, world):
     assert first.status_code == 200 and first.get_json()["token_type"] == "DPoP"
     again = client.post(url, data={"grant_type": "client_credentials"}, headers=headers)
     assert again.status_code == 400 and error_of(again) == "invalid_dpop_proof"
+
+
+def test_an_invalid_token_sent_as_dpop_is_answered_with_a_dpop_challenge(client, world):
+    answer = userinfo(client, world, "not.a.token", Holder())
+    assert answer.status_code == 401 and error_of(answer) == "invalid_token"
+    assert answer.headers["WWW-Authenticate"].startswith('DPoP error="invalid_token"')
