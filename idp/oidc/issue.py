@@ -69,8 +69,8 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None,
         acr=getattr(source, "acr", None), jti=stored.jti if stored else None,
         now=stored.now if stored else None, jkt=proof.jkt if proof else None,
     )
-    token = {"token_type": "DPoP" if proof else "Bearer", "access_token": access, "expires_in": cfg.access_token_ttl,
-             "scope": scope}
+    token = {"token_type": "DPoP" if proof else "Bearer", "access_token": access,
+             "expires_in": cfg.access_token_ttl, "scope": scope}
     # Refresh tokens only for offline access (OIDC Core 11) and clients allowed the grant.
     if (include_refresh_token and user is not None and "offline_access" in scope.split()
             and client.check_grant_type("refresh_token")):

@@ -74,8 +74,8 @@ class Server(AuthorizationServer):
         client = super().authenticate_client(request, methods, endpoint)
         if endpoint == "token" and client.row.dpop_bound_access_tokens and g.get("dpop") is None:
             # RFC 9449 5.2: a client registered for DPoP-bound tokens gets no other kind.
-            raise dpop.TokenRequestError(dpop.InvalidProof("This client's tokens are DPoP-bound: send a DPoP "
-                                              "proof with each token request."))
+            raise dpop.TokenRequestError(dpop.InvalidProof(
+                "This client's tokens are DPoP-bound: send a DPoP proof with each token request."))
         return client
 
 
