@@ -159,8 +159,8 @@ def _imported(alg: str, jwk: dict):
                                                  curve()).public_key()
         if alg in ("RS256", "PS256") and kty == "RSA":
             n, e = int.from_bytes(_unb64(jwk.get("n")), "big"), int.from_bytes(_unb64(jwk.get("e")), "big")
-            if n.bit_length() < 2048:
-                raise InvalidProof("The DPoP proof's RSA key is shorter than 2048 bits.")
+            if not 2048 <= n.bit_length() <= 8192:
+                raise InvalidProof("The DPoP proof's RSA key must have 2048 to 8192 bits.")
             return rsa.RSAPublicNumbers(e, n).public_key()
         if alg == "EdDSA" and kty == "OKP" and jwk.get("crv") in _OKP:
             return _OKP[jwk["crv"]].from_public_bytes(_unb64(jwk.get("x")))

@@ -72,6 +72,6 @@ def test_a_weak_rsa_key_is_refused():
 
     holder = Holder("RS256")
     holder.key = RSAKey.generate_key(1024)
-    with pytest.raises(dpop.InvalidProof, match="2048"):
+    with pytest.raises(dpop.InvalidProof, match="2048 to 8192 bits"):
         dpop.check(holder.proof("POST", URL, iat=int(NOW)), expected(), fakeredis.FakeRedis(),
                    now=NOW)
