@@ -328,6 +328,22 @@ def fresh_nonce() -> str | None:
     return nonce(settings().secret_key, g.tenant.id)
 
 
+def pushed_request_key(values: list[str], url: str, dpop_jkt) -> str | None:
+    """The key a pushed authorization request (RFC 9126) binds its code to (RFC 9449 10.1):
+    the proof's, when the request came with a ``DPoP`` header, else its ``dpop_jkt``
+    parameter; both must then name the same key. None: the code is not bound. For the PAR
+    endpoint (``url``: its address as published), which stores it as the request's
+    ``dpop_jkt``; raises ``InvalidProof`` (answer 400 ``invalid_dpop_proof``)."""
+    if dpop_jkt is not None and not is_thumbprint(dpop_jkt):
+        raise InvalidProof("dpop_jkt must be a JWK SHA-256 thumbprint (RFC 9449 10).")
+    proof = of_request(values, "POST", url)
+    if proof is None:
+        return dpop_jkt
+    if dpop_jkt is not None and not hmac.compare_digest(dpop_jkt, proof.jkt):
+        raise InvalidProof("dpop_jkt names another key than the DPoP proof's.")
+    return proof.jkt
+
+
 # -- resources: userinfo, the admin API, SCIM (RFC 9449 7) -----------------------------------
 
 class ResourceRefused(Exception):

@@ -13,8 +13,10 @@ import time
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
+from flask import g
 
-from idp import db as idp_db, directory
+from idp import db as idp_db, directory, web
+from idp.oidc import dpop as server_dpop
 from idp.models import Tenant, TenantProtocol
 from tests.support.dpop import Holder, hmac_proof, unsigned_proof
 from tests.support.journey import Browser, pkce_pair, query
@@ -445,3 +447,18 @@ def test_an_invalid_token_sent_as_dpop_is_answered_with_a_dpop_challenge(client,
     answer = userinfo(client, world, "not.a.token", Holder())
     assert answer.status_code == 401 and error_of(answer) == "invalid_token"
     assert answer.headers["WWW-Authenticate"].startswith('DPoP error="invalid_token"')
+
+
+def test_a_pushed_request_binds_its_code_to_the_proofs_key(app, world):
+    """What the PAR endpoint asks (RFC 9449 10.1): a DPoP header at PAR binds the code."""
+    holder = Holder()
+    par = f"{world.issuer}/par"
+    with app.test_request_context():
+        g.tenant = web._load_tenant(world.slug)
+        assert server_dpop.pushed_request_key([holder.proof("POST", par)], par, None) == holder.jkt
+        assert server_dpop.pushed_request_key([], par, holder.jkt) == holder.jkt
+        assert server_dpop.pushed_request_key([], par, None) is None
+        with pytest.raises(server_dpop.InvalidProof, match="another key"):
+            server_dpop.pushed_request_key([holder.proof("POST", par)], par, Holder().jkt)
+        with pytest.raises(server_dpop.InvalidProof, match="htu"):
+            server_dpop.pushed_request_key([holder.proof("POST", token_url(world))], par, None)
