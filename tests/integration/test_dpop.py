@@ -462,3 +462,45 @@ def test_a_pushed_request_binds_its_code_to_the_proofs_key(app, world):
             server_dpop.pushed_request_key([holder.proof("POST", par)], par, Holder().jkt)
         with pytest.raises(server_dpop.InvalidProof, match="htu"):
             server_dpop.pushed_request_key([holder.proof("POST", token_url(world))], par, None)
+
+
+def test_par_with_a_dpop_proof_binds_the_code_to_that_key(live_server, live_world):
+    """RFC 9449 10.1 with Authlib's client: the push carries a proof; the code it leads to
+    is redeemed only with a proof of the same key."""
+    provider = discovery(live_world.issuer)
+    holder, thief = Holder(), Holder()
+    spa = live_world.spa
+    oauth = OAuth2Session(spa.client_id, None, redirect_uri=spa.redirect_uri,
+                          token_endpoint_auth_method="none")
+    verifier, challenge = pkce_pair()
+    par = provider["pushed_authorization_request_endpoint"]
+    pushed = oauth.post(par, withhold_token=True, headers={"DPoP": holder.proof("POST", par)},
+                        data={"response_type": "code", "client_id": spa.client_id,
+                              "redirect_uri": spa.redirect_uri, "scope": "openid",
+                              "state": "s-par", "code_challenge": challenge,
+                              "code_challenge_method": "S256"})
+    assert pushed.status_code == 201, pushed.text
+    url = (f"{provider['authorization_endpoint']}?client_id={spa.client_id}"
+           f"&request_uri={requests.utils.quote(pushed.json()['request_uri'], safe='')}")
+    callback = browse(requests.Session(), live_server, live_world, url, live_world.alice,
+                      spa.redirect_uri)
+    code = query(callback)["code"]
+    token_endpoint = provider["token_endpoint"]
+    body = {"grant_type": "authorization_code", "code": code, "redirect_uri": spa.redirect_uri,
+            "code_verifier": verifier, "client_id": spa.client_id}
+    stolen = requests.post(token_endpoint, data=body, timeout=10,
+                           headers={"DPoP": thief.proof("POST", token_endpoint)})
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+    mine = requests.post(token_endpoint, data=body, timeout=10,
+                         headers={"DPoP": holder.proof("POST", token_endpoint)})
+    assert mine.status_code == 200 and mine.json()["token_type"] == "DPoP", mine.text
+
+
+def test_par_refuses_a_bad_proof(app, client, world):
+    par = f"{world.issuer}/par"
+    answer = client.post(f"/t/{world.slug}/par", headers={"DPoP": Holder().proof("GET", par)},
+                         data={"response_type": "code", "client_id": world.spa.client_id,
+                               "redirect_uri": world.spa.redirect_uri, "scope": "openid",
+                               "code_challenge": pkce_pair()[1],
+                               "code_challenge_method": "S256"})
+    assert answer.status_code == 400 and error_of(answer) == "invalid_dpop_proof"
