@@ -42,7 +42,8 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
                   scope: str | list[str] | None = None,
                   require_par: bool | None = None,
                   require_signed_request_object: bool | None = None,
-                  request_object_signing_alg: str | None | bool = False):
+                  request_object_signing_alg: str | None | bool = False,
+                  dpop_bound_access_tokens: bool | None = None):
     """Change what is given (``min_acr=False``: unchanged; None or "pwd": no floor;
     ``backchannel_logout_uri=False``: unchanged, None or "": none; the session flag None:
     unchanged; ``scope`` None: unchanged; the PAR and request object flags None: unchanged;
@@ -95,6 +96,9 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
                                  f"{', '.join(CLIENT_SIGNING_ALGS)}")
         if alg != client.request_object_signing_alg:
             changes["request_object_signing_alg"] = alg
+    if (dpop_bound_access_tokens is not None
+            and bool(dpop_bound_access_tokens) != client.dpop_bound_access_tokens):
+        changes["dpop_bound_access_tokens"] = bool(dpop_bound_access_tokens)
     for key, value in changes.items():
         setattr(client, key, value)  # new lists: JSON columns see assignment, not mutation
     db.flush()

@@ -343,6 +343,9 @@ class Client(BaseModel):
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
     request_object_signing_alg: str | None = None
+    dpop_bound_access_tokens: bool = Field(
+        False, description="Tokens only DPoP-bound (RFC 9449 5.2): a token request without a "
+                           "DPoP proof is refused.")
     created_at: datetime
 
 
@@ -376,6 +379,7 @@ class ClientCreate(Request):
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
     request_object_signing_alg: RequestObjectAlg | None = None
+    dpop_bound_access_tokens: bool = False
 
 
 class ClientUpdate(Request):
@@ -397,6 +401,7 @@ class ClientUpdate(Request):
                           "client replace its keys.")
     jwks: dict | None = None
     jwks_uri: str | None = Field(None, max_length=2000)
+    dpop_bound_access_tokens: bool | None = None
 
 
 class ClientUpdated(Client):

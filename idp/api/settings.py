@@ -153,6 +153,7 @@ def _fields(client: Client) -> dict:
                 require_pushed_authorization_requests=bool(client.require_par),
                 require_signed_request_object=bool(client.require_signed_request_object),
                 request_object_signing_alg=client.request_object_signing_alg,
+                dpop_bound_access_tokens=client.dpop_bound_access_tokens,
                 created_at=client.created_at)
 
 
@@ -211,7 +212,8 @@ def create_client():
         scope=body.scope, auth_method=body.token_endpoint_auth_method, jwks=body.jwks,
         jwks_uri=body.jwks_uri, require_par=body.require_pushed_authorization_requests,
         require_signed_request_object=body.require_signed_request_object,
-        request_object_signing_alg=body.request_object_signing_alg)
+        request_object_signing_alg=body.request_object_signing_alg,
+        dpop_bound_access_tokens=body.dpop_bound_access_tokens)
     location = f"{web.issuer()}/api/v1/clients/{made.client.client_id}"
     return (models.ClientWithSecret(**_fields(made.client), client_secret=made.secret), 201,
             {"Location": location})
@@ -255,7 +257,8 @@ def update_client(client_id):
         scope=body.scope, require_par=body.require_pushed_authorization_requests,
         require_signed_request_object=body.require_signed_request_object,
         request_object_signing_alg=(given["request_object_signing_alg"]
-                                    if "request_object_signing_alg" in given else False))
+                                    if "request_object_signing_alg" in given else False),
+        dpop_bound_access_tokens=body.dpop_bound_access_tokens)
     secret = None
     if credentials:
         secret = admin.set_client_credentials(

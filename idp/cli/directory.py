@@ -146,6 +146,7 @@ def client_create(settings: Settings, args) -> dict:
             require_par=args.require_par,
             require_signed_request_object=args.require_signed_request_object,
             request_object_signing_alg=args.request_object_alg,
+            dpop_bound_access_tokens=args.dpop,
         )
         return {"client_id": new.client.client_id, "client_secret": new.secret,
                 "name": new.client.name, "public": new.client.is_public,
@@ -154,6 +155,7 @@ def client_create(settings: Settings, args) -> dict:
                 "grant_types": new.client.grant_types,
                 "min_acr": new.client.min_acr,
                 "scope": new.client.scope,
+                "dpop_bound_access_tokens": new.client.dpop_bound_access_tokens,
                 **_backchannel(new.client), **_request_rules(new.client),
                 "token_endpoint_auth_method": new.client.token_endpoint_auth_method or (
                     "client_secret_basic" if new.secret else "none"),
@@ -201,8 +203,10 @@ def client_update(settings: Settings, args) -> dict:
             name=args.name,
             backchannel_logout_uri=(False if args.backchannel_logout_uri is None
                                     else args.backchannel_logout_uri),
-            backchannel_logout_session_required=required, scope=args.scope)
+            backchannel_logout_session_required=required, scope=args.scope,
+            dpop_bound_access_tokens={"yes": True, "no": False, None: None}[args.dpop])
         return {"client_id": client.client_id, "name": client.name, "scope": client.scope,
+                "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
                 **_backchannel(client)}
 
 
@@ -318,6 +322,9 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("--request-object-alg", metavar="ALG",
                     help="the only algorithm its request objects may be signed with "
                          "(RS256, PS256, ES256 or EdDSA)")
+    sp.add_argument("--dpop", action="store_true",
+                    help="issue this client only DPoP-bound tokens (RFC 9449): a token request "
+                         "without a DPoP proof is refused")
     sp.set_defaults(func=client_create)
 
     sp = verbs["client"].add_parser("update", help="change a client's name or back-channel "
@@ -329,6 +336,8 @@ def add_commands(verbs: dict) -> None:
                     help='where logout tokens are POSTed ("" removes it)')
     sp.add_argument("--backchannel-logout-session-required", choices=["yes", "no"])
     sp.add_argument("--scope", metavar="SCOPES", help=SCOPE_HELP)
+    sp.add_argument("--dpop", choices=["yes", "no"],
+                    help="issue this client only DPoP-bound tokens (RFC 9449)")
     sp.set_defaults(func=client_update)
 
     sp = verbs["group"].add_parser("create")

@@ -235,6 +235,7 @@ def _render_portal(client: Client, status: int = 200, error: str | None = None,
                     "backchannel_logout_uri": client.backchannel_logout_uri or "",
                     "backchannel_logout_session_required":
                         client.backchannel_logout_session_required,
+                    "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
                     "api_scopes": [s for s in client.scope.split() if s in API_SCOPES],
                     **_proof_form(client), **_request_rules_of(client)}
     return render_template("console/portal.html", client=client, error=error, form=form,
@@ -301,6 +302,7 @@ def portal_update(client_id):
             "post_logout_redirect_uris":
                 request.form.get("post_logout_redirect_uris", "")[:MAX_URI_TEXT],
             "min_acr": request.form.get("min_acr", ""), **_backchannel_form(),
+            "dpop_bound_access_tokens": request.form.get("dpop_bound_access_tokens") == "1",
             "api_scopes": _api_scopes(), **_proof_form(), **_request_rules_form()}
     takes = not client.is_public and "client_credentials" in client.grant_types
     form_rules = {k: form[k] for k in _request_rules_of(client)}
@@ -314,6 +316,7 @@ def portal_update(client_id):
                             min_acr=_min_acr(), **_backchannel(form),
                             scope=(_with_api_scopes(client.scope, form["api_scopes"])
                                    if takes else None),
+                            dpop_bound_access_tokens=form["dpop_bound_access_tokens"],
                             **(form_rules if "authorization_code" in client.grant_types else {}))
         keyed = client.token_endpoint_auth_method == admin.KEY_METHOD
         if proof:

@@ -31,7 +31,7 @@ from idp.journey import session as sso
 from idp.clients import client_ref
 from idp.journey import signin, transaction, verification
 from idp.journey.outcomes import AskSetup, PasswordFirst
-from idp.oidc import keys, pushed, request_object
+from idp.oidc import dpop, keys, pushed, request_object
 from idp.oidc.oauth_client import query_client
 from idp.oidc.tokens import InvalidToken, verify_id_token_hint
 from idp.journey.facts import BadClaimsParameter, essential_acr
@@ -262,6 +262,9 @@ def validated(params: dict, user, *, before_sign_in: bool = False):
         essential_acr(params)
     except BadClaimsParameter as e:
         raise ClientError("invalid_request", str(e)) from None
+    if "dpop_jkt" in params and not dpop.is_thumbprint(params["dpop_jkt"]):
+        raise ClientError("invalid_request", "dpop_jkt must be a JWK SHA-256 thumbprint "
+                                             "(RFC 9449 10).")
     if user is None and "none" in prompts and not before_sign_in:
         raise ClientError("login_required", "The user is not signed in.")
     server = current_app.extensions["idp.oauth"]

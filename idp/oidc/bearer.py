@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import request
+from flask import after_this_request, request
 
 from idp.clients import API_SCOPES, ClientRef
-from idp.oidc import keys
+from idp.oidc import dpop, keys
 from idp.oidc.endpoints import ServiceToken
 from idp.oidc.tokens import InvalidToken, verify
-from idp.web import issuer
+from idp.web import issuer, settings
 
 
 @dataclass(frozen=True)
@@ -51,24 +51,49 @@ class Refused(Exception):
         self.challenge = ", ".join(parts)
 
 
-def token_of_request() -> str:
+def token_of_request() -> tuple[str, str]:
+    """The scheme ("bearer" or "dpop", RFC 9449 7.1) and the access token."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
     if not header:
         raise Refused(401, None, "This API needs an access token (OAuth 2 client credentials).")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise Refused(400 if scheme.lower() != "bearer" else 401, "invalid_request",
-                      "Send the access token as: Authorization: Bearer <token>.")
-    return value.strip()
+    if scheme not in ("bearer", "dpop") or not value.strip():
+        raise Refused(400 if scheme not in ("bearer", "dpop") else 401, "invalid_request",
+                      "Send the access token as: Authorization: Bearer <token> (or DPoP <token> "
+                      "with a DPoP proof).")
+    return scheme, value.strip()
+
+
+def _send_nonce(value: str | None) -> None:
+    """Send ``DPoP-Nonce`` with this answer, whichever handler makes it (RFC 9449 8, 8.2)."""
+    if value:
+        @after_this_request
+        def _with_nonce(response):
+            response.headers["DPoP-Nonce"] = value
+            return response
 
 
 def caller(*needed: str) -> Caller:
-    """The service calling, holding every scope in ``needed`` (or raise ``Refused``)."""
+    """The service calling, holding every scope in ``needed`` (or raise ``Refused``). A
+    DPoP-bound token must come with a proof of its key for the URL called (RFC 9449 7)."""
+    scheme, access_token = token_of_request()
     try:
-        claims = verify(keys.current(), token_of_request(),
-                        issuer=issuer(), typ="at+jwt").claims
+        claims = verify(keys.current(), access_token, issuer=issuer(), typ="at+jwt").claims
     except InvalidToken as e:
-        raise Refused(401, "invalid_token", f"The access token is not valid here ({e}).") from None
+        refused = Refused(401, "invalid_token", f"The access token is not valid here ({e}).")
+        if scheme == "dpop":  # answered in the scheme it was sent in (RFC 9449 7.1)
+            refused.challenge = dpop.challenge("invalid_token", refused.description)
+        raise refused from None
+    try:
+        dpop.at_resource(scheme, access_token, claims, request.headers, request.method,
+                         settings().base_url + request.path)
+    except dpop.ResourceRefused as refused:
+        _send_nonce(refused.nonce)
+        error = Refused(refused.status, refused.error, refused.description)
+        error.challenge = refused.challenge
+        raise error from None
+    _send_nonce(dpop.fresh_nonce())
     token = ServiceToken.of(claims)
     if token is None:
         raise Refused(401, "invalid_token", "The access token is not a service's token of "

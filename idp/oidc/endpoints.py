@@ -16,7 +16,7 @@ from idp import audit, db, hashing, user_status
 from idp.clients import ClientRef, client_ref
 from idp.models import Token
 from idp.models.base import utcnow
-from idp.oidc import keys
+from idp.oidc import dpop, keys
 from idp.oidc.issue import revoke_family
 from idp.oidc.oauth_client import ALL_METHODS, CONFIDENTIAL_METHODS
 from idp.oidc.tokens import InvalidToken, verify
@@ -110,9 +110,14 @@ class ServiceToken:
         current_app.extensions["idp.store"].set(REVOKED_JTI.format(self.jti), "1", ex=ttl)
 
     def introspection(self) -> dict:
-        return {"active": True, "client_id": self.client.client_id, "token_type": "Bearer",
+        jkt = dpop.bound_key(self.claims)
+        body = {"active": True, "client_id": self.client.client_id,
+                "token_type": "DPoP" if jkt else "Bearer",
                 "scope": self.claims.get("scope", ""), "iss": issuer(), "exp": self.claims["exp"],
                 "iat": self.claims.get("iat"), "sub": self.client.client_id}
+        if jkt:
+            body["cnf"] = {"jkt": jkt}  # RFC 9449 6.2
+        return body
 
 
 class Revocation(RevocationEndpoint):
@@ -154,10 +159,11 @@ class Introspection(IntrospectionEndpoint):
             return token.introspection()
         row = token.row
         expires = row.access_expires_at if token.kind == "access_token" else row.refresh_expires_at
+        access = token.kind == "access_token"
         body = {
             "active": True,
             "client_id": row.client.client_id,
-            "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
+            "token_type": ("DPoP" if row.jkt else "Bearer") if access else "refresh_token",
             "scope": row.scope,
             "iss": issuer(),
             "exp": int(expires.timestamp()),
@@ -170,4 +176,8 @@ class Introspection(IntrospectionEndpoint):
             body["auth_time"] = row.auth_time
         if row.acr:
             body["acr"] = row.acr
+        # RFC 9449 6.2: the key the token is bound to. A refresh token is bound only for a
+        # public client (5); a confidential client's is bound to its authentication.
+        if row.jkt and (access or row.client.is_public):
+            body["cnf"] = {"jkt": row.jkt}
         return body

@@ -61,15 +61,16 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None,
     scope = scope or ""
     source = g.get("token_source")  # the code or refresh row the token continues
     stored: Rotated | None = g.get("token_stored")  # its row is written already
+    proof = g.get("dpop")  # RFC 9449 5: a proof came with the request, the token is bound
     access, _ = issue_access_token(
         keys.current(), issuer=issuer(),
         client_id=client.get_client_id(), subject=user.subject if user else None, scope=scope,
         ttl=cfg.access_token_ttl, auth_time=getattr(source, "auth_time", None),
         acr=getattr(source, "acr", None), jti=stored.jti if stored else None,
-        now=stored.now if stored else None,
+        now=stored.now if stored else None, jkt=proof.jkt if proof else None,
     )
-    token = {"token_type": "Bearer", "access_token": access, "expires_in": cfg.access_token_ttl,
-             "scope": scope}
+    token = {"token_type": "DPoP" if proof else "Bearer", "access_token": access,
+             "expires_in": cfg.access_token_ttl, "scope": scope}
     # Refresh tokens only for offline access (OIDC Core 11) and clients allowed the grant.
     if (include_refresh_token and user is not None and "offline_access" in scope.split()
             and client.check_grant_type("refresh_token")):
@@ -113,6 +114,7 @@ def save_token(token: dict, request) -> None:
         acr=getattr(source, "acr", None),
         amr=list(getattr(source, "amr", None) or []),
         sid=getattr(source, "sid", None),
+        jkt=g.dpop.jkt if g.get("dpop") else None,
         issued_at=now,
         **lifetimes(now, refresh=bool(refresh)),
     )

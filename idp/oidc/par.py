@@ -13,8 +13,9 @@ from authlib.oauth2 import OAuth2Error
 from flask import current_app, g, jsonify, request
 
 from idp.oidc import authorize as authz
-from idp.oidc import pushed
+from idp.oidc import dpop, pushed
 from idp.oidc.grants.authorization_code import AuthorizationCodeGrant
+from idp.web import issuer
 
 # How the client proves who it is, not part of its authorization request.
 CLIENT_AUTHENTICATION = {"client_secret", "client_assertion", "client_assertion_type"}
@@ -60,6 +61,17 @@ def push():
         return _error(e.error, e.description)
     except OAuth2Error as e:
         return _error(e.error, e.get_error_description() or e.error)
+    try:
+        # RFC 9449 10.1: a DPoP proof with the push binds the code to its key (as dpop_jkt).
+        jkt = dpop.pushed_request_key(request.headers.getlist("DPoP"), f"{issuer()}/par",
+                                      params.get("dpop_jkt"))
+    except dpop.InvalidProof as e:
+        response = _error(e.error, str(e))
+        if isinstance(e, dpop.NonceNeeded):
+            response.headers["DPoP-Nonce"] = e.fresh
+        return response
+    if jkt:
+        params["dpop_jkt"] = jkt
     request_uri = pushed.push(g.tenant.id, client.get_client_id(), params)
     response = jsonify({"request_uri": request_uri, "expires_in": pushed.EXPIRES_IN})
     response.status_code = 201

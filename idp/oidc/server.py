@@ -15,6 +15,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request
 from flask import Flask, current_app, g
 
+from idp.oidc import dpop
 from idp.oidc.client_auth import (authenticate_private_key_jwt, authenticate_secret_basic,
                                   authenticate_secret_post)
 from idp.oidc.endpoints import Introspection, Revocation
@@ -24,6 +25,7 @@ from idp.oidc.grants.refresh_token import RefreshTokenGrant
 from idp.oidc.id_token import OpenIDExtension
 from idp.oidc.issue import generate_token, save_token
 from idp.oidc.oauth_client import query_client
+from idp.web import issuer
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class PlainResponse:
 
 class Server(AuthorizationServer):
     def handle_response(self, status_code, payload, headers):
+        fresh = g.get("dpop_nonce")
+        if fresh:  # RFC 9449 8.2: the client keeps the newest nonce it was given
+            headers = list(headers) + [("DPoP-Nonce", fresh)]
         if not g.get("plain_response"):
             return super().handle_response(status_code, payload, headers)
         body = (current_app.json.dumps(payload) if isinstance(payload, dict) else payload).encode()
@@ -57,7 +62,29 @@ class Server(AuthorizationServer):
         if repeated:
             return self.handle_error_response(
                 request, InvalidRequestError(f"Multiple '{repeated[0]}' in request."))
+        # DPoP (RFC 9449 5): the proof is checked before any grant runs; the grants bind
+        # what they issue to ``g.dpop`` (idp.oidc.issue) and check earlier bindings.
+        g.dpop_nonce = dpop.fresh_nonce()
+        try:
+            g.dpop = dpop.of_request(_dpop_headers(request.headers), "POST",
+                                     f"{issuer()}/token")
+        except dpop.InvalidProof as refused:
+            return self.handle_error_response(request, dpop.TokenRequestError(refused))
         return super().create_token_response(request)
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        client = super().authenticate_client(request, methods, endpoint)
+        if endpoint == "token" and client.row.dpop_bound_access_tokens and g.get("dpop") is None:
+            # RFC 9449 5.2: a client registered for DPoP-bound tokens gets no other kind.
+            raise dpop.TokenRequestError(dpop.InvalidProof(
+                "This client's tokens are DPoP-bound: send a DPoP proof with each token request."))
+        return client
+
+
+def _dpop_headers(headers) -> list[str]:
+    if hasattr(headers, "getlist"):
+        return headers.getlist("DPoP")
+    return [headers["DPoP"]] if "DPoP" in headers else []
 
 
 def init_app(app: Flask) -> Server:

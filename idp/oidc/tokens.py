@@ -30,10 +30,11 @@ class InvalidToken(ValueError):
 def issue_access_token(
     keyring: Keyring, *, issuer: str, client_id: str, subject: str | None, scope: str, ttl: int,
     auth_time: int | None = None, acr: str | None = None, jti: str | None = None,
-    now: int | None = None,
+    now: int | None = None, jkt: str | None = None,
 ) -> tuple[str, str]:
     """Return (jwt, jti); ``jti`` and ``now`` when the token's row was written before it was
-    signed (a refresh rotated in one statement)."""
+    signed (a refresh rotated in one statement); ``jkt``: the DPoP key it is bound to (RFC 9449
+    6.1: ``cnf.jkt``)."""
     kid, key = keyring.active(ACCESS_TOKEN_ALG)
     now = int(time.time()) if now is None else now
     jti = jti or new_jti()
@@ -51,6 +52,8 @@ def issue_access_token(
         claims["auth_time"] = auth_time
     if acr:
         claims["acr"] = acr
+    if jkt:
+        claims["cnf"] = {"jkt": jkt}
     header = {"alg": ACCESS_TOKEN_ALG, "kid": kid, "typ": "at+jwt"}
     return sign_es256(header, claims, key.private_key), jti
 

@@ -15,12 +15,13 @@ from idp.journey import session as sso
 from idp.journey import transaction
 from idp.models import Client, Token, User
 from idp.oidc import authorize as authz
-from idp.oidc import keys
+from idp.oidc import dpop, keys
 from idp.oidc import par as pushed_authorization_request
 from idp.oidc.id_token import user_claims
 from idp.oidc.oauth_client import ALL_METHODS, CONFIDENTIAL_METHODS
 from idp.oidc.tokens import InvalidToken, verify, verify_id_token_hint
-from idp.web import TenantRef, error_page, expired_page, issuer, load_tenant_following
+from idp.web import (TenantRef, error_page, expired_page, issuer, load_tenant_following,
+                     settings)
 
 bp = Blueprint("oidc", __name__, url_prefix="/t/<tenant>")
 bp.url_value_preprocessor(load_tenant_following)
@@ -73,6 +74,7 @@ def discovery_document(base: str, tenant: TenantRef) -> dict:
         "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_METHODS),
         "introspection_endpoint_auth_signing_alg_values_supported": list(CLIENT_SIGNING_ALGS),
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": list(dpop.ALGS),  # RFC 9449 5.1
         "prompt_values_supported": ["none", "login", "consent"],
         "acr_values_supported": ACR_VALUES,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid",
@@ -159,20 +161,30 @@ def _bearer_error(description: str, status: int = 401, error: str = "invalid_tok
 def userinfo():
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
     form_token = request.form.get("access_token") if request.method == "POST" else None
-    if header and scheme.lower() != "bearer":
-        return _bearer_error("Use a Bearer access token.", 400, "invalid_request")
+    if header and scheme not in ("bearer", "dpop"):
+        return _bearer_error("Use a Bearer or DPoP access token.", 400, "invalid_request")
     if header and form_token:
         return _bearer_error("Send the access token only once.", 400, "invalid_request")
     access_token = value.strip() if header else form_token
     if not access_token:
         response = _bearer_error("An access token is required.")
         response.headers["WWW-Authenticate"] = "Bearer"
+        response.headers.add("WWW-Authenticate", dpop.challenge())
         return response
     try:
         claims = verify(_keyring(), access_token, issuer=issuer(), typ="at+jwt").claims
     except InvalidToken as e:
+        if header and scheme == "dpop":  # answered in the scheme it was sent in (RFC 9449 7.1)
+            return _dpop_refusal(dpop.ResourceRefused("invalid_token",
+                                                      f"The access token is not valid ({e})."))
         return _bearer_error(f"The access token is not valid ({e}).")
+    try:
+        dpop.at_resource(scheme if header else "bearer", access_token, claims, request.headers,
+                         request.method, settings().base_url + request.path)
+    except dpop.ResourceRefused as refused:
+        return _dpop_refusal(refused)
     row = db.session().scalar(select(Token).where(
         Token.jti == str(claims.get("jti")), Token.tenant_id == g.tenant.id))
     if row is None or row.revoked_at or row.access_revoked_at:
@@ -185,6 +197,18 @@ def userinfo():
         return _bearer_error("The access token lacks the openid scope.", 403, "insufficient_scope")
     response = jsonify(user_claims(row.user, row.scope))
     response.headers["Cache-Control"] = "no-store"
+    fresh = dpop.fresh_nonce()
+    if fresh:
+        response.headers["DPoP-Nonce"] = fresh  # RFC 9449 8.2: the newest nonce, for next time
+    return response
+
+
+def _dpop_refusal(refused: dpop.ResourceRefused):
+    response = jsonify({"error": refused.error, "error_description": refused.description})
+    response.status_code = refused.status
+    response.headers["WWW-Authenticate"] = refused.challenge
+    if refused.nonce:
+        response.headers["DPoP-Nonce"] = refused.nonce
     return response
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import g
 from sqlalchemy import select, update
@@ -109,6 +109,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             nonce_hash=nonce_digest(data.get("nonce")),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),
+            dpop_jkt=data.get("dpop_jkt"),  # checked at the authorization endpoint
             auth_time=sso.auth_time,
             acr=_acr_to_report(sso.acr, data),
             amr=list(sso.amr),
@@ -130,6 +131,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         ).options(lazyload(AuthorizationCode.client)))  # the client: the request's snapshot
         if row is None or row.client_pk != client.row.id:
             return None
+        if row.used_at is None and row.dpop_jkt is not None:
+            # RFC 9449 10: a code bound to a key (dpop_jkt) is redeemed only with a proof of
+            # that key; it stays unused, for the client that holds the key.
+            proof = g.get("dpop")
+            if proof is None or proof.jkt != row.dpop_jkt:
+                raise InvalidGrantError("The authorization code is bound to a DPoP key "
+                                        "(dpop_jkt): redeem it with a proof of that key.")
         if row.used_at is not None or not self._claim(session, row):
             # A replay: revoke everything the code issued (RFC 9700 4.2.4, RFC 6749 4.1.2).
             replayed(session, row, client.get_client_id())

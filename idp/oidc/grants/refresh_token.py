@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
 from flask import current_app, g
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Boolean, bindparam, insert, or_, select, update
 
 from idp import audit, db, hashing, user_status
 from idp.models import Token, User
 from idp.models.base import utcnow
+from idp.oidc import dpop
 from idp.oidc.issue import TOKENS, Rotated, lifetimes, revoke_family
 from idp.oidc.oauth_client import ALL_METHODS
 from idp.oidc.tokens import new_jti
@@ -66,12 +67,17 @@ SOURCE_COLUMNS += (select(USERS.c.subject).where(USERS.c.id == TOKENS.c.user_id)
 _USER_ACTIVE = (select(USERS.c.id).where(USERS.c.id == TOKENS.c.user_id,
                                         USERS.c.status == user_status.ACTIVE)
                 .correlate(TOKENS).exists())
+# DPoP (RFC 9449 5): a grant bound to a key is refreshed only with a proof: of the same key for
+# a public client (its refresh token is bound to it), of any key for a confidential one (bound
+# to its client authentication instead; its new access token is bound to the new key).
+_KEY_HELD = or_(TOKENS.c.jkt.is_(None), TOKENS.c.jkt == bindparam("b_jkt"),
+                bindparam("b_rekey", type_=Boolean))
 CLAIM = (update(TOKENS)
          .where(TOKENS.c.refresh_token_hash == bindparam("b_digest"),
                 TOKENS.c.tenant_id == bindparam("b_tenant"),
                 TOKENS.c.client_pk == bindparam("b_client"), TOKENS.c.revoked_at.is_(None),
                 TOKENS.c.rotated_at.is_(None), TOKENS.c.refresh_expires_at > bindparam("b_now"),
-                _USER_ACTIVE)
+                _USER_ACTIVE, _KEY_HELD)
          .values(rotated_at=bindparam("b_now"))
          .returning(*SOURCE_COLUMNS))
 
@@ -86,12 +92,13 @@ ROTATE = (insert(TOKENS)
           .from_select(
               ["tenant_id", "client_pk", "user_id", "code_id", "family", "jti",
                "refresh_token_hash", "scope", "auth_time", "acr", "amr", "sid", "issued_at",
-               "access_expires_at", "refresh_expires_at"],
+               "access_expires_at", "refresh_expires_at", "jkt"],
               select(_CLAIMED.c.tenant_id, _CLAIMED.c.client_pk, _CLAIMED.c.user_id,
                      _CLAIMED.c.code_id, _CLAIMED.c.family, bindparam("b_jti"),
                      bindparam("b_refresh_hash"), _CLAIMED.c.scope, _CLAIMED.c.auth_time,
                      _CLAIMED.c.acr, _CLAIMED.c.amr, _CLAIMED.c.sid, bindparam("b_now"),
-                     bindparam("b_access_expires"), bindparam("b_refresh_expires")))
+                     bindparam("b_access_expires"), bindparam("b_refresh_expires"),
+                     bindparam("b_jkt")))
           # The claimed row's id and subject, the rest as copied (the CTE has one row or none).
           .returning(select(_CLAIMED.c.id).scalar_subquery(), *SOURCE_COLUMNS[1:-1],
                      select(_CLAIMED.c.subject).scalar_subquery()))
@@ -125,8 +132,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         self.request.refresh_token = source
 
     def _claim(self, digest: str, client) -> RefreshSource | None:
+        proof = g.get("dpop")
         params = {"b_digest": digest, "b_tenant": g.tenant.id, "b_client": client.row.id,
-                  "b_now": utcnow()}
+                  "b_now": utcnow(), "b_jkt": proof.jkt if proof else None,
+                  "b_rekey": proof is not None and not client.row.is_public}
         autocommit = current_app.extensions["idp.autocommit"]
         if autocommit is None:
             row = db.session().connection().execute(CLAIM, params).first()
@@ -148,13 +157,15 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def _careful(self, digest: str, client) -> RefreshSource:
         session = db.session()
         row = session.execute(select(*SOURCE_COLUMNS, Token.revoked_at, Token.rotated_at,
-                                     Token.refresh_expires_at, _USER_ACTIVE.label("active"))
+                                     Token.refresh_expires_at, _USER_ACTIVE.label("active"),
+                                     Token.jkt)
                               .where(Token.refresh_token_hash == digest,
                                      Token.tenant_id == g.tenant.id)).first()
         if (row is None or row.client_pk != client.row.id or row.revoked_at is not None
                 or row.refresh_expires_at is None or row.refresh_expires_at < utcnow()
                 or not row.active):
             raise InvalidGrantError("The refresh token is invalid, expired or revoked.")
+        self._check_key(row.jkt, client)
         source = RefreshSource(*row[:len(SOURCE_COLUMNS)])
         self._validate_token_scope(source)
         claimed = row.rotated_at is None and session.execute(
@@ -167,6 +178,17 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                          client_id=client.get_client_id(), revoked=revoked)
             raise InvalidGrantError("The refresh token was already used.")
         return source
+
+    @staticmethod
+    def _check_key(jkt: str | None, client) -> None:
+        """The careful path's ``_KEY_HELD``, with the reason; the token stays unused."""
+        proof = g.get("dpop")
+        if jkt is None or (proof is not None and (proof.jkt == jkt or not client.row.is_public)):
+            return
+        raise dpop.TokenRequestError(dpop.InvalidProof(
+            "This refresh token is DPoP-bound: send a proof of the key it was issued to."
+            if client.row.is_public else
+            "This grant's tokens are DPoP-bound: send a DPoP proof to refresh them."))
 
     def authenticate_user(self, refresh_token: RefreshSource):
         if refresh_token.user_id is None or not refresh_token.subject:
