@@ -11,6 +11,7 @@ from joserfc.jwk import KeySet
 
 from idp.oidc import keys
 from idp.oidc.keys import Keyring
+from tests.support.keys import jwks_kids, tenant_folder
 from tests.support.rp import get_code, redeem, userinfo
 from tests.support.world import ClientCreds
 
@@ -38,9 +39,15 @@ def test_jwks_publishes_public_keys_only(client, world):
         assert "d" not in key and "p" not in key and key["use"] == "sig" and key["kid"]
 
 
-def test_key_files_are_private(keys_dir):
-    for path in keys_dir.glob("*.json"):
+def test_key_files_are_private(app, client, world, settings):
+    assert jwks_kids(client, world.slug)  # the tenant's keys exist once asked for
+    folder = tenant_folder(app, settings, world.slug)
+    files = list(folder.glob("*.json"))
+    assert {p.stem for p in files} == jwks_kids(client, world.slug)
+    for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for path in (folder, folder.parent):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700
 
 
 def test_id_token_verifies_against_jwks(client, world):
@@ -127,7 +134,7 @@ def test_the_jwks_cache_lifetime_is_the_publication_lead(client, world):
 def test_tokens_signed_before_a_rotation_still_work(app, client, world, settings):
     code, verifier = get_code(client, world, world.portal)
     before = redeem(client, world, world.portal, code, verifier).get_json()
-    keys.rotate(settings.keys_dir, ahead=0)
+    keys.rotate(tenant_folder(app, settings, world.slug), ahead=0)
     assert userinfo(client, world, before["access_token"]).status_code == 200
     code, verifier = get_code(client, world, world.portal)
     after = redeem(client, world, world.portal, code, verifier).get_json()
