@@ -11,7 +11,7 @@ from joserfc.jwk import KeySet
 
 from idp.oidc import keys
 from idp.oidc.keys import Keyring
-from tests.support.keys import jwks_kids, tenant_folder
+from tests.support.keys import KeyClock, jwks_kids, tenant_folder
 from tests.support.rp import get_code, redeem, userinfo
 from tests.support.world import ClientCreds
 
@@ -95,27 +95,10 @@ def test_a_rotation_publishes_new_keys_before_they_sign(tmp_path):
     assert set(old.values()) <= {k["kid"] for k in json.loads(ring.jwks_json())["keys"]}
 
 
-class _Clock:
-    """The keyring's clock, moved by the test: what signs when is decided by time alone, and
-    a loaded machine must not turn a sleep into a different moment."""
-
-    def __init__(self):
-        self.now = time.time()
-
-    def time(self) -> float:
-        return self.now
-
-    def time_ns(self) -> int:
-        return int(self.now * 1e9)
-
-    def strftime(self, fmt: str) -> str:
-        return time.strftime(fmt, time.gmtime(self.now))
-
-
 def test_a_second_rotation_before_the_switch_still_leaves_one_signing_key(tmp_path, monkeypatch):
     keys.ensure(tmp_path)
     ring = Keyring(tmp_path, grace=60)
-    clock = _Clock()
+    clock = KeyClock()
     monkeypatch.setattr(keys, "time", clock)
     first = {k.alg: k.kid for k in keys.rotate(tmp_path, ahead=10)}
     second = {k.alg: k.kid for k in keys.rotate(tmp_path, ahead=20)}

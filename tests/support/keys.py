@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import time
+
 import requests
 from joserfc.jwk import KeySet
 
@@ -31,3 +33,21 @@ def fetched_jwks(issuer: str) -> KeySet:
     r = requests.get(f"{issuer}/jwks", timeout=10)
     r.raise_for_status()
     return KeySet.import_key_set(r.json())
+
+
+class KeyClock:
+    """The keyrings' clock (``monkeypatch.setattr(keys, "time", clock)``), moved by the test:
+    what signs when is decided by time alone, and a loaded machine must not turn a sleep into
+    a different moment."""
+
+    def __init__(self):
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+    def time_ns(self) -> int:
+        return int(self.now * 1e9)
+
+    def strftime(self, fmt: str) -> str:
+        return time.strftime(fmt, time.gmtime(self.now))
