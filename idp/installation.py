@@ -2,8 +2,9 @@
 
 ``init`` brings it up to date: the database migrated to head, and the shared signing keys of
 earlier versions handed to every tenant, then retired (``idp init``, and the start of ``idp
-serve`` and ``idp demo``). Tenants get their own keys when first asked for (``idp.oidc.keys``). ``database`` is the
-session of one command, committed when the command succeeds, as a request's is.
+serve`` and ``idp demo``); tenants get keys of their own when first asked for
+(``idp.oidc.keys``). ``database`` is the session of one command, committed when the command
+succeeds, as a request's is.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from idp import cache  # noqa: F401  (its session events tell the workers a cach
 from idp import db, store
 from idp.config import Settings
 from idp.models import Tenant
-from idp.oidc.keys import Keyrings
+from idp.oidc.keys import Keyrings, read_all
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ def init(settings: Settings) -> Upgrade:
     every tenant and retire them (nothing to do when there are none: run again, it does
     nothing)."""
     db.upgrade(settings.database_url)
+    if not read_all(settings.keys_dir):  # no shared keys (or no folder yet): nothing to hand
+        return Upgrade([], [])
     with database(settings) as session:
         slugs = dict(session.execute(select(Tenant.id, Tenant.slug)).all())
     given, retired = Keyrings.from_settings(settings).adopt_shared(sorted(slugs))
