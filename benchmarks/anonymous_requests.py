@@ -48,11 +48,11 @@ REDIRECT_URI = "https://portal.bench/cb"
 
 def seed(database_url: str) -> tuple[str, Path, str]:
     """(database URL, keys folder, client_id): a migrated scratch database with one tenant
-    and one public portal, and a keyring; both are removed at the end."""
+    and one public portal, and a keys folder (the tenant's keyring is made on first use);
+    both are removed at the end."""
     from sqlalchemy.orm import Session
 
     from idp import db as idp_db, directory
-    from idp.oidc import keys
     from tests.support.databases import scratch_database
 
     url, drop = scratch_database(database_url, "idp_bench")
@@ -60,7 +60,6 @@ def seed(database_url: str) -> tuple[str, Path, str]:
     idp_db.upgrade(url)
     folder = tempfile.TemporaryDirectory()
     CLEANUP.add("remove the keys folder", folder.cleanup)
-    keys.ensure(Path(folder.name))
     engine = idp_db.make_engine(url)
     try:
         with Session(engine) as s:

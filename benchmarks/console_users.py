@@ -39,7 +39,6 @@ from idp.guard import account_key  # noqa: E402
 from idp.models import AuditEvent, Authenticator, Group, User, user_groups  # noqa: E402
 from idp.policy import Mode, TenantPolicy  # noqa: E402
 from idp.models.base import new_public_id, utcnow  # noqa: E402
-from idp.oidc import keys  # noqa: E402
 from tests.support.databases import scratch_database  # noqa: E402
 
 BUDGET_MS = 200.0
@@ -138,14 +137,13 @@ def sign_in(app, slug: str):
 @contextmanager
 def scratch_app(database_url: str, redis_url: str):
     """(app, database URL): a fresh database ``idp_bench_<random>`` beside ``database_url``,
-    migrated, and a keyring in a temporary folder; both are gone afterwards, whatever
-    happens."""
+    migrated, and a keys folder in a temporary folder (the tenant's keyring is made there on
+    first use); both are gone afterwards, whatever happens."""
     url, drop = scratch_database(database_url, "idp_bench")
     tmp = tempfile.TemporaryDirectory()
     app = None
     try:
         idp_db.upgrade(url)
-        keys.ensure(Path(tmp.name))
         app = create_app(Settings.from_env(
             {}, base_url="http://idp.bench", database_url=url, redis_url=redis_url,
             keys_dir=Path(tmp.name), secret_key=secrets.token_hex(32)))

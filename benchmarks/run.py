@@ -702,7 +702,6 @@ def setup_ours(args, scratch: Path, cases: list[str]) -> Ours:
     CLEANUP.add(f"drop the scratch database {url.rsplit('/', 1)[-1]}", drop)
     idp_db.upgrade(url)
     keys_dir = scratch / "keys"
-    keys.ensure(keys_dir)
     secret_key = secrets.token_urlsafe(48)
     defaults = Settings()
     engine = idp_db.make_engine(url)
@@ -727,6 +726,7 @@ def setup_ours(args, scratch: Path, cases: list[str]) -> Ours:
         user = directory.create_user(s, passwords, tenant, "refresh@bench.example",
                                      "bench-" + secrets.token_urlsafe(12), name="Refresh Bench")
         s.commit()
+        keys.provision(keys_dir, tenant.id, grace=0)  # its keyring, before the first request
         ours = Ours(url, args.redis_url, keys_dir, secret_key, engine, tenant.id,
                     cc.client.client_id, cc.secret, rt.client.id, rt.client.client_id, rt.secret,
                     user.id, signed=signed)

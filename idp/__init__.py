@@ -65,9 +65,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     web.init_app(app)
     i18n.init_app(app)
     csrf.init_app(app)
-    app.extensions["idp.keyrings"] = Keyrings(
-        settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl)
-    )
+    app.extensions["idp.keyrings"] = Keyrings.from_settings(settings)
     app.extensions["idp.passwords"] = Passwords.from_settings(settings)
     app.extensions["idp.secretbox"] = SecretBox(settings.secret_key)
     app.extensions["idp.captcha"] = captcha.from_setting(settings.captcha, settings.secret_key)

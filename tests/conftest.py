@@ -13,7 +13,6 @@ import pytest
 
 from idp import create_app, db as idp_db
 from idp.config import Settings
-from idp.oidc import keys
 from tests.support.databases import scratch_database
 from tests.support.live_server import serve
 from tests.support.world import World, make_world
@@ -41,9 +40,8 @@ def backend(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def keys_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("keys")
-    keys.ensure(path)
-    return path
+    """Empty: each tenant gets its keys when it first signs (``idp.oidc.keys.provision``)."""
+    return tmp_path_factory.mktemp("keys")
 
 
 @pytest.fixture(scope="session")

@@ -67,8 +67,8 @@ def mail_send(settings: Settings, args) -> dict | None:
         transport = notify.smtp_transport(settings)
     except notify.SendError as e:
         raise CLIError(str(e)) from None
-    # Back-channel logout notices leave with the mail: signed with the server's keys.
-    keyring = Keyrings(settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl))
+    # Back-channel logout notices leave with the mail: signed with each tenant's keys.
+    keyring = Keyrings.from_settings(settings)
     box = SecretBox(settings.secret_key)  # and webhooks, signed with their endpoints' secrets
     shared = store.connect(settings) if settings.redis_url else None  # idp.cache's bumps
     engine = db.make_engine(settings.database_url)

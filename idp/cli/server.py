@@ -11,9 +11,10 @@ from idp.config import Settings
 def init(settings: Settings, args) -> dict:
     from idp import installation
 
-    created = installation.init(settings)
-    return {"database": "migrated to head", "keys_created": [k.kid for k in created],
-            "keys_dir": str(settings.keys_dir)}
+    upgrade = installation.init(settings)
+    return {"database": "migrated to head", "keys_dir": str(settings.keys_dir),
+            "tenants_given_shared_keys": upgrade.given_shared_keys,
+            "shared_keys_retired": upgrade.shared_keys_retired}
 
 
 def serve(settings: Settings, args) -> None:
@@ -36,7 +37,8 @@ def demo(settings: Settings, args) -> None:
 
 
 def add_commands(sub) -> None:
-    sub.add_parser("init", help="migrate the database to head; create signing keys if none"
+    sub.add_parser("init", help="migrate the database to head; hand shared signing keys "
+                                       "of earlier versions to every tenant"
                    ).set_defaults(func=init)
     for name, func in (("serve", serve), ("demo", demo)):
         sp = sub.add_parser(name, help=f"{name} on the embedded defaults")

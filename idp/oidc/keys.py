@@ -1,6 +1,8 @@
-"""The signing keyring in ``IDP_KEYS_DIR``: one JSON file per key, mode 0600.
+"""The signing keyrings in ``IDP_KEYS_DIR``: one JSON file per key, mode 0600.
 
-One keyring signs for every tenant. Each algorithm (RS256 for ID tokens, ES256 for access
+Each tenant has a keyring of its own, the folder ``tenants/<tenant id>/``: its JWKS holds its
+keys only, so a relying party of one tenant that forgets to check ``iss`` still cannot accept
+another tenant's tokens. Each algorithm (RS256 for ID tokens, ES256 for access
 tokens and for clients that register it) has one active key: the newest whose time has come
 (``active_from``) and that is not retired.
 
@@ -15,28 +17,41 @@ moment ``ahead`` seconds from now (by default the time a relying party may cache
 There is never a moment without an active key: the old keys sign until the new ones do.
 ``ahead=0`` switches at once (a key that leaked). Workers reload when the folder changes,
 so a rotation reaches all of them; the switch itself needs no reload, it is a time.
+
+A tenant's folder is made the first time its keyring is asked for (``provision``): a tenant
+that never signs costs no key. Earlier versions kept one shared keyring at the root of
+``IDP_KEYS_DIR``; a tenant's folder made while shared keys are there starts with copies of
+them (same kids) and a rotation to keys of its own, so the tokens they signed verify through
+their lifetime. ``idp init`` does that for every tenant and then moves the shared keys to
+``shared-retired/``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
+import shutil
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app, g
 from joserfc.jwk import ECKey, RSAKey
 
+from idp.config import Settings
 from idp.files import private_folder
 
 ALGORITHMS = ("RS256", "ES256")
+TENANTS = "tenants"  # tenants/<tenant id>/: one tenant's keys
+SHARED_RETIRED = "shared-retired"  # the shared keys of earlier versions, once every tenant has them
 
 
 class NoSigningKey(RuntimeError):
-    """The keyring has no active key for an algorithm: run `idp init`."""
+    """The keyring has no active key for an algorithm (its files were removed by hand)."""
 
 
 # JWKS may be cached this long (its Cache-Control): a new key is published this much before
@@ -194,7 +209,8 @@ class Keyring:
         for key in reversed(keys):
             if key.alg == alg and key.signs_at(now):
                 return key.kid, imported[key.kid]
-        raise NoSigningKey(f"no active {alg} signing key in {self.directory}: run `idp init`")
+        raise NoSigningKey(f"no active {alg} signing key in {self.directory}: "
+                           "run `idp keys rotate --now`")
 
     def published(self) -> list[StoredKey]:
         """Keys whose signatures may be live: about to sign, signing, or retired within the
@@ -230,16 +246,113 @@ class Keyring:
         return None
 
 
+def tenant_folder(root: Path, tenant_id: int) -> Path:
+    return Path(root) / TENANTS / str(int(tenant_id))
+
+
+@contextmanager
+def _exclusive(root: Path):
+    """Hold the lock on ``root``'s tenant folders: one worker or process at a time makes a
+    tenant's folder or retires the shared keys. (An exclusive ``flock`` on a file of its own:
+    released by the kernel if the holder dies.)"""
+    folder = Path(root) / TENANTS
+    private_folder(folder)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _lacks_a_key(directory: Path) -> bool:
+    have = {k.alg for k in read_all(directory) if k.retired_at is None}
+    return not set(ALGORITHMS) <= have
+
+
+def provision(root: Path, tenant_id: int, grace: float) -> bool:
+    """Make sure the tenant has a folder with an active key per algorithm; True when its
+    folder was made now.
+
+    A new folder starts with a copy of every shared key still published at the root (the
+    keyring of earlier versions: tokens it signed for this tenant verify against the tenant's
+    JWKS) and a rotation to the tenant's own keys, published now, signing from the switch;
+    without shared keys, with fresh keys signing at once. It is filled aside and renamed into
+    place, so a crash never leaves a tenant with a folder that lacks the shared keys."""
+    root = Path(root)
+    folder = tenant_folder(root, tenant_id)
+    if folder.is_dir() and not _lacks_a_key(folder):
+        return False  # the common case, without the lock
+    with _exclusive(root):
+        if folder.is_dir():
+            ensure(folder)
+            return False
+        staging = folder.with_name(f".{folder.name}.new")
+        shutil.rmtree(staging, ignore_errors=True)  # left by a process that died making it
+        private_folder(staging)
+        now = time.time()
+        shared = [k for k in read_all(root) if k.published_at(now, grace)]
+        for key in shared:
+            _write(staging, key)
+        if shared:
+            rotate(staging, ahead=JWKS_MAX_AGE)
+        else:
+            ensure(staging)
+        os.rename(staging, folder)
+        return True
+
+
+def retire_shared(root: Path) -> list[str]:
+    """Move the shared keys at the root to ``shared-retired/`` (once every tenant has its
+    copies): a tenant made later gets keys of its own only. The kids moved."""
+    root = Path(root)
+    with _exclusive(root):
+        shared = read_all(root)
+        if shared:
+            private_folder(root / SHARED_RETIRED)
+        for key in shared:
+            os.replace(root / f"{key.kid}.json", root / SHARED_RETIRED / f"{key.kid}.json")
+    return [k.kid for k in shared]
+
+
 class Keyrings:
-    """Every tenant's keyring. (For now one shared keyring stands for each tenant's.)"""
+    """Every tenant's keyring, made on first use and kept for the life of the worker."""
 
     def __init__(self, directory: Path, grace: int):
         self.directory = Path(directory)
         self.grace = grace
-        self._shared = Keyring(self.directory, grace)
+        self._rings: dict[int, Keyring] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Keyrings:
+        # A key stays published until every token it signed has expired.
+        return cls(settings.keys_dir, grace=max(settings.id_token_ttl, settings.access_token_ttl))
 
     def for_tenant(self, tenant_id: int) -> Keyring:
-        return self._shared
+        ring = self._rings.get(tenant_id)
+        if ring is None:
+            with self._lock:
+                ring = self._rings.get(tenant_id)
+                if ring is None:
+                    provision(self.directory, tenant_id, self.grace)
+                    ring = Keyring(tenant_folder(self.directory, tenant_id), self.grace)
+                    self._rings[tenant_id] = ring
+        return ring
+
+    def rotate(self, tenant_id: int, ahead: float = JWKS_MAX_AGE) -> list[StoredKey]:
+        """``rotate`` the tenant's keyring (made first if it has none)."""
+        provision(self.directory, tenant_id, self.grace)
+        return rotate(tenant_folder(self.directory, tenant_id), ahead=ahead)
+
+    def adopt_shared(self, tenant_ids) -> tuple[list[int], list[str]]:
+        """Give each tenant without a folder copies of the shared keys (``provision``), then
+        retire the shared keys: (tenants given them, kids retired). Nothing when there are
+        no shared keys (run again, it does nothing)."""
+        if not read_all(self.directory):
+            return [], []
+        given = [t for t in tenant_ids if provision(self.directory, t, self.grace)]
+        return given, retire_shared(self.directory)
 
 
 def current() -> Keyring:

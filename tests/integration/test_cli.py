@@ -12,6 +12,7 @@ from sqlalchemy import select
 from idp import db, directory
 from idp.models import Client, Tenant
 from idp import hashing
+from tests.support.keys import jwks_kids, tenant_folder
 from tests.support.pwned import FakePwnedPasswords
 
 
@@ -81,20 +82,32 @@ def test_a_malformed_setting_is_one_clear_line(idp, variable, value, message):
     assert err.startswith("idp: ") and len(err.strip().splitlines()) == 1 and message in err, err
 
 
-def test_init_is_idempotent_and_keys_rotate_adds_keys(idp, settings):
+def test_init_is_idempotent_and_keys_rotate_adds_keys(app, client, idp, settings, world):
+    assert jwks_kids(client, world.slug)  # the tenant has keys (made when first asked for)
     code, out, _ = idp("init")
-    assert code == 0 and json.loads(out)["keys_created"] == []
-    before = {p.name for p in settings.keys_dir.glob("*.json")}
-    code, out, _ = idp("keys", "rotate")
-    rotated = json.loads(out)
-    assert code == 0 and set(rotated["keys"]) == {"RS256", "ES256"} and rotated["published_now"]
-    assert {f"{kid}.json" for kid in rotated["keys"].values()} == {p.name for p in settings.keys_dir.glob("*.json")} - before
+    done = json.loads(out)
+    assert code == 0 and done["tenants_given_shared_keys"] == done["shared_keys_retired"] == []
+    folder = tenant_folder(app, settings, world.slug)
+    before = {p.name for p in folder.glob("*.json")}
+    code, out, _ = idp("keys", "rotate", world.slug)
+    [rotated] = json.loads(out)["rotated"]
+    assert code == 0 and json.loads(out)["published_now"] and rotated["tenant"] == world.slug
+    assert set(rotated["keys"]) == {"RS256", "ES256"}
+    assert {f"{kid}.json" for kid in rotated["keys"].values()} == {p.name for p in folder.glob("*.json")} - before
     # Published now, signing once every cached JWKS (max-age 300) has them.
     signing_from = datetime.fromisoformat(rotated["signing_from"])
     assert 295 <= (signing_from - datetime.now(timezone.utc)).total_seconds() <= 301
-    code, out, _ = idp("keys", "rotate", "--now")
-    assert code == 0 and abs((datetime.fromisoformat(json.loads(out)["signing_from"])
+    code, out, _ = idp("keys", "rotate", world.slug, "--now")
+    assert code == 0 and abs((datetime.fromisoformat(json.loads(out)["rotated"][0]["signing_from"])
                               - datetime.now(timezone.utc)).total_seconds()) < 5
+
+
+def test_keys_rotate_for_an_unknown_tenant_is_one_clear_line(idp, settings):
+    before = sorted(p.relative_to(settings.keys_dir) for p in settings.keys_dir.rglob("*.json"))
+    code, out, err = idp("keys", "rotate", "no-such-tenant")
+    assert code != 0 and out == ""
+    assert err.strip() == "idp: no tenant 'no-such-tenant'"
+    assert sorted(p.relative_to(settings.keys_dir) for p in settings.keys_dir.rglob("*.json")) == before
 
 
 def test_duplicate_tenant_is_refused_and_nothing_is_changed(app, idp, world):

@@ -11,6 +11,7 @@ from joserfc.jwk import KeySet
 
 from idp.oidc import keys
 from idp.oidc.keys import Keyring
+from tests.support.keys import KeyClock, jwks_kids, tenant_folder
 from tests.support.rp import get_code, redeem, userinfo
 from tests.support.world import ClientCreds
 
@@ -38,9 +39,15 @@ def test_jwks_publishes_public_keys_only(client, world):
         assert "d" not in key and "p" not in key and key["use"] == "sig" and key["kid"]
 
 
-def test_key_files_are_private(keys_dir):
-    for path in keys_dir.glob("*.json"):
+def test_key_files_are_private(app, client, world, settings):
+    assert jwks_kids(client, world.slug)  # the tenant's keys exist once asked for
+    folder = tenant_folder(app, settings, world.slug)
+    files = list(folder.glob("*.json"))
+    assert {p.stem for p in files} == jwks_kids(client, world.slug)
+    for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for path in (folder, folder.parent):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700
 
 
 def test_id_token_verifies_against_jwks(client, world):
@@ -88,27 +95,10 @@ def test_a_rotation_publishes_new_keys_before_they_sign(tmp_path):
     assert set(old.values()) <= {k["kid"] for k in json.loads(ring.jwks_json())["keys"]}
 
 
-class _Clock:
-    """The keyring's clock, moved by the test: what signs when is decided by time alone, and
-    a loaded machine must not turn a sleep into a different moment."""
-
-    def __init__(self):
-        self.now = time.time()
-
-    def time(self) -> float:
-        return self.now
-
-    def time_ns(self) -> int:
-        return int(self.now * 1e9)
-
-    def strftime(self, fmt: str) -> str:
-        return time.strftime(fmt, time.gmtime(self.now))
-
-
 def test_a_second_rotation_before_the_switch_still_leaves_one_signing_key(tmp_path, monkeypatch):
     keys.ensure(tmp_path)
     ring = Keyring(tmp_path, grace=60)
-    clock = _Clock()
+    clock = KeyClock()
     monkeypatch.setattr(keys, "time", clock)
     first = {k.alg: k.kid for k in keys.rotate(tmp_path, ahead=10)}
     second = {k.alg: k.kid for k in keys.rotate(tmp_path, ahead=20)}
@@ -127,7 +117,7 @@ def test_the_jwks_cache_lifetime_is_the_publication_lead(client, world):
 def test_tokens_signed_before_a_rotation_still_work(app, client, world, settings):
     code, verifier = get_code(client, world, world.portal)
     before = redeem(client, world, world.portal, code, verifier).get_json()
-    keys.rotate(settings.keys_dir, ahead=0)
+    keys.rotate(tenant_folder(app, settings, world.slug), ahead=0)
     assert userinfo(client, world, before["access_token"]).status_code == 200
     code, verifier = get_code(client, world, world.portal)
     after = redeem(client, world, world.portal, code, verifier).get_json()

@@ -18,6 +18,7 @@ from joserfc import jws, jwt
 from joserfc.jwk import KeySet
 
 from idp.oidc import keys
+from tests.support.keys import tenant_id
 from tests.support.live_server import serve
 
 THREADS = 4
@@ -68,8 +69,9 @@ def kid(token: str) -> str:
     return jws.extract_compact(token.encode()).protected["kid"]
 
 
-def test_rotating_keys_under_load_loses_no_request_and_no_token(own_keys_server, world):
+def test_rotating_keys_under_load_loses_no_request_and_no_token(app, own_keys_server, world):
     server, mine = own_keys_server
+    folder = keys.tenant_folder(mine.keys_dir, tenant_id(app, world.slug))
     url = f"{server.url}/t/{world.slug}/token"
     creds = (world.service.client_id, world.service.client_secret)
     env = {**os.environ, "IDP_KEYS_DIR": str(mine.keys_dir),
@@ -79,11 +81,11 @@ def test_rotating_keys_under_load_loses_no_request_and_no_token(own_keys_server,
     with Load(url, creds) as load:
         time.sleep(0.5)
         # The scheduled rotation (published now, signing later), made soon for the test...
-        created = keys.rotate(mine.keys_dir, ahead=1.0)
+        created = keys.rotate(folder, ahead=1.0)
         scheduled, switch = {k.alg: k.kid for k in created}, created[0].active_from
         time.sleep(1.5)
         # ...then one at once, as after a leak, by the command an operator types.
-        done = subprocess.run([sys.executable, "-m", "idp", "keys", "rotate", "--now"], env=env,
+        done = subprocess.run([sys.executable, "-m", "idp", "keys", "rotate", world.slug, "--now"], env=env,
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         time.sleep(1.0)
@@ -97,13 +99,13 @@ def test_rotating_keys_under_load_loses_no_request_and_no_token(own_keys_server,
         assert jwt.decode(token, keyset, algorithms=["ES256"]).claims["client_id"]
     # The old key signed until the scheduled switch, the scheduled key after it, and the
     # emergency key last.
-    emergency = json.loads(done.stdout)["keys"]["ES256"]
+    emergency = json.loads(done.stdout)["rotated"][0]["keys"]["ES256"]
     first_seen = []
     for _, _, _, token in sorted(load.answers):
         if kid(token) not in first_seen:
             first_seen.append(kid(token))
     ring = [(k.kid, k.created_at, k.active_from, k.retired_at)
-            for k in keys.read_all(mine.keys_dir)]
+            for k in keys.read_all(folder)]
     assert first_seen == [old_kid, scheduled["ES256"], emergency], (ring, done.stdout)
     # A token is signed between its request and its answer: none asked for after the switch
     # has the old key, none answered before it has the new one.
