@@ -18,6 +18,7 @@ from idp.models import Token
 from idp.models.base import utcnow
 from idp.oidc import keys
 from idp.oidc.issue import revoke_family
+from idp.oidc.subjects import for_client
 from idp.oidc.oauth_client import ALL_METHODS, SECRET_METHODS
 from idp.oidc.tokens import InvalidToken, verify
 from idp.web import issuer
@@ -162,7 +163,7 @@ class Introspection(IntrospectionEndpoint):
             "iss": issuer(),
             "exp": int(expires.timestamp()),
             "iat": int(row.issued_at.timestamp()),
-            "sub": row.user.subject if row.user else row.client.client_id,
+            "sub": for_client(row.user, row.client) if row.user else row.client.client_id,
         }
         if row.user:
             body["username"] = row.user.email
