@@ -293,6 +293,12 @@ GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 Acr = Literal["pwd", "mfa", "phr"]
 
 
+# OIDC Core 8: "pairwise" gives the client an id of its own for each user.
+SubjectType = Literal["public", "pairwise"]
+SECTOR_URI = ("An https URL serving a JSON array of every redirect URI: the sector of a pairwise "
+              "client whose redirect URIs are on several hosts (fetched when registered).")
+
+
 class Client(BaseModel):
     client_id: str
     name: str
@@ -305,6 +311,8 @@ class Client(BaseModel):
     min_acr: str | None
     backchannel_logout_uri: str | None
     backchannel_logout_session_required: bool
+    subject_type: SubjectType
+    sector_identifier_uri: str | None
     created_at: datetime
 
 
@@ -328,6 +336,8 @@ class ClientCreate(Request):
     min_acr: Acr | None = None
     backchannel_logout_uri: str | None = Field(None, max_length=2000)
     backchannel_logout_session_required: bool = False
+    subject_type: SubjectType = "public"
+    sector_identifier_uri: str | None = Field(None, max_length=2000, description=SECTOR_URI)
 
 
 class ClientUpdate(Request):
@@ -338,6 +348,9 @@ class ClientUpdate(Request):
     min_acr: Acr | None = None
     backchannel_logout_uri: str | None = Field(None, max_length=2000)
     backchannel_logout_session_required: bool | None = None
+    subject_type: SubjectType | None = Field(
+        None, description="Changing it changes every `sub` the client sees.")
+    sector_identifier_uri: str | None = Field(None, max_length=2000, description=SECTOR_URI)
 
 
 class Secret(BaseModel):

@@ -107,7 +107,8 @@ def _fields(client: Client) -> dict:
                 id_token_signed_response_alg=client.id_token_signed_response_alg,
                 min_acr=client.min_acr, backchannel_logout_uri=client.backchannel_logout_uri,
                 backchannel_logout_session_required=client.backchannel_logout_session_required,
-                created_at=client.created_at)
+                subject_type=client.subject_type or "public",
+                sector_identifier_uri=client.sector_identifier_uri, created_at=client.created_at)
 
 
 def _no_more_than_caller(scope: str | None, what: str) -> None:
@@ -162,7 +163,9 @@ def create_client():
         grant_types=body.grant_types, id_token_alg=body.id_token_signed_response_alg,
         min_acr=body.min_acr, backchannel_logout_uri=body.backchannel_logout_uri,
         backchannel_logout_session_required=body.backchannel_logout_session_required,
-        scope=body.scope)
+        scope=body.scope, subject_type=body.subject_type,
+        sector_identifier_uri=body.sector_identifier_uri,
+        private_allowed=web.settings().calls_private_addresses)
     location = f"{web.issuer()}/api/v1/clients/{made.client.client_id}"
     return (models.ClientWithSecret(**_fields(made.client), client_secret=made.secret), 201,
             {"Location": location})
@@ -199,7 +202,10 @@ def update_client(client_id):
         backchannel_logout_uri=(given["backchannel_logout_uri"]
                                 if "backchannel_logout_uri" in given else False),
         backchannel_logout_session_required=body.backchannel_logout_session_required,
-        scope=body.scope)
+        scope=body.scope, subject_type=body.subject_type,
+        sector_identifier_uri=(given["sector_identifier_uri"]
+                               if "sector_identifier_uri" in given else False),
+        private_allowed=web.settings().calls_private_addresses)
     return models.Client(**_fields(updated))
 
 

@@ -137,7 +137,9 @@ def client_create(settings: Settings, args) -> dict:
             grant_types=grant_types, id_token_alg=args.id_token_alg, min_acr=args.min_acr,
             backchannel_logout_uri=args.backchannel_logout_uri,
             backchannel_logout_session_required=args.backchannel_logout_session_required,
-            scope=args.scope,
+            scope=args.scope, subject_type=args.subject_type,
+            sector_identifier_uri=args.sector_identifier_uri,
+            private_allowed=settings.calls_private_addresses,
         )
         return {"client_id": new.client.client_id, "client_secret": new.secret,
                 "name": new.client.name, "public": new.client.is_public,
@@ -146,8 +148,13 @@ def client_create(settings: Settings, args) -> dict:
                 "grant_types": new.client.grant_types,
                 "min_acr": new.client.min_acr,
                 "scope": new.client.scope,
-                **_backchannel(new.client),
+                **_backchannel(new.client), **_subjects(new.client),
                 "issuer": f"{settings.base_url}/t/{tenant.slug}"}
+
+
+def _subjects(client) -> dict:
+    return {"subject_type": client.subject_type,
+            "sector_identifier_uri": client.sector_identifier_uri}
 
 
 def _backchannel(client) -> dict:
@@ -168,9 +175,13 @@ def client_update(settings: Settings, args) -> dict:
             name=args.name,
             backchannel_logout_uri=(False if args.backchannel_logout_uri is None
                                     else args.backchannel_logout_uri),
-            backchannel_logout_session_required=required, scope=args.scope)
+            backchannel_logout_session_required=required, scope=args.scope,
+            subject_type=args.subject_type,
+            sector_identifier_uri=(False if args.sector_identifier_uri is None
+                                   else args.sector_identifier_uri),
+            private_allowed=settings.calls_private_addresses)
         return {"client_id": client.client_id, "name": client.name, "scope": client.scope,
-                **_backchannel(client)}
+                **_backchannel(client), **_subjects(client)}
 
 
 def group_create(settings: Settings, args) -> dict:
@@ -268,6 +279,7 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("--backchannel-logout-session-required", action="store_true",
                     help="the client needs the session id (sid) in logout tokens")
     sp.add_argument("--scope", metavar="SCOPES", help=SCOPE_HELP)
+    _subject_arguments(sp)
     sp.set_defaults(func=client_create)
 
     sp = verbs["client"].add_parser("update", help="change a client's name or back-channel "
@@ -279,6 +291,7 @@ def add_commands(verbs: dict) -> None:
                     help='where logout tokens are POSTed ("" removes it)')
     sp.add_argument("--backchannel-logout-session-required", choices=["yes", "no"])
     sp.add_argument("--scope", metavar="SCOPES", help=SCOPE_HELP)
+    _subject_arguments(sp, update=True)
     sp.set_defaults(func=client_update)
 
     sp = verbs["group"].add_parser("create")
@@ -296,3 +309,14 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("email")
     sp.add_argument("--ttl-minutes", type=int, default=15)
     sp.set_defaults(func=login_token_create)
+
+
+def _subject_arguments(sp, update: bool = False) -> None:
+    sp.add_argument("--subject-type", choices=["public", "pairwise"],
+                    default=None if update else "public",
+                    help="pairwise: the client sees an id of its own for each user (OIDC Core "
+                         "8); changing it changes every sub the client sees")
+    sp.add_argument("--sector-identifier-uri", metavar="URL",
+                    help="https URL of a JSON array listing every redirect URI: the sector of "
+                         "a pairwise client whose redirect URIs are on several hosts"
+                         + (' ("" removes it)' if update else ""))
