@@ -227,7 +227,7 @@ def check_sector(subject_type: str, redirect_uris: list[str], sector_identifier_
     uri = (sector_identifier_uri or "").strip() or None
     if uri:
         uri = _check_uri(uri, "sector_identifier_uri", server=True)
-    if subject_type == subjects.PAIRWISE or uri:
+    if subject_type == subjects.PAIRWISE:  # a public client's sub has no sector
         try:
             subjects.check_sector(redirect_uris, uri, private_allowed=private_allowed)
         except subjects.SectorError as e:

@@ -5,7 +5,6 @@ server and check the ID token with the issuer's JWKS (joserfc), as an applicatio
 
 from __future__ import annotations
 
-import json
 import secrets
 
 import pytest
@@ -19,9 +18,9 @@ from idp.models import Tenant, User
 from idp.notify import outbox
 from tests.support.backchannel import Receiver, validated
 from tests.support.journey import Browser, query
-from tests.support.local_http import LocalService
 from tests.support.relying_party import ID_TOKEN_ALGS, code_flow, discovery, portal_request
 from tests.support.rp import get_code, jwt_claims, redeem
+from tests.support.sector import SectorDocument
 from tests.support.world import ClientCreds
 
 
@@ -29,21 +28,6 @@ from tests.support.world import ClientCreds
 def plain_http_is_fine(monkeypatch):
     # The live server listens on http://127.0.0.1; Authlib's client refuses plain http otherwise.
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
-
-
-class SectorDocument(LocalService):
-    """A portal's sector identifier URI: the JSON array of its redirect URIs."""
-
-    def __init__(self, uris: list[str]):
-        super().__init__()
-        self.uris = uris
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/sector.json"
-
-    def answer(self, method, path, headers, body):
-        return 200, "application/json", json.dumps(self.uris).encode()
 
 
 def register(app, world, redirect_uri: str, **options) -> ClientCreds:
@@ -58,14 +42,14 @@ def register(app, world, redirect_uri: str, **options) -> ClientCreds:
         return ClientCreds(new.client.client_id, new.secret, redirect_uri, f"{redirect_uri}/bye")
 
 
-def refusal(app, world, redirect_uris: list[str], **options) -> str:
+def refusal(app, world, redirect_uris: list[str], private_allowed=True, **options) -> str:
     """Why registering a portal with these redirect URIs is refused."""
     with app.app_context():
         session = db.session()
         tenant = directory.get_tenant(session, world.slug)
         with pytest.raises(directory.DirectoryError) as refused:
             directory.create_client(session, tenant, "Refused", redirect_uris,
-                                    private_allowed=True, **options)
+                                    private_allowed=private_allowed, **options)
         session.rollback()
         return str(refused.value)
 
@@ -255,3 +239,12 @@ def test_portals_of_one_sector_document_share_the_sub(app, live_server, live_wor
     # Fetched at registration only: signing in works with the document gone.
     at_web = sign_in_sub(live_server, live_world, provider, jwks, web)
     assert sign_in_sub(live_server, live_world, provider, jwks, mobile) == at_web
+
+
+def test_a_sector_document_on_a_private_address_needs_the_installations_consent(app, world):
+    # As for back-channel logout: only an installation that allows private callbacks
+    # (IDP_PRIVATE_CALLBACKS=allow, or one on loopback) fetches from a private address.
+    with SectorDocument(["https://a.example/cb"]) as sector:
+        message = refusal(app, world, ["https://a.example/cb"], private_allowed=False,
+                          subject_type="pairwise", sector_identifier_uri=sector.url)
+    assert message == f"the sector identifier URI {sector.url} leads to a private address"
