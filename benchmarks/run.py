@@ -14,6 +14,10 @@ core 1, it measures for ``--duration`` seconds each:
 - ``cc``: client-credentials grants/s (confidential client, HTTP Basic, ES256 JWT access
   token), with keep-alive connections and with a new connection per request
   (``Connection: close``);
+- ``cc-signed``: the same grant as a FAPI 2.0 client makes it: authenticated with
+  ``private_key_jwt`` (an ES256 assertion, RFC 7523) and the token bound to a DPoP key (an ES256
+  proof, RFC 9449); each request carries an assertion and a proof of its own, made beforehand
+  (both are single use), so the server verifies two signatures and records two ``jti`` per grant;
 - ``refresh``: refresh grants/s with rotation (each response's refresh token replaces the one
   used), both connection modes;
 - ``discovery``, ``jwks``: GET req/s, keep-alive;
@@ -63,9 +67,9 @@ import sqlalchemy as sa  # noqa: E402
 WRK_DIR = HERE / "wrk"
 REDIRECT_URI = "https://rp.example/cb"
 TENANT = "bench"
-ALL_CASES = ("hash", "cc", "refresh", "signin", "burst", "discovery", "jwks")
+ALL_CASES = ("hash", "cc", "cc-signed", "refresh", "signin", "burst", "discovery", "jwks")
 ALL_STACKS = ("gunicorn-sync", "gunicorn-gthread", "granian")
-TOKEN_CASES = ("cc", "refresh")
+TOKEN_CASES = ("cc", "cc-signed", "refresh")
 LOAD = 0.70  # the paced runs aim here, as a fraction of the keep-alive peak
 LOAD_BAND = (0.65, 0.75)
 BURST_SIGNINS = 32  # sign-ins in flight at once during the burst
@@ -361,6 +365,7 @@ class Target:
     refresh_basic: str
     mint_refresh: Callable[[int], list[str]]
     server_pid: int  # the server's root process (CPU accounting)
+    mint_signed: Callable[[int], list[str]] | None = None  # cc-signed: "assertion proof" lines
     log_path: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -375,6 +380,54 @@ def basic(client_id: str, secret: str) -> str:
 def _jwt_header(token: str) -> dict:
     part = token.split(".")[0]
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def _jwt_claims(token: str) -> dict:
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+class SignedClient:
+    """The cc-signed client's two ES256 keys (one authenticates it, one binds its tokens) and
+    what it sends: an assertion (RFC 7523) and a DPoP proof (RFC 9449), each with a fresh jti."""
+
+    def __init__(self):
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.auth_key = ec.generate_private_key(ec.SECP256R1())
+        self.dpop_key = ec.generate_private_key(ec.SECP256R1())
+        self.kid = "bench-" + secrets.token_hex(4)
+        self.client_id = ""
+
+    @staticmethod
+    def public_jwk(key) -> dict:
+        numbers = key.public_key().public_numbers()
+
+        def b64(n: int) -> str:
+            return base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
+
+        return {"kty": "EC", "crv": "P-256", "x": b64(numbers.x), "y": b64(numbers.y)}
+
+    def jwks(self) -> dict:
+        return {"keys": [{**self.public_jwk(self.auth_key), "kid": self.kid, "use": "sig",
+                          "alg": "ES256"}]}
+
+    def pairs(self, token_url: str, n: int) -> list[str]:
+        from idp.oidc.tokens import sign_es256
+
+        dpop_header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": self.public_jwk(self.dpop_key)}
+        auth_header = {"alg": "ES256", "kid": self.kid, "typ": "JWT"}
+        now = int(time.time())
+        out = []
+        for _ in range(n):
+            assertion = sign_es256(auth_header, {
+                "iss": self.client_id, "sub": self.client_id, "aud": token_url,
+                "jti": secrets.token_urlsafe(16), "iat": now, "exp": now + 300},
+                self.auth_key)
+            proof = sign_es256(dpop_header, {"jti": secrets.token_urlsafe(16), "htm": "POST",
+                                             "htu": token_url, "iat": now}, self.dpop_key)
+            out.append(f"{assertion} {proof}")
+        return out
 
 
 def sanity(target: Target, cases: list[str]) -> None:
@@ -392,6 +445,24 @@ def sanity(target: Target, cases: list[str]) -> None:
             raise RuntimeError(f"{target.label}: the access token is not ES256: {header}")
         target.notes.append(f"cc: {r.status_code}, access token header {header}, "
                             f"scope {r.json().get('scope')!r}, {len(r.content)} bytes")
+    if "cc-signed" in cases and target.mint_signed is not None:
+        pair = target.mint_signed(1)[0]
+        assertion, proof = pair.split(" ")
+        body = ("grant_type=client_credentials&scope=api&client_assertion_type=urn%3Aietf%3A"
+                "params%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=" + assertion)
+        r = s.post(target.token_url, data=body, timeout=10, headers={**form, "DPoP": proof})
+        if r.status_code != 200 or r.json().get("token_type") != "DPoP":
+            raise RuntimeError(f"{target.label}: signed client_credentials gave "
+                               f"{r.status_code}: {r.text[:500]}")
+        claims = _jwt_claims(r.json()["access_token"])
+        if not (claims.get("cnf") or {}).get("jkt"):
+            raise RuntimeError(f"{target.label}: the DPoP access token has no cnf.jkt: {claims}")
+        again = s.post(target.token_url, data=body, timeout=10, headers={**form, "DPoP": proof})
+        if again.status_code < 400:
+            raise RuntimeError(f"{target.label}: a replayed assertion and proof gave "
+                               f"{again.status_code}")
+        target.notes.append(f"cc-signed: {r.status_code}, token_type DPoP, cnf.jkt "
+                            f"{claims['cnf']['jkt'][:12]}..., replay refused ({again.status_code})")
     if "refresh" in cases:
         (first,) = target.mint_refresh(1)
         r = s.post(target.token_url, timeout=10,
@@ -441,6 +512,13 @@ class Bench:
         if case == "cc":
             env = {"BENCH_BASIC": target.cc_basic, "BENCH_BODY": target.cc_body}
             return target.token_url, "cc.lua", lambda c: env
+        if case == "cc-signed":
+            def signed_env(connections: int) -> dict:
+                path = self.scratch / f"pairs-{secrets.token_hex(4)}.txt"
+                n = self.args.signed_pool or 3000 * self.args.duration
+                path.write_text("\n".join(target.mint_signed(n)) + "\n")
+                return {"BENCH_PAIRS": str(path)}
+            return target.token_url, "cc_signed.lua", signed_env
         if case == "refresh":
             def refresh_env(connections: int) -> dict:
                 n = max(self.args.refresh_pool, 8 * connections)
@@ -536,7 +614,7 @@ class Bench:
         return best
 
     def run_target(self, target: Target, cases: list[str]) -> int:
-        wrk_cases = [c for c in ("cc", "refresh", "discovery", "jwks") if c in cases]
+        wrk_cases = [c for c in ("cc", "cc-signed", "refresh", "discovery", "jwks") if c in cases]
         if not wrk_cases:
             return self.args.connections[0]
         c = self.probe_connections(target, wrk_cases[0])
@@ -567,6 +645,7 @@ class Ours:
     rt_secret: str
     user_id: int
     accounts_file: Path | None = None
+    signed: SignedClient | None = None
 
     def mint_refresh(self, n: int) -> list[str]:
         """n refresh tokens for the refresh client's user: the rows a code exchange with
@@ -636,6 +715,13 @@ def setup_ours(args, scratch: Path, cases: list[str]) -> Ours:
         rt = directory.create_client(s, tenant, "bench refresh", [REDIRECT_URI],
                                      grant_types=["authorization_code", "refresh_token"],
                                      actor="bench")
+        signed = SignedClient()
+        sc = directory.create_client(s, tenant, "bench private_key_jwt + DPoP", [],
+                                     grant_types=["client_credentials"], actor="bench",
+                                     auth_method="private_key_jwt", jwks=signed.jwks(),
+                                     dpop_bound_access_tokens=True)
+        sc.client.scope = "api"
+        signed.client_id = sc.client.client_id
         passwords = Passwords(defaults.argon2_memory_kib, defaults.argon2_time_cost,
                               defaults.argon2_parallelism)
         user = directory.create_user(s, passwords, tenant, "refresh@bench.example",
@@ -643,7 +729,7 @@ def setup_ours(args, scratch: Path, cases: list[str]) -> Ours:
         s.commit()
         ours = Ours(url, args.redis_url, keys_dir, secret_key, engine, tenant.id,
                     cc.client.client_id, cc.secret, rt.client.id, rt.client.client_id, rt.secret,
-                    user.id)
+                    user.id, signed=signed)
     if "signin" in cases or "burst" in cases:
         import signin_load
 
@@ -832,7 +918,8 @@ def bench_ours(args, bench: Bench, ours: Ours, stack: str, cases: list[str],
         cc_basic=basic(ours.cc_client_id, ours.cc_secret),
         cc_body="grant_type=client_credentials&scope=api",
         refresh_basic=basic(ours.rt_client_id, ours.rt_secret),
-        mint_refresh=ours.mint_refresh, server_pid=proc.pid, log_path=log_path)
+        mint_refresh=ours.mint_refresh, server_pid=proc.pid, log_path=log_path,
+        mint_signed=lambda n: ours.signed.pairs(f"{issuer}/token", n))
     info = {"command": " ".join(stack_command(args, stack, "PORT")), "log": str(log_path)}
     results["stacks"][stack] = info
     try:
@@ -1139,7 +1226,8 @@ def evaluate(results: dict, adapters: list[str]) -> dict:
         def check(name, values: dict, ok):
             checks.append({"target": name, "values": values, "pass": ok})
 
-        for case, floor in (("cc", TARGET_CC), ("refresh", TARGET_REFRESH)):
+        for case, floor in (("cc", TARGET_CC), ("cc-signed", TARGET_CC),
+                            ("refresh", TARGET_REFRESH)):
             vals = {conn: rate(case, conn) for conn in ("keep-alive", "close")}
             got = [v for v in vals.values() if v is not None]
             check(f"{case} >= {floor:,.0f}/s (both modes)", vals,
@@ -1309,6 +1397,10 @@ def parse_args(argv=None):
     parser.add_argument("--signin-concurrency", type=int, default=4)
     parser.add_argument("--refresh-pool", type=int, default=1000,
                         help="fresh refresh tokens minted for each refresh run")
+    parser.add_argument("--signed-pool", type=int, default=None,
+                        help="assertion + DPoP proof pairs made for each cc-signed run (each "
+                        "is used once; default 3,000 per second of --duration: more than a "
+                        "run sends)")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--peer-scratch", type=Path, default=HERE / ".peer")

@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, **flask_config) -> Flask:
     app.extensions["idp.guard"] = Guard(app.extensions["idp.store"])
     server.init_app(app)
     # Protocol endpoints are called by clients, not by our forms; they authenticate otherwise.
-    for view in ("authorize", "token", "revoke", "introspect", "userinfo", "logout"):
+    for view in ("authorize", "par", "token", "revoke", "introspect", "userinfo", "logout"):
         csrf.exempt(f"idp.oidc.views.{view}")
     app.register_blueprint(oidc_bp)
     app.register_blueprint(login_bp)

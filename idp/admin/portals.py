@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 
 from flask_babel import gettext as _  # English outside a page (CLI, API)
 from idp import audit
-from idp.directory import (SUBJECT_TYPES, DirectoryError, NotFound, _check_uri,
-                           check_backchannel_uri, check_scope, check_sector, create_client)
+from idp.directory import (CLIENT_SIGNING_ALGS, SUBJECT_TYPES, DirectoryError, NotFound,
+                           _check_uri, check_backchannel_uri, check_scope, check_sector,
+                           create_client)
 from idp.models import Client, Tenant
 from idp import hashing
 from idp.policy import LEVELS
@@ -41,11 +42,16 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
                   scope: str | list[str] | None = None,
                   subject_type: str | None = None,
                   sector_identifier_uri: str | None | bool = False,
-                  private_allowed: bool = False):
+                  private_allowed: bool = False,
+                  require_par: bool | None = None,
+                  require_signed_request_object: bool | None = None,
+                  request_object_signing_alg: str | None | bool = False):
     """Change what is given (``min_acr=False``: unchanged; None or "pwd": no floor;
     ``backchannel_logout_uri=False``: unchanged, None or "": none; the session flag None:
     unchanged; ``scope`` None: unchanged; ``subject_type`` None: unchanged;
-    ``sector_identifier_uri=False``: unchanged, None or "": none). Exact URIs are checked as ``create_client`` checks them; nothing changes if
+    ``sector_identifier_uri=False``: unchanged, None or "": none; the PAR and request object
+    flags None: unchanged; ``request_object_signing_alg=False``: unchanged, None: any the
+    server accepts). Exact URIs are checked as ``create_client`` checks them; nothing changes if
     one is wrong. A pairwise client's sector is checked again (its sector identifier URI
     fetched, ``idp.subjects``) when its redirect URIs, sector URI or subject type change;
     a new subject type or sector gives the portal a new ``sub`` for every user."""
@@ -102,6 +108,17 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
             private_allowed=private_allowed)
         if "sector_identifier_uri" in changes:
             changes["sector_identifier_uri"] = checked_sector
+    for flag, value in (("require_par", require_par),
+                        ("require_signed_request_object", require_signed_request_object)):
+        if value is not None and bool(value) != bool(getattr(client, flag)):
+            changes[flag] = bool(value)
+    if request_object_signing_alg is not False:
+        alg = request_object_signing_alg or None
+        if alg is not None and alg not in CLIENT_SIGNING_ALGS:
+            raise DirectoryError("the request object algorithm must be one of "
+                                 f"{', '.join(CLIENT_SIGNING_ALGS)}")
+        if alg != client.request_object_signing_alg:
+            changes["request_object_signing_alg"] = alg
     for key, value in changes.items():
         setattr(client, key, value)  # new lists: JSON columns see assignment, not mutation
     db.flush()

@@ -298,6 +298,9 @@ SubjectType = Literal["public", "pairwise"]
 SECTOR_URI = ("An https URL serving a JSON array of every redirect URI: the sector of a pairwise "
               "client whose redirect URIs are on several hosts (fetched when registered).")
 
+# RFC 9101: asymmetric only, as idp.directory.CLIENT_SIGNING_ALGS.
+RequestObjectAlg = Literal["RS256", "PS256", "ES256", "EdDSA"]
+
 
 class Client(BaseModel):
     client_id: str
@@ -313,6 +316,9 @@ class Client(BaseModel):
     backchannel_logout_session_required: bool
     subject_type: SubjectType
     sector_identifier_uri: str | None
+    require_pushed_authorization_requests: bool = False
+    require_signed_request_object: bool = False
+    request_object_signing_alg: str | None = None
     created_at: datetime
 
 
@@ -338,6 +344,9 @@ class ClientCreate(Request):
     backchannel_logout_session_required: bool = False
     subject_type: SubjectType = "public"
     sector_identifier_uri: str | None = Field(None, max_length=2000, description=SECTOR_URI)
+    require_pushed_authorization_requests: bool = False
+    require_signed_request_object: bool = False
+    request_object_signing_alg: RequestObjectAlg | None = None
 
 
 class ClientUpdate(Request):
@@ -351,6 +360,9 @@ class ClientUpdate(Request):
     subject_type: SubjectType | None = Field(
         None, description="Changing it changes every `sub` the client sees.")
     sector_identifier_uri: str | None = Field(None, max_length=2000, description=SECTOR_URI)
+    require_pushed_authorization_requests: bool | None = None
+    require_signed_request_object: bool | None = None
+    request_object_signing_alg: RequestObjectAlg | None = None
 
 
 class Secret(BaseModel):

@@ -108,7 +108,11 @@ def _fields(client: Client) -> dict:
                 min_acr=client.min_acr, backchannel_logout_uri=client.backchannel_logout_uri,
                 backchannel_logout_session_required=client.backchannel_logout_session_required,
                 subject_type=client.subject_type or "public",
-                sector_identifier_uri=client.sector_identifier_uri, created_at=client.created_at)
+                sector_identifier_uri=client.sector_identifier_uri,
+                require_pushed_authorization_requests=bool(client.require_par),
+                require_signed_request_object=bool(client.require_signed_request_object),
+                request_object_signing_alg=client.request_object_signing_alg,
+                created_at=client.created_at)
 
 
 def _no_more_than_caller(scope: str | None, what: str) -> None:
@@ -165,7 +169,10 @@ def create_client():
         backchannel_logout_session_required=body.backchannel_logout_session_required,
         scope=body.scope, subject_type=body.subject_type,
         sector_identifier_uri=body.sector_identifier_uri,
-        private_allowed=web.settings().calls_private_addresses)
+        private_allowed=web.settings().calls_private_addresses,
+        require_par=body.require_pushed_authorization_requests,
+        require_signed_request_object=body.require_signed_request_object,
+        request_object_signing_alg=body.request_object_signing_alg)
     location = f"{web.issuer()}/api/v1/clients/{made.client.client_id}"
     return (models.ClientWithSecret(**_fields(made.client), client_secret=made.secret), 201,
             {"Location": location})
@@ -205,7 +212,11 @@ def update_client(client_id):
         scope=body.scope, subject_type=body.subject_type,
         sector_identifier_uri=(given["sector_identifier_uri"]
                                if "sector_identifier_uri" in given else False),
-        private_allowed=web.settings().calls_private_addresses)
+        private_allowed=web.settings().calls_private_addresses,
+        require_par=body.require_pushed_authorization_requests,
+        require_signed_request_object=body.require_signed_request_object,
+        request_object_signing_alg=(given["request_object_signing_alg"]
+                                    if "request_object_signing_alg" in given else False))
     return models.Client(**_fields(updated))
 
 

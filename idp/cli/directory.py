@@ -140,6 +140,9 @@ def client_create(settings: Settings, args) -> dict:
             scope=args.scope, subject_type=args.subject_type,
             sector_identifier_uri=args.sector_identifier_uri,
             private_allowed=settings.calls_private_addresses,
+            require_par=args.require_par,
+            require_signed_request_object=args.require_signed_request_object,
+            request_object_signing_alg=args.request_object_alg,
         )
         return {"client_id": new.client.client_id, "client_secret": new.secret,
                 "name": new.client.name, "public": new.client.is_public,
@@ -148,7 +151,7 @@ def client_create(settings: Settings, args) -> dict:
                 "grant_types": new.client.grant_types,
                 "min_acr": new.client.min_acr,
                 "scope": new.client.scope,
-                **_backchannel(new.client), **_subjects(new.client),
+                **_backchannel(new.client), **_subjects(new.client), **_request_rules(new.client),
                 "issuer": f"{settings.base_url}/t/{tenant.slug}"}
 
 
@@ -160,6 +163,12 @@ def _subjects(client) -> dict:
 def _backchannel(client) -> dict:
     return {"backchannel_logout_uri": client.backchannel_logout_uri,
             "backchannel_logout_session_required": client.backchannel_logout_session_required}
+
+
+def _request_rules(client) -> dict:
+    return {"require_par": bool(client.require_par),
+            "require_signed_request_object": bool(client.require_signed_request_object),
+            "request_object_signing_alg": client.request_object_signing_alg}
 
 
 def client_update(settings: Settings, args) -> dict:
@@ -280,6 +289,13 @@ def add_commands(verbs: dict) -> None:
                     help="the client needs the session id (sid) in logout tokens")
     sp.add_argument("--scope", metavar="SCOPES", help=SCOPE_HELP)
     _subject_arguments(sp)
+    sp.add_argument("--require-par", action="store_true",
+                    help="every authorization request must be pushed first (RFC 9126)")
+    sp.add_argument("--require-signed-request-object", action="store_true",
+                    help="every authorization request must be a signed request object (RFC 9101)")
+    sp.add_argument("--request-object-alg", metavar="ALG",
+                    help="the only algorithm its request objects may be signed with "
+                         "(RS256, PS256, ES256 or EdDSA)")
     sp.set_defaults(func=client_create)
 
     sp = verbs["client"].add_parser("update", help="change a client's name or back-channel "

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from idp import admin, db, subjects
 from idp.console.views import bp
 from idp.clients import API_SCOPES, DEFAULT_SCOPE
-from idp.directory import DEFAULT_GRANT_TYPES, GRANT_TYPES, ID_TOKEN_ALGS, DirectoryError
+from idp.directory import (CLIENT_SIGNING_ALGS, DEFAULT_GRANT_TYPES, GRANT_TYPES, ID_TOKEN_ALGS,
+                           DirectoryError)
 from idp.models import Client
 from idp.web import settings
 
@@ -100,6 +101,21 @@ def _new_ids(client: Client, form: dict, redirect_uris: list[str]) -> bool:
     after = SimpleNamespace(sector_identifier_uri=form["sector_identifier_uri"].strip() or None,
                             redirect_uris=redirect_uris)
     return subjects.sector_of(after) != subjects.sector_of(client)
+
+
+def _request_rules_of(client: Client) -> dict:
+    """How the portal must send its sign-in requests (PAR, request objects), as saved."""
+    return {"require_par": bool(client.require_par),
+            "require_signed_request_object": bool(client.require_signed_request_object),
+            "request_object_signing_alg": client.request_object_signing_alg or ""}
+
+
+def _request_rules_form() -> dict:
+    """The same, as ticked (an unknown algorithm is refused by ``admin.update_client``)."""
+    return {"require_par": request.form.get("require_par") == "1",
+            "require_signed_request_object":
+                request.form.get("require_signed_request_object") == "1",
+            "request_object_signing_alg": request.form.get("request_object_signing_alg", "")[:16]}
 
 
 def _api_scopes() -> list[str]:
@@ -200,8 +216,11 @@ def _render_portal(client: Client, status: int = 200, error: str | None = None,
                         client.backchannel_logout_session_required,
                     "api_scopes": [s for s in client.scope.split() if s in API_SCOPES],
                     "subject_type": client.subject_type or "public",
-                    "sector_identifier_uri": client.sector_identifier_uri or ""}
+                    "sector_identifier_uri": client.sector_identifier_uri or "",
+                    **_request_rules_of(client)}
     return render_template("console/portal.html", client=client, error=error, form=form,
+                           signs_people_in="authorization_code" in client.grant_types,
+                           request_object_algs=CLIENT_SIGNING_ALGS,
                            max_uri_length=MAX_URI_LENGTH, api_scope_help=API_SCOPE_HELP,
                            takes_api_scopes=(not client.is_public
                                              and "client_credentials" in client.grant_types),
@@ -221,11 +240,13 @@ def portal_update(client_id):
             "post_logout_redirect_uris":
                 request.form.get("post_logout_redirect_uris", "")[:MAX_URI_TEXT],
             "min_acr": request.form.get("min_acr", ""), **_backchannel_form(),
-            "api_scopes": _api_scopes(), **_subject_form()}
+            "api_scopes": _api_scopes(), **_subject_form(),
+            **_request_rules_form()}
     if "subject_type" not in request.form:  # a service's page has no such field: unchanged
         form.update(subject_type=client.subject_type or "public",
                     sector_identifier_uri=client.sector_identifier_uri or "")
     takes = not client.is_public and "client_credentials" in client.grant_types
+    form_rules = {k: form[k] for k in _request_rules_of(client)}
     try:
         redirect_uris = _uris("redirect_uris", _("redirect URIs"))
         if (_new_ids(client, form, redirect_uris)
@@ -238,7 +259,8 @@ def portal_update(client_id):
                                                             _("post-logout redirect URIs")),
                             min_acr=_min_acr(), **_backchannel(form), **_subjects(form),
                             scope=(_with_api_scopes(client.scope, form["api_scopes"])
-                                   if takes else None))
+                                   if takes else None),
+                            **(form_rules if "authorization_code" in client.grant_types else {}))
     except DirectoryError as e:  # update_client checks everything before it changes anything
         return _render_portal(client, 400, str(e), form)
     flash(_("%(name)s is saved.", name=client.name))

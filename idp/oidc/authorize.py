@@ -5,6 +5,11 @@ we show an error page and never redirect; once both are known, every error goes 
 client with ``state`` and ``iss`` (RFC 9207). Authlib validates the request itself; ``prompt``,
 ``max_age``, ``id_token_hint`` and ``login_hint`` are decided here, since Authlib leaves them
 to us.
+
+A request may come as a signed request object (``request``, RFC 9101: ``requested``) or be
+pushed first and named by its ``request_uri`` (RFC 9126, ``idp.oidc.par``): ``start`` turns
+either into the plain parameters the rest of the journey carries, once, so a sign-in that
+goes on (its login transaction) never needs the request object or the request_uri again.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from idp.journey import session as sso
 from idp.clients import client_ref
 from idp.journey import signin, transaction, verification
 from idp.journey.outcomes import AskSetup, PasswordFirst
-from idp.oidc import keys
+from idp.oidc import keys, pushed, request_object
 from idp.oidc.oauth_client import query_client
 from idp.oidc.subjects import for_client
 from idp.oidc.tokens import InvalidToken, verify_id_token_hint
@@ -71,6 +76,11 @@ def error_redirect(redirect_uri: str, state: str | None, error: str, description
     return client_redirect(redirect_uri, params)
 
 
+# What a person can do when the application's own request is wrong (its fault, not theirs).
+_BACK_TO_THE_APPLICATION = _l("Go back to the application and try again. If it keeps happening, "
+                              "contact the application's owner.")
+
+
 def start(values: MultiDict):
     """A fresh request at the authorization endpoint."""
     params = single_valued(values)
@@ -85,12 +95,73 @@ def start(values: MultiDict):
                           hint=_("Go back to the application and try again. If it keeps "
                                  "happening, tell the application's support."),
                           detail=params)
+    client = query_client(params.get("client_id"))
+    if client is None:
+        return proceed(params, None)  # which says the application is unknown
+    if "request_uri" in params:
+        return _pushed(params, client)
+    try:
+        if client.row.require_par or g.tenant.protocol.require_par:
+            raise ClientError("invalid_request", "This client must use pushed authorization "
+                                                 "requests (RFC 9126): push the request to the "
+                                                 "pushed_authorization_request_endpoint first.")
+        params = requested(params, client)
+    except ClientError as e:
+        return _refuse(params, client, e)
     return proceed(params, None)
 
 
-# What a person can do when the application's own request is wrong (its fault, not theirs).
-_BACK_TO_THE_APPLICATION = _l("Go back to the application and try again. If it keeps happening, "
-                              "contact the application's owner.")
+def requested(params: dict, client) -> dict:
+    """The authorization request ``client`` makes with ``params``: the parameters of its
+    signed request object when it sends one (only those, RFC 9101 6.3), else ``params``."""
+    if "request" not in params:
+        if client.row.require_signed_request_object:
+            raise ClientError("invalid_request", "This client must send its authorization "
+                                                 "request as a signed request object (the "
+                                                 "request parameter, RFC 9101).")
+        return params
+    try:
+        inner = request_object.parameters(client.row, params["request"], issuer())
+    except request_object.BadRequestObject as e:
+        raise ClientError("invalid_request_object", str(e)) from None
+    return {**inner, "client_id": client.get_client_id()}
+
+
+def _pushed(params: dict, client):
+    """The request pushed earlier under ``request_uri`` (RFC 9126 4): the parameters sent
+    beside it now are not used, and it is used once."""
+    if not pushed.is_ours(params["request_uri"]):
+        # We never fetch a request_uri from elsewhere (discovery says so).
+        return _refuse(params, client, ClientError(
+            "request_uri_not_supported", "Only a request_uri from our pushed authorization "
+                                         "request endpoint is accepted."))
+    try:
+        found = pushed.take(g.tenant.id, params["request_uri"])
+    except pushed.PushedRequestGone:
+        # No redirect: nothing verified says where to (the request is what is missing).
+        return error_page(400, _("This sign-in link has expired"),
+                          _("The application prepared this sign-in for you, but such a link "
+                            "works only once and only for a minute."),
+                          hint=_("Go back to the application and try again."),
+                          detail="request_uri unknown, used already or expired")
+    if found.client_id != client.get_client_id():
+        return error_page(400, _("This sign-in link is not allowed"),
+                          _("The sign-in link was prepared for another application than the "
+                            "one that sent you here, so we stopped here to keep you safe."),
+                          hint=_BACK_TO_THE_APPLICATION,
+                          detail="request_uri pushed by another client")
+    return proceed(found.params, None)
+
+
+def _refuse(params: dict, client, e: ClientError):
+    """``e`` sent back to the client, if the redirect URI is its own; else a page says it."""
+    redirect_uri = params.get("redirect_uri")
+    if redirect_uri and client.check_redirect_uri(redirect_uri):
+        return error_redirect(redirect_uri, params.get("state"), e.error, e.description)
+    return error_page(400, _("This sign-in link is broken"),
+                      _("The application sent you here with a sign-in request we cannot "
+                        "accept."),
+                      hint=_BACK_TO_THE_APPLICATION, detail=f"{e.error}: {e.description}")
 
 
 def proceed(params: dict, tx: transaction.Transaction | None):
@@ -112,26 +183,13 @@ def proceed(params: dict, tx: transaction.Transaction | None):
     state = params.get("state")
     server = current_app.extensions["idp.oauth"]
     session, user = sso.signed_in(g.tenant.id)
-    request = OAuth2Request("GET", issuer() + "/authorize")
-    request.payload = BasicOAuth2Payload(params)
     if tx is not None and (tx.authenticated or tx.consented) and not bound_to(tx, session):
         # Signed in or consented in another session than this browser has now: none of it
         # counts for whoever is signed in at present, who is asked for everything afresh.
         transaction.finish(tx)
         tx = None
     try:
-        prompts = _prompts(params)
-        try:
-            essential_acr(params)
-        except BadClaimsParameter as e:
-            raise ClientError("invalid_request", str(e)) from None
-        if user is None and "none" in prompts:
-            raise ClientError("login_required", "The user is not signed in.")
-        try:
-            grant = server.get_consent_grant(request=request, end_user=user)
-        except ValueError:
-            # Authlib refuses to echo a control character in its own error description.
-            raise ClientError("invalid_request", "A parameter has characters that are not allowed.") from None
+        prompts, grant = validated(params, user)
         if not (tx and tx.authenticated) and _needs_login(params, prompts, session, user):
             if "none" in prompts:
                 raise ClientError("login_required", "The user must sign in again.")
@@ -190,6 +248,36 @@ def proceed(params: dict, tx: transaction.Transaction | None):
     if response.location and "iss=" not in response.location.split("?", 1)[-1]:
         response.location = add_params_to_uri(response.location, [("iss", issuer())])
     return response
+
+
+def validated(params: dict, user, *, before_sign_in: bool = False):
+    """The checks every authorization request passes, at /authorize and when pushed to /par
+    (RFC 9126 2.1 validates a pushed request as an authorization request): ``prompt``,
+    ``max_age`` and ``claims`` here, then Authlib's (response type, the redirect URI, scopes,
+    PKCE). Its prompts and Authlib's grant, or ``ClientError`` / ``OAuth2Error``. A pushed
+    request is checked ``before_sign_in``: whether ``prompt=none`` can be met is
+    /authorize's question, later."""
+    prompts = _prompts(params)
+    _max_age(params)
+    try:
+        essential_acr(params)
+    except BadClaimsParameter as e:
+        raise ClientError("invalid_request", str(e)) from None
+    if user is None and "none" in prompts and not before_sign_in:
+        raise ClientError("login_required", "The user is not signed in.")
+    server = current_app.extensions["idp.oauth"]
+    request = OAuth2Request("GET", issuer() + "/authorize")
+    request.payload = BasicOAuth2Payload(params)
+    try:
+        if before_sign_in:
+            grant = server.get_authorization_grant(request)
+            grant.validate_authorization_request()
+        else:
+            grant = server.get_consent_grant(request=request, end_user=user)
+    except ValueError:
+        # Authlib refuses to echo a control character in its own error description.
+        raise ClientError("invalid_request", "A parameter has characters that are not allowed.") from None
+    return prompts, grant
 
 
 def verification_page(user, tx: transaction.Transaction, sent: bool):

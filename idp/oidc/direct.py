@@ -87,7 +87,7 @@ class Direct:
         self.wsgi_app = wsgi_app
         self.max_length = app.config["MAX_CONTENT_LENGTH"]
         self.access_log = app.config["IDP"].access_log
-        self._discovery: dict[str, bytes] = {}
+        self._discovery: dict[tuple, bytes] = {}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -162,13 +162,16 @@ class Direct:
     def discovery(self, environ, start_response, slug):
         with self.app.app_context():
             tenant = self._tenant(slug)
-            body = self._discovery.get(tenant.slug)
+            # The document says what the tenant's protocol settings require (PAR, ...): a
+            # change of them is a new document.
+            cached_as = (tenant.slug, tenant.protocol)
+            body = self._discovery.get(cached_as)
             if body is None:
                 issuer = f"{self.app.config['IDP'].base_url}/t/{tenant.slug}"
                 body = self.app.json.response(discovery_document(issuer)).get_data()
                 if len(self._discovery) >= 10_000:
                     self._discovery.clear()
-                self._discovery[tenant.slug] = body
+                self._discovery[cached_as] = body
         return self._send(environ, start_response, 200,
                           [("Content-Type", "application/json"),
                            ("Cache-Control", PUBLIC_CACHE)], body)

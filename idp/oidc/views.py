@@ -10,11 +10,13 @@ from sqlalchemy import select
 from wtforms import ValidationError
 
 from idp import audit, db, i18n, user_status
+from idp.directory import CLIENT_SIGNING_ALGS
 from idp.journey import session as sso
 from idp.journey import transaction
 from idp.models import Client, Token, User
 from idp.oidc import authorize as authz
 from idp.oidc import keys
+from idp.oidc import par as pushed_authorization_request
 from idp.oidc.id_token import user_claims
 from idp.oidc.subjects import for_client
 from idp.oidc.tokens import InvalidToken, verify, verify_id_token_hint
@@ -71,8 +73,12 @@ def discovery_document(base: str) -> dict:
                              "acr", "amr", "name", "preferred_username", "email", "email_verified"],
         "claims_parameter_supported": True,
         "ui_locales_supported": list(i18n.LANGUAGES),  # the hosted pages' languages (idp.i18n)
-        "request_parameter_supported": False,
+        # RFC 9126 5; RFC 9101 10.5: request objects by value or pushed, never fetched.
+        "pushed_authorization_request_endpoint": f"{base}/par",
+        "require_pushed_authorization_requests": g.tenant.protocol.require_par,
+        "request_parameter_supported": True,
         "request_uri_parameter_supported": False,
+        "request_object_signing_alg_values_supported": list(CLIENT_SIGNING_ALGS),
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,
         # Back-Channel Logout 1.0 (2.1): logout tokens to each client's registered URI, and
@@ -113,6 +119,11 @@ def oauth_json(handler):
         response.status_code = 400
         response.headers["Cache-Control"] = "no-store"
         return response
+
+
+@bp.post("/par")
+def par():
+    return oauth_json(pushed_authorization_request.push)
 
 
 @bp.post("/token")
