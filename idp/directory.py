@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
 from flask_babel import gettext as _  # English outside a page (CLI, API)
-from idp import audit, roles
+from idp import audit, roles, subjects
 from idp import jwks as client_jwks
 from idp.addresses import normalise_email
 from idp.clients import API_SCOPES, DEFAULT_SCOPE, USER_SCOPES
@@ -221,6 +221,21 @@ def _check_uri(uri: str, what: str, *, server: bool = False) -> str:
     return uri
 
 
+def check_sector(subject_type: str, redirect_uris: list[str], sector_identifier_uri: str | None,
+                 *, private_allowed: bool) -> str | None:
+    """The sector identifier URI as registered (None or blank: none), after
+    ``idp.subjects.check_sector`` for a pairwise client (OIDC Registration 5)."""
+    uri = (sector_identifier_uri or "").strip() or None
+    if uri:
+        uri = _check_uri(uri, "sector_identifier_uri", server=True)
+    if subject_type == subjects.PAIRWISE:  # a public client's sub has no sector
+        try:
+            subjects.check_sector(redirect_uris, uri, private_allowed=private_allowed)
+        except subjects.SectorError as e:
+            raise DirectoryError(str(e)) from None
+    return uri
+
+
 def check_backchannel_uri(uri: str | None) -> str | None:
     """A back-channel logout URI as registered: absolute, https (http only for loopback, as
     redirect URIs), no fragment (Back-Channel Logout 1.0, 2.2); None or blank: none. Logout
@@ -293,9 +308,12 @@ def create_client(
     request_object_signing_alg: str | None = None,
     require_signed_request_object: bool = False,
     registration_metadata: dict | None = None,
+    private_allowed: bool = False,
 ) -> NewClient:
     """A new client. ``auth_method`` None: a secret, or none when ``public``;
-    "private_key_jwt" needs ``jwks`` or ``jwks_uri`` and gets no secret."""
+    "private_key_jwt" needs ``jwks`` or ``jwks_uri`` and gets no secret. A pairwise client's
+    sector is checked now (``idp.subjects.check_sector``; its sector identifier URI fetched,
+    from a private address only when ``private_allowed``)."""
     if not name.strip():
         raise DirectoryError(_("a client needs a name"))
     if auth_method is None:
@@ -330,13 +348,16 @@ def create_client(
     if min_acr not in (None, "pwd", "mfa", "phr"):
         raise DirectoryError("the minimum acr must be pwd, mfa or phr")
     scope = check_scope(DEFAULT_SCOPE if scope is None else scope, grant_types, public)
+    redirect_uris = [_check_uri(u, _("redirect URI")) for u in redirect_uris]
+    sector_identifier_uri = check_sector(subject_type, redirect_uris, sector_identifier_uri,
+                                         private_allowed=private_allowed)
     secret = None if public or keyed else hashing.new_secret()
     client = Client(
         tenant_id=tenant.id,
         client_id=secrets.token_urlsafe(18),
         name=name.strip(),
         secret_hash=hashing.digest("client-secret", secret) if secret else None,
-        redirect_uris=[_check_uri(u, _("redirect URI")) for u in redirect_uris],
+        redirect_uris=redirect_uris,
         post_logout_redirect_uris=[
             _check_uri(u, _("post-logout redirect URI")) for u in post_logout_redirect_uris
         ],
@@ -351,8 +372,7 @@ def create_client(
         jwks=jwks or None,
         jwks_uri=_check_uri(jwks_uri, "jwks_uri", server=True) if jwks_uri else None,
         subject_type=subject_type,
-        sector_identifier_uri=(_check_uri(sector_identifier_uri, "sector_identifier_uri",
-                                          server=True) if sector_identifier_uri else None),
+        sector_identifier_uri=sector_identifier_uri,
         require_par=bool(require_par),
         dpop_bound_access_tokens=bool(dpop_bound_access_tokens),
         request_object_signing_alg=request_object_signing_alg,

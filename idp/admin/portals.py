@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 from flask_babel import gettext as _  # English outside a page (CLI, API)
 from idp import audit
 from idp import jwks as client_jwks
-from idp.directory import (CLIENT_SIGNING_ALGS, DirectoryError, NotFound, _check_uri, check_backchannel_uri,
-                           check_scope, create_client)
+from idp.directory import (CLIENT_SIGNING_ALGS, SUBJECT_TYPES, DirectoryError, NotFound,
+                           _check_uri, check_backchannel_uri, check_scope, check_sector,
+                           create_client)
 from idp.models import Client, Tenant
 from idp import hashing
 from idp.policy import LEVELS
@@ -40,15 +41,22 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
                   backchannel_logout_uri: str | None | bool = False,
                   backchannel_logout_session_required: bool | None = None,
                   scope: str | list[str] | None = None,
+                  subject_type: str | None = None,
+                  sector_identifier_uri: str | None | bool = False,
+                  private_allowed: bool = False,
                   require_par: bool | None = None,
                   require_signed_request_object: bool | None = None,
                   request_object_signing_alg: str | None | bool = False,
                   dpop_bound_access_tokens: bool | None = None):
     """Change what is given (``min_acr=False``: unchanged; None or "pwd": no floor;
     ``backchannel_logout_uri=False``: unchanged, None or "": none; the session flag None:
-    unchanged; ``scope`` None: unchanged; the PAR and request object flags None: unchanged;
-    ``request_object_signing_alg=False``: unchanged, None: any the server accepts). Exact URIs are checked as ``create_client`` checks them; nothing changes if
-    one is wrong."""
+    unchanged; ``scope`` None: unchanged; ``subject_type`` None: unchanged;
+    ``sector_identifier_uri=False``: unchanged, None or "": none; the PAR and request object
+    flags None: unchanged; ``request_object_signing_alg=False``: unchanged, None: any the
+    server accepts). Exact URIs are checked as ``create_client`` checks them; nothing changes if
+    one is wrong. A pairwise client's sector is checked again (its sector identifier URI
+    fetched, ``idp.subjects``) when its redirect URIs, sector URI or subject type change;
+    a new subject type or sector gives the portal a new ``sub`` for every user."""
     client = _client(db, tenant, client_id)
     changes: dict = {}
     if name is not None:
@@ -85,6 +93,23 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
         checked = check_scope(scope, client.grant_types, client.is_public)
         if checked != client.scope:
             changes["scope"] = checked
+    if subject_type is not None:
+        if subject_type not in SUBJECT_TYPES:
+            raise DirectoryError(f"the subject type must be one of {', '.join(SUBJECT_TYPES)}")
+        if subject_type != client.subject_type:
+            changes["subject_type"] = subject_type
+    if sector_identifier_uri is not False:
+        uri = (sector_identifier_uri or "").strip() or None
+        if uri != client.sector_identifier_uri:
+            changes["sector_identifier_uri"] = uri
+    if {"redirect_uris", "subject_type", "sector_identifier_uri"} & changes.keys():
+        checked_sector = check_sector(
+            changes.get("subject_type", client.subject_type),
+            changes.get("redirect_uris", client.redirect_uris),
+            changes.get("sector_identifier_uri", client.sector_identifier_uri),
+            private_allowed=private_allowed)
+        if "sector_identifier_uri" in changes:
+            changes["sector_identifier_uri"] = checked_sector
     for flag, value in (("require_par", require_par),
                         ("require_signed_request_object", require_signed_request_object)):
         if value is not None and bool(value) != bool(getattr(client, flag)):

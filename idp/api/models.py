@@ -317,6 +317,11 @@ AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_j
 Acr = Literal["pwd", "mfa", "phr"]
 
 
+# OIDC Core 8: "pairwise" gives the client an id of its own for each user.
+SubjectType = Literal["public", "pairwise"]
+SECTOR_URI = ("An https URL serving a JSON array of every redirect URI: the sector of a pairwise "
+              "client whose redirect URIs are on several hosts (fetched when registered).")
+
 # RFC 9101: asymmetric only, as idp.directory.CLIENT_SIGNING_ALGS.
 RequestObjectAlg = Literal["RS256", "PS256", "ES256", "EdDSA"]
 
@@ -340,6 +345,8 @@ class Client(BaseModel):
     jwks: dict | None = Field(None, description="Its public keys (private_key_jwt).")
     jwks_uri: str | None = Field(None, description="Where it publishes its public keys "
                                                    "(private_key_jwt).")
+    subject_type: SubjectType
+    sector_identifier_uri: str | None
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
     request_object_signing_alg: str | None = None
@@ -376,6 +383,8 @@ class ClientCreate(Request):
     jwks_uri: str | None = Field(None, max_length=2000,
                                  description="For private_key_jwt: where the client publishes "
                                              "its public keys (https).")
+    subject_type: SubjectType = "public"
+    sector_identifier_uri: str | None = Field(None, max_length=2000, description=SECTOR_URI)
     require_pushed_authorization_requests: bool = False
     require_signed_request_object: bool = False
     request_object_signing_alg: RequestObjectAlg | None = None
@@ -390,6 +399,9 @@ class ClientUpdate(Request):
     min_acr: Acr | None = None
     backchannel_logout_uri: str | None = Field(None, max_length=2000)
     backchannel_logout_session_required: bool | None = None
+    subject_type: SubjectType | None = Field(
+        None, description="Changing it changes every `sub` the client sees.")
+    sector_identifier_uri: str | None = Field(None, max_length=2000, description=SECTOR_URI)
     require_pushed_authorization_requests: bool | None = None
     require_signed_request_object: bool | None = None
     request_object_signing_alg: RequestObjectAlg | None = None

@@ -150,6 +150,8 @@ def _fields(client: Client) -> dict:
                 token_endpoint_auth_method=client.token_endpoint_auth_method or (
                     "none" if client.is_public else "client_secret_basic"),
                 jwks=client.jwks, jwks_uri=client.jwks_uri,
+                subject_type=client.subject_type or "public",
+                sector_identifier_uri=client.sector_identifier_uri,
                 require_pushed_authorization_requests=bool(client.require_par),
                 require_signed_request_object=bool(client.require_signed_request_object),
                 request_object_signing_alg=client.request_object_signing_alg,
@@ -210,7 +212,10 @@ def create_client():
         min_acr=body.min_acr, backchannel_logout_uri=body.backchannel_logout_uri,
         backchannel_logout_session_required=body.backchannel_logout_session_required,
         scope=body.scope, auth_method=body.token_endpoint_auth_method, jwks=body.jwks,
-        jwks_uri=body.jwks_uri, require_par=body.require_pushed_authorization_requests,
+        jwks_uri=body.jwks_uri, subject_type=body.subject_type,
+        sector_identifier_uri=body.sector_identifier_uri,
+        private_allowed=web.settings().calls_private_addresses,
+        require_par=body.require_pushed_authorization_requests,
         require_signed_request_object=body.require_signed_request_object,
         request_object_signing_alg=body.request_object_signing_alg,
         dpop_bound_access_tokens=body.dpop_bound_access_tokens)
@@ -254,7 +259,11 @@ def update_client(client_id):
         backchannel_logout_uri=(given["backchannel_logout_uri"]
                                 if "backchannel_logout_uri" in given else False),
         backchannel_logout_session_required=body.backchannel_logout_session_required,
-        scope=body.scope, require_par=body.require_pushed_authorization_requests,
+        scope=body.scope, subject_type=body.subject_type,
+        sector_identifier_uri=(given["sector_identifier_uri"]
+                               if "sector_identifier_uri" in given else False),
+        private_allowed=web.settings().calls_private_addresses,
+        require_par=body.require_pushed_authorization_requests,
         require_signed_request_object=body.require_signed_request_object,
         request_object_signing_alg=(given["request_object_signing_alg"]
                                     if "request_object_signing_alg" in given else False),

@@ -143,6 +143,9 @@ def client_create(settings: Settings, args) -> dict:
             backchannel_logout_uri=args.backchannel_logout_uri,
             backchannel_logout_session_required=args.backchannel_logout_session_required,
             scope=args.scope, auth_method=args.auth_method, jwks=jwks, jwks_uri=args.jwks_uri,
+            subject_type=args.subject_type,
+            sector_identifier_uri=args.sector_identifier_uri,
+            private_allowed=settings.calls_private_addresses,
             require_par=args.require_par,
             require_signed_request_object=args.require_signed_request_object,
             request_object_signing_alg=args.request_object_alg,
@@ -156,7 +159,7 @@ def client_create(settings: Settings, args) -> dict:
                 "min_acr": new.client.min_acr,
                 "scope": new.client.scope,
                 "dpop_bound_access_tokens": new.client.dpop_bound_access_tokens,
-                **_backchannel(new.client), **_request_rules(new.client),
+                **_backchannel(new.client), **_subjects(new.client), **_request_rules(new.client),
                 "token_endpoint_auth_method": new.client.token_endpoint_auth_method or (
                     "client_secret_basic" if new.secret else "none"),
                 **({"jwks_uri": new.client.jwks_uri} if new.client.jwks_uri else {}),
@@ -177,6 +180,11 @@ def _jwks_argument(source: str) -> dict:
         return jwks.parse(text)
     except jwks.BadKeySet as error:
         raise CLIError(f"--jwks: {error}") from None
+
+
+def _subjects(client) -> dict:
+    return {"subject_type": client.subject_type,
+            "sector_identifier_uri": client.sector_identifier_uri}
 
 
 def _backchannel(client) -> dict:
@@ -204,10 +212,14 @@ def client_update(settings: Settings, args) -> dict:
             backchannel_logout_uri=(False if args.backchannel_logout_uri is None
                                     else args.backchannel_logout_uri),
             backchannel_logout_session_required=required, scope=args.scope,
-            dpop_bound_access_tokens={"yes": True, "no": False, None: None}[args.dpop])
+            dpop_bound_access_tokens={"yes": True, "no": False, None: None}[args.dpop],
+            subject_type=args.subject_type,
+            sector_identifier_uri=(False if args.sector_identifier_uri is None
+                                   else args.sector_identifier_uri),
+            private_allowed=settings.calls_private_addresses)
         return {"client_id": client.client_id, "name": client.name, "scope": client.scope,
                 "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
-                **_backchannel(client)}
+                **_backchannel(client), **_subjects(client)}
 
 
 def group_create(settings: Settings, args) -> dict:
@@ -315,6 +327,7 @@ def add_commands(verbs: dict) -> None:
                                                      "private_key_jwt; - reads standard input")
     keys.add_argument("--jwks-uri", metavar="URL", help="where the client publishes its public "
                                                         "keys (https), for private_key_jwt")
+    _subject_arguments(sp)
     sp.add_argument("--require-par", action="store_true",
                     help="every authorization request must be pushed first (RFC 9126)")
     sp.add_argument("--require-signed-request-object", action="store_true",
@@ -338,6 +351,7 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("--scope", metavar="SCOPES", help=SCOPE_HELP)
     sp.add_argument("--dpop", choices=["yes", "no"],
                     help="issue this client only DPoP-bound tokens (RFC 9449)")
+    _subject_arguments(sp, update=True)
     sp.set_defaults(func=client_update)
 
     sp = verbs["group"].add_parser("create")
@@ -355,3 +369,14 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("email")
     sp.add_argument("--ttl-minutes", type=int, default=15)
     sp.set_defaults(func=login_token_create)
+
+
+def _subject_arguments(sp, update: bool = False) -> None:
+    sp.add_argument("--subject-type", choices=["public", "pairwise"],
+                    default=None if update else "public",
+                    help="pairwise: the client sees an id of its own for each user (OIDC Core "
+                         "8); changing it changes every sub the client sees")
+    sp.add_argument("--sector-identifier-uri", metavar="URL",
+                    help="https URL of a JSON array listing every redirect URI: the sector of "
+                         "a pairwise client whose redirect URIs are on several hosts"
+                         + (' ("" removes it)' if update else ""))

@@ -8,18 +8,20 @@ it as ``directory.create_client`` does and audits it with the admin as actor and
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import select
 
-from idp import admin, db, jwks
+from idp import admin, db, jwks, subjects
 from idp.admin import registration_tokens
 from idp.console.views import bp
 from idp.clients import API_SCOPES, DEFAULT_SCOPE
 from idp.directory import (CLIENT_SIGNING_ALGS, DEFAULT_GRANT_TYPES, GRANT_TYPES, ID_TOKEN_ALGS,
                            DirectoryError, _check_uri)
 from idp.models import Client
+from idp.web import settings
 
 MAX_URIS = 50
 MAX_URI_LENGTH = 2000
@@ -115,6 +117,32 @@ def _proof(form: dict) -> dict:
         raise BadForm(_("The public keys are refused: %(why)s", why=str(error))) from None
 
 
+def _subject_form() -> dict:
+    """Which id the portal gets of a person (``idp.subjects``), as typed."""
+    return {"subject_type": "pairwise" if request.form.get("subject_type") == "pairwise"
+            else "public",
+            "sector_identifier_uri": request.form.get("sector_identifier_uri", "")[:MAX_URI_TEXT]}
+
+
+def _subjects(form: dict) -> dict:
+    uri = form["sector_identifier_uri"].strip()
+    if len(uri) > MAX_URI_LENGTH:
+        raise BadForm(_("a sector identifier URI is at most %(num)d characters", num=MAX_URI_LENGTH))
+    return {"subject_type": form["subject_type"], "sector_identifier_uri": uri or None,
+            "private_allowed": settings().calls_private_addresses}
+
+
+def _new_ids(client: Client, form: dict, redirect_uris: list[str]) -> bool:
+    """Would saving ``form`` change the id the portal knows people by (OIDC Core 8)?"""
+    if form["subject_type"] != (client.subject_type or "public"):
+        return True
+    if form["subject_type"] != "pairwise":
+        return False
+    after = SimpleNamespace(sector_identifier_uri=form["sector_identifier_uri"].strip() or None,
+                            redirect_uris=redirect_uris)
+    return subjects.sector_of(after) != subjects.sector_of(client)
+
+
 def _request_rules_of(client: Client) -> dict:
     """How the portal must send its sign-in requests (PAR, request objects), as saved."""
     return {"require_par": bool(client.require_par),
@@ -173,7 +201,7 @@ def _render_list(status: int = 200, error: str | None = None, form: dict | None 
                     "backchannel_logout_uri": "", "backchannel_logout_session_required": False,
                     "public": False, "grant_types": list(DEFAULT_GRANT_TYPES), "min_acr": "",
                     "id_token_alg": "RS256", "api_scopes": [], "proof": "secret", "jwks": "",
-                    "jwks_uri": ""}
+                    "jwks_uri": "", "subject_type": "public", "sector_identifier_uri": ""}
     return render_template("console/portals.html", clients=clients, error=error, form=form,
                            minimums=MINIMUMS, max_uri_length=MAX_URI_LENGTH,
                            api_scope_help=API_SCOPE_HELP,
@@ -204,6 +232,7 @@ def portal_register():
         "id_token_alg": request.form.get("id_token_alg", "RS256"),
         "api_scopes": _api_scopes(),
         **_proof_form(),
+        **_subject_form(),
     }
     unknown = [t for t in request.form.getlist("grant_types") if t not in GRANT_TYPES]
     try:
@@ -219,7 +248,8 @@ def portal_register():
             post_logout_redirect_uris=_uris("post_logout_redirect_uris", _("post-logout redirect URIs")),
             grant_types=form["grant_types"], id_token_alg=form["id_token_alg"], min_acr=_min_acr(),
             scope=_with_api_scopes(DEFAULT_SCOPE, form["api_scopes"]), **_backchannel(form),
-            **({} if form["public"] else _proof(form)))
+            **({} if form["public"] else _proof(form)),
+            **_subjects(form))
     except DirectoryError as e:
         return _render_list(400, str(e), form)
     flash(_("%(name)s is registered.", name=new.client.name))
@@ -237,6 +267,8 @@ def _render_portal(client: Client, status: int = 200, error: str | None = None,
                         client.backchannel_logout_session_required,
                     "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
                     "api_scopes": [s for s in client.scope.split() if s in API_SCOPES],
+                    "subject_type": client.subject_type or "public",
+                    "sector_identifier_uri": client.sector_identifier_uri or "",
                     **_proof_form(client), **_request_rules_of(client)}
     return render_template("console/portal.html", client=client, error=error, form=form,
                            signs_people_in="authorization_code" in client.grant_types,
@@ -303,17 +335,26 @@ def portal_update(client_id):
                 request.form.get("post_logout_redirect_uris", "")[:MAX_URI_TEXT],
             "min_acr": request.form.get("min_acr", ""), **_backchannel_form(),
             "dpop_bound_access_tokens": request.form.get("dpop_bound_access_tokens") == "1",
-            "api_scopes": _api_scopes(), **_proof_form(), **_request_rules_form()}
+            "api_scopes": _api_scopes(), **_proof_form(), **_subject_form(),
+            **_request_rules_form()}
+    if "subject_type" not in request.form:  # a service's page has no such field: unchanged
+        form.update(subject_type=client.subject_type or "public",
+                    sector_identifier_uri=client.sector_identifier_uri or "")
     takes = not client.is_public and "client_credentials" in client.grant_types
     form_rules = {k: form[k] for k in _request_rules_of(client)}
     secret = None
     try:
         proof = _proof(form) if not client.is_public else {}  # checked before anything changes
+        redirect_uris = _uris("redirect_uris", _("redirect URIs"))
+        if (_new_ids(client, form, redirect_uris)
+                and request.form.get("confirm_subject_change") != "1"):
+            raise BadForm(_("Changing what the portal learns of who signs in gives every person "
+                            "a new id there: tick the box to confirm."))
         admin.update_client(db.session(), g.tenant, client.client_id, g.admin.email, name=form["name"],
-                            redirect_uris=_uris("redirect_uris", _("redirect URIs")),
+                            redirect_uris=redirect_uris,
                             post_logout_redirect_uris=_uris("post_logout_redirect_uris",
                                                             _("post-logout redirect URIs")),
-                            min_acr=_min_acr(), **_backchannel(form),
+                            min_acr=_min_acr(), **_backchannel(form), **_subjects(form),
                             scope=(_with_api_scopes(client.scope, form["api_scopes"])
                                    if takes else None),
                             dpop_bound_access_tokens=form["dpop_bound_access_tokens"],

@@ -7,7 +7,8 @@ logout token POSTed to that URI (section 2.5), so it can end its own session too
   received tokens under it (``channel="logout"``), written in the caller's transaction:
   a rolled-back sign-out tells nobody, a committed one is never lost. The row keeps what the
   token will say (the client's primary key, ``sub``, ``sid``), never a key or a token.
-- ``post(db, message, keyring, base_url)``: what the outbox's sender calls. The token is
+- ``post(db, message, keyring, base_url, secret_key=...)``: what the outbox's sender calls.
+  Its ``sub`` is the one the client sees (``idp.subjects``: a pairwise client's own). The token is
   signed *now*, like an ID token (the client's ID token algorithm, the same keys, so the
   client checks it with the issuer's JWKS), and lives ``TOKEN_LIFETIME`` seconds from now:
   a retry an hour later carries a fresh ``iat``, ``exp`` and ``jti``, never a stale token.
@@ -29,7 +30,7 @@ from joserfc import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp import outbound
+from idp import outbound, subjects
 from idp.models import Client, OutboxMessage, Tenant, Token, User
 from idp.notify import SendError
 
@@ -83,7 +84,7 @@ def logout_token(claims: dict, client: Client, issuer: str, keyring, now: int | 
 
 
 def post(db: Session, message: OutboxMessage, keyring, base_url: str, *,
-         private_allowed: bool = False) -> bool:
+         private_allowed: bool = False, secret_key: str) -> bool:
     """Deliver one notice: True once the client answered 2xx, False when there is nobody to
     tell any more (the client or its URI is gone); raises SendError for the outbox to retry.
     A URI that leads to a private address is refused unless ``private_allowed``
@@ -93,6 +94,8 @@ def post(db: Session, message: OutboxMessage, keyring, base_url: str, *,
     if client is None or not client.backchannel_logout_uri:
         return False
     tenant = db.get(Tenant, client.tenant_id)
+    # The row keeps the public subject; the client is told the one it sees (OIDC Core 8).
+    claims["sub"] = subjects.subject_for(claims["sub"], client, secret_key)
     token = logout_token(claims, client, f"{base_url}/t/{tenant.slug}",
                          keyring.for_tenant(tenant.id))
     try:

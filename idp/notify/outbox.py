@@ -280,7 +280,8 @@ def deliver(engine, settings: Settings, *, transport=None, now=None, keyring=Non
     done = Delivered()
     if not channels:
         return done
-    send = _Channels(transport, keyring, settings.base_url, settings.calls_private_addresses, box)
+    send = _Channels(transport, keyring, settings.base_url, settings.calls_private_addresses, box,
+                     settings.secret_key)
     info = {"idp.store": store} if store is not None and settings.redis_url else {}
     with Session(engine, expire_on_commit=False, info=info) as db:
         while True:
@@ -314,11 +315,13 @@ class _Channels:
     base_url: str
     private_allowed: bool  # may a request go to a private address (``idp.outbound``)?
     box: object = None
+    secret_key: str = ""  # pairwise subjects in logout tokens (``idp.subjects``)
 
     def __call__(self, db: Session, message: OutboxMessage) -> tuple[bool, int | None]:
         if message.channel == backchannel.CHANNEL:
             return backchannel.post(db, message, self.keyring, self.base_url,
-                                    private_allowed=self.private_allowed), None
+                                    private_allowed=self.private_allowed,
+                                    secret_key=self.secret_key), None
         if message.channel == webhooks.CHANNEL:
             status = webhooks.post(db, message, self.box, private_allowed=self.private_allowed)
             return status is not None, status

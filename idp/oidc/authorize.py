@@ -33,6 +33,7 @@ from idp.journey import signin, transaction, verification
 from idp.journey.outcomes import AskSetup, PasswordFirst
 from idp.oidc import dpop, keys, pushed, request_object
 from idp.oidc.oauth_client import query_client
+from idp.oidc.subjects import for_client
 from idp.oidc.tokens import InvalidToken, verify_id_token_hint
 from idp.journey.facts import BadClaimsParameter, essential_acr
 from idp.policy import Need
@@ -365,6 +366,7 @@ def _needs_login(params: dict, prompts: set[str], session, user) -> bool:
         except InvalidToken:
             raise ClientError("invalid_request",
                               "id_token_hint is not an ID token we issued to this application.") from None
-        if claims.get("sub") != user.subject:
+        client = client_ref(g.tenant.id, params["client_id"])
+        if client is None or claims.get("sub") != for_client(user, client):
             return True  # someone else is signed in here: ask for the hinted user's sign-in
     return False

@@ -19,6 +19,7 @@ from idp.models.base import utcnow
 from idp.oidc import dpop, keys
 from idp.oidc.issue import revoke_family
 from idp.oidc.oauth_client import ALL_METHODS, CONFIDENTIAL_METHODS
+from idp.oidc.subjects import for_client
 from idp.oidc.tokens import InvalidToken, verify
 from idp.web import issuer
 
@@ -168,7 +169,7 @@ class Introspection(IntrospectionEndpoint):
             "iss": issuer(),
             "exp": int(expires.timestamp()),
             "iat": int(row.issued_at.timestamp()),
-            "sub": row.user.subject if row.user else row.client.client_id,
+            "sub": for_client(row.user, row.client) if row.user else row.client.client_id,
         }
         if row.user:
             body["username"] = row.user.email

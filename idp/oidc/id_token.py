@@ -11,17 +11,20 @@ from __future__ import annotations
 import time
 
 from authlib.oidc.core import OpenIDCode, UserInfo
+from flask import g
 
 from idp import hashing
 from idp.models import User
 from idp.oidc import keys
+from idp.oidc.subjects import for_client
 from idp.web import issuer, settings
 
 
-def user_claims(user: User, scope: str) -> dict:
-    """What the ID token and the userinfo endpoint say of the user, by scope (OIDC Core 5.4)."""
+def user_claims(user: User, scope: str, client) -> dict:
+    """What the ID token and the userinfo endpoint say of the user to ``client``, by scope
+    (OIDC Core 5.4); its ``sub`` is the one this client sees (``idp.oidc.subjects``)."""
     scopes = set((scope or "").split())
-    claims = {"sub": user.subject}
+    claims = {"sub": for_client(user, client)}
     if "profile" in scopes:
         claims["name"] = user.name
         claims["preferred_username"] = user.email
@@ -66,5 +69,10 @@ class OpenIDExtension(OpenIDCode):
             claims["sid"] = authorization_code.get_sid()
         return claims
 
+    def encode_id_token(self, token, request):
+        # Authlib asks generate_user_info without the client; the sub depends on it.
+        g.id_token_client = request.client.row
+        return super().encode_id_token(token, request)
+
     def generate_user_info(self, user, scope):
-        return UserInfo(user_claims(user, scope))
+        return UserInfo(user_claims(user, scope, g.id_token_client))

@@ -27,6 +27,7 @@ from idp.clients import ClientRef
 from idp.models import AuthorizationCode, Token
 from idp.models.base import utcnow
 from idp.oidc import keys
+from idp.oidc.subjects import for_client
 from idp.oidc.tokens import issue_access_token
 from idp.web import issuer, settings
 
@@ -64,7 +65,8 @@ def generate_token(grant_type, client, user=None, scope=None, expires_in=None,
     proof = g.get("dpop")  # RFC 9449 5: a proof came with the request, the token is bound
     access, _ = issue_access_token(
         keys.current(), issuer=issuer(),
-        client_id=client.get_client_id(), subject=user.subject if user else None, scope=scope,
+        client_id=client.get_client_id(), subject=for_client(user, client.row) if user else None,
+        scope=scope,
         ttl=cfg.access_token_ttl, auth_time=getattr(source, "auth_time", None),
         acr=getattr(source, "acr", None), jti=stored.jti if stored else None,
         now=stored.now if stored else None, jkt=proof.jkt if proof else None,

@@ -19,6 +19,7 @@ from idp.oidc import dpop, keys
 from idp.oidc import par as pushed_authorization_request
 from idp.oidc.id_token import user_claims
 from idp.oidc.oauth_client import ALL_METHODS, CONFIDENTIAL_METHODS
+from idp.oidc.subjects import for_client
 from idp.oidc.tokens import InvalidToken, verify, verify_id_token_hint
 from idp.web import (TenantRef, error_page, expired_page, issuer, load_tenant_following,
                      settings)
@@ -65,7 +66,7 @@ def discovery_document(base: str, tenant: TenantRef) -> dict:
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "token_endpoint_auth_methods_supported": list(ALL_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": list(CLIENT_SIGNING_ALGS),
@@ -195,7 +196,7 @@ def userinfo():
         return _bearer_error("The access token was revoked.")
     if "openid" not in row.scope.split():
         return _bearer_error("The access token lacks the openid scope.", 403, "insufficient_scope")
-    response = jsonify(user_claims(row.user, row.scope))
+    response = jsonify(user_claims(row.user, row.scope, row.client))
     response.headers["Cache-Control"] = "no-store"
     fresh = dpop.fresh_nonce()
     if fresh:
@@ -233,7 +234,8 @@ def logout():
                           _("The application asked to send you to an address it has not registered."))
     current = sso.current(g.tenant.id)
     user = db.session().get(User, current.user_id) if current else None
-    hinted_here = bool(claims and user and claims.get("sub") == user.subject)
+    hinted_here = bool(claims and user and client
+                       and claims.get("sub") == for_client(user, client))
     # Without a hint that names this session's user, a cross-site link must not sign anyone
     # out silently (RP-Initiated Logout 2): ask.
     if current and not hinted_here:

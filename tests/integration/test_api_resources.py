@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tests.support.api import api_for, subject_of
 from tests.support.rp import basic
+from tests.support.sector import SectorDocument
 
 
 def test_groups_and_members(app, world):
@@ -188,3 +189,24 @@ def test_a_request_without_a_body_is_read_as_an_empty_object(app, world):
     r = api.client.post(f"/t/{world.slug}/api/v1/users",
                         headers={"Authorization": f"Bearer {api.access_token}"})
     assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "email"
+
+
+def test_clients_choose_pairwise_subjects_with_their_sector(app, world):
+    api = api_for(app, app.test_client(), world)
+    spread = {"name": "Shop", "subject_type": "pairwise",
+              "redirect_uris": ["https://www.shop.test/cb", "https://m.shop.test/cb"]}
+    r = api.post("/clients", json=spread)
+    assert r.status_code == 422 and "need a sector identifier URI" in r.get_json()["detail"]
+    with SectorDocument(spread["redirect_uris"]) as sector:
+        r = api.post("/clients", json={**spread, "sector_identifier_uri": sector.url})
+        assert r.status_code == 201, r.get_data(as_text=True)
+        made = r.get_json()
+        assert (made["subject_type"], made["sector_identifier_uri"]) == ("pairwise", sector.url)
+        # A new redirect URI the sector document does not list is refused; nothing changes.
+        r = api.patch(f"/clients/{made['client_id']}",
+                      json={"redirect_uris": [*spread["redirect_uris"], "https://x.test/cb"]})
+        assert r.status_code == 422 and "does not list the redirect URI(s) https://x.test/cb" \
+            in r.get_json()["detail"]
+    r = api.patch(f"/clients/{made['client_id']}", json={"subject_type": "public"})
+    assert r.status_code == 200 and r.get_json()["subject_type"] == "public"
+    assert api.get(f"/clients/{world.portal.client_id}").get_json()["subject_type"] == "public"

@@ -14,6 +14,7 @@ from idp.models import Client, Tenant
 from idp import hashing
 from tests.support.keys import jwks_kids, tenant_folder
 from tests.support.pwned import FakePwnedPasswords
+from tests.support.sector import SectorDocument
 
 
 def test_tenant_user_and_client_create_print_json(app, idp, settings):
@@ -46,6 +47,24 @@ def test_public_client_has_no_secret_and_grant_types_are_chosen(idp, world):
     assert code == 0 and json.loads(out)["grant_types"] == ["client_credentials"]
 
 
+PRIVATE = {"IDP_PRIVATE_CALLBACKS": "allow"}  # the test's sector document is on loopback
+
+
+def test_a_pairwise_client_with_a_sector_identifier_uri(idp, world):
+    uris = ["https://www.shop.test/cb", "https://app.shop-mobile.test/cb"]
+    with SectorDocument(uris) as sector:
+        code, out, err = idp("client", "create", world.slug, "--name", "Shop",
+                             "--subject-type", "pairwise", "--sector-identifier-uri", sector.url,
+                             "--redirect-uri", *uris, environ=PRIVATE)
+        assert code == 0, err
+        created = json.loads(out)
+        assert (created["subject_type"], created["sector_identifier_uri"]) == ("pairwise", sector.url)
+        code, out, err = idp("client", "update", world.slug, created["client_id"],
+                             "--sector-identifier-uri", f"http://127.0.0.1:{sector.port}/other.json",
+                             environ=PRIVATE)
+    assert code != 0 and out == "" and "answered HTTP 404" in err
+
+
 @pytest.mark.parametrize("args,stdin,message", [
     (("tenant", "create", "Bad Slug!"), "", "slug"),
     (("user", "create", "no-such-tenant", "a@b.test", "--password-stdin"), "long enough pw\n", "no tenant"),
@@ -64,6 +83,8 @@ def test_public_client_has_no_secret_and_grant_types_are_chosen(idp, world):
     (("client", "create", "{slug}", "--name", "X"), "", "redirect-uri"),
     (("client", "create", "{slug}", "--name", "X", "--grant-types", "password"), "", "grant types"),
     (("client", "create", "{slug}", "--name", "X", "--public", "--grant-types", "client_credentials"), "", "public"),
+    (("client", "create", "{slug}", "--name", "X", "--subject-type", "pairwise", "--redirect-uri",
+      "https://a.test/cb", "https://b.test/cb"), "", "need a sector identifier URI"),
 ])
 def test_errors_are_one_clear_line_and_a_nonzero_exit(idp, world, args, stdin, message):
     code, out, err = idp(*[a.format(slug=world.slug) for a in args], stdin=stdin)

@@ -302,3 +302,36 @@ def test_a_portal_that_signs_people_in_cannot_be_given_admin_api_access(app, wor
                     grant_types=["client_credentials"], api_scopes=["users:provision"])
     assert done.status == 200
     assert stored(app, field(CLIENT_ID, done.text)).scope.endswith(" users:provision")
+
+
+def test_a_portal_registered_with_an_id_of_its_own_is_pairwise(app, world):
+    browser = admin_browser(app, world)
+    assert "What the portal learns of who signs in" in browser.get(portals_url(world)).text
+    done = register(browser, world, name="Clinic", subject_type="pairwise",
+                    redirect_uris="https://clinic.test/cb\nhttps://clinic.test/other")
+    assert done.status == 200
+    row = stored(app, field(CLIENT_ID, done.text))
+    assert row.subject_type == "pairwise" and row.sector_identifier_uri is None
+    assert 'id="subject-pairwise" name="subject_type" value="pairwise" checked' in done.text
+
+
+def test_a_pairwise_portal_on_two_hosts_needs_a_sector_identifier_uri(app, world):
+    done = register(admin_browser(app, world), world, name="Spread", subject_type="pairwise",
+                    redirect_uris="https://a.test/cb\nhttps://b.test/cb")
+    assert done.status == 400
+    assert "need a sector identifier URI" in html.unescape(done.text)
+    with app.app_context():
+        assert db.session().scalar(select(Client).where(Client.name == "Spread")) is None
+
+
+def test_changing_what_a_live_portal_learns_asks_for_a_confirmation(app, world):
+    browser = admin_browser(app, world)
+    refused = edit(browser, world, world.portal, subject_type="pairwise")
+    assert refused.status == 400 and "tick the box to confirm" in html.unescape(refused.text)
+    assert stored(app, world.portal.client_id).subject_type == "public"
+    done = edit(browser, world, world.portal, subject_type="pairwise", confirm_subject_change="1")
+    assert done.status in (302, 303)
+    assert stored(app, world.portal.client_id).subject_type == "pairwise"
+    # Saving other settings of a pairwise portal changes nothing of its ids: nothing to confirm.
+    again = edit(browser, world, world.portal, subject_type="pairwise", name="Renamed")
+    assert again.status in (302, 303) and stored(app, world.portal.client_id).name == "Renamed"
