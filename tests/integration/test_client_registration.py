@@ -277,3 +277,23 @@ def test_the_cli_creates_lists_and_revokes_initial_tokens(idp, world):
     code, out, err = idp("registration-token", "create", world.slug, "--name", "Old",
                          "--expires", "2001-01-01")
     assert code == 1 and "future" in err
+
+
+def test_a_pairwise_registration_is_checked_against_its_sector_document(app, client, world):
+    """OIDC Registration 5: the redirect URIs of a pairwise client on several hosts must all be
+    in the document at its sector_identifier_uri, which we fetch when it registers."""
+    from tests.support.sector import SectorDocument
+
+    uris = ["https://app.partner.test/callback", "https://other.partner.test/callback"]
+    token = initial_token(app, world)
+    with SectorDocument(uris) as sector:
+        r = register(client, world, token, metadata(redirect_uris=uris, subject_type="pairwise",
+                                                    sector_identifier_uri=sector.url))
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["subject_type"] == "pairwise"
+    with SectorDocument(uris[:1]) as sector:
+        r = register(client, world, token, metadata(redirect_uris=uris, subject_type="pairwise",
+                                                    sector_identifier_uri=sector.url))
+    assert r.status_code == 400
+    assert r.get_json()["error"] == "invalid_client_metadata"
+    assert "other.partner.test" in r.get_json()["error_description"]
