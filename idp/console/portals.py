@@ -195,7 +195,8 @@ def _portal(client_id: str) -> Client:
 
 
 def _render_list(status: int = 200, error: DirectoryError | None = None,
-                 form: dict | None = None, token_error: str | None = None, token_form: dict | None = None,
+                 form: dict | None = None, token_error: DirectoryError | None = None,
+                 token_form: dict | None = None,
                  issued: registration_tokens.IssuedToken | None = None):
     """The tenant's portals, the form that registers one (re-shown as typed on an error), and
     the tokens with which developers register portals themselves (``issued``: just created,
@@ -215,7 +216,8 @@ def _render_list(status: int = 200, error: DirectoryError | None = None,
                            grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, algs=ID_TOKEN_ALGS,
                            tokens=registration_tokens.listed(db.session(), g.tenant),
                            token_states=TOKEN_STATES, registration_state=registration_tokens.state,
-                           token_error=token_error,
+                           token_error=token_error and str(token_error),
+                           token_error_at=_field_of(token_error),
                            token_form=token_form or {"name": "", "days": "30", "uses": ""},
                            issued=issued), status
 
@@ -304,22 +306,22 @@ def registration_token_create():
             "days": request.form.get("days", "").strip()[:MAX_TOKEN_FIELD],
             "uses": request.form.get("uses", "").strip()[:MAX_TOKEN_FIELD]}
     try:
-        days = _whole_number(form["days"], _("Valid for (days)"))
-        uses = _whole_number(form["uses"], _("Number of portals"))
+        days = _whole_number(form["days"], _("Valid for (days)"), "days")
+        uses = _whole_number(form["uses"], _("Number of portals"), "uses")
         issued = registration_tokens.create(db.session(), g.tenant, g.admin.email, form["name"],
                                             expires_in_days=days, uses=uses)
     except DirectoryError as e:
-        return _render_list(400, token_error=str(e), token_form=form)
+        return _render_list(400, token_error=e, token_form=form)
     flash(_("The registration token for %(name)s is created.", name=issued.row.name))
     return no_store(make_response(_render_list(issued=issued)))
 
 
-def _whole_number(value: str, what: str) -> int | None:
+def _whole_number(value: str, what: str, field: str) -> int | None:
     """A whole number typed in a field (blank: none)."""
     if not value:
         return None
     if not value.isdigit():
-        raise BadForm(_("%(what)s must be a whole number, or empty", what=what))
+        raise BadForm(_("%(what)s must be a whole number, or empty", what=what), field=field)
     return int(value)
 
 
