@@ -48,7 +48,11 @@ assert API_SCOPE_HELP.keys() == API_SCOPES.keys()
 
 
 class BadForm(DirectoryError):
-    pass
+    """A form refused; ``field``: the field it is about, under which the page says why."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def _uris(field: str, what: str) -> list[str]:
@@ -103,10 +107,11 @@ def _proof(form: dict) -> dict:
     text, uri = form["jwks"].strip(), form["jwks_uri"].strip()
     if bool(text) == bool(uri):
         raise BadForm(_("A portal that proves itself with a key needs its public keys: paste "
-                        "them, or give the address where it publishes them (one of the two)."))
+                        "them, or give the address where it publishes them (one of the two)."),
+                      field="jwks")
     if len(uri) > MAX_URI_LENGTH:
         raise BadForm(_("The address of the public keys is at most %(num)d characters",
-                        num=MAX_URI_LENGTH))
+                        num=MAX_URI_LENGTH), field="jwks_uri")
     try:
         return {"auth_method": admin.KEY_METHOD, "jwks": jwks.parse(text) if text else None,
                 "jwks_uri": _check_uri(uri, _("The address of the public keys"), server=True)
@@ -114,7 +119,8 @@ def _proof(form: dict) -> dict:
     except jwks.BadKeySet as error:
         if isinstance(error, jwks.PrivateKeyShown):
             form["jwks"] = ""  # not echoed back into the page
-        raise BadForm(_("The public keys are refused: %(why)s", why=str(error))) from None
+        raise BadForm(_("The public keys are refused: %(why)s", why=str(error)),
+                      field="jwks") from None
 
 
 def _subject_form() -> dict:
@@ -188,8 +194,9 @@ def _portal(client_id: str) -> Client:
     return client
 
 
-def _render_list(status: int = 200, error: str | None = None, form: dict | None = None,
-                 token_error: str | None = None, token_form: dict | None = None,
+def _render_list(status: int = 200, error: DirectoryError | None = None,
+                 form: dict | None = None, token_error: DirectoryError | None = None,
+                 token_form: dict | None = None,
                  issued: registration_tokens.IssuedToken | None = None):
     """The tenant's portals, the form that registers one (re-shown as typed on an error), and
     the tokens with which developers register portals themselves (``issued``: just created,
@@ -202,13 +209,15 @@ def _render_list(status: int = 200, error: str | None = None, form: dict | None 
                     "public": False, "grant_types": list(DEFAULT_GRANT_TYPES), "min_acr": "",
                     "id_token_alg": "RS256", "api_scopes": [], "proof": "secret", "jwks": "",
                     "jwks_uri": "", "subject_type": "public", "sector_identifier_uri": ""}
-    return render_template("console/portals.html", clients=clients, error=error, form=form,
+    return render_template("console/portals.html", clients=clients, form=form,
+                           error=error and str(error), error_at=_field_of(error),
                            minimums=MINIMUMS, max_uri_length=MAX_URI_LENGTH,
                            api_scope_help=API_SCOPE_HELP,
                            grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, algs=ID_TOKEN_ALGS,
                            tokens=registration_tokens.listed(db.session(), g.tenant),
                            token_states=TOKEN_STATES, registration_state=registration_tokens.state,
-                           token_error=token_error,
+                           token_error=token_error and str(token_error),
+                           token_error_at=_field_of(token_error),
                            token_form=token_form or {"name": "", "days": "30", "uses": ""},
                            issued=issued), status
 
@@ -251,12 +260,17 @@ def portal_register():
             **({} if form["public"] else _proof(form)),
             **_subjects(form))
     except DirectoryError as e:
-        return _render_list(400, str(e), form)
+        return _render_list(400, e, form)
     flash(_("%(name)s is registered.", name=new.client.name))
     return no_store(make_response(_render_portal(new.client, secret=new.secret)))
 
 
-def _render_portal(client: Client, status: int = 200, error: str | None = None,
+def _field_of(error: DirectoryError | None) -> str | None:
+    """The field an error is about (shown under it), or None (shown above the form)."""
+    return getattr(error, "field", None)
+
+
+def _render_portal(client: Client, status: int = 200, error: DirectoryError | None = None,
                    form: dict | None = None, secret: str | None = None):
     """One portal's page; ``secret`` (just created or rotated) is shown on this answer only."""
     form = form or {"name": client.name, "redirect_uris": "\n".join(client.redirect_uris),
@@ -270,7 +284,8 @@ def _render_portal(client: Client, status: int = 200, error: str | None = None,
                     "subject_type": client.subject_type or "public",
                     "sector_identifier_uri": client.sector_identifier_uri or "",
                     **_proof_form(client), **_request_rules_of(client)}
-    return render_template("console/portal.html", client=client, error=error, form=form,
+    return render_template("console/portal.html", client=client, form=form,
+                           error=error and str(error), error_at=_field_of(error),
                            signs_people_in="authorization_code" in client.grant_types,
                            request_object_algs=CLIENT_SIGNING_ALGS,
                            max_uri_length=MAX_URI_LENGTH, api_scope_help=API_SCOPE_HELP,
@@ -291,22 +306,22 @@ def registration_token_create():
             "days": request.form.get("days", "").strip()[:MAX_TOKEN_FIELD],
             "uses": request.form.get("uses", "").strip()[:MAX_TOKEN_FIELD]}
     try:
-        days = _whole_number(form["days"], _("Valid for (days)"))
-        uses = _whole_number(form["uses"], _("Number of portals"))
+        days = _whole_number(form["days"], _("Valid for (days)"), "days")
+        uses = _whole_number(form["uses"], _("Number of portals"), "uses")
         issued = registration_tokens.create(db.session(), g.tenant, g.admin.email, form["name"],
                                             expires_in_days=days, uses=uses)
     except DirectoryError as e:
-        return _render_list(400, token_error=str(e), token_form=form)
+        return _render_list(400, token_error=e, token_form=form)
     flash(_("The registration token for %(name)s is created.", name=issued.row.name))
     return no_store(make_response(_render_list(issued=issued)))
 
 
-def _whole_number(value: str, what: str) -> int | None:
+def _whole_number(value: str, what: str, field: str) -> int | None:
     """A whole number typed in a field (blank: none)."""
     if not value:
         return None
     if not value.isdigit():
-        raise BadForm(_("%(what)s must be a whole number, or empty", what=what))
+        raise BadForm(_("%(what)s must be a whole number, or empty", what=what), field=field)
     return int(value)
 
 
@@ -349,7 +364,8 @@ def portal_update(client_id):
         if (_new_ids(client, form, redirect_uris)
                 and request.form.get("confirm_subject_change") != "1"):
             raise BadForm(_("Changing what the portal learns of who signs in gives every person "
-                            "a new id there: tick the box to confirm."))
+                            "a new id there: tick the box to confirm."),
+                          field="confirm_subject_change")
         admin.update_client(db.session(), g.tenant, client.client_id, g.admin.email, name=form["name"],
                             redirect_uris=redirect_uris,
                             post_logout_redirect_uris=_uris("post_logout_redirect_uris",
@@ -367,7 +383,7 @@ def portal_update(client_id):
             secret = admin.set_client_credentials(db.session(), g.tenant, client.client_id,
                                                   g.admin.email, auth_method="client_secret_basic")
     except DirectoryError as e:  # update_client checks everything before it changes anything
-        return _render_portal(client, 400, str(e), form)
+        return _render_portal(client, 400, e, form)
     flash(_("%(name)s is saved.", name=client.name))
     if secret:
         flash(_("%(name)s now proves itself with a secret: copy it now.", name=client.name))

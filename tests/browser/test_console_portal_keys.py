@@ -33,6 +33,10 @@ def test_an_admin_registers_a_portal_with_its_public_keys(page: Page, live_world
         json.dumps({"keys": [key.as_dict(private=True)]}))
     page.get_by_role("button", name="Register").click()
     expect(page.get_by_role("alert")).to_contain_text("private part")
+    # Said under the field it is about, and read out with it.
+    jwks_field = page.get_by_label("Its public keys (a JWKS, pasted)")
+    expect(page.locator("#portal-jwks + .error")).to_contain_text("private part")
+    expect(jwks_field).to_have_accessible_description(re.compile("private part"))
     found["refused"] = look_at(page, "console-portal-key-refused")
 
     page.get_by_label("Its public keys (a JWKS, pasted)").fill(
@@ -43,6 +47,7 @@ def test_an_admin_registers_a_portal_with_its_public_keys(page: Page, live_world
     expect(page.locator("#portal-keys")).to_contain_text("payroll-2026")
     expect(page.locator("#client-secret")).to_have_count(0)
     expect(page.get_by_role("button", name="Rotate the secret")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Removal", exact=True)).to_be_visible()
     found["registered"] = look_at(page, "console-portal-with-keys")
 
     client_id = page.locator("#client-id").inner_text()

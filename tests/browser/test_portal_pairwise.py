@@ -21,6 +21,10 @@ def test_an_admin_makes_a_live_portal_pairwise_after_confirming(page: Page, live
     page.get_by_label(re.compile(r"^An id of its own \(pairwise\)")).check()
     page.get_by_role("button", name=re.compile("^Save")).click()
     expect(page.get_by_role("alert")).to_contain_text("tick the box to confirm")
+    # Under the box to tick, not above the form: the admin sees what to do where to do it.
+    expect(page.locator(".choice:has(#subject-confirm) + .error")).to_contain_text("tick the box")
+    confirm = page.get_by_label(re.compile("gives every person a new id at this portal"))
+    expect(confirm).to_have_accessible_description(re.compile("tick the box to confirm"))
     screens.keep(page, "portal-pairwise-confirm")
 
     page.get_by_label(re.compile(r"^An id of its own \(pairwise\)")).check()

@@ -68,6 +68,10 @@ def test_a_refused_token_form_says_why_and_keeps_what_was_typed(app, world):
     assert page.status == 400 and "needs a name" in page.text
     page = create(browser, world, name="Partner", days="soon")
     assert page.status == 400 and "whole number" in page.text and 'value="Partner"' in page.text
+    # Said under the field it is about, and read out with it.
+    assert re.search(r'id="token-days"[^>]*aria-describedby="token-error token-days-help"'
+                     r'[^>]*>\s*<p class="error" role="alert" id="token-error">[^<]*whole number',
+                     page.text)
     page = create(browser, world, name="Partner", days="", uses="0")
     assert page.status == 400 and "between 1 and" in page.text
     assert TOKEN.search(page.text) is None
