@@ -277,3 +277,19 @@ def test_the_cli_creates_lists_and_revokes_initial_tokens(idp, world):
     code, out, err = idp("registration-token", "create", world.slug, "--name", "Old",
                          "--expires", "2001-01-01")
     assert code == 1 and "future" in err
+
+
+def test_a_redirect_uri_that_browsers_read_as_another_host_is_refused(app, client, world):
+    # Python's urlsplit reads the host of "https://evil.test\@app.partner.test/cb" as
+    # app.partner.test; a browser (WHATWG URL) reads "\" as "/" and goes to evil.test, code
+    # and all. A user name before the host fools a reader the same way.
+    allow_redirect_hosts(app, world, "*.partner.test")
+    token = initial_token(app, world)
+    for tricky in ("https://evil.test\\@app.partner.test/cb",
+                   "https://evil.test%5C@app.partner.test/cb",
+                   "https://evil.test@app.partner.test/cb",
+                   "https://app.partner.test\\.evil.test/cb"):
+        r = register(client, world, token, metadata(tricky))
+        assert r.status_code == 400, tricky
+        assert r.get_json()["error"] == "invalid_redirect_uri", tricky
+    assert register(client, world, token, metadata("https://app.partner.test/cb")).status_code == 201
