@@ -111,7 +111,7 @@ def _unb64(text) -> bytes:
 def _json(part: str) -> dict:
     try:
         value = json.loads(_unb64(part))
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):
         raise InvalidProof("The DPoP proof is not a JWT.") from None
     if not isinstance(value, dict):
         raise InvalidProof("The DPoP proof is not a JWT.")

@@ -75,7 +75,10 @@ def _bearer() -> str | None:
 
 
 def _body() -> dict:
-    body = request.get_json(silent=True) if request.is_json else None
+    try:
+        body = request.get_json(silent=True) if request.is_json else None
+    except RecursionError:  # nested deeper than json reads: no metadata either
+        body = None
     if not isinstance(body, dict):
         raise Refused("invalid_client_metadata",
                       "the body must be a JSON object of client metadata "

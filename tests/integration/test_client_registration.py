@@ -293,3 +293,15 @@ def test_a_redirect_uri_that_browsers_read_as_another_host_is_refused(app, clien
         assert r.status_code == 400, tricky
         assert r.get_json()["error"] == "invalid_redirect_uri", tricky
     assert register(client, world, token, metadata("https://app.partner.test/cb")).status_code == 201
+
+
+def test_json_nested_too_deep_is_invalid_metadata_not_a_crash(app, client, world):
+    token = initial_token(app, world)
+    r = client.post(f"/t/{world.slug}/register", data="[" * 5000,
+                    content_type="application/json", headers=bearer(token))
+    assert (r.status_code, r.get_json()["error"]) == (400, "invalid_client_metadata")
+    made = register(client, world, token).get_json()
+    r = client.put(f"/t/{world.slug}/register/{made['client_id']}", data='{"a":' * 5000,
+                   content_type="application/json",
+                   headers=bearer(made["registration_access_token"]))
+    assert (r.status_code, r.get_json()["error"]) == (400, "invalid_client_metadata")
