@@ -305,3 +305,29 @@ def test_json_nested_too_deep_is_invalid_metadata_not_a_crash(app, client, world
                    content_type="application/json",
                    headers=bearer(made["registration_access_token"]))
     assert (r.status_code, r.get_json()["error"]) == (400, "invalid_client_metadata")
+
+
+def test_a_pairwise_clients_subjects_cannot_be_moved_by_a_replacement(app, client, world):
+    # A client with refresh tokens that moved its sector to another portal's host would
+    # refresh into that portal's pairwise sub of each user (or into the public sub), and
+    # link the two: its subject type and sector stay as registered.
+    body = register(client, world, initial_token(app, world), metadata(
+        "https://app.partner.test/cb", subject_type="pairwise")).get_json()
+    assert body["subject_type"] == "pairwise"
+    uri, auth = f"/t/{world.slug}/register/{body['client_id']}", bearer(body["registration_access_token"])
+    base = {"client_id": body["client_id"], "client_name": "Partner portal"}
+    for moved in ({**base, "redirect_uris": ["https://victim.test/cb"], "subject_type": "pairwise"},
+                  {**base, "redirect_uris": ["https://app.partner.test/cb"]},  # back to public
+                  {**base, "redirect_uris": ["https://app.partner.test/cb"], "subject_type": "public"}):
+        r = client.put(uri, json=moved, headers=auth)
+        assert (r.status_code, r.get_json()["error"]) == (400, "invalid_client_metadata"), moved
+        assert "sub of every user would change" in r.get_json()["error_description"]
+    kept = {**base, "redirect_uris": ["https://app.partner.test/other-cb"], "subject_type": "pairwise"}
+    r = client.put(uri, json=kept, headers=auth)
+    assert r.status_code == 200 and r.get_json()["redirect_uris"] == ["https://app.partner.test/other-cb"]
+    # A public client stays public too.
+    public = register(client, world, initial_token(app, world)).get_json()
+    r = client.put(f"/t/{world.slug}/register/{public['client_id']}", headers=bearer(
+        public["registration_access_token"]), json={"client_id": public["client_id"],
+        "redirect_uris": ["https://app.partner.test/cb"], "subject_type": "pairwise"})
+    assert r.status_code == 400
