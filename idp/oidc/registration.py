@@ -27,7 +27,7 @@ from idp.directory import DirectoryError, create_client
 from idp.models import Client, RegistrationToken, Tenant
 from idp.oidc import client_metadata
 from idp.oidc.client_metadata import Refused
-from idp.web import issuer, load_tenant
+from idp.web import issuer, load_tenant, settings
 
 bp = Blueprint("registration", __name__, url_prefix="/t/<tenant>")
 bp.url_value_preprocessor(load_tenant)
@@ -134,7 +134,8 @@ def register():
     try:
         asked = client_metadata.read(_body(), g.tenant.protocol.registration_redirect_hosts)
         new = create_client(db.session(), _tenant_row(), asked.name, asked.redirect_uris,
-                            actor=f"registration token {row.name}", **asked.options)
+                            actor=f"registration token {row.name}",
+                            private_allowed=settings().calls_private_addresses, **asked.options)
     except Refused as refused:
         return _refused(refused)
     except DirectoryError as e:
@@ -214,7 +215,9 @@ def replace_client(client_id):
         savepoint = session.begin_nested()
         try:
             checked = create_client(session, _tenant_row(), asked.name, asked.redirect_uris,
-                                    actor="registration access token", **asked.options)
+                                    actor="registration access token",
+                                    private_allowed=settings().calls_private_addresses,
+                                    **asked.options)
             fields = {key: getattr(checked.client, key) for key in REPLACED}
             new_secret = checked.secret
         finally:

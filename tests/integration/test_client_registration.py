@@ -279,6 +279,26 @@ def test_the_cli_creates_lists_and_revokes_initial_tokens(idp, world):
     assert code == 1 and "future" in err
 
 
+def test_a_pairwise_registration_is_checked_against_its_sector_document(app, client, world):
+    """OIDC Registration 5: the redirect URIs of a pairwise client on several hosts must all be
+    in the document at its sector_identifier_uri, which we fetch when it registers."""
+    from tests.support.sector import SectorDocument
+
+    uris = ["https://app.partner.test/callback", "https://other.partner.test/callback"]
+    token = initial_token(app, world)
+    with SectorDocument(uris) as sector:
+        r = register(client, world, token, metadata(redirect_uris=uris, subject_type="pairwise",
+                                                    sector_identifier_uri=sector.url))
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["subject_type"] == "pairwise"
+    with SectorDocument(uris[:1]) as sector:
+        r = register(client, world, token, metadata(redirect_uris=uris, subject_type="pairwise",
+                                                    sector_identifier_uri=sector.url))
+    assert r.status_code == 400
+    assert r.get_json()["error"] == "invalid_client_metadata"
+    assert "other.partner.test" in r.get_json()["error_description"]
+
+
 def test_a_redirect_uri_that_browsers_read_as_another_host_is_refused(app, client, world):
     # Python's urlsplit reads the host of "https://evil.test\@app.partner.test/cb" as
     # app.partner.test; a browser (WHATWG URL) reads "\" as "/" and goes to evil.test, code
