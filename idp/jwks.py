@@ -19,6 +19,7 @@ from joserfc.jwk import KeySet
 
 MAX_KEYS = 20  # a client rotating its keys publishes two or three; more is a mistake
 MIN_RSA_BITS = 2048  # NIST SP 800-131A; FAPI 2.0 Security Profile 5.4.1
+MAX_RSA_EXPONENT_BITS = 32
 CURVES = {"EC": ("P-256", "P-384", "P-521"), "OKP": ("Ed25519",)}
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
@@ -94,6 +95,10 @@ def _check_key(key, which: str) -> None:
         if bits < MIN_RSA_BITS:
             raise BadKeySet(f"{which}: an RSA key of {bits} bits is too short (at least "
                             f"{MIN_RSA_BITS})")
+        # A long exponent makes every check of a signature as dear as a private-key operation.
+        if not isinstance(key.get("e"), str) or _bits(key["e"]) > MAX_RSA_EXPONENT_BITS:
+            raise BadKeySet(f"{which}: an RSA key's public exponent \"e\" must have at most "
+                            f"{MAX_RSA_EXPONENT_BITS} bits (65537 is usual)")
     elif key.get("crv") not in CURVES[kty]:
         raise BadKeySet(f"{which}: the curve must be one of {', '.join(CURVES[kty])}, not "
                         f"{key.get('crv')!r}")

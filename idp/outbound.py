@@ -185,7 +185,7 @@ def get_json_cacheable(url: str, *, private_allowed: bool, max_bytes: int = MAX_
                 raise requests.Timeout(f"no answer within {DEADLINE:g} s")
     try:
         return json.loads(bytes(body)), max_age
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):  # nested deeper than json reads
         raise BadDocument("is not JSON") from None
 
 

@@ -136,7 +136,7 @@ def _pushed(params: dict, client):
             "request_uri_not_supported", "Only a request_uri from our pushed authorization "
                                          "request endpoint is accepted."))
     try:
-        found = pushed.take(g.tenant.id, params["request_uri"])
+        found = pushed.take(g.tenant.id, params["request_uri"], client.get_client_id())
     except pushed.PushedRequestGone:
         # No redirect: nothing verified says where to (the request is what is missing).
         return error_page(400, _("This sign-in link has expired"),

@@ -65,7 +65,7 @@ def _b64(part: str) -> bytes:
 def _json(part: str, what: str) -> dict:
     try:
         value = json.loads(_b64(part))
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):
         raise refused(f"The client assertion's {what} is not JSON.") from None
     if not isinstance(value, dict):
         raise refused(f"The client assertion's {what} is not a JSON object.")

@@ -113,6 +113,10 @@ def _addresses(body: dict, key: str, what: str, hosts: tuple[str, ...], error: s
             _check_uri(uri, what)
         except DirectoryError as e:
             raise Refused(error, str(e)) from None
+        # Browsers read "\\" as "/" (WHATWG URL): "https://evil.test\\@app.example/cb" goes to
+        # evil.test, though its host is app.example to urlsplit; a user name misleads alike.
+        if "\\" in uri or "@" in urlsplit(uri).netloc:
+            raise Refused(error, f"a {what} must not hold a user name or a backslash: {uri!r}")
         if hosts and not host_allowed(urlsplit(uri).hostname or "", hosts):
             raise Refused(error, f"{what} {uri!r} is not at a host this organisation allows for "
                                  f"registered clients ({', '.join(hosts)})")

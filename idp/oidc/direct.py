@@ -245,7 +245,7 @@ def _client_id(pairs: list[tuple[str, str]], environ) -> str | None:
             body = value.split(".")[1]
             try:
                 sub = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))).get("sub")
-            except (ValueError, UnicodeError, AttributeError):
+            except (ValueError, UnicodeError, AttributeError, RecursionError):
                 return None
             return sub[:100] if isinstance(sub, str) and sub else None
     auth = environ.get("HTTP_AUTHORIZATION", "")

@@ -111,7 +111,7 @@ def _unb64(text) -> bytes:
 def _json(part: str) -> dict:
     try:
         value = json.loads(_unb64(part))
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):
         raise InvalidProof("The DPoP proof is not a JWT.") from None
     if not isinstance(value, dict):
         raise InvalidProof("The DPoP proof is not a JWT.")
@@ -161,6 +161,9 @@ def _imported(alg: str, jwk: dict):
             n, e = int.from_bytes(_unb64(jwk.get("n")), "big"), int.from_bytes(_unb64(jwk.get("e")), "big")
             if not 2048 <= n.bit_length() <= 8192:
                 raise InvalidProof("The DPoP proof's RSA key must have 2048 to 8192 bits.")
+            if e.bit_length() > 32:  # each verification would cost a private-key operation
+                raise InvalidProof("The DPoP proof's RSA key must have a public exponent of at "
+                                   "most 32 bits (65537).")
             return rsa.RSAPublicNumbers(e, n).public_key()
         if alg == "EdDSA" and kty == "OKP" and jwk.get("crv") in _OKP:
             return _OKP[jwk["crv"]].from_public_bytes(_unb64(jwk.get("x")))

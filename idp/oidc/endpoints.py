@@ -171,7 +171,9 @@ class Introspection(IntrospectionEndpoint):
             "iat": int(row.issued_at.timestamp()),
             "sub": for_client(row.user, row.client) if row.user else row.client.client_id,
         }
-        if row.user:
+        # The e-mail only to whom the token's scope shows it (as userinfo does): a pairwise
+        # client without it must not be handed what would correlate its users.
+        if row.user and {"profile", "email"} & set(row.scope.split()):
             body["username"] = row.user.email
         if row.auth_time:
             body["auth_time"] = row.auth_time

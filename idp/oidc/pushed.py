@@ -46,11 +46,16 @@ def push(tenant_id: int, client_id: str, params: dict) -> str:
     return URN + reference
 
 
-def take(tenant_id: int, request_uri: str) -> PushedRequest:
-    """The pushed request, removed as it is read."""
+def take(tenant_id: int, request_uri: str, client_id: str) -> PushedRequest:
+    """The pushed request, removed as it is read; a request another client pushed is only
+    read (its ``client_id`` tells), so a stranger's try does not spend the rightful use."""
     reference = request_uri[len(URN):] if is_ours(request_uri) else ""
     if not reference or len(reference) > 64:
         raise PushedRequestGone()
+    raw = store.get().get(_key(tenant_id, reference))
+    if raw and json.loads(raw)["client_id"] != client_id:
+        data = json.loads(raw)
+        return PushedRequest(data["client_id"], data["params"])
     raw = store.get().getdel(_key(tenant_id, reference))
     if not raw:
         raise PushedRequestGone()

@@ -17,11 +17,12 @@ for its last use cannot both win.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import case, delete, or_, select, update
 
-from idp import audit, db, hashing
+from idp import audit, db, hashing, subjects
 from idp.directory import DirectoryError, create_client
 from idp.models import Client, RegistrationToken, Tenant
 from idp.oidc import client_metadata
@@ -75,7 +76,10 @@ def _bearer() -> str | None:
 
 
 def _body() -> dict:
-    body = request.get_json(silent=True) if request.is_json else None
+    try:
+        body = request.get_json(silent=True) if request.is_json else None
+    except RecursionError:  # nested deeper than json reads: no metadata either
+        body = None
     if not isinstance(body, dict):
         raise Refused("invalid_client_metadata",
                       "the body must be a JSON object of client metadata "
@@ -219,6 +223,7 @@ def replace_client(client_id):
         finally:
             savepoint.rollback()
             g.log_outcomes, g.log_client_id = noted
+        _same_subjects(client, fields)
     except Refused as refused:
         return _refused(refused)
     except DirectoryError as e:
@@ -235,6 +240,24 @@ def replace_client(client_id):
     audit.record(session, g.tenant.id, "client.updated", actor="registration access token",
                  client_id=client.client_id, changes={"replaced": True})
     return _answer(_information(client, token, secret), 200)
+
+
+def _same_subjects(client: Client, fields: dict) -> None:
+    """A replacement keeps the ``sub`` the client sees of each user: its subject type, and a
+    pairwise client's sector. Else a client holding refresh tokens could move its sector to
+    another portal's host and refresh into that portal's pairwise ``sub`` of its users (or
+    from public to pairwise), linking the two."""
+    before = client.subject_type or subjects.PUBLIC
+    after = fields["subject_type"] or subjects.PUBLIC
+    if before != after:
+        raise Refused("invalid_client_metadata", f"subject_type stays {before}: the sub of "
+                                                 "every user would change (register a new client)")
+    if before == subjects.PAIRWISE and subjects.sector_of(client) != subjects.sector_of(
+            SimpleNamespace(**fields)):
+        raise Refused("invalid_client_metadata",
+                      f"the sector of this pairwise client stays {subjects.sector_of(client)!r} "
+                      "(the host of its redirect URIs or sector_identifier_uri): the sub of every "
+                      "user would change (register a new client)")
 
 
 @bp.delete("/register/<client_id>")

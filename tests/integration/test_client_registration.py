@@ -297,3 +297,57 @@ def test_a_pairwise_registration_is_checked_against_its_sector_document(app, cli
     assert r.status_code == 400
     assert r.get_json()["error"] == "invalid_client_metadata"
     assert "other.partner.test" in r.get_json()["error_description"]
+
+
+def test_a_redirect_uri_that_browsers_read_as_another_host_is_refused(app, client, world):
+    # Python's urlsplit reads the host of "https://evil.test\@app.partner.test/cb" as
+    # app.partner.test; a browser (WHATWG URL) reads "\" as "/" and goes to evil.test, code
+    # and all. A user name before the host fools a reader the same way.
+    allow_redirect_hosts(app, world, "*.partner.test")
+    token = initial_token(app, world)
+    for tricky in ("https://evil.test\\@app.partner.test/cb",
+                   "https://evil.test%5C@app.partner.test/cb",
+                   "https://evil.test@app.partner.test/cb",
+                   "https://app.partner.test\\.evil.test/cb"):
+        r = register(client, world, token, metadata(tricky))
+        assert r.status_code == 400, tricky
+        assert r.get_json()["error"] == "invalid_redirect_uri", tricky
+    assert register(client, world, token, metadata("https://app.partner.test/cb")).status_code == 201
+
+
+def test_json_nested_too_deep_is_invalid_metadata_not_a_crash(app, client, world):
+    token = initial_token(app, world)
+    r = client.post(f"/t/{world.slug}/register", data="[" * 5000,
+                    content_type="application/json", headers=bearer(token))
+    assert (r.status_code, r.get_json()["error"]) == (400, "invalid_client_metadata")
+    made = register(client, world, token).get_json()
+    r = client.put(f"/t/{world.slug}/register/{made['client_id']}", data='{"a":' * 5000,
+                   content_type="application/json",
+                   headers=bearer(made["registration_access_token"]))
+    assert (r.status_code, r.get_json()["error"]) == (400, "invalid_client_metadata")
+
+
+def test_a_pairwise_clients_subjects_cannot_be_moved_by_a_replacement(app, client, world):
+    # A client with refresh tokens that moved its sector to another portal's host would
+    # refresh into that portal's pairwise sub of each user (or into the public sub), and
+    # link the two: its subject type and sector stay as registered.
+    body = register(client, world, initial_token(app, world), metadata(
+        "https://app.partner.test/cb", subject_type="pairwise")).get_json()
+    assert body["subject_type"] == "pairwise"
+    uri, auth = f"/t/{world.slug}/register/{body['client_id']}", bearer(body["registration_access_token"])
+    base = {"client_id": body["client_id"], "client_name": "Partner portal"}
+    for moved in ({**base, "redirect_uris": ["https://victim.test/cb"], "subject_type": "pairwise"},
+                  {**base, "redirect_uris": ["https://app.partner.test/cb"]},  # back to public
+                  {**base, "redirect_uris": ["https://app.partner.test/cb"], "subject_type": "public"}):
+        r = client.put(uri, json=moved, headers=auth)
+        assert (r.status_code, r.get_json()["error"]) == (400, "invalid_client_metadata"), moved
+        assert "sub of every user would change" in r.get_json()["error_description"]
+    kept = {**base, "redirect_uris": ["https://app.partner.test/other-cb"], "subject_type": "pairwise"}
+    r = client.put(uri, json=kept, headers=auth)
+    assert r.status_code == 200 and r.get_json()["redirect_uris"] == ["https://app.partner.test/other-cb"]
+    # A public client stays public too.
+    public = register(client, world, initial_token(app, world)).get_json()
+    r = client.put(f"/t/{world.slug}/register/{public['client_id']}", headers=bearer(
+        public["registration_access_token"]), json={"client_id": public["client_id"],
+        "redirect_uris": ["https://app.partner.test/cb"], "subject_type": "pairwise"})
+    assert r.status_code == 400

@@ -7,6 +7,7 @@ proof can be wrong. Every refusal is one a client would see: an OAuth error, a c
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 
@@ -264,7 +265,12 @@ def test_alg_none_and_hmac_are_refused(client, world, make):
     assert "alg" in answer.get_json()["error_description"]
 
 
-@pytest.mark.parametrize("garbage", ["", "a.b", "not.a.jwt", "x" * 9000, "é.é.é"])
+# DEEP: base64url of 3,000 nested JSON arrays, deeper than Python's json can read.
+DEEP = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("garbage", ["", "a.b", "not.a.jwt", "x" * 9000, "é.é.é",
+                                     f"{DEEP}.{DEEP}.AA"])
 def test_malformed_proofs_are_a_clean_error(client, world, garbage):
     answer = service_token(client, world, proof=garbage)
     assert answer.status_code == 400 and error_of(answer) == "invalid_dpop_proof"

@@ -248,3 +248,20 @@ def test_a_sector_document_on_a_private_address_needs_the_installations_consent(
         message = refusal(app, world, ["https://a.example/cb"], private_allowed=False,
                           subject_type="pairwise", sector_identifier_uri=sector.url)
     assert message == f"the sector identifier URI {sector.url} leads to a private address"
+
+
+def test_introspection_does_not_hand_a_pairwise_portal_the_users_email(
+        app, live_server, live_world, provider, jwks):
+    # A portal given pairwise subjects and neither the email nor the profile scope (both
+    # say the e-mail) must not learn who the user is elsewhere: introspecting its own access
+    # token says the pairwise sub, not the e-mail every portal could correlate on.
+    shop = register(app, live_world, "https://shop.example/cb", subject_type="pairwise",
+                    scope="openid offline_access")
+    signed = code_flow(live_server, live_world, provider, shop)
+    assert signed.token["scope"].split() == ["openid", "offline_access"]
+    sub = id_token_sub(signed.token, jwks, live_world, shop)
+    body = signed.oauth.introspect_token(provider["introspection_endpoint"],
+                                         token=signed.token["access_token"], timeout=10).json()
+    assert body["active"] is True and body["sub"] == sub
+    assert live_world.alice not in body.values()
+    assert "username" not in body

@@ -93,6 +93,12 @@ def test_another_clients_request_uri_is_refused(app, live_server, live_world, pr
         "client_id": live_world.portal.client_id, "request_uri": request_uri})
     assert r.status_code == 400 and "Location" not in r.headers
     assert "prepared for another application" in r.text
+    # The stranger's try does not spend it: the client that pushed it still signs in with it.
+    url = add_params_to_uri(provider["authorization_endpoint"],
+                            [("client_id", other.client_id), ("request_uri", request_uri)])
+    callback = browse(requests.Session(), live_server, live_world, url, live_world.alice,
+                      other.redirect_uri)
+    assert "code" in query(callback)
 
 
 def test_confidential_client_must_authenticate(live_world, provider):

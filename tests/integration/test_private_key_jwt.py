@@ -5,6 +5,7 @@ with a 401 ``invalid_client`` that says why."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import time
@@ -268,7 +269,9 @@ def test_a_wrong_assertion_type_is_refused(client, world, keyed):
 
 
 def test_garbage_assertions_are_refused_clearly(client, world, keyed):
-    for garbage in ("not-a-jwt", "a.b.c", "eyJhbGciOiJFUzI1NiJ9.e30.", "x" * 9000):
+    deep = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")  # nested too deep
+    for garbage in ("not-a-jwt", "a.b.c", "eyJhbGciOiJFUzI1NiJ9.e30.", "x" * 9000,
+                    f"{deep}.{deep}.AA", f"eyJhbGciOiJFUzI1NiJ9.{deep}.AA"):
         r = send(client, world, garbage)
         assert r.status_code == 401 and r.get_json()["error"] == "invalid_client"
 
@@ -339,6 +342,7 @@ def test_an_unknown_kid_does_not_refetch_within_the_interval(app, client, world)
     (404, "text/html", b"not here", "answered HTTP 404"),
     (302, "text/html", b"", "answered HTTP 302"),  # redirects are not followed
     (200, "text/html", b"<html>", "is not JSON"),
+    (200, "application/json", b"[" * 5000, "is not JSON"),  # nested deeper than json reads
     (200, "application/json", b'{"keys": [' + b'{"kty": "EC"},' * 8000 + b"]}", "larger than 64 KB"),
     (200, "application/json", b'{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}',
      "not an acceptable JWKS"),

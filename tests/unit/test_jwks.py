@@ -33,6 +33,8 @@ def test_one_key_needs_no_kid():
     ({"keys": [RSAKey.generate_key(2048).as_dict(private=True)]}, "private part"),
     ({"keys": [OctKey.generate_key(256).as_dict()]}, "symmetric key"),
     ({"keys": [RSAKey.generate_key(1024).as_dict(private=False)]}, "1024 bits is too short"),
+    ({"keys": [{**RSAKey.generate_key(2048).as_dict(private=False), "e": "_" * 400}]},
+     "public exponent \"e\" must have at most 32 bits"),
     ({"keys": [ECKey.generate_key("secp256k1").as_dict(private=False)]}, "curve must be one of"),
     ({"keys": [OKPKey.generate_key("X25519").as_dict(private=False)]}, "curve must be one of"),
     ({"keys": [{**ECKey.generate_key("P-256").as_dict(private=False), "use": "enc"}]}, "\"use\""),
