@@ -204,6 +204,10 @@ def _check_uri(uri: str, what: str, *, server: bool = False) -> str:
         raise DirectoryError(_("%(what)s %(uri)s must not contain spaces or control characters",
                                what=what, uri=repr(uri)))
     try:
+        if "\\" in uri:
+            # Browsers read it as "/" (WHATWG URL), so "https://evil.test\@portal.test/cb"
+            # would take them to another host than the one we see here.
+            raise ValueError(uri)
         parts = urlsplit(uri)
         parts.port  # noqa: B018  (raises for a port that is not a number in range)
     except ValueError:

@@ -171,9 +171,12 @@ class Introspection(IntrospectionEndpoint):
             "iat": int(row.issued_at.timestamp()),
             "sub": for_client(row.user, row.client) if row.user else row.client.client_id,
         }
-        # The e-mail only to whom the token's scope shows it (as userinfo does): a pairwise
-        # client without it must not be handed what would correlate its users.
-        if row.user and {"profile", "email"} & set(row.scope.split()):
+        # The e-mail only to whom the token's scope shows it, as userinfo does
+        # (``id_token.user_claims``): a pairwise client without the email scope must not be
+        # handed what would correlate its users.
+        scopes = set(row.scope.split())
+        if row.user and ("email" in scopes or ("profile" in scopes
+                                               and row.client.subject_type != "pairwise")):
             body["username"] = row.user.email
         if row.auth_time:
             body["auth_time"] = row.auth_time

@@ -27,7 +27,10 @@ def user_claims(user: User, scope: str, client) -> dict:
     claims = {"sub": for_client(user, client)}
     if "profile" in scopes:
         claims["name"] = user.name
-        claims["preferred_username"] = user.email
+        # Our user name is the address: a pairwise portal gets it only with the email scope,
+        # or its users could be matched with another portal's by it.
+        if "email" in scopes or getattr(client, "subject_type", "public") != "pairwise":
+            claims["preferred_username"] = user.email
     if "email" in scopes:
         claims["email"] = user.email
         claims["email_verified"] = bool(user.email_verified)

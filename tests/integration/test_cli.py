@@ -80,6 +80,9 @@ def test_a_pairwise_client_with_a_sector_identifier_uri(idp, world):
     (("user", "create", "{slug}", "alice@example.com", "--password-stdin"), "long enough pw\n", "already"),
     (("user", "create", "{slug}", "y@example.com", "--password-stdin", "--phone", "12"), "long enough pw\n", "phone"),
     (("client", "create", "{slug}", "--name", "X", "--redirect-uri", "http://evil.test/cb"), "", "https"),
+    # A browser reads the backslash as a slash: it would go to evil.test, not to p.test.
+    (("client", "create", "{slug}", "--name", "X", "--redirect-uri",
+      "https://evil.test\\@p.test/cb"), "", "not a valid URL"),
     (("client", "create", "{slug}", "--name", "X"), "", "redirect-uri"),
     (("client", "create", "{slug}", "--name", "X", "--grant-types", "password"), "", "grant types"),
     (("client", "create", "{slug}", "--name", "X", "--public", "--grant-types", "client_credentials"), "", "public"),

@@ -265,3 +265,18 @@ def test_introspection_does_not_hand_a_pairwise_portal_the_users_email(
     assert body["active"] is True and body["sub"] == sub
     assert live_world.alice not in body.values()
     assert "username" not in body
+
+
+def test_a_pairwise_portal_with_the_profile_scope_alone_is_not_told_the_address(
+        app, live_server, live_world, provider, jwks):
+    # Our user name is the e-mail address: as preferred_username (profile) it would let
+    # pairwise portals match their users. It comes only with the email scope.
+    shop = register(app, live_world, "https://shop.example/cb", subject_type="pairwise",
+                    scope="openid profile")
+    signed = code_flow(live_server, live_world, provider, shop)
+    info = signed.oauth.get(provider["userinfo_endpoint"], timeout=10).json()
+    assert info["name"] and "preferred_username" not in info and "email" not in info
+    assert live_world.alice not in info.values()
+    body = signed.oauth.introspect_token(provider["introspection_endpoint"],
+                                         token=signed.token["access_token"], timeout=10).json()
+    assert "username" not in body
