@@ -4,6 +4,7 @@ pages, security headers."""
 from __future__ import annotations
 
 import logging
+import re
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,12 +173,17 @@ HINTS = {
 }
 
 
+# The endpoints only programs call, answered in JSON whatever they accept (a console page whose
+# address ends the same way, ".../registration-tokens/<id>/revoke", is a page).
+PROTOCOL_ENDPOINT = re.compile(r"/t/[^/]+/(token|introspect|revoke|userinfo|jwks|par)")
+
+
 def _http_error(error: HTTPException):
     status = error.code or 500
     if problems.API_PATH.match(request.path):
         return _api_problem(error, status)
-    machine = request.accept_mimetypes.best == "application/json" or request.path.endswith(
-        ("/token", "/introspect", "/revoke", "/userinfo", "/jwks"))
+    machine = (request.accept_mimetypes.best == "application/json"
+               or PROTOCOL_ENDPOINT.fullmatch(request.path) is not None)
     if machine:
         message = error.description if status != 405 else "That page cannot be used that way."
         return {"error": "invalid_request" if status < 500 else "server_error",
