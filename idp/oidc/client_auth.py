@@ -38,10 +38,9 @@ from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc6749.authenticate_client import (authenticate_client_secret_basic,
                                                         authenticate_client_secret_post)
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
-from flask import current_app
 
 from idp.directory import CLIENT_SIGNING_ALGS
-from idp.oidc import client_keys
+from idp.oidc import client_keys, dpop
 from idp.web import issuer
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -122,8 +121,8 @@ def authenticate_private_key_jwt(query_client, request):
     if not isinstance(jti, str) or not jti or len(jti) > 256:
         raise refused("The client assertion needs a jti (a unique id).")
     ttl = max(1, int(exp - time.time()) + LEEWAY)
-    store = current_app.extensions["idp.store"]
-    if not store.set(USED_JTI.format(client.row.tenant_id, client_id, jti), "1", nx=True, ex=ttl):
+    # With the request's DPoP proof's mark, if it has one: one round trip for both.
+    if not dpop.spend_request_proof((USED_JTI.format(client.row.tenant_id, client_id, jti), ttl)):
         raise refused("This client assertion was used already (its jti): sign a new one.")
     return client
 

@@ -90,6 +90,8 @@ class Proof:
     jkt: str
     jti: str
     claims: dict
+    # Checked with ``spend=False``: the single-use mark still to set (its key, its seconds).
+    unspent: tuple[str, int] | None = None
 
 
 def b64url(data: bytes) -> str:
@@ -256,8 +258,14 @@ def header_value(values: list[str]) -> str | None:
     return values[0].strip()
 
 
-def check(proof: str, expected: Expected, store, now: float | None = None) -> Proof:
-    """The proof, checked (RFC 9449 4.3), its ``jti`` spent; or ``InvalidProof``."""
+USED_ALREADY = "This DPoP proof was used already (jti): make a new one per request."
+
+
+def check(proof: str, expected: Expected, store, now: float | None = None, *,
+          spend: bool = True) -> Proof:
+    """The proof, checked (RFC 9449 4.3), its ``jti`` spent; or ``InvalidProof``. With
+    ``spend=False`` the ``jti`` is left for ``spend`` (``Proof.unspent``): the token endpoint
+    spends it with the client assertion's in one round trip."""
     now = time.time() if now is None else now
     if not proof or len(proof) > MAX_PROOF or proof.count(".") != 2:
         raise InvalidProof("The DPoP proof is not a compact JWS.")
@@ -302,9 +310,25 @@ def check(proof: str, expected: Expected, store, now: float | None = None) -> Pr
                           nonce(expected.secret, expected.tenant_id, now))
     # Last, once everything else holds: the jti is spent only by a proof we accept.
     digest = hashlib.sha256(jti.encode()).hexdigest()[:32]
+    if not spend:
+        return Proof(jkt, jti, claims, (JTI_KEY.format(jkt, digest), REPLAY_TTL))
     if not store.set(JTI_KEY.format(jkt, digest), "1", nx=True, ex=REPLAY_TTL):
-        raise InvalidProof("This DPoP proof was used already (jti): make a new one per request.")
+        raise InvalidProof(USED_ALREADY)
     return Proof(jkt, jti, claims)
+
+
+def spend(proof: Proof, store, also: tuple[str, int] | None = None) -> bool:
+    """Set the single-use mark of a proof checked with ``spend=False`` and, in the same round
+    trip, ``also`` (another one: key, seconds). ``InvalidProof`` when the proof was used
+    already; else whether ``also`` was new."""
+    pipe = store.pipeline(transaction=False)
+    pipe.set(proof.unspent[0], "1", nx=True, ex=proof.unspent[1])
+    if also is not None:
+        pipe.set(also[0], "1", nx=True, ex=also[1])
+    answers = pipe.execute()
+    if not answers[0]:
+        raise InvalidProof(USED_ALREADY)
+    return also is None or bool(answers[1])
 
 
 # -- the request's proof, as the endpoints ask for it -----------------------------------------
@@ -316,12 +340,30 @@ def expected(method: str, url: str, access_token: str | None = None) -> Expected
 
 
 def of_request(values: list[str], method: str, url: str,
-               access_token: str | None = None) -> Proof | None:
+               access_token: str | None = None, *, spend: bool = True) -> Proof | None:
     """The request's proof, checked (None when it sent no ``DPoP`` header)."""
     value = header_value(values)
     if value is None:
         return None
-    return check(value, expected(method, url, access_token), current_app.extensions["idp.store"])
+    return check(value, expected(method, url, access_token), current_app.extensions["idp.store"],
+                 spend=spend)
+
+
+def spend_request_proof(also: tuple[str, int] | None = None) -> bool:
+    """At the token endpoint: spend the request's proof (``g.dpop``, checked unspent) once,
+    with ``also`` when given (``spend``); True when there was none to spend or ``also`` was
+    new. Raises ``TokenRequestError`` for a proof used already."""
+    proof = g.get("dpop")
+    if proof is None or proof.unspent is None or g.get("dpop_spent"):
+        if also is None:
+            return True
+        return bool(current_app.extensions["idp.store"].set(also[0], "1", nx=True, ex=also[1]))
+    try:
+        fresh = spend(proof, current_app.extensions["idp.store"], also)
+    except InvalidProof as refused:
+        raise TokenRequestError(refused) from None
+    g.dpop_spent = True
+    return fresh
 
 
 def fresh_nonce() -> str | None:

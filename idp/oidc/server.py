@@ -66,14 +66,18 @@ class Server(AuthorizationServer):
         # what they issue to ``g.dpop`` (idp.oidc.issue) and check earlier bindings.
         g.dpop_nonce = dpop.fresh_nonce()
         try:
+            # Its jti is spent once the client is authenticated, in one round trip with the
+            # client assertion's (``authenticate_client``, ``client_auth``).
             g.dpop = dpop.of_request(_dpop_headers(request.headers), "POST",
-                                     f"{issuer()}/token")
+                                     f"{issuer()}/token", spend=False)
         except dpop.InvalidProof as refused:
             return self.handle_error_response(request, dpop.TokenRequestError(refused))
         return super().create_token_response(request)
 
     def authenticate_client(self, request, methods, endpoint="token"):
         client = super().authenticate_client(request, methods, endpoint)
+        if endpoint == "token":
+            dpop.spend_request_proof()  # unless the client's assertion spent it already
         if endpoint == "token" and client.row.dpop_bound_access_tokens and g.get("dpop") is None:
             # RFC 9449 5.2: a client registered for DPoP-bound tokens gets no other kind.
             raise dpop.TokenRequestError(dpop.InvalidProof(

@@ -94,3 +94,46 @@ def test_par_private_key_jwt_and_dpop_from_push_to_userinfo(monkeypatch, app, li
                                     headers={"DPoP": holder.proof("POST", token_endpoint)})
     assert refreshed["token_type"] == "DPoP"
     assert jwt_claims(refreshed["access_token"])["cnf"] == {"jkt": holder.jkt}
+
+
+def test_an_assertion_and_a_proof_are_each_good_once_at_the_token_endpoint(app, client, world):
+    """Both marks are set in one round trip: a replayed proof beside a new assertion, or a
+    replayed assertion beside a new proof, is refused for what was replayed."""
+    import time
+    import uuid
+
+    from joserfc import jwt
+
+    key = ECKey.generate_key("P-256", parameters={"kid": "svc-1"})
+    with app.app_context():
+        session = idp_db.session()
+        tenant = session.scalar(select(Tenant).where(Tenant.slug == world.slug))
+        service = directory.create_client(
+            session, tenant, "Signed service", [], grant_types=["client_credentials"],
+            auth_method="private_key_jwt", jwks={"keys": [key.as_dict(private=False)]},
+            dpop_bound_access_tokens=True).client.client_id
+        session.commit()
+    token_url = f"{world.issuer}/token"
+
+    def assertion() -> str:
+        now = int(time.time())
+        return jwt.encode({"alg": "ES256", "kid": "svc-1"}, {
+            "iss": service, "sub": service, "aud": token_url, "iat": now, "exp": now + 60,
+            "jti": str(uuid.uuid4())}, key, algorithms=["ES256"])
+
+    def ask(signed: str, proof: str):
+        return client.post(f"/t/{world.slug}/token", headers={"DPoP": proof}, data={
+            "grant_type": "client_credentials", "client_assertion": signed,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
+
+    holder = Holder()
+    first_assertion, first_proof = assertion(), holder.proof("POST", token_url)
+    ok = ask(first_assertion, first_proof)
+    assert ok.status_code == 200 and ok.get_json()["token_type"] == "DPoP"
+    again = ask(assertion(), first_proof)
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_dpop_proof"
+    assert "used already" in again.get_json()["error_description"]
+    replayed = ask(first_assertion, holder.proof("POST", token_url))
+    assert replayed.status_code == 401 and replayed.get_json()["error"] == "invalid_client"
+    assert "used already" in replayed.get_json()["error_description"]
+    assert ask(assertion(), holder.proof("POST", token_url)).status_code == 200
