@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 
-import pyotp
 import pytest
 from authlib.common.urls import add_params_to_uri
 from playwright.sync_api import Page, expect
 
 from tests.support import screens
+from tests.support.browser_console import to_console
 from tests.support.journey import query
 from tests.support.par import authorization_params, oauth, push
 from tests.support.relying_party import discovery
@@ -56,16 +56,8 @@ def test_a_pushed_sign_in_looks_like_any_other(page: Page, live_world):
 
 def test_an_admin_requires_par_of_a_portal(page: Page, live_world):
     world = live_world
-    page.goto(f"{world.issuer}/admin/portals/{world.portal.client_id}")
-    page.locator("#email").fill(world.admin)
-    page.locator("#password").fill(world.password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.get_by_role("link", name="Authenticator app").click()  # the console asks for a 2nd step
-    key = page.locator("#totp-setup-key").inner_text().replace(" ", "")
-    page.get_by_label(re.compile("digit code the app shows")).fill(pyotp.TOTP(key).now())
-    page.get_by_role("button", name="Confirm").click()
-    page.locator("#continue").click()  # "Not now" on the backup-codes offer
-    page.goto(f"{world.issuer}/admin/portals/{world.portal.client_id}")
+    to_console(page, world.issuer, f"/admin/portals/{world.portal.client_id}", world.admin,
+               world.password)  # the console asks for a second step first
 
     page.get_by_label(re.compile("before sending the person")).check()
     page.get_by_label("Signature algorithm of its sign-in requests").select_option("ES256")
