@@ -317,15 +317,24 @@ def check(proof: str, expected: Expected, store, now: float | None = None, *,
     return Proof(jkt, jti, claims)
 
 
+# Both single-use marks in one command (one reply to parse, where a pipeline has two): the
+# proof's first, ``also``'s (when given) second; each 1 when it was new.
+_SPEND = """
+local answers = {}
+for i, key in ipairs(KEYS) do
+  answers[i] = redis.call('SET', key, '1', 'NX', 'EX', ARGV[i]) and 1 or 0
+end
+return answers
+"""
+
+
 def spend(proof: Proof, store, also: tuple[str, int] | None = None) -> bool:
     """Set the single-use mark of a proof checked with ``spend=False`` and, in the same round
     trip, ``also`` (another one: key, seconds). ``InvalidProof`` when the proof was used
     already; else whether ``also`` was new."""
-    pipe = store.pipeline(transaction=False)
-    pipe.set(proof.unspent[0], "1", nx=True, ex=proof.unspent[1])
-    if also is not None:
-        pipe.set(also[0], "1", nx=True, ex=also[1])
-    answers = pipe.execute()
+    marks = [proof.unspent] if also is None else [proof.unspent, also]
+    answers = store.eval(_SPEND, len(marks), *[key for key, _ in marks],
+                         *[seconds for _, seconds in marks])
     if not answers[0]:
         raise InvalidProof(USED_ALREADY)
     return also is None or bool(answers[1])
