@@ -55,6 +55,8 @@ DEFAULT_SCRATCH = HERE / ".peer"
 
 # The benchmark's client; the secret is random per start.
 CLIENT_ID = "bench-client"
+# The cc-signed case's client (private_key_jwt with the JWKS ``start`` is given, DPoP-bound tokens).
+SIGNED_CLIENT_ID = "bench-signed-client"
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -206,10 +208,12 @@ class Peer:
 
 def start(scratch: Path = DEFAULT_SCRATCH, port: int = 0, *, cpu: int | None = 0,
           adapter: str = "memory", redis_url: str | None = None,
-          startup_timeout: float = 30.0) -> Peer:
+          signed_jwks: dict | None = None, startup_timeout: float = 30.0) -> Peer:
     """Start ``node benchmarks/peer/server.mjs`` (pinned with ``taskset -c CPU`` when cpu is
     not None; node's libuv thread pool, which does the signing, is pinned with it), wait until
-    discovery answers, return the Peer. ``port`` 0 picks a free one."""
+    discovery answers, return the Peer. ``port`` 0 picks a free one. With ``signed_jwks`` (a
+    public JWKS) the provider also has ``SIGNED_CLIENT_ID``, which authenticates with
+    private_key_jwt by those keys, and DPoP on (the cc-signed case)."""
     if adapter not in ("memory", "redis"):
         raise ValueError(f"adapter must be 'memory' or 'redis', not {adapter!r}")
     if adapter == "redis" and not redis_url:
@@ -237,6 +241,10 @@ def start(scratch: Path = DEFAULT_SCRATCH, port: int = 0, *, cpu: int | None = 0
         "PEER_ADAPTER": adapter,
     })
     env.pop("PEER_REDIS_URL", None)
+    env.pop("PEER_SIGNED_JWKS", None)
+    if signed_jwks is not None:
+        env["PEER_SIGNED_CLIENT_ID"] = SIGNED_CLIENT_ID
+        env["PEER_SIGNED_JWKS"] = json.dumps(signed_jwks)
     if adapter == "redis":
         env["PEER_REDIS_URL"] = str(redis_url)
 

@@ -28,10 +28,11 @@ core 1, it measures for ``--duration`` seconds each:
 
 each first closed-loop (the peak), then paced at ~70% of the keep-alive peak for p50/p99,
 and the peak RSS (VmHWM) of each worker. The server runs under each of ``--stacks`` in
-turn (one worker: the server has one core). Unless ``--no-peer``, the same cc, refresh,
-discovery and JWKS loads go to oidc-provider (``benchmarks/peer.py``, installed from npm
-into ``benchmarks/.peer/``), with its memory adapter and with its Redis adapter, and the
-table shows ours/theirs. Exit status 0 whatever the figures (a measurement), 2 when the run
+turn (one worker: the server has one core). Unless ``--no-peer``, the same cc, cc-signed,
+refresh, discovery and JWKS loads go to oidc-provider (``benchmarks/peer.py``, installed from npm
+into ``benchmarks/.peer/``; for cc-signed a client of its own with the same JWKS, and its
+``dPoP`` feature on), with its memory adapter and with its Redis adapter, and the table shows
+ours/theirs. Exit status 0 whatever the figures (a measurement), 2 when the run
 itself could not be made. See benchmarks/README.md.
 """
 
@@ -1014,7 +1015,7 @@ def burst(args, bench: Bench, target: Target, ours: Ours) -> dict:
 def bench_peer(args, bench: Bench, cases: list[str], scratch: Path, results: dict) -> None:
     import peer
 
-    peer_cases = [c for c in ("cc", "refresh", "discovery", "jwks") if c in cases]
+    peer_cases = [c for c in ("cc", "cc-signed", "refresh", "discovery", "jwks") if c in cases]
     if not peer_cases:
         return
     t0 = time.monotonic()
@@ -1033,8 +1034,11 @@ def bench_peer(args, bench: Bench, cases: list[str], scratch: Path, results: dic
         info: dict = {}
         results["peer"]["adapters"][adapter] = info
         try:
+            signed = SignedClient()
+            signed.client_id = peer.SIGNED_CLIENT_ID
             p = peer.start(args.peer_scratch, 0, cpu=args.server_cpu, adapter=adapter,
-                           redis_url=args.redis_url if adapter == "redis" else None)
+                           redis_url=args.redis_url if adapter == "redis" else None,
+                           signed_jwks=signed.jwks() if "cc-signed" in peer_cases else None)
         except RuntimeError as exc:
             info["failed"] = str(exc)
             log(f"  FAILED to start: {exc}")
@@ -1050,7 +1054,8 @@ def bench_peer(args, bench: Bench, cases: list[str], scratch: Path, results: dic
                 cc_basic=basic(p.client_id, p.client_secret),
                 cc_body="grant_type=client_credentials&scope=api",
                 refresh_basic=basic(p.client_id, p.client_secret),
-                mint_refresh=p.refresh_tokens, server_pid=p.process.pid)
+                mint_refresh=p.refresh_tokens, server_pid=p.process.pid,
+                mint_signed=lambda n, signed=signed, url=p.token_url: signed.pairs(url, n))
             sanity(target, peer_cases)
             for note in target.notes:
                 log(f"  check {note}")
@@ -1233,19 +1238,20 @@ def evaluate(results: dict, adapters: list[str]) -> dict:
             check(f"{case} >= {floor:,.0f}/s (both modes)", vals,
                   all(v >= floor for v in got) if got else None)
         if fair:
-            vals, oks = {}, []
-            for conn in ("keep-alive", "close"):
-                ours, theirs = rate("cc", conn), peer_rate(rows, fair, "cc", conn)
-                if ours and theirs:
-                    vals[conn] = round(ours / theirs, 2)
-                    oks.append(ours / theirs >= TARGET_PEER_RATIO)
-                    other = [a for a in adapters if a != fair]
-                    for a in other:
-                        t2 = peer_rate(rows, a, "cc", conn)
-                        if t2:
-                            vals[f"{conn} vs {a}"] = round(ours / t2, 2)
-            check(f"cc >= {TARGET_PEER_RATIO:.1f}x oidc-provider/{fair} (both modes)", vals,
-                  all(oks) if oks else None)
+            for case in ("cc", "cc-signed"):
+                vals, oks = {}, []
+                for conn in ("keep-alive", "close"):
+                    ours, theirs = rate(case, conn), peer_rate(rows, fair, case, conn)
+                    if ours and theirs:
+                        vals[conn] = round(ours / theirs, 2)
+                        oks.append(ours / theirs >= TARGET_PEER_RATIO)
+                        other = [a for a in adapters if a != fair]
+                        for a in other:
+                            t2 = peer_rate(rows, a, case, conn)
+                            if t2:
+                                vals[f"{conn} vs {a}"] = round(ours / t2, 2)
+                check(f"{case} >= {TARGET_PEER_RATIO:.1f}x oidc-provider/{fair} (both modes)",
+                      vals, all(oks) if oks else None)
         s = mine.get(("signin", "keep-alive"))
         if s and hash_rate:
             frac = s["peak"]["rate"] / hash_rate

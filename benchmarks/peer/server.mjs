@@ -11,6 +11,8 @@
 //   PEER_ADAPTER       "memory" (oidc-provider's own MemoryAdapter) or "redis"
 //   PEER_REDIS_URL     for the redis adapter
 //   PEER_ADMIN_PORT/PEER_ADMIN_TOKEN    benchmark-only side server (separate port, bearer token)
+//   PEER_SIGNED_CLIENT_ID/PEER_SIGNED_JWKS  optional: a second client for the cc-signed case,
+//                      private_key_jwt (ES256) with that public JWKS; DPoP is then on
 //
 // The side server (not part of the measured provider):
 //   GET /__bench/refresh?n=N   -> JSON list of N fresh refresh tokens (user "bench")
@@ -39,6 +41,9 @@ const CLIENT_ID = env('PEER_CLIENT_ID');
 const CLIENT_SECRET = env('PEER_CLIENT_SECRET');
 const ADAPTER = env('PEER_ADAPTER', 'memory');
 const MEMORY_MAX = Number(env('PEER_MEMORY_MAX', '2000000'));
+
+const SIGNED_CLIENT_ID = process.env.PEER_SIGNED_CLIENT_ID || '';
+const SIGNED_JWKS = SIGNED_CLIENT_ID ? JSON.parse(env('PEER_SIGNED_JWKS')) : null;
 
 const ISSUER = `http://${HOST}:${PORT}`;
 const RESOURCE = 'urn:bench:api';
@@ -228,7 +233,16 @@ const configuration = {
     grant_types: ['client_credentials', 'refresh_token', 'authorization_code'],
     response_types: ['code'],
     redirect_uris: ['http://127.0.0.1/cb'],
-  }],
+  }, ...(SIGNED_CLIENT_ID ? [{
+    // The FAPI 2.0 way: a signed client assertion (RFC 7523) and DPoP-bound tokens (RFC 9449).
+    client_id: SIGNED_CLIENT_ID,
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: 'ES256',
+    jwks: SIGNED_JWKS,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+  }] : [])],
   jwks: { keys: signingKeys() },
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
   scopes: ['openid', 'offline_access', 'api'],
@@ -238,6 +252,7 @@ const configuration = {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    dPoP: { enabled: Boolean(SIGNED_CLIENT_ID) },  // proofs' jti kept by the adapter (ReplayDetection)
     resourceIndicators: {
       enabled: true,
       // No `resource` parameter needed: the one resource server is the default.
