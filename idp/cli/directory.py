@@ -3,6 +3,7 @@ sign-in link."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from idp.cli.common import CLIError
@@ -198,28 +199,36 @@ def _request_rules(client) -> dict:
             "request_object_signing_alg": client.request_object_signing_alg}
 
 
+YES_NO = {"yes": True, "no": False, None: None}  # an update's switch; None: not given, unchanged
+
+
 def client_update(settings: Settings, args) -> dict:
-    """Change a client's name or back-channel logout registration; what is not given stays.
-    ``--backchannel-logout-uri ""`` removes the URI."""
+    """Change what is given, through ``admin.update_client`` as the console does; what is not
+    given stays. ``--backchannel-logout-uri ""`` removes the URI, ``--request-object-alg ""``
+    the algorithm (then any the server accepts)."""
     from idp import admin, directory
     from idp.installation import database
 
-    required = {"yes": True, "no": False, None: None}[args.backchannel_logout_session_required]
     with database(settings) as session:
         client = admin.update_client(
             session, directory.get_tenant(session, args.slug), args.client_id, "cli",
             name=args.name,
             backchannel_logout_uri=(False if args.backchannel_logout_uri is None
                                     else args.backchannel_logout_uri),
-            backchannel_logout_session_required=required, scope=args.scope,
-            dpop_bound_access_tokens={"yes": True, "no": False, None: None}[args.dpop],
+            backchannel_logout_session_required=YES_NO[args.backchannel_logout_session_required],
+            scope=args.scope,
+            dpop_bound_access_tokens=YES_NO[args.dpop],
             subject_type=args.subject_type,
             sector_identifier_uri=(False if args.sector_identifier_uri is None
                                    else args.sector_identifier_uri),
-            private_allowed=settings.calls_private_addresses)
+            private_allowed=settings.calls_private_addresses,
+            require_par=args.require_par,
+            require_signed_request_object=args.require_signed_request_object,
+            request_object_signing_alg=(False if args.request_object_alg is None
+                                        else args.request_object_alg))
         return {"client_id": client.client_id, "name": client.name, "scope": client.scope,
                 "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
-                **_backchannel(client), **_subjects(client)}
+                **_backchannel(client), **_subjects(client), **_request_rules(client)}
 
 
 def group_create(settings: Settings, args) -> dict:
@@ -328,20 +337,12 @@ def add_commands(verbs: dict) -> None:
     keys.add_argument("--jwks-uri", metavar="URL", help="where the client publishes its public "
                                                         "keys (https), for private_key_jwt")
     _subject_arguments(sp)
-    sp.add_argument("--require-par", action="store_true",
-                    help="every authorization request must be pushed first (RFC 9126)")
-    sp.add_argument("--require-signed-request-object", action="store_true",
-                    help="every authorization request must be a signed request object (RFC 9101)")
-    sp.add_argument("--request-object-alg", metavar="ALG",
-                    help="the only algorithm its request objects may be signed with "
-                         "(RS256, PS256, ES256 or EdDSA)")
-    sp.add_argument("--dpop", action="store_true",
-                    help="issue this client only DPoP-bound tokens (RFC 9449): a token request "
-                         "without a DPoP proof is refused")
+    _request_arguments(sp)
+    sp.add_argument("--dpop", action="store_true", help=DPOP_HELP)
     sp.set_defaults(func=client_create)
 
-    sp = verbs["client"].add_parser("update", help="change a client's name or back-channel "
-                                                   "logout registration")
+    sp = verbs["client"].add_parser("update", help="change what is given of a client's "
+                                                   "settings; the rest stays")
     sp.add_argument("slug")
     sp.add_argument("client_id")
     sp.add_argument("--name")
@@ -349,9 +350,14 @@ def add_commands(verbs: dict) -> None:
                     help='where logout tokens are POSTed ("" removes it)')
     sp.add_argument("--backchannel-logout-session-required", choices=["yes", "no"])
     sp.add_argument("--scope", metavar="SCOPES", help=SCOPE_HELP)
-    sp.add_argument("--dpop", choices=["yes", "no"],
-                    help="issue this client only DPoP-bound tokens (RFC 9449)")
+    dpop = sp.add_mutually_exclusive_group()
+    # --dpop as on create (a bare switch); --dpop yes|no as scripts already write it.
+    dpop.add_argument("--dpop", nargs="?", const="yes", choices=["yes", "no"],
+                      help=DPOP_HELP + " (--dpop or --dpop yes: on; --no-dpop or --dpop no: off)")
+    dpop.add_argument("--no-dpop", dest="dpop", action="store_const", const="no",
+                      help="issue this client Bearer or DPoP tokens, as it asks")
     _subject_arguments(sp, update=True)
+    _request_arguments(sp, update=True)
     sp.set_defaults(func=client_update)
 
     sp = verbs["group"].add_parser("create")
@@ -369,6 +375,25 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("email")
     sp.add_argument("--ttl-minutes", type=int, default=15)
     sp.set_defaults(func=login_token_create)
+
+
+DPOP_HELP = ("issue this client only DPoP-bound tokens (RFC 9449): a token request without a "
+             "DPoP proof is refused")
+
+
+def _request_arguments(sp, update: bool = False) -> None:
+    """How the client must send authorization requests; on update, --no-... turns a rule off
+    and what is not given stays."""
+    switch = argparse.BooleanOptionalAction if update else "store_true"
+    sp.add_argument("--require-par", action=switch, default=None if update else False,
+                    help="every authorization request must be pushed first (RFC 9126)")
+    sp.add_argument("--require-signed-request-object", action=switch,
+                    default=None if update else False,
+                    help="every authorization request must be a signed request object (RFC 9101)")
+    sp.add_argument("--request-object-alg", metavar="ALG",
+                    help="the only algorithm its request objects may be signed with "
+                         "(RS256, PS256, ES256 or EdDSA)"
+                         + ('; "" removes it (then any of them)' if update else ""))
 
 
 def _subject_arguments(sp, update: bool = False) -> None:

@@ -157,11 +157,24 @@ def _request_rules_of(client: Client) -> dict:
 
 
 def _request_rules_form() -> dict:
-    """The same, as ticked (an unknown algorithm is refused by ``admin.update_client``)."""
+    """The same, as ticked (an unknown algorithm is refused by ``directory.create_client`` and
+    ``admin.update_client``)."""
     return {"require_par": request.form.get("require_par") == "1",
             "require_signed_request_object":
                 request.form.get("require_signed_request_object") == "1",
             "request_object_signing_alg": request.form.get("request_object_signing_alg", "")[:16]}
+
+
+def _request_rules(form: dict) -> dict:
+    """The rules to save from the ticked ones (no algorithm chosen: any the server accepts)."""
+    return {"require_par": form["require_par"],
+            "require_signed_request_object": form["require_signed_request_object"],
+            "request_object_signing_alg": form["request_object_signing_alg"] or None}
+
+
+def _tokens_form() -> dict:
+    """Whether the portal gets only DPoP-bound tokens (RFC 9449), as ticked."""
+    return {"dpop_bound_access_tokens": request.form.get("dpop_bound_access_tokens") == "1"}
 
 
 def _api_scopes() -> list[str]:
@@ -208,12 +221,15 @@ def _render_list(status: int = 200, error: DirectoryError | None = None,
                     "backchannel_logout_uri": "", "backchannel_logout_session_required": False,
                     "public": False, "grant_types": list(DEFAULT_GRANT_TYPES), "min_acr": "",
                     "id_token_alg": "RS256", "api_scopes": [], "proof": "secret", "jwks": "",
-                    "jwks_uri": "", "subject_type": "public", "sector_identifier_uri": ""}
+                    "jwks_uri": "", "subject_type": "public", "sector_identifier_uri": "",
+                    "dpop_bound_access_tokens": False, "require_par": False,
+                    "require_signed_request_object": False, "request_object_signing_alg": ""}
     return render_template("console/portals.html", clients=clients, form=form,
                            error=error and str(error), error_at=_field_of(error),
                            minimums=MINIMUMS, max_uri_length=MAX_URI_LENGTH,
                            api_scope_help=API_SCOPE_HELP,
                            grant_help=GRANT_HELP, acr_choices=ACR_CHOICES, algs=ID_TOKEN_ALGS,
+                           request_object_algs=CLIENT_SIGNING_ALGS,
                            tokens=registration_tokens.listed(db.session(), g.tenant),
                            token_states=TOKEN_STATES, registration_state=registration_tokens.state,
                            token_error=token_error and str(token_error),
@@ -241,7 +257,9 @@ def portal_register():
         "id_token_alg": request.form.get("id_token_alg", "RS256"),
         "api_scopes": _api_scopes(),
         **_proof_form(),
+        **_tokens_form(),
         **_subject_form(),
+        **_request_rules_form(),
     }
     unknown = [t for t in request.form.getlist("grant_types") if t not in GRANT_TYPES]
     try:
@@ -251,6 +269,11 @@ def portal_register():
         if "authorization_code" in form["grant_types"] and not redirect_uris:
             # Said here in the console's words (the directory's names the CLI's option).
             raise BadForm(_("A portal that signs people in needs at least one redirect URI."))
+        rules = _request_rules(form)
+        if any(rules.values()) and "authorization_code" not in form["grant_types"]:
+            # The portal's own page shows these rules only to a portal that signs people in.
+            raise BadForm(_("The rules for sign-in requests are for a portal that signs people "
+                            "in: choose authorization_code under Grant types, or leave them off."))
         new = admin.register_client(
             db.session(), g.tenant, g.admin.email, form["name"],
             redirect_uris, public=form["public"],
@@ -258,6 +281,7 @@ def portal_register():
             grant_types=form["grant_types"], id_token_alg=form["id_token_alg"], min_acr=_min_acr(),
             scope=_with_api_scopes(DEFAULT_SCOPE, form["api_scopes"]), **_backchannel(form),
             **({} if form["public"] else _proof(form)),
+            dpop_bound_access_tokens=form["dpop_bound_access_tokens"], **rules,
             **_subjects(form))
     except DirectoryError as e:
         return _render_list(400, e, form)
@@ -349,14 +373,12 @@ def portal_update(client_id):
             "post_logout_redirect_uris":
                 request.form.get("post_logout_redirect_uris", "")[:MAX_URI_TEXT],
             "min_acr": request.form.get("min_acr", ""), **_backchannel_form(),
-            "dpop_bound_access_tokens": request.form.get("dpop_bound_access_tokens") == "1",
-            "api_scopes": _api_scopes(), **_proof_form(), **_subject_form(),
+            **_tokens_form(), "api_scopes": _api_scopes(), **_proof_form(), **_subject_form(),
             **_request_rules_form()}
     if "subject_type" not in request.form:  # a service's page has no such field: unchanged
         form.update(subject_type=client.subject_type or "public",
                     sector_identifier_uri=client.sector_identifier_uri or "")
     takes = not client.is_public and "client_credentials" in client.grant_types
-    form_rules = {k: form[k] for k in _request_rules_of(client)}
     secret = None
     try:
         proof = _proof(form) if not client.is_public else {}  # checked before anything changes
@@ -374,7 +396,8 @@ def portal_update(client_id):
                             scope=(_with_api_scopes(client.scope, form["api_scopes"])
                                    if takes else None),
                             dpop_bound_access_tokens=form["dpop_bound_access_tokens"],
-                            **(form_rules if "authorization_code" in client.grant_types else {}))
+                            **(_request_rules(form) if "authorization_code" in client.grant_types
+                               else {}))
         keyed = client.token_endpoint_auth_method == admin.KEY_METHOD
         if proof:
             secret = admin.set_client_credentials(db.session(), g.tenant, client.client_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from types import SimpleNamespace
 
 from sqlalchemy import select
 
@@ -13,7 +14,7 @@ from idp.models import AuditEvent, AuthorizationCode, Client, Token
 from idp import hashing
 from tests.support.account import password_sign_in
 from tests.support.console import admin_browser
-from tests.support.journey import CSRF, Browser, field
+from tests.support.journey import CSRF, Browser, field, query
 from tests.support.rp import basic, get_code, params_for, redeem
 from tests.support.world import make_world
 
@@ -335,3 +336,49 @@ def test_changing_what_a_live_portal_learns_asks_for_a_confirmation(app, world):
     # Saving other settings of a pairwise portal changes nothing of its ids: nothing to confirm.
     again = edit(browser, world, world.portal, subject_type="pairwise", name="Renamed")
     assert again.status in (302, 303) and stored(app, world.portal.client_id).name == "Renamed"
+
+
+def test_a_portal_registered_with_dpop_par_and_a_request_object_rule_keeps_them(app, client, world):
+    browser = admin_browser(app, world)
+    form = browser.get(portals_url(world)).text
+    for words in ("Tokens only for the portal's own key (DPoP)",
+                  "How the portal sends sign-in requests", "(pushed authorization requests)"):
+        assert words in html.unescape(form)
+    done = register(browser, world, name="Bank", redirect_uris="https://bank.test/cb",
+                    dpop_bound_access_tokens="1", require_par="1",
+                    require_signed_request_object="1", request_object_signing_alg="PS256")
+    assert done.status == 200, done.text[:500]
+    client_id = field(CLIENT_ID, done.text)
+    row = stored(app, client_id)
+    assert (row.dpop_bound_access_tokens, row.require_par, row.require_signed_request_object,
+            row.request_object_signing_alg) == (True, True, True, "PS256")
+    page = browser.get(portals_url(world, client_id)).text
+    for box in ("portal-dpop", "portal-require-par", "portal-require-signed"):
+        assert re.search(rf'id="{box}"[^>]*checked', page), box
+    assert '<option value="PS256" selected>' in page
+    # The portal is held to it: a sign-in request not pushed first is refused.
+    bank = SimpleNamespace(client_id=client_id, redirect_uri="https://bank.test/cb")
+    refused = Browser(client).get(f"/t/{world.slug}/authorize", params_for(bank))
+    assert query(refused.location)["error"] == "invalid_request"
+
+
+def test_registering_with_no_rules_leaves_them_off(app, world):
+    done = register(admin_browser(app, world), world, name="Plain")
+    row = stored(app, field(CLIENT_ID, done.text))
+    assert not (row.dpop_bound_access_tokens or row.require_par
+                or row.require_signed_request_object or row.request_object_signing_alg)
+
+
+def test_request_rules_for_a_portal_that_signs_no_one_in_are_refused_as_typed(app, world):
+    browser = admin_browser(app, world)
+    done = register(browser, world, name="Batch", redirect_uris="",
+                    grant_types=["client_credentials"], require_par="1",
+                    dpop_bound_access_tokens="1")
+    assert done.status == 400
+    assert "for a portal that signs people in" in html.unescape(done.text)
+    assert re.search(r'id="portal-require-par"[^>]*checked', done.text)
+    assert re.search(r'id="portal-dpop"[^>]*checked', done.text)
+    bad_alg = register(browser, world, name="Batch", request_object_signing_alg="HS256")
+    assert bad_alg.status == 400 and "request object algorithm" in bad_alg.text
+    with app.app_context():
+        assert db.session().scalar(select(Client).where(Client.name == "Batch")) is None

@@ -7,6 +7,11 @@ import html
 import json
 import re
 
+import pytest
+from sqlalchemy import select
+
+from idp import db
+from idp.models import Client
 from tests.support.api import api_for
 from tests.support.console import admin_browser
 from tests.support.journey import CSRF, Browser, field, query
@@ -80,3 +85,58 @@ def test_cli_creates_a_client_that_requires_par(idp, world):
     code, out, err = idp("client", "create", world.slug, "--name", "Bank", "--redirect-uri",
                          "https://bank.test/cb", "--request-object-alg", "HS256")
     assert code != 0 and "ES256" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_update_sets_and_clears_each_rule(app, idp, world):
+    def updated(*flags: str) -> dict:
+        code, out, err = idp("client", "update", world.slug, world.portal.client_id, *flags)
+        assert code == 0, err
+        shown = json.loads(out)
+        with app.app_context():
+            row = db.session().scalar(select(Client).where(
+                Client.client_id == world.portal.client_id))
+            stored = {"require_par": row.require_par,
+                      "require_signed_request_object": row.require_signed_request_object,
+                      "request_object_signing_alg": row.request_object_signing_alg,
+                      "dpop_bound_access_tokens": row.dpop_bound_access_tokens}
+        assert {k: shown[k] for k in stored} == stored  # what it prints is what it stored
+        return stored
+
+    assert updated("--require-par", "--require-signed-request-object",
+                   "--request-object-alg", "PS256", "--dpop") == {
+        "require_par": True, "require_signed_request_object": True,
+        "request_object_signing_alg": "PS256", "dpop_bound_access_tokens": True}
+    # What is not given stays.
+    assert updated("--name", "Renamed")["request_object_signing_alg"] == "PS256"
+    assert updated("--no-require-par")["require_par"] is False
+    assert updated("--no-require-signed-request-object") == {
+        "require_par": False, "require_signed_request_object": False,
+        "request_object_signing_alg": "PS256", "dpop_bound_access_tokens": True}
+    assert updated("--request-object-alg", "")["request_object_signing_alg"] is None
+    assert updated("--no-dpop")["dpop_bound_access_tokens"] is False
+    assert updated("--dpop", "yes")["dpop_bound_access_tokens"] is True
+    assert updated("--dpop", "no")["dpop_bound_access_tokens"] is False
+
+
+def test_cli_update_holds_the_portal_to_par(client, idp, world):
+    code, _, err = idp("client", "update", world.slug, world.portal.client_id, "--require-par")
+    assert code == 0, err
+    refused = Browser(client).get(f"/t/{world.slug}/authorize", params_for(world.portal))
+    assert query(refused.location)["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("flags,message", [
+    (("--request-object-alg", "HS256"), "RS256, PS256, ES256, EdDSA"),
+    (("--request-object-alg", "none"), "RS256, PS256, ES256, EdDSA"),
+    (("--dpop", "maybe"), "invalid choice: 'maybe'"),
+    (("--require-par", "yes"), "unrecognized arguments: yes"),
+    (("--dpop", "--no-dpop"), "not allowed with argument"),
+])
+def test_cli_update_refuses_a_bad_value_with_a_clear_error(app, idp, world, flags, message):
+    code, out, err = idp("client", "update", world.slug, world.portal.client_id,
+                         "--require-par", *flags)
+    assert code != 0 and out == "" and "Traceback" not in err
+    assert message in err.strip().splitlines()[-1]  # said last, after argparse's usage if any
+    with app.app_context():
+        row = db.session().scalar(select(Client).where(Client.client_id == world.portal.client_id))
+        assert not row.require_par  # nothing changed
