@@ -200,23 +200,30 @@ def _request_rules(client) -> dict:
 
 def client_update(settings: Settings, args) -> dict:
     """Change a client's name or back-channel logout registration; what is not given stays.
-    ``--backchannel-logout-uri ""`` removes the URI."""
+    ``--backchannel-logout-uri ""`` removes the URI. A change that gives every user a new
+    ``sub`` at the client (its subject type, a pairwise client's sector) needs
+    ``--confirm-new-subjects``; without it, nothing changes."""
     from idp import admin, directory
     from idp.installation import database
 
     required = {"yes": True, "no": False, None: None}[args.backchannel_logout_session_required]
     with database(settings) as session:
-        client = admin.update_client(
-            session, directory.get_tenant(session, args.slug), args.client_id, "cli",
-            name=args.name,
-            backchannel_logout_uri=(False if args.backchannel_logout_uri is None
-                                    else args.backchannel_logout_uri),
-            backchannel_logout_session_required=required, scope=args.scope,
-            dpop_bound_access_tokens={"yes": True, "no": False, None: None}[args.dpop],
-            subject_type=args.subject_type,
-            sector_identifier_uri=(False if args.sector_identifier_uri is None
-                                   else args.sector_identifier_uri),
-            private_allowed=settings.calls_private_addresses)
+        try:
+            client = admin.update_client(
+                session, directory.get_tenant(session, args.slug), args.client_id, "cli",
+                name=args.name,
+                backchannel_logout_uri=(False if args.backchannel_logout_uri is None
+                                        else args.backchannel_logout_uri),
+                backchannel_logout_session_required=required, scope=args.scope,
+                dpop_bound_access_tokens={"yes": True, "no": False, None: None}[args.dpop],
+                subject_type=args.subject_type,
+                sector_identifier_uri=(False if args.sector_identifier_uri is None
+                                       else args.sector_identifier_uri),
+                private_allowed=settings.calls_private_addresses,
+                confirm_new_subjects=args.confirm_new_subjects)
+        except admin.NewSubjects as error:
+            raise CLIError(f"{error}; nothing is changed: to go ahead, run the command again "
+                           "with --confirm-new-subjects") from None
         return {"client_id": client.client_id, "name": client.name, "scope": client.scope,
                 "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
                 **_backchannel(client), **_subjects(client)}
@@ -352,6 +359,9 @@ def add_commands(verbs: dict) -> None:
     sp.add_argument("--dpop", choices=["yes", "no"],
                     help="issue this client only DPoP-bound tokens (RFC 9449)")
     _subject_arguments(sp, update=True)
+    sp.add_argument("--confirm-new-subjects", action="store_true",
+                    help="go ahead with a change of --subject-type, or of a pairwise client's "
+                         "sector, although every user then gets a new sub at this client")
     sp.set_defaults(func=client_update)
 
     sp = verbs["group"].add_parser("create")
