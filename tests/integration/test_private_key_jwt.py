@@ -358,6 +358,18 @@ def test_a_bad_jwks_uri_is_a_clear_invalid_client(app, client, world, status, co
     refused_with(r, words)
 
 
+def test_why_a_jwks_uri_is_refused_stays_english_for_a_german_speaking_caller(app, client, world):
+    """The reason is an OAuth error_description (US-ASCII, RFC 6749 5.2) for the client's
+    developers, though ``idp.jwks`` says it in German on a German console page."""
+    with JwksService() as service:
+        service.body = b'{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}'
+        creds = keyed_client(app, world, jwks_uri=service.uri)
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de-DE,de;q=0.9"
+        r = send(client, world, assertion(ec_key(), claims_for(world, creds.client_id)))
+    refused_with(r, "key 1 is a symmetric key (kty oct): give public keys only")
+    assert r.get_json()["error_description"].isascii()
+
+
 def calls_only_public_addresses(app, monkeypatch):
     """The installation as in production: requests to addresses admins typed go out only to
     public addresses."""
