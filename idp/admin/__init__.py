@@ -13,7 +13,8 @@ from idp.admin.lifecycle import (Ended, LastAdministrator, NotOnYourself, deacti
                                  delete_user, end_session, end_sessions_and_tokens, reactivate,
                                  set_role, sign_out_everywhere)
 from idp.admin.portals import (KEY_METHOD, MIN_ACRS, NewSubjects, delete_client,
-                               register_client, rotate_client_secret, set_client_credentials, update_client)
+                               register_client, rotate_client_secret, set_client_credentials,
+                               update_client)
 from idp.admin.provisioning import (GroupInPolicy, delete_group, set_members, update_group,
                                     update_user)
 from idp.admin.sign_in_policy import policy_dict, policy_row, set_policy
