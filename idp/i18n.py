@@ -7,7 +7,8 @@
 - Which language a page speaks (``choose``): the person's own choice on the language switcher
   (the ``idp_lang`` cookie, set by ``?lang=``), then the ``ui_locales`` of the portal's
   authorization request (OIDC Core 3.1.2.1), then the browser's ``Accept-Language``, then
-  English. Machine answers (OAuth errors, the admin API, SCIM) stay English.
+  English. Machine answers (OAuth errors, the admin API, SCIM, client registration) stay
+  English.
 - Mail is composed outside Flask's request handling, in the language it is given
   (``translations(locale)``, ``mail_locale``).
 - ``.mo`` files are built from the ``.po`` files (``compile_catalogs``) when the app starts and
@@ -39,8 +40,10 @@ LANGUAGES = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Españo
 DOMAINS = ("hosted", "console", "account")
 CATALOGS = Path(__file__).resolve().parent / "translations"
 COOKIE = "idp_lang"
-# The admin API and SCIM: programs read them, in English (a tenant may be called "api").
-MACHINE_PATH = re.compile(r"^/t/[^/]+/(api|scim)/")
+# The admin API, SCIM and dynamic client registration (RFC 7591/7592, whose refusals are
+# OAuth error descriptions: US-ASCII): programs read them, in English (a tenant may be called
+# "api").
+MACHINE_PATH = re.compile(r"^/t/[^/]+/(api/|scim/|register(/|$))")
 COOKIE_AGE = 365 * 24 * 3600
 
 

@@ -7,6 +7,10 @@ client registered with ``subject_type=pairwise`` an identifier of its sector's o
   when a pairwise client is registered or its redirect URIs or sector URI change (OIDC
   Registration 5): redirect URIs on several hosts need a sector URI, and the JSON array that
   URI serves must list every redirect URI. Fetched then, never at sign-in.
+- ``new_subjects(before, after)``: would a change of a client's registration give it another
+  ``sub`` for every user (a new subject type, or a pairwise client's new sector)? Whoever
+  changes a client asks it: the console, the CLI and the admin API confirm such a change
+  first (``admin.update_client``), dynamic registration refuses it.
 - ``subject_for(public_subject, client, secret_key)``: the ``sub`` itself. A pairwise one is
   ``base64url(HMAC-SHA256(k, tenant id | sector | public subject))`` with ``k`` derived (HKDF)
   from ``IDP_SECRET_KEY`` for this purpose alone: stable for one user and sector, different
@@ -64,6 +68,17 @@ def sector_of(client) -> str:
     if client.sector_identifier_uri:
         return _host(client.sector_identifier_uri)
     return _host(client.redirect_uris[0]) if client.redirect_uris else ""
+
+
+def new_subjects(before, after) -> bool:
+    """Would a client registered as ``before`` see every user under another ``sub`` once
+    registered as ``after`` (each with ``subject_type``, ``redirect_uris`` and
+    ``sector_identifier_uri``)? A new subject type does, and so does a pairwise client's new
+    sector; a public client's sector is nothing to its ``sub``."""
+    kind = before.subject_type or PUBLIC
+    if kind != (after.subject_type or PUBLIC):
+        return True
+    return kind == PAIRWISE and sector_of(before) != sector_of(after)
 
 
 def subject_for(public_subject: str, client, secret_key: str) -> str:

@@ -12,8 +12,9 @@ verbs (create, rotate, delete) would collide with the portals' here; so is the b
 from idp.admin.lifecycle import (Ended, LastAdministrator, NotOnYourself, deactivate,
                                  delete_user, end_session, end_sessions_and_tokens, reactivate,
                                  set_role, sign_out_everywhere)
-from idp.admin.portals import (KEY_METHOD, MIN_ACRS, delete_client, register_client,
-                               rotate_client_secret, set_client_credentials, update_client)
+from idp.admin.portals import (KEY_METHOD, MIN_ACRS, NewSubjects, delete_client,
+                               register_client, rotate_client_secret, set_client_credentials,
+                               update_client)
 from idp.admin.provisioning import (GroupInPolicy, delete_group, set_members, update_group,
                                     update_user)
 from idp.admin.sign_in_policy import policy_dict, policy_row, set_policy
@@ -24,7 +25,8 @@ from idp.admin.users import (IssuedLoginToken, PasswordRefused, PrivilegedLinkRe
                              unlock)
 
 __all__ = [
-    "KEY_METHOD", "KEEP", "MIN_ACRS", "GroupInPolicy", "delete_group", "set_members", "update_group",
+    "KEY_METHOD", "KEEP", "MIN_ACRS", "NewSubjects", "GroupInPolicy", "delete_group",
+    "set_members", "update_group",
     "update_user", "Ended", "IssuedLoginToken", "LastAdministrator", "NotOnYourself",
     "PasswordRefused", "create_user", "end_session", "forget_browsers", "set_groups",
     "PrivilegedLinkRefused", "add_to_group", "add_upstream", "create_group",

@@ -4,11 +4,13 @@ client's secret is shown once to the caller and stored only as a hash (``idp.has
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from flask_babel import gettext as _  # English outside a page (CLI, API)
-from idp import audit
+from idp import audit, subjects
 from idp import jwks as client_jwks
 from idp.directory import (CLIENT_SIGNING_ALGS, SUBJECT_TYPES, DirectoryError, NotFound,
                            _check_uri, check_backchannel_uri, check_scope, check_sector,
@@ -18,6 +20,12 @@ from idp import hashing
 from idp.policy import LEVELS
 
 MIN_ACRS = (None, *LEVELS)  # a client's floor: none, or a level
+
+
+class NewSubjects(DirectoryError):
+    """A change that would give every user a new ``sub`` at the portal (``subjects.new_subjects``),
+    asked without ``confirm_new_subjects``: refused, nothing changed. Each caller says how
+    to confirm it (the console's box, the CLI's flag, the API's field)."""
 
 
 def _client(db: Session, tenant: Tenant, client_id: str):
@@ -47,7 +55,8 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
                   require_par: bool | None = None,
                   require_signed_request_object: bool | None = None,
                   request_object_signing_alg: str | None | bool = False,
-                  dpop_bound_access_tokens: bool | None = None):
+                  dpop_bound_access_tokens: bool | None = None,
+                  confirm_new_subjects: bool = False):
     """Change what is given (``min_acr=False``: unchanged; None or "pwd": no floor;
     ``backchannel_logout_uri=False``: unchanged, None or "": none; the session flag None:
     unchanged; ``scope`` None: unchanged; ``subject_type`` None: unchanged;
@@ -55,8 +64,10 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
     flags None: unchanged; ``request_object_signing_alg=False``: unchanged, None: any the
     server accepts). Exact URIs are checked as ``create_client`` checks them; nothing changes if
     one is wrong. A pairwise client's sector is checked again (its sector identifier URI
-    fetched, ``idp.subjects``) when its redirect URIs, sector URI or subject type change;
-    a new subject type or sector gives the portal a new ``sub`` for every user."""
+    fetched, ``idp.subjects``) when its redirect URIs, sector URI or subject type change.
+    A new subject type or sector gives the portal a new ``sub`` for every user, so that
+    portal no longer knows its people: refused (``NewSubjects``) unless
+    ``confirm_new_subjects``, before anything is fetched."""
     client = _client(db, tenant, client_id)
     changes: dict = {}
     if name is not None:
@@ -103,6 +114,7 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
         if uri != client.sector_identifier_uri:
             changes["sector_identifier_uri"] = uri
     if {"redirect_uris", "subject_type", "sector_identifier_uri"} & changes.keys():
+        _confirmed_subjects(client, changes, confirm_new_subjects)
         checked_sector = check_sector(
             changes.get("subject_type", client.subject_type),
             changes.get("redirect_uris", client.redirect_uris),
@@ -130,6 +142,16 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
     audit.record(db, tenant.id, "client.updated", actor=actor, client_id=client.client_id,
                  changes=changes)
     return client
+
+
+def _confirmed_subjects(client: Client, changes: dict, confirmed: bool) -> None:
+    """Refuse ``changes`` that give every user a new ``sub`` at ``client``, unless confirmed."""
+    after = SimpleNamespace(**{key: changes.get(key, getattr(client, key)) for key in
+                               ("subject_type", "redirect_uris", "sector_identifier_uri")})
+    if not confirmed and subjects.new_subjects(client, after):
+        raise NewSubjects(_("every user of %(name)s would get a new subject identifier (sub) "
+                            "there, so the portal would no longer recognise the people it knows",
+                            name=client.name))
 
 
 KEY_METHOD = "private_key_jwt"

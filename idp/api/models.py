@@ -400,8 +400,18 @@ class ClientUpdate(Request):
     backchannel_logout_uri: str | None = Field(None, max_length=2000)
     backchannel_logout_session_required: bool | None = None
     subject_type: SubjectType | None = Field(
-        None, description="Changing it changes every `sub` the client sees.")
-    sector_identifier_uri: str | None = Field(None, max_length=2000, description=SECTOR_URI)
+        None, description="Changing it changes every `sub` the client sees: it needs "
+                          "`confirm_new_subjects`.")
+    sector_identifier_uri: str | None = Field(
+        None, max_length=2000,
+        description=f"{SECTOR_URI} A pairwise client's new sector (this host, or its redirect "
+                    "URIs' host) changes every `sub` it sees: it needs `confirm_new_subjects`.")
+    confirm_new_subjects: bool = Field(
+        False, description="True to go ahead with a change that gives every user a new `sub` "
+                           "at this client (a new `subject_type`, or a pairwise client's new "
+                           "sector): the portal no longer recognises the people it knows. "
+                           "Without it such a change is refused (409) and nothing changes; "
+                           "other changes do not need it.")
     require_pushed_authorization_requests: bool | None = None
     require_signed_request_object: bool | None = None
     request_object_signing_alg: RequestObjectAlg | None = None

@@ -237,7 +237,9 @@ def get_client(client_id):
 def update_client(client_id):
     """Change a client
 
-    What is given changes (`min_acr` or `backchannel_logout_uri` null: none). Needs
+    What is given changes (`min_acr` or `backchannel_logout_uri` null: none). A change that
+    gives every user a new `sub` at the client (its `subject_type`, a pairwise client's sector)
+    needs `"confirm_new_subjects": true`; without it, 409 and nothing changes. Needs
     `admin:write`."""
     client = _client(client_id)
     body: models.ClientUpdate = request.context.json
@@ -251,7 +253,27 @@ def update_client(client_id):
         raise Problem(409, "A service cannot change how it proves itself; an administrator "
                            "does, in the console.")
     given = body.model_dump(exclude_unset=True)
-    updated = admin.update_client(
+    try:
+        updated = _update_client(client, body, given)
+    except admin.NewSubjects:
+        raise Problem(409, "Every user of this client would get a new sub (subject identifier), "
+                           "so the portal would no longer recognise the people it knows. Nothing "
+                           "was changed; to go ahead, send the change again with "
+                           "\"confirm_new_subjects\": true.",
+                      errors=[{"field": "confirm_new_subjects",
+                               "message": "must be true for this change"}]) from None
+    secret = None
+    if credentials:
+        secret = admin.set_client_credentials(
+            db.session(), g.tenant, client.client_id, current_caller().actor,
+            auth_method=body.token_endpoint_auth_method or updated.token_endpoint_auth_method
+            or "client_secret_basic", jwks=body.jwks, jwks_uri=body.jwks_uri)
+    return models.ClientUpdated(**_fields(updated), client_secret=secret)
+
+
+def _update_client(client: Client, body: models.ClientUpdate, given: dict) -> Client:
+    """``admin.update_client`` with what the body gives (a field given as null: none)."""
+    return admin.update_client(
         db.session(), g.tenant, client.client_id, current_caller().actor,
         name=body.name, redirect_uris=body.redirect_uris,
         post_logout_redirect_uris=body.post_logout_redirect_uris,
@@ -267,14 +289,8 @@ def update_client(client_id):
         require_signed_request_object=body.require_signed_request_object,
         request_object_signing_alg=(given["request_object_signing_alg"]
                                     if "request_object_signing_alg" in given else False),
-        dpop_bound_access_tokens=body.dpop_bound_access_tokens)
-    secret = None
-    if credentials:
-        secret = admin.set_client_credentials(
-            db.session(), g.tenant, client.client_id, current_caller().actor,
-            auth_method=body.token_endpoint_auth_method or updated.token_endpoint_auth_method
-            or "client_secret_basic", jwks=body.jwks, jwks_uri=body.jwks_uri)
-    return models.ClientUpdated(**_fields(updated), client_secret=secret)
+        dpop_bound_access_tokens=body.dpop_bound_access_tokens,
+        confirm_new_subjects=body.confirm_new_subjects)
 
 
 @bp.post("/clients/<client_id>/secret")

@@ -205,27 +205,35 @@ YES_NO = {"yes": True, "no": False, None: None}  # an update's switch; None: not
 def client_update(settings: Settings, args) -> dict:
     """Change what is given, through ``admin.update_client`` as the console does; what is not
     given stays. ``--backchannel-logout-uri ""`` removes the URI, ``--request-object-alg ""``
-    the algorithm (then any the server accepts)."""
+    the algorithm (then any the server accepts). A change that gives every user a new ``sub``
+    at the client (its subject type, a pairwise client's sector) needs
+    ``--confirm-new-subjects``; without it, nothing changes."""
     from idp import admin, directory
     from idp.installation import database
 
     with database(settings) as session:
-        client = admin.update_client(
-            session, directory.get_tenant(session, args.slug), args.client_id, "cli",
-            name=args.name,
-            backchannel_logout_uri=(False if args.backchannel_logout_uri is None
-                                    else args.backchannel_logout_uri),
-            backchannel_logout_session_required=YES_NO[args.backchannel_logout_session_required],
-            scope=args.scope,
-            dpop_bound_access_tokens=YES_NO[args.dpop],
-            subject_type=args.subject_type,
-            sector_identifier_uri=(False if args.sector_identifier_uri is None
-                                   else args.sector_identifier_uri),
-            private_allowed=settings.calls_private_addresses,
-            require_par=args.require_par,
-            require_signed_request_object=args.require_signed_request_object,
-            request_object_signing_alg=(False if args.request_object_alg is None
-                                        else args.request_object_alg))
+        try:
+            client = admin.update_client(
+                session, directory.get_tenant(session, args.slug), args.client_id, "cli",
+                name=args.name,
+                backchannel_logout_uri=(False if args.backchannel_logout_uri is None
+                                        else args.backchannel_logout_uri),
+                backchannel_logout_session_required=YES_NO[
+                    args.backchannel_logout_session_required],
+                scope=args.scope,
+                dpop_bound_access_tokens=YES_NO[args.dpop],
+                subject_type=args.subject_type,
+                sector_identifier_uri=(False if args.sector_identifier_uri is None
+                                       else args.sector_identifier_uri),
+                private_allowed=settings.calls_private_addresses,
+                require_par=args.require_par,
+                require_signed_request_object=args.require_signed_request_object,
+                request_object_signing_alg=(False if args.request_object_alg is None
+                                            else args.request_object_alg),
+                confirm_new_subjects=args.confirm_new_subjects)
+        except admin.NewSubjects as error:
+            raise CLIError(f"{error}; nothing is changed: to go ahead, run the command again "
+                           "with --confirm-new-subjects") from None
         return {"client_id": client.client_id, "name": client.name, "scope": client.scope,
                 "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
                 **_backchannel(client), **_subjects(client), **_request_rules(client)}
@@ -358,6 +366,9 @@ def add_commands(verbs: dict) -> None:
                       help="issue this client Bearer or DPoP tokens, as it asks")
     _subject_arguments(sp, update=True)
     _request_arguments(sp, update=True)
+    sp.add_argument("--confirm-new-subjects", action="store_true",
+                    help="go ahead with a change of --subject-type, or of a pairwise client's "
+                         "sector, although every user then gets a new sub at this client")
     sp.set_defaults(func=client_update)
 
     sp = verbs["group"].add_parser("create")

@@ -8,13 +8,12 @@ it as ``directory.create_client`` does and audits it with the admin as actor and
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy import select
 
-from idp import admin, db, jwks, subjects
+from idp import admin, db, jwks
 from idp.admin import registration_tokens
 from idp.console.views import bp
 from idp.clients import API_SCOPES, DEFAULT_SCOPE
@@ -136,17 +135,6 @@ def _subjects(form: dict) -> dict:
         raise BadForm(_("a sector identifier URI is at most %(num)d characters", num=MAX_URI_LENGTH))
     return {"subject_type": form["subject_type"], "sector_identifier_uri": uri or None,
             "private_allowed": settings().calls_private_addresses}
-
-
-def _new_ids(client: Client, form: dict, redirect_uris: list[str]) -> bool:
-    """Would saving ``form`` change the id the portal knows people by (OIDC Core 8)?"""
-    if form["subject_type"] != (client.subject_type or "public"):
-        return True
-    if form["subject_type"] != "pairwise":
-        return False
-    after = SimpleNamespace(sector_identifier_uri=form["sector_identifier_uri"].strip() or None,
-                            redirect_uris=redirect_uris)
-    return subjects.sector_of(after) != subjects.sector_of(client)
 
 
 def _request_rules_of(client: Client) -> dict:
@@ -383,21 +371,22 @@ def portal_update(client_id):
     try:
         proof = _proof(form) if not client.is_public else {}  # checked before anything changes
         redirect_uris = _uris("redirect_uris", _("redirect URIs"))
-        if (_new_ids(client, form, redirect_uris)
-                and request.form.get("confirm_subject_change") != "1"):
+        try:
+            admin.update_client(
+                db.session(), g.tenant, client.client_id, g.admin.email, name=form["name"],
+                redirect_uris=redirect_uris,
+                post_logout_redirect_uris=_uris("post_logout_redirect_uris",
+                                                _("post-logout redirect URIs")),
+                min_acr=_min_acr(), **_backchannel(form), **_subjects(form),
+                scope=_with_api_scopes(client.scope, form["api_scopes"]) if takes else None,
+                dpop_bound_access_tokens=form["dpop_bound_access_tokens"],
+                **(_request_rules(form) if "authorization_code" in client.grant_types
+                   else {}),
+                confirm_new_subjects=request.form.get("confirm_subject_change") == "1")
+        except admin.NewSubjects:
             raise BadForm(_("Changing what the portal learns of who signs in gives every person "
                             "a new id there: tick the box to confirm."),
-                          field="confirm_subject_change")
-        admin.update_client(db.session(), g.tenant, client.client_id, g.admin.email, name=form["name"],
-                            redirect_uris=redirect_uris,
-                            post_logout_redirect_uris=_uris("post_logout_redirect_uris",
-                                                            _("post-logout redirect URIs")),
-                            min_acr=_min_acr(), **_backchannel(form), **_subjects(form),
-                            scope=(_with_api_scopes(client.scope, form["api_scopes"])
-                                   if takes else None),
-                            dpop_bound_access_tokens=form["dpop_bound_access_tokens"],
-                            **(_request_rules(form) if "authorization_code" in client.grant_types
-                               else {}))
+                          field="confirm_subject_change") from None
         keyed = client.token_endpoint_auth_method == admin.KEY_METHOD
         if proof:
             secret = admin.set_client_credentials(db.session(), g.tenant, client.client_id,

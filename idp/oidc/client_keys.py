@@ -13,7 +13,9 @@ deadline, a public address unless the installation allows private callbacks) and
 only, unless the installation allows private callbacks (a developer's or a test's, on
 loopback). When a fetch fails we keep the keys we had, if any, and try again after
 ``REFETCH_INTERVAL``; without any, the client cannot authenticate and is told why
-(``NoClientKeys``).
+(``NoClientKeys``), in English: it becomes an OAuth ``error_description`` (US-ASCII, RFC 6749
+5.2), read by the client's developers whatever language the browser that brought the request
+speaks, and the reason is kept for the worker's later requests too.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from flask import current_app
+from flask_babel import force_locale
 from joserfc.jwk import KeySet
 
 from idp import jwks, outbound
@@ -160,7 +163,8 @@ def _fetch_locked(entry: _Entry, uri: str) -> None:
         if not uri.startswith("https://") and not private_allowed:
             raise outbound.BadDocument("is not https")
         document, max_age = outbound.get_json_cacheable(uri, private_allowed=private_allowed)
-        keys, keyset = _imported(jwks.check(document))
+        with force_locale("en"):  # jwks says why in the page's language: this is no page
+            keys, keyset = _imported(jwks.check(document))
     except jwks.BadKeySet as error:
         entry.error = f"is not an acceptable JWKS: {error}"
     except outbound.BadDocument as error:

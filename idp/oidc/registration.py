@@ -247,17 +247,16 @@ def _same_subjects(client: Client, fields: dict) -> None:
     pairwise client's sector. Else a client holding refresh tokens could move its sector to
     another portal's host and refresh into that portal's pairwise ``sub`` of its users (or
     from public to pairwise), linking the two."""
+    if not subjects.new_subjects(client, SimpleNamespace(**fields)):
+        return
     before = client.subject_type or subjects.PUBLIC
-    after = fields["subject_type"] or subjects.PUBLIC
-    if before != after:
+    if before != (fields["subject_type"] or subjects.PUBLIC):
         raise Refused("invalid_client_metadata", f"subject_type stays {before}: the sub of "
                                                  "every user would change (register a new client)")
-    if before == subjects.PAIRWISE and subjects.sector_of(client) != subjects.sector_of(
-            SimpleNamespace(**fields)):
-        raise Refused("invalid_client_metadata",
-                      f"the sector of this pairwise client stays {subjects.sector_of(client)!r} "
-                      "(the host of its redirect URIs or sector_identifier_uri): the sub of every "
-                      "user would change (register a new client)")
+    raise Refused("invalid_client_metadata",
+                  f"the sector of this pairwise client stays {subjects.sector_of(client)!r} "
+                  "(the host of its redirect URIs or sector_identifier_uri): the sub of every "
+                  "user would change (register a new client)")
 
 
 @bp.delete("/register/<client_id>")

@@ -207,6 +207,33 @@ def test_clients_choose_pairwise_subjects_with_their_sector(app, world):
                       json={"redirect_uris": [*spread["redirect_uris"], "https://x.test/cb"]})
         assert r.status_code == 422 and "does not list the redirect URI(s) https://x.test/cb" \
             in r.get_json()["detail"]
-    r = api.patch(f"/clients/{made['client_id']}", json={"subject_type": "public"})
+    r = api.patch(f"/clients/{made['client_id']}",
+                  json={"subject_type": "public", "confirm_new_subjects": True})
     assert r.status_code == 200 and r.get_json()["subject_type"] == "public"
     assert api.get(f"/clients/{world.portal.client_id}").get_json()["subject_type"] == "public"
+
+
+def test_a_change_that_gives_every_user_a_new_sub_needs_a_confirmation(app, world):
+    api = api_for(app, app.test_client(), world)
+    portal = f"/clients/{world.portal.client_id}"
+    r = api.patch(portal, json={"subject_type": "pairwise", "name": "Renamed"})
+    assert r.status_code == 409 and r.headers["Content-Type"] == "application/problem+json"
+    problem = r.get_json()
+    assert "Every user of this client would get a new sub" in problem["detail"]
+    assert '"confirm_new_subjects": true' in problem["detail"]
+    assert problem["errors"][0]["field"] == "confirm_new_subjects"
+    unchanged = api.get(portal).get_json()
+    assert (unchanged["subject_type"], unchanged["name"]) == ("public", "Portal")  # nothing at all
+    r = api.patch(portal, json={"subject_type": "pairwise", "confirm_new_subjects": True})
+    assert r.status_code == 200 and r.get_json()["subject_type"] == "pairwise"
+    # Its sector moving to another host changes every sub again; a URI on the same host does not.
+    moved = {"redirect_uris": ["https://new-portal.test/callback"]}
+    assert api.patch(portal, json=moved).status_code == 409
+    assert api.get(portal).get_json()["redirect_uris"] == ["https://portal.test/callback"]
+    same_host = ["https://portal.test/callback", "https://portal.test/other"]
+    r = api.patch(portal, json={"redirect_uris": same_host, "name": "Renamed"})
+    assert r.status_code == 200 and r.get_json()["name"] == "Renamed"
+    assert api.patch(portal, json={**moved, "confirm_new_subjects": True}).status_code == 200
+    # A public client's redirect URIs are nothing to its sub: no confirmation.
+    assert api.patch(f"/clients/{world.spa.client_id}",
+                     json={"redirect_uris": ["http://localhost:4000/cb"]}).status_code == 200

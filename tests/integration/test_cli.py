@@ -65,6 +65,33 @@ def test_a_pairwise_client_with_a_sector_identifier_uri(idp, world):
     assert code != 0 and out == "" and "answered HTTP 404" in err
 
 
+def _stored(app, client_id: str) -> tuple[str, str]:
+    """The client's name and subject type as stored."""
+    with app.app_context():
+        row = db.session().scalar(select(Client).where(Client.client_id == client_id))
+        return row.name, row.subject_type
+
+
+def test_a_change_that_gives_every_user_a_new_sub_needs_confirm_new_subjects(app, idp, world):
+    update = ("client", "update", world.slug, world.portal.client_id)
+    code, out, err = idp(*update, "--subject-type", "pairwise")
+    assert code != 0 and out == "" and len(err.strip().splitlines()) == 1
+    assert "every user of Portal would get a new subject identifier (sub)" in err
+    assert "nothing is changed" in err and "--confirm-new-subjects" in err
+    assert _stored(app, world.portal.client_id) == ("Portal", "public")
+    code, out, err = idp(*update, "--subject-type", "pairwise", "--confirm-new-subjects")
+    assert code == 0, err
+    assert json.loads(out)["subject_type"] == "pairwise"
+    # What keeps every sub as it is needs nothing more: a new name, the same subject type.
+    code, out, err = idp(*update, "--name", "Renamed", "--subject-type", "pairwise")
+    assert code == 0, err
+    assert _stored(app, world.portal.client_id) == ("Renamed", "pairwise")
+    # Back to the public id: every sub changes again, so it needs the flag again.
+    code, out, err = idp(*update, "--subject-type", "public")
+    assert code != 0 and "--confirm-new-subjects" in err
+    assert _stored(app, world.portal.client_id) == ("Renamed", "pairwise")
+
+
 @pytest.mark.parametrize("args,stdin,message", [
     (("tenant", "create", "Bad Slug!"), "", "slug"),
     (("user", "create", "no-such-tenant", "a@b.test", "--password-stdin"), "long enough pw\n", "no tenant"),

@@ -5,6 +5,8 @@ client (tests/integration/test_client_registration_live.py)."""
 
 from __future__ import annotations
 
+from joserfc.jwk import ECKey
+
 from tests.support.api import api_for
 from tests.support.registration import (allow_redirect_hosts, expire_tokens, initial_token,
                                         metadata)
@@ -148,6 +150,20 @@ def test_admin_scopes_and_bad_metadata_are_refused_with_a_reason(app, client, wo
         **bearer(token), "Content-Type": "application/json"})
     assert r.status_code == 400 and r.get_json()["error"] == "invalid_client_metadata"
     assert events(app, world, "client.registered") == []
+
+
+def test_a_refusal_is_english_whatever_language_the_caller_asks_for(app, client, world):
+    """Its error_description is for the client's developers (US-ASCII, RFC 6749 5.2), though
+    the same reason is German on a German console page."""
+    short = metadata(grant_types=["client_credentials"], response_types=[],
+                     scope="openid", token_endpoint_auth_method="private_key_jwt",
+                     jwks={"keys": [ECKey.generate_key("P-256").as_dict(private=False)
+                                    for _ in range(2)]})  # two keys without a kid
+    r = client.post(f"/t/{world.slug}/register", json=short, headers={
+        **bearer(initial_token(app, world)), "Accept-Language": "de-DE,de;q=0.9"})
+    assert r.status_code == 400
+    assert 'with several keys, each needs a "kid"' in r.get_json()["error_description"]
+    assert r.get_json()["error_description"].isascii()
 
 
 def test_the_protocol_options_are_registered(app, client, world):

@@ -5,7 +5,10 @@ navigation, headings, confirmations, flash messages and dates; English stays the
 from __future__ import annotations
 
 import html
+import json
 import re
+
+from joserfc.jwk import ECKey, OctKey
 
 from tests.integration.test_console_policy import form_of, url
 from tests.support.console import admin_browser, user_id_of
@@ -107,3 +110,28 @@ def test_the_saved_summary_names_modes_whom_and_dates_in_german(app, world):
     notice = html.unescape(re.search(r'<p class="notice" role="status">(.*?)</p>', after, re.S).group(1))
     assert "Optional → Verlangt" in notice, notice
     assert "optional" not in notice.replace("Optional", "") and "required" not in notice
+
+
+def test_why_public_keys_are_refused_is_said_in_german(app, world):
+    """The reason (``idp.jwks``) is part of the console's German sentence, not English in it."""
+    browser = admin_browser(app, world)
+    german(browser)
+    portal = f"/t/{world.slug}/admin/portals/{world.service.client_id}"
+
+    def save_keys(document: dict):
+        page = browser.get(portal).text
+        return browser.post(portal, {"csrf_token": field(CSRF, page), "name": "Service",
+                                  "redirect_uris": "", "post_logout_redirect_uris": "",
+                                  "min_acr": "", "proof": "key", "jwks": json.dumps(document),
+                                  "jwks_uri": ""})
+
+    refused = save_keys({"keys": [OctKey.generate_key(256).as_dict()]})
+    assert refused.status == 400 and '<html lang="de">' in refused.text
+    assert ("Die öffentlichen Schlüssel werden abgelehnt: Schlüssel 1 ist ein symmetrischer "
+            "Schlüssel (kty oct): geben Sie nur öffentliche Schlüssel an") in html.unescape(refused.text)
+    private = ECKey.generate_key("P-256", parameters={"kid": "k1"}).as_dict(private=True)
+    refused = save_keys({"keys": [private]})
+    assert refused.status == 400
+    assert ("Die öffentlichen Schlüssel werden abgelehnt: Schlüssel 1 ('k1') enthält einen "
+            "privaten Teil (d): geben Sie nur die öffentlichen Schlüssel an und erzeugen Sie ein "
+            "neues Schlüsselpaar") in html.unescape(refused.text)

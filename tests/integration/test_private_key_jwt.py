@@ -16,6 +16,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
+from werkzeug.test import Client
 
 from idp import db as idp_db, directory
 from idp.models import Tenant
@@ -356,6 +357,22 @@ def test_a_bad_jwks_uri_is_a_clear_invalid_client(app, client, world, status, co
         r = send(client, world, assertion(key, claims_for(world, creds.client_id)))
     refused_with(r, "jwks_uri")
     refused_with(r, words)
+
+
+def test_why_a_jwks_uri_is_refused_stays_english_for_a_german_speaking_caller(app, world):
+    """The reason is an OAuth error_description (US-ASCII, RFC 6749 5.2) for the client's
+    developers, though ``idp.jwks`` says it in German on a German console page."""
+    flask_path = Client(app.wsgi_app.wsgi_app)  # Flask's own view, as a request it handles
+    with JwksService() as service:
+        service.body = b'{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}'
+        creds = keyed_client(app, world, jwks_uri=service.uri)
+        r = flask_path.post(f"/t/{world.slug}/token", headers={"Accept-Language": "de-DE,de"},
+                            data={"grant_type": "client_credentials",
+                                  "client_assertion_type": ASSERTION_TYPE,
+                                  "client_assertion": assertion(
+                                      ec_key(), claims_for(world, creds.client_id))})
+    refused_with(r, "key 1 is a symmetric key (kty oct): give public keys only")
+    assert r.get_json()["error_description"].isascii()
 
 
 def calls_only_public_addresses(app, monkeypatch):

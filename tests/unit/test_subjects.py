@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from idp import subjects
 
 KEY = "k" * 64
@@ -35,3 +37,26 @@ def test_pairwise_depends_on_user_sector_tenant_and_secret_only():
     assert a not in others and len(others) == 4 and "u-123" not in a
     # base64url of an HMAC-SHA256, unpadded: 43 URL-safe characters (a valid sub, <= 255 ASCII)
     assert len(a) == 43 and a.replace("-", "").replace("_", "").isalnum()
+
+
+SHOP = "https://shop.example/cb"
+
+
+@pytest.mark.parametrize("before,after,new", [
+    # (before, after, does every user get a new sub?)
+    (portal(SHOP, subject_type="public"), portal(SHOP, subject_type="pairwise"), True),
+    (portal(SHOP), portal(SHOP, subject_type="public"), True),
+    (portal(SHOP), portal("https://clinic.example/cb"), True),  # another sector host
+    (portal(SHOP), portal(SHOP, sector_uri="https://ids.example/sector.json"), True),
+    (portal(SHOP, sector_uri="https://ids.example/s.json"),
+     portal(SHOP, sector_uri="https://ids.example/other.json"), False),  # same sector host
+    (portal(SHOP), portal(SHOP, "https://shop.example/other"), False),  # same host
+    (portal(SHOP), portal(SHOP), False),  # nothing changes
+    # A public client's sub has no sector: its redirect URIs and sector URI change nothing.
+    (portal(SHOP, subject_type="public"),
+     portal("https://clinic.example/cb", subject_type="public",
+            sector_uri="https://ids.example/s.json"), False),
+    (portal(SHOP, subject_type=None), portal(SHOP, subject_type="public"), False),  # None: public
+])
+def test_a_new_subject_type_or_a_pairwise_clients_new_sector_gives_new_subs(before, after, new):
+    assert subjects.new_subjects(before, after) is new
