@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from sqlalchemy import select
 
 from idp import db
-from idp.models import AuditEvent, AuthorizationCode, Client, Token
+from idp.models import AuditEvent, AuthorizationCode, Client, Tenant, Token
 from idp import hashing
 from tests.support.account import password_sign_in
 from tests.support.console import admin_browser
@@ -62,6 +62,12 @@ def events(app, action, client_id):
             AuditEvent.action == action, AuditEvent.client_id == client_id)))
         db.session().expunge_all()
         return rows
+
+
+def named(world, name: str) -> Client | None:
+    """The world's tenant's portal called ``name`` (other tests' tenants share the database)."""
+    return db.session().scalar(select(Client).join(Tenant, Tenant.id == Client.tenant_id)
+                               .where(Tenant.slug == world.slug, Client.name == name))
 
 
 def stored(app, client_id) -> Client | None:
@@ -122,7 +128,7 @@ def test_an_invalid_uri_reshows_the_form_with_the_message_and_saves_nothing(app,
     assert 'value="Leaky"' in done.text and "http://leaky.example/cb</textarea>" in done.text
     assert "https://leaky.example/bye</textarea>" in done.text
     with app.app_context():
-        assert db.session().scalar(select(Client).where(Client.name == "Leaky")) is None
+        assert named(world, "Leaky") is None
 
 
 def test_a_public_portal_cannot_have_client_credentials(app, world):
@@ -298,7 +304,7 @@ def test_a_portal_that_signs_people_in_cannot_be_given_admin_api_access(app, wor
     done = register(browser, world, name="Sneaky", api_scopes=["admin:write"])
     assert done.status == 400 and "client_credentials grant" in done.text
     with app.app_context():
-        assert db.session().scalar(select(Client).where(Client.name == "Sneaky")) is None
+        assert named(world, "Sneaky") is None
     done = register(browser, world, name="Back office", redirect_uris="",
                     grant_types=["client_credentials"], api_scopes=["users:provision"])
     assert done.status == 200
@@ -322,7 +328,7 @@ def test_a_pairwise_portal_on_two_hosts_needs_a_sector_identifier_uri(app, world
     assert done.status == 400
     assert "need a sector identifier URI" in html.unescape(done.text)
     with app.app_context():
-        assert db.session().scalar(select(Client).where(Client.name == "Spread")) is None
+        assert named(world, "Spread") is None
 
 
 def test_changing_what_a_live_portal_learns_asks_for_a_confirmation(app, world):
@@ -381,4 +387,4 @@ def test_request_rules_for_a_portal_that_signs_no_one_in_are_refused_as_typed(ap
     bad_alg = register(browser, world, name="Batch", request_object_signing_alg="HS256")
     assert bad_alg.status == 400 and "request object algorithm" in bad_alg.text
     with app.app_context():
-        assert db.session().scalar(select(Client).where(Client.name == "Batch")) is None
+        assert named(world, "Batch") is None
