@@ -287,6 +287,20 @@ def check_scope(scope: str | list[str], grant_types, public: bool) -> str:
     return " ".join(names)
 
 
+class RequestRulesNeedSignIn(DirectoryError):
+    """PAR or request-object rules asked of a client without the authorization_code grant:
+    they govern sign-in requests, which such a client never sends."""
+
+
+def check_request_rules(grant_types, **rules) -> None:
+    """Refuse sign-in request rules (``require_par``, ``require_signed_request_object``,
+    ``request_object_signing_alg``) turned on for a client that signs no one in."""
+    if any(rules.values()) and "authorization_code" not in grant_types:
+        raise RequestRulesNeedSignIn(
+            "PAR and request object rules are for a client that signs people in (the "
+            "authorization_code grant)")
+
+
 def create_client(
     db: Session,
     tenant: Tenant,
@@ -347,6 +361,9 @@ def create_client(
         raise DirectoryError("a public client cannot use client_credentials")
     if "authorization_code" in grant_types and not redirect_uris:
         raise DirectoryError("the authorization_code grant needs at least one --redirect-uri")
+    check_request_rules(grant_types, require_par=require_par,
+                        require_signed_request_object=require_signed_request_object,
+                        request_object_signing_alg=request_object_signing_alg)
     if id_token_alg not in ID_TOKEN_ALGS:
         raise DirectoryError(f"ID token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}")
     if min_acr not in (None, "pwd", "mfa", "phr"):

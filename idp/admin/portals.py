@@ -13,8 +13,8 @@ from flask_babel import gettext as _  # English outside a page (CLI, API)
 from idp import audit, subjects
 from idp import jwks as client_jwks
 from idp.directory import (CLIENT_SIGNING_ALGS, SUBJECT_TYPES, DirectoryError, NotFound,
-                           _check_uri, check_backchannel_uri, check_scope, check_sector,
-                           create_client)
+                           _check_uri, check_backchannel_uri, check_request_rules, check_scope,
+                           check_sector, create_client)
 from idp.models import Client, Tenant
 from idp import hashing
 from idp.policy import LEVELS
@@ -133,6 +133,9 @@ def update_client(db: Session, tenant: Tenant, client_id: str, actor: str, *,
                                  f"{', '.join(CLIENT_SIGNING_ALGS)}")
         if alg != client.request_object_signing_alg:
             changes["request_object_signing_alg"] = alg
+    check_request_rules(client.grant_types, **{
+        key: changes.get(key) for key in ("require_par", "require_signed_request_object",
+                                          "request_object_signing_alg")})
     if (dpop_bound_access_tokens is not None
             and bool(dpop_bound_access_tokens) != client.dpop_bound_access_tokens):
         changes["dpop_bound_access_tokens"] = bool(dpop_bound_access_tokens)

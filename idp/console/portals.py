@@ -18,7 +18,7 @@ from idp.admin import registration_tokens
 from idp.console.views import bp
 from idp.clients import API_SCOPES, DEFAULT_SCOPE
 from idp.directory import (CLIENT_SIGNING_ALGS, DEFAULT_GRANT_TYPES, GRANT_TYPES, ID_TOKEN_ALGS,
-                           DirectoryError, _check_uri)
+                           DirectoryError, RequestRulesNeedSignIn, _check_uri)
 from idp.models import Client
 from idp.web import settings
 
@@ -257,20 +257,21 @@ def portal_register():
         if "authorization_code" in form["grant_types"] and not redirect_uris:
             # Said here in the console's words (the directory's names the CLI's option).
             raise BadForm(_("A portal that signs people in needs at least one redirect URI."))
-        rules = _request_rules(form)
-        if any(rules.values()) and "authorization_code" not in form["grant_types"]:
-            # The portal's own page shows these rules only to a portal that signs people in.
+        try:
+            new = admin.register_client(
+                db.session(), g.tenant, g.admin.email, form["name"],
+                redirect_uris, public=form["public"],
+                post_logout_redirect_uris=_uris("post_logout_redirect_uris", _("post-logout redirect URIs")),
+                grant_types=form["grant_types"], id_token_alg=form["id_token_alg"], min_acr=_min_acr(),
+                scope=_with_api_scopes(DEFAULT_SCOPE, form["api_scopes"]), **_backchannel(form),
+                **({} if form["public"] else _proof(form)),
+                dpop_bound_access_tokens=form["dpop_bound_access_tokens"], **_request_rules(form),
+                **_subjects(form))
+        except RequestRulesNeedSignIn:
+            # Said in the console's words (the form shows them to every portal it registers).
             raise BadForm(_("The rules for sign-in requests are for a portal that signs people "
-                            "in: choose authorization_code under Grant types, or leave them off."))
-        new = admin.register_client(
-            db.session(), g.tenant, g.admin.email, form["name"],
-            redirect_uris, public=form["public"],
-            post_logout_redirect_uris=_uris("post_logout_redirect_uris", _("post-logout redirect URIs")),
-            grant_types=form["grant_types"], id_token_alg=form["id_token_alg"], min_acr=_min_acr(),
-            scope=_with_api_scopes(DEFAULT_SCOPE, form["api_scopes"]), **_backchannel(form),
-            **({} if form["public"] else _proof(form)),
-            dpop_bound_access_tokens=form["dpop_bound_access_tokens"], **rules,
-            **_subjects(form))
+                            "in: choose authorization_code under Grant types, or leave them off."
+                            )) from None
     except DirectoryError as e:
         return _render_list(400, e, form)
     flash(_("%(name)s is registered.", name=new.client.name))

@@ -140,3 +140,29 @@ def test_cli_update_refuses_a_bad_value_with_a_clear_error(app, idp, world, flag
     with app.app_context():
         row = db.session().scalar(select(Client).where(Client.client_id == world.portal.client_id))
         assert not row.require_par  # nothing changed
+
+
+def test_sign_in_request_rules_are_refused_for_a_machine_client(app, client, idp, world):
+    """PAR and request objects govern sign-in requests: a client_credentials-only service
+    never sends one, so the CLI and the API refuse them there (the console's form too)."""
+    code, out, err = idp("client", "update", world.slug, world.service.client_id,
+                         "--require-par")
+    assert code == 1 and out == ""
+    assert "for a client that signs people in" in err.strip().splitlines()[-1]
+    api = api_for(app, client, world)
+    refused = api.patch(f"/clients/{world.service.client_id}",
+                        json={"require_signed_request_object": True})
+    assert refused.status_code in (400, 409, 422), refused.get_json()
+    assert "signs people in" in json.dumps(refused.get_json())
+    made = api.post("/clients", json={"name": "Batch", "grant_types": ["client_credentials"],
+                                      "require_pushed_authorization_requests": True})
+    assert made.status_code in (400, 422), made.get_json()
+    assert "signs people in" in json.dumps(made.get_json())
+    with app.app_context():
+        row = db.session().scalar(select(Client).where(
+            Client.client_id == world.service.client_id))
+        assert not (row.require_par or row.require_signed_request_object)
+    # Turning them off is always allowed (nothing to refuse).
+    code, _, err = idp("client", "update", world.slug, world.service.client_id,
+                       "--no-require-par", "--request-object-alg", "")
+    assert code == 0, err
